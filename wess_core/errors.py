@@ -1,0 +1,81 @@
+"""Typed errors: each carries one readable line and the exit code the CLI uses.
+
+Exit codes follow the command-line contract: 2 = bad input or usage, 1 = the
+operation failed (Exchange refused, permission denied, nothing to sync ...).
+"""
+
+from __future__ import annotations
+
+
+class WessError(Exception):
+    """Base class: ``str(err)`` is the one line shown to the user."""
+
+    exit_code = 1
+
+
+class UsageError(WessError):
+    """Bad input: nothing was stored."""
+
+    exit_code = 2
+
+
+class ValidationError(UsageError):
+    """A value (e-mail, URL, username ...) is not acceptable."""
+
+
+class PermissionDenied(WessError):
+    def __init__(self, message: str = "permission denied") -> None:
+        super().__init__(message)
+
+
+class NotFound(WessError):
+    exit_code = 1
+
+
+class StoreError(WessError):
+    """A store file could not be read or written; the file on disk is untouched."""
+
+
+class StoreCorrupt(StoreError):
+    """A store file is not valid JSON; it is never overwritten silently."""
+
+
+class SecretKeyError(WessError):
+    """The secret key is missing, malformed, or does not decrypt the stored secrets."""
+
+
+class LicenceError(WessError):
+    """Seat pool or module state forbids the operation."""
+
+
+class NotEligible(WessError):
+    """A user may not sync now; ``reasons`` lists every denial."""
+
+    def __init__(self, login: str, reasons: list[str]) -> None:
+        self.login = login
+        self.reasons = reasons
+        super().__init__(f"{login} cannot sync: " + "; ".join(reasons))
+
+
+class ConnectionFailed(WessError):
+    """Exchange refused or could not be reached."""
+
+
+class CredentialsRejected(ConnectionFailed):
+    """The credential check on save failed; nothing was stored."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"credentials were rejected by Exchange: {reason}")
+
+
+class DiscoveryError(ConnectionFailed):
+    """Autodiscover failed; ``code`` is the name users look up."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(f"{code}: {message}")
+
+
+class SyncLocked(WessError):
+    """Another process is syncing this user right now."""

@@ -1,0 +1,175 @@
+"""The plugin author's contract: every hook WESS calls, in one place.
+
+A plugin is an ordinary module (or object) with functions decorated by
+``wess_core.hookimpl`` and named after a hook below. It is found through the
+entry-point group ``wess``::
+
+    # pyproject.toml of your distribution
+    [project.entry-points.wess]
+    my_plugin = "my_package.my_plugin"
+
+Rules that keep plugins working across versions (from pluggy's own history):
+
+* Hooks are called with keyword arguments only. An implementation takes only the
+  arguments it names, so new arguments can be added to a spec without breaking
+  anyone; arguments are never renamed.
+* Register-style hooks (``wess_register_*``) receive a ``register`` callback.
+  Call it once per strategy: ``register(name, strategy, aliases=())``. The core
+  refuses duplicate names with a clear error; plugins never touch a global registry.
+* Do not depend on the order in which plugins are called.
+* Keep heavy imports inside hook bodies so ``wess --help`` stays fast.
+
+The strategy objects a plugin registers are described by the protocols in
+``wess_core.strategies``.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("wess")
+
+
+@hookspec
+def wess_register_auth_methods(register):
+    """Register authentication methods (how a mailbox is logged into).
+
+    ``register(name, strategy, aliases=())`` with a ``wess_core.strategies.AuthMethod``:
+    it validates the settings it needs and builds exchangelib credentials, the
+    access type and the impersonation target for a resolved connection.
+
+    Example::
+
+        @hookimpl
+        def wess_register_auth_methods(register):
+            register("direct", DirectAuth())
+
+    All implementations are called; the profile's ``auth`` name picks one.
+    """
+
+
+@hookspec
+def wess_register_discovery_methods(register):
+    """Register ways of finding a user's EWS URL.
+
+    ``register(name, strategy)`` with a ``wess_core.strategies.DiscoveryMethod``
+    whose ``discover(connection)`` returns the EWS URL or raises
+    ``wess_core.errors.DiscoveryError`` with a name users can look up
+    (AutoDiscoverFailed, Unauthorized, ErrorNonExistentMailbox).
+
+    Example::
+
+        @hookimpl
+        def wess_register_discovery_methods(register):
+            register("manual", ManualDiscovery())
+
+    All implementations are called; the profile's (or account's) ``discovery``
+    name picks one.
+    """
+
+
+@hookspec
+def wess_register_item_types(register):
+    """Register item types: a mapping between a CRM record and a mailbox item.
+
+    ``register(name, strategy)`` with a ``wess_core.strategies.ItemType`` that names
+    its mailbox folder, its CRM record type, its direction (two-way or
+    exchange-to-crm) and converts records to items and back.
+
+    Example::
+
+        @hookimpl
+        def wess_register_item_types(register):
+            register("contacts", ContactsItemType())
+
+    All implementations are called; every registered type is synced.
+    """
+
+
+@hookspec
+def wess_register_crm_backends(register):
+    """Register CRM connectors, the other side of the sync.
+
+    ``register(name, factory)`` where ``factory(home, database)`` returns a
+    ``wess_core.strategies.CrmBackend`` (list changes since a cursor, upsert,
+    delete). ``local`` is the built-in embedded CRM.
+
+    Example::
+
+        @hookimpl
+        def wess_register_crm_backends(register):
+            register("acme", lambda home, database: AcmeCrm(database))
+    """
+
+
+@hookspec
+def wess_register_transports(register):
+    """Register mailbox transports (how WESS talks to Exchange).
+
+    ``register(name, factory)`` where ``factory(connection)`` returns a
+    ``wess_core.strategies.Transport``. ``ews`` (exchangelib) is built in;
+    Microsoft Graph is planned.
+
+    Example::
+
+        @hookimpl
+        def wess_register_transports(register):
+            register("ews", EwsTransport)
+    """
+
+
+@hookspec
+def wess_check_licence(account, user):
+    """Decide whether ``user`` may sync under ``account``.
+
+    Return ``None`` to allow, or a short reason string to deny ("no licence
+    allocated"). All results are collected; any denial blocks the sync and every
+    reason is reported.
+
+    Example::
+
+        @hookimpl
+        def wess_check_licence(account, user):
+            if not user.email.endswith("@example.com"):
+                return "only example.com users may sync"
+    """
+
+
+@hookspec
+def wess_sync_started(user, item_types):
+    """Observe the start of one user's sync run (metrics, notifications).
+
+    ``user`` is the ``UserProfile``; ``item_types`` the names about to sync.
+    Return value ignored.
+    """
+
+
+@hookspec
+def wess_sync_finished(user, result):
+    """Observe the end of one user's sync run.
+
+    ``result`` is a ``wess_core.models.SyncResult`` (counts per item type, errors).
+    Return value ignored.
+
+    Example::
+
+        @hookimpl
+        def wess_sync_finished(user, result):
+            statsd.incr("wess.synced", result.total_changes)
+    """
+
+
+@hookspec
+def wess_register_commands(cli):
+    """Add click commands to the ``wess`` command line.
+
+    ``cli`` is the top-level ``click.Group``.
+
+    Example::
+
+        @hookimpl
+        def wess_register_commands(cli):
+            @cli.command()
+            def hello():
+                click.echo("hello")
+    """

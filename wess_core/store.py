@@ -1,0 +1,177 @@
+"""TinyDB files under the WESS home, written atomically under an inter-process lock.
+
+Each store file is a TinyDB JSON document. A write transaction takes the file's
+lock, reads the file once, lets the caller change it through TinyDB, and writes
+it back once: temp file in the same folder, fsync, ``os.replace``. A crash at
+any point leaves either the old or the new file, never a half-written one.
+
+A file that is not valid JSON is never overwritten: every access raises
+``StoreCorrupt`` naming the file until a person repairs or moves it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import filelock
+from tinydb import TinyDB
+from tinydb.storages import Storage
+
+from wess_core.errors import StoreCorrupt, StoreError, ValidationError
+
+LOCK_TIMEOUT_SECONDS = 60.0
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+_thread_locks: dict[str, threading.RLock] = {}
+_thread_locks_guard = threading.Lock()
+
+
+def check_name_part(part: str, what: str = "name") -> str:
+    """Refuse names that cannot be a file name (path separators, dots, control characters)."""
+    if not _NAME_RE.match(part) or part in {".", ".."}:
+        raise ValidationError(
+            f"invalid {what} {part!r}: use letters, digits and . _ @ + - (at most 128)"
+        )
+    return part
+
+
+def load_json_file(path: Path) -> Any:
+    """Parse a store file; ``None`` when it does not exist; ``StoreCorrupt`` when unreadable."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        if not raw.strip():
+            raise ValueError("the file is empty")
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise StoreCorrupt(
+            f"{path} is corrupt ({str(exc).splitlines()[0]}); restore it from a backup "
+            "or move it aside. WESS will not overwrite it."
+        ) from None
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` atomically (temp file, fsync, replace), mode 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False, separators=(",", ":"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp_name, 0o600)
+        os.replace(tmp_name, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        if isinstance(exc, OSError):
+            raise StoreError(
+                f"could not save {path}: {exc.strerror or exc}; nothing was changed"
+            ) from None
+        raise
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+class SnapshotStorage(Storage):
+    """TinyDB storage over one in-memory snapshot of a file; ``flush`` writes it atomically."""
+
+    def __init__(self, path: str | Path, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        self._data = load_json_file(self.path)
+        self.dirty = False
+
+    def read(self) -> dict[str, dict[str, Any]] | None:
+        return self._data
+
+    def write(self, data: dict[str, dict[str, Any]]) -> None:
+        if self.readonly:
+            raise StoreError(f"{self.path} was opened read-only")
+        self._data = data
+        self.dirty = True
+
+    def flush(self) -> None:
+        if self.dirty:
+            write_json_atomic(self.path, self._data)
+            self.dirty = False
+
+    def close(self) -> None:
+        pass
+
+
+def _thread_lock(path: Path) -> threading.RLock:
+    with _thread_locks_guard:
+        return _thread_locks.setdefault(str(path), threading.RLock())
+
+
+class Store:
+    """The TinyDB files of one WESS home, by logical name ("users", "state/alice")."""
+
+    def __init__(self, home: str | Path) -> None:
+        self.home = Path(home)
+
+    def path(self, name: str) -> Path:
+        parts = name.split("/")
+        for part in parts:
+            check_name_part(part)
+        return self.home.joinpath(*parts[:-1], parts[-1] + ".json")
+
+    def lock_path(self, name: str) -> Path:
+        return self.home / ".locks" / (name.replace("/", "__") + ".lock")
+
+    @contextlib.contextmanager
+    def lock(self, name: str, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
+        """Hold the inter-process (and inter-thread) lock of one store file."""
+        lock_file = self.lock_path(name)
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+        with _thread_lock(lock_file):
+            flock = filelock.FileLock(str(lock_file), timeout=timeout, thread_local=False)
+            try:
+                flock.acquire()
+            except filelock.Timeout:
+                raise StoreError(
+                    f"{self.path(name)} is locked by another WESS process; try again shortly"
+                ) from None
+            try:
+                yield
+            finally:
+                flock.release()
+
+    @contextlib.contextmanager
+    def write(self, name: str) -> Iterator[TinyDB]:
+        """A write transaction: lock, read once, change through TinyDB, write once.
+
+        If the body raises, nothing is written.
+        """
+        path = self.path(name)
+        with self.lock(name):
+            db = TinyDB(path, storage=SnapshotStorage)
+            yield db
+            db.storage.flush()
+
+    def read(self, name: str) -> TinyDB:
+        """A read-only snapshot (no lock needed: writers replace the file atomically)."""
+        return TinyDB(self.path(name), storage=SnapshotStorage, readonly=True)
+
+    def exists(self, name: str) -> bool:
+        return self.path(name).exists()
+
+    def remove(self, name: str) -> None:
+        with self.lock(name), contextlib.suppress(FileNotFoundError):
+            self.path(name).unlink()
