@@ -1,12 +1,463 @@
-"""The ``wess`` command line (placeholder until the core CLI lands)."""
+"""The ``wess`` command line: a thin click shell over ``wess_core.service``.
+
+Nothing here decides anything: each command parses options, calls one service
+function and prints the result (a table, or one JSON document with ``--json``).
+Every ``WessError`` becomes one line on stderr and its exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
 
 import click
 
+from wess_core.errors import UsageError, WessError
+from wess_core.service import Context, accounts, checklist, default_home, history, users
 
-@click.group()
-def cli() -> None:
-    """WESS: keep a CRM and Microsoft Exchange in step."""
+
+class WessGroup(click.Group):
+    """Turns WessError into one readable line and the contract's exit code."""
+
+    _plugin_commands_added = False
+
+    def _add_plugin_commands(self) -> None:
+        """Let plugins add commands (once); a failing plugin must not break the others."""
+        if WessGroup._plugin_commands_added or self.name != "cli":
+            return
+        WessGroup._plugin_commands_added = True
+        from wess_core.plugins import get_plugin_manager
+
+        try:
+            get_plugin_manager().hook.wess_register_commands(cli=self)
+        except Exception as exc:
+            click.echo(f"wess: a plugin failed to add its commands: {exc}", err=True)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._add_plugin_commands()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._add_plugin_commands()
+        return super().list_commands(ctx)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except WessError as exc:
+            click.echo(f"wess: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("wess: interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:  # never a traceback for users; WESS_DEBUG=1 shows it
+            if os.environ.get("WESS_DEBUG") == "1":
+                raise
+            click.echo(
+                f"wess: unexpected error ({type(exc).__name__}); rerun with WESS_DEBUG=1 "
+                "for details",
+                err=True,
+            )
+            ctx.exit(1)
+
+
+def emit(data: Any, as_json: bool, text: Any = None) -> None:
+    """Print ``data`` as one JSON document, or ``text`` (a string or list of lines)."""
+    if as_json:
+        click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+        return
+    if text is None:
+        text = data
+    if isinstance(text, dict):
+        width = max((len(k) for k in text), default=0)
+        for key, value in text.items():
+            click.echo(f"{key:<{width}}  {_fmt(value)}")
+    elif isinstance(text, list):
+        for line in text:
+            click.echo(line)
+    else:
+        click.echo(text)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "-"
+    return str(value)
+
+
+def table(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
+    """Plain aligned columns; readable in a terminal and in logs."""
+    cells = [[c.upper() for c in columns]] + [[_fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    return [
+        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+
+
+def read_secret(from_stdin: bool, prompt: bool, what: str = "Password") -> str | None:
+    """A secret from stdin (first line) or a hidden prompt; never from argv."""
+    if from_stdin:
+        line = sys.stdin.readline()
+        secret = line.rstrip("\r\n")
+        if not secret:
+            raise UsageError(f"{what} expected on standard input, got nothing")
+        return secret
+    if prompt:
+        return click.prompt(what, hide_input=True, confirmation_prompt=False)
+    return None
+
+
+pass_ctx = click.make_pass_decorator(Context)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+
+
+@click.group(cls=WessGroup, name="cli")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="WESS_HOME",
+    help="WESS home folder (default: $WESS_HOME or the per-user data folder).",
+)
+@click.option("--as", "actor", metavar="LOGIN", help="Act as this user (self-service).")
+@click.version_option(package_name="wess")
+@click.pass_context
+def cli(click_ctx: click.Context, home: Path | None, actor: str | None) -> None:
+    """WESS: keep a CRM and Microsoft Exchange in step, per user."""
+    click_ctx.obj = Context(home=home or default_home(), actor=actor)
+
+
+@cli.command()
+@pass_ctx
+def init(ctx: Context) -> None:
+    """Create the WESS home, its secret key and the account."""
+    result = accounts.init(ctx)
+    verb = "created" if result["created"] else "already initialised"
+    click.echo(f"WESS home {result['home']} {verb}.")
+    if result["key_created"]:
+        click.echo(f"Secret key written to {result['home']}/secret.key (mode 0600); back it up.")
+
+
+# -- module -------------------------------------------------------------------
+
+
+@cli.group()
+def module() -> None:
+    """Activate or deactivate the Exchange Sync module."""
+
+
+@module.command("activate")
+@pass_ctx
+def module_activate(ctx: Context) -> None:
+    accounts.set_module(ctx, True)
+    click.echo("Exchange Sync module activated.")
+
+
+@module.command("deactivate")
+@pass_ctx
+def module_deactivate(ctx: Context) -> None:
+    accounts.set_module(ctx, False)
+    click.echo("Exchange Sync module deactivated; no user syncs until it is activated again.")
+
+
+@module.command("status")
+@json_option
+@pass_ctx
+def module_status(ctx: Context, as_json: bool) -> None:
+    data = accounts.module_status(ctx)
+    emit(data, as_json, f"Exchange Sync module: {'active' if data['active'] else 'inactive'}")
+
+
+# -- licences -----------------------------------------------------------------
+
+
+@cli.group(invoke_without_command=True)
+@json_option
+@click.pass_context
+def licences(click_ctx: click.Context, as_json: bool) -> None:
+    """Show the seat pool (total, allocated, remaining)."""
+    if click_ctx.invoked_subcommand is None:
+        data = accounts.licence_summary(click_ctx.obj)
+        emit(data, as_json)
+
+
+@licences.command("add")
+@click.argument("count", type=int)
+@json_option
+@pass_ctx
+def licences_add(ctx: Context, count: int, as_json: bool) -> None:
+    """Add COUNT purchased licences to the pool."""
+    emit(accounts.add_licences(ctx, count), as_json)
+
+
+# -- users --------------------------------------------------------------------
+
+USER_COLUMNS = ["login", "email", "state", "licence_allocated", "sync_enabled", "eligible"]
+
+
+@cli.group("users")
+def users_group() -> None:
+    """Add users, allocate licences, enable sync, set Exchange credentials."""
+
+
+@users_group.command("add")
+@click.argument("login")
+@click.option("--email", required=True, help="Login e-mail; the Exchange e-mail defaults to it.")
+@json_option
+@pass_ctx
+def users_add(ctx: Context, login: str, email: str, as_json: bool) -> None:
+    emit(users.add_user(ctx, login, email), as_json, f"User {login} added.")
+
+
+@users_group.command("list")
+@json_option
+@pass_ctx
+def users_list(ctx: Context, as_json: bool) -> None:
+    rows = users.list_users(ctx)
+    emit(rows, as_json, table(rows, USER_COLUMNS) if rows else "No users yet.")
+
+
+def _show_text(data: dict[str, Any]) -> list[str]:
+    keys = [
+        "login", "email", "pending_email", "state", "licence_allocated", "sync_enabled",
+        "database", "exchange_email", "exchange_username", "password", "auth", "discovery",
+        "ews_url", "discovered_ews_url", "eligible", "reasons",
+    ]  # fmt: skip
+    width = max(len(k) for k in keys)
+    lines = [f"{k:<{width}}  {_fmt(data.get(k))}" for k in keys]
+    if data.get("notice"):
+        lines.append("")
+        lines.append(data["notice"])
+    return lines
+
+
+@users_group.command("show")
+@click.argument("login")
+@json_option
+@pass_ctx
+def users_show(ctx: Context, login: str, as_json: bool) -> None:
+    data = users.show_user(ctx, login)
+    emit(data, as_json, _show_text(data))
+
+
+@users_group.command("allocate")
+@click.argument("login")
+@pass_ctx
+def users_allocate(ctx: Context, login: str) -> None:
+    """Give LOGIN a licence from the pool."""
+    users.allocate(ctx, login)
+    summary = accounts.licence_summary(ctx)
+    click.echo(f"Licence allocated to {login}; {summary['remaining']} remaining.")
+
+
+@users_group.command("deallocate")
+@click.argument("login")
+@pass_ctx
+def users_deallocate(ctx: Context, login: str) -> None:
+    users.deallocate(ctx, login)
+    click.echo(f"Licence freed from {login}.")
+
+
+@users_group.command("enable")
+@click.argument("login")
+@pass_ctx
+def users_enable(ctx: Context, login: str) -> None:
+    """Switch on Exchange sync for LOGIN."""
+    data = users.set_sync_enabled(ctx, login, True)
+    click.echo(f"Exchange sync enabled for {login}.")
+    if data["reasons"]:
+        click.echo(f"It will not run yet: {'; '.join(data['reasons'])}.")
+
+
+@users_group.command("disable")
+@click.argument("login")
+@pass_ctx
+def users_disable(ctx: Context, login: str) -> None:
+    users.set_sync_enabled(ctx, login, False)
+    click.echo(f"Exchange sync disabled for {login}.")
+
+
+@users_group.command("set")
+@click.argument("login")
+@click.option("--exchange-email", help="The mailbox to sync.")
+@click.option("--exchange-username", help="user@domain or DOMAIN\\user.")
+@click.option("--password-stdin", is_flag=True, help="Read the Exchange password from stdin.")
+@click.option("--password-prompt", is_flag=True, help="Ask for the Exchange password.")
+@click.option("--auth", help="Authentication method (see 'wess plugins').")
+@click.option("--discovery", help="How the EWS URL is found: autodiscover, manual, ...")
+@click.option("--ews-url", help="This user's own EWS URL (overrides the account's).")
+@click.option("--database", help="The user's CRM database (admin).")
+@click.option("--state", type=click.Choice(["active", "not_activated", "disabled"]))
+@click.option("--email", help="New login e-mail: pending until 'users confirm-email'.")
+@click.option("--no-verify", is_flag=True, help="Skip the credential check on save.")
+@json_option
+@pass_ctx
+def users_set(
+    ctx: Context,
+    login: str,
+    password_stdin: bool,
+    password_prompt: bool,
+    no_verify: bool,
+    as_json: bool,
+    **fields: Any,
+) -> None:
+    """Change LOGIN's profile. Credentials are checked with Exchange before saving."""
+    password = read_secret(password_stdin, password_prompt)
+    data = users.update_user(ctx, login, password=password, verify=not no_verify, **fields)
+    emit(data, as_json, f"Profile of {login} saved.")
+
+
+@users_group.command("confirm-email")
+@click.argument("login")
+@pass_ctx
+def users_confirm_email(ctx: Context, login: str) -> None:
+    data = users.confirm_email(ctx, login)
+    click.echo(f"Login e-mail of {login} is now {data['email']}.")
+
+
+# -- connection, config, keys -------------------------------------------------
+
+
+@cli.group()
+def connection() -> None:
+    """Account-wide connection defaults: discovery, EWS URL, impersonation, CA, OAuth."""
+
+
+@connection.command("set")
+@click.option("--discovery", help="autodiscover (default) or manual, or a plugin's method.")
+@click.option("--auth", help="Default authentication method for users.")
+@click.option("--ews-url", help="https://HOST/EWS/Exchange.asmx (implies --discovery manual).")
+@click.option("--autodiscover-url", help="A known Autodiscover endpoint, tried first.")
+@click.option("--impersonation-user", help="Service account with the impersonation role.")
+@click.option("--password-stdin", is_flag=True, help="Read the service account's password.")
+@click.option("--ca-bundle", type=click.Path(dir_okay=False), help="PEM file of a private CA.")
+@click.option("--oauth-tenant", help="Azure AD tenant id or domain.")
+@click.option("--oauth-client-id", help="App registration's client id.")
+@click.option("--oauth-authority", help="Authority URL (default: login.microsoftonline.com).")
+@click.option("--client-secret-stdin", is_flag=True, help="Read the OAuth client secret.")
+@click.option("--no-verify", is_flag=True, help="Skip the credential check on save.")
+@json_option
+@pass_ctx
+def connection_set(
+    ctx: Context,
+    password_stdin: bool,
+    client_secret_stdin: bool,
+    no_verify: bool,
+    as_json: bool,
+    **options: Any,
+) -> None:
+    """Change the account's connection defaults (checked with Exchange before saving)."""
+    if password_stdin and client_secret_stdin:
+        raise UsageError("give either --password-stdin or --client-secret-stdin, not both")
+    password = read_secret(password_stdin, False)
+    secret = read_secret(client_secret_stdin, False, "Client secret")
+    data = accounts.set_connection(
+        ctx,
+        impersonation_password=password,
+        oauth_client_secret=secret,
+        verify=not no_verify,
+        **options,
+    )
+    emit(data, as_json, "Connection settings saved.")
+
+
+@connection.command("show")
+@json_option
+@pass_ctx
+def connection_show(ctx: Context, as_json: bool) -> None:
+    data = accounts.show_account(ctx)
+    data.pop("settings", None)
+    emit(data, as_json)
+
+
+@cli.group()
+def config() -> None:
+    """Account settings: conflict policy, deletion guard, ledger retention, ..."""
+
+
+@config.command("show")
+@json_option
+@pass_ctx
+def config_show(ctx: Context, as_json: bool) -> None:
+    emit(accounts.settings(ctx), as_json)
+
+
+@config.command("set")
+@click.argument("key")
+@click.argument("value")
+@json_option
+@pass_ctx
+def config_set(ctx: Context, key: str, value: str, as_json: bool) -> None:
+    """Set KEY to VALUE (see 'wess config show' for the keys)."""
+    data = accounts.set_setting(ctx, key, value)
+    emit(data, as_json, f"{key} = {_fmt(data[key.replace('-', '_')])}")
+
+
+@cli.group()
+def keys() -> None:
+    """Secret-key management."""
+
+
+@keys.command("rotate")
+@pass_ctx
+def keys_rotate(ctx: Context) -> None:
+    """Re-encrypt every stored secret with a new key."""
+    result = accounts.rotate_keys(ctx)
+    click.echo(
+        f"Re-encrypted {result['rotated_user_secrets']} user secret(s) and the account's "
+        f"secrets with the newest key ({result['key_source']})."
+    )
+
+
+# -- plugins, checklist, history, status -------------------------------------
+
+
+@cli.command("plugins")
+@json_option
+def plugins_command(as_json: bool) -> None:
+    """List installed plugins, their hooks and load errors."""
+    from wess_core.plugins import plugin_records
+
+    records = [r.to_dict() for r in plugin_records()]
+    rows = [{**r, "hooks": ", ".join(r["hooks"]), "error": r["error"] or ""} for r in records]
+    emit(
+        records,
+        as_json,
+        table(rows, ["name", "distribution", "version", "status", "hooks", "error"]),
+    )
+
+
+@cli.command("checklist")
+@pass_ctx
+def checklist_command(ctx: Context) -> None:
+    """Print the IT checklist for this account."""
+    for line in checklist.checklist(ctx):
+        click.echo(line)
+
+
+@cli.command("history")
+@click.argument("login")
+@click.option("--limit", type=int, default=None, help="Show at most this many entries.")
+@json_option
+@pass_ctx
+def history_command(ctx: Context, login: str, limit: int | None, as_json: bool) -> None:
+    """Sync runs and errors of LOGIN, newest first."""
+    rows = history.entries(ctx, login, limit)
+    emit(rows, as_json, table(rows, ["time", "kind", "message"]) if rows else "No history yet.")
 
 
 def main() -> None:
+    """Console-script entry point."""
     cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""A user's effective connection: account defaults plus the user's own overrides.
+
+Resolved fresh for every operation (never cached across runs), so a changed URL
+or password takes effect on the next sync. Secrets are decrypted only here, into
+fields that are left out of ``repr``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from wess_core import plugins
+from wess_core.errors import CredentialsRejected, WessError
+from wess_core.models import Account, UserProfile
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Everything a transport needs to reach one user's mailbox."""
+
+    login: str
+    exchange_email: str
+    username: str | None
+    auth: str
+    discovery: str
+    ews_url: str | None  # explicit: the user's override, else the account's manual URL
+    discovered_ews_url: str | None
+    autodiscover_url: str | None
+    ca_bundle: str | None
+    impersonation_user: str | None
+    oauth_tenant: str | None
+    oauth_client_id: str | None
+    oauth_authority: str | None
+    home: Path | None = None
+    password: str | None = field(default=None, repr=False)
+    impersonation_password: str | None = field(default=None, repr=False)
+    oauth_client_secret: str | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str | None:
+        """The EWS URL to use now: explicit first, then the one discovery cached."""
+        return self.ews_url or self.discovered_ews_url
+
+    def with_url(self, url: str) -> Connection:
+        return replace(self, discovered_ews_url=url)
+
+
+def resolve(
+    account: Account, profile: UserProfile, decrypt=None, home: Path | None = None
+) -> Connection:
+    """Merge account defaults and the profile; ``decrypt`` turns stored tokens into secrets."""
+
+    def clear(token: str | None) -> str | None:
+        return decrypt(token) if (token and decrypt) else None
+
+    return Connection(
+        login=profile.login,
+        exchange_email=profile.effective_exchange_email,
+        username=profile.exchange_username,
+        auth=profile.auth or account.auth,
+        discovery=profile.discovery or ("manual" if profile.ews_url else account.discovery),
+        ews_url=profile.ews_url or (account.ews_url if account.discovery == "manual" else None),
+        discovered_ews_url=profile.discovered_ews_url,
+        autodiscover_url=account.autodiscover_url,
+        ca_bundle=account.ca_bundle,
+        impersonation_user=account.impersonation_user,
+        oauth_tenant=account.oauth_tenant,
+        oauth_client_id=account.oauth_client_id,
+        oauth_authority=account.oauth_authority,
+        home=home,
+        password=clear(profile.password),
+        impersonation_password=clear(account.impersonation_password),
+        oauth_client_secret=clear(account.oauth_client_secret),
+    )
+
+
+def discover_url(connection: Connection) -> str:
+    """Run the connection's discovery method (raises DiscoveryError by name)."""
+    method = plugins.discovery_methods().get(connection.discovery)
+    return method.discover(connection)
+
+
+def check(connection: Connection) -> str:
+    """Test the connection as the credential check on save does; returns the EWS URL used.
+
+    The auth method validates its settings first (no network), discovery finds the
+    URL when none is known, then the transport reads the target mailbox's inbox.
+    """
+    auth = plugins.auth_methods().get(connection.auth)
+    auth.validate(connection)
+    url = connection.url or discover_url(connection)
+    transport = plugins.transports().get("ews")(connection.with_url(url))
+    transport.test_connection()
+    return url
+
+
+def _verify(connection: Connection) -> str | None:
+    try:
+        url = check(connection)
+    except CredentialsRejected:
+        raise
+    except WessError as exc:
+        raise CredentialsRejected(str(exc)) from None
+    return None if connection.ews_url else url
+
+
+def verify_user_connection(ctx, profile: UserProfile) -> str | None:
+    """Credential check on save for a candidate profile; returns a newly discovered URL."""
+    from wess_core.service.accounts import load_account
+
+    account = load_account(ctx)
+    return _verify(resolve(account, profile, ctx.secrets.decrypt, ctx.home))
+
+
+def verify_account_connection(ctx, account: Account) -> None:
+    """Credential check on save for candidate account settings, against every user
+    who syncs with them (at least one, when users exist)."""
+    from wess_core.service.users import list_profiles
+
+    profiles = [p for p in list_profiles(ctx) if p.sync_enabled] or list_profiles(ctx)[:1]
+    for profile in profiles[:1]:
+        _verify(resolve(account, profile, ctx.secrets.decrypt, ctx.home))

@@ -1,0 +1,269 @@
+"""User profiles: add, show, licences, sync flag, preferences, login e-mail change.
+
+Users (``--as LOGIN``) may read and change only their own preferences: the sync
+flag, Exchange e-mail / username / password and the per-user EWS URL. Everything
+else is for the admin.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from tinydb import Query
+
+from wess_core import validation
+from wess_core.errors import LicenceError, NotFound, PermissionDenied, UsageError
+from wess_core.models import SECRET_FIELDS_USER, USER_STATES, Account, UserProfile, redact
+from wess_core.secrets import SecretBox
+from wess_core.service.accounts import load_account
+from wess_core.service.context import Context
+
+USERS = "users"
+SELF_SERVICE_FIELDS = {"exchange_email", "exchange_username", "password", "ews_url"}
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def list_profiles(ctx: Context) -> list[UserProfile]:
+    """Every profile, sorted by login (no role check: internal use)."""
+    with ctx.store.read(USERS) as db:
+        rows = db.table("users").all()
+    return sorted((UserProfile.from_dict(r) for r in rows), key=lambda u: u.login)
+
+
+def get_profile(ctx: Context, login: str) -> UserProfile:
+    """One profile, or NotFound (no role check: internal use)."""
+    with ctx.store.read(USERS) as db:
+        row = db.table("users").get(Query().login == login)
+    if row is None:
+        raise NotFound(f"no user {login!r}; see 'wess users list'")
+    return UserProfile.from_dict(row)  # type: ignore[arg-type]
+
+
+def edit_profile(
+    ctx: Context, login: str, change: Callable[[UserProfile, Any], None]
+) -> UserProfile:
+    """Apply ``change(profile, users_db)`` under the users lock; nothing written if it raises."""
+    with ctx.store.write(USERS) as db:
+        table = db.table("users")
+        row = table.get(Query().login == login)
+        if row is None:
+            raise NotFound(f"no user {login!r}; see 'wess users list'")
+        profile = UserProfile.from_dict(row)  # type: ignore[arg-type]
+        change(profile, db)
+        table.update(profile.to_dict(), doc_ids=[row.doc_id])  # type: ignore[union-attr]
+    return profile
+
+
+def eligibility(account: Account, profile: UserProfile) -> list[str]:
+    """Every reason the ``wess_check_licence`` hooks give against this user; [] = may sync."""
+    from wess_core.plugins import get_plugin_manager
+
+    reasons: list[str] = []
+    for result in get_plugin_manager().hook.wess_check_licence(account=account, user=profile):
+        if not result:
+            continue
+        reasons.extend([result] if isinstance(result, str) else list(result))
+    return reasons
+
+
+def describe(ctx: Context, profile: UserProfile, account: Account | None = None) -> dict[str, Any]:
+    """A profile as shown to people and ``--json``: secrets redacted, eligibility spelled out."""
+    account = account or load_account(ctx)
+    data = redact(profile.to_dict(), SECRET_FIELDS_USER)
+    data["exchange_email"] = profile.effective_exchange_email
+    data["auth"] = profile.auth or account.auth
+    data["discovery"] = profile.discovery or account.discovery
+    reasons = eligibility(account, profile)
+    data["eligible"] = not reasons
+    data["reasons"] = reasons
+    if not profile.sync_enabled:
+        data["notice"] = (
+            f"Exchange sync is not enabled for {profile.login}; enable it with: "
+            f"wess users enable {profile.login}"
+        )
+    return data
+
+
+def add_user(ctx: Context, login: str, email: str) -> dict[str, Any]:
+    ctx.require_admin()
+    login = validation.login(login)
+    email = validation.email(email)
+    account = load_account(ctx)
+    profile = UserProfile(login=login, email=email, created=_now())
+    with ctx.store.write(USERS) as db:
+        table = db.table("users")
+        if table.contains(Query().login == login):
+            raise UsageError(f"user {login!r} already exists; see 'wess users show {login}'")
+        table.insert(profile.to_dict())
+    return describe(ctx, profile, account)
+
+
+def list_users(ctx: Context) -> list[dict[str, Any]]:
+    ctx.require_admin()
+    account = load_account(ctx)
+    return [describe(ctx, p, account) for p in list_profiles(ctx)]
+
+
+def show_user(ctx: Context, login: str) -> dict[str, Any]:
+    ctx.require_self_or_admin(login)
+    return describe(ctx, get_profile(ctx, login))
+
+
+def allocate(ctx: Context, login: str) -> dict[str, Any]:
+    """Give the user a seat from the pool; fails when none are left."""
+    ctx.require_admin()
+    account = load_account(ctx)
+
+    def change(profile: UserProfile, db: Any) -> None:
+        if profile.licence_allocated:
+            return
+        allocated = sum(1 for r in db.table("users").all() if r.get("licence_allocated"))
+        if allocated >= account.licences_total:
+            raise LicenceError(
+                f"no licences left ({allocated} of {account.licences_total} allocated); "
+                "buy more and run 'wess licences add N', or deallocate another user"
+            )
+        profile.licence_allocated = True
+
+    return describe(ctx, edit_profile(ctx, login, change), account)
+
+
+def deallocate(ctx: Context, login: str) -> dict[str, Any]:
+    ctx.require_admin()
+
+    def change(profile: UserProfile, db: Any) -> None:
+        profile.licence_allocated = False
+
+    return describe(ctx, edit_profile(ctx, login, change))
+
+
+def set_sync_enabled(ctx: Context, login: str, enabled: bool) -> dict[str, Any]:
+    """The user's own switch (or the admin's)."""
+    ctx.require_self_or_admin(login)
+
+    def change(profile: UserProfile, db: Any) -> None:
+        profile.sync_enabled = enabled
+
+    return describe(ctx, edit_profile(ctx, login, change))
+
+
+def update_user(
+    ctx: Context,
+    login: str,
+    *,
+    exchange_email: str | None = None,
+    exchange_username: str | None = None,
+    password: str | None = None,
+    auth: str | None = None,
+    discovery: str | None = None,
+    ews_url: str | None = None,
+    database: str | None = None,
+    state: str | None = None,
+    email: str | None = None,
+    verify: bool = True,
+) -> dict[str, Any]:
+    """Change a profile. Credentials are checked against Exchange first unless ``verify``
+    is off; when the check fails nothing is stored."""
+    from wess_core import plugins
+    from wess_core.connection import verify_user_connection
+
+    given = {
+        "exchange_email": exchange_email,
+        "exchange_username": exchange_username,
+        "password": password,
+        "auth": auth,
+        "discovery": discovery,
+        "ews_url": ews_url,
+        "database": database,
+        "state": state,
+        "email": email,
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    if not given:
+        raise UsageError("nothing to change; see 'wess users set --help'")
+    ctx.require_self_or_admin(login)
+    if not ctx.is_admin and not set(given) <= SELF_SERVICE_FIELDS:
+        raise PermissionDenied()
+    updates: dict[str, Any] = {}
+    if exchange_email is not None:
+        updates["exchange_email"] = validation.email(exchange_email, "Exchange e-mail")
+    if exchange_username is not None:
+        updates["exchange_username"] = validation.exchange_username(exchange_username)
+    if auth is not None:
+        plugins.auth_methods().get(auth)
+        updates["auth"] = auth
+    if discovery is not None:
+        plugins.discovery_methods().get(discovery)
+        updates["discovery"] = discovery
+    if ews_url is not None:
+        updates["ews_url"] = validation.ews_url(ews_url) if ews_url else None
+    if database is not None:
+        updates["database"] = validation.login(database)
+    if state is not None:
+        if state not in USER_STATES:
+            raise UsageError(f"unknown state {state!r}; use one of {', '.join(USER_STATES)}")
+        updates["state"] = state
+    if email is not None:
+        updates["pending_email"] = validation.email(email)
+    if password is not None:
+        if not password:
+            raise UsageError("the password is empty; nothing was changed")
+        updates["password"] = ctx.secrets.encrypt(password)
+
+    current = get_profile(ctx, login)
+    candidate = UserProfile.from_dict({**current.to_dict(), **updates})
+    if verify and set(updates) & {
+        "exchange_email",
+        "exchange_username",
+        "password",
+        "auth",
+        "discovery",
+        "ews_url",
+    }:
+        found_url = verify_user_connection(ctx, candidate)
+        if found_url:
+            updates["discovered_ews_url"] = found_url
+    if "ews_url" in updates:
+        updates["discovered_ews_url"] = None
+
+    def change(profile: UserProfile, db: Any) -> None:
+        for key, value in updates.items():
+            setattr(profile, key, value)
+
+    return describe(ctx, edit_profile(ctx, login, change))
+
+
+def confirm_email(ctx: Context, login: str) -> dict[str, Any]:
+    """Complete a pending login e-mail change."""
+    ctx.require_admin()
+
+    def change(profile: UserProfile, db: Any) -> None:
+        if not profile.pending_email:
+            raise UsageError(f"{login} has no pending login e-mail change")
+        if profile.exchange_email is None:
+            profile.exchange_email = profile.email  # keep the mailbox the user synced with
+        profile.email = profile.pending_email
+        profile.pending_email = None
+
+    return describe(ctx, edit_profile(ctx, login, change))
+
+
+def rotate_user_secrets(ctx: Context, box: SecretBox) -> int:
+    """Re-encrypt every user's stored secrets with the newest key; returns how many."""
+    count = 0
+    with ctx.store.write(USERS) as db:
+        table = db.table("users")
+        for row in table.all():
+            changed = {}
+            for name in SECRET_FIELDS_USER:
+                if row.get(name):
+                    changed[name] = box.rotate(row[name])
+            if changed:
+                table.update(changed, doc_ids=[row.doc_id])
+                count += len(changed)
+    return count

@@ -1,0 +1,109 @@
+"""Input checks with one-line errors that say what to do instead."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+from urllib.parse import urlsplit
+
+from wess_core.errors import ValidationError
+from wess_core.store import check_name_part
+
+O365_EWS_URL = "https://outlook.office365.com/EWS/Exchange.asmx"
+MAX_FIELD = 256
+
+_EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
+
+
+def _no_control(value: str, what: str) -> None:
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in value):
+        raise ValidationError(f"{what} contains control or invisible characters; retype it")
+    if len(value) > MAX_FIELD:
+        raise ValidationError(f"{what} is longer than {MAX_FIELD} characters")
+
+
+def login(value: str) -> str:
+    """A CRM login: also a file name, so letters, digits and . _ @ + - only."""
+    return check_name_part(value, "login")
+
+
+def email(value: str, what: str = "e-mail address") -> str:
+    value = value.strip()
+    _no_control(value, what)
+    local, _, domain = value.rpartition("@")
+    if not _EMAIL_RE.match(value) or len(local) > 64 or ".." in value:
+        raise ValidationError(f"{what} {value!r} is not valid; expected the form name@example.com")
+    return value
+
+
+def exchange_username(value: str) -> str:
+    """``user@domain`` (UPN) or ``DOMAIN\\user``; ``DOMAIN/user`` is a common mistake."""
+    value = value.strip()
+    _no_control(value, "Exchange username")
+    if not value:
+        raise ValidationError("Exchange username is empty")
+    if "/" in value:
+        fixed = value.replace("/", "\\")
+        raise ValidationError(
+            f"Exchange username '{value}' uses a forward slash; use a back-slash: '{fixed}' "
+            "(DOMAIN\\user) or the user@domain form"
+        )
+    if "\\" in value:
+        domain, _, user = value.partition("\\")
+        if not domain or not user or "\\" in user:
+            raise ValidationError(
+                f"Exchange username {value!r} is not valid; expected DOMAIN\\user or user@domain"
+            )
+    elif "@" in value:
+        email(value, "Exchange username")
+    return value
+
+
+def ews_url(value: str) -> str:
+    """https://host[:port]/EWS/Exchange.asmx (path case-insensitive, as IIS treats it)."""
+    value = value.strip()
+    _no_control(value, "EWS URL")
+    hint = f"expected https://HOST[:PORT]/EWS/Exchange.asmx (Office 365 uses {O365_EWS_URL})"
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise ValidationError(f"EWS URL {value!r} is not a URL; {hint}") from None
+    if parts.scheme != "https":
+        raise ValidationError(f"EWS URL {value!r} must use https; {hint}")
+    host = parts.hostname or ""
+    if not (_HOST_RE.match(host) or _is_ipv6(host)):
+        raise ValidationError(f"EWS URL {value!r} has no valid host; {hint}")
+    if parts.username or parts.password:
+        raise ValidationError(f"EWS URL {value!r} must not contain credentials; {hint}")
+    if parts.path.lower() != "/ews/exchange.asmx" or parts.query or parts.fragment:
+        raise ValidationError(f"EWS URL {value!r} has the wrong path; {hint}")
+    if port is not None and not 0 < port < 65536:
+        raise ValidationError(f"EWS URL {value!r} has an invalid port; {hint}")
+    return value
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).version == 6
+    except ValueError:
+        return False
+
+
+def autodiscover_url(value: str) -> str:
+    value = value.strip()
+    _no_control(value, "Autodiscover URL")
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ValidationError(
+            f"Autodiscover URL {value!r} is not valid; expected "
+            "https://HOST[:PORT]/autodiscover/autodiscover.svc"
+        )
+    return value
+
+
+def plain_text(value: str, what: str) -> str:
+    _no_control(value, what)
+    return value
