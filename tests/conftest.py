@@ -1,0 +1,58 @@
+"""Shared fixtures: a fresh WESS home and a way to run the real CLI in-process."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from wess_core.cli import cli
+
+
+@dataclass
+class Run:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self):
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty WESS home; the secret key comes from the key file, not the environment."""
+    monkeypatch.delenv("WESS_SECRET_KEY", raising=False)
+    monkeypatch.delenv("WESS_HOME", raising=False)
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def wess(home: Path) -> Callable[..., Run]:
+    """``wess("users", "list", as_="alice", input="...")`` runs the CLI against ``home``."""
+
+    def run(*args: str, as_: str | None = None, input: str | None = None) -> Run:
+        argv = ["--home", str(home)]
+        if as_:
+            argv += ["--as", as_]
+        result = CliRunner().invoke(cli, [*argv, *args], input=input, catch_exceptions=False)
+        return Run(result.exit_code, result.stdout, result.stderr)
+
+    return run
+
+
+@pytest.fixture
+def admin_home(wess) -> Callable[..., Run]:
+    """A home with the module active, 3 licences, users alice and bob (alice licensed)."""
+    assert wess("init").exit_code == 0
+    assert wess("module", "activate").exit_code == 0
+    assert wess("licences", "add", "3").exit_code == 0
+    assert wess("users", "add", "alice", "--email", "alice@example.com").exit_code == 0
+    assert wess("users", "add", "bob", "--email", "bob@example.com").exit_code == 0
+    assert wess("users", "allocate", "alice").exit_code == 0
+    return wess

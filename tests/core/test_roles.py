@@ -1,0 +1,91 @@
+"""Roles: a user acting ``--as`` themselves may change only their own preferences."""
+
+from __future__ import annotations
+
+import pytest
+
+from wess_core.store import load_json_file
+
+SELF_ALLOWED = [
+    ("users", "show", "alice"),
+    ("users", "enable", "alice"),
+    ("users", "disable", "alice"),
+    ("users", "set", "alice", "--exchange-email", "a2@example.com"),
+    ("users", "set", "alice", "--exchange-username", "DOM\\alice"),
+    ("users", "set", "alice", "--ews-url", "https://mail.example.com/EWS/Exchange.asmx"),
+    ("history", "alice"),
+]
+
+DENIED = [
+    # other users' data
+    ("users", "show", "bob"),
+    ("users", "enable", "bob"),
+    ("users", "disable", "bob"),
+    ("users", "set", "bob", "--exchange-email", "x@example.com"),
+    ("history", "bob"),
+    # admin-only settings, even on one's own profile
+    ("users", "set", "alice", "--database", "other"),
+    ("users", "set", "alice", "--state", "disabled"),
+    ("users", "set", "alice", "--auth", "direct"),
+    ("users", "set", "alice", "--email", "new@example.com"),
+    ("users", "allocate", "alice"),
+    ("users", "deallocate", "alice"),
+    ("users", "confirm-email", "alice"),
+    ("users", "add", "mallory", "--email", "m@example.com"),
+    ("users", "list"),
+    ("licences",),
+    ("licences", "add", "5"),
+    ("module", "activate"),
+    ("module", "deactivate"),
+    ("module", "status"),
+    ("connection", "set", "--ews-url", "https://x.example.com/EWS/Exchange.asmx", "--no-verify"),
+    ("connection", "show"),
+    ("config", "show"),
+    ("config", "set", "conflict_policy", "exchange-wins"),
+    ("keys", "rotate"),
+    ("checklist",),
+    ("init",),
+]
+
+
+def _snapshot(home):
+    return {p.name: p.read_bytes() for p in sorted(home.rglob("*.json"))}
+
+
+@pytest.mark.parametrize("argv", DENIED, ids=lambda a: " ".join(a))
+def test_denied_and_nothing_changes(admin_home, home, argv):
+    before = _snapshot(home)
+    result = admin_home(*argv, as_="alice")
+    assert result.exit_code == 1, result.stdout
+    assert result.stderr.strip() == "wess: permission denied"
+    assert _snapshot(home) == before
+
+
+@pytest.mark.parametrize("argv", SELF_ALLOWED, ids=lambda a: " ".join(a))
+def test_allowed_on_own_profile(admin_home, argv):
+    extra = ("--no-verify",) if argv[:2] == ("users", "set") else ()
+    result = admin_home(*argv, *extra, as_="alice")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_user_sets_own_password_from_stdin(admin_home, home):
+    result = admin_home(
+        "users", "set", "alice", "--password-stdin", "--no-verify", as_="alice", input="S3cret!\n"
+    )
+    assert result.exit_code == 0, result.stderr
+    stored = load_json_file(home / "users.json")["users"]
+    alice = next(u for u in stored.values() if u["login"] == "alice")
+    assert alice["password"] and "S3cret!" not in alice["password"]
+
+
+def test_self_service_enable_changes_only_the_flag(admin_home):
+    assert admin_home("users", "enable", "alice", as_="alice").exit_code == 0
+    shown = admin_home("users", "show", "alice", "--json").json
+    assert shown["sync_enabled"] is True
+    assert admin_home("users", "show", "bob", "--json").json["sync_enabled"] is False
+
+
+def test_unknown_acting_user_is_denied(admin_home):
+    result = admin_home("users", "show", "alice", as_="mallory")
+    assert result.exit_code == 1
+    assert "permission denied" in result.stderr
