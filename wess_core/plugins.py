@@ -14,11 +14,12 @@ Environment:
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,6 +137,19 @@ def plugin_records() -> list[PluginRecord]:
             )
         )
     return [*_records, *extra]
+
+
+@contextlib.contextmanager
+def registered(plugin: object, name: str | None = None) -> Iterator[object]:
+    """Register a plugin object for the duration of a block (tests, embedding)."""
+    pm = get_plugin_manager()
+    pm.register(plugin, name=name)
+    _registry_cache.clear()
+    try:
+        yield plugin
+    finally:
+        pm.unregister(plugin)
+        _registry_cache.clear()
 
 
 def reset_plugin_manager() -> None:

@@ -1,0 +1,209 @@
+"""Plugins: built-ins through entry points, broken plugins reported, third-party installs."""
+
+from __future__ import annotations
+
+import json
+import os
+import site
+import subprocess
+import sys
+import sysconfig
+import textwrap
+import venv
+from pathlib import Path
+
+import pytest
+
+from wess_core import hookimpl, hookspecs, plugins
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "wess-domain-discovery"
+
+
+def test_plugins_json_lists_builtins_through_entry_points(wess):
+    result = wess("plugins", "--json")
+    assert result.exit_code == 0
+    records = {r["name"]: r for r in result.json}
+    assert records["core_licence"]["distribution"] == "wess"
+    assert records["core_licence"]["status"] == "ok"
+    assert "wess_check_licence" in records["core_licence"]["hooks"]
+    assert all(r["status"] == "ok" for r in result.json), result.json
+
+
+def test_every_hook_is_documented_with_an_example():
+    names = [n for n in dir(hookspecs) if n.startswith("wess_")]
+    assert len(names) >= 9
+    readme = (ROOT / "README.md").read_text()
+    for name in names:
+        doc = getattr(hookspecs, name).__doc__ or ""
+        assert len(doc.strip()) > 40, name
+        assert name in readme, f"{name} missing from README's plugin docs"
+
+
+class _Twice:
+    @hookimpl
+    def wess_register_auth_methods(self, register):
+        register("same", object())
+        register("same", object())
+
+
+def test_duplicate_strategy_names_are_refused():
+    with plugins.registered(_Twice()), pytest.raises(ValueError, match="registered twice"):
+        plugins.auth_methods()
+
+
+class _Alias:
+    @hookimpl
+    def wess_register_discovery_methods(self, register):
+        register("fancy", "strategy-object", aliases=["f"])
+
+
+def test_aliases_resolve_and_unknown_names_list_choices():
+    from wess_core.errors import UsageError
+
+    with plugins.registered(_Alias()):
+        assert plugins.discovery_methods().get("f") == "strategy-object"
+        with pytest.raises(UsageError, match="available: .*fancy"):
+            plugins.discovery_methods().get("nope")
+    assert "fancy" not in plugins.discovery_methods()
+
+
+def _fake_distribution(site_dir: Path, name: str, entry_points: str, module_code: str) -> None:
+    dist = site_dir / f"{name.replace('-', '_')}-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(entry_points)
+    (site_dir / f"{name.replace('-', '_')}.py").write_text(module_code)
+
+
+def test_broken_plugin_is_listed_and_does_not_break_commands(tmp_path):
+    site_dir = tmp_path / "site"
+    _fake_distribution(
+        site_dir,
+        "wess-broken",
+        "[wess]\nbroken = wess_broken\n",
+        "raise RuntimeError('this plugin is broken on purpose')\n",
+    )
+    env = {**os.environ, "PYTHONPATH": str(site_dir), "WESS_HOME": str(tmp_path / "home")}
+    env.pop("WESS_SECRET_KEY", None)
+    listed = subprocess.run(
+        [sys.executable, "-m", "wess_core.cli", "plugins", "--json"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    records = {r["name"]: r for r in json.loads(listed.stdout)}
+    assert records["broken"]["status"] == "error"
+    assert "this plugin is broken on purpose" in records["broken"]["error"]
+    assert records["broken"]["distribution"] == "wess-broken"
+    assert records["core_licence"]["status"] == "ok"
+    other = subprocess.run(
+        [sys.executable, "-m", "wess_core.cli", "init"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert other.returncode == 0, other.stderr
+    assert "broken" in other.stderr  # warned, once, on stderr
+    strict = subprocess.run(
+        [sys.executable, "-m", "wess_core.cli", "plugins"],
+        env={**env, "WESS_STRICT_PLUGINS": "1", "WESS_DEBUG": "1"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert strict.returncode != 0
+    assert "RuntimeError" in strict.stderr
+
+
+def test_load_plugins_env_restricts_loading(tmp_path):
+    env = {**os.environ, "WESS_LOAD_PLUGINS": ""}
+    listed = subprocess.run(
+        [sys.executable, "-m", "wess_core.cli", "plugins", "--json"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert listed.returncode == 0
+    assert json.loads(listed.stdout) == []
+
+
+def test_plugin_commands_are_added(tmp_path):
+    site_dir = tmp_path / "site"
+    _fake_distribution(
+        site_dir,
+        "wess-hello",
+        "[wess]\nhello = wess_hello\n",
+        textwrap.dedent(
+            """
+            import click
+            from wess_core import hookimpl
+
+            @hookimpl
+            def wess_register_commands(cli):
+                @cli.command()
+                def hello():
+                    click.echo("hello from a plugin")
+            """
+        ),
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "wess_core.cli", "hello"],
+        env={**os.environ, "PYTHONPATH": str(site_dir)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "hello from a plugin"
+
+
+def _site_dirs() -> list[str]:
+    dirs = [*site.getsitepackages(), sysconfig.get_paths()["purelib"]]
+    return list(dict.fromkeys(d for d in dirs if Path(d).is_dir()))
+
+
+def test_example_plugin_installs_with_pip_into_a_virtualenv(tmp_path):
+    """The example distribution, installed with pip, is found through its entry point."""
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    python = env_dir / "bin" / "python"
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    # WESS itself (and its dependencies) come from the environment running the tests
+    lines = "".join(f"import site; site.addsitedir({d!r})\n" for d in _site_dirs())
+    Path(purelib, "wess_outer.pth").write_text(lines)
+    # the venv's bundled setuptools may predate built-in bdist_wheel: use the outer one
+    subprocess.run(
+        [python, "-m", "pip", "uninstall", "-y", "-q", "setuptools"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    install = subprocess.run(
+        [python, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
+         "--disable-pip-version-check", str(EXAMPLE)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stdout + install.stderr
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if k not in ("WESS_SECRET_KEY", "PYTHONPATH")}
+
+    def wess(*args):
+        return subprocess.run(
+            [python, "-m", "wess_core.cli", "--home", str(home), *args],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    listed = wess("plugins", "--json")
+    assert listed.returncode == 0, listed.stderr
+    records = {r["name"]: r for r in json.loads(listed.stdout)}
+    assert records["domain_discovery"]["distribution"] == "wess-domain-discovery"
+    assert records["domain_discovery"]["hooks"] == [
+        "wess_check_licence",
+        "wess_register_discovery_methods",
+    ]
+    for argv in (
+        ["init"],
+        ["users", "add", "alice", "--email", "alice@example.com"],
+        ["users", "set", "alice", "--discovery", "mail_host", "--no-verify"],
+    ):
+        result = wess(*argv)
+        assert result.returncode == 0, result.stderr
+    shown = json.loads(wess("users", "show", "alice", "--json").stdout)
+    assert shown["discovery"] == "mail_host"
+    # its licence rule takes part in eligibility
+    env["WESS_ALLOWED_DOMAINS"] = "corp.example"
+    shown = json.loads(wess("users", "show", "alice", "--json").stdout)
+    assert "e-mail domain example.com is not allowed to sync" in shown["reasons"]
