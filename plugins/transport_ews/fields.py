@@ -1,0 +1,281 @@
+"""Neutral item fields <-> exchangelib item attributes, per folder.
+
+The neutral fields are JSON values named after exchangelib's attributes (see
+``wess_core.strategies``), so most map 1:1; the converters below handle the
+structured ones (addresses, phone numbers, attendees, dates, recurrence).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from exchangelib import EWSDate, EWSDateTime, EWSTimeZone
+from exchangelib.fields import MONDAY
+from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAddress
+from exchangelib.properties import Attendee, Mailbox
+from exchangelib.recurrence import (
+    AbsoluteMonthlyPattern,
+    AbsoluteYearlyPattern,
+    DailyPattern,
+    EndDatePattern,
+    NoEndPattern,
+    NumberedPattern,
+    Recurrence,
+    RelativeMonthlyPattern,
+    RelativeYearlyPattern,
+    WeeklyPattern,
+)
+
+UTC = EWSTimeZone("UTC")
+
+
+@dataclass(frozen=True)
+class FieldMap:
+    """One neutral field: the exchangelib attribute and the two conversions."""
+
+    name: str
+    attribute: str
+    to_ews: Callable[[Any], Any]
+    from_ews: Callable[[Any], Any]
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _text(value: Any) -> Any:
+    return None if value is None else str(value)
+
+
+# -- dates ------------------------------------------------------------------
+
+
+def datetime_to_ews(value: str | None) -> EWSDateTime | None:
+    if not value:
+        return None
+    parsed = dt.datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return EWSDateTime.from_datetime(parsed.astimezone(dt.UTC)).astimezone(UTC)
+
+
+def datetime_from_ews(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat()
+    return value.isoformat()
+
+
+def date_to_ews(value: str | None) -> EWSDate | None:
+    if not value:
+        return None
+    return EWSDate.from_date(dt.date.fromisoformat(value[:10]))
+
+
+def date_from_ews(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    return value.isoformat()
+
+
+# -- contacts ---------------------------------------------------------------
+
+_EMAIL_LABELS = ("EmailAddress1", "EmailAddress2", "EmailAddress3")
+
+
+def emails_to_ews(values: list[str] | None) -> list[EmailAddress] | None:
+    if not values:
+        return None
+    return [EmailAddress(label=label, email=v) for label, v in zip(_EMAIL_LABELS, values)]
+
+
+def emails_from_ews(values: list[EmailAddress] | None) -> list[str] | None:
+    if not values:
+        return None
+    by_label = {e.label: e.email for e in values}
+    return [by_label[label] for label in _EMAIL_LABELS if by_label.get(label)] or None
+
+
+def phones_to_ews(values: list[dict[str, str]] | None) -> list[PhoneNumber] | None:
+    if not values:
+        return None
+    return [
+        PhoneNumber(label=v.get("label", "BusinessPhone"), phone_number=v["number"]) for v in values
+    ]
+
+
+def phones_from_ews(values: list[PhoneNumber] | None) -> list[dict[str, str]] | None:
+    if not values:
+        return None
+    return [{"label": p.label, "number": p.phone_number} for p in values if p.phone_number] or None
+
+
+_ADDRESS_PARTS = ("street", "city", "state", "country", "zipcode")
+
+
+def addresses_to_ews(values: list[dict[str, str]] | None) -> list[PhysicalAddress] | None:
+    if not values:
+        return None
+    return [
+        PhysicalAddress(label=v.get("label", "Business"), **{k: v.get(k) for k in _ADDRESS_PARTS})
+        for v in values
+    ]
+
+
+def addresses_from_ews(values: list[PhysicalAddress] | None) -> list[dict[str, str]] | None:
+    if not values:
+        return None
+    out = []
+    for a in values:
+        entry = {"label": a.label, **{k: getattr(a, k) for k in _ADDRESS_PARTS if getattr(a, k)}}
+        out.append(entry)
+    return out or None
+
+
+# -- calendar ---------------------------------------------------------------
+
+
+def attendees_to_ews(values: list[str] | None) -> list[Attendee] | None:
+    if not values:
+        return None
+    return [Attendee(mailbox=Mailbox(email_address=v), response_type="Unknown") for v in values]
+
+
+def attendees_from_ews(values: list[Attendee] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [a.mailbox.email_address for a in values if a.mailbox and a.mailbox.email_address]
+
+
+_PATTERNS = {
+    "daily": DailyPattern,
+    "weekly": WeeklyPattern,
+    "absolute_monthly": AbsoluteMonthlyPattern,
+    "relative_monthly": RelativeMonthlyPattern,
+    "absolute_yearly": AbsoluteYearlyPattern,
+    "relative_yearly": RelativeYearlyPattern,
+}
+_PATTERN_NAMES = {cls: name for name, cls in _PATTERNS.items()}
+_PATTERN_ATTRS = {
+    "interval": "interval",
+    "weekdays": "weekdays",
+    "first_day_of_week": "first_day_of_week",
+    "day_of_month": "day_of_month",
+    "month": "month",
+    "week_number": "week_number",
+}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "value") and not isinstance(value, str | int):
+        return value.value  # exchangelib's WeekDay / Month enums-like objects
+    return value
+
+
+def recurrence_to_ews(value: dict[str, Any] | None) -> Recurrence | None:
+    """``{"pattern": {"type": "weekly", "interval": 1, "weekdays": [1, 3]},
+    "start": "2026-01-05", "end": "2026-06-01" | None, "count": 10 | None}``."""
+    if not value:
+        return None
+    spec = dict(value["pattern"])
+    cls = _PATTERNS[spec.pop("type")]
+    kwargs = {k: v for k, v in spec.items() if v is not None}
+    if cls is WeeklyPattern:
+        kwargs.setdefault("first_day_of_week", MONDAY)
+    pattern = cls(**kwargs)
+    start = date_to_ews(value["start"])
+    if value.get("count"):
+        boundary = NumberedPattern(start=start, number=int(value["count"]))
+    elif value.get("end"):
+        boundary = EndDatePattern(start=start, end=date_to_ews(value["end"]))
+    else:
+        boundary = NoEndPattern(start=start)
+    return Recurrence(pattern=pattern, boundary=boundary)
+
+
+def recurrence_from_ews(value: Recurrence | None) -> dict[str, Any] | None:
+    if value is None or value.pattern is None:
+        return None
+    pattern: dict[str, Any] = {"type": _PATTERN_NAMES[type(value.pattern)]}
+    for attr in _PATTERN_ATTRS:
+        if hasattr(value.pattern, attr):
+            got = getattr(value.pattern, attr)
+            if got is not None:
+                pattern[attr] = _jsonable(got)
+    boundary = value.boundary
+    out: dict[str, Any] = {"pattern": pattern, "start": date_from_ews(boundary.start)}
+    out["end"] = date_from_ews(getattr(boundary, "end", None))
+    out["count"] = getattr(boundary, "number", None)
+    return out
+
+
+def _reminder_to_ews(value: Any) -> Any:
+    return None if value is None else int(value)
+
+
+def _percent_from_ews(value: Any) -> Any:
+    if value is None:
+        return None
+    return int(value) if isinstance(value, Decimal) and value == int(value) else float(value)
+
+
+def _percent_to_ews(value: Any) -> Any:
+    return None if value is None else Decimal(str(value))
+
+
+def _mailbox_emails(values: list[Mailbox] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [m.email_address for m in values if m.email_address] or None
+
+
+def _simple(*names: str) -> list[FieldMap]:
+    return [FieldMap(n, n, _text, _text) for n in names]
+
+
+FOLDER_FIELDS: dict[str, list[FieldMap]] = {
+    "contacts": [
+        *_simple("given_name", "surname", "display_name", "company_name", "job_title", "body"),
+        FieldMap("email_addresses", "email_addresses", emails_to_ews, emails_from_ews),
+        FieldMap("phone_numbers", "phone_numbers", phones_to_ews, phones_from_ews),
+        FieldMap("physical_addresses", "physical_addresses", addresses_to_ews, addresses_from_ews),
+    ],
+    "calendar": [
+        *_simple("subject", "location", "body"),
+        FieldMap("start", "start", datetime_to_ews, datetime_from_ews),
+        FieldMap("end", "end", datetime_to_ews, datetime_from_ews),
+        FieldMap("is_all_day", "is_all_day", _same, _same),
+        FieldMap("required_attendees", "required_attendees", attendees_to_ews, attendees_from_ews),
+        FieldMap(
+            "reminder_minutes_before_start",
+            "reminder_minutes_before_start",
+            _reminder_to_ews,
+            _same,
+        ),
+        FieldMap("recurrence", "recurrence", recurrence_to_ews, recurrence_from_ews),
+    ],
+    "tasks": [
+        *_simple("subject", "body", "status"),
+        FieldMap("due_date", "due_date", date_to_ews, date_from_ews),
+        FieldMap("start_date", "start_date", date_to_ews, date_from_ews),
+        FieldMap("percent_complete", "percent_complete", _percent_to_ews, _percent_from_ews),
+    ],
+    "messages": [
+        *_simple("subject", "body", "message_id"),
+        FieldMap("sender", "sender", _same, lambda m: m.email_address if m is not None else None),
+        FieldMap("to_recipients", "to_recipients", _same, _mailbox_emails),
+        FieldMap("cc_recipients", "cc_recipients", _same, _mailbox_emails),
+        FieldMap("datetime_received", "datetime_received", _same, datetime_from_ews),
+    ],
+}
+FOLDER_FIELDS["inbox"] = FOLDER_FIELDS["messages"]
+FOLDER_FIELDS["sentitems"] = FOLDER_FIELDS["messages"]

@@ -1,0 +1,300 @@
+"""The EWS transport: the engine's mailbox interface over exchangelib.
+
+Every EWS detail lives here: SyncFolderItems with an opaque sync state (one
+request per page), the CRM id in an extended property written in the same
+CreateItem as the item, changekeys, and batched Get/Create/Update/DeleteItem.
+Folders are addressed by their distinguished ids, so no folder lookup costs a
+request: an idle sync is exactly one SyncFolderItems per folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from exchangelib import CalendarItem, Contact, ExtendedProperty, Message, Task
+from exchangelib.errors import (
+    ErrorInvalidSyncStateData,
+    ErrorIrresolvableConflict,
+    ErrorItemNotFound,
+)
+from exchangelib.folders import Calendar, Contacts, Inbox, Root, SentItems, Tasks
+from exchangelib.items import (
+    ALL_OCCURRENCES,
+    AUTO_RESOLVE,
+    ID_ONLY,
+    MOVE_TO_DELETED_ITEMS,
+    NEVER_OVERWRITE,
+    SAVE_ONLY,
+    SEND_TO_NONE,
+)
+from exchangelib.properties import DistinguishedFolderId, Mailbox
+from exchangelib.services import SyncFolderItems
+
+from wess_core.strategies import (
+    ChangesPage,
+    InvalidSyncState,
+    ItemChanged,
+    ItemNotFound,
+    ItemRef,
+    ItemUpdate,
+    MailboxChange,
+    MailboxError,
+    MailboxItem,
+    NewItem,
+)
+from wess_plugins.transport_ews.fields import FOLDER_FIELDS, FieldMap
+
+CRM_ID_FIELD = "wess_crm_id"
+PAGE_SIZE = 512
+BATCH_SIZE = 100
+
+
+class CrmIdProperty(ExtendedProperty):
+    """The CRM record id WESS stores on every item it creates (re-linking after a crash)."""
+
+    distinguished_property_set_id = "PublicStrings"
+    property_name = "WessCrmId"
+    property_type = "String"
+
+
+_ITEM_CLASSES = (Contact, CalendarItem, Task, Message)
+for _cls in _ITEM_CLASSES:
+    if CRM_ID_FIELD not in {f.name for f in _cls.FIELDS}:
+        _cls.register(CRM_ID_FIELD, CrmIdProperty)
+
+_FOLDERS = {
+    "contacts": (Contacts, Contact),
+    "calendar": (Calendar, CalendarItem),
+    "tasks": (Tasks, Task),
+    "inbox": (Inbox, Message),
+    "sentitems": (SentItems, Message),
+}
+
+
+def _field_maps(folder: str) -> list[FieldMap]:
+    return FOLDER_FIELDS[folder]
+
+
+def _to_error(exc: Exception) -> Exception:
+    """exchangelib's per-item errors -> the engine's transport-neutral ones."""
+    if isinstance(exc, ErrorItemNotFound):
+        return ItemNotFound(str(exc))
+    if isinstance(exc, ErrorIrresolvableConflict):
+        return ItemChanged(str(exc))
+    if isinstance(exc, MailboxError):
+        return exc
+    return MailboxError(f"{type(exc).__name__}: {exc}")
+
+
+class EwsTransport:
+    """One user's mailbox over EWS. Built per sync run from a freshly resolved connection."""
+
+    max_batch = BATCH_SIZE
+
+    def __init__(self, connection: Any, account: Any = None, page_size: int = PAGE_SIZE) -> None:
+        if account is None:
+            from wess_plugins.transport_ews.connect import open_account
+
+            account = open_account(connection)
+        self.connection = connection
+        self.account = account
+        self.page_size = page_size
+        self._folders: dict[str, Any] = {}
+        self._paths: dict[str, Any] = {}
+
+    # -- folders -----------------------------------------------------------
+
+    def _folder(self, name: str) -> Any:
+        """A distinguished folder object that costs no request to build."""
+        if name not in self._folders:
+            if name not in _FOLDERS:
+                raise MailboxError(f"unknown folder {name!r}; known: {', '.join(_FOLDERS)}")
+            mailbox = Mailbox(email_address=self.account.primary_smtp_address)
+            root = Root(
+                account=self.account,
+                _distinguished_id=DistinguishedFolderId(id="root", mailbox=mailbox),
+            )
+            folder_cls = _FOLDERS[name][0]
+            self._folders[name] = folder_cls(
+                root=root,
+                _distinguished_id=DistinguishedFolderId(
+                    id=folder_cls.DISTINGUISHED_FOLDER_ID, mailbox=mailbox
+                ),
+            )
+        return self._folders[name]
+
+    def _field_paths(self, name: str) -> Any:
+        if name not in self._paths:
+            folder = self._folder(name)
+            attributes = [m.attribute for m in _field_maps(name)] + [
+                CRM_ID_FIELD,
+                "last_modified_time",
+            ]
+            self._paths[name] = {
+                f for f in folder.normalize_fields(fields=attributes) if not f.field.is_attribute
+            }
+        return self._paths[name]
+
+    # -- conversions -------------------------------------------------------
+
+    def _to_mailbox_item(self, folder: str, item: Any) -> MailboxItem:
+        fields = {}
+        for m in _field_maps(folder):
+            value = m.from_ews(getattr(item, m.attribute, None))
+            if value not in (None, "", []):
+                fields[m.name] = value
+        modified = getattr(item, "last_modified_time", None)
+        return MailboxItem(
+            item_id=item.id,
+            changekey=item.changekey,
+            fields=fields,
+            crm_id=getattr(item, CRM_ID_FIELD, None),
+            modified=modified.isoformat() if modified else None,
+        )
+
+    def _to_ews_item(self, folder: str, fields: dict[str, Any], **extra: Any) -> Any:
+        item_cls = _FOLDERS[folder][1]
+        values = {}
+        for m in _field_maps(folder):
+            if m.name in fields:
+                values[m.attribute] = m.to_ews(fields[m.name])
+        return item_cls(account=self.account, folder=self._folder(folder), **values, **extra)
+
+    # -- the Transport protocol --------------------------------------------
+
+    def changes(self, folder: str, token: str | None) -> ChangesPage:
+        svc = SyncFolderItems(account=self.account)
+        try:
+            results = list(
+                svc.call(
+                    folder=self._folder(folder),
+                    shape=ID_ONLY,
+                    additional_fields=self._field_paths(folder),
+                    sync_state=token,
+                    ignore=None,
+                    max_changes_returned=self.page_size,
+                    sync_scope=None,
+                )
+            )
+        except ErrorInvalidSyncStateData as exc:
+            raise InvalidSyncState(str(exc)) from None
+        changes: list[MailboxChange] = []
+        for change_type, item in results:
+            if isinstance(item, Exception):
+                if isinstance(item, ErrorInvalidSyncStateData):
+                    raise InvalidSyncState(str(item))
+                raise _to_error(item)
+            if change_type == SyncFolderItems.DELETE:
+                changes.append(MailboxChange(item_id=item.id, deleted=True))
+            elif change_type == SyncFolderItems.READ_FLAG_CHANGE:
+                item_id = item[0]
+                changes.append(MailboxChange(item_id=item_id.id, changekey=item_id.changekey))
+            else:
+                converted = self._to_mailbox_item(folder, item)
+                changes.append(
+                    MailboxChange(
+                        item_id=converted.item_id, changekey=converted.changekey, item=converted
+                    )
+                )
+        done = bool(svc.includes_last_item_in_range) or svc.sync_state == token
+        return ChangesPage(changes=changes, token=svc.sync_state, done=done)
+
+    def get(self, folder: str, item_ids: Sequence[str]) -> list[Any]:
+        if not item_ids:
+            return []
+        attributes = [m.attribute for m in _field_maps(folder)] + [
+            CRM_ID_FIELD,
+            "last_modified_time",
+        ]
+        results = self.account.fetch(
+            ids=[(i, None) for i in item_ids], folder=self._folder(folder), only_fields=attributes
+        )
+        return [
+            _to_error(r) if isinstance(r, Exception) else self._to_mailbox_item(folder, r)
+            for r in results
+        ]
+
+    def create(self, folder: str, items: Sequence[NewItem]) -> list[Any]:
+        if not items:
+            return []
+        prepared: list[Any] = []
+        for new in items:
+            try:
+                prepared.append(self._to_ews_item(folder, new.fields, **{CRM_ID_FIELD: new.crm_id}))
+            except Exception as exc:  # a field exchangelib refuses: that item fails alone
+                prepared.append(MailboxError(f"cannot convert item: {exc}"))
+        valid = [p for p in prepared if not isinstance(p, Exception)]
+        answers = iter(
+            self.account.bulk_create(
+                folder=self._folder(folder),
+                items=valid,
+                message_disposition=SAVE_ONLY,
+                send_meeting_invitations=SEND_TO_NONE,
+                chunk_size=self.max_batch,
+            )
+            if valid
+            else []
+        )
+        out: list[Any] = []
+        for p in prepared:
+            if isinstance(p, Exception):
+                out.append(p)
+                continue
+            answer = next(answers)
+            if isinstance(answer, Exception):
+                out.append(_to_error(answer))
+            else:
+                out.append(ItemRef(answer.id, answer.changekey))
+        return out
+
+    def update(self, folder: str, updates: Sequence[ItemUpdate]) -> list[Any]:
+        if not updates:
+            return []
+        out: list[Any] = [None] * len(updates)
+        guarded: list[tuple[int, Any, list[str]]] = []
+        unguarded: list[tuple[int, Any, list[str]]] = []
+        for index, upd in enumerate(updates):
+            try:
+                item = self._to_ews_item(
+                    folder, upd.fields, id=upd.item_id, changekey=upd.changekey
+                )
+            except Exception as exc:
+                out[index] = MailboxError(f"cannot convert item: {exc}")
+                continue
+            names = [m.attribute for m in _field_maps(folder) if m.name in upd.fields]
+            (guarded if upd.changekey else unguarded).append((index, item, names))
+        for group, policy in ((guarded, NEVER_OVERWRITE), (unguarded, AUTO_RESOLVE)):
+            if not group:
+                continue
+            answers = self.account.bulk_update(
+                items=[(item, names) for _, item, names in group],
+                conflict_resolution=policy,
+                message_disposition=SAVE_ONLY,
+                send_meeting_invitations_or_cancellations=SEND_TO_NONE,
+                chunk_size=self.max_batch,
+            )
+            for (index, _, _), answer in zip(group, answers, strict=True):
+                if isinstance(answer, Exception):
+                    out[index] = _to_error(answer)
+                else:
+                    out[index] = ItemRef(answer[0], answer[1])
+        return out
+
+    def delete(self, folder: str, refs: Sequence[ItemRef]) -> list[Any]:
+        if not refs:
+            return []
+        answers = self.account.bulk_delete(
+            ids=[(r.item_id, r.changekey) for r in refs],
+            delete_type=MOVE_TO_DELETED_ITEMS,
+            send_meeting_cancellations=SEND_TO_NONE,
+            affected_task_occurrences=ALL_OCCURRENCES,
+            chunk_size=self.max_batch,
+        )
+        out: list[Any] = []
+        for answer in answers:
+            if isinstance(answer, ErrorItemNotFound) or answer is True:
+                out.append(None)
+            else:
+                out.append(_to_error(answer))
+        return out
