@@ -93,7 +93,9 @@ _EMAIL_LABELS = ("EmailAddress1", "EmailAddress2", "EmailAddress3")
 def emails_to_ews(values: list[str] | None) -> list[EmailAddress] | None:
     if not values:
         return None
-    return [EmailAddress(label=label, email=v) for label, v in zip(_EMAIL_LABELS, values)]
+    return [
+        EmailAddress(label=label, email=v) for label, v in zip(_EMAIL_LABELS, values, strict=False)
+    ]
 
 
 def emails_from_ews(values: list[EmailAddress] | None) -> list[str] | None:
