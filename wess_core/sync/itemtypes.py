@@ -1,0 +1,235 @@
+"""The built-in item types: CRM record fields ↔ neutral mailbox item fields.
+
+These are the canonical WESS CRM field names (what the ``local`` CRM stores and what a
+connector for another CRM translates its API's names to) and the neutral item fields
+(named after exchangelib's attributes; see ``wess_core.strategies``).
+
+people (contacts folder)::
+
+    first_name last_name company job_title notes           ↔ given_name surname company_name
+                                                              job_title body
+    email email2 email3                                     ↔ email_addresses
+                                                              [{"label": "EmailAddress1", "email"}]
+    phone mobile home_phone                                 ↔ phone_numbers [{"label":
+                                                              "BusinessPhone" | "MobilePhone" |
+                                                              "HomePhone", "phone_number"}]
+    address {street city state zip country}                 ↔ physical_addresses [{"label":
+                                                              "Business", street city state
+                                                              zipcode country}]
+
+meetings (calendar): subject start end all_day location description attendees (list of
+addresses) reminder_minutes recurrence modified_occurrences deleted_occurrences ↔ subject
+start end is_all_day location body required_attendees reminder_is_set +
+reminder_minutes_before_start recurrence modified_occurrences deleted_occurrences.
+``start``/``end`` are ISO 8601 strings with an offset (or dates for all-day events);
+``recurrence`` is passed through as a dict, e.g. ``{"pattern": {"type": "weekly",
+"interval": 1, "weekdays": ["Monday"]}, "boundary": {"type": "end_date", "start":
+"2024-05-06", "end": "2024-07-01"}}``; modified occurrences are dicts with
+``original_start`` plus the changed fields; deleted occurrences are ``original_start``
+strings.
+
+tasks: subject start_date due_date status (not_started in_progress completed waiting
+deferred) percent_complete description ↔ subject start_date due_date status (NotStarted
+InProgress Completed WaitingOnOthers Deferred) percent_complete body.
+
+emails (inbox, sentitems; Exchange → CRM only): subject from to cc date body message_id
+direction ("in"/"out", from the folder) ↔ subject sender to_recipients cc_recipients
+datetime_received body message_id.
+
+Empty values: a mapping emits every field it maps, ``None`` when empty, so an update
+clears what the other side cleared. ``False`` flags and a 0 percent are "empty" too,
+because Exchange always sends them while a CRM record may just not have them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from wess_core.strategies import Direction
+
+_EMAIL_LABELS = (
+    ("email", "EmailAddress1"),
+    ("email2", "EmailAddress2"),
+    ("email3", "EmailAddress3"),
+)
+_PHONE_LABELS = (
+    ("phone", "BusinessPhone"),
+    ("mobile", "MobilePhone"),
+    ("home_phone", "HomePhone"),
+)
+_ADDRESS_KEYS = (("street", "street"), ("city", "city"), ("state", "state"),
+                 ("zip", "zipcode"), ("country", "country"))  # fmt: skip
+
+
+def _by_label(entries: Any, label: str, key: str) -> Any:
+    for entry in entries or ():
+        if isinstance(entry, Mapping) and entry.get("label") == label:
+            return entry.get(key)
+    return None
+
+
+def _none_if_empty(value: Any) -> Any:
+    return None if value in ("", [], {}, False, 0) else value
+
+
+class _Simple:
+    """A type whose fields map one to one, plus hooks for the rest."""
+
+    name: str
+    folder: str
+    record_type: str
+    direction = Direction.TWO_WAY
+    #: (CRM field, item field) pairs copied as they are.
+    pairs: tuple[tuple[str, str], ...] = ()
+
+    def to_item(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        return {i: _none_if_empty(record.get(c)) for c, i in self.pairs}
+
+    def to_record(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        return {c: _none_if_empty(item.get(i)) for c, i in self.pairs}
+
+    def __repr__(self) -> str:
+        return f"<item type {self.name}: {self.record_type} ↔ {self.folder}>"
+
+
+class ContactsType(_Simple):
+    """CRM people ↔ Exchange contacts."""
+
+    name, folder, record_type = "contacts", "contacts", "people"
+    pairs = (
+        ("first_name", "given_name"),
+        ("last_name", "surname"),
+        ("company", "company_name"),
+        ("job_title", "job_title"),
+        ("notes", "body"),
+    )
+
+    def to_item(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        item = super().to_item(record)
+        emails = [{"label": lab, "email": record[f]} for f, lab in _EMAIL_LABELS if record.get(f)]
+        phones = [
+            {"label": lab, "phone_number": record[f]} for f, lab in _PHONE_LABELS if record.get(f)
+        ]
+        address = record.get("address") or {}
+        postal = {i: address[c] for c, i in _ADDRESS_KEYS if address.get(c)}
+        item["email_addresses"] = emails or None
+        item["phone_numbers"] = phones or None
+        item["physical_addresses"] = [{"label": "Business", **postal}] if postal else None
+        return item
+
+    def to_record(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        record = super().to_record(item)
+        for field, label in _EMAIL_LABELS:
+            record[field] = _by_label(item.get("email_addresses"), label, "email") or None
+        for field, label in _PHONE_LABELS:
+            number = _by_label(item.get("phone_numbers"), label, "phone_number")
+            record[field] = number or None
+        postal: dict[str, Any] = {}
+        for entry in item.get("physical_addresses") or ():
+            if isinstance(entry, Mapping) and entry.get("label") == "Business":
+                postal = {c: entry[i] for c, i in _ADDRESS_KEYS if entry.get(i)}
+        record["address"] = postal or None
+        return record
+
+
+class CalendarType(_Simple):
+    """CRM meetings ↔ Exchange calendar items, recurring series included."""
+
+    name, folder, record_type = "calendar", "calendar", "meetings"
+    pairs = (
+        ("subject", "subject"),
+        ("start", "start"),
+        ("end", "end"),
+        ("all_day", "is_all_day"),
+        ("location", "location"),
+        ("description", "body"),
+        ("attendees", "required_attendees"),
+        ("recurrence", "recurrence"),
+        ("modified_occurrences", "modified_occurrences"),
+        ("deleted_occurrences", "deleted_occurrences"),
+    )
+
+    def to_item(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        item = super().to_item(record)
+        minutes = record.get("reminder_minutes")
+        item["reminder_is_set"] = minutes is not None
+        item["reminder_minutes_before_start"] = minutes
+        return item
+
+    def to_record(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        record = super().to_record(item)
+        minutes = item.get("reminder_minutes_before_start")
+        is_set = item.get("reminder_is_set", minutes is not None)
+        record["reminder_minutes"] = minutes if is_set else None
+        return record
+
+
+_STATUS = {
+    "not_started": "NotStarted",
+    "in_progress": "InProgress",
+    "completed": "Completed",
+    "waiting": "WaitingOnOthers",
+    "deferred": "Deferred",
+}
+_STATUS_BACK = {v: k for k, v in _STATUS.items()}
+
+
+class TasksType(_Simple):
+    """CRM tasks ↔ Exchange tasks."""
+
+    name, folder, record_type = "tasks", "tasks", "tasks"
+    pairs = (
+        ("subject", "subject"),
+        ("start_date", "start_date"),
+        ("due_date", "due_date"),
+        ("percent_complete", "percent_complete"),
+        ("description", "body"),
+    )
+
+    def to_item(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        item = super().to_item(record)
+        status = record.get("status")
+        item["status"] = _STATUS.get(status, status) if status else None
+        return item
+
+    def to_record(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        record = super().to_record(item)
+        status = item.get("status")
+        record["status"] = _STATUS_BACK.get(status, status) if status else None
+        return record
+
+
+class EmailType(_Simple):
+    """Exchange messages → CRM e-mail records (one-way; a folder per instance)."""
+
+    direction = Direction.EXCHANGE_TO_CRM
+    record_type = "emails"
+    pairs = (
+        ("subject", "subject"),
+        ("from", "sender"),
+        ("to", "to_recipients"),
+        ("cc", "cc_recipients"),
+        ("date", "datetime_received"),
+        ("body", "body"),
+        ("message_id", "message_id"),
+    )
+
+    def __init__(self, name: str, folder: str, direction_label: str) -> None:
+        self.name, self.folder, self.label = name, folder, direction_label
+
+    def to_record(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        record = super().to_record(item)
+        record["direction"] = self.label
+        return record
+
+
+def builtin_item_types() -> list[Any]:
+    """Fresh instances of every built-in item type."""
+    return [
+        ContactsType(),
+        CalendarType(),
+        TasksType(),
+        EmailType("email-inbox", "inbox", "in"),
+        EmailType("email-sent", "sentitems", "out"),
+    ]

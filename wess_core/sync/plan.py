@@ -1,0 +1,367 @@
+"""Plan: from both sides' changes and the status table to a list of actions.
+
+Pure: no I/O. The engine gathers the changes (and fetches content it lacks), calls
+``plan_folder``, then carries out the actions in batches.
+
+Both sides are compared in *CRM-record space*: a record's view is
+``to_record(to_item(fields))`` and an item's view is ``to_record(fields)``, so a field
+one side cannot hold never counts as a change, and "the two sides agree" is simply
+"their view hashes are equal". A side counts as changed only when its view hash differs
+from the one in its status row; a new changekey or revision alone (a flag, a category,
+our own write coming back) only refreshes the row.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from wess_core.errors import UsageError
+from wess_core.strategies import CrmRecord, Direction, ItemType, MailboxChange, MailboxItem
+from wess_core.sync.result import Conflict
+from wess_core.sync.status import FolderState, StatusRow, content_hash, pair_id
+
+#: Conflict policies (both sides changed the same pair since the last sync).
+#: ``crm-wins`` is the default: the CRM is the shared system of record (a contact or a
+#: meeting there is team data; the mailbox copy is one person's), the result is
+#: deterministic and does not depend on two servers' clocks agreeing, and the losing
+#: Exchange version is kept in the sync result (history), so nothing is lost silently.
+POLICIES = ("crm-wins", "exchange-wins", "newest-wins")
+DEFAULT_POLICY = "crm-wins"
+
+
+def check_policy(policy: str) -> str:
+    """Refuse an unknown policy name with the choices."""
+    if policy not in POLICIES:
+        raise UsageError(f"unknown conflict policy {policy!r}; choose one of {', '.join(POLICIES)}")
+    return policy
+
+
+class Seen(enum.Enum):
+    """How one side of a pair looks compared with its status row."""
+
+    NONE = "none"  # no change reported
+    ECHO = "echo"  # same changekey / revision as stored: our own write, or nothing new
+    TOUCHED = "touched"  # new changekey / revision, same content: refresh the row only
+    CHANGED = "changed"  # content differs from the row
+    DELETED = "deleted"
+
+
+class Kind(enum.StrEnum):
+    CREATE_ITEM = "create-item"
+    UPDATE_ITEM = "update-item"
+    DELETE_ITEM = "delete-item"
+    CREATE_RECORD = "create-record"
+    UPDATE_RECORD = "update-record"
+    DELETE_RECORD = "delete-record"
+    LINK = "link"  # status only: write ``row``
+    UNLINK = "unlink"  # status only: drop the pair
+
+
+#: Kinds that write to the mailbox, and to the CRM.
+MAILBOX_WRITES = (Kind.CREATE_ITEM, Kind.UPDATE_ITEM, Kind.DELETE_ITEM)
+CRM_WRITES = (Kind.CREATE_RECORD, Kind.UPDATE_RECORD, Kind.DELETE_RECORD)
+
+
+@dataclass
+class Action:
+    """One step. ``record`` / ``item`` are the sides' current versions when known;
+    ``row`` the status row before the step (LINK: the row to write)."""
+
+    kind: Kind
+    pair_id: str
+    row: StatusRow | None = None
+    record: CrmRecord | None = None
+    item: MailboxItem | None = None
+    conflict: Conflict | None = None
+
+    @property
+    def crm_id(self) -> str | None:
+        if self.record is not None:
+            return self.record.id
+        return self.row.crm_id if self.row else None
+
+    @property
+    def item_id(self) -> str | None:
+        if self.item is not None:
+            return self.item.item_id
+        return self.row.item_id if self.row else None
+
+    def describe(self) -> dict[str, Any]:
+        """Short, JSON-ready (dry-run output)."""
+        out: dict[str, Any] = {"action": self.kind.value, "crm_id": self.crm_id}
+        out["item_id"] = self.item_id
+        if self.conflict is not None:
+            out["conflict"] = self.conflict.kind
+            out["winner"] = self.conflict.winner
+        return out
+
+
+class Views:
+    """Hashes and views of both sides through one item type's mapping."""
+
+    def __init__(self, item_type: ItemType) -> None:
+        self.t = item_type
+
+    def record_view(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        return self.t.to_record(self.t.to_item(fields))
+
+    def item_view(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        return self.t.to_record(fields)
+
+    def record_hash(self, record: CrmRecord) -> str:
+        return content_hash(self.record_view(record.fields))
+
+    def item_hash(self, item: MailboxItem) -> str:
+        return content_hash(self.item_view(item.fields))
+
+    def row(self, pid: str, record: CrmRecord, item: MailboxItem) -> StatusRow:
+        return StatusRow(
+            pair_id=pid,
+            crm_id=record.id,
+            crm_rev=record.revision,
+            crm_hash=self.record_hash(record),
+            item_id=item.item_id,
+            changekey=item.changekey,
+            item_hash=self.item_hash(item),
+        )
+
+
+def _seen_item(views: Views, row: StatusRow, change: MailboxChange | None) -> Seen:
+    if change is None:
+        return Seen.NONE
+    if change.deleted:
+        return Seen.DELETED
+    if change.changekey is not None and change.changekey == row.changekey:
+        return Seen.ECHO
+    assert change.item is not None, "the engine fetches content for non-echo changes"
+    if views.item_hash(change.item) == row.item_hash:
+        return Seen.TOUCHED
+    return Seen.CHANGED
+
+
+def _seen_record(views: Views, row: StatusRow, change: CrmRecord | None) -> Seen:
+    if change is None:
+        return Seen.NONE
+    if change.deleted:
+        return Seen.DELETED
+    if change.revision == row.crm_rev:
+        return Seen.ECHO
+    if views.record_hash(change) == row.crm_hash:
+        return Seen.TOUCHED
+    return Seen.CHANGED
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo is not None else None
+
+
+def winner(policy: str, record: CrmRecord, item: MailboxItem) -> str:
+    """'crm' or 'exchange' for a pair both sides changed."""
+    if policy == "exchange-wins":
+        return "exchange"
+    if policy == "newest-wins":
+        crm_time, item_time = _parse_time(record.modified), _parse_time(item.modified)
+        if crm_time is not None and item_time is not None and item_time > crm_time:
+            return "exchange"
+    return "crm"  # crm-wins, and newest-wins on a tie or a missing timestamp
+
+
+class Planner:
+    """Turns the changes of one folder into actions, following the truth tables below."""
+
+    def __init__(self, item_type: ItemType, state: FolderState, policy: str) -> None:
+        self.t = item_type
+        self.views = Views(item_type)
+        self.state = state
+        self.policy = check_policy(policy)
+        self.two_way = item_type.direction == Direction.TWO_WAY
+        self.actions: list[Action] = []
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _add(self, kind: Kind, pid: str, **kw: Any) -> None:
+        self.actions.append(Action(kind, pid, **kw))
+
+    def _conflict(
+        self, pid: str, kind: str, won: str, record: CrmRecord | None, item: MailboxItem | None
+    ) -> Conflict:
+        return Conflict(
+            pair_id=pid,
+            crm_id=record.id if record else None,
+            item_id=item.item_id if item else None,
+            kind=kind,
+            winner=won,
+            crm_version=self.views.record_view(record.fields) if record else None,
+            exchange_version=self.views.item_view(item.fields) if item else None,
+        )
+
+    def _refresh(self, row: StatusRow, record: CrmRecord | None, item: MailboxItem | None) -> None:
+        """Same content, new changekey and/or revision: rewrite the row, write nothing."""
+        new = replace(row)
+        if record is not None and not record.deleted:
+            new.crm_rev = record.revision
+        if item is not None:
+            new.item_id, new.changekey = item.item_id, item.changekey
+        if new != row:
+            self._add(Kind.LINK, row.pair_id, row=new)
+
+    def _resolve(self, pid: str, kind: str, row: StatusRow | None, rec: CrmRecord,
+                 item: MailboxItem) -> None:  # fmt: skip
+        """Both sides hold a version and no common base says which is new."""
+        if self.views.record_hash(rec) == self.views.item_hash(item):
+            self._add(Kind.LINK, pid, row=self.views.row(pid, rec, item))
+            return
+        if not self.two_way:  # the mailbox is the source; not a conflict
+            self._add(Kind.UPDATE_RECORD, pid, row=row, record=rec, item=item)
+            return
+        won = winner(self.policy, rec, item)
+        conflict = self._conflict(pid, kind, won, rec, item)
+        step = Kind.UPDATE_ITEM if won == "crm" else Kind.UPDATE_RECORD
+        self._add(step, pid, row=row, record=rec, item=item, conflict=conflict)
+
+    # -- the tables --------------------------------------------------------------
+
+    def linked(self, row: StatusRow, mc: MailboxChange | None, cc: CrmRecord | None) -> None:
+        """A pair with a status row.
+
+        Two-way (rows: mailbox side, columns: CRM side; SAME = no change / echo /
+        touched, i.e. the content hash equals the row's)::
+
+                     SAME             CHANGED               DELETED
+          SAME       refresh row      update item           delete item
+          CHANGED    update record    conflict → policy     restore: re-create record
+          DELETED    delete record    restore: re-create    drop row
+                                      item
+
+        "Restore" is edit-beats-delete: losing an edit is worse than bringing back an
+        item someone deleted; it is reported as an ``edit-vs-delete`` conflict.
+
+        Exchange-to-CRM: mailbox CHANGED → update record; mailbox or CRM DELETED → drop
+        the row (the CRM keeps its archived copy; moving a mail out of the folder is a
+        delete too); CRM edits are ignored.
+        """
+        v = self.views
+        m = _seen_item(v, row, mc)
+        c = _seen_record(v, row, cc)
+        item = mc.item if mc is not None and not mc.deleted else None
+        rec = cc if cc is not None and not cc.deleted else None
+        pid = row.pair_id
+        if not self.two_way:
+            if c is Seen.DELETED or m is Seen.DELETED:
+                self._add(Kind.UNLINK, pid, row=row)
+            elif m is Seen.CHANGED:
+                self._add(Kind.UPDATE_RECORD, pid, row=row, item=item)
+            elif m is Seen.TOUCHED:
+                self._refresh(row, None, item)
+            return
+        same = (Seen.NONE, Seen.ECHO, Seen.TOUCHED)
+        if m in same and c in same:
+            self._refresh(row, rec, item)
+        elif m in same and c is Seen.CHANGED:
+            self._add(Kind.UPDATE_ITEM, pid, row=row, record=rec, item=item)
+        elif m in same and c is Seen.DELETED:
+            self._add(Kind.DELETE_ITEM, pid, row=row, item=item)
+        elif m is Seen.CHANGED and c in same:
+            self._add(Kind.UPDATE_RECORD, pid, row=row, record=rec, item=item)
+        elif m is Seen.CHANGED and c is Seen.CHANGED:
+            assert rec is not None and item is not None
+            self._resolve(pid, "both-changed", row, rec, item)
+        elif m is Seen.CHANGED and c is Seen.DELETED:
+            conflict = self._conflict(pid, "edit-vs-delete", "exchange", None, item)
+            self._add(Kind.CREATE_RECORD, pid, row=row, item=item, conflict=conflict)
+        elif m is Seen.DELETED and c in same:
+            self._add(Kind.DELETE_RECORD, pid, row=row, record=rec)
+        elif m is Seen.DELETED and c is Seen.CHANGED:
+            conflict = self._conflict(pid, "edit-vs-delete", "crm", rec, None)
+            self._add(Kind.CREATE_ITEM, pid, row=row, record=rec, conflict=conflict)
+        else:  # both deleted
+            self._add(Kind.UNLINK, pid, row=row)
+
+    def unlinked(self, mc: MailboxChange | None, cc: CrmRecord | None) -> None:
+        """No status row (new on a side, or found again after a crash or a reset).
+
+        ``mc`` and ``cc`` come together when they name each other (the record's
+        ``exchange_id`` is the item, or the item's stored CRM id is the record)::
+
+          item new,  record new      → the same thing, linked: equal → link row;
+                                       different → conflict "relink" → policy
+          item new,  record deleted  → the item was made from a record since deleted
+                                       → delete item
+          item new alone             → create record (carrying the item id)
+          record new alone           → create item (carrying the CRM id); two-way only
+          deletions alone            → nothing (we never had the pair)
+        """
+        item = mc.item if mc is not None and not mc.deleted else None
+        rec = cc if cc is not None and not cc.deleted else None
+        if item is not None and rec is not None:
+            self._resolve(pair_id("crm", rec.id), "relink", None, rec, item)
+        elif item is not None and cc is not None:  # record deleted
+            if self.two_way:
+                self._add(Kind.DELETE_ITEM, pair_id("crm", cc.id), item=item)
+        elif item is not None:
+            self._add(Kind.CREATE_RECORD, pair_id("item", item.item_id), item=item)
+        elif rec is not None and self.two_way:
+            self._add(Kind.CREATE_ITEM, pair_id("crm", rec.id), record=rec)
+
+
+def plan_folder(
+    item_type: ItemType,
+    state: FolderState,
+    mchanges: Mapping[str, MailboxChange],
+    cchanges: Mapping[str, CrmRecord],
+    policy: str = DEFAULT_POLICY,
+) -> list[Action]:
+    """Actions for one folder, given each side's changes keyed by item id / CRM id.
+
+    Mailbox changes that are not echoes must carry their content (``change.item``).
+    """
+    planner = Planner(item_type, state, policy)
+    groups: dict[str, tuple[StatusRow, MailboxChange | None, CrmRecord | None]] = {}
+    loose_items: dict[str, MailboxChange] = {}
+    loose_records: dict[str, CrmRecord] = {}
+    for iid, mc in mchanges.items():
+        row = state.by_item(iid)
+        if row is not None:
+            groups[row.pair_id] = (row, mc, None)
+        elif not mc.deleted:
+            loose_items[iid] = mc
+    for cid, cc in cchanges.items():
+        row = state.by_crm(cid)
+        if row is not None:
+            old = groups.get(row.pair_id)
+            groups[row.pair_id] = (row, old[1] if old else None, cc)
+        else:
+            loose_records[cid] = cc
+    for row, mc, cc in groups.values():
+        planner.linked(row, mc, cc)
+
+    # Re-link loose sides that name each other: first by the record's exchange_id,
+    # then by the CRM id stored on the item (a copy of a linked item carries a CRM id
+    # that is already taken: it is a new item).
+    paired: list[tuple[MailboxChange | None, CrmRecord | None]] = []
+    for cid, cc in list(loose_records.items()):
+        if cc.deleted or not cc.exchange_id or cc.exchange_id not in loose_items:
+            continue
+        paired.append((loose_items.pop(cc.exchange_id), loose_records.pop(cid)))
+    for iid, mc in list(loose_items.items()):
+        crm_id = mc.item.crm_id if mc.item is not None else None
+        if crm_id and crm_id in loose_records:
+            paired.append((loose_items.pop(iid), loose_records.pop(crm_id)))
+    for mc, cc in paired:
+        planner.unlinked(mc, cc)
+    for mc in loose_items.values():
+        planner.unlinked(mc, None)
+    for cc in loose_records.values():
+        if not cc.deleted:
+            planner.unlinked(None, cc)
+    return planner.actions
