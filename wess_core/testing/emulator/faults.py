@@ -1,0 +1,89 @@
+"""Thread-safe fault injection and latency control."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+KINDS = ("server_busy", "http_503", "connection_reset", "slow", "invalid_sync_state")
+
+
+@dataclass
+class Fault:
+    kind: str
+    operation: str | None = None  # None = any operation
+    times: int | None = 1  # None = until cleared
+    back_off_ms: int = 50  # server_busy
+    delay: float = 0.5  # slow
+    retry_after: int = 1  # http_503 Retry-After seconds (0 = no header)
+    fired: int = field(default=0)
+
+    def applies(self, operation: str | None, kind: str | None) -> bool:
+        if kind is not None and self.kind != kind:
+            return False
+        return self.operation is None or self.operation == operation
+
+
+class Faults:
+    """Queue of injected faults, consumed in injection order."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+        self.latency: dict[str | None, float] = {}
+
+    def inject(self, kind: str, operation: str | None = None, times: int | None = 1, **kw) -> Fault:
+        if kind not in KINDS:
+            raise ValueError(f"Unknown fault kind {kind!r}; expected one of {KINDS}")
+        if times is not None and times < 1:
+            raise ValueError("times must be >= 1 or None")
+        fault = Fault(kind=kind, operation=operation, times=times, **kw)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self.latency.clear()
+
+    def pending(self) -> list[Fault]:
+        with self._lock:
+            return list(self._faults)
+
+    def take(self, operation: str | None, kind: str | None = None) -> Fault | None:
+        """Consume and return the first fault for ``operation`` (optionally of ``kind``)."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.applies(operation, kind):
+                    fault.fired += 1
+                    if fault.times is not None:
+                        fault.times -= 1
+                        if fault.times <= 0:
+                            self._faults.remove(fault)
+                    return fault
+        return None
+
+    def take_transport(self, operation: str | None) -> Fault | None:
+        """Like take(), but skips faults handled inside operations (invalid_sync_state)."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.kind != "invalid_sync_state" and fault.applies(operation, None):
+                    fault.fired += 1
+                    if fault.times is not None:
+                        fault.times -= 1
+                        if fault.times <= 0:
+                            self._faults.remove(fault)
+                    return fault
+        return None
+
+    def set_latency(self, seconds: float, operation: str | None = None) -> None:
+        with self._lock:
+            if seconds:
+                self.latency[operation] = float(seconds)
+            else:
+                self.latency.pop(operation, None)
+
+    def latency_for(self, operation: str | None) -> float:
+        with self._lock:
+            return self.latency.get(operation, self.latency.get(None, 0.0))
