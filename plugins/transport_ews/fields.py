@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from exchangelib import EWSDate, EWSDateTime, EWSTimeZone
-from exchangelib.fields import MONDAY
+from exchangelib.fields import MONTHS, WEEK_NUMBERS, WEEKDAY_NAMES
 from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAddress
 from exchangelib.properties import Attendee, Mailbox
 from exchangelib.recurrence import (
@@ -39,7 +39,8 @@ class FieldMap:
 
     name: str
     attribute: str
-    to_ews: Callable[[Any], Any]
+    #: ``None``: read-only in EWS (changed through occurrence items, not the master)
+    to_ews: Callable[[Any], Any] | None
     from_ews: Callable[[Any], Any]
 
 
@@ -87,36 +88,34 @@ def date_from_ews(value: Any) -> str | None:
 
 # -- contacts ---------------------------------------------------------------
 
-_EMAIL_LABELS = ("EmailAddress1", "EmailAddress2", "EmailAddress3")
 
-
-def emails_to_ews(values: list[str] | None) -> list[EmailAddress] | None:
+def emails_to_ews(values: list[dict[str, str]] | None) -> list[EmailAddress] | None:
     if not values:
         return None
-    return [
-        EmailAddress(label=label, email=v) for label, v in zip(_EMAIL_LABELS, values, strict=False)
-    ]
+    return [EmailAddress(label=v["label"], email=v["email"]) for v in values if v.get("email")]
 
 
-def emails_from_ews(values: list[EmailAddress] | None) -> list[str] | None:
+def emails_from_ews(values: list[EmailAddress] | None) -> list[dict[str, str]] | None:
     if not values:
         return None
-    by_label = {e.label: e.email for e in values}
-    return [by_label[label] for label in _EMAIL_LABELS if by_label.get(label)] or None
+    return [{"label": e.label, "email": e.email} for e in values if e.email] or None
 
 
 def phones_to_ews(values: list[dict[str, str]] | None) -> list[PhoneNumber] | None:
     if not values:
         return None
     return [
-        PhoneNumber(label=v.get("label", "BusinessPhone"), phone_number=v["number"]) for v in values
+        PhoneNumber(label=v["label"], phone_number=v["phone_number"])
+        for v in values
+        if v.get("phone_number")
     ]
 
 
 def phones_from_ews(values: list[PhoneNumber] | None) -> list[dict[str, str]] | None:
     if not values:
         return None
-    return [{"label": p.label, "number": p.phone_number} for p in values if p.phone_number] or None
+    out = [{"label": p.label, "phone_number": p.phone_number} for p in values if p.phone_number]
+    return out or None
 
 
 _ADDRESS_PARTS = ("street", "city", "state", "country", "zipcode")
@@ -136,8 +135,9 @@ def addresses_from_ews(values: list[PhysicalAddress] | None) -> list[dict[str, s
         return None
     out = []
     for a in values:
-        entry = {"label": a.label, **{k: getattr(a, k) for k in _ADDRESS_PARTS if getattr(a, k)}}
-        out.append(entry)
+        parts = {k: getattr(a, k) for k in _ADDRESS_PARTS if getattr(a, k)}
+        if parts:
+            out.append({"label": a.label, **parts})
     return out or None
 
 
@@ -153,7 +153,8 @@ def attendees_to_ews(values: list[str] | None) -> list[Attendee] | None:
 def attendees_from_ews(values: list[Attendee] | None) -> list[str] | None:
     if not values:
         return None
-    return [a.mailbox.email_address for a in values if a.mailbox and a.mailbox.email_address]
+    out = [a.mailbox.email_address for a in values if a.mailbox and a.mailbox.email_address]
+    return out or None
 
 
 _PATTERNS = {
@@ -165,40 +166,36 @@ _PATTERNS = {
     "relative_yearly": RelativeYearlyPattern,
 }
 _PATTERN_NAMES = {cls: name for name, cls in _PATTERNS.items()}
-_PATTERN_ATTRS = {
-    "interval": "interval",
-    "weekdays": "weekdays",
-    "first_day_of_week": "first_day_of_week",
-    "day_of_month": "day_of_month",
-    "month": "month",
-    "week_number": "week_number",
-}
+_NAMED = {"weekdays": WEEKDAY_NAMES, "first_day_of_week": WEEKDAY_NAMES, "weekday": WEEKDAY_NAMES,
+          "month": MONTHS, "week_number": WEEK_NUMBERS}  # fmt: skip
+_PATTERN_ATTRS = ("interval", "weekdays", "first_day_of_week", "day_of_month", "month",
+                  "week_number", "weekday")  # fmt: skip
 
 
-def _jsonable(value: Any) -> Any:
+def _name_of(attr: str, value: Any) -> Any:
+    names = _NAMED.get(attr)
+    if names is None:
+        return value
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "value") and not isinstance(value, str | int):
-        return value.value  # exchangelib's WeekDay / Month enums-like objects
-    return value
+        return [_name_of(attr, v) for v in value]
+    return names[value - 1] if isinstance(value, int) else value
 
 
 def recurrence_to_ews(value: dict[str, Any] | None) -> Recurrence | None:
-    """``{"pattern": {"type": "weekly", "interval": 1, "weekdays": [1, 3]},
-    "start": "2026-01-05", "end": "2026-06-01" | None, "count": 10 | None}``."""
+    """``{"pattern": {"type": "weekly", "interval": 1, "weekdays": ["Monday"]},
+    "boundary": {"type": "end_date" | "no_end" | "numbered", "start", "end" | "number"}}``."""
     if not value:
         return None
     spec = dict(value["pattern"])
     cls = _PATTERNS[spec.pop("type")]
-    kwargs = {k: v for k, v in spec.items() if v is not None}
-    if cls is WeeklyPattern:
-        kwargs.setdefault("first_day_of_week", MONDAY)
-    pattern = cls(**kwargs)
-    start = date_to_ews(value["start"])
-    if value.get("count"):
-        boundary = NumberedPattern(start=start, number=int(value["count"]))
-    elif value.get("end"):
-        boundary = EndDatePattern(start=start, end=date_to_ews(value["end"]))
+    pattern = cls(**{k: v for k, v in spec.items() if v is not None})
+    bound = value.get("boundary") or {}
+    start = date_to_ews(bound.get("start"))
+    kind = bound.get("type", "no_end")
+    if kind == "numbered":
+        boundary: Any = NumberedPattern(start=start, number=int(bound["number"]))
+    elif kind == "end_date":
+        boundary = EndDatePattern(start=start, end=date_to_ews(bound["end"]))
     else:
         boundary = NoEndPattern(start=start)
     return Recurrence(pattern=pattern, boundary=boundary)
@@ -209,15 +206,35 @@ def recurrence_from_ews(value: Recurrence | None) -> dict[str, Any] | None:
         return None
     pattern: dict[str, Any] = {"type": _PATTERN_NAMES[type(value.pattern)]}
     for attr in _PATTERN_ATTRS:
-        if hasattr(value.pattern, attr):
-            got = getattr(value.pattern, attr)
-            if got is not None:
-                pattern[attr] = _jsonable(got)
-    boundary = value.boundary
-    out: dict[str, Any] = {"pattern": pattern, "start": date_from_ews(boundary.start)}
-    out["end"] = date_from_ews(getattr(boundary, "end", None))
-    out["count"] = getattr(boundary, "number", None)
-    return out
+        got = getattr(value.pattern, attr, None)
+        if got is not None:
+            pattern[attr] = _name_of(attr, got)
+    b = value.boundary
+    boundary: dict[str, Any] = {"type": "no_end", "start": date_from_ews(b.start)}
+    if isinstance(b, NumberedPattern):
+        boundary.update(type="numbered", number=b.number)
+    elif isinstance(b, EndDatePattern):
+        boundary.update(type="end_date", end=date_from_ews(b.end))
+    return {"pattern": pattern, "boundary": boundary}
+
+
+def deleted_from_ews(values: Any) -> list[str] | None:
+    if not values:
+        return None
+    return [datetime_from_ews(d.start) for d in values]
+
+
+def modified_from_ews(values: Any) -> list[dict[str, Any]] | None:
+    if not values:
+        return None
+    return [
+        {
+            "original_start": datetime_from_ews(o.original_start),
+            "start": datetime_from_ews(o.start),
+            "end": datetime_from_ews(o.end),
+        }
+        for o in values
+    ]
 
 
 def _reminder_to_ews(value: Any) -> Any:
@@ -263,7 +280,10 @@ FOLDER_FIELDS: dict[str, list[FieldMap]] = {
             _reminder_to_ews,
             _same,
         ),
+        FieldMap("reminder_is_set", "reminder_is_set", _same, _same),
         FieldMap("recurrence", "recurrence", recurrence_to_ews, recurrence_from_ews),
+        FieldMap("deleted_occurrences", "deleted_occurrences", None, deleted_from_ews),
+        FieldMap("modified_occurrences", "modified_occurrences", None, modified_from_ews),
     ],
     "tasks": [
         *_simple("subject", "body", "status"),

@@ -157,7 +157,7 @@ class EwsTransport:
         item_cls = _FOLDERS[folder][1]
         values = {}
         for m in _field_maps(folder):
-            if m.name in fields:
+            if m.name in fields and m.to_ews is not None:
                 values[m.attribute] = m.to_ews(fields[m.name])
         return item_cls(account=self.account, folder=self._folder(folder), **values, **extra)
 
@@ -262,7 +262,11 @@ class EwsTransport:
             except Exception as exc:
                 out[index] = MailboxError(f"cannot convert item: {exc}")
                 continue
-            names = [m.attribute for m in _field_maps(folder) if m.name in upd.fields]
+            names = [
+                m.attribute
+                for m in _field_maps(folder)
+                if m.name in upd.fields and m.to_ews is not None
+            ]
             (guarded if upd.changekey else unguarded).append((index, item, names))
         for group, policy in ((guarded, NEVER_OVERWRITE), (unguarded, AUTO_RESOLVE)):
             if not group:
