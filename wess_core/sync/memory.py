@@ -223,7 +223,7 @@ class MemoryMailbox:
             start, full = 0, True
         else:
             epoch, _, seq = token.partition(":")
-            if not seq.isdigit() or int(epoch) != self._epoch:
+            if not seq.isdigit() or epoch != str(self._epoch):
                 raise InvalidSyncState(f"sync state {token!r} is no longer valid")
             start, full = int(seq), False
         entries = sorted(
