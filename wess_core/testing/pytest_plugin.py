@@ -1,1 +1,135 @@
-"""pytest fixtures for the EWS emulator (registered through the ``pytest11`` entry point)."""
+"""pytest fixtures for the WESS EWS emulator (registered through the ``pytest11`` entry point
+``wess_emulator``, so installing ``wess`` makes them available to any test suite).
+
+The emulator is a fake Exchange 2016 server over real HTTPS on 127.0.0.1 that unmodified
+exchangelib talks to. Each test gets a fresh server (starting one takes a few milliseconds: the
+test CA and its certificates are made once per session, the EWS schemas compiled once).
+
+Fixtures
+--------
+``ews_server`` -> :class:`wess_core.testing.emulator.EmulatorServer`
+    A started server with one user, ``alice@example.com`` / ``EWS_PASSWORD`` (``"Secret-1"``).
+    Schema validation is on: every request received and every response sent is validated
+    against Microsoft's EWS schemas; a violation is answered with an ``ErrorSchemaValidation``
+    SOAP fault *and* fails the test at teardown (``server.schema_errors`` must be empty, and so
+    must ``server.errors``, the emulator's own unexpected exceptions). Stopped at teardown.
+``ews_mailbox`` -> :class:`wess_core.testing.emulator.Mailbox`
+    Alice's in-memory mailbox, for seeding and inspecting state without HTTP, e.g.
+    ``ews_mailbox.add_items("contacts", [{"GivenName": "Ann", "DisplayName": "Ann"}])``.
+``ews_account`` -> :class:`exchangelib.Account`
+    A ready exchangelib ``Account`` for alice: ``autodiscover=False``,
+    ``Configuration(service_endpoint=server.ews_url, credentials=Credentials(...),
+    auth_type=BASIC)``. exchangelib trusts the emulator's CA through
+    ``BaseProtocol.HTTP_ADAPTER_CLS = ca_bundle_adapter(server.ca_cert)`` (set for the test and
+    restored afterwards); TLS verification stays on.
+``ews_account_factory`` -> ``make(email=..., password=..., access_type=DELEGATE, **config)``
+    Build more accounts against ``ews_server`` (other users, impersonation, retry policies,
+    OAuth credentials via ``credentials=...``).
+
+Typical use::
+
+    def test_contact_roundtrip(ews_account, ews_server):
+        from exchangelib import Contact
+        Contact(folder=ews_account.contacts, display_name="Ann", given_name="Ann").save()
+        assert ews_account.contacts.all().count() == 1
+        assert ews_server.counts["CreateItem"] == 1
+
+    def test_backoff(ews_server, ews_account_factory):
+        from exchangelib import FaultTolerance
+        ews_server.inject("server_busy", operation="GetFolder", back_off_ms=10)
+        account = ews_account_factory(retry_policy=FaultTolerance(max_wait=5))
+        assert account.inbox.name == "Inbox"
+
+Server API in short: ``add_user(email, password, username=None, impersonator=False,
+display_name=None, redirect_to=None)``, ``add_app(client_id, client_secret, tenant)``,
+``issue_token``/``revoke_token``/``expire_tokens``, ``inject(kind, operation=None, times=1,
+back_off_ms=50, delay=0.5, retry_after=1)`` with kinds ``server_busy``, ``http_503``,
+``connection_reset``, ``slow``, ``invalid_sync_state``, ``set_latency(seconds, operation=None)``,
+``counts`` (a Counter of operations), ``reset_counts()``, ``load_seed(path_or_dict)``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+EWS_USER = "alice@example.com"
+EWS_PASSWORD = "Secret-1"
+
+
+@pytest.fixture(scope="session")
+def ews_ca():
+    """The session's test CA (a :class:`wess_core.testing.tls.CaBundle`)."""
+    from wess_core.testing.tls import session_ca
+
+    return session_ca()
+
+
+@pytest.fixture
+def ews_server(ews_ca):
+    from wess_core.testing.emulator import EmulatorServer
+
+    server = EmulatorServer(validate=True, ca=ews_ca)
+    server.add_user(EWS_USER, EWS_PASSWORD, display_name="Alice Example")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+    assert not server.schema_errors, "EWS schema violations:\n" + "\n".join(server.schema_errors)
+    assert not server.errors, "EWS emulator errors:\n" + "\n".join(server.errors)
+
+
+@pytest.fixture
+def ews_mailbox(ews_server):
+    return ews_server.mailbox(EWS_USER)
+
+
+@pytest.fixture
+def ews_trust(ews_server):
+    """Make exchangelib trust the emulator's CA for the duration of the test."""
+    from exchangelib.protocol import BaseProtocol, close_connections
+
+    from wess_core.testing.tls import ca_bundle_adapter
+
+    previous = BaseProtocol.HTTP_ADAPTER_CLS
+    BaseProtocol.HTTP_ADAPTER_CLS = ca_bundle_adapter(ews_server.ca_cert)
+    try:
+        yield ews_server.ca_cert
+    finally:
+        close_connections()
+        BaseProtocol.HTTP_ADAPTER_CLS = previous
+
+
+@pytest.fixture
+def ews_account_factory(ews_server, ews_trust):
+    from exchangelib import BASIC, DELEGATE, Account, Configuration, Credentials
+
+    def make(
+        email: str = EWS_USER,
+        password: str = EWS_PASSWORD,
+        *,
+        access_type=DELEGATE,
+        username: str | None = None,
+        credentials=None,
+        primary_smtp_address: str | None = None,
+        **config_kwargs,
+    ) -> Account:
+        if credentials is None:
+            credentials = Credentials(username or email, password)
+        config_kwargs.setdefault("auth_type", BASIC)
+        config = Configuration(
+            service_endpoint=ews_server.ews_url, credentials=credentials, **config_kwargs
+        )
+        return Account(
+            primary_smtp_address or email,
+            config=config,
+            autodiscover=False,
+            access_type=access_type,
+        )
+
+    return make
+
+
+@pytest.fixture
+def ews_account(ews_account_factory):
+    return ews_account_factory()

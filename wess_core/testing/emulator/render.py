@@ -361,7 +361,7 @@ def _as_datetime(v):
 
 
 def _as_bool(v):
-    return {"true": True, "false": False}.get(v.lower())
+    return {"true": True, "false": False, "1": True, "0": False}.get(v.lower())
 
 
 _COMPARE = {

@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 import threading
 
-from .xmlutil import SCHEMA_DIR, SOAP, local
+from .xmlutil import SCHEMA_DIR, SOAP, M, T, local
 
 _LOCK = threading.Lock()
+_NS = {"s": SOAP, "m": M, "t": T}
 
 
 @functools.lru_cache(maxsize=1)
@@ -34,7 +35,7 @@ def envelope_errors(root) -> list[str]:
                 errors.append(f"Undeclared element {child.tag}")
                 continue
             with _LOCK:  # xmlschema validation is not documented as thread-safe
-                for err in schema.iter_errors(child):
+                for err in schema.iter_errors(child, namespaces=_NS):
                     errors.append(f"{local(child.tag)}: {err.reason} (path {err.path})")
                     if len(errors) > 20:
                         return errors

@@ -535,6 +535,12 @@ class EmulatorServer:
         except _ConnectionReset:
             handler.close_connection = True
             return
+        except Exception:  # never leak a traceback; record it so fixtures fail the test
+            tb = traceback.format_exc()
+            log.error("EWS emulator failure:\n%s", tb)
+            self.errors.append(tb)
+            status, out = 500, self._fault_bytes("ErrorInternalServerError", "Internal error.")
+            headers = {"Content-Type": "text/xml; charset=utf-8"}
         handler.send_raw(status, out, headers, head_only=method == "HEAD")
 
     def _read_body(self, handler: _Handler) -> bytes:

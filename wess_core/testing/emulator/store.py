@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from lxml import etree
 
 from . import recurrence
-from .xmlutil import T, el, insert_ordered, local, sort_children, sub, tq
+from .xmlutil import T, el, insert_ordered, local, normalize_booleans, sort_children, sub, tq
 
 __all__ = ["EwsError", "Folder", "Item", "Mailbox", "ITEM_KINDS", "now_text"]
 
@@ -375,6 +375,7 @@ class Mailbox:
 
     def _prepare_new(self, item: Item) -> None:
         elem = item.elem
+        normalize_booleans(elem)
         for name in ("ItemId", "ParentFolderId", "ChangeKey"):
             for child in elem.findall(tq(name)):
                 elem.remove(child)
@@ -394,7 +395,7 @@ class Mailbox:
             if item.master is not None:
                 cal_type = "Exception"
             insert_ordered(elem, el("t:CalendarItemType", cal_type), type_name)
-            insert_ordered(elem, el("t:IsRecurring", "false" if recurring else "false"), type_name)
+            insert_ordered(elem, el("t:IsRecurring", "false"), type_name)
         self._touch(item)
 
     def _touch(self, item: Item) -> None:
@@ -505,7 +506,6 @@ class Mailbox:
             return occ
         with self.lock:
             master = occ.master
-            occ.id = self._new_id("I")
             insert_ordered(occ.elem, el("t:CalendarItemType", "Exception"), occ.type_name)
             master.exceptions[occ.index] = occ
             self.items[occ.id] = occ

@@ -191,6 +191,26 @@ def insert_ordered(parent, child, type_name: str) -> None:
     parent.append(child)
 
 
+@functools.lru_cache(maxsize=1)
+def boolean_elements() -> frozenset[str]:
+    """Local names of schema elements typed xs:boolean (clients may send 1/0 for them)."""
+    root = _types_index()["complex"]
+    names = set()
+    for node in root.values():
+        for e in node.iter(f"{{{XS}}}element"):
+            if e.get("type") == "xs:boolean" and e.get("name"):
+                names.add(e.get("name"))
+    return frozenset(names)
+
+
+def normalize_booleans(elem) -> None:
+    """Rewrite 1/0 in boolean elements to true/false, as Exchange echoes them."""
+    names = boolean_elements()
+    for node in elem.iter():
+        if node.text in ("1", "0") and len(node) == 0 and local(node.tag) in names:
+            node.text = "true" if node.text == "1" else "false"
+
+
 def sort_children(parent, type_name: str) -> None:
     idx = order_index(type_name)
     children = list(parent)

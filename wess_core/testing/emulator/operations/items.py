@@ -12,6 +12,7 @@ from ..xmlutil import (
     insert_ordered,
     local,
     mq,
+    normalize_booleans,
     sort_children,
     sub,
     tq,
@@ -146,6 +147,7 @@ def apply_update(item: Item, update) -> bool:
     path = _path(update)
     kind = local(path.tag)
     elem, type_name = item.elem, item.type_name
+    normalize_booleans(update)
     uri = path.get("FieldURI", "")
     name = field_name(uri)
     if kind == "ExtendedFieldURI":
