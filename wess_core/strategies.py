@@ -23,12 +23,12 @@ Field names. CRM records use the canonical WESS field names listed in
 its API's names to these. Mailbox items use *neutral item fields*, named after
 exchangelib's attributes so the EWS transport maps them 1:1 and a Graph transport
 translates them once (contacts: ``given_name``, ``surname``, ``company_name``,
-``job_title``, ``display_name``, ``email_addresses`` (list of addresses, in
-EmailAddress1..3 order), ``phone_numbers`` (``[{"label": "BusinessPhone", "number"}]``),
+``job_title``, ``display_name``, ``email_addresses`` (``[{"label": "EmailAddress1",
+"email"}]``), ``phone_numbers`` (``[{"label": "BusinessPhone", "phone_number"}]``),
 ``physical_addresses`` (``[{"label": "Business", "street", "city", "state", "zipcode",
 "country"}]``), ``body``; calendar: ``subject``, ``start``, ``end`` (ISO 8601 with offset),
-``is_all_day``, ``location``, ``body``, ``required_attendees``,
-``reminder_minutes_before_start``, ``recurrence``, ``modified_occurrences``,
+``is_all_day``, ``location``, ``body``, ``required_attendees`` (addresses),
+``reminder_is_set``, ``reminder_minutes_before_start``, ``recurrence``, ``modified_occurrences``,
 ``deleted_occurrences``; tasks: ``subject``, ``start_date``, ``due_date``,
 ``status``, ``percent_complete``, ``body``; messages: ``subject``, ``sender``,
 ``to_recipients``, ``cc_recipients``, ``datetime_received``, ``body``,

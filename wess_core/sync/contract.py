@@ -170,7 +170,7 @@ class TransportContract:
             "given_name": f"Ann{n}",
             "surname": "Lee",
             "display_name": f"Ann{n} Lee",
-            "email_addresses": [f"ann{n}@example.com"],
+            "email_addresses": [{"label": "EmailAddress1", "email": f"ann{n}@example.com"}],
         }
 
     def _drain(self, mailbox: Transport, token: str | None) -> tuple[list[MailboxChange], str]:

@@ -8,21 +8,22 @@ people (contacts folder)::
 
     first_name last_name company job_title notes  ↔ given_name surname company_name
                                                      job_title body (+ display_name, to Exchange)
-    email email2 email3                            ↔ email_addresses ["a@x", ...] (in order:
-                                                     EmailAddress1..3)
+    email email2 email3                            ↔ email_addresses [{"label": "EmailAddress1"
+                                                     .. "EmailAddress3", "email"}]
     phone mobile home_phone                        ↔ phone_numbers [{"label": "BusinessPhone" |
-                                                     "MobilePhone" | "HomePhone", "number"}]
+                                                     "MobilePhone" | "HomePhone", "phone_number"}]
     address {street city state zip country}        ↔ physical_addresses [{"label": "Business",
                                                      street city state zipcode country}]
 
 meetings (calendar): subject start end all_day location description attendees (list of
 addresses) reminder_minutes recurrence modified_occurrences deleted_occurrences ↔ subject
-start end is_all_day location body required_attendees reminder_minutes_before_start
-recurrence modified_occurrences deleted_occurrences.
+start end is_all_day location body required_attendees reminder_is_set
+reminder_minutes_before_start recurrence modified_occurrences deleted_occurrences.
 ``start``/``end`` are ISO 8601 strings with an offset (or dates for all-day events);
 ``recurrence`` is passed through as a dict, e.g. ``{"pattern": {"type": "weekly",
-"interval": 1, "weekdays": [1, 3]}, "start": "2024-05-06", "end": "2024-07-01" | None,
-"count": None}`` (the EWS transport's shape); modified occurrences are dicts with
+"interval": 1, "weekdays": ["Monday"]}, "boundary": {"type": "end_date", "start":
+"2024-05-06", "end": "2024-07-01"}}`` (boundary types: end_date, no_end, numbered with
+"number"); modified occurrences are dicts with
 ``original_start`` plus the changed fields; deleted occurrences are ``original_start``
 strings.
 
@@ -105,24 +106,27 @@ class ContactsType(_Simple):
 
     def to_item(self, record: Mapping[str, Any]) -> dict[str, Any]:
         item = super().to_item(record)
-        emails = [record[f] for f, _ in _EMAIL_LABELS if record.get(f)]
-        phones = [{"label": lab, "number": record[f]} for f, lab in _PHONE_LABELS if record.get(f)]
+        emails = [{"label": lab, "email": record[f]} for f, lab in _EMAIL_LABELS if record.get(f)]
+        phones = [
+            {"label": lab, "phone_number": record[f]} for f, lab in _PHONE_LABELS if record.get(f)
+        ]
         address = record.get("address") or {}
         postal = {i: address[c] for c, i in _ADDRESS_KEYS if address.get(c)}
         item["email_addresses"] = emails or None
         item["phone_numbers"] = phones or None
         item["physical_addresses"] = [{"label": "Business", **postal}] if postal else None
         name = " ".join(p for p in (record.get("first_name"), record.get("last_name")) if p)
-        item["display_name"] = name or record.get("company") or (emails[0] if emails else None)
+        first_email = emails[0]["email"] if emails else None
+        item["display_name"] = name or record.get("company") or first_email
         return item
 
     def to_record(self, item: Mapping[str, Any]) -> dict[str, Any]:
         record = super().to_record(item)
-        emails = [e for e in item.get("email_addresses") or () if e]
-        for n, (field, _) in enumerate(_EMAIL_LABELS):
-            record[field] = emails[n] if n < len(emails) else None
+        for field, label in _EMAIL_LABELS:
+            record[field] = _by_label(item.get("email_addresses"), label, "email") or None
         for field, label in _PHONE_LABELS:
-            record[field] = _by_label(item.get("phone_numbers"), label, "number") or None
+            number = _by_label(item.get("phone_numbers"), label, "phone_number")
+            record[field] = number or None
         postal: dict[str, Any] = {}
         for entry in item.get("physical_addresses") or ():
             if isinstance(entry, Mapping) and entry.get("label") == "Business":
@@ -150,12 +154,16 @@ class CalendarType(_Simple):
 
     def to_item(self, record: Mapping[str, Any]) -> dict[str, Any]:
         item = super().to_item(record)
-        item["reminder_minutes_before_start"] = record.get("reminder_minutes")
+        minutes = record.get("reminder_minutes")
+        item["reminder_is_set"] = minutes is not None
+        item["reminder_minutes_before_start"] = minutes
         return item
 
     def to_record(self, item: Mapping[str, Any]) -> dict[str, Any]:
         record = super().to_record(item)
-        record["reminder_minutes"] = item.get("reminder_minutes_before_start")
+        minutes = item.get("reminder_minutes_before_start")
+        is_set = item.get("reminder_is_set", minutes is not None)
+        record["reminder_minutes"] = minutes if is_set else None
         return record
 
 
