@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from wess_core import plugins
-from wess_core.errors import CredentialsRejected, WessError
+from wess_core.errors import CredentialsRejected, UsageError, WessError
 from wess_core.models import Account, UserProfile
 
 
@@ -85,20 +85,32 @@ def check(connection: Connection) -> str:
     """Test the connection as the credential check on save does; returns the EWS URL used.
 
     The auth method validates its settings first (no network), discovery finds the
-    URL when none is known, then the transport reads the target mailbox's inbox.
+    URL when none is known, then the auth method reads the target mailbox's inbox
+    (``test_connection``). A URL cached by an earlier discovery that no longer answers
+    (``exc.rediscover``) is discovered once more and tried again.
     """
     auth = plugins.auth_methods().get(connection.auth)
     auth.validate(connection)
     url = connection.url or discover_url(connection)
-    transport = plugins.transports().get("ews")(connection.with_url(url))
-    transport.test_connection()
+    try:
+        auth.test_connection(connection.with_url(url))
+    except CredentialsRejected as exc:
+        if not getattr(exc, "rediscover", False) or connection.ews_url:
+            raise
+        if not connection.discovered_ews_url:
+            raise
+        fresh = discover_url(connection)
+        if fresh == url:
+            raise
+        url = fresh
+        auth.test_connection(connection.with_url(url))
     return url
 
 
 def _verify(connection: Connection) -> str | None:
     try:
         url = check(connection)
-    except CredentialsRejected:
+    except (CredentialsRejected, UsageError):
         raise
     except WessError as exc:
         raise CredentialsRejected(str(exc)) from None

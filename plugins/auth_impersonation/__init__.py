@@ -1,0 +1,72 @@
+"""Auth method ``impersonation`` (recommended): one service account reaches every mailbox.
+
+The account's service account (``wess connection set --impersonation-user USER
+--password-stdin``) needs the ApplicationImpersonation role on Exchange; each user's
+mailbox is then opened with the ExchangeImpersonation header naming the user's
+Exchange e-mail. Users store no password and are not affected when they change theirs.
+"""
+
+from __future__ import annotations
+
+from wess_core import hookimpl, validation
+from wess_core.errors import UsageError
+
+ROLE_HINT = (
+    "grant it on Exchange with: New-ManagementRoleAssignment -Role ApplicationImpersonation "
+    "-User {user}"
+)
+
+
+class ImpersonationAuth:
+    """Impersonation of the user's mailbox by the account's service account."""
+
+    name = "impersonation"
+
+    def validate(self, connection) -> None:
+        """No network: a service account with a stored password."""
+        if not connection.impersonation_user or not connection.impersonation_password:
+            raise UsageError(
+                "no impersonation service account configured; set it with: "
+                "wess connection set --impersonation-user USER --password-stdin"
+            )
+        validation.exchange_username(connection.impersonation_user)
+
+    def ews_login(self, connection):
+        from exchangelib import Credentials
+
+        from wess_plugins.transport_ews.connect import IMPERSONATION, EwsLogin
+
+        self.validate(connection)
+        return EwsLogin(
+            credentials=Credentials(
+                connection.impersonation_user, connection.impersonation_password
+            ),
+            access_type=IMPERSONATION,
+            auth_type=None,
+            principal=connection.impersonation_user,
+        )
+
+    def unauthorized_reason(self, connection) -> str:
+        return (
+            f"Exchange refused the login of the service account {connection.impersonation_user} "
+            "(HTTP 401): check its username and password (wess connection set "
+            "--impersonation-user USER --password-stdin)"
+        )
+
+    def impersonation_denied_reason(self, connection, login) -> str:
+        user = connection.impersonation_user
+        return (
+            f"the service account {user} lacks the ApplicationImpersonation role for mailbox "
+            f"{connection.exchange_email} (ErrorImpersonateUserDenied); "
+            + ROLE_HINT.format(user=user)
+        )
+
+    def test_connection(self, connection) -> None:
+        from wess_plugins.transport_ews.connect import test_connection
+
+        test_connection(connection, method=self)
+
+
+@hookimpl
+def wess_register_auth_methods(register):
+    register("impersonation", ImpersonationAuth())

@@ -1,0 +1,391 @@
+"""Reaching one user's mailbox over EWS: the login an auth method builds, the exchangelib
+``Account`` opened from it, and the connection test behind the credential check on save.
+
+The auth plugins (``wess_plugins.auth_*``) subclass :class:`EwsAuthMethod`; the EWS
+transport calls :func:`open_account` for its data; the core's credential check
+(``wess_core.connection.check``) calls ``auth_method.test_connection(connection)``,
+which is :func:`test_connection` here.
+
+Nothing is cached between calls that could outlive a changed setting: every call
+resolves the URL, the credentials and the CA from the connection it is given.
+exchangelib shares one ``Protocol`` (session pool) per (EWS URL, credentials), so a
+new URL or password always gets a new one; a cached *failure* for a URL is dropped
+before each use, so a server that comes back is tried again.
+
+Secrets: passwords and tokens live only in exchangelib credential objects and in the
+``Connection`` (repr-free fields). exchangelib and requests-oauthlib log request
+headers and tokens at DEBUG; :func:`scrub_library_logs` installs a filter on those
+loggers that blanks them, and WESS never turns that logging on itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from exchangelib import (
+    BASIC,
+    DELEGATE,
+    IMPERSONATION,
+    NTLM,
+    OAUTH2,
+    UTC,
+    Account,
+    Configuration,
+    FailFast,
+)
+from exchangelib import errors as ews_errors
+from exchangelib.protocol import BaseProtocol, CachingProtocol, Protocol, RetryPolicy
+
+from wess_core import tls
+from wess_core.errors import CredentialsRejected, UsageError
+
+__all__ = [
+    "BASIC",
+    "DELEGATE",
+    "IMPERSONATION",
+    "NTLM",
+    "OAUTH2",
+    "EndpointUnreachable",
+    "EwsAuthMethod",
+    "EwsLogin",
+    "describe_failure",
+    "open_account",
+    "scrub_library_logs",
+    "test_connection",
+]
+
+#: Seconds before a request to Exchange gives up (exchangelib's default is 120).
+TIMEOUT = 30
+TLS_HINT = (
+    "the Exchange server's certificate is not trusted: set the CA with "
+    "wess connection set --ca-bundle CA.pem"
+)
+
+
+class EndpointUnreachable(CredentialsRejected):
+    """The EWS URL did not answer as an EWS endpoint (refused, timed out, HTTP 404).
+
+    Discovery caches the URL it finds; this failure (and only this one) is the signal
+    to discover it again.
+    """
+
+    rediscover = True
+
+
+@dataclass
+class EwsLogin:
+    """What an auth method hands exchangelib for one mailbox.
+
+    ``credentials``: an exchangelib credentials object; ``access_type``: ``DELEGATE``
+    (the credentials own the mailbox) or ``IMPERSONATION`` (a service account or app
+    acts as the mailbox's user through the ExchangeImpersonation header);
+    ``auth_type``: ``BASIC``, ``NTLM`` or ``OAUTH2`` (``None``: let exchangelib read it
+    from the server's WWW-Authenticate header). ``principal`` names who logs in, for
+    messages (never a secret).
+    """
+
+    credentials: Any = field(repr=False)
+    access_type: str
+    auth_type: str | None
+    principal: str
+
+
+class EwsAuthMethod:
+    """Base of the built-in auth methods (``wess_core.strategies`` describes the protocol).
+
+    Subclasses implement :meth:`validate` and :meth:`ews_login`, and may override the
+    messages for the failures users meet most: a refused login (HTTP 401) and a refused
+    impersonation.
+    """
+
+    #: Registered name, used in messages.
+    name = "ews"
+
+    def validate(self, connection) -> None:
+        """Check the settings this method needs, without network; raise ``UsageError``."""
+        raise NotImplementedError
+
+    def ews_login(self, connection) -> EwsLogin:
+        """Build the exchangelib login for ``connection`` (may fetch a token)."""
+        raise NotImplementedError
+
+    def unauthorized_reason(self, connection) -> str:
+        """Why Exchange answered 401, in this method's words."""
+        who = connection.username or connection.exchange_email
+        return (
+            f"Exchange refused the login of {who} (HTTP 401): check the username and password "
+            f"(wess users set {connection.login} --exchange-username U --password-stdin)"
+        )
+
+    def impersonation_denied_reason(self, connection, login: EwsLogin) -> str:
+        return (
+            f"{login.principal} may not impersonate the mailbox {connection.exchange_email} "
+            "(ErrorImpersonateUserDenied)"
+        )
+
+    def test_connection(self, connection) -> None:
+        """Read the target mailbox's inbox (the credential check on save)."""
+        test_connection(connection, method=self)
+
+
+def require(value: Any, message: str) -> None:
+    """Raise a ``UsageError`` with ``message`` when a needed setting is missing."""
+    if not value:
+        raise UsageError(message)
+
+
+# -- opening an account ---------------------------------------------------------
+
+
+def open_account(
+    connection,
+    *,
+    method: EwsAuthMethod | None = None,
+    retry_policy: RetryPolicy | None = None,
+    login: EwsLogin | None = None,
+) -> Account:
+    """An exchangelib ``Account`` for the connection's mailbox at ``connection.url``.
+
+    ``retry_policy`` defaults to ``FailFast`` (a check should answer now; a sync may pass
+    ``FaultTolerance`` to ride out throttling). ``autodiscover`` is always off: the URL
+    comes from the connection (discovery is a separate, cached step).
+    """
+    url = connection.url
+    if not url:
+        raise UsageError(
+            f"no EWS URL known for {connection.login}; run 'wess discover {connection.login}' "
+            "or set one with 'wess connection set --ews-url URL'"
+        )
+    method = method or auth_method(connection)
+    login = login or method.ews_login(connection)
+    prepare_endpoint(url, connection.ca_bundle)
+    config = Configuration(
+        service_endpoint=url,
+        credentials=login.credentials,
+        auth_type=login.auth_type,
+        retry_policy=retry_policy or FailFast(),
+    )
+    _forget_cached_failure(config)
+    return Account(
+        primary_smtp_address=connection.exchange_email,
+        access_type=login.access_type,
+        config=config,
+        autodiscover=False,
+        default_timezone=UTC,
+    )
+
+
+def prepare_endpoint(url: str, ca_bundle: str | None) -> None:
+    """Trust the account's CA for ``url`` (or the system store) and scrub library logs."""
+    scrub_library_logs()
+    tls.trust(url, ca_bundle)
+    if BaseProtocol.TIMEOUT > TIMEOUT:
+        BaseProtocol.TIMEOUT = TIMEOUT
+
+
+def _forget_cached_failure(config: Configuration) -> None:
+    """exchangelib remembers a failed Protocol creation forever; forget it so a server
+    that is back (or a fixed setting) is tried again."""
+    key = CachingProtocol._cache_key(config)
+    with CachingProtocol._protocol_cache_lock:
+        cached = CachingProtocol._protocol_cache.get(key)
+        if cached is not None and isinstance(cached[0], Exception):
+            del CachingProtocol._protocol_cache[key]
+
+
+def forget_protocol(account: Account) -> None:
+    """Close and drop the account's cached Protocol (e.g. after its credentials failed)."""
+    try:
+        del Protocol[account.protocol.config]
+    except KeyError:
+        pass
+    account.protocol.close()
+
+
+def auth_method(connection) -> EwsAuthMethod:
+    from wess_core import plugins
+
+    return plugins.auth_methods().get(connection.auth)
+
+
+# -- the connection test --------------------------------------------------------
+
+
+def test_connection(connection, *, method: EwsAuthMethod | None = None) -> None:
+    """GetFolder on the mailbox's inbox (impersonated where configured).
+
+    Raises ``CredentialsRejected`` with a readable reason (``EndpointUnreachable`` when
+    the URL does not answer); never with a secret in it.
+    """
+    from exchangelib.folders import Inbox, Root
+
+    method = method or auth_method(connection)
+    method.validate(connection)
+    login = None
+    account = None
+    try:
+        login = method.ews_login(connection)
+        account = open_account(connection, method=method, login=login)
+        Inbox.get_distinguished(root=Root(account=account))
+    except CredentialsRejected:
+        raise
+    except UsageError:
+        raise
+    except Exception as exc:
+        if account is not None and isinstance(exc, ews_errors.UnauthorizedError):
+            forget_protocol(account)
+        raise describe_failure(exc, connection, method, login) from None
+
+
+def describe_failure(
+    exc: BaseException, connection, method: EwsAuthMethod, login: EwsLogin | None = None
+) -> CredentialsRejected:
+    """Turn an exchangelib / requests / oauthlib failure into ``CredentialsRejected``."""
+    import requests
+    from oauthlib.oauth2 import OAuth2Error
+
+    url = connection.url
+    email = connection.exchange_email
+    text = str(exc)
+    if isinstance(exc, ews_errors.UnauthorizedError) or isinstance(exc, OAuth2Error):
+        reason = method.unauthorized_reason(connection)
+    elif isinstance(
+        exc, ews_errors.ErrorImpersonateUserDenied | ews_errors.ErrorImpersonationDenied
+    ):
+        principal = login.principal if login else "the service account"
+        login = login or EwsLogin(None, IMPERSONATION, None, principal)
+        reason = method.impersonation_denied_reason(connection, login)
+    elif isinstance(exc, ews_errors.ErrorNonExistentMailbox):
+        reason = (
+            f"Exchange at {url} has no mailbox {email} (ErrorNonExistentMailbox): check the "
+            f"Exchange e-mail (wess users set {connection.login} --exchange-email ADDRESS)"
+        )
+    elif isinstance(exc, ews_errors.ErrorAccessDenied):
+        who = login.principal if login else "the account"
+        reason = f"{who} has no access to the mailbox {email} (ErrorAccessDenied)"
+    elif _is_tls_failure(exc):
+        return CredentialsRejected(TLS_HINT)
+    elif isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout) or (
+        isinstance(exc, ews_errors.ErrorTimeoutExpired | ews_errors.TransportError)
+        and _looks_unreachable(text)
+    ):
+        return EndpointUnreachable(f"cannot reach Exchange at {url} ({_short(exc)})")
+    elif isinstance(exc, ews_errors.RedirectError):
+        return EndpointUnreachable(
+            f"{url} redirects to {exc.url}; it is not an EWS endpoint (check the EWS URL)"
+        )
+    elif isinstance(exc, ews_errors.ResponseMessageError | ews_errors.CASError):
+        reason = f"Exchange answered {type(exc).__name__}: {_short(exc)}"
+    elif isinstance(exc, ews_errors.TransportError):
+        return EndpointUnreachable(f"{url} did not answer as an EWS endpoint ({_short(exc)})")
+    else:
+        reason = f"unexpected failure talking to {url} ({type(exc).__name__})"
+    return CredentialsRejected(_without_secrets(reason, connection))
+
+
+def _is_tls_failure(exc: BaseException) -> bool:
+    import requests
+
+    if isinstance(exc, requests.exceptions.SSLError):
+        return True
+    text = str(exc)
+    return "CERTIFICATE_VERIFY_FAILED" in text or "SSLError" in text
+
+
+_UNREACHABLE = re.compile(
+    r"Connection ?(refused|reset|aborted)|Max retries|Failed to establish|timed? ?out|"
+    r"Name or service not known|No route to host|RemoteDisconnected|\b404\b|Not Found",
+    re.IGNORECASE,
+)
+
+
+def _looks_unreachable(text: str) -> bool:
+    return bool(_UNREACHABLE.search(text))
+
+
+def _short(exc: BaseException) -> str:
+    """The first line of an error, bounded; exchangelib appends whole responses."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "Connection refused" in str(exc):
+        return "connection refused"
+    if "timed out" in str(exc).lower() or isinstance(exc, ews_errors.ErrorTimeoutExpired):
+        if "refused" not in str(exc):
+            return "timed out" if "timed out" in str(exc).lower() else text[:200]
+    return text[:200]
+
+
+def _without_secrets(text: str, connection) -> str:
+    for secret in (
+        connection.password,
+        connection.impersonation_password,
+        connection.oauth_client_secret,
+    ):
+        if secret:
+            text = text.replace(secret, "********")
+    return text
+
+
+# -- keeping secrets out of library logs -----------------------------------------
+
+_SECRET_PATTERNS = [
+    # Authorization headers: Basic / Bearer / NTLM / Negotiate values
+    (
+        re.compile(
+            r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(basic|bearer|ntlm|negotiate)\s+[^'\",}\s]+"
+        ),
+        r"\1\2 ********",
+    ),
+    # token dicts and form bodies: access_token, refresh_token, id_token, client_secret, password
+    (
+        re.compile(
+            r"(?i)(['\"]?(?:access_token|refresh_token|id_token|client_secret|client_assertion|"
+            r"password)['\"]?\s*[:=]\s*['\"]?)[^'\"&,}\s]+"
+        ),
+        r"\1********",
+    ),
+]
+_LOGGERS = (
+    "exchangelib",
+    "requests_oauthlib",
+    "oauthlib",
+    "msal",
+    "urllib3",
+)
+
+
+def scrub(text: str) -> str:
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class _ScrubSecrets(logging.Filter):
+    """Blank Authorization headers, tokens and passwords in a library's log records."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record: drop its arguments rather than risk a leak
+            message = str(record.msg)
+        cleaned = scrub(message)
+        if cleaned != message or record.args:
+            record.msg, record.args = cleaned, ()
+        return True
+
+
+_FILTER = _ScrubSecrets()
+
+
+def scrub_library_logs() -> None:
+    """Attach the scrubbing filter to every logger of exchangelib, requests-oauthlib,
+    oauthlib, msal and urllib3 (logger filters apply where a record is created, so each
+    module's logger gets one). Idempotent; cheap enough to call before each connection."""
+    manager = logging.Logger.manager
+    names = [n for n in list(manager.loggerDict) if n.split(".")[0] in _LOGGERS] + list(_LOGGERS)
+    for name in names:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)

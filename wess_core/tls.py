@@ -1,0 +1,107 @@
+"""Trusting a private CA for the Exchange servers of an account, without ever turning
+certificate verification off.
+
+On-premises Exchange often has a certificate from the company's own CA; the admin
+gives WESS that CA (``wess connection set --ca-bundle CA.pem``). exchangelib opens
+its HTTP sessions with ``BaseProtocol.HTTP_ADAPTER_CLS`` (its documented extension
+point), so WESS installs, once per process, an adapter that verifies each server
+against the CA registered for the server's origin (scheme, host, port) and against
+the system's trust store for every other server. Registering per origin keeps two
+accounts (or two test servers) with different CAs apart in one process.
+
+:func:`ca_bundle_adapter` is the simpler form (one CA for every server), used by
+the EWS emulator's tests; ``wess_core.testing.tls`` re-exports it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from urllib.parse import urlsplit
+
+import requests.adapters
+
+__all__ = ["ca_bundle_adapter", "install", "trust", "trusted_ca"]
+
+_lock = threading.Lock()
+_trusted: dict[str, str] = {}
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+def trust(url: str, ca_path: str | None) -> None:
+    """Verify the server of ``url`` against ``ca_path`` from now on (``None``: the system
+    trust store again). Called before every connection, so a changed CA applies at once."""
+    origin = _origin(url)
+    with _lock:
+        if ca_path:
+            _trusted[origin] = os.fspath(ca_path)
+        else:
+            _trusted.pop(origin, None)
+    install()
+
+
+def trusted_ca(url: str) -> str | None:
+    """The CA bundle registered for the server of ``url``, if any."""
+    with _lock:
+        return _trusted.get(_origin(url))
+
+
+class _PerOriginCaMixin:
+    """Replaces ``verify`` by the origin's CA file when one is registered; never by False."""
+
+    def cert_verify(self, conn, url, verify, cert):  # requests < 2.32.3
+        ca = trusted_ca(url)
+        super().cert_verify(conn=conn, url=url, verify=ca or verify, cert=cert)  # type: ignore[misc]
+
+    def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
+        ca = trusted_ca(request.url)
+        return super().get_connection_with_tls_context(  # type: ignore[misc]
+            request=request, verify=ca or verify, proxies=proxies, cert=cert
+        )
+
+
+def install() -> None:
+    """Make exchangelib use the per-origin adapter (idempotent).
+
+    An adapter class someone installed before (a proxy adapter, the emulator's test
+    adapter) is kept as the base class, so WESS adds to it instead of replacing it.
+    """
+    from exchangelib.protocol import BaseProtocol
+
+    current = BaseProtocol.HTTP_ADAPTER_CLS
+    if issubclass(current, _PerOriginCaMixin):
+        return
+    BaseProtocol.HTTP_ADAPTER_CLS = type(
+        "WessTlsAdapter", (_PerOriginCaMixin, current), {"__module__": __name__}
+    )
+
+
+@functools.cache
+def ca_bundle_adapter(ca_path: str) -> type[requests.adapters.HTTPAdapter]:
+    """An ``HTTPAdapter`` subclass that verifies every server against ``ca_path``.
+
+    Verification stays on whatever ``verify`` the caller passes. Cached per path, so
+    repeated calls return the same class (exchangelib compares adapters by class).
+    """
+    ca_path = os.fspath(ca_path)
+
+    class CaBundleAdapter(requests.adapters.HTTPAdapter):
+        CA_PATH = ca_path
+
+        def cert_verify(self, conn, url, verify, cert):
+            super().cert_verify(conn=conn, url=url, verify=self.CA_PATH, cert=cert)
+
+        def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
+            # requests >= 2.32.3 picks the pool's trust store here, not in cert_verify().
+            return super().get_connection_with_tls_context(
+                request=request, verify=self.CA_PATH, proxies=proxies, cert=cert
+            )
+
+    CaBundleAdapter.__qualname__ = CaBundleAdapter.__name__ = "CaBundleAdapter"
+    return CaBundleAdapter
