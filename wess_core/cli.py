@@ -7,6 +7,7 @@ Every ``WessError`` becomes one line on stderr and its exit code.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -36,13 +37,20 @@ class WessGroup(click.Group):
         except Exception as exc:
             click.echo(f"wess: a plugin failed to add its commands: {exc}", err=True)
 
+    #: Commands imported only when used, so start-up stays fast.
+    LAZY = {"emulator": "wess_core.testing.cli:emulator"}
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         self._add_plugin_commands()
+        if self.name == "cli" and cmd_name in self.LAZY and cmd_name not in self.commands:
+            module, _, attr = self.LAZY[cmd_name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
         return super().get_command(ctx, cmd_name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._add_plugin_commands()
-        return super().list_commands(ctx)
+        extra = list(self.LAZY) if self.name == "cli" else []
+        return sorted({*super().list_commands(ctx), *extra})
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -452,6 +460,110 @@ def history_command(ctx: Context, login: str, limit: int | None, as_json: bool) 
     """Sync runs and errors of LOGIN, newest first."""
     rows = history.entries(ctx, login, limit)
     emit(rows, as_json, table(rows, ["time", "kind", "message"]) if rows else "No history yet.")
+
+
+@cli.command("status")
+@json_option
+@pass_ctx
+def status_command(ctx: Context, as_json: bool) -> None:
+    """Every user's sync state: eligible, last run, last error (a user: their own line)."""
+    from wess_core.service import sync
+
+    rows = sync.status(ctx)
+    columns = ["login", "sync_enabled", "eligible", "last_run", "last_result"]
+    emit(rows, as_json, table(rows, columns) if rows else "No users yet.")
+
+
+def _sync_text(data: dict[str, Any]) -> list[str]:
+    lines = []
+    for name, folder in data["folders"].items():
+        to_crm, to_ex = folder["to_crm"], folder["to_exchange"]
+        line = (
+            f"{name:<12} to CRM: +{to_crm['created']} ~{to_crm['updated']} -{to_crm['deleted']}"
+            f"   to Exchange: +{to_ex['created']} ~{to_ex['updated']} -{to_ex['deleted']}"
+        )
+        if folder.get("conflicts"):
+            line += f"   conflicts: {len(folder['conflicts'])}"
+        if folder.get("errors"):
+            line += f"   errors: {len(folder['errors'])}"
+        if folder.get("failed"):
+            line += f"   FAILED: {folder['failed']}"
+        lines.append(line)
+    verb = "Would sync" if data.get("dry_run") else "Synced"
+    lines.append(f"{verb} {data['login']} in {data['seconds']:.2f} s.")
+    return lines
+
+
+@cli.command("sync")
+@click.argument("login")
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@json_option
+@pass_ctx
+def sync_command(ctx: Context, login: str, dry_run: bool, as_json: bool) -> None:
+    """Sync Now: bring LOGIN's CRM records and mailbox in step."""
+    from wess_core.service import sync
+
+    if not as_json and sys.stderr.isatty():
+        from rich.console import Console
+
+        with Console(stderr=True).status(f"Syncing {login} ..."):
+            data = sync.sync_user(ctx, login, dry_run=dry_run)
+    else:
+        data = sync.sync_user(ctx, login, dry_run=dry_run)
+    emit(data, as_json, _sync_text(data))
+    failed = any(f.get("failed") for f in data["folders"].values())
+    if failed:
+        sys.exit(1)
+
+
+@cli.command("run")
+@click.option("--workers", type=click.IntRange(1, 256), default=4, show_default=True)
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.1),
+    default=None,
+    help="Seconds between passes (default: the sync_interval setting).",
+)
+@click.option("--once", is_flag=True, help="One pass over all eligible users, then exit.")
+@json_option
+@pass_ctx
+def run_command(
+    ctx: Context, workers: int, interval: float | None, once: bool, as_json: bool
+) -> None:
+    """The scheduler: sync every eligible user, WORKERS at a time, every INTERVAL seconds.
+
+    SIGTERM or Ctrl-C lets the running syncs finish and save their state, then exits 0.
+    """
+    import signal
+    import threading
+
+    from wess_core.service import sync
+    from wess_core.service.accounts import setting
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    def report(outcome: dict[str, Any]) -> None:
+        if as_json:
+            click.echo(json.dumps(outcome, sort_keys=True))
+        else:
+            click.echo(
+                f"synced {len(outcome['synced'])}, failed {len(outcome['failed'])}, "
+                f"skipped {len(outcome['skipped'])}"
+            )
+            for login, why in sorted(outcome["failed"].items()):
+                click.echo(f"  {login}: {why}")
+
+    if once:
+        report(sync.run_once(ctx, workers, stop))
+        return
+    wait = interval if interval is not None else float(setting(ctx, "sync_interval"))
+    sync.run_forever(ctx, workers, wait, stop, on_pass=report)
 
 
 def main() -> None:

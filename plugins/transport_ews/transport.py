@@ -76,6 +76,17 @@ def _field_maps(folder: str) -> list[FieldMap]:
     return FOLDER_FIELDS[folder]
 
 
+def _display_name(fields: dict[str, Any]) -> str | None:
+    """Exchange requires a contact's display name; derive it as Outlook does."""
+    name = " ".join(p for p in (fields.get("given_name"), fields.get("surname")) if p)
+    if name:
+        return name
+    if fields.get("company_name"):
+        return fields["company_name"]
+    emails = fields.get("email_addresses") or []
+    return emails[0].get("email") if emails else None
+
+
 def _to_error(exc: Exception) -> Exception:
     """exchangelib's per-item errors -> the engine's transport-neutral ones."""
     if isinstance(exc, ErrorItemNotFound):
@@ -153,13 +164,22 @@ class EwsTransport:
             modified=modified.isoformat() if modified else None,
         )
 
-    def _to_ews_item(self, folder: str, fields: dict[str, Any], **extra: Any) -> Any:
-        item_cls = _FOLDERS[folder][1]
+    def _to_ews_values(self, folder: str, fields: dict[str, Any]) -> dict[str, Any]:
         values = {}
         for m in _field_maps(folder):
             if m.name in fields and m.to_ews is not None:
                 values[m.attribute] = m.to_ews(fields[m.name])
-        return item_cls(account=self.account, folder=self._folder(folder), **values, **extra)
+        if folder == "contacts" and not fields.get("display_name"):
+            name = _display_name(fields)
+            if name or "display_name" not in values:
+                values["display_name"] = name or "(no name)"
+        return values
+
+    def _to_ews_item(self, folder: str, fields: dict[str, Any], **extra: Any) -> Any:
+        item_cls = _FOLDERS[folder][1]
+        values = self._to_ews_values(folder, fields)
+        item = item_cls(account=self.account, folder=self._folder(folder), **values, **extra)
+        return item, list(values)
 
     # -- the Transport protocol --------------------------------------------
 
@@ -221,7 +241,9 @@ class EwsTransport:
         prepared: list[Any] = []
         for new in items:
             try:
-                prepared.append(self._to_ews_item(folder, new.fields, **{CRM_ID_FIELD: new.crm_id}))
+                item, _ = self._to_ews_item(folder, new.fields, **{CRM_ID_FIELD: new.crm_id})
+                item.clean(version=self.account.version)  # refuse it alone, not its batch
+                prepared.append(item)
             except Exception as exc:  # a field exchangelib refuses: that item fails alone
                 prepared.append(MailboxError(f"cannot convert item: {exc}"))
         valid = [p for p in prepared if not isinstance(p, Exception)]
@@ -256,17 +278,12 @@ class EwsTransport:
         unguarded: list[tuple[int, Any, list[str]]] = []
         for index, upd in enumerate(updates):
             try:
-                item = self._to_ews_item(
+                item, names = self._to_ews_item(
                     folder, upd.fields, id=upd.item_id, changekey=upd.changekey
                 )
             except Exception as exc:
                 out[index] = MailboxError(f"cannot convert item: {exc}")
                 continue
-            names = [
-                m.attribute
-                for m in _field_maps(folder)
-                if m.name in upd.fields and m.to_ews is not None
-            ]
             (guarded if upd.changekey else unguarded).append((index, item, names))
         for group, policy in ((guarded, NEVER_OVERWRITE), (unguarded, AUTO_RESOLVE)):
             if not group:

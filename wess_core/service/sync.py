@@ -1,0 +1,211 @@
+"""Sync Now and the scheduler: eligibility, the per-user lock, history, observers.
+
+The engine (``wess_core.sync.engine``) brings one user's folders in step; this
+module decides whether a user may sync, holds the user's run lock so "Sync Now"
+and the scheduler never overlap, builds the CRM connector and the transport
+from a freshly resolved connection (a changed URL or password takes effect on
+the next run), and records the outcome in the user's history.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import filelock
+
+from wess_core import plugins
+from wess_core.connection import discover_url, resolve
+from wess_core.errors import NotEligible, SyncLocked, WessError
+from wess_core.service import history
+from wess_core.service.accounts import load_account, setting
+from wess_core.service.context import Context
+from wess_core.service.users import edit_profile, eligibility, get_profile, list_profiles
+
+
+@contextlib.contextmanager
+def user_lock(ctx: Context, login: str) -> Iterator[None]:
+    """The per-user run lock; refuses at once when another process holds it."""
+    path = ctx.store.lock_path(f"run/{login}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(path), timeout=0, thread_local=False)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise SyncLocked(f"a sync of {login} is already running; try again when it ends") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def summary_line(result: Any) -> str:
+    """One human line: what moved each way."""
+    to_crm = sum(f.to_crm.total for f in result.folders.values())
+    to_ex = sum(f.to_exchange.total for f in result.folders.values())
+    parts = [f"{to_crm} change(s) to the CRM", f"{to_ex} to Exchange"]
+    if result.conflicts:
+        parts.append(f"{len(result.conflicts)} conflict(s)")
+    if result.errors:
+        parts.append(f"{len(result.errors)} error(s)")
+    failed = [name for name, f in result.folders.items() if f.failed]
+    if failed:
+        parts.append(f"failed: {', '.join(failed)}")
+    return ", ".join(parts)
+
+
+def _connection_for(ctx: Context, login: str) -> Any:
+    """Resolve the user's connection; discover and cache the EWS URL when none is known."""
+    account = load_account(ctx)
+    profile = get_profile(ctx, login)
+    connection = resolve(account, profile, ctx.secrets.decrypt, ctx.home)
+    if connection.url is None:
+        url = discover_url(connection)
+
+        def cache(p: Any, db: Any) -> None:
+            p.discovered_ews_url = url
+
+        edit_profile(ctx, login, cache)
+        history.record(ctx, login, "discovery", f"EWS URL found: {url}", ews_url=url)
+        connection = connection.with_url(url)
+    return connection
+
+
+def sync_user(
+    ctx: Context,
+    login: str,
+    *,
+    dry_run: bool = False,
+    transport_factory: Callable[[Any], Any] | None = None,
+) -> dict[str, Any]:
+    """Sync Now for one user. Ineligible: NotEligible (recorded in history)."""
+    from wess_core.sync.engine import sync_all
+    from wess_core.sync.status import StoreSyncState
+
+    ctx.require_self_or_admin(login)
+    account = load_account(ctx)
+    profile = get_profile(ctx, login)
+    reasons = eligibility(account, profile)
+    if reasons:
+        history.record(ctx, login, "skipped", "not synced: " + "; ".join(reasons), reasons=reasons)
+        raise NotEligible(login, reasons)
+    pm = plugins.get_plugin_manager()
+    with user_lock(ctx, login):
+        started = time.monotonic()
+        try:
+            connection = _connection_for(ctx, login)
+            crm = plugins.crm_backends().get(profile.crm_backend)(ctx.home, profile.database)
+            factory = transport_factory or plugins.transports().get("ews")
+            mailbox = factory(connection)
+            types = [t for _, t in plugins.item_types().items()]
+            pm.hook.wess_sync_started(user=profile, item_types=[t.name for t in types])
+            result = sync_all(
+                types,
+                crm,
+                mailbox,
+                StoreSyncState(ctx.store, login),
+                setting(ctx, "conflict_policy"),
+                dry_run=dry_run,
+            )
+        except WessError as exc:
+            history.record(ctx, login, "error", f"sync failed: {exc}")
+            raise
+        seconds = round(time.monotonic() - started, 3)
+        data = {"login": login, "seconds": seconds, **result.to_dict()}
+        if not dry_run:
+            kind = (
+                "error"
+                if (result.errors or any(f.failed for f in result.folders.values()))
+                else "sync"
+            )
+            history.record(
+                ctx, login, kind, summary_line(result), seconds=seconds, result=result.to_dict()
+            )
+        pm.hook.wess_sync_finished(user=profile, result=result)
+    return data
+
+
+def eligible_logins(ctx: Context) -> list[str]:
+    account = load_account(ctx)
+    return [p.login for p in list_profiles(ctx) if not eligibility(account, p)]
+
+
+def run_once(
+    ctx: Context,
+    workers: int = 4,
+    stop: threading.Event | None = None,
+    transport_factory: Callable[[Any], Any] | None = None,
+) -> dict[str, Any]:
+    """One scheduler pass over every eligible user, ``workers`` at a time.
+
+    A failing user does not stop the others; a user another process is syncing is
+    skipped this pass.
+    """
+    ctx.require_admin()
+    stop = stop or threading.Event()
+    outcome: dict[str, Any] = {"synced": [], "failed": {}, "skipped": {}}
+
+    def one(login: str) -> None:
+        if stop.is_set():
+            outcome["skipped"][login] = "stopping"
+            return
+        try:
+            sync_user(ctx, login, transport_factory=transport_factory)
+            outcome["synced"].append(login)
+        except SyncLocked as exc:
+            outcome["skipped"][login] = str(exc)
+        except WessError as exc:
+            outcome["failed"][login] = str(exc)
+        except Exception as exc:  # one user's bug must not stop the others
+            outcome["failed"][login] = f"{type(exc).__name__}: {exc}"
+            history.record(ctx, login, "error", f"sync failed: {type(exc).__name__}: {exc}")
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        list(pool.map(one, eligible_logins(ctx)))
+    outcome["synced"].sort()
+    return outcome
+
+
+def run_forever(
+    ctx: Context,
+    workers: int,
+    interval: float,
+    stop: threading.Event,
+    on_pass: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """Passes every ``interval`` seconds until ``stop`` is set (SIGTERM / Ctrl-C)."""
+    while not stop.is_set():
+        outcome = run_once(ctx, workers, stop)
+        if on_pass:
+            on_pass(outcome)
+        stop.wait(interval)
+
+
+def status(ctx: Context) -> list[dict[str, Any]]:
+    """Per user: eligibility, last run, last error. A user sees only their own line."""
+    account = load_account(ctx)
+    profiles = list_profiles(ctx)
+    if not ctx.is_admin:
+        profiles = [p for p in profiles if p.login == ctx.actor]
+    rows = []
+    for p in profiles:
+        reasons = eligibility(account, p)
+        last = history.last_entry(ctx, p.login)
+        last_sync = history.last_entry(ctx, p.login, "sync")
+        last_error = history.last_entry(ctx, p.login, "error")
+        rows.append(
+            {
+                "login": p.login,
+                "sync_enabled": p.sync_enabled,
+                "eligible": not reasons,
+                "reasons": reasons,
+                "last_run": last_sync["time"] if last_sync else None,
+                "last_result": last["message"] if last else None,
+                "last_error": last_error["message"] if last_error else None,
+            }
+        )
+    return rows
