@@ -1,0 +1,108 @@
+"""A small world for sync tests: a CRM, a mailbox, saved state, and a convergence check."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from wess_core.strategies import CrmBackend, ItemType
+from wess_core.sync.engine import sync_folder
+from wess_core.sync.itemtypes import ContactsType
+from wess_core.sync.memory import MemoryCrm, MemoryMailbox
+from wess_core.sync.plan import Views
+from wess_core.sync.result import FolderResult
+from wess_core.sync.status import MemorySyncState, SyncState
+
+WRITES = ("create", "update", "delete")
+
+
+class World:
+    """One user's two sides for one item type."""
+
+    def __init__(
+        self,
+        item_type: ItemType | None = None,
+        *,
+        crm: CrmBackend | None = None,
+        mailbox: MemoryMailbox | None = None,
+        state: SyncState | None = None,
+        policy: str = "crm-wins",
+        batch_size: int = 100,
+    ) -> None:
+        self.t = item_type or ContactsType()
+        self.crm: Any = crm if crm is not None else MemoryCrm()
+        self.mb = mailbox if mailbox is not None else MemoryMailbox()
+        self.state: Any = state if state is not None else MemorySyncState()
+        self.policy = policy
+        self.batch_size = batch_size
+        self.views = Views(self.t)
+
+    @property
+    def folder(self) -> str:
+        return self.t.folder
+
+    @property
+    def rtype(self) -> str:
+        return self.t.record_type
+
+    def sync(self, **kw: Any) -> FolderResult:
+        kw.setdefault("batch_size", self.batch_size)
+        return sync_folder(
+            self.t, self.crm, self.mb, self.state, kw.pop("policy", self.policy), **kw
+        )
+
+    # -- the sides, as people see them -------------------------------------------
+
+    def records(self) -> dict[str, Any]:
+        if isinstance(self.crm, MemoryCrm):
+            return self.crm.live(self.rtype)
+        found, _ = self.crm.changes(self.rtype, None)
+        return {r.id: r for r in found}
+
+    def items(self) -> dict[str, Any]:
+        return self.mb.items(self.folder)
+
+    def record_views(self) -> Counter[str]:
+        return Counter(self.views.record_hash(r) for r in self.records().values())
+
+    def item_views(self) -> Counter[str]:
+        return Counter(self.views.item_hash(i) for i in self.items().values())
+
+    def mailbox_writes(self) -> int:
+        return sum(self.mb.calls[m] for m in WRITES)
+
+    def crm_writes(self) -> int:
+        return sum(self.crm.calls[m] for m in WRITES) if hasattr(self.crm, "calls") else 0
+
+    def reset_calls(self) -> None:
+        self.mb.calls.clear()
+        if hasattr(self.crm, "calls"):
+            self.crm.calls.clear()
+
+    def assert_converged(self) -> None:
+        """Both sides hold the same things, each linked exactly once, contents equal."""
+        records, items = self.records(), self.items()
+        state = self.state.load(self.t.name)
+        linked_records = Counter(r.crm_id for r in state)
+        linked_items = Counter(r.item_id for r in state)
+        assert set(linked_records) == set(records), "every live record is linked, nothing else"
+        assert set(linked_items) == set(items), "every item is linked, nothing else"
+        assert max(linked_records.values(), default=1) == 1
+        assert max(linked_items.values(), default=1) == 1
+        for row in state:
+            rec, item = records[row.crm_id], items[row.item_id]
+            assert self.views.record_view(rec.fields) == self.views.item_view(item.fields), row
+        assert self.record_views() == self.item_views()
+
+
+def person(n: int | str, **extra: Any) -> dict[str, Any]:
+    return {"first_name": f"Ann{n}", "last_name": "Lee", "email": f"ann{n}@example.com", **extra}
+
+
+def contact(n: int | str, **extra: Any) -> dict[str, Any]:
+    return {
+        "given_name": f"Bob{n}",
+        "surname": "Ray",
+        "email_addresses": [{"label": "EmailAddress1", "email": f"bob{n}@example.com"}],
+        **extra,
+    }
