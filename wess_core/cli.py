@@ -386,6 +386,39 @@ def connection_show(ctx: Context, as_json: bool) -> None:
     emit(data, as_json)
 
 
+# -- discovery and the connection test ----------------------------------------
+
+
+@cli.command("discover")
+@click.argument("login")
+@click.option("--background", is_flag=True, help="Return at once; the result lands in history.")
+@json_option
+@pass_ctx
+def discover_command(ctx: Context, login: str, background: bool, as_json: bool) -> None:
+    """Find LOGIN's EWS URL (Autodiscover or the configured method) and remember it."""
+    from wess_core.service import connect
+
+    if background:
+        data = connect.discover_in_background(ctx, login)
+        text = f"Discovery for {login} started; see 'wess history {login}' or 'wess status'."
+        emit(data, as_json, text)
+        return
+    data = connect.discover(ctx, login)
+    emit(data, as_json, f"EWS URL for {login} ({data['email']}): {data['ews_url']}")
+
+
+@cli.command("test-connection")
+@click.argument("login")
+@json_option
+@pass_ctx
+def test_connection_command(ctx: Context, login: str, as_json: bool) -> None:
+    """Log into LOGIN's mailbox as a sync would; exit 1 with the reason when it fails."""
+    from wess_core.service import connect
+
+    data = connect.test_connection(ctx, login)
+    emit(data, as_json, f"Connection OK: {data['email']} at {data['ews_url']}.")
+
+
 @cli.group()
 def config() -> None:
     """Account settings: conflict policy, deletion guard, ledger retention, ..."""
@@ -460,6 +493,107 @@ def history_command(ctx: Context, login: str, limit: int | None, as_json: bool) 
     """Sync runs and errors of LOGIN, newest first."""
     rows = history.entries(ctx, login, limit)
     emit(rows, as_json, table(rows, ["time", "kind", "message"]) if rows else "No history yet.")
+
+
+# -- the built-in CRM ------------------------------------------------------------
+
+RECORD_TYPES = click.Choice(["people", "meetings", "tasks", "emails"])
+database_option = click.option(
+    "--database", default="main", show_default=True, help="The CRM database."
+)
+
+
+@cli.group("crm")
+def crm_group() -> None:
+    """The built-in CRM by hand: the demo's other side (admin)."""
+
+
+def _record_line(record: dict[str, Any]) -> str:
+    fields = record.get("fields", {})
+    shown = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(fields.items()) if v not in (None, ""))
+    return f"{record['id']}  {shown}"
+
+
+@crm_group.command("list")
+@click.argument("record_type", metavar="TYPE", type=RECORD_TYPES)
+@database_option
+@json_option
+@pass_ctx
+def crm_list(ctx: Context, record_type: str, database: str, as_json: bool) -> None:
+    """List live records of TYPE (people, meetings, tasks, emails)."""
+    from wess_core.service import crm
+
+    rows = crm.list_records(ctx, record_type, database)
+    emit(rows, as_json, [_record_line(r) for r in rows] or f"No {record_type} yet.")
+
+
+@crm_group.command("add")
+@click.argument("record_type", metavar="TYPE", type=RECORD_TYPES)
+@click.argument("assignments", nargs=-1, metavar="KEY=VALUE...")
+@database_option
+@json_option
+@pass_ctx
+def crm_add(
+    ctx: Context, record_type: str, assignments: tuple[str, ...], database: str, as_json: bool
+) -> None:
+    """Add a record: wess crm add people first_name=Ann last_name=Lee email=ann@example.com
+    (KEY:=JSON for typed values, e.g. percent_complete:=50)."""
+    from wess_core.service import crm
+
+    record = crm.add_record(ctx, record_type, database, crm.parse_assignments(assignments))
+    emit(record, as_json, f"Added {record_type} {record['id']}.")
+
+
+@crm_group.command("update")
+@click.argument("record_type", metavar="TYPE", type=RECORD_TYPES)
+@click.argument("record_id", metavar="ID")
+@click.argument("assignments", nargs=-1, metavar="KEY=VALUE...")
+@database_option
+@json_option
+@pass_ctx
+def crm_update(
+    ctx: Context,
+    record_type: str,
+    record_id: str,
+    assignments: tuple[str, ...],
+    database: str,
+    as_json: bool,
+) -> None:
+    """Change fields of record ID (KEY:=null removes a field)."""
+    from wess_core.service import crm
+
+    fields = crm.parse_assignments(assignments)
+    record = crm.update_record(ctx, record_type, database, record_id, fields)
+    emit(record, as_json, f"Updated {record_type} {record_id}.")
+
+
+@crm_group.command("delete")
+@click.argument("record_type", metavar="TYPE", type=RECORD_TYPES)
+@click.argument("record_id", metavar="ID")
+@database_option
+@json_option
+@pass_ctx
+def crm_delete(
+    ctx: Context, record_type: str, record_id: str, database: str, as_json: bool
+) -> None:
+    from wess_core.service import crm
+
+    record = crm.delete_record(ctx, record_type, database, record_id)
+    emit(record, as_json, f"Deleted {record_type} {record_id}.")
+
+
+@crm_group.command("import")
+@click.argument("record_type", metavar="TYPE", type=RECORD_TYPES)
+@click.argument("path", metavar="FILE.json", type=click.Path(dir_okay=False))
+@database_option
+@json_option
+@pass_ctx
+def crm_import(ctx: Context, record_type: str, path: str, database: str, as_json: bool) -> None:
+    """Import a JSON list of records (all or nothing)."""
+    from wess_core.service import crm
+
+    records = crm.import_records(ctx, record_type, database, path)
+    emit(records, as_json, f"Imported {len(records)} {record_type} into {database}.")
 
 
 @cli.command("status")

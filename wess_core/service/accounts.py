@@ -65,6 +65,9 @@ def init(ctx: Context) -> dict[str, Any]:
         if not db.table("account").all():
             save_account(db, Account())
             created = True
+    from wess_core.crm.local import create_database
+
+    create_database(ctx.home, "main")  # the default CRM database
     return {"home": str(ctx.home), "created": created, "key_created": new_key}
 
 

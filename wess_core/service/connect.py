@@ -1,0 +1,158 @@
+"""Finding a user's EWS URL and testing their connection, on demand.
+
+``discover`` runs the user's discovery method, caches the URL on the profile and
+records the outcome in the user's history; ``discover_in_background`` does the same
+in a detached process and returns at once (a marker in ``jobs/<login>`` and a
+history entry say it is running). ``test_connection`` is the credential check on
+save, run on demand. A user may do all three for their own profile.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from typing import Any
+
+from wess_core import connection as conn_mod
+from wess_core.errors import DiscoveryError, WessError
+from wess_core.models import UserProfile
+from wess_core.service import history
+from wess_core.service.accounts import load_account
+from wess_core.service.context import Context
+from wess_core.service.users import edit_profile, get_profile
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _resolve(ctx: Context, login: str) -> conn_mod.Connection:
+    profile = get_profile(ctx, login)
+    return conn_mod.resolve(load_account(ctx), profile, ctx.secrets.decrypt, ctx.home)
+
+
+def _summary(connection: conn_mod.Connection, url: str | None) -> dict[str, Any]:
+    return {
+        "login": connection.login,
+        "email": connection.exchange_email,
+        "username": connection.username or connection.exchange_email,
+        "ews_url": url,
+    }
+
+
+def _cache_url(ctx: Context, login: str, url: str) -> None:
+    def change(profile: UserProfile, db: Any) -> None:
+        profile.discovered_ews_url = url
+
+    edit_profile(ctx, login, change)
+
+
+def discover(ctx: Context, login: str) -> dict[str, Any]:
+    """Find the EWS URL for ``login`` now; cache it on the profile; record it in history.
+
+    Raises ``DiscoveryError`` (AutoDiscoverFailed, Unauthorized, ErrorNonExistentMailbox)
+    after recording the failure in the history.
+    """
+    ctx.require_self_or_admin(login)
+    connection = _resolve(ctx, login)
+    try:
+        url = conn_mod.discover_url(connection)
+    except WessError as exc:
+        code = getattr(exc, "code", type(exc).__name__)
+        history.record(ctx, login, "discovery", f"discovery failed: {exc}", code=code)
+        raise
+    finally:
+        _clear_job(ctx, login)
+    if not connection.ews_url:
+        _cache_url(ctx, login, url)
+    history.record(ctx, login, "discovery", f"EWS URL found: {url}", ews_url=url)
+    return _summary(connection, url)
+
+
+def discover_in_background(ctx: Context, login: str) -> dict[str, Any]:
+    """Start ``wess discover LOGIN`` as a detached process and return at once.
+
+    The child reads the secrets from the home like any command: nothing secret is in
+    its argv or environment beyond what this process already has.
+    """
+    ctx.require_self_or_admin(login)
+    get_profile(ctx, login)
+    started = _now()
+    with ctx.store.write(_job_name(login)) as db:
+        db.table("jobs").truncate()
+        db.table("jobs").insert({"kind": "discovery", "state": "running", "started": started})
+    history.record(ctx, login, "discovery", "discovery running (started in the background)")
+    argv = [sys.executable, "-m", "wess_core.cli", "--home", str(ctx.home)]
+    if ctx.actor:
+        argv += ["--as", ctx.actor]
+    argv += ["discover", login]
+    child = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+        env={**os.environ, "WESS_HOME": str(ctx.home)},
+    )
+    with ctx.store.write(_job_name(login)) as db:
+        for row in db.table("jobs").all():
+            if row.get("started") == started:
+                db.table("jobs").update({"pid": child.pid}, doc_ids=[row.doc_id])
+    return {"login": login, "state": "running", "pid": child.pid, "started": started}
+
+
+def _job_name(login: str) -> str:
+    return f"jobs/{login}"
+
+
+def _clear_job(ctx: Context, login: str) -> None:
+    if ctx.store.exists(_job_name(login)):
+        with ctx.store.write(_job_name(login)) as db:
+            db.table("jobs").truncate()
+
+
+def running_jobs(ctx: Context, login: str) -> list[dict[str, Any]]:
+    """Background jobs of ``login`` still marked running (a dead process shows as stale)."""
+    if not ctx.store.exists(_job_name(login)):
+        return []
+    with ctx.store.read(_job_name(login)) as db:
+        rows = [dict(r) for r in db.table("jobs").all()]
+    for row in rows:
+        pid = row.get("pid")
+        if pid and not _alive(pid):
+            row["state"] = "stale"
+    return rows
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a finished child of this very process is a zombie until reaped
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return done == 0
+
+
+def test_connection(ctx: Context, login: str) -> dict[str, Any]:
+    """The credential check on save, on demand: ``CredentialsRejected`` (exit 1) on failure.
+
+    A URL found again because the cached one stopped answering is cached for next time.
+    """
+    ctx.require_self_or_admin(login)
+    connection = _resolve(ctx, login)
+    try:
+        url = conn_mod.check(connection)
+    except DiscoveryError:
+        raise
+    if not connection.ews_url and url != connection.discovered_ews_url:
+        _cache_url(ctx, login, url)
+    return {**_summary(connection, url), "ok": True}
