@@ -68,7 +68,7 @@ def datetime_from_ews(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).isoformat()
+        return value.astimezone(UTC).isoformat()
     return value.isoformat()
 
 
@@ -209,6 +209,8 @@ def recurrence_from_ews(value: Recurrence | None) -> dict[str, Any] | None:
         got = getattr(value.pattern, attr, None)
         if got is not None:
             pattern[attr] = _name_of(attr, got)
+    if pattern.get("first_day_of_week") == "Monday":  # exchangelib's default: not a choice
+        del pattern["first_day_of_week"]
     b = value.boundary
     boundary: dict[str, Any] = {"type": "no_end", "start": date_from_ews(b.start)}
     if isinstance(b, NumberedPattern):

@@ -17,6 +17,7 @@ from exchangelib.errors import (
     ErrorInvalidSyncStateData,
     ErrorIrresolvableConflict,
     ErrorItemNotFound,
+    ResponseMessageError,
 )
 from exchangelib.folders import Calendar, Contacts, Inbox, Root, SentItems, Tasks
 from exchangelib.items import (
@@ -29,7 +30,7 @@ from exchangelib.items import (
     SEND_TO_NONE,
 )
 from exchangelib.properties import DistinguishedFolderId, Mailbox
-from exchangelib.services import SyncFolderItems
+from exchangelib.services import CreateItem, DeleteItem, GetItem, SyncFolderItems, UpdateItem
 
 from wess_core.strategies import (
     ChangesPage,
@@ -70,6 +71,29 @@ _FOLDERS = {
     "inbox": (Inbox, Message),
     "sentitems": (SentItems, Message),
 }
+
+
+class _PerItem:
+    """Every error inside a response message is that item's own result, never the batch's
+    (exchangelib raises some, e.g. ErrorIrresolvableConflict, which would sink the rest)."""
+
+    ERRORS_TO_CATCH_IN_RESPONSE = ResponseMessageError
+
+
+class _CreateItem(_PerItem, CreateItem):
+    pass
+
+
+class _UpdateItem(_PerItem, UpdateItem):
+    pass
+
+
+class _DeleteItem(_PerItem, DeleteItem):
+    pass
+
+
+class _GetItem(_PerItem, GetItem):
+    pass
 
 
 def _field_maps(folder: str) -> list[FieldMap]:
@@ -181,6 +205,10 @@ class EwsTransport:
         item = item_cls(account=self.account, folder=self._folder(folder), **values, **extra)
         return item, list(values)
 
+    def _call(self, service_cls: type, **kwargs: Any) -> list[Any]:
+        """One batched EWS call; one result or exception per input, in input order."""
+        return list(service_cls(account=self.account, chunk_size=self.max_batch).call(**kwargs))
+
     # -- the Transport protocol --------------------------------------------
 
     def changes(self, folder: str, token: str | None) -> ChangesPage:
@@ -223,12 +251,11 @@ class EwsTransport:
     def get(self, folder: str, item_ids: Sequence[str]) -> list[Any]:
         if not item_ids:
             return []
-        attributes = [m.attribute for m in _field_maps(folder)] + [
-            CRM_ID_FIELD,
-            "last_modified_time",
-        ]
-        results = self.account.fetch(
-            ids=[(i, None) for i in item_ids], folder=self._folder(folder), only_fields=attributes
+        results = self._call(
+            _GetItem,
+            items=[(i, None) for i in item_ids],
+            additional_fields=self._field_paths(folder),
+            shape=ID_ONLY,
         )
         return [
             _to_error(r) if isinstance(r, Exception) else self._to_mailbox_item(folder, r)
@@ -248,12 +275,12 @@ class EwsTransport:
                 prepared.append(MailboxError(f"cannot convert item: {exc}"))
         valid = [p for p in prepared if not isinstance(p, Exception)]
         answers = iter(
-            self.account.bulk_create(
-                folder=self._folder(folder),
+            self._call(
+                _CreateItem,
                 items=valid,
+                folder=self._folder(folder),
                 message_disposition=SAVE_ONLY,
                 send_meeting_invitations=SEND_TO_NONE,
-                chunk_size=self.max_batch,
             )
             if valid
             else []
@@ -288,12 +315,13 @@ class EwsTransport:
         for group, policy in ((guarded, NEVER_OVERWRITE), (unguarded, AUTO_RESOLVE)):
             if not group:
                 continue
-            answers = self.account.bulk_update(
+            answers = self._call(
+                _UpdateItem,
                 items=[(item, names) for _, item, names in group],
                 conflict_resolution=policy,
                 message_disposition=SAVE_ONLY,
                 send_meeting_invitations_or_cancellations=SEND_TO_NONE,
-                chunk_size=self.max_batch,
+                suppress_read_receipts=True,
             )
             for (index, _, _), answer in zip(group, answers, strict=True):
                 if isinstance(answer, Exception):
@@ -305,12 +333,13 @@ class EwsTransport:
     def delete(self, folder: str, refs: Sequence[ItemRef]) -> list[Any]:
         if not refs:
             return []
-        answers = self.account.bulk_delete(
-            ids=[(r.item_id, r.changekey) for r in refs],
+        answers = self._call(
+            _DeleteItem,
+            items=[(r.item_id, r.changekey) for r in refs],
             delete_type=MOVE_TO_DELETED_ITEMS,
             send_meeting_cancellations=SEND_TO_NONE,
             affected_task_occurrences=ALL_OCCURRENCES,
-            chunk_size=self.max_batch,
+            suppress_read_receipts=True,
         )
         out: list[Any] = []
         for answer in answers:

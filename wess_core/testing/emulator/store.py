@@ -576,12 +576,14 @@ def decode_sync_state(secret: str, scope: str, state: str) -> int:
     text = _unb64(state.strip())
     if not text:
         raise bad
-    parts = text.split("|")
-    if len(parts) != 4 or parts[0] != "WESS1" or parts[1] != scope or not parts[2].isdigit():
+    head, _, rest = text.partition("|")
+    body, _, crc = rest.rpartition("|")
+    got_scope, _, seq = body.rpartition("|")  # the scope itself may hold "|"
+    if head != "WESS1" or got_scope != scope or not seq.isdigit():
         raise bad
-    if f"{zlib.crc32(f'{secret}|{parts[1]}|{parts[2]}'.encode()):08x}" != parts[3]:
+    if f"{zlib.crc32(f'{secret}|{body}'.encode()):08x}" != crc:
         raise bad
-    return int(parts[2])
+    return int(seq)
 
 
 def iter_folder_tree(folder: Folder, deep: bool) -> Iterator[Folder]:
