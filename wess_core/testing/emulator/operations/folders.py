@@ -76,7 +76,7 @@ class SyncFolderHierarchy(Operation):
             mailbox = top.mailbox if top is not None else self.ctx.mailbox
             if top is None:
                 top = mailbox.distinguished["msgfolderroot"]
-            scope = f"H|{top.id}"
+            scope = f"H:{top.id}"
             since = (
                 decode_sync_state(self.ctx.server.secret, scope, state_text) if state_text else 0
             )
@@ -97,7 +97,8 @@ class SyncFolderHierarchy(Operation):
         except EwsError as exc:
             if exc.fault:
                 raise
-            return self.response([self.error(exc)])
+            last = el("m:IncludesLastFolderInRange", "true")
+            return self.response([self.error(exc, el("m:SyncState"), last)])
 
 
 class CreateFolder(Operation):

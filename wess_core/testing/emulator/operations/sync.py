@@ -125,7 +125,7 @@ class SyncFolderItems(Operation):
             ref = find_required(request, "SyncFolderId")
             folder = self.ctx.folder(ref[0])
             mailbox = folder.mailbox
-            scope = f"I|{folder.id}"
+            scope = f"I:{folder.id}"
             state_text = request.findtext(mq("SyncState"))
             server = self.ctx.server
             if server.faults.take(self.NAME, "invalid_sync_state"):
@@ -165,7 +165,9 @@ class SyncFolderItems(Operation):
         except EwsError as exc:
             if exc.fault:
                 raise
-            return self.response([self.error(exc)])
+            # Like Exchange, error messages still carry (empty) sync elements.
+            last = el("m:IncludesLastItemInRange", "true")
+            return self.response([self.error(exc, el("m:SyncState"), last)])
 
 
 _ = (local, now_text, tq)
