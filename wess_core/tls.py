@@ -20,9 +20,10 @@ import os
 import threading
 from urllib.parse import urlsplit
 
+import requests
 import requests.adapters
 
-__all__ = ["ca_bundle_adapter", "install", "trust", "trusted_ca"]
+__all__ = ["ca_bundle_adapter", "install", "session", "trust", "trusted_ca"]
 
 _lock = threading.Lock()
 _trusted: dict[str, str] = {}
@@ -80,6 +81,22 @@ def install() -> None:
     BaseProtocol.HTTP_ADAPTER_CLS = type(
         "WessTlsAdapter", (_PerOriginCaMixin, current), {"__module__": __name__}
     )
+
+
+class PerOriginCaAdapter(_PerOriginCaMixin, requests.adapters.HTTPAdapter):
+    """A plain requests adapter with the per-origin CA rule (for non-exchangelib clients)."""
+
+
+def session(timeout: float = 30) -> requests.Session:
+    """A ``requests`` session that follows the per-origin CA rule, for clients such as MSAL.
+
+    A session's own ``verify`` loses to ``REQUESTS_CA_BUNDLE`` in requests (the
+    environment wins over the session setting), so the CA is applied by the adapter.
+    """
+    s = requests.Session()
+    s.mount("https://", PerOriginCaAdapter(max_retries=1))
+    s.request = functools.partial(s.request, timeout=timeout)  # type: ignore[method-assign]
+    return s
 
 
 @functools.cache

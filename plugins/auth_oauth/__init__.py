@@ -60,7 +60,13 @@ class OAuthAuth:
 
         self.validate(connection)
         scrub_library_logs()
+        from wess_core import tls
+
         custom = bool(connection.oauth_authority)
+        authority = self.authority(connection)
+        # A configured authority is the account's own (tests: the emulator), so the
+        # account's CA applies to it; login.microsoftonline.com keeps the system store.
+        tls.trust(authority, connection.ca_bundle if custom else None)
         with _lock:
             cache = msal.SerializableTokenCache()
             key = self._cache_key(connection)
@@ -71,12 +77,11 @@ class OAuthAuth:
                 app = msal.ConfidentialClientApplication(
                     connection.oauth_client_id,
                     client_credential=connection.oauth_client_secret,
-                    authority=self.authority(connection),
+                    authority=authority,
                     validate_authority=not custom,
                     instance_discovery=False if custom else None,
                     token_cache=cache,
-                    verify=connection.ca_bundle or True,
-                    timeout=30,
+                    http_client=tls.session(),
                 )
                 result = app.acquire_token_for_client(scopes=[SCOPE])
             except ValueError as exc:  # MSAL: authority unreachable or malformed

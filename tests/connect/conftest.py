@@ -1,0 +1,71 @@
+"""Fixtures for the connection tests: a WESS home wired to one or two EWS emulators.
+
+Everything runs over real HTTPS on 127.0.0.1 through unmodified exchangelib; the
+only stand-in for Microsoft's cloud is the emulator's loopback OAuth token endpoint.
+``WESS_AUTODISCOVER_DNS=0`` keeps Autodiscover from ever searching public DNS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from wess_core.testing.emulator import EmulatorServer
+
+ALICE_PW = "Alice-Pw-5ecret!"
+SVC_PW = "Svc-Pw-5ecret!"
+NOROLE_PW = "NoRole-Pw-5ecret!"
+CLIENT_SECRET = "Client-5ecret-Value"
+SECRETS = (ALICE_PW, SVC_PW, NOROLE_PW, CLIENT_SECRET)
+
+
+def populate(server: EmulatorServer) -> EmulatorServer:
+    server.add_user("alice@example.com", ALICE_PW, username="EXAMPLE\\alice")
+    server.add_user("bob@example.com", "Bob-Pw-5ecret!")
+    server.add_user("svc@example.com", SVC_PW, impersonator=True)
+    server.add_user("norole@example.com", NOROLE_PW)
+    server.add_user("old.alice@example.com", "x-unused-1", redirect_to="alice@example.com")
+    server.add_app("wess-app", CLIENT_SECRET, tenant="contoso")
+    return server
+
+
+@pytest.fixture(autouse=True)
+def _no_public_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WESS_AUTODISCOVER_DNS", "0")
+
+
+@pytest.fixture
+def emu(ews_ca) -> Iterator[EmulatorServer]:
+    """A started emulator with alice, bob, a service account with and one without the
+    impersonation role, a redirected address and an OAuth app."""
+    server = populate(EmulatorServer(validate=True, ca=ews_ca)).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+    assert not server.schema_errors, server.schema_errors
+    assert not server.errors, server.errors
+
+
+@pytest.fixture
+def emu2(ews_ca) -> Iterator[EmulatorServer]:
+    """A second, independent emulator (same test CA) to move users to."""
+    server = populate(EmulatorServer(validate=True, ca=ews_ca)).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+    assert not server.schema_errors, server.schema_errors
+
+
+@pytest.fixture
+def site(admin_home, emu):
+    """A home whose account points at ``emu`` by hand, with its CA; alice syncs."""
+    wess = admin_home
+    r = wess(
+        "connection", "set", "--ews-url", emu.ews_url, "--ca-bundle", emu.ca_cert, "--no-verify"
+    )
+    assert r.exit_code == 0, r.stderr
+    assert wess("users", "enable", "alice").exit_code == 0
+    return wess

@@ -1,0 +1,173 @@
+"""Each auth method through the CLI against the emulator: right credentials pass, wrong
+ones give the method's own message, and a refused save stores nothing."""
+
+from __future__ import annotations
+
+from tests.connect.conftest import ALICE_PW, CLIENT_SECRET, NOROLE_PW, SVC_PW
+
+
+def users_bytes(home) -> bytes:
+    return (home / "users.json").read_bytes()
+
+
+def test_direct_right_password_is_saved_and_test_connection_passes(site, emu, home):
+    r = site("--as", "alice", "users", "set", "alice", "--password-stdin", input=ALICE_PW + "\n")
+    assert r.exit_code == 0, r.stderr
+    assert emu.counts["GetFolder"] == 1
+    r = site("test-connection", "alice", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert r.json == {
+        "login": "alice",
+        "email": "alice@example.com",
+        "username": "alice@example.com",
+        "ews_url": emu.ews_url,
+        "ok": True,
+    }
+
+
+def test_direct_domain_backslash_username(site, emu):
+    r = site(
+        "users", "set", "alice", "--exchange-username", "EXAMPLE\\alice", "--password-stdin",
+        input=ALICE_PW + "\n",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+
+
+def test_direct_forward_slash_username_is_refused_with_the_hint(site, home):
+    before = users_bytes(home)
+    r = site("users", "set", "alice", "--exchange-username", "EXAMPLE/alice", "--no-verify")
+    assert r.exit_code == 2
+    assert "back-slash" in r.stderr and "EXAMPLE\\alice" in r.stderr
+    assert users_bytes(home) == before
+
+
+def test_direct_wrong_password_stores_nothing(site, emu, home):
+    before = users_bytes(home)
+    r = site("--as", "alice", "users", "set", "alice", "--password-stdin", input="wrong-pw\n")
+    assert r.exit_code == 1
+    assert r.stderr.startswith("wess: credentials were rejected by Exchange: ")
+    assert "refused the login of alice@example.com (HTTP 401)" in r.stderr
+    assert "wrong-pw" not in r.stderr + r.stdout
+    assert users_bytes(home) == before
+
+
+def test_no_verify_stores_without_asking_exchange(site, emu, home):
+    r = site("users", "set", "alice", "--password-stdin", "--no-verify", input="wrong-pw\n")
+    assert r.exit_code == 0
+    assert emu.counts["GetFolder"] == 0
+    r = site("test-connection", "alice")
+    assert r.exit_code == 1
+    assert "HTTP 401" in r.stderr
+
+
+def test_missing_password_names_the_command(site):
+    r = site("test-connection", "alice")
+    assert r.exit_code == 2
+    assert "no Exchange password stored for alice" in r.stderr
+    assert "wess users set alice --password-stdin" in r.stderr
+
+
+def test_app_password_wrong_gives_the_mfa_message(site, home):
+    before = users_bytes(home)
+    r = site("users", "set", "alice", "--auth", "app_password", "--password-stdin", input="bad\n")
+    assert r.exit_code == 1
+    assert (
+        "Exchange refused the app password: an app password is needed for accounts with "
+        "multi-factor authentication; create one at https://mysignins.microsoft.com/security-info"
+    ) in r.stderr
+    assert users_bytes(home) == before
+
+
+def test_app_password_right_is_saved(site, emu):
+    r = site("users", "set", "alice", "--auth", "app_password", "--password-stdin", input=ALICE_PW)
+    assert r.exit_code == 0, r.stderr
+    assert site("users", "show", "alice", "--json").json["auth"] == "app_password"
+
+
+def test_impersonation_with_the_role_needs_no_user_password(site, emu, home):
+    r = site(
+        "connection", "set", "--auth", "impersonation", "--impersonation-user",
+        "svc@example.com", "--password-stdin", input=SVC_PW + "\n",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    r = site("--as", "alice", "test-connection", "alice", "--json")
+    assert r.exit_code == 0, r.stderr
+    # bob has no password either; the service account reaches his mailbox too
+    assert site("test-connection", "bob").exit_code == 0
+
+
+def test_impersonation_without_the_role_is_refused_and_not_stored(site, emu, home):
+    account_before = (home / "account.json").read_bytes()
+    r = site(
+        "connection", "set", "--auth", "impersonation", "--impersonation-user",
+        "norole@example.com", "--password-stdin", input=NOROLE_PW + "\n",
+    )  # fmt: skip
+    assert r.exit_code == 1
+    assert (
+        "the service account norole@example.com lacks the ApplicationImpersonation role "
+        "for mailbox alice@example.com"
+    ) in r.stderr
+    assert (home / "account.json").read_bytes() == account_before
+
+
+def test_impersonation_wrong_service_password(site):
+    r = site(
+        "connection", "set", "--auth", "impersonation", "--impersonation-user",
+        "svc@example.com", "--password-stdin", input="nope\n",
+    )  # fmt: skip
+    assert r.exit_code == 1
+    assert "service account svc@example.com (HTTP 401)" in r.stderr
+
+
+def test_impersonation_without_service_account_names_the_command(site):
+    r = site("connection", "set", "--auth", "impersonation", "--no-verify")
+    assert r.exit_code == 0
+    r = site("test-connection", "alice")
+    assert r.exit_code == 2
+    assert "wess connection set --impersonation-user USER --password-stdin" in r.stderr
+
+
+def _oauth(site, emu, secret=CLIENT_SECRET):
+    return site(
+        "connection", "set", "--auth", "oauth", "--oauth-tenant", "contoso",
+        "--oauth-client-id", "wess-app", "--oauth-authority", emu.authority("contoso"),
+        "--client-secret-stdin", input=secret + "\n",
+    )  # fmt: skip
+
+
+def test_oauth_client_credentials_and_impersonation(site, emu, home):
+    r = _oauth(site, emu)
+    assert r.exit_code == 0, r.stderr
+    assert emu.counts["<token>"] == 1
+    assert site("test-connection", "alice").exit_code == 0
+    assert site("test-connection", "bob").exit_code == 0
+    # the token came from the encrypted cache, not from the authority again
+    assert emu.counts["<token>"] == 1
+    cache = (home / "oauth_cache.json").read_text()
+    for token in emu._tokens:
+        assert token not in cache
+
+
+def test_oauth_wrong_client_secret(site, emu, home):
+    before = (home / "account.json").read_bytes()
+    r = _oauth(site, emu, secret="not-the-secret")
+    assert r.exit_code == 1
+    assert "refused the client secret of app wess-app (invalid_client" in r.stderr
+    assert "not-the-secret" not in r.stderr
+    assert (home / "account.json").read_bytes() == before
+
+
+def test_oauth_expired_token_is_explained(site, emu):
+    assert _oauth(site, emu).exit_code == 0
+    emu.expire_tokens()
+    r = site("test-connection", "alice")
+    assert r.exit_code == 1
+    assert "refused the OAuth access token of app wess-app" in r.stderr
+
+
+def test_oauth_missing_settings_name_the_flags(site):
+    r = site("connection", "set", "--auth", "oauth", "--oauth-tenant", "contoso", "--no-verify")
+    assert r.exit_code == 0
+    r = site("test-connection", "alice")
+    assert r.exit_code == 2
+    assert "--oauth-client-id C --client-secret-stdin" in r.stderr
