@@ -1,0 +1,42 @@
+"""Sync Now end to end: the CLI, the local CRM, exchangelib and the emulator."""
+
+from __future__ import annotations
+
+import pytest
+
+from wess_core.testing.pytest_plugin import EWS_PASSWORD, EWS_USER
+
+
+@pytest.fixture
+def synced_home(admin_home, ews_server):
+    wess = admin_home
+    assert wess("users", "set", "alice", "--exchange-email", EWS_USER, "--no-verify").exit_code == 0
+    result = wess(
+        "connection", "set", "--ews-url", ews_server.ews_url, "--ca-bundle", ews_server.ca_cert,
+        "--no-verify",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    result = wess("users", "set", "alice", "--password-stdin", input=EWS_PASSWORD + "\n")
+    assert result.exit_code == 0, result.stderr
+    assert wess("users", "enable", "alice").exit_code == 0
+    return wess
+
+
+def test_sync_moves_contacts_both_ways(synced_home, ews_server, ews_mailbox):
+    wess = synced_home
+    assert wess("crm", "add", "people", "first_name=Ann", "last_name=Lee",
+                "email=ann@example.com").exit_code == 0  # fmt: skip
+    ews_mailbox.add_items("contacts", [{"GivenName": "Bob", "Surname": "Ray",
+                                        "DisplayName": "Bob Ray"}])  # fmt: skip
+    result = wess("sync", "alice", "--json")
+    assert result.exit_code == 0, result.stderr
+    people = {p["fields"].get("first_name") for p in wess("crm", "list", "people", "--json").json}
+    assert people == {"Ann", "Bob"}
+    contacts = ews_mailbox.folder("contacts").items.values()
+    assert sorted(c.field_text("GivenName") for c in contacts) == ["Ann", "Bob"]
+    ews_server.reset_counts()
+    idle = wess("sync", "alice", "--json")
+    assert idle.exit_code == 0, idle.stderr
+    assert dict(ews_server.counts) == {"SyncFolderItems": 5}
+    history = wess("history", "alice", "--json").json
+    assert history[0]["kind"] == "sync"
