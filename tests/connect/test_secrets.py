@@ -1,0 +1,73 @@
+"""No password, client secret or token in any output, log record (DEBUG captured, where
+exchangelib and requests-oauthlib print request headers and tokens), history entry or
+file under the home."""
+
+from __future__ import annotations
+
+import base64
+import logging
+
+from tests.connect.conftest import ALICE_PW, CLIENT_SECRET, NOROLE_PW, SECRETS, SVC_PW
+
+
+def forbidden(emu) -> list[str]:
+    values = list(SECRETS)
+    for login, pw in (
+        ("alice@example.com", ALICE_PW),
+        ("EXAMPLE\\alice", ALICE_PW),
+        ("svc@example.com", SVC_PW),
+        ("norole@example.com", NOROLE_PW),
+        ("alice@example.com", "wrong-" + ALICE_PW),
+    ):
+        values.append(base64.b64encode(f"{login}:{pw}".encode()).decode())
+    values.extend(emu._tokens)  # every access token the emulator issued
+    return values
+
+
+def test_no_secret_anywhere(admin_home, emu, home, caplog):
+    caplog.set_level(logging.DEBUG)
+    wess = admin_home
+    outputs = []
+
+    def run(*args, **kw):
+        r = wess(*args, **kw)
+        outputs.append(r.stdout + r.stderr)
+        return r
+
+    run("connection", "set", "--autodiscover-url", emu.autodiscover_url, "--ca-bundle",
+        emu.ca_cert, "--no-verify")  # fmt: skip
+    run("users", "enable", "alice")
+    run("users", "set", "alice", "--password-stdin", input="wrong-" + ALICE_PW)
+    assert run("users", "set", "alice", "--password-stdin", input=ALICE_PW).exit_code == 0
+    run("users", "set", "alice", "--exchange-username", "EXAMPLE\\alice", "--password-stdin",
+        input=ALICE_PW)  # fmt: skip
+    assert run("discover", "alice", "--json").exit_code == 0
+    assert run("test-connection", "alice", "--json").exit_code == 0
+    run("users", "show", "alice", "--json")
+    run("connection", "set", "--auth", "impersonation", "--impersonation-user",
+        "norole@example.com", "--password-stdin", input=NOROLE_PW)  # fmt: skip
+    assert run("connection", "set", "--auth", "impersonation", "--impersonation-user",
+               "svc@example.com", "--password-stdin", input=SVC_PW).exit_code == 0  # fmt: skip
+    run("test-connection", "alice", "--json")
+    assert run("connection", "set", "--auth", "oauth", "--oauth-tenant", "contoso",
+               "--oauth-client-id", "wess-app", "--oauth-authority", emu.authority("contoso"),
+               "--client-secret-stdin", input=CLIENT_SECRET).exit_code == 0  # fmt: skip
+    assert run("test-connection", "alice", "--json").exit_code == 0
+    emu.expire_tokens()
+    assert run("test-connection", "alice").exit_code == 1
+    run("connection", "show", "--json")
+    run("history", "alice", "--json")
+    run("status", "--json")
+
+    assert emu._tokens, "the OAuth flow issued no token"
+    assert any("Authorization" in r.getMessage() for r in caplog.records), (
+        "exchangelib's DEBUG request log was not captured; the test would prove nothing"
+    )
+    logs = "\n".join(r.getMessage() for r in caplog.records)
+    files = {p: p.read_bytes() for p in home.rglob("*") if p.is_file()}
+    for secret in forbidden(emu):
+        for text in outputs:
+            assert secret not in text
+        assert secret not in logs, f"secret in log: {secret[:4]}..."
+        for path, data in files.items():
+            assert secret.encode() not in data, f"secret in {path}"
