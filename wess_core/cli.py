@@ -700,6 +700,25 @@ def run_command(
     sync.run_forever(ctx, workers, wait, stop, on_pass=report)
 
 
+@cli.command("demo")
+@click.option(
+    "--size",
+    type=click.IntRange(10, 5000),
+    default=120,
+    show_default=True,
+    help="People per CRM database (other item types scale with it).",
+)
+def demo_command(size: int) -> None:
+    """Watch a real two-way sync: emulated Exchange + the built-in CRM, two users.
+
+    Runs in a throw-away home; exit 0 only if both sides end up identical.
+    """
+    from wess_core.demo import Demo
+
+    ok = Demo(click.echo, size=size).run()
+    sys.exit(0 if ok else 1)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli()

@@ -253,6 +253,10 @@ def _percent_to_ews(value: Any) -> Any:
     return None if value is None else Decimal(str(value))
 
 
+def _mailbox_email(value: Mailbox | None) -> str | None:
+    return value.email_address if value is not None else None
+
+
 def _mailbox_emails(values: list[Mailbox] | None) -> list[str] | None:
     if not values:
         return None
@@ -295,7 +299,8 @@ FOLDER_FIELDS: dict[str, list[FieldMap]] = {
     ],
     "messages": [
         *_simple("subject", "body", "message_id"),
-        FieldMap("sender", "sender", _same, lambda m: m.email_address if m is not None else None),
+        # "From" (exchangelib's ``author``): settable, and what a received mail shows
+        FieldMap("sender", "author", _same, _mailbox_email),
         FieldMap("to_recipients", "to_recipients", _same, _mailbox_emails),
         FieldMap("cc_recipients", "cc_recipients", _same, _mailbox_emails),
         FieldMap("datetime_received", "datetime_received", _same, datetime_from_ews),
