@@ -103,6 +103,9 @@ def ews_trust(ews_server):
 @pytest.fixture
 def ews_account_factory(ews_server, ews_trust):
     from exchangelib import BASIC, DELEGATE, Account, Configuration, Credentials
+    from exchangelib.protocol import Protocol
+
+    made: list[Account] = []
 
     def make(
         email: str = EWS_USER,
@@ -120,14 +123,24 @@ def ews_account_factory(ews_server, ews_trust):
         config = Configuration(
             service_endpoint=ews_server.ews_url, credentials=credentials, **config_kwargs
         )
-        return Account(
+        # exchangelib caches one Protocol per (endpoint, credentials); drop it so that every
+        # account gets the retry policy / settings it was configured with.
+        try:
+            del Protocol[config]
+        except KeyError:
+            pass
+        account = Account(
             primary_smtp_address or email,
             config=config,
             autodiscover=False,
             access_type=access_type,
         )
+        made.append(account)
+        return account
 
-    return make
+    yield make
+    for account in made:
+        account.protocol.close()
 
 
 @pytest.fixture

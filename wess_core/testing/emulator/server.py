@@ -39,6 +39,7 @@ from .xmlutil import (
     MAX_BODY_BYTES,
     NSMAP,
     SOAP,
+    M,
     T,
     XmlError,
     el,
@@ -602,6 +603,11 @@ class EmulatorServer:
             result = self._apply_fault(handler, fault)
             if result is not None:
                 return result
+        op_cls = operations.REGISTRY.get(op_name) if request.tag == f"{{{M}}}{op_name}" else None
+        if op_cls is None:
+            return self._fault(
+                "ErrorInvalidRequest", f"The request is invalid: unknown operation {op_name}."
+            )
         if self.validate:
             errs = _validate(root)
             if errs:
@@ -619,17 +625,6 @@ class EmulatorServer:
         if api_version not in KNOWN_API_VERSIONS:
             return self._fault(
                 "ErrorInvalidServerVersion", "The specified server version is invalid."
-            )
-        op_cls = (
-            operations.REGISTRY.get(op_name)
-            if request.tag.startswith(
-                "{http://schemas.microsoft.com/exchange/services/2006/messages}"
-            )
-            else None
-        )
-        if op_cls is None:
-            return self._fault(
-                "ErrorInvalidRequest", f"The request is invalid: unknown operation {op_name}."
             )
         try:
             mailbox = self._effective_mailbox(principal, header, handler)
