@@ -100,6 +100,9 @@ def _field_maps(folder: str) -> list[FieldMap]:
     return FOLDER_FIELDS[folder]
 
 
+_NAME_FIELDS = {"given_name", "surname", "company_name", "email_addresses", "display_name"}
+
+
 def _display_name(fields: dict[str, Any]) -> str | None:
     """Exchange requires a contact's display name; derive it as Outlook does."""
     name = " ".join(p for p in (fields.get("given_name"), fields.get("surname")) if p)
@@ -188,20 +191,22 @@ class EwsTransport:
             modified=modified.isoformat() if modified else None,
         )
 
-    def _to_ews_values(self, folder: str, fields: dict[str, Any]) -> dict[str, Any]:
+    def _to_ews_values(self, folder: str, fields: dict[str, Any], creating: bool) -> dict[str, Any]:
         values = {}
         for m in _field_maps(folder):
             if m.name in fields and m.to_ews is not None:
                 values[m.attribute] = m.to_ews(fields[m.name])
-        if folder == "contacts" and not fields.get("display_name"):
-            name = _display_name(fields)
-            if name or "display_name" not in values:
-                values["display_name"] = name or "(no name)"
+        if (
+            folder == "contacts"
+            and not fields.get("display_name")
+            and (creating or _NAME_FIELDS & set(fields))
+        ):
+            values["display_name"] = _display_name(fields) or "(no name)"
         return values
 
     def _to_ews_item(self, folder: str, fields: dict[str, Any], **extra: Any) -> Any:
         item_cls = _FOLDERS[folder][1]
-        values = self._to_ews_values(folder, fields)
+        values = self._to_ews_values(folder, fields, creating="id" not in extra)
         item = item_cls(account=self.account, folder=self._folder(folder), **values, **extra)
         return item, list(values)
 

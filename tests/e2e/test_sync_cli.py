@@ -2,25 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
-from wess_core.testing.pytest_plugin import EWS_PASSWORD, EWS_USER
-
-
-@pytest.fixture
-def synced_home(admin_home, ews_server):
-    wess = admin_home
-    assert wess("users", "set", "alice", "--exchange-email", EWS_USER, "--no-verify").exit_code == 0
-    result = wess(
-        "connection", "set", "--ews-url", ews_server.ews_url, "--ca-bundle", ews_server.ca_cert,
-        "--no-verify",
-    )  # fmt: skip
-    assert result.exit_code == 0, result.stderr
-    result = wess("users", "set", "alice", "--password-stdin", input=EWS_PASSWORD + "\n")
-    assert result.exit_code == 0, result.stderr
-    assert wess("users", "enable", "alice").exit_code == 0
-    return wess
-
 
 def test_sync_moves_contacts_both_ways(synced_home, ews_server, ews_mailbox):
     wess = synced_home

@@ -1,0 +1,134 @@
+"""Each item type created, changed and deleted on each side arrives on the other."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import listing, sync_ok
+from wess_core.strategies import ItemUpdate, NewItem
+
+MEETING = {
+    "subject": "Kick-off",
+    "start": "2026-12-07T09:00:00+00:00",
+    "end": "2026-12-07T10:00:00+00:00",
+    "location": "Room 1",
+    "description": "agenda attached",
+    "attendees": ["bob@example.com", "cleo@example.com"],
+    "reminder_minutes": 15,
+}
+WEEKLY = {
+    "subject": "Weekly sync",
+    "start": "2026-12-07T09:00:00+00:00",
+    "end": "2026-12-07T09:30:00+00:00",
+    "recurrence": {
+        "pattern": {"type": "weekly", "interval": 1, "weekdays": ["Monday", "Thursday"]},
+        "boundary": {"type": "end_date", "start": "2026-12-07", "end": "2027-03-01"},
+    },
+}
+TASK = {"subject": "Send quote", "due_date": "2026-12-10", "status": "in_progress",
+        "percent_complete": 40, "description": "v2 prices"}  # fmt: skip
+PERSON = {"first_name": "Ann", "last_name": "Lee", "email": "ann@acme.example",
+          "company": "Acme", "job_title": "CTO", "phone": "+44 20 7946 0001",
+          "mobile": "+44 7700 900001", "notes": "met at the fair",
+          "address": {"street": "1 Main St", "city": "Leeds", "zip": "LS1 1AA",
+                      "country": "UK"}}  # fmt: skip
+
+CASES = [
+    ("people", "contacts", PERSON, {"job_title": "CEO"}),
+    ("meetings", "calendar", MEETING, {"location": "Room 2"}),
+    ("meetings", "calendar", WEEKLY, {"subject": "Weekly sync (moved)"}),
+    ("tasks", "tasks", TASK, {"status": "completed", "percent_complete": 100}),
+]
+
+
+def _types():
+    from wess_core import plugins
+
+    return {t.record_type: t for _, t in plugins.item_types().items() if t.folder != "inbox"
+            and t.folder != "sentitems"}  # fmt: skip
+
+
+@pytest.mark.parametrize(("record_type", "folder", "fields", "change"), CASES,
+                         ids=["contact", "meeting", "weekly-series", "task"])  # fmt: skip
+def test_crm_to_exchange_create_update_delete(
+    synced_home, mailbox, crm, record_type, folder, fields, change
+):
+    item_type = _types()[record_type]
+    record_id = crm.add(record_type, **fields)
+    sync_ok(synced_home)
+    (item,) = listing(mailbox, folder)
+    assert item_type.to_record(item.fields) == item_type.to_record(item_type.to_item(fields))
+    assert item.crm_id == record_id
+
+    crm.update(record_type, record_id, **change)
+    sync_ok(synced_home)
+    (item,) = listing(mailbox, folder)
+    for key, value in change.items():
+        assert item_type.to_record(item.fields)[key] == value
+
+    crm.delete(record_type, record_id)
+    sync_ok(synced_home)
+    assert listing(mailbox, folder) == []
+
+
+@pytest.mark.parametrize(("record_type", "folder", "fields", "change"), CASES,
+                         ids=["contact", "meeting", "weekly-series", "task"])  # fmt: skip
+def test_exchange_to_crm_create_update_delete(
+    synced_home, mailbox, crm, record_type, folder, fields, change
+):
+    item_type = _types()[record_type]
+    (ref,) = mailbox.create(folder, [NewItem(item_type.to_item(fields), crm_id="")])
+    sync_ok(synced_home)
+    (record,) = crm.list(record_type)
+    expected = item_type.to_record(item_type.to_item(fields))
+    assert {k: v for k, v in expected.items() if v is not None} == {
+        k: v for k, v in record["fields"].items() if k in expected and v is not None
+    }
+    assert record["exchange_id"] == ref.item_id
+
+    changed = {k: v for k, v in item_type.to_item(change).items() if v is not None}
+    (ref2,) = mailbox.update(folder, [ItemUpdate(ref.item_id, changed, ref.changekey)])
+    assert not isinstance(ref2, Exception), ref2
+    sync_ok(synced_home)
+    (record,) = crm.list(record_type)
+    for key, value in change.items():
+        assert record["fields"][key] == value
+
+    assert mailbox.delete(folder, [ref2]) == [None]
+    sync_ok(synced_home)
+    assert crm.list(record_type) == []
+
+
+def test_recurring_series_survives_the_round_trip(synced_home, mailbox, crm):
+    crm.add("meetings", **WEEKLY)
+    sync_ok(synced_home)
+    (item,) = listing(mailbox, "calendar")
+    assert item.fields["recurrence"] == WEEKLY["recurrence"]
+    # a second sync sees no change: the series is stable on both sides
+    again = sync_ok(synced_home)
+    assert again["folders"]["calendar"]["to_crm"] == {"created": 0, "updated": 0, "deleted": 0}
+    assert again["folders"]["calendar"]["to_exchange"] == {"created": 0, "updated": 0,
+                                                           "deleted": 0}  # fmt: skip
+
+
+def test_mail_is_filed_one_way_and_never_changed_in_exchange(synced_home, mailbox, crm, ews_server):
+    crm.add("people", first_name="Ann", email="ann@acme.example")
+    mail = {"subject": "Quote", "sender": "ann@acme.example",
+            "to_recipients": ["alice@example.com"], "body": "Prices please"}  # fmt: skip
+    (ref,) = mailbox.create("inbox", [NewItem(mail, crm_id="")])
+    sync_ok(synced_home)
+    (email,) = crm.list("emails")
+    assert email["fields"]["subject"] == "Quote"
+    assert email["fields"]["from"] == "ann@acme.example"
+    assert email["fields"]["direction"] == "in"
+    ann = crm.list("people")[0]["id"]
+    assert email["people_ids"] == [ann]
+    # editing or deleting the CRM copy never touches the mailbox
+    crm.update("emails", email["id"], subject="edited in the CRM")
+    crm.delete("emails", email["id"])
+    ews_server.reset_counts()
+    sync_ok(synced_home)
+    writes = {op for op in ews_server.counts if op in ("CreateItem", "UpdateItem", "DeleteItem")}
+    assert writes == set()
+    (item,) = listing(mailbox, "inbox")
+    assert item.fields["subject"] == "Quote"
