@@ -37,7 +37,7 @@ from exchangelib import (
     FailFast,
 )
 from exchangelib import errors as ews_errors
-from exchangelib.protocol import BaseProtocol, CachingProtocol, Protocol, RetryPolicy
+from exchangelib.protocol import CachingProtocol, Protocol, RetryPolicy
 
 from wess_core import tls
 from wess_core.errors import CredentialsRejected, UsageError
@@ -57,8 +57,6 @@ __all__ = [
     "test_connection",
 ]
 
-#: Seconds before a request to Exchange gives up (exchangelib's default is 120).
-TIMEOUT = 30
 TLS_HINT = (
     "the Exchange server's certificate is not trusted: set the CA with "
     "wess connection set --ca-bundle CA.pem"
@@ -182,8 +180,6 @@ def prepare_endpoint(url: str, ca_bundle: str | None) -> None:
     """Trust the account's CA for ``url`` (or the system store) and scrub library logs."""
     scrub_library_logs()
     tls.trust(url, ca_bundle)
-    if BaseProtocol.TIMEOUT > TIMEOUT:
-        BaseProtocol.TIMEOUT = TIMEOUT
 
 
 def _forget_cached_failure(config: Configuration) -> None:
