@@ -10,7 +10,8 @@ the system's trust store for every other server. Registering per origin keeps tw
 accounts (or two test servers) with different CAs apart in one process.
 
 :func:`ca_bundle_adapter` is the simpler form (one CA for every server), used by
-the EWS emulator's tests; ``wess_core.testing.tls`` re-exports it.
+the EWS emulator's tests (``wess_core.testing.tls`` still has its own copy; it
+can re-export this one).
 """
 
 from __future__ import annotations
