@@ -1,0 +1,187 @@
+"""Sync runs: eligibility, the per-user lock, the scheduler, faults, counts, observers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from tests.e2e.conftest import listing, sync_ok
+from wess_core import hookimpl, plugins
+from wess_core.service import Context
+from wess_core.service.sync import user_lock
+from wess_core.strategies import ItemUpdate, NewItem
+
+
+def test_ineligible_user_is_refused_with_reasons_in_history(synced_home):
+    wess = synced_home
+    result = wess("sync", "bob")
+    assert result.exit_code == 1
+    assert "bob cannot sync: no licence allocated; sync disabled" in result.stderr
+    entry = wess("history", "bob", "--json").json[0]
+    assert entry["kind"] == "skipped"
+    assert entry["reasons"] == ["no licence allocated", "sync disabled"]
+
+
+def test_sync_now_refuses_while_another_run_holds_the_user(synced_home, home):
+    with user_lock(Context(home=home), "alice"):
+        result = synced_home("sync", "alice")
+    assert result.exit_code == 1
+    assert "a sync of alice is already running" in result.stderr
+    sync_ok(synced_home)  # free again afterwards
+
+
+def test_user_may_sync_now_only_themselves(synced_home):
+    assert synced_home("sync", "alice", as_="alice").exit_code == 0
+    denied = synced_home("sync", "alice", as_="bob")
+    assert denied.exit_code == 1
+    assert "permission denied" in denied.stderr
+
+
+def test_scheduler_pass_keeps_going_when_one_user_fails(synced_home, ews_server, crm):
+    wess = synced_home
+    ews_server.add_user("bob@example.com", "Bob-Pass-1")
+    assert wess("users", "allocate", "bob").exit_code == 0
+    assert wess("users", "enable", "bob").exit_code == 0
+    # bob's own URL points at a closed port: his sync fails, alice's must not
+    assert wess("users", "set", "bob", "--ews-url", "https://127.0.0.1:9/EWS/Exchange.asmx",
+                "--no-verify").exit_code == 0  # fmt: skip
+    crm.add("people", first_name="Ann", email="ann@example.com")
+    result = wess("run", "--once", "--workers", "2", "--json")
+    assert result.exit_code == 0, result.stderr
+    outcome = json.loads(result.stdout)
+    assert outcome["synced"] == ["alice"]
+    assert "bob" in outcome["failed"]
+    assert wess("history", "bob", "--json").json[0]["kind"] == "error"
+    status = {row["login"]: row for row in wess("status", "--json").json}
+    assert status["alice"]["last_run"] is not None
+    assert status["bob"]["last_error"]
+
+
+def test_run_stops_cleanly_on_sigterm(synced_home, home):
+    env = {**os.environ, "WESS_HOME": str(home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wess_core.cli", "run", "--interval", "0.2", "--json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        first = proc.stdout.readline()  # one pass done
+        assert json.loads(first)["synced"] == ["alice"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "Traceback" not in proc.stderr.read()
+
+
+def test_invalid_sync_state_resyncs_without_duplicates(synced_home, ews_server, mailbox, crm):
+    crm.add("people", first_name="Ann", email="ann@example.com")
+    mailbox.create("contacts", [NewItem({"given_name": "Bob"}, crm_id="")])
+    sync_ok(synced_home)
+    ews_server.inject("invalid_sync_state", operation="SyncFolderItems", times=1)
+    sync_ok(synced_home)
+    sync_ok(synced_home)
+    assert sorted(c.fields["given_name"] for c in listing(mailbox, "contacts")) == ["Ann", "Bob"]
+    assert sorted(p["fields"]["first_name"] for p in crm.list("people")) == ["Ann", "Bob"]
+
+
+def test_initial_sync_uses_requests_in_proportion_to_batches(synced_home, ews_server, home):
+    from wess_core.crm import local
+
+    people = [{"first_name": f"P{i}", "email": f"p{i}@example.com"} for i in range(250)]
+    local.import_records(home, "main", "people", people)
+    ews_server.reset_counts()
+    sync_ok(synced_home)
+    assert ews_server.counts["CreateItem"] == 3  # 250 items, batches of 100
+    assert ews_server.counts["SyncFolderItems"] == 5  # one page per folder
+    assert ews_server.counts.get("GetItem", 0) == 0
+    # the next run reads back our own 250 creates: recognised as echoes, no extra request
+    ews_server.reset_counts()
+    echo = sync_ok(synced_home)
+    assert dict(ews_server.counts) == {"SyncFolderItems": 5}
+    assert echo["folders"]["contacts"]["to_crm"] == {"created": 0, "updated": 0, "deleted": 0}
+
+
+def test_dry_run_writes_nothing(synced_home, ews_server, crm, home):
+    crm.add("people", first_name="Ann", email="ann@example.com")
+    before = {p: p.read_bytes() for p in home.rglob("*.json") if "history" not in p.parts}
+    ews_server.reset_counts()
+    result = synced_home("sync", "alice", "--dry-run", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["dry_run"] is True
+    assert result.json["folders"]["contacts"]["to_exchange"]["created"] == 1
+    assert set(ews_server.counts) <= {"SyncFolderItems", "GetItem"}
+    after = {p: p.read_bytes() for p in home.rglob("*.json") if "history" not in p.parts}
+    assert after == before
+
+
+def test_conflict_follows_policy_and_is_recorded_with_both_versions(synced_home, mailbox, crm):
+    wess = synced_home
+    record_id = crm.add("people", first_name="Ann", job_title="CTO")
+    sync_ok(wess)
+    (item,) = listing(mailbox, "contacts")
+    crm.update("people", record_id, job_title="CEO")
+    mailbox.update("contacts", [ItemUpdate(item.item_id, {"job_title": "CFO"}, item.changekey)])
+    data = sync_ok(wess)
+    conflicts = data["folders"]["contacts"]["conflicts"]
+    assert len(conflicts) == 1
+    assert conflicts[0]["winner"] == "crm"
+    assert conflicts[0]["crm_version"]["job_title"] == "CEO"
+    assert conflicts[0]["exchange_version"]["job_title"] == "CFO"
+    (item,) = listing(mailbox, "contacts")
+    assert item.fields["job_title"] == "CEO"
+    assert "1 conflict(s)" in wess("history", "alice", "--json").json[0]["message"]
+    # exchange-wins the next time
+    assert wess("config", "set", "conflict_policy", "exchange-wins").exit_code == 0
+    (item,) = listing(mailbox, "contacts")
+    crm.update("people", record_id, job_title="COO")
+    mailbox.update("contacts", [ItemUpdate(item.item_id, {"job_title": "CMO"}, item.changekey)])
+    sync_ok(wess)
+    assert crm.list("people")[0]["fields"]["job_title"] == "CMO"
+
+
+class Observer:
+    def __init__(self):
+        self.events = []
+
+    @hookimpl
+    def wess_sync_started(self, user, item_types):
+        self.events.append(("started", user.login, sorted(item_types)))
+
+    @hookimpl
+    def wess_sync_finished(self, user, result):
+        self.events.append(("finished", user.login, result.total_changes))
+
+
+def test_observers_see_start_and_finish(synced_home, crm):
+    crm.add("people", first_name="Ann")
+    observer = Observer()
+    with plugins.registered(observer):
+        sync_ok(synced_home)
+    assert observer.events[0][:2] == ("started", "alice")
+    assert "contacts" in observer.events[0][2]
+    assert observer.events[1] == ("finished", "alice", 1)
+
+
+def test_changed_ews_url_takes_effect_on_the_next_sync(synced_home, ews_server, ews_ca):
+    from wess_core.testing.emulator import EmulatorServer
+
+    other = EmulatorServer(validate=True, ca=ews_ca)
+    other.add_user("alice@example.com", "Secret-1")
+    other.start()
+    try:
+        sync_ok(synced_home)
+        ews_server.reset_counts()
+        assert synced_home("connection", "set", "--ews-url", other.ews_url,
+                           "--no-verify").exit_code == 0  # fmt: skip
+        result = synced_home("sync", "alice", "--json")
+        assert other.counts["SyncFolderItems"] >= 5
+        assert ews_server.counts.get("SyncFolderItems", 0) == 0
+        assert result.exit_code == 0, result.stderr
+    finally:
+        other.stop()
+    time.sleep(0)
