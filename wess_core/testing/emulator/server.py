@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import contextvars
 import json
 import logging
 import secrets
@@ -230,6 +231,8 @@ class EmulatorServer:
         self.counts: collections.Counter = collections.Counter()
         self._counts_lock = threading.Lock()
         self.schema_errors: list[str] = []
+        # (operation, server-side seconds) per EWS request, newest last (bounded).
+        self.timings: collections.deque = collections.deque(maxlen=100_000)
         self.errors: list[str] = []  # unexpected server-side exceptions (tracebacks, not sent)
         self._lock = threading.RLock()
         self._users: dict[str, User] = {}
@@ -238,6 +241,7 @@ class EmulatorServer:
         self._tokens: dict[str, Token] = {}
         self._full_access: set[tuple[str, str]] = set()
         self._httpd: _HttpServer | None = None
+        self._last_op: contextvars.ContextVar = contextvars.ContextVar("op", default=None)
         self._thread: threading.Thread | None = None
         if seed is not None:
             self.load_seed(seed)
@@ -514,7 +518,9 @@ class EmulatorServer:
             if path == "/ews/exchange.asmx":
                 if method != "POST":
                     raise HttpResponse(405, b"", {"Allow": "POST"})
+                started = time.perf_counter()
                 status, out, headers = self._ews(handler, body)
+                self.timings.append((self._last_op.get(), time.perf_counter() - started))
             elif path in (
                 "/autodiscover/autodiscover.svc",
                 "/autodiscover/autodiscover.svc/wssecurity",
@@ -594,6 +600,7 @@ class EmulatorServer:
             return self._fault("ErrorInvalidRequest", "The request is invalid: no SOAP body.")
         request = soap_body[0]
         op_name = local(request.tag)
+        self._last_op.set(op_name)
         self._count(op_name)
         delay = self.faults.latency_for(op_name)
         if delay:

@@ -18,6 +18,7 @@ import copy
 import datetime as dt
 import itertools
 import threading
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 
@@ -84,8 +85,18 @@ DEFAULT_KIND_FOR_CLASS = {
 }
 
 
+_SERVER_MANAGED = frozenset({"ItemId", "ParentFolderId", "ChangeKey"})
+_NOW_CACHE: list = [0, ""]
+
+
 def now_text(when: dt.datetime | None = None) -> str:
-    when = when or dt.datetime.now(dt.UTC)
+    """An xs:dateTime in UTC (second precision); the current time when ``when`` is None."""
+    if when is None:
+        second = int(time.time())
+        if _NOW_CACHE[0] != second:
+            stamp = dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            _NOW_CACHE[:] = [second, stamp]
+        return _NOW_CACHE[1]
     return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -376,27 +387,40 @@ class Mailbox:
     def _prepare_new(self, item: Item) -> None:
         elem = item.elem
         normalize_booleans(elem)
-        for name in ("ItemId", "ParentFolderId", "ChangeKey"):
-            for child in elem.findall(tq(name)):
+        ts = now_text()
+        item.created = item.modified = ts
+        present = {}
+        for child in list(elem):
+            name = local(child.tag)
+            if name in _SERVER_MANAGED:
                 elem.remove(child)
-        type_name = item.type_name
-        if elem.find(tq("ItemClass")) is None:
-            insert_ordered(elem, el("t:ItemClass", ITEM_KINDS[item.kind][1]), type_name)
-        for name in ("DateTimeReceived", "DateTimeCreated"):
-            if elem.find(tq(name)) is None:
-                insert_ordered(elem, el(f"t:{name}", item.created), type_name)
-        if item.kind == "Message" and elem.find(tq("IsRead")) is None:
-            insert_ordered(elem, el("t:IsRead", "false"), type_name)
+            else:
+                present[name] = child
+        wanted = {"DateTimeReceived": ts, "DateTimeCreated": ts, "LastModifiedTime": ts}
+        if "ItemClass" not in present:
+            wanted["ItemClass"] = ITEM_KINDS[item.kind][1]
+        if item.kind == "Message" and "IsRead" not in present:
+            wanted["IsRead"] = "false"
         if item.kind == "CalendarItem":
-            if elem.find(tq("UID")) is None:
-                insert_ordered(elem, el("t:UID", item.id[-24:]), type_name)
-            recurring = elem.find(tq("Recurrence")) is not None
+            if "UID" not in present:
+                wanted["UID"] = item.id[-24:]
+            recurring = "Recurrence" in present
             cal_type = "RecurringMaster" if recurring else "Single"
             if item.master is not None:
                 cal_type = "Exception"
-            insert_ordered(elem, el("t:CalendarItemType", cal_type), type_name)
-            insert_ordered(elem, el("t:IsRecurring", "false"), type_name)
-        self._touch(item)
+            wanted["CalendarItemType"] = cal_type
+            wanted["IsRecurring"] = "false"
+        for name, text in wanted.items():
+            if name in present and name not in (
+                "LastModifiedTime",
+                "CalendarItemType",
+                "IsRecurring",
+            ):
+                continue
+            if name in present:
+                elem.remove(present[name])
+            etree.SubElement(elem, tq(name)).text = text
+        sort_children(elem, item.type_name)
 
     def _touch(self, item: Item) -> None:
         item.modified = now_text()
@@ -541,7 +565,7 @@ def build_item_elem(record: dict, folder: Folder):
             continue
         if isinstance(value, bool):
             value = "true" if value else "false"
-        elem.append(el(f"t:{key}", value))
+        etree.SubElement(elem, tq(key)).text = str(value)
     if record.get("email_addresses"):
         addrs = el("t:EmailAddresses")
         for key, addr in record["email_addresses"].items():
