@@ -11,6 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from wess_core.cli import cli
+from wess_core.crm import local
+from wess_core.service import Context
+from wess_core.testing.pytest_plugin import EWS_PASSWORD, EWS_USER
 
 
 @dataclass
@@ -56,3 +59,49 @@ def admin_home(wess) -> Callable[..., Run]:
     assert wess("users", "add", "bob", "--email", "bob@example.com").exit_code == 0
     assert wess("users", "allocate", "alice").exit_code == 0
     return wess
+
+
+@pytest.fixture
+def synced_home(admin_home, ews_server):
+    wess = admin_home
+    assert wess("users", "set", "alice", "--exchange-email", EWS_USER, "--no-verify").exit_code == 0
+    result = wess(
+        "connection", "set", "--ews-url", ews_server.ews_url, "--ca-bundle", ews_server.ca_cert,
+        "--no-verify",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    result = wess("users", "set", "alice", "--password-stdin", input=EWS_PASSWORD + "\n")
+    assert result.exit_code == 0, result.stderr
+    assert wess("users", "enable", "alice").exit_code == 0
+    return wess
+
+
+@pytest.fixture
+def mailbox(ews_account):
+    """Alice's mailbox as a person (Outlook) would edit it: through exchangelib."""
+    from wess_plugins.transport_ews.transport import EwsTransport
+
+    return EwsTransport(connection=None, account=ews_account)
+
+
+@pytest.fixture
+def crm(home):
+    """The CRM database alice syncs with."""
+
+    class Crm:
+        def add(self, record_type, **fields):
+            return local.add_record(home, "main", record_type, fields)["id"]
+
+        def update(self, record_type, record_id, **fields):
+            local.update_record(home, "main", record_type, record_id, fields)
+
+        def delete(self, record_type, record_id):
+            local.delete_record(home, "main", record_type, record_id)
+
+        def list(self, record_type):
+            return local.list_records(home, "main", record_type)
+
+        def ctx(self):
+            return Context(home=home)
+
+    return Crm()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import listing, sync_ok
+from tests.support import listing, sync_ok
 from wess_core.strategies import ItemUpdate, NewItem
 
 MEETING = {

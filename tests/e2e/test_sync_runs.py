@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from tests.e2e.conftest import listing, sync_ok
+from tests.support import listing, sync_ok
 from wess_core import hookimpl, plugins
 from wess_core.service import Context
 from wess_core.service.sync import user_lock
