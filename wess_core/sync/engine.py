@@ -67,7 +67,7 @@ T = TypeVar("T")
 
 
 class SideEmpty(WessError):
-    """A full listing of the mailbox came back empty while the status table links items.
+    """A full listing of one side came back empty while the status table links items.
 
     Following it would delete every linked CRM record (vdirsyncer's ``StorageEmpty``,
     after a changed path once wiped a server). Nothing was changed. If the folder really
@@ -157,8 +157,21 @@ class _FolderRun:
             changes[row.item_id] = MailboxChange(row.item_id, None, deleted=True)
 
     def read_crm(self) -> tuple[dict[str, CrmRecord], str | None]:
+        """CRM changes since the cursor; with no cursor, a full listing whose missing
+        linked records count as deleted (a run that died before its first commit)."""
         records, cursor = self.crm.changes(self.t.record_type, self.state.cursor)
-        return {r.id: r for r in records}, cursor
+        changes = {r.id: r for r in records}
+        if self.state.cursor is None:
+            gone = [row for row in self.state if row.crm_id not in changes]
+            if gone and len(gone) == len(self.state.rows) and not self.allow_empty:
+                raise SideEmpty(
+                    f"the CRM's {self.t.record_type} came back empty, but {len(gone)} "
+                    "record(s) were linked; nothing was changed. If they were deleted on "
+                    "purpose, sync again allowing an empty side."
+                )
+            for row in gone:
+                changes[row.crm_id] = CrmRecord(row.crm_id, "", deleted=True)
+        return changes, cursor
 
     def reread_failed(self, mch: dict[str, MailboxChange], cch: dict[str, CrmRecord]) -> None:
         """Ids whose change failed last run are read again, as if they changed."""
@@ -230,13 +243,19 @@ class _FolderRun:
             if iid in mch and not mch[iid].deleted:
                 del mch[iid]  # could not read it: retried next run
 
+        def item_gone(row: StatusRow | None) -> bool:
+            return row is None or (row.item_id in mch and mch[row.item_id].deleted)
+
+        def record_gone(row: StatusRow | None) -> bool:
+            return row is None or (row.crm_id in cch and cch[row.crm_id].deleted)
+
         want_records = {
             mc.item.crm_id
             for iid, mc in mch.items()
             if mc.item is not None
             and mc.item.crm_id
             and self.state.by_item(iid) is None
-            and self.state.by_crm(mc.item.crm_id) is None
+            and item_gone(self.state.by_crm(mc.item.crm_id))
             and mc.item.crm_id not in cch
         }
         for cid, rec in self._get_records(sorted(want_records)).items():
@@ -249,7 +268,7 @@ class _FolderRun:
                 if not rec.deleted
                 and rec.exchange_id
                 and self.state.by_crm(cid) is None
-                and self.state.by_item(rec.exchange_id) is None
+                and record_gone(self.state.by_item(rec.exchange_id))
                 and rec.exchange_id not in mch
             }
             for iid, got in self._get_items(sorted(want_items)).items():

@@ -342,6 +342,28 @@ def plan_folder(
             groups[row.pair_id] = (row, old[1] if old else None, cc)
         else:
             loose_records[cid] = cc
+    # A restore (edit beats delete) that a killed run already did: the pair's deleted
+    # side was re-created, carrying the surviving side's id, but the row was not saved.
+    # Re-link the survivor to the re-created side instead of restoring once more.
+    by_exchange_id = {
+        cc.exchange_id: cid
+        for cid, cc in loose_records.items()
+        if cc.exchange_id and not cc.deleted
+    }
+    by_crm_id = {
+        mc.item.crm_id: iid for iid, mc in loose_items.items() if mc.item and mc.item.crm_id
+    }
+    for pid, (row, mc, cc) in list(groups.items()):
+        if cc is not None and cc.deleted and row.item_id in by_exchange_id:
+            if mc is not None and mc.item is not None:
+                planner.actions.append(Action(Kind.UNLINK, pid, row=row))
+                loose_items[row.item_id] = mc
+                del groups[pid]
+        elif mc is not None and mc.deleted and row.crm_id in by_crm_id:
+            if cc is not None and not cc.deleted:
+                planner.actions.append(Action(Kind.UNLINK, pid, row=row))
+                loose_records[row.crm_id] = cc
+                del groups[pid]
     for row, mc, cc in groups.values():
         planner.linked(row, mc, cc)
 
