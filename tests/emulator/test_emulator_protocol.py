@@ -295,3 +295,15 @@ def test_small_requests_are_fast(ews_server):
             assert s.post(ews_server.ews_url, data=body, timeout=10).status_code == 200
         per_request = (time.perf_counter() - start) / 20
     assert per_request < 0.03, per_request
+
+
+def test_invalid_response_is_caught_and_recorded(ews_server, ews_mailbox, ews_account):
+    """Validation covers what the emulator sends too: a bogus stored field surfaces as a fault
+    and in server.schema_errors (which the ews_server fixture asserts empty at teardown)."""
+    from exchangelib.errors import ErrorSchemaValidation
+
+    [item_id] = ews_mailbox.add_items("contacts", [{"DisplayName": "ok", "Birthday": "not-a-date"}])
+    with pytest.raises(ErrorSchemaValidation):
+        ews_account.contacts.get(id=item_id)
+    assert any(e.startswith("response GetItem") for e in ews_server.schema_errors)
+    ews_server.schema_errors.clear()

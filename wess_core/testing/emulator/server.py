@@ -250,8 +250,8 @@ class EmulatorServer:
     def start(self) -> EmulatorServer:
         if self._httpd is not None:
             return self
-        host_cert = [self.host] if self.host in ("127.0.0.1", "::1") else [self.host]
-        leaf = self.ca.leaf(*host_cert, "localhost", "127.0.0.1", "::1")
+        names = dict.fromkeys([self.host, "localhost", "127.0.0.1", "::1"])
+        leaf = self.ca.leaf(*names)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = self.min_tls
         leaf.configure_cert(ctx)
@@ -576,7 +576,7 @@ class EmulatorServer:
 
     def _too_large(self) -> HttpResponse:
         body = self._fault_bytes(
-            "ErrorRequestTooLarge" if False else "ErrorInvalidRequest",
+            "ErrorInvalidRequest",
             f"The request body exceeds the {MAX_BODY_BYTES} byte limit.",
         )
         return HttpResponse(413, body, {"Content-Type": "text/xml; charset=utf-8"}, close=True)
@@ -917,6 +917,3 @@ def _validate(envelope) -> list[str]:
 
     # Re-parse from bytes so the validated tree is exactly what goes on the wire.
     return envelope_errors(etree.fromstring(_serialize(envelope)))
-
-
-_ = T

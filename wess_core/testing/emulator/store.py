@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from lxml import etree
 
 from . import recurrence
-from .xmlutil import T, el, insert_ordered, local, normalize_booleans, sort_children, sub, tq
+from .xmlutil import el, insert_ordered, local, normalize_booleans, sort_children, sub, tq
 
 __all__ = ["EwsError", "Folder", "Item", "Mailbox", "ITEM_KINDS", "now_text"]
 
@@ -615,6 +615,3 @@ def iter_folder_tree(folder: Folder, deep: bool) -> Iterator[Folder]:
         yield child
         if deep:
             yield from iter_folder_tree(child, deep)
-
-
-_ = T  # re-exported namespace for callers

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from .. import recurrence
 from ..render import matches, render_item, sort_key_for
-from ..store import EwsError, decode_sync_state, encode_sync_state, now_text
-from ..xmlutil import el, local, mq, sub, tq
+from ..store import EwsError, decode_sync_state, encode_sync_state
+from ..xmlutil import el, mq, sub
 from .base import Operation, find_required
 from .items import item_shape
 
@@ -168,6 +168,3 @@ class SyncFolderItems(Operation):
             # Like Exchange, error messages still carry (empty) sync elements.
             last = el("m:IncludesLastItemInRange", "true")
             return self.response([self.error(exc, el("m:SyncState"), last)])
-
-
-_ = (local, now_text, tq)
