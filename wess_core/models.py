@@ -80,6 +80,7 @@ class UserProfile(Record):
     discovery: str | None = None  # None: the account's default
     ews_url: str | None = None  # per-user "Connection" override
     discovered_ews_url: str | None = None  # cache filled by discovery
+    paused_reason: str | None = None  # credential problem: scheduler skips until fixed
     created: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 

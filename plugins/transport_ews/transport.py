@@ -114,6 +114,54 @@ def _display_name(fields: dict[str, Any]) -> str | None:
     return emails[0].get("email") if emails else None
 
 
+class MailboxUnavailable(MailboxError):
+    """The whole mailbox cannot be used now: credentials refused, impersonation denied,
+    endpoint unreachable. ``credentials`` marks a problem only new credentials fix;
+    ``rediscover`` one that a fresh Autodiscover may fix."""
+
+    def __init__(self, message: str, *, credentials: bool, rediscover: bool) -> None:
+        super().__init__(message)
+        self.credentials = credentials
+        self.rediscover = rediscover
+
+
+_CONNECTION_LEVEL = (
+    "UnauthorizedError",
+    "ErrorImpersonateUserDenied",
+    "ErrorImpersonationDenied",
+    "ErrorNonExistentMailbox",
+    "ErrorAccessDenied",
+    "TransportError",
+    "RedirectError",
+    "ConnectionError",
+    "Timeout",
+    "SSLError",
+    "OAuth2Error",
+    "ErrorTimeoutExpired",
+)
+
+
+def _is_connection_level(exc: BaseException) -> bool:
+    return any(cls.__name__ in _CONNECTION_LEVEL for cls in type(exc).__mro__)
+
+
+def _unavailable(exc: BaseException, connection: Any) -> MailboxUnavailable:
+    """A connection-level failure, described as the credential check describes it."""
+    if connection is None:
+        return MailboxUnavailable(
+            f"{type(exc).__name__}: {str(exc)[:200]}", credentials=False, rediscover=False
+        )
+    from wess_plugins.transport_ews.connect import auth_method, describe_failure
+
+    described = describe_failure(exc, connection, auth_method(connection))
+    rediscover = bool(getattr(described, "rediscover", False))
+    return MailboxUnavailable(
+        getattr(described, "reason", str(described)),
+        credentials=not rediscover and "certificate" not in str(described),
+        rediscover=rediscover,
+    )
+
+
 def _to_error(exc: Exception) -> Exception:
     """exchangelib's per-item errors -> the engine's transport-neutral ones."""
     if isinstance(exc, ErrorItemNotFound):
@@ -232,6 +280,10 @@ class EwsTransport:
             )
         except ErrorInvalidSyncStateData as exc:
             raise InvalidSyncState(str(exc)) from None
+        except Exception as exc:
+            if _is_connection_level(exc):
+                raise _unavailable(exc, self.connection) from None
+            raise
         changes: list[MailboxChange] = []
         for change_type, item in results:
             if isinstance(item, Exception):

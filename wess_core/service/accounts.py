@@ -177,7 +177,8 @@ def set_connection(
         updates["oauth_client_secret"] = box.encrypt(oauth_client_secret)
     updates = {k: v for k, v in updates.items() if v is not None}
     candidate = Account.from_dict({**account.to_dict(), **updates})
-    if verify and _affects_connection(updates):
+    verified = verify and bool(updates)
+    if verified:
         verify_account_connection(ctx, candidate)
 
     def change(acc: Account) -> None:
@@ -185,11 +186,20 @@ def set_connection(
             setattr(acc, key, value)
 
     edit_account(ctx, change)
+    if verified:
+        _resume_everyone(ctx)
     return show_account(ctx)
 
 
-def _affects_connection(updates: dict[str, Any]) -> bool:
-    return bool(updates)
+def _resume_everyone(ctx: Context) -> None:
+    """Connection settings that pass the check resume users paused for credentials."""
+    from wess_core.service.users import USERS
+
+    with ctx.store.write(USERS) as db:
+        table = db.table("users")
+        paused = [row.doc_id for row in table.all() if row.get("paused_reason")]
+        if paused:
+            table.update({"paused_reason": None}, doc_ids=paused)
 
 
 def _check_ca_bundle(path: str) -> str:

@@ -19,8 +19,8 @@ from typing import Any
 import filelock
 
 from wess_core import plugins
-from wess_core.connection import discover_url, resolve
-from wess_core.errors import NotEligible, SyncLocked, WessError
+from wess_core.connection import resolve
+from wess_core.errors import ConnectionFailed, NotEligible, SyncLocked, WessError
 from wess_core.service import history
 from wess_core.service.accounts import load_account, setting
 from wess_core.service.context import Context
@@ -58,21 +58,51 @@ def summary_line(result: Any) -> str:
     return ", ".join(parts)
 
 
-def _connection_for(ctx: Context, login: str) -> Any:
-    """Resolve the user's connection; discover and cache the EWS URL when none is known."""
+def _connection_for(ctx: Context, login: str, rediscover: bool = False) -> Any:
+    """Resolve the user's connection; discover (and cache) the EWS URL when none is known
+    or when the cached one stopped answering."""
+    from wess_core.service.connect import discover
+
     account = load_account(ctx)
-    profile = get_profile(ctx, login)
-    connection = resolve(account, profile, ctx.secrets.decrypt, ctx.home)
-    if connection.url is None:
-        url = discover_url(connection)
-
-        def cache(p: Any, db: Any) -> None:
-            p.discovered_ews_url = url
-
-        edit_profile(ctx, login, cache)
-        history.record(ctx, login, "discovery", f"EWS URL found: {url}", ews_url=url)
-        connection = connection.with_url(url)
+    connection = resolve(account, get_profile(ctx, login), ctx.secrets.decrypt, ctx.home)
+    if connection.url is None or (rediscover and not connection.ews_url):
+        connection = connection.with_url(discover(ctx, login)["ews_url"])
     return connection
+
+
+class _Guard:
+    """Wraps the transport: after the first whole-mailbox failure (credentials refused,
+    endpoint unreachable) the other folders fail at once instead of asking again."""
+
+    def __init__(self, mailbox: Any) -> None:
+        self._mailbox = mailbox
+        self.fatal: Exception | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._mailbox, name)
+
+    def changes(self, folder: str, token: str | None) -> Any:
+        if self.fatal is not None:
+            raise self.fatal
+        try:
+            return self._mailbox.changes(folder, token)
+        except Exception as exc:
+            if hasattr(exc, "credentials") and hasattr(exc, "rediscover"):
+                self.fatal = exc
+            raise
+
+
+def _set_pause(ctx: Context, login: str, reason: str | None) -> bool:
+    """Pause (reason) or resume (None) a user; True when that changed anything."""
+    changed = []
+
+    def change(profile: Any, db: Any) -> None:
+        if profile.paused_reason != reason:
+            profile.paused_reason = reason
+            changed.append(True)
+
+    edit_profile(ctx, login, change)
+    return bool(changed)
 
 
 def sync_user(
@@ -83,9 +113,6 @@ def sync_user(
     transport_factory: Callable[[Any], Any] | None = None,
 ) -> dict[str, Any]:
     """Sync Now for one user. Ineligible: NotEligible (recorded in history)."""
-    from wess_core.sync.engine import sync_all
-    from wess_core.sync.status import StoreSyncState
-
     ctx.require_self_or_admin(login)
     account = load_account(ctx)
     profile = get_profile(ctx, login)
@@ -96,42 +123,72 @@ def sync_user(
     pm = plugins.get_plugin_manager()
     with user_lock(ctx, login):
         started = time.monotonic()
+        types = [t for _, t in plugins.item_types().items()]
+        crm = plugins.crm_backends().get(profile.crm_backend)(ctx.home, profile.database)
+        factory = transport_factory or plugins.transports().get("ews")
+        policy = setting(ctx, "conflict_policy")
+        pm.hook.wess_sync_started(user=profile, item_types=[t.name for t in types])
         try:
-            connection = _connection_for(ctx, login)
-            crm = plugins.crm_backends().get(profile.crm_backend)(ctx.home, profile.database)
-            factory = transport_factory or plugins.transports().get("ews")
-            mailbox = factory(connection)
-            types = [t for _, t in plugins.item_types().items()]
-            pm.hook.wess_sync_started(user=profile, item_types=[t.name for t in types])
-            result = sync_all(
-                types,
-                crm,
-                mailbox,
-                StoreSyncState(ctx.store, login),
-                setting(ctx, "conflict_policy"),
-                dry_run=dry_run,
-            )
+            result, guard = _run(ctx, login, types, crm, factory, policy, dry_run, False)
+            fatal = guard.fatal
+            if fatal is not None and getattr(fatal, "rediscover", False):
+                result, guard = _run(ctx, login, types, crm, factory, policy, dry_run, True)
+                fatal = guard.fatal
         except WessError as exc:
             history.record(ctx, login, "error", f"sync failed: {exc}")
             raise
         seconds = round(time.monotonic() - started, 3)
         data = {"login": login, "seconds": seconds, **result.to_dict()}
-        if not dry_run:
-            kind = (
-                "error"
-                if (result.errors or any(f.failed for f in result.folders.values()))
-                else "sync"
-            )
-            history.record(
-                ctx, login, kind, summary_line(result), seconds=seconds, result=result.to_dict()
-            )
         pm.hook.wess_sync_finished(user=profile, result=result)
+        if fatal is not None and getattr(fatal, "credentials", False) and not dry_run:
+            reason = str(fatal)
+            if _set_pause(ctx, login, reason):  # one history entry per new problem
+                history.record(ctx, login, "error", f"sync paused: {reason}", paused=True)
+            raise ConnectionFailed(
+                f"sync of {login} is paused: {reason}; save working credentials to resume "
+                f"(wess users set {login} --password-stdin)"
+            )
+        if not dry_run:
+            if fatal is None and profile.paused_reason and _set_pause(ctx, login, None):
+                history.record(ctx, login, "resumed", "credentials work again; sync resumed")
+            failed = result.errors or any(f.failed for f in result.folders.values())
+            history.record(
+                ctx,
+                login,
+                "error" if failed else "sync",
+                summary_line(result),
+                seconds=seconds,
+                result=result.to_dict(),
+            )
     return data
 
 
+def _run(
+    ctx: Context,
+    login: str,
+    types: list[Any],
+    crm: Any,
+    factory: Callable[[Any], Any],
+    policy: str,
+    dry_run: bool,
+    rediscover: bool,
+) -> tuple[Any, _Guard]:
+    """One pass of the engine over every folder, with a freshly resolved connection."""
+    from wess_core.sync.engine import sync_all
+    from wess_core.sync.status import StoreSyncState
+
+    guard = _Guard(factory(_connection_for(ctx, login, rediscover)))
+    result = sync_all(types, crm, guard, StoreSyncState(ctx.store, login), policy,
+                      dry_run=dry_run)  # fmt: skip
+    return result, guard
+
+
 def eligible_logins(ctx: Context) -> list[str]:
+    """Users the scheduler syncs: eligible and not paused for a credential problem."""
     account = load_account(ctx)
-    return [p.login for p in list_profiles(ctx) if not eligibility(account, p)]
+    return [
+        p.login for p in list_profiles(ctx) if not eligibility(account, p) and not p.paused_reason
+    ]
 
 
 def run_once(
@@ -203,6 +260,7 @@ def status(ctx: Context) -> list[dict[str, Any]]:
                 "sync_enabled": p.sync_enabled,
                 "eligible": not reasons,
                 "reasons": reasons,
+                "paused": p.paused_reason,
                 "last_run": last_sync["time"] if last_sync else None,
                 "last_result": last["message"] if last else None,
                 "last_error": last_error["message"] if last_error else None,

@@ -228,6 +228,7 @@ def update_user(
         found_url = verify_user_connection(ctx, candidate)
         if found_url:
             updates["discovered_ews_url"] = found_url
+        updates["paused_reason"] = None  # working credentials resume a paused user
     if "ews_url" in updates:
         updates["discovered_ews_url"] = None
 
