@@ -1,0 +1,141 @@
+"""The built-in item types: round trips, projections, and the registry."""
+
+from __future__ import annotations
+
+import hypothesis.strategies as st
+from hypothesis import given, settings
+
+from wess_core.strategies import FOLDERS, RECORD_TYPES, Direction, ItemType
+from wess_core.sync.itemtypes import (
+    CalendarType,
+    ContactsType,
+    EmailType,
+    TasksType,
+    builtin_item_types,
+)
+from wess_core.sync.plan import Views
+
+TEXT = st.text(min_size=1, max_size=8)
+MAYBE = st.none() | TEXT
+
+PEOPLE = st.fixed_dictionaries(
+    {},
+    optional={
+        "first_name": TEXT,
+        "last_name": TEXT,
+        "company": TEXT,
+        "job_title": TEXT,
+        "notes": TEXT,
+        "email": TEXT,
+        "email2": TEXT,
+        "phone": TEXT,
+        "mobile": TEXT,
+        "address": st.fixed_dictionaries({"city": TEXT}, optional={"street": TEXT, "zip": TEXT}),
+        "unmapped": TEXT,
+    },
+)
+MEETINGS = st.fixed_dictionaries(
+    {"subject": TEXT, "start": st.just("2024-05-06T10:00:00+02:00")},
+    optional={
+        "end": st.just("2024-05-06T11:00:00+02:00"),
+        "all_day": st.booleans(),
+        "location": TEXT,
+        "attendees": st.lists(TEXT, min_size=1, max_size=3),
+        "reminder_minutes": st.integers(1, 60),
+        "recurrence": st.just(
+            {
+                "pattern": {"type": "weekly", "interval": 1, "weekdays": ["Monday"]},
+                "boundary": {"type": "numbered", "start": "2024-05-06", "number": 5},
+            }
+        ),  # fmt: skip
+        "deleted_occurrences": st.lists(st.just("2024-05-13T10:00:00+02:00"), max_size=1),
+    },
+)
+TASKS = st.fixed_dictionaries(
+    {"subject": TEXT},
+    optional={
+        "status": st.sampled_from(["not_started", "in_progress", "completed", "waiting"]),
+        "percent_complete": st.integers(1, 100),
+        "due_date": st.just("2024-06-01"),
+        "description": TEXT,
+    },
+)
+EMAILS = st.fixed_dictionaries(
+    {"subject": TEXT, "from": TEXT, "direction": st.just("in")},
+    optional={"to": st.lists(TEXT, min_size=1, max_size=2), "body": TEXT, "message_id": TEXT},
+)
+
+
+def _mapped(t: ItemType, record: dict) -> dict:
+    """The record restricted to what the type maps, empty values dropped."""
+    view = t.to_record(t.to_item(record))
+    return {k: v for k, v in view.items() if v is not None}
+
+
+def _roundtrip(t: ItemType, record: dict) -> None:
+    item = t.to_item(record)
+    back = {k: v for k, v in t.to_record(item).items() if v is not None}
+    empty = (False, None, [], {}, "")
+    expected = {k: v for k, v in record.items() if k != "unmapped" and v not in empty}
+    assert back == expected
+    views = Views(t)
+    assert views.record_view(record) == views.item_view(item)  # both sides agree
+    assert _mapped(t, _mapped(t, record)) == _mapped(t, record)  # a projection
+
+
+@settings(max_examples=60)
+@given(PEOPLE)
+def test_contacts_round_trip(record):
+    _roundtrip(ContactsType(), record)
+
+
+@settings(max_examples=60)
+@given(MEETINGS)
+def test_calendar_round_trip(record):
+    _roundtrip(CalendarType(), record)
+
+
+@settings(max_examples=60)
+@given(TASKS)
+def test_tasks_round_trip(record):
+    _roundtrip(TasksType(), record)
+
+
+@settings(max_examples=60)
+@given(EMAILS)
+def test_email_round_trip(record):
+    _roundtrip(EmailType("email-inbox", "inbox", "in"), record)
+
+
+def test_contact_item_fields_use_exchangelib_shapes():
+    item = ContactsType().to_item(
+        {
+            "first_name": "Ann",
+            "last_name": "Lee",
+            "email": "ann@x.org",
+            "mobile": "+1 555",
+            "address": {"city": "Oslo", "zip": "0150"},
+        }  # fmt: skip
+    )
+    assert item["display_name"] == "Ann Lee"
+    assert item["email_addresses"] == [{"label": "EmailAddress1", "email": "ann@x.org"}]
+    assert item["phone_numbers"] == [{"label": "MobilePhone", "phone_number": "+1 555"}]
+    assert item["physical_addresses"] == [{"label": "Business", "city": "Oslo", "zipcode": "0150"}]
+    assert item["job_title"] is None  # every mapped field is named, so updates clear it
+
+
+def test_task_status_maps_to_exchange_names():
+    assert TasksType().to_item({"status": "waiting"})["status"] == "WaitingOnOthers"
+    assert TasksType().to_record({"status": "InProgress"})["status"] == "in_progress"
+
+
+def test_builtin_types_name_valid_folders_record_types_and_directions():
+    types = builtin_item_types()
+    assert [t.name for t in types] == ["contacts", "calendar", "tasks", "email-inbox", "email-sent"]
+    for t in types:
+        assert isinstance(t, ItemType)
+        assert t.folder in FOLDERS and t.record_type in RECORD_TYPES
+    one_way = {t.name for t in types if t.direction == Direction.EXCHANGE_TO_CRM}
+    assert one_way == {"email-inbox", "email-sent"}
+    sent = next(t for t in types if t.name == "email-sent")
+    assert sent.to_record({"subject": "x"})["direction"] == "out"
