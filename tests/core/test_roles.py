@@ -45,6 +45,17 @@ DENIED = [
     ("keys", "rotate"),
     ("checklist",),
     ("init",),
+    # sync and connection commands on another user
+    ("sync", "bob"),
+    ("sync", "bob", "--dry-run"),
+    ("discover", "bob"),
+    ("test-connection", "bob"),
+    # the scheduler and the CRM by hand are the admin's
+    ("run", "--once"),
+    ("crm", "list", "people"),
+    ("crm", "add", "people", "first_name=Eve"),
+    ("crm", "update", "people", "1", "first_name=Eve"),
+    ("crm", "delete", "people", "1"),
 ]
 
 
@@ -83,6 +94,12 @@ def test_self_service_enable_changes_only_the_flag(admin_home):
     shown = admin_home("users", "show", "alice", "--json").json
     assert shown["sync_enabled"] is True
     assert admin_home("users", "show", "bob", "--json").json["sync_enabled"] is False
+
+
+def test_status_shows_a_user_only_their_own_line(admin_home):
+    rows = admin_home("status", "--json", as_="alice").json
+    assert [r["login"] for r in rows] == ["alice"]
+    assert {r["login"] for r in admin_home("status", "--json").json} == {"alice", "bob"}
 
 
 def test_unknown_acting_user_is_denied(admin_home):
