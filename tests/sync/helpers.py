@@ -54,7 +54,7 @@ class World:
     # -- the sides, as people see them -------------------------------------------
 
     def records(self) -> dict[str, Any]:
-        if isinstance(self.crm, MemoryCrm):
+        if hasattr(self.crm, "live"):
             return self.crm.live(self.rtype)
         found, _ = self.crm.changes(self.rtype, None)
         return {r.id: r for r in found}
@@ -106,3 +106,68 @@ def contact(n: int | str, **extra: Any) -> dict[str, Any]:
         "email_addresses": [{"label": "EmailAddress1", "email": f"bob{n}@example.com"}],
         **extra,
     }
+
+
+class FaultyLocalCrm:
+    """``LocalCrm`` with the fakes' fault rules and "person" methods, for the state machine."""
+
+    def __init__(self, home: Any, database: str = "main") -> None:
+        from wess_core.crm.local import LocalCrm
+        from wess_core.sync.memory import Faults
+
+        self.real = LocalCrm(home, database)
+        self.faults = Faults()
+
+    @property
+    def calls(self) -> Counter[str]:
+        return self.faults.calls
+
+    def changes(self, record_type: str, cursor: Any) -> Any:
+        self.faults.enter("changes")
+        answer = self.real.changes(record_type, cursor)
+        self.faults.leave("changes")
+        return answer
+
+    def _bulk(self, method: str, record_type: str, inputs: Any) -> list[Any]:
+        self.faults.enter(method)
+        errors = [self.faults.item_error(method, value) for value in inputs]
+        todo = [value for value, err in zip(inputs, errors, strict=True) if err is None]
+        done = iter(getattr(self.real, method)(record_type, todo) if todo else [])
+        answer = [err if err is not None else next(done) for err in errors]
+        self.faults.leave(method)
+        return answer
+
+    def get(self, record_type: str, ids: Any) -> list[Any]:
+        return self._bulk("get", record_type, ids)
+
+    def create(self, record_type: str, records: Any) -> list[Any]:
+        return self._bulk("create", record_type, records)
+
+    def update(self, record_type: str, updates: Any) -> list[Any]:
+        return self._bulk("update", record_type, updates)
+
+    def delete(self, record_type: str, ids: Any) -> list[Any]:
+        return self._bulk("delete", record_type, ids)
+
+    # -- a person using the CRM --------------------------------------------------
+
+    def add(self, record_type: str, fields: dict[str, Any]) -> str:
+        from wess_core.crm import local
+
+        return local.add_record(self.real.store.home, self.real.database, record_type, fields)["id"]
+
+    def edit(self, record_type: str, record_id: str, fields: dict[str, Any]) -> None:
+        from wess_core.crm import local
+
+        local.update_record(
+            self.real.store.home, self.real.database, record_type, record_id, fields
+        )
+
+    def remove(self, record_type: str, record_id: str) -> None:
+        from wess_core.crm import local
+
+        local.delete_record(self.real.store.home, self.real.database, record_type, record_id)
+
+    def live(self, record_type: str) -> dict[str, Any]:
+        found, _ = self.real.changes(record_type, None)
+        return {r.id: r for r in found}

@@ -8,6 +8,8 @@ a person exists exactly once on each side (nothing lost, nothing duplicated).
 from __future__ import annotations
 
 import itertools
+import shutil
+import tempfile
 import zlib
 from collections import Counter
 
@@ -20,10 +22,12 @@ from hypothesis.stateful import (
     rule,
 )
 
+from wess_core.store import Store
 from wess_core.sync.memory import Killed, MemoryCrm, MemoryMailbox
 from wess_core.sync.plan import POLICIES
+from wess_core.sync.status import StoreSyncState
 
-from .helpers import World
+from .helpers import FaultyLocalCrm, World
 
 VALUES = st.sampled_from([None, "a", "b", "c"])
 WRITES = ("create", "update", "delete")
@@ -161,3 +165,36 @@ SyncMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestSyncConverges = SyncMachine.TestCase
+
+
+class LocalSyncMachine(SyncMachine):
+    """The same weather over the local CRM and the state in a store file."""
+
+    @initialize(
+        policy=st.sampled_from(POLICIES),
+        inline=st.booleans(),
+        page_size=st.integers(1, 4),
+        batch=st.integers(1, 3),
+    )
+    def setup(self, policy: str, inline: bool, page_size: int, batch: int) -> None:
+        self.home = tempfile.mkdtemp(prefix="wess-sync-")
+        mailbox = MemoryMailbox(max_batch=batch, page_size=page_size, inline=inline)
+        state = StoreSyncState(Store(self.home), "alice")
+        crm = FaultyLocalCrm(self.home)
+        self.w = World(crm=crm, mailbox=mailbox, state=state, policy=policy, batch_size=batch)
+
+    def teardown(self) -> None:
+        try:
+            super().teardown()
+        finally:
+            if hasattr(self, "home"):
+                shutil.rmtree(self.home, ignore_errors=True)
+
+
+LocalSyncMachine.TestCase.settings = settings(
+    max_examples=40,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestLocalSyncConverges = LocalSyncMachine.TestCase
