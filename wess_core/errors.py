@@ -7,6 +7,12 @@ operation failed (Exchange refused, permission denied, nothing to sync ...).
 from __future__ import annotations
 
 
+def quote(value: object, limit: int = 60) -> str:
+    """A value as shown inside a one-line error: repr, shortened when long."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
 class WessError(Exception):
     """Base class: ``str(err)`` is the one line shown to the user."""
 

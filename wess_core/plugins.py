@@ -26,7 +26,7 @@ from typing import Any
 import pluggy
 
 from wess_core import hookspecs
-from wess_core.errors import UsageError
+from wess_core.errors import UsageError, quote
 
 GROUP = "wess"
 
@@ -171,9 +171,9 @@ class Registry:
 
     def register(self, name: str, strategy: Any, aliases: Iterable[str] = ()) -> None:
         if not isinstance(name, str) or not name:
-            raise ValueError(f"{self.kind} names must be non-empty strings, got {name!r}")
+            raise ValueError(f"{self.kind} names must be non-empty strings, got {quote(name)}")
         if name in self._items or name in self._aliases:
-            raise ValueError(f"{self.kind} {name!r} is registered twice")
+            raise ValueError(f"{self.kind} {quote(name)} is registered twice")
         self._items[name] = strategy
         for alias in aliases:
             if alias in self._items or alias in self._aliases:
@@ -188,7 +188,7 @@ class Registry:
         real = self._aliases.get(name, name)
         if real not in self._items:
             choices = ", ".join(self.names()) or "none installed"
-            raise UsageError(f"unknown {self.kind} {name!r}; available: {choices}")
+            raise UsageError(f"unknown {self.kind} {quote(name)}; available: {choices}")
         return self._items[real]
 
     def items(self) -> list[tuple[str, Any]]:

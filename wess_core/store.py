@@ -25,7 +25,7 @@ import filelock
 from tinydb import TinyDB
 from tinydb.storages import Storage
 
-from wess_core.errors import StoreCorrupt, StoreError, ValidationError
+from wess_core.errors import StoreCorrupt, StoreError, ValidationError, quote
 
 LOCK_TIMEOUT_SECONDS = 60.0
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
@@ -37,7 +37,7 @@ def check_name_part(part: str, what: str = "name") -> str:
     """Refuse names that cannot be a file name (path separators, dots, control characters)."""
     if not _NAME_RE.match(part) or part in {".", ".."}:
         raise ValidationError(
-            f"invalid {what} {part!r}: use letters, digits and . _ @ + - (at most 128)"
+            f"invalid {what} {quote(part)}: use letters, digits and . _ @ + - (at most 128)"
         )
     return part
 

@@ -7,7 +7,7 @@ import re
 import unicodedata
 from urllib.parse import urlsplit
 
-from wess_core.errors import ValidationError
+from wess_core.errors import ValidationError, quote
 from wess_core.store import check_name_part
 
 O365_EWS_URL = "https://outlook.office365.com/EWS/Exchange.asmx"
@@ -34,7 +34,9 @@ def email(value: str, what: str = "e-mail address") -> str:
     _no_control(value, what)
     local, _, domain = value.rpartition("@")
     if not _EMAIL_RE.match(value) or len(local) > 64 or ".." in value:
-        raise ValidationError(f"{what} {value!r} is not valid; expected the form name@example.com")
+        raise ValidationError(
+            f"{what} {quote(value)} is not valid; expected the form name@example.com"
+        )
     return value
 
 
@@ -47,14 +49,16 @@ def exchange_username(value: str) -> str:
     if "/" in value:
         fixed = value.replace("/", "\\")
         raise ValidationError(
-            f"Exchange username '{value}' uses a forward slash; use a back-slash: '{fixed}' "
+            f"Exchange username {quote(value)} uses a forward slash; use a back-slash: "
+            f"{quote(fixed).replace(chr(92) * 2, chr(92))} "
             "(DOMAIN\\user) or the user@domain form"
         )
     if "\\" in value:
         domain, _, user = value.partition("\\")
         if not domain or not user or "\\" in user:
             raise ValidationError(
-                f"Exchange username {value!r} is not valid; expected DOMAIN\\user or user@domain"
+                f"Exchange username {quote(value)} is not valid; "
+                "expected DOMAIN\\user or user@domain"
             )
     elif "@" in value:
         email(value, "Exchange username")
@@ -70,18 +74,18 @@ def ews_url(value: str) -> str:
         parts = urlsplit(value)
         port = parts.port
     except ValueError:
-        raise ValidationError(f"EWS URL {value!r} is not a URL; {hint}") from None
+        raise ValidationError(f"EWS URL {quote(value)} is not a URL; {hint}") from None
     if parts.scheme != "https":
-        raise ValidationError(f"EWS URL {value!r} must use https; {hint}")
+        raise ValidationError(f"EWS URL {quote(value)} must use https; {hint}")
     host = parts.hostname or ""
     if not (_HOST_RE.match(host) or _is_ipv6(host)):
-        raise ValidationError(f"EWS URL {value!r} has no valid host; {hint}")
+        raise ValidationError(f"EWS URL {quote(value)} has no valid host; {hint}")
     if parts.username or parts.password:
-        raise ValidationError(f"EWS URL {value!r} must not contain credentials; {hint}")
+        raise ValidationError(f"EWS URL {quote(value)} must not contain credentials; {hint}")
     if parts.path.lower() != "/ews/exchange.asmx" or parts.query or parts.fragment:
-        raise ValidationError(f"EWS URL {value!r} has the wrong path; {hint}")
+        raise ValidationError(f"EWS URL {quote(value)} has the wrong path; {hint}")
     if port is not None and not 0 < port < 65536:
-        raise ValidationError(f"EWS URL {value!r} has an invalid port; {hint}")
+        raise ValidationError(f"EWS URL {quote(value)} has an invalid port; {hint}")
     return value
 
 
@@ -98,7 +102,7 @@ def autodiscover_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme != "https" or not parts.hostname:
         raise ValidationError(
-            f"Autodiscover URL {value!r} is not valid; expected "
+            f"Autodiscover URL {quote(value)} is not valid; expected "
             "https://HOST[:PORT]/autodiscover/autodiscover.svc"
         )
     return value

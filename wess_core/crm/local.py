@@ -29,7 +29,7 @@ from typing import Any
 from tinydb import TinyDB
 from tinydb.table import Document, Table
 
-from wess_core.errors import ValidationError
+from wess_core.errors import ValidationError, quote
 from wess_core.store import Store, check_name_part
 from wess_core.strategies import (
     RECORD_TYPES,
@@ -55,7 +55,7 @@ def check_record_type(record_type: str) -> str:
     """Refuse an unknown record type, listing the known ones."""
     if record_type not in RECORD_TYPES:
         raise ValidationError(
-            f"unknown record type {record_type!r}; choose one of {', '.join(RECORD_TYPES)}"
+            f"unknown record type {quote(record_type)}; choose one of {', '.join(RECORD_TYPES)}"
         )
     return record_type
 
@@ -66,7 +66,9 @@ def check_fields(fields: Any, what: str = "fields") -> dict[str, Any]:
         raise ValidationError(f"{what} must be a JSON object, got {type(fields).__name__}")
     for key in fields:
         if not isinstance(key, str) or not key.strip():
-            raise ValidationError(f"{what}: field names must be non-empty strings, got {key!r}")
+            raise ValidationError(
+                f"{what}: field names must be non-empty strings, got {quote(key)}"
+            )
     try:
         json.dumps(fields)
     except (TypeError, ValueError) as exc:
@@ -141,7 +143,7 @@ class _Tx:
     def live(self, record_type: str, record_id: str) -> Document:
         doc = self.table(record_type).get(doc_id=int(record_id)) if record_id.isdigit() else None
         if doc is None or doc.get("deleted"):
-            raise RecordNotFound(f"no {record_type} record {record_id!r}")
+            raise RecordNotFound(f"no {record_type} record {quote(record_id)}")
         return doc
 
     def people_ids(self, fields: Mapping[str, Any]) -> list[str]:
@@ -263,7 +265,7 @@ class LocalCrm:
         for rid in ids:
             doc = table.get(doc_id=int(rid)) if table is not None and rid.isdigit() else None
             if doc is None or doc.get("deleted"):
-                out.append(RecordNotFound(f"no {record_type} record {rid!r}"))
+                out.append(RecordNotFound(f"no {record_type} record {quote(rid)}"))
             else:
                 out.append(_to_record(doc))
         return out
@@ -292,7 +294,9 @@ class LocalCrm:
         for doc in self._docs(record_type):
             if str(doc.doc_id) == str(record_id) and not doc.get("deleted"):
                 return _public(doc, record_type)
-        raise RecordNotFound(f"no {record_type} record {record_id!r} in database {self.database}")
+        raise RecordNotFound(
+            f"no {record_type} record {quote(record_id)} in database {self.database}"
+        )
 
     def write(self, record_type: str, action: Callable[[_Tx], Document]) -> dict[str, Any]:
         check_record_type(record_type)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wess_core import validation
-from wess_core.errors import UsageError, ValidationError, WessError
+from wess_core.errors import UsageError, ValidationError, WessError, quote
 from wess_core.models import (
     CONFLICT_POLICIES,
     DEFAULT_CONFLICT_POLICY,
@@ -310,11 +310,11 @@ def set_setting(ctx: Context, key: str, raw: str) -> dict[str, Any]:
     ctx.require_admin()
     key = key.replace("-", "_")
     if key not in SETTINGS:
-        raise UsageError(f"unknown setting {key!r}; known: {', '.join(SETTINGS)}")
+        raise UsageError(f"unknown setting {quote(key)}; known: {', '.join(SETTINGS)}")
     try:
         value = SETTINGS[key].parse(raw)
     except ValueError as exc:
-        raise UsageError(f"bad value {raw!r} for {key}: {exc}") from None
+        raise UsageError(f"bad value {quote(raw)} for {key}: {exc}") from None
 
     def change(account: Account) -> None:
         account.settings = {**account.settings, key: value}

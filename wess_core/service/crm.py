@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from wess_core.crm import local
-from wess_core.errors import UsageError
+from wess_core.errors import UsageError, quote
 from wess_core.service.context import Context
 from wess_core.validation import login as check_database
 
@@ -25,14 +25,14 @@ def parse_assignments(pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
             try:
                 fields[key] = json.loads(raw)
             except ValueError:
-                raise UsageError(f"{pair!r}: the value after := must be JSON") from None
+                raise UsageError(f"{quote(pair)}: the value after := must be JSON") from None
         elif "=" in pair:
             key, _, value = pair.partition("=")
             fields[key] = value
         else:
-            raise UsageError(f"{pair!r}: expected KEY=VALUE or KEY:=JSON")
+            raise UsageError(f"{quote(pair)}: expected KEY=VALUE or KEY:=JSON")
         if not key:
-            raise UsageError(f"{pair!r}: the field name is empty")
+            raise UsageError(f"{quote(pair)}: the field name is empty")
     return fields
 
 

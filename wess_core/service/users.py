@@ -14,7 +14,7 @@ from typing import Any
 from tinydb import Query
 
 from wess_core import validation
-from wess_core.errors import LicenceError, NotFound, PermissionDenied, UsageError
+from wess_core.errors import LicenceError, NotFound, PermissionDenied, UsageError, quote
 from wess_core.models import SECRET_FIELDS_USER, USER_STATES, Account, UserProfile, redact
 from wess_core.secrets import SecretBox
 from wess_core.service.accounts import load_account
@@ -40,7 +40,7 @@ def get_profile(ctx: Context, login: str) -> UserProfile:
     with ctx.store.read(USERS) as db:
         row = db.table("users").get(Query().login == login)
     if row is None:
-        raise NotFound(f"no user {login!r}; see 'wess users list'")
+        raise NotFound(f"no user {quote(login)}; see 'wess users list'")
     return UserProfile.from_dict(row)  # type: ignore[arg-type]
 
 
@@ -52,7 +52,7 @@ def edit_profile(
         table = db.table("users")
         row = table.get(Query().login == login)
         if row is None:
-            raise NotFound(f"no user {login!r}; see 'wess users list'")
+            raise NotFound(f"no user {quote(login)}; see 'wess users list'")
         profile = UserProfile.from_dict(row)  # type: ignore[arg-type]
         change(profile, db)
         table.update(profile.to_dict(), doc_ids=[row.doc_id])  # type: ignore[union-attr]
@@ -98,7 +98,7 @@ def add_user(ctx: Context, login: str, email: str) -> dict[str, Any]:
     with ctx.store.write(USERS) as db:
         table = db.table("users")
         if table.contains(Query().login == login):
-            raise UsageError(f"user {login!r} already exists; see 'wess users show {login}'")
+            raise UsageError(f"user {quote(login)} already exists; see 'wess users show {login}'")
         table.insert(profile.to_dict())
     return describe(ctx, profile, account)
 
@@ -206,7 +206,7 @@ def update_user(
         updates["database"] = validation.login(database)
     if state is not None:
         if state not in USER_STATES:
-            raise UsageError(f"unknown state {state!r}; use one of {', '.join(USER_STATES)}")
+            raise UsageError(f"unknown state {quote(state)}; use one of {', '.join(USER_STATES)}")
         updates["state"] = state
     if email is not None:
         updates["pending_email"] = validation.email(email)
