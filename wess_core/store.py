@@ -17,13 +17,14 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
 import filelock
 from tinydb import TinyDB
 from tinydb.storages import Storage
+from tinydb.table import Table
 
 from wess_core.errors import StoreCorrupt, StoreError, ValidationError, quote
 
@@ -67,7 +68,8 @@ def write_json_atomic(path: Path, data: Any) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False, separators=(",", ":"))
+            # dumps, not dump: json.dump encodes in pure Python, dumps in C (~10x faster)
+            fh.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp_name, 0o600)
@@ -113,6 +115,59 @@ class SnapshotStorage(Storage):
 
     def close(self) -> None:
         pass
+
+
+class _IntKeys(MutableMapping):
+    """A stored (string-keyed) TinyDB table seen with integer document ids, not copied."""
+
+    __slots__ = ("raw", "id_class")
+
+    def __init__(self, raw: dict[str, Any], id_class: Callable[[str], Any]) -> None:
+        self.raw = raw
+        self.id_class = id_class
+
+    def __getitem__(self, doc_id: Any) -> Any:
+        return self.raw[str(doc_id)]
+
+    def __setitem__(self, doc_id: Any, doc: Any) -> None:
+        self.raw[str(doc_id)] = doc
+
+    def __delitem__(self, doc_id: Any) -> None:
+        del self.raw[str(doc_id)]
+
+    def __contains__(self, doc_id: object) -> bool:
+        return str(doc_id) in self.raw
+
+    def __iter__(self) -> Iterator[Any]:
+        return (self.id_class(k) for k in self.raw)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+
+class _Table(Table):
+    """TinyDB's table, but a write costs O(documents written), not O(table size).
+
+    TinyDB copies the whole table twice per insert/update/remove (to convert ids to int
+    and back), which makes a batch of writes quadratic; here the updater works on the
+    stored dict through an integer-keyed view. Same documents, same order, same ids.
+    """
+
+    def _update_table(self, updater: Callable[[Any], None]) -> None:
+        tables = self._storage.read()
+        if tables is None:
+            tables = {}
+        raw = tables.get(self.name)
+        if raw is None:
+            raw = {}
+        updater(_IntKeys(raw, self.document_id_class))
+        tables[self.name] = raw
+        self._storage.write(tables)
+        self.clear_cache()
+
+
+class _TinyDB(TinyDB):
+    table_class = _Table
 
 
 def _thread_lock(path: Path) -> threading.RLock:
@@ -161,13 +216,13 @@ class Store:
         """
         path = self.path(name)
         with self.lock(name):
-            db = TinyDB(path, storage=SnapshotStorage)
+            db = _TinyDB(path, storage=SnapshotStorage)
             yield db
             db.storage.flush()
 
     def read(self, name: str) -> TinyDB:
         """A read-only snapshot (no lock needed: writers replace the file atomically)."""
-        return TinyDB(self.path(name), storage=SnapshotStorage, readonly=True)
+        return _TinyDB(self.path(name), storage=SnapshotStorage, readonly=True)
 
     def exists(self, name: str) -> bool:
         return self.path(name).exists()
