@@ -18,7 +18,7 @@ import copy
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tinydb import Query
@@ -110,7 +110,8 @@ class FolderState:
             "version": STATE_VERSION,
             "token": self.token,
             "cursor": self.cursor,
-            "rows": {pid: asdict(r) for pid, r in self.rows.items()},
+            # a flat copy: rows hold scalars only (dataclasses.asdict deep-copies, ~10x slower)
+            "rows": {pid: dict(vars(r)) for pid, r in self.rows.items()},
             "retry_items": dict(self.retry_items),
             "retry_records": dict(self.retry_records),
         }
