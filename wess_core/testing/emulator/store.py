@@ -402,6 +402,7 @@ class Mailbox:
         if item.kind == "Message" and "IsRead" not in present:
             wanted["IsRead"] = "false"
         if item.kind == "CalendarItem":
+            utc_times(elem)
             if "UID" not in present:
                 wanted["UID"] = item.id[-24:]
             recurring = "Recurrence" in present
@@ -535,6 +536,15 @@ class Mailbox:
             self.items[occ.id] = occ
             return occ
 
+    def drop_exceptions(self, master: Item) -> None:
+        """The series' pattern or time changed: Exchange deletes its exceptions and brings
+        its deleted occurrences back (instance indexes now mean other occurrences)."""
+        with self.lock:
+            for exc in master.exceptions.values():
+                self.items.pop(exc.id, None)
+            master.exceptions.clear()
+            master.deleted_indexes.clear()
+
     def delete_occurrence(self, master: Item, index: int) -> None:
         with self.lock:
             exc = master.exceptions.pop(index, None)
@@ -542,6 +552,18 @@ class Mailbox:
                 self.items.pop(exc.id, None)
             master.deleted_indexes.add(index)
             self.update_item(master)
+
+
+def utc_times(elem) -> None:
+    """Store a calendar item's Start/End in UTC ("...Z"), as Exchange returns them, whatever
+    offset the client sent (exchangelib sends local times with their offset on update)."""
+    for name in ("Start", "End"):
+        node = elem.find(tq(name))
+        if node is not None and node.text:
+            try:
+                node.text = now_text(recurrence.parse_dt(node.text))
+            except ValueError:
+                raise EwsError("ErrorInvalidPropertySet", f"Invalid {name}: {node.text}") from None
 
 
 def build_item_elem(record: dict, folder: Folder):

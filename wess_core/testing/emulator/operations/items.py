@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import copy
 
+from .. import recurrence
 from ..render import INDEXED_CONTAINERS, Shape, ext_key, field_name, find_ext, render_item
-from ..store import ITEM_KINDS, EwsError, Item
+from ..store import ITEM_KINDS, EwsError, Item, utc_times
 from ..xmlutil import (
     el,
     element_order,
@@ -237,16 +238,23 @@ class UpdateItem(Operation):
                     raise EwsError("ErrorInvalidRequest", "ItemChange without Updates")
                 if item.master is not None:
                     item = item.folder.mailbox.materialize_exception(item)
+                master = item.kind == "CalendarItem" and item.is_recurring_master
+                series = recurrence.series_signature(item.elem) if master else None
                 # Apply on a copy so a bad update leaves the item untouched.
                 backup = copy.deepcopy(item.elem)
                 read_only = True
                 try:
                     for update in updates:
                         read_only = apply_update(item, update) and read_only
+                    if item.kind == "CalendarItem":
+                        utc_times(item.elem)
                     sort_children(item.elem, item.type_name)
                 except EwsError:
                     item.elem = backup
                     raise
+                if master and recurrence.series_signature(item.elem) != series:
+                    # A new pattern or series time: Exchange deletes the exceptions.
+                    item.folder.mailbox.drop_exceptions(item)
                 item.folder.mailbox.update_item(item, read_only_change=read_only and len(updates))
                 conflicts = el("m:ConflictResults")
                 sub(conflicts, "t:Count", 0)
