@@ -45,6 +45,7 @@ from wess_core.strategies import (
     NewItem,
 )
 from wess_plugins.transport_ews.fields import FOLDER_FIELDS, FieldMap
+from wess_plugins.transport_ews.throttle import ServerThrottle, throttle_for
 
 CRM_ID_FIELD = "wess_crm_id"
 PAGE_SIZE = 512
@@ -176,13 +177,18 @@ def _to_error(exc: Exception) -> Exception:
 class EwsTransport:
     """One user's mailbox over EWS. Built per sync run from a freshly resolved connection."""
 
-    max_batch = BATCH_SIZE
+    @property
+    def max_batch(self) -> int:
+        """Items per request: smaller while the server asks us to back off."""
+        return self.throttle.batch if self.throttle else BATCH_SIZE
 
     def __init__(self, connection: Any, account: Any = None, page_size: int = PAGE_SIZE) -> None:
+        self.throttle: ServerThrottle | None = None
         if account is None:
             from wess_plugins.transport_ews.connect import open_account
 
-            account = open_account(connection)
+            self.throttle = throttle_for(connection.url)
+            account = open_account(connection, retry_policy=self.throttle.policy)
         self.connection = connection
         self.account = account
         self.page_size = page_size
@@ -260,7 +266,10 @@ class EwsTransport:
 
     def _call(self, service_cls: type, **kwargs: Any) -> list[Any]:
         """One batched EWS call; one result or exception per input, in input order."""
-        return list(service_cls(account=self.account, chunk_size=self.max_batch).call(**kwargs))
+        results = list(service_cls(account=self.account, chunk_size=self.max_batch).call(**kwargs))
+        if self.throttle:
+            self.throttle.note_ok()
+        return results
 
     # -- the Transport protocol --------------------------------------------
 
