@@ -604,7 +604,7 @@ def status_command(ctx: Context, as_json: bool) -> None:
     from wess_core.service import sync
 
     rows = sync.status(ctx)
-    columns = ["login", "sync_enabled", "eligible", "paused", "last_run", "last_result"]
+    columns = ["login", "sync_enabled", "eligible", "paused", "queue", "last_run", "last_result"]
     emit(rows, as_json, table(rows, columns) if rows else "No users yet.")
 
 

@@ -202,16 +202,28 @@ def run_once(
     A failing user does not stop the others; a user another process is syncing is
     skipped this pass.
     """
+    from wess_core.service.queue import Queue, server_of
+
     ctx.require_admin()
     stop = stop or threading.Event()
     outcome: dict[str, Any] = {"synced": [], "failed": {}, "skipped": {}}
+    account = load_account(ctx)
+    profiles = {p.login: p for p in list_profiles(ctx)}
+    logins = eligible_logins(ctx)
+    queue = Queue(
+        ctx,
+        int(setting(ctx, "throttle_cap")),
+        {login: server_of(account, profiles[login]) for login in logins},
+    )
 
     def one(login: str) -> None:
         if stop.is_set():
             outcome["skipped"][login] = "stopping"
+            queue.done(login)
             return
         try:
-            sync_user(ctx, login, transport_factory=transport_factory)
+            with queue.slot(login):
+                sync_user(ctx, login, transport_factory=transport_factory)
             outcome["synced"].append(login)
         except SyncLocked as exc:
             outcome["skipped"][login] = str(exc)
@@ -221,8 +233,12 @@ def run_once(
             outcome["failed"][login] = f"{type(exc).__name__}: {exc}"
             history.record(ctx, login, "error", f"sync failed: {type(exc).__name__}: {exc}")
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        list(pool.map(one, eligible_logins(ctx)))
+    queue.publish(force=True)
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            list(pool.map(one, logins))
+    finally:
+        queue.publish(force=True, active=False)
     outcome["synced"].sort()
     return outcome
 
@@ -244,10 +260,15 @@ def run_forever(
 
 def status(ctx: Context) -> list[dict[str, Any]]:
     """Per user: eligibility, last run, last error. A user sees only their own line."""
+    from wess_core.service.queue import read_board
+
     account = load_account(ctx)
     profiles = list_profiles(ctx)
     if not ctx.is_admin:
         profiles = [p for p in profiles if p.login == ctx.actor]
+    board = read_board(ctx) or {}
+    running = set(board.get("running", [])) if board.get("active") else set()
+    waiting = set(board.get("waiting", [])) if board.get("active") else set()
     rows = []
     for p in profiles:
         reasons = eligibility(account, p)
@@ -261,6 +282,9 @@ def status(ctx: Context) -> list[dict[str, Any]]:
                 "eligible": not reasons,
                 "reasons": reasons,
                 "paused": p.paused_reason,
+                "queue": "running"
+                if p.login in running
+                else ("waiting" if p.login in waiting else None),
                 "last_run": last_sync["time"] if last_sync else None,
                 "last_result": last["message"] if last else None,
                 "last_error": last_error["message"] if last_error else None,

@@ -1,0 +1,71 @@
+"""The scheduler's throttling budget: at most ``throttle_cap`` users of one Exchange server
+sync at once, and ``wess status`` shows who is running and who is waiting."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from wess_core import hookimpl, plugins
+from wess_core.crm import local
+from wess_core.service import Context, accounts, sync, users
+
+LOGINS = [f"u{i}" for i in range(6)]
+
+
+def _home(home, server):
+    ctx = Context(home=home)
+    accounts.init(ctx)
+    accounts.set_module(ctx, True)
+    accounts.add_licences(ctx, len(LOGINS))
+    accounts.set_connection(ctx, ews_url=server.ews_url, ca_bundle=server.ca_cert, verify=False)
+    accounts.set_setting(ctx, "throttle_cap", "2")
+    for login in LOGINS:
+        server.add_user(f"{login}@example.com", "Pw-" + login)
+        users.add_user(ctx, login, f"{login}@example.com")
+        users.allocate(ctx, login)
+        users.set_sync_enabled(ctx, login, True)
+        users.update_user(ctx, login, password="Pw-" + login, database=login, verify=False)
+        local.create_database(home, login)
+        local.import_records(home, login, "people", [{"first_name": f"{login}-{i}"}
+                                                     for i in range(3)])  # fmt: skip
+    return ctx
+
+
+class Concurrency:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.now = 0
+        self.peak = 0
+
+    @hookimpl
+    def wess_sync_started(self, user, item_types):
+        with self.lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+
+    @hookimpl
+    def wess_sync_finished(self, user, result):
+        with self.lock:
+            self.now -= 1
+
+
+def test_cap_per_server_and_status_shows_the_queue(home, ews_server):
+    ctx = _home(home, ews_server)
+    ews_server.set_latency(0.01)
+    counter = Concurrency()
+    seen = set()
+    with plugins.registered(counter):
+        worker = threading.Thread(target=lambda: seen.add(tuple(
+            sorted(sync.run_once(ctx, workers=6)["synced"]))))  # fmt: skip
+        worker.start()
+        queue_states = set()
+        deadline = time.monotonic() + 60
+        while worker.is_alive() and time.monotonic() < deadline:
+            queue_states |= {row["queue"] for row in sync.status(ctx)}
+            time.sleep(0.05)
+        worker.join(timeout=60)
+    assert seen == {tuple(LOGINS)}
+    assert counter.peak == 2  # six workers, but two at a time on this server
+    assert {"running", "waiting"} <= queue_states
+    assert {row["queue"] for row in sync.status(ctx)} == {None}  # the pass is over

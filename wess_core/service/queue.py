@@ -1,0 +1,123 @@
+"""The scheduler's queue: a concurrency cap per Exchange server, and a board that
+``wess status`` reads to show who is waiting, who is running, and on which server.
+
+The cap (setting ``throttle_cap``) bounds how many users of one server (or one
+service account on it) sync at once, however many workers the scheduler has:
+Exchange throttles per server and per account, and a burst of parallel logins
+against one server only earns ErrorServerBusy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+from wess_core.models import Account, UserProfile
+from wess_core.service.context import Context
+
+BOARD = "scheduler"
+WRITE_EVERY_SECONDS = 0.5
+
+
+def server_of(account: Account, profile: UserProfile) -> str:
+    """Which server (and service account) a user's sync talks to, without any request."""
+    url = profile.ews_url or (account.ews_url if account.discovery == "manual" else None)
+    url = url or profile.discovered_ews_url
+    if url:
+        parts = urlsplit(url)
+        host = f"{parts.hostname}:{parts.port or 443}"
+    else:
+        host = "autodiscover:" + profile.effective_exchange_email.rpartition("@")[2]
+    auth = profile.auth or account.auth
+    if auth in ("impersonation", "oauth"):
+        principal = account.impersonation_user or account.oauth_client_id or auth
+        return f"{host} as {principal}"
+    return host
+
+
+class Queue:
+    """Per-server semaphores plus the board, for one scheduler pass."""
+
+    def __init__(self, ctx: Context, cap: int, servers: dict[str, str]) -> None:
+        self.ctx = ctx
+        self.cap = cap
+        self.servers = servers  # login -> server key
+        self._sems: dict[str, threading.BoundedSemaphore] = {}
+        self._lock = threading.Lock()
+        self.waiting: set[str] = set(servers)
+        self.running: dict[str, str] = {}
+        self.started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        self._last_write = 0.0
+
+    def _sem(self, key: str) -> threading.BoundedSemaphore:
+        with self._lock:
+            if key not in self._sems:
+                self._sems[key] = threading.BoundedSemaphore(self.cap)
+            return self._sems[key]
+
+    @contextmanager
+    def slot(self, login: str) -> Iterator[None]:
+        """Wait for a free slot on the user's server, then hold it while they sync."""
+        key = self.servers[login]
+        with self._sem(key):
+            with self._lock:
+                self.waiting.discard(login)
+                self.running[login] = key
+            self.publish()
+            try:
+                yield
+            finally:
+                with self._lock:
+                    self.running.pop(login, None)
+                self.publish()
+
+    def done(self, login: str) -> None:
+        with self._lock:
+            self.waiting.discard(login)
+
+    def snapshot(self, active: bool = True) -> dict[str, Any]:
+        with self._lock:
+            per_server: dict[str, dict[str, int]] = {}
+            for login, key in self.servers.items():
+                entry = per_server.setdefault(key, {"running": 0, "waiting": 0, "cap": self.cap})
+                if login in self.running:
+                    entry["running"] += 1
+                elif login in self.waiting:
+                    entry["waiting"] += 1
+            return {
+                "active": active,
+                "started": self.started,
+                "updated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "running": sorted(self.running),
+                "waiting": sorted(self.waiting),
+                "servers": per_server,
+            }
+
+    def publish(self, force: bool = False, active: bool = True) -> None:
+        """Write the board at most every half second (and always when forced)."""
+        now = time.monotonic()
+        if not force and now - self._last_write < WRITE_EVERY_SECONDS:
+            return
+        self._last_write = now
+        board = self.snapshot(active)
+        try:
+            with self.ctx.store.write(BOARD) as db:
+                table = db.table("board")
+                table.truncate()
+                table.insert(board)
+        except Exception:  # the board is informative: never fail a sync over it
+            pass
+
+
+def read_board(ctx: Context) -> dict[str, Any] | None:
+    """The last board a scheduler wrote, or None."""
+    if not ctx.store.exists(BOARD):
+        return None
+    with ctx.store.read(BOARD) as db:
+        rows = db.table("board").all()
+    return dict(rows[0]) if rows else None
