@@ -8,11 +8,19 @@
    with ``get`` only for changes that are not our own writes coming back, and only when
    the transport did not send it along. An idle folder costs one ``changes`` call.
 2. **Plan** (``wess_core.sync.plan``): a truth table per pair → actions.
-3. **Act** in batches of at most ``batch_size`` (and the transport's ``max_batch``):
+3. **Act** in batches of at most ``batch_size`` (and the transport's ``max_batch``;
+   CRM writes in bigger ones when the connector sets ``preferred_batch``):
    mailbox creates, updates, deletes, then CRM creates, updates, deletes. An item that
    fails is recorded in the result and in the state's retry list; its status row is left
    as it was. A batch's status rows are saved right after the batch.
 4. **Commit** the token, the cursor and the retry lists, with the last batch.
+
+Trust (``wess_core.sync.review``): unlinked sides are *matched* by the item type's keys
+before anything is created; ambiguous matches and deletes over the *deletion guard* are
+held for review (``FolderState.held``) and the rest of the folder syncs; a reviewer's
+decision is carried out by the next run. Ids a person ignores (``FolderState.ignored``)
+and undecided held ids are frozen: their changes are skipped. Every operation goes to the
+per-item *ledger* (``ledger``), written once per batch like the state.
 
 Crash safety: state is saved only after the writes it describes, so a run killed at any
 point re-reads the same changes next time. Every item the engine creates carries its
@@ -23,8 +31,9 @@ CRM id and every record it creates carries the item id, so those changes re-link
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
 
 from wess_core.errors import WessError
 from wess_core.strategies import (
@@ -55,6 +64,7 @@ from wess_core.sync.plan import (
     plan_folder,
 )
 from wess_core.sync.result import FolderResult, ItemError, SyncResult
+from wess_core.sync.review import DeletionGuard, review_id, summary
 from wess_core.sync.status import FolderState, StatusRow, SyncState
 
 log = logging.getLogger(__name__)
@@ -66,13 +76,18 @@ MAX_PAGES = 100_000
 T = TypeVar("T")
 
 
-class SideEmpty(WessError):
-    """A full listing of one side came back empty while the status table links items.
+class Ledger(Protocol):
+    """Where the engine appends its per-item operations (``wess_core.sync.ledger``)."""
 
-    Following it would delete every linked CRM record (vdirsyncer's ``StorageEmpty``,
-    after a changed path once wiped a server). Nothing was changed. If the folder really
-    was emptied on purpose, sync again with ``allow_empty=True``.
-    """
+    def write(self, entries: list[dict[str, Any]]) -> None: ...
+
+
+#: Ledger operation per action kind.
+_OPS = {
+    Kind.CREATE_ITEM: "create", Kind.UPDATE_ITEM: "update", Kind.DELETE_ITEM: "delete",
+    Kind.CREATE_RECORD: "create", Kind.UPDATE_RECORD: "update", Kind.DELETE_RECORD: "delete",
+    Kind.LINK: "link", Kind.UNLINK: "unlink", Kind.HOLD: "hold",
+}  # fmt: skip
 
 
 def _chunks(seq: Sequence[T], size: int) -> Iterable[Sequence[T]]:
@@ -96,7 +111,8 @@ class _FolderRun:
         policy: str,
         dry_run: bool,
         batch_size: int,
-        allow_empty: bool,
+        guard: DeletionGuard,
+        ledger: Ledger | None,
     ) -> None:
         self.t = item_type
         self.crm = crm
@@ -105,13 +121,21 @@ class _FolderRun:
         self.policy = check_policy(policy)
         self.dry_run = dry_run
         self.batch = max(1, min(batch_size, getattr(mailbox, "max_batch", batch_size)))
-        self.allow_empty = allow_empty
+        #: CRM writes come in batches of at least ``self.batch``, bigger when the connector
+        #: prefers (the local CRM rewrites its file per batch, and the state is saved per batch).
+        self.crm_batch = max(self.batch, int(getattr(crm, "preferred_batch", 0) or 0))
+        self.guard = guard
+        self.ledger = ledger
+        self.events: list[dict[str, Any]] = []
+        #: Which side's full listing came back empty while pairs were linked.
+        self.emptied = {"mailbox": False, "crm": False}
         self.views = Views(item_type)
         self.two_way = item_type.direction == Direction.TWO_WAY
         self.result = FolderResult(item_type.name, item_type.folder, dry_run=dry_run)
         self.state: FolderState = state_store.load(item_type.name)
         self.retry_items: dict[str, str] = {}
         self.retry_records: dict[str, str] = {}
+        self.linked_before = len(self.state.rows)
 
     # -- 1. read ---------------------------------------------------------------
 
@@ -147,12 +171,8 @@ class _FolderRun:
     def _sweep(self, changes: dict[str, MailboxChange]) -> None:
         """In a full listing, a linked item that is not listed was deleted."""
         gone = [row for row in self.state if row.item_id not in changes]
-        if gone and len(gone) == len(self.state.rows) and not self.allow_empty:
-            raise SideEmpty(
-                f"the mailbox folder {self.t.folder!r} came back empty, but {len(gone)} "
-                "item(s) were linked; nothing was changed. If it was emptied on purpose, "
-                "sync again allowing an empty folder."
-            )
+        if gone and len(gone) == len(self.state.rows):
+            self.emptied["mailbox"] = True  # the guard holds the deletes this implies
         for row in gone:
             changes[row.item_id] = MailboxChange(row.item_id, None, deleted=True)
 
@@ -163,12 +183,8 @@ class _FolderRun:
         changes = {r.id: r for r in records}
         if self.state.cursor is None:
             gone = [row for row in self.state if row.crm_id not in changes]
-            if gone and len(gone) == len(self.state.rows) and not self.allow_empty:
-                raise SideEmpty(
-                    f"the CRM's {self.t.record_type} came back empty, but {len(gone)} "
-                    "record(s) were linked; nothing was changed. If they were deleted on "
-                    "purpose, sync again allowing an empty side."
-                )
+            if gone and len(gone) == len(self.state.rows):
+                self.emptied["crm"] = True
             for row in gone:
                 changes[row.crm_id] = CrmRecord(row.crm_id, "", deleted=True)
         return changes, cursor
@@ -282,6 +298,8 @@ class _FolderRun:
         self.result.errors.append(
             ItemError(direction, action, _message(exc), crm_id, item_id, type(exc).__name__)
         )
+        self._log("error", direction, crm_id, item_id, error=type(exc).__name__,
+                  message=_message(exc))  # fmt: skip
         if crm_id:
             self.retry_records[crm_id] = _message(exc)
         if item_id:
@@ -292,18 +310,51 @@ class _FolderRun:
         self._fail(direction, action.kind.value, exc, crm_id=action.crm_id,
                    item_id=action.item_id)  # fmt: skip
 
+    def _log(self, op: str, direction: str, crm_id: str | None, item_id: str | None,
+             **extra: Any) -> None:  # fmt: skip
+        """One ledger entry; written with the next state save."""
+        if self.dry_run or self.ledger is None:
+            return
+        entry = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), "op": op,
+                 "direction": direction, "type": self.t.name, "crm_id": crm_id,
+                 "item_id": item_id, "error": None}  # fmt: skip
+        entry.update(extra)
+        self.events.append(entry)
+
+    def _log_action(self, action: Action) -> None:
+        direction = "to-exchange" if action.kind in MAILBOX_WRITES else "to-crm"
+        if action.kind in (Kind.LINK, Kind.UNLINK, Kind.HOLD):
+            direction = "-"
+        extra: dict[str, Any] = {}
+        if action.entry is not None:
+            extra = {"review_id": action.pair_id, "message": action.entry.get("reason")}
+            if action.entry.get("kind") == "ambiguous":  # one entry per side held
+                for cid in action.entry["records"]:
+                    self._log("hold", "-", cid, None, **extra)
+                for iid in action.entry["items"]:
+                    self._log("hold", "-", None, iid, **extra)
+                return
+        self._log(_OPS[action.kind], direction, action.crm_id, action.item_id, **extra)
+
     def _save(self) -> None:
         if not self.dry_run:
             self.store.save(self.state)
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.events and self.ledger is not None:
+            events, self.events = self.events, []
+            self.ledger.write(events)
 
     def _run_batches(
         self,
         actions: list[Action],
         call: Callable[[Sequence[Action]], list[Any]],
         done: Callable[[Action, Any], None],
+        size: int | None = None,
     ) -> None:
         """Call ``call`` per batch; ``done`` per success; save the rows per batch."""
-        for chunk in _chunks(actions, self.batch):
+        for chunk in _chunks(actions, size or self.batch):
             try:
                 answers = call(chunk)
                 if len(answers) != len(chunk):
@@ -319,6 +370,8 @@ class _FolderRun:
                     self._fail_action(action, answer)
                 else:
                     done(action, answer)
+                    self._log_action(action)
+                    self._settle(action)
                     if action.conflict is not None:
                         self.result.conflicts.append(action.conflict)
             self._save()
@@ -344,9 +397,15 @@ class _FolderRun:
         # Status-only steps first: they need no request and are saved with the first batch.
         for action in by_kind[Kind.LINK]:
             assert action.row is not None
+            if action.pair_id not in self.state.rows:  # a new pair, not a refreshed row
+                self._log_action(action)
             self.state.put(action.row)
         for action in by_kind[Kind.UNLINK]:
             self.state.drop(action.pair_id)
+            self._log_action(action)
+            self._settle(action)
+        for action in by_kind[Kind.HOLD]:
+            self.hold(action)
         folder, rtype = self.t.folder, self.t.record_type
         counts_x, counts_c = self.result.to_exchange, self.result.to_crm
 
@@ -430,22 +489,27 @@ class _FolderRun:
             by_kind[Kind.CREATE_RECORD],
             lambda ch: self.crm.create(rtype, [new_record(a) for a in ch]),
             created_record,
+            self.crm_batch,
         )
         self._run_batches(
             by_kind[Kind.UPDATE_RECORD],
             lambda ch: self.crm.update(rtype, [record_update(a) for a in ch]),
             updated_record,
+            self.crm_batch,
         )
         self._run_batches(
             by_kind[Kind.DELETE_RECORD],
             lambda ch: self.crm.delete(rtype, [record_rev(a)[0] for a in ch]),
             deleted_record,
+            self.crm_batch,
         )
 
     def dry(self, actions: list[Action]) -> None:
         """Count what would happen; write nothing."""
         for action in actions:
-            if action.kind in (Kind.LINK, Kind.UNLINK):
+            if action.kind is Kind.HOLD:
+                self.result.held.append(self._held_summary(action))
+            if action.kind in (Kind.LINK, Kind.UNLINK, Kind.HOLD):
                 continue
             self.result.planned.append(action.describe())
             mailbox_side = action.kind in MAILBOX_WRITES
@@ -455,15 +519,172 @@ class _FolderRun:
             if action.conflict is not None:
                 self.result.conflicts.append(action.conflict)
 
+    # -- trust: frozen ids, decisions, the guard ---------------------------------
+
+    def freeze(self, mch: dict[str, MailboxChange], cch: dict[str, CrmRecord]) -> None:
+        """Skip changes of ignored ids and of ids held without a decision."""
+        items, records = self.state.frozen_ids()
+        for iid in [i for i in mch if i in items]:
+            del mch[iid]
+            if iid in self.state.ignored or self._row_ignored(self.state.by_item(iid)):
+                self._log("skip", "-", None, iid, message="ignored")
+        for cid in [c for c in cch if c in records]:
+            del cch[cid]
+            if cid in self.state.ignored or self._row_ignored(self.state.by_crm(cid)):
+                self._log("skip", "-", cid, None, message="ignored")
+
+    def _row_ignored(self, row: StatusRow | None) -> bool:
+        return row is not None and bool({row.item_id, row.crm_id} & set(self.state.ignored))
+
+    def release(
+        self, mch: dict[str, MailboxChange], cch: dict[str, CrmRecord]
+    ) -> tuple[dict[str, str], set[str], list[Action]]:
+        """Carry out reviewers' decisions on held entries.
+
+        Ambiguous matches come back as changes (re-read now): with a chosen link, as a
+        forced pair (``links``); rejected, as "never match" (``no_match``, so created on
+        the other side). Held deletes become actions the guard does not count: approved,
+        the delete; rejected, a restore (the deleted side re-created from the survivor).
+        """
+        links: dict[str, str] = {}
+        no_match: set[str] = set()
+        extra: list[Action] = []
+        decided = [e for e in self.state.held.values() if e.get("decision")]
+        if not decided:
+            return links, no_match, extra
+        want_items = {i for e in decided for i in e.get("items") or ()}
+        want_records = {r for e in decided for r in e.get("records") or ()}
+        got_items = self._get_items(sorted(want_items))
+        got_records = self._get_records(sorted(want_records))
+        for entry in decided:
+            decision = entry["decision"]
+            if entry["kind"] == "ambiguous":
+                self.state.held.pop(entry["id"], None)
+                for iid in entry["items"]:
+                    item = got_items.get(iid)
+                    if item is not None:
+                        mch[iid] = MailboxChange(iid, item.changekey, item=item)
+                for cid in entry["records"]:
+                    rec = got_records.get(cid)
+                    if rec is not None:
+                        cch[cid] = rec
+                if decision.get("action") == "link":
+                    links[decision["item_id"]] = decision["crm_id"]
+                else:
+                    no_match.update(entry["items"])
+                    no_match.update(entry["records"])
+                continue
+            row = self.state.rows.get(entry["pair_id"])
+            (iid,), (cid,) = entry["items"], entry["records"]
+            mch.pop(iid, None)
+            cch.pop(cid, None)
+            item, rec = got_items.get(iid), got_records.get(cid)
+            pid = entry["pair_id"]
+            if decision.get("action") == "approve":
+                if entry["side"] == "exchange":
+                    ref = item or MailboxItem(iid, row.changekey if row else "", {})
+                    extra.append(Action(Kind.DELETE_ITEM, pid, row=row, item=ref, entry=entry))
+                else:
+                    extra.append(Action(Kind.DELETE_RECORD, pid, row=row,
+                                        record=rec or CrmRecord(cid, ""), entry=entry))  # fmt: skip
+            elif entry["side"] == "exchange" and item is not None:  # restore the record
+                extra.append(Action(Kind.CREATE_RECORD, pid, row=row, item=item, entry=entry))
+            elif entry["side"] == "crm" and rec is not None:  # restore the item
+                extra.append(Action(Kind.CREATE_ITEM, pid, row=row, record=rec, entry=entry))
+            else:  # the survivor is gone too: nothing to restore
+                extra.append(Action(Kind.UNLINK, pid, row=row, entry=entry))
+        return links, no_match, extra
+
+    def _settle(self, action: Action) -> None:
+        """A decided held entry whose action succeeded is done."""
+        if action.entry is not None and action.kind is not Kind.HOLD:
+            self.state.held.pop(action.entry["id"], None)
+
+    def apply_guard(self, actions: list[Action]) -> list[Action]:
+        """Hold a side's deletes when they trip the guard; everything else goes ahead."""
+        sides = (("exchange", Kind.DELETE_ITEM, "crm"), ("crm", Kind.DELETE_RECORD, "mailbox"))
+        out = actions
+        for side, kind, source in sides:
+            deletes = [a for a in out if a.kind is kind]
+            reason = self.guard.reason(
+                len(deletes), self.linked_before, self.emptied[source], side
+            )
+            if reason is None:
+                continue
+            out = [a for a in out if a.kind is not kind]
+            out.extend(self._held_delete(a, side, reason) for a in deletes)
+        return out
+
+    def _held_delete(self, action: Action, side: str, reason: str) -> Action:
+        iid, cid = action.item_id, action.crm_id
+        assert iid is not None and cid is not None, action
+        entry = {
+            "id": review_id("delete", self.t.name, [iid, cid]),
+            "kind": "delete",
+            "item_type": self.t.name,
+            "side": side,
+            "pair_id": action.pair_id,
+            "items": [iid],
+            "records": [cid],
+            "summaries": {},
+            "reason": reason,
+            "decision": None,
+        }
+        return Action(Kind.HOLD, entry["id"], row=action.row, record=action.record,
+                      item=action.item, entry=entry)  # fmt: skip
+
+    def hold(self, action: Action) -> None:
+        """Keep a held entry (with summaries of what survives) and report it."""
+        entry = action.entry
+        assert entry is not None
+        old = self.state.held.get(entry["id"])
+        entry["since"] = old["since"] if old else datetime.now(UTC).isoformat(timespec="seconds")
+        if entry["kind"] == "delete" and not entry["summaries"]:
+            if action.item is not None and action.item.fields:
+                entry["summaries"][entry["items"][0]] = summary(self.t.to_record(action.item.fields))
+            if action.record is not None and action.record.fields:
+                entry["summaries"][entry["records"][0]] = summary(action.record.fields)
+        self.state.held[entry["id"]] = entry
+        self.result.held.append(self._held_summary(action))
+        if old is None:
+            self._log_action(action)
+
+    def _fill_summaries(self, actions: list[Action]) -> None:
+        """Held deletes show what would be deleted: read the survivors' content."""
+        held = [a for a in actions if a.kind is Kind.HOLD and a.entry["kind"] == "delete"]  # type: ignore[index]
+        need_items = [a.item_id for a in held if a.entry["side"] == "exchange"  # type: ignore[index]
+                      and (a.item is None or not a.item.fields)]  # fmt: skip
+        need_records = [a.crm_id for a in held if a.entry["side"] == "crm"  # type: ignore[index]
+                        and (a.record is None or a.record.deleted)]  # fmt: skip
+        items = self._get_items([i for i in need_items if i])
+        records = self._get_records([c for c in need_records if c])
+        for a in held:
+            if a.item_id in items and items[a.item_id] is not None:
+                a.item = items[a.item_id]
+            if a.crm_id in records and records[a.crm_id] is not None:
+                a.record = records[a.crm_id]
+
+    def _held_summary(self, action: Action) -> dict[str, Any]:
+        entry = action.entry or {}
+        return {"id": action.pair_id, "kind": entry.get("kind"), "side": entry.get("side"),
+                "reason": entry.get("reason")}  # fmt: skip
+
     def run(self) -> FolderResult:
         mch, token = self.read_mailbox()
         cch, cursor = self.read_crm()
         self.reread_failed(mch, cch)
+        self.freeze(mch, cch)
+        links, no_match, extra = self.release(mch, cch)
         self.fill_content(mch, cch)
-        actions = plan_folder(self.t, self.state, mch, cch, self.policy)
+        self.freeze(mch, cch)
+        actions = plan_folder(self.t, self.state, mch, cch, self.policy, links=links,
+                              no_match=no_match)  # fmt: skip
+        actions = self.apply_guard(actions) + extra
+        self._fill_summaries(actions)
         if self.dry_run:
             self.dry(actions)
             return self.result
+        held_before = len(self.state.held)
         self.act(actions)
         before = (self.state.token, self.state.cursor, self.state.retry_items,
                   self.state.retry_records)  # fmt: skip
@@ -472,12 +693,14 @@ class _FolderRun:
         self.state.retry_items = self.retry_items
         self.state.retry_records = self.retry_records
         after = (token, cursor, self.retry_items, self.retry_records)
-        if actions or after != before:  # an idle run writes no file
+        changed = after != before or len(self.state.held) != held_before
+        if actions or changed or self.events:  # an idle run writes no file
             self.store.save(self.state)
+        self._flush()
         return self.result
 
 
-assert set(MAILBOX_WRITES) | set(CRM_WRITES) | {Kind.LINK, Kind.UNLINK} == set(Kind)
+assert set(MAILBOX_WRITES) | set(CRM_WRITES) | {Kind.LINK, Kind.UNLINK, Kind.HOLD} == set(Kind)
 
 
 def sync_folder(
@@ -489,7 +712,8 @@ def sync_folder(
     *,
     dry_run: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    allow_empty: bool = False,
+    guard: DeletionGuard | None = None,
+    ledger: Ledger | None = None,
 ) -> FolderResult:
     """Bring one item type's folder and CRM record type in step; return what was done.
 
@@ -498,8 +722,11 @@ def sync_folder(
     next run. A failure of a whole read (``changes``) or a refused empty folder
     (``SideEmpty``) raises: nothing after it was done, and state saved so far is
     consistent. ``dry_run`` reads both sides and plans, but writes nothing anywhere.
+    ``guard`` (default ``DeletionGuard()``) decides when deletes are held for review;
+    ``ledger`` receives every item operation, once per batch.
     """
-    run = _FolderRun(item_type, crm, mailbox, state, policy, dry_run, batch_size, allow_empty)
+    run = _FolderRun(item_type, crm, mailbox, state, policy, dry_run, batch_size,
+                     guard or DeletionGuard(), ledger)  # fmt: skip
     return run.run()
 
 
@@ -512,24 +739,17 @@ def sync_all(
     *,
     dry_run: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    allow_empty: bool | Mapping[str, bool] = False,
+    guard: DeletionGuard | None = None,
+    ledger: Ledger | None = None,
 ) -> SyncResult:
-    """Sync every item type in turn; a folder that fails is reported, the others go on.
-
-    ``allow_empty`` may be a mapping item type name → bool.
-    """
+    """Sync every item type in turn; a folder that fails is reported, the others go on."""
     check_policy(policy)
     result = SyncResult(dry_run=dry_run)
     for item_type in item_types:
-        empty_ok = (
-            allow_empty.get(item_type.name, False)
-            if isinstance(allow_empty, Mapping)
-            else allow_empty
-        )
         try:
             result.folders[item_type.name] = sync_folder(
                 item_type, crm, mailbox, state, policy,
-                dry_run=dry_run, batch_size=batch_size, allow_empty=empty_ok,
+                dry_run=dry_run, batch_size=batch_size, guard=guard, ledger=ledger,
             )  # fmt: skip
         except Exception as exc:
             log.warning("sync of %s failed: %s", item_type.name, _message(exc))
