@@ -38,7 +38,7 @@ class WessGroup(click.Group):
             click.echo(f"wess: a plugin failed to add its commands: {exc}", err=True)
 
     #: Commands imported only when used, so start-up stays fast.
-    LAZY = {"emulator": "wess_core.testing.cli:emulator"}
+    LAZY = {"emulator": "wess_core.testing.cli:emulator", "bench": "wess_core.bench:bench_command"}
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         self._add_plugin_commands()
