@@ -1,0 +1,110 @@
+"""``wess bench --quick``: the JSON shape, and the request counts that are exact targets.
+
+Wall times are reported, never asserted (they depend on the machine).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from wess_core import bench
+from wess_core.cli import cli
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def doc(tmp_path_factory):
+    result = bench.run(quick=True, workdir=tmp_path_factory.mktemp("bench"))
+    json.dumps(result)  # one JSON document
+    return result
+
+
+def case(doc, name):
+    (found,) = [c for c in doc["cases"] if c["name"] == name]
+    assert "error" not in found, found.get("error")
+    return found
+
+
+def test_every_case_ran_with_the_common_fields(doc):
+    assert doc["quick"] is True
+    assert [c["name"] for c in doc["cases"]] == list(bench.CASES)
+    for c in doc["cases"]:
+        assert "error" not in c, f"{c['name']}: {c.get('error')}"
+        assert {"sizes", "wall_s", "requests", "baseline", "ratio", "target", "met"} <= set(c)
+        assert isinstance(c["met"], bool) and isinstance(c["target"], str)
+        assert all(isinstance(v, int) for v in c["requests"].values())
+
+
+def test_baselines_are_measured_in_the_same_run(doc):
+    for name in ("import", "export"):
+        c = case(doc, name)
+        assert c["baseline"]["wall_s"] > 0 and c["ratio"] == pytest.approx(
+            c["wall_s"] / c["baseline"]["wall_s"], rel=0.01
+        )
+        assert c["memory"]["peak_mib"] >= c["memory"]["start_mib"] > 0
+    items = bench.QUICK.items
+    assert case(doc, "import")["requests_total"] <= (
+        case(doc, "import")["baseline"]["requests_total"] + case(doc, "import")["sizes"]["folders"]
+    )
+    assert case(doc, "export")["requests"]["CreateItem"] == -(-items // 100)
+
+
+def test_idle_sync_is_one_sync_folder_items_per_folder_and_nothing_else(doc):
+    c = case(doc, "idle")
+    users, folders = c["sizes"]["users"], c["sizes"]["folders_per_user"]
+    assert c["requests"] == {"SyncFolderItems": users * folders}
+    assert c["synced"] == users and c["met"] is True
+    assert c["ms_per_user"] > 0
+
+
+def test_incremental_requests_are_proportional_to_the_changes(doc):
+    c = case(doc, "incremental")
+    sizes = c["sizes"]
+    assert sizes["changed"] == sizes["changed_in_exchange"] + sizes["changed_in_crm"]
+    assert (
+        c["requests"]
+        == c["expected_requests"]
+        == {
+            "SyncFolderItems": sizes["folders"],
+            "UpdateItem": -(-sizes["changed_in_crm"] // 100),
+        }
+    )
+    assert c["moved"] == {
+        "to_crm": sizes["changed_in_exchange"],
+        "to_exchange": sizes["changed_in_crm"],
+    }
+    assert c["met"] is True
+
+
+def test_scheduler_store_and_memory_report_their_figures(doc):
+    sched = case(doc, "scheduler")
+    assert sched["synced"] == sched["sizes"]["users"] and sched["failed"] == 0
+    assert sched["baseline"]["ideal_users_per_s"] > 0 and sched["users_per_s"] > 0
+    store = case(doc, "store")
+    assert len(store["state_write_ms"]) == 2
+    memory = case(doc, "memory")
+    assert set(memory["runs"]) == {str(n) for n in bench.QUICK.memory_sizes}
+    for run in memory["runs"].values():
+        assert run["import"]["peak_mib"] > 0 and run["emulator_process_rss_mib"] > 0
+
+
+def test_the_command_is_wired():
+    result = CliRunner().invoke(cli, ["bench", "--help"])
+    assert result.exit_code == 0 and "--quick" in result.output
+    bad = CliRunner().invoke(cli, ["bench", "--case", "nope"])
+    assert bad.exit_code == 2
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0 and "--case" in proc.stdout
