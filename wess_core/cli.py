@@ -495,6 +495,109 @@ def history_command(ctx: Context, login: str, limit: int | None, as_json: bool) 
     emit(rows, as_json, table(rows, ["time", "kind", "message"]) if rows else "No history yet.")
 
 
+# -- trustworthy sync: review, ledger, retry, ignore -----------------------------
+
+
+def _review_lines(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return ["Nothing held for review."]
+    lines = table(rows, ["id", "type", "kind", "side", "summary", "decision", "reason"])
+    for row in rows:
+        for cand in row.get("candidates") or ():
+            lines.append(
+                f"  {row['id']}={cand['n']}: CRM {cand['crm_id']} ({_fmt(cand['crm'])}) "
+                f"<-> Exchange {cand['item_id'][-12:]} ({_fmt(cand['exchange'])})"
+            )
+    return lines
+
+
+@cli.command("review")
+@click.argument("login")
+@click.argument("ids", nargs=-1, metavar="[ID[=CANDIDATE]]...")
+@click.option("--approve", "decision", flag_value="approve", help="Approve the entries named.")
+@click.option("--reject", "decision", flag_value="reject", help="Reject the entries named.")
+@click.option("--all", "everything", is_flag=True, help="Act on every held entry.")
+@json_option
+@pass_ctx
+def review_command(
+    ctx: Context,
+    login: str,
+    ids: tuple[str, ...],
+    decision: str | None,
+    everything: bool,
+    as_json: bool,
+) -> None:
+    """Held deletes and ambiguous matches of LOGIN; approve or reject them.
+
+    Decisions are carried out by the next sync. Approving a held delete deletes on the
+    other side, rejecting it restores the deleted side. An ambiguous match is approved
+    with the candidate picked, ID=N (N from the listing); rejecting it creates each.
+    """
+    from wess_core.service import review
+
+    if decision is None:
+        if ids or everything:
+            raise UsageError("add --approve or --reject to act on review entries")
+        rows = review.review(ctx, login)
+        emit(rows, as_json, _review_lines(rows))
+        return
+    data = review.decide(ctx, login, list(ids), decision == "approve", everything)
+    verb = "approved" if decision == "approve" else "rejected"
+    text = [f"{row['id']} {verb}" for row in data["decided"]] or ["Nothing to decide."]
+    text += [f"{rid} skipped: pick its candidate with --approve {rid}=N" for rid in data["skipped"]]
+    if data["decided"]:
+        text.append(f"Carried out at the next sync ('wess sync {login}').")
+    emit(data, as_json, text)
+
+
+@cli.command("ledger")
+@click.argument("login")
+@click.option("--item", help="Only entries naming this CRM id or item id.")
+@click.option("--since", help="From this time on: ISO date/time, or relative (30m, 12h, 7d).")
+@json_option
+@pass_ctx
+def ledger_command(
+    ctx: Context, login: str, item: str | None, since: str | None, as_json: bool
+) -> None:
+    """Every item operation of LOGIN's syncs (create, update, delete, link, unlink, skip,
+    hold, error), oldest first, kept for ledger_retention_days."""
+    from wess_core.service import review
+
+    rows = review.ledger(ctx, login, item=item, since=since)
+    shown = [{**r, "item_id": (r.get("item_id") or "")[-16:] or None} for r in rows]
+    columns = ["time", "op", "direction", "type", "crm_id", "item_id", "error"]
+    emit(rows, as_json, table(shown, columns) if rows else "No ledger entries.")
+
+
+@cli.command("retry")
+@click.argument("login")
+@click.argument("item")
+@json_option
+@pass_ctx
+def retry_command(ctx: Context, login: str, item: str, as_json: bool) -> None:
+    """Re-try ITEM (a CRM id or an Exchange item id) at LOGIN's next sync."""
+    from wess_core.service import review
+
+    data = review.retry(ctx, login, item)
+    emit(data, as_json, f"{item} ({data['type']}) will be re-tried at the next sync.")
+
+
+@cli.command("ignore")
+@click.argument("login")
+@click.argument("item")
+@click.option("--undo", is_flag=True, help="Resume syncing ITEM.")
+@json_option
+@pass_ctx
+def ignore_command(ctx: Context, login: str, item: str, undo: bool, as_json: bool) -> None:
+    """Stop syncing ITEM (a CRM id or an Exchange item id) for LOGIN; --undo resumes it."""
+    from wess_core.service import review
+
+    data = review.ignore(ctx, login, item, undo=undo)
+    text = (f"{item} ({data['type']}) syncs again from the next sync." if undo
+            else f"{item} ({data['type']}) is ignored: its changes are not synced.")  # fmt: skip
+    emit(data, as_json, text)
+
+
 # -- the built-in CRM ------------------------------------------------------------
 
 RECORD_TYPES = click.Choice(["people", "meetings", "tasks", "emails"])
@@ -645,8 +748,14 @@ def sync_command(ctx: Context, login: str, dry_run: bool, as_json: bool) -> None
     else:
         data = sync.sync_user(ctx, login, dry_run=dry_run)
     emit(data, as_json, _sync_text(data))
-    failed = any(f.get("failed") for f in data["folders"].values())
+    failed = {name: f["failed"] for name, f in data["folders"].items() if f.get("failed")}
     if failed:
+        reasons = sorted(set(failed.values()))
+        more = f" (and {len(reasons) - 1} other reason(s))" if len(reasons) > 1 else ""
+        click.echo(
+            f"wess: sync of {login} failed for {', '.join(sorted(failed))}: {reasons[0]}{more}",
+            err=True,
+        )
         sys.exit(1)
 
 

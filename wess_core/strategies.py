@@ -29,11 +29,11 @@ translates them once (contacts: ``given_name``, ``surname``, ``company_name``,
 "country"}]``), ``body``; calendar: ``subject``, ``start``, ``end`` (ISO 8601 with offset),
 ``is_all_day``, ``location``, ``body``, ``required_attendees`` (addresses),
 ``reminder_is_set``, ``reminder_minutes_before_start``, ``recurrence``, ``modified_occurrences``,
-``deleted_occurrences``; tasks: ``subject``, ``start_date``, ``due_date``,
-``status``, ``percent_complete``, ``body``; messages: ``subject``, ``sender``,
-``to_recipients``, ``cc_recipients``, ``datetime_received``, ``body``,
-``message_id``). Values are JSON types only (str, int, float, bool, None, list,
-dict), so both sides can be hashed and stored.
+``deleted_occurrences``, ``uid`` (the iCalendar UID; written on create only); tasks:
+``subject``, ``start_date``, ``due_date``, ``status``, ``percent_complete``, ``body``;
+messages: ``subject``, ``sender``, ``to_recipients``, ``cc_recipients``,
+``datetime_received``, ``body``, ``message_id``). Values are JSON types only (str, int,
+float, bool, None, list, dict), so both sides can be hashed and stored.
 """
 
 from __future__ import annotations
@@ -324,6 +324,16 @@ class ItemType(Protocol):
     and ``to_item(to_record(i))`` equals ``i`` restricted likewise. The engine compares
     both sides through this projection, so fields one side cannot hold never count as
     a change. Values a field lacks are ``None`` or absent (both mean "empty").
+
+    Optional: ``match_keys(record: Mapping[str, Any]) -> list[str | None]``. Keys that
+    identify the same thing on both sides, in priority order, computed from CRM record
+    fields (the engine passes ``to_record(item.fields)`` for a mailbox item). When a sync
+    starts, or restarts after its state was lost, items and records that no stored id
+    links are matched by these keys instead of being created on the other side; a key
+    two or more candidates share is held for review (``wess review``), never guessed.
+    ``None`` means "no key at this level". An item type without ``match_keys`` keeps
+    working: nothing is matched, new things are created (the behaviour before matching).
+    Not part of the protocol check, so third-party item types need not define it.
     """
 
     #: Registered name, also the key of the folder's sync state ("contacts").

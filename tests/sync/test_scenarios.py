@@ -7,7 +7,7 @@ import pytest
 from wess_core.crm.local import LocalCrm
 from wess_core.store import Store
 from wess_core.strategies import ItemChanged, NewRecord, RecordUpdate
-from wess_core.sync.engine import SideEmpty, sync_all, sync_folder
+from wess_core.sync.engine import sync_all, sync_folder
 from wess_core.sync.itemtypes import EmailType, builtin_item_types
 from wess_core.sync.memory import Killed, MemoryCrm, MemoryMailbox
 from wess_core.sync.status import StoreSyncState
@@ -264,7 +264,7 @@ def test_a_reset_state_relinks_everything_without_duplicates(tmp_path):
     w.assert_converged()
 
 
-def test_an_empty_full_listing_is_refused_unless_allowed():
+def test_an_empty_full_listing_holds_its_deletes_for_review():
     w = World()
     for n in range(3):
         w.crm.add("people", person(n))
@@ -272,10 +272,15 @@ def test_an_empty_full_listing_is_refused_unless_allowed():
     for iid in list(w.items()):
         w.mb.remove("contacts", iid)
     w.mb.invalidate_sync_state()
-    with pytest.raises(SideEmpty):
-        w.sync()
+    r = w.sync()
+    assert r.to_crm.deleted == 0 and len(r.held) == 3
+    assert all("came back empty" in h["reason"] for h in r.held)
     assert len(w.records()) == 3
-    r = w.sync(allow_empty=True)
+    state = w.state.load("contacts")
+    for entry in state.held.values():
+        entry["decision"] = {"action": "approve"}
+    w.state.save(state)
+    r = w.sync()
     assert r.to_crm.deleted == 3
     w.assert_converged()
 

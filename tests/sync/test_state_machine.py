@@ -25,6 +25,7 @@ from hypothesis.stateful import (
 from wess_core.store import Store
 from wess_core.sync.memory import Killed, MemoryCrm, MemoryMailbox
 from wess_core.sync.plan import POLICIES
+from wess_core.sync.review import NO_GUARD
 from wess_core.sync.status import StoreSyncState
 
 from .helpers import FaultyLocalCrm, World
@@ -86,6 +87,17 @@ class SyncMachine(RuleBasedStateMachine):
         self.deleted.add(live[rid].fields.get("company", ""))
         self.w.crm.remove("people", rid)
 
+    @rule()
+    def both_create(self) -> None:
+        """The same person entered on both sides before a sync: matched, not duplicated."""
+        key = f"E{next(self.keys)}"
+        self.made.add(key)
+        email = f"{key.lower()}@example.com"
+        self.w.crm.add("people", {"first_name": "Cy", "company": key, "email": email})
+        self.w.mb.add("contacts", {"given_name": "Cy", "company_name": key,
+                                   "email_addresses": [{"label": "EmailAddress1",
+                                                        "email": email}]})  # fmt: skip
+
     # -- people in Outlook -----------------------------------------------------------
 
     @rule(title=VALUES)
@@ -118,7 +130,7 @@ class SyncMachine(RuleBasedStateMachine):
         """A sync, often with a fault: an error, a kill before or after a call's work, or
         a third of a bulk call's items failing."""
         if fault is None:
-            self.w.sync(allow_empty=True)
+            self.w.sync(guard=NO_GUARD)
             return
         side, method, nth, kind = fault
         faults = self.w.mb.faults if side == "mailbox" else self.w.crm.faults
@@ -128,7 +140,7 @@ class SyncMachine(RuleBasedStateMachine):
             error = ConnectionError("injected") if kind == "error" else Killed()
             faults.fail_call(method, nth, error, after=kind == "kill-after")
         try:
-            self.w.sync(allow_empty=True)
+            self.w.sync(guard=NO_GUARD)
         except (Killed, ConnectionError):
             pass  # a killed run, or a read that failed: the next run picks up
         finally:
@@ -145,15 +157,15 @@ class SyncMachine(RuleBasedStateMachine):
             return
         self.w.mb.faults.clear()
         self.w.crm.faults.clear()
-        self.w.sync(allow_empty=True)
-        self.w.sync(allow_empty=True)
+        self.w.sync(guard=NO_GUARD)
+        self.w.sync(guard=NO_GUARD)
         self.w.assert_converged()
         companies = Counter(r.fields.get("company") for r in self.w.records().values())
         assert max(companies.values(), default=1) == 1, "a thing was duplicated"
         for key in self.made - self.deleted:
             assert companies[key] == 1, f"{key} was lost"
         self.w.reset_calls()
-        result = self.w.sync(allow_empty=True)
+        result = self.w.sync(guard=NO_GUARD)
         assert result.total_changes == 0 and self.w.mailbox_writes() == 0
         assert self.w.crm_writes() == 0
 

@@ -275,6 +275,12 @@ SETTINGS: dict[str, Setting] = {
             "deletion_guard_max", 50, _int_range(0, 10**9), "hold a run's deletes above this count"
         ),
         Setting(
+            "deletion_guard_min",
+            5,
+            _int_range(0, 10**9),
+            "never hold this many deletes or fewer by the percent rule",
+        ),
+        Setting(
             "ledger_retention_days", 90, _int_range(1, 3650), "days the per-item ledger is kept"
         ),
         Setting(

@@ -52,6 +52,9 @@ def summary_line(result: Any) -> str:
         parts.append(f"{len(result.conflicts)} conflict(s)")
     if result.errors:
         parts.append(f"{len(result.errors)} error(s)")
+    held = getattr(result, "held", [])
+    if held:
+        parts.append(f"{len(held)} held for review")
     failed = [name for name, f in result.folders.items() if f.failed]
     if failed:
         parts.append(f"failed: {', '.join(failed)}")
@@ -160,7 +163,33 @@ def sync_user(
                 seconds=seconds,
                 result=result.to_dict(),
             )
+            if result.held:
+                history.record(ctx, login, "review", _held_line(login, result.held),
+                               held=result.held)  # fmt: skip
     return data
+
+
+def _held_line(login: str, held: list[dict[str, Any]]) -> str:
+    """The history line for entries newly held: what, and where to decide."""
+    deletes = sum(1 for h in held if h["kind"] == "delete")
+    matches = len(held) - deletes
+    parts = []
+    if deletes:
+        parts.append(f"{deletes} deletion(s) held for review")
+    if matches:
+        parts.append(f"{matches} ambiguous match(es) held for review")
+    return "; ".join(parts) + f"; see 'wess review {login}'"
+
+
+def deletion_guard(ctx: Context) -> Any:
+    """The account's deletion guard (``deletion_guard_percent`` / ``_max`` / ``_min``)."""
+    from wess_core.sync.review import DeletionGuard
+
+    return DeletionGuard(
+        percent=int(setting(ctx, "deletion_guard_percent")),
+        maximum=int(setting(ctx, "deletion_guard_max")),
+        minimum=int(setting(ctx, "deletion_guard_min")),
+    )
 
 
 def _run(
@@ -175,11 +204,13 @@ def _run(
 ) -> tuple[Any, _Guard]:
     """One pass of the engine over every folder, with a freshly resolved connection."""
     from wess_core.sync.engine import sync_all
+    from wess_core.sync.ledger import StoreLedger
     from wess_core.sync.status import StoreSyncState
 
     guard = _Guard(factory(_connection_for(ctx, login, rediscover)))
+    ledger = StoreLedger(ctx.store, login, int(setting(ctx, "ledger_retention_days")))
     result = sync_all(types, crm, guard, StoreSyncState(ctx.store, login), policy,
-                      dry_run=dry_run)  # fmt: skip
+                      dry_run=dry_run, guard=deletion_guard(ctx), ledger=ledger)  # fmt: skip
     return result, guard
 
 

@@ -606,9 +606,7 @@ class _FolderRun:
         out = actions
         for side, kind, source in sides:
             deletes = [a for a in out if a.kind is kind]
-            reason = self.guard.reason(
-                len(deletes), self.linked_before, self.emptied[source], side
-            )
+            reason = self.guard.reason(len(deletes), self.linked_before, self.emptied[source], side)
             if reason is None:
                 continue
             out = [a for a in out if a.kind is not kind]
@@ -641,7 +639,8 @@ class _FolderRun:
         entry["since"] = old["since"] if old else datetime.now(UTC).isoformat(timespec="seconds")
         if entry["kind"] == "delete" and not entry["summaries"]:
             if action.item is not None and action.item.fields:
-                entry["summaries"][entry["items"][0]] = summary(self.t.to_record(action.item.fields))
+                view = self.t.to_record(action.item.fields)
+                entry["summaries"][entry["items"][0]] = summary(view)
             if action.record is not None and action.record.fields:
                 entry["summaries"][entry["records"][0]] = summary(action.record.fields)
         self.state.held[entry["id"]] = entry
@@ -719,9 +718,10 @@ def sync_folder(
 
     ``state`` loads and saves this folder's ``FolderState`` (``StoreSyncState(store,
     login)`` in production). Per-item failures are in ``result.errors`` and are retried
-    next run. A failure of a whole read (``changes``) or a refused empty folder
-    (``SideEmpty``) raises: nothing after it was done, and state saved so far is
-    consistent. ``dry_run`` reads both sides and plans, but writes nothing anywhere.
+    next run. A failure of a whole read (``changes``) raises: nothing after it was done,
+    and state saved so far is consistent (an empty side is no longer refused: the guard
+    holds the deletes it implies, see ``wess_core.sync.review``). ``dry_run`` reads both
+    sides and plans, but writes nothing anywhere.
     ``guard`` (default ``DeletionGuard()``) decides when deletes are held for review;
     ``ledger`` receives every item operation, once per batch.
     """

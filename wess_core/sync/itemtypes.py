@@ -16,9 +16,9 @@ people (contacts folder)::
                                                      street city state zipcode country}]
 
 meetings (calendar): subject start end all_day location description attendees (list of
-addresses) reminder_minutes recurrence modified_occurrences deleted_occurrences ↔ subject
-start end is_all_day location body required_attendees reminder_is_set
-reminder_minutes_before_start recurrence modified_occurrences deleted_occurrences.
+addresses) reminder_minutes recurrence modified_occurrences deleted_occurrences uid ↔
+subject start end is_all_day location body required_attendees reminder_is_set
+reminder_minutes_before_start recurrence modified_occurrences deleted_occurrences uid.
 ``start``/``end`` are ISO 8601 strings with an offset (or dates for all-day events);
 ``recurrence`` is passed through as a dict, e.g. ``{"pattern": {"type": "weekly",
 "interval": 1, "weekdays": ["Monday"]}, "boundary": {"type": "end_date", "start":
@@ -35,6 +35,11 @@ emails (inbox, sentitems; Exchange → CRM only): subject from to cc date body m
 direction ("in"/"out", from the folder) ↔ subject sender to_recipients cc_recipients
 datetime_received body message_id.
 
+Matching on first sync (``match_keys``, in priority order): people by e-mail address,
+then full name + company; meetings by iCalendar UID (``uid``; Exchange's ``UID``, set
+once when the item is created), then subject + start + end (as UTC instants); tasks by
+subject + due date. E-mail has none (one-way: nothing to duplicate in Exchange).
+
 Empty values: a mapping emits every field it maps, ``None`` when empty, so an update
 clears what the other side cleared. ``False`` flags and a 0 percent are "empty" too,
 because Exchange always sends them while a CRM record may just not have them.
@@ -43,9 +48,12 @@ because Exchange always sends them while a CRM record may just not have them.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from wess_core.strategies import Direction
+from wess_core.sync.review import norm_text, norm_time
 
 _EMAIL_LABELS = (
     ("email", "EmailAddress1"),
@@ -134,6 +142,79 @@ class ContactsType(_Simple):
         record["address"] = postal or None
         return record
 
+    def match_keys(self, record: Mapping[str, Any]) -> list[str | None]:
+        """E-mail address, then full name + company (CRM field names)."""
+        email = norm_text(record.get("email"))
+        name = norm_text(" ".join(str(record.get(k) or "") for k in ("first_name", "last_name")))
+        company = norm_text(record.get("company"))
+        return [f"email {email}" if email else None,
+                f"name {name} / {company}" if name else None]  # fmt: skip
+
+
+_UTC_ZONES = frozenset({"UTC", "Etc/UTC", "Etc/GMT", "GMT", "Z"})
+#: Fields a modified occurrence may carry besides its times (CRM name -> item name).
+_OCCURRENCE_TO_ITEM = {"subject": "subject", "location": "location", "description": "body"}
+
+
+def _zone(name: Any) -> tzinfo | None:
+    if not isinstance(name, str) or not name or name in _UTC_ZONES:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _zoned(value: Any, zone: tzinfo | None) -> Any:
+    """A date-time as local time in ``zone`` with its offset (no offset: already local);
+    dates, other values and meetings without a zone stay as they are."""
+    if zone is None or not isinstance(value, str) or len(value) <= 10:
+        return value
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    local = parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed.astimezone(zone)
+    return local.isoformat()
+
+
+def _when(value: Any) -> tuple:
+    """Sort key: the instant (dates at UTC midnight); unreadable values last."""
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return (1, str(value))
+    return (0, (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp())
+
+
+def _in_own_zone(fields: dict[str, Any], occurrence_names: dict[str, str]) -> dict[str, Any]:
+    """Canonical calendar times: UTC zones are "no zone"; start, end and occurrence times
+    are local times in the meeting's zone; occurrences sorted by original start, their
+    changed fields renamed for this side."""
+    if fields.get("timezone") in _UTC_ZONES:
+        fields["timezone"] = None
+    zone = _zone(fields.get("timezone"))
+    for name in ("start", "end"):
+        fields[name] = _zoned(fields.get(name), zone)
+    deleted = fields.get("deleted_occurrences")
+    if isinstance(deleted, list):
+        fields["deleted_occurrences"] = sorted((_zoned(d, zone) for d in deleted), key=_when)
+    modified = fields.get("modified_occurrences")
+    if isinstance(modified, list):
+        entries = []
+        for entry in modified:
+            if not isinstance(entry, Mapping):
+                entries.append(entry)
+                continue
+            out = {k: _zoned(entry[k], zone) for k in ("original_start", "start", "end")
+                   if k in entry}  # fmt: skip
+            out.update({occurrence_names.get(k, k): v for k, v in entry.items() if k not in out})
+            entries.append(out)
+        fields["modified_occurrences"] = sorted(
+            entries, key=lambda e: _when(e.get("original_start") if isinstance(e, Mapping) else e)
+        )
+    return fields
+
 
 class CalendarType(_Simple):
     """CRM meetings ↔ Exchange calendar items, recurring series included."""
@@ -143,6 +224,7 @@ class CalendarType(_Simple):
         ("subject", "subject"),
         ("start", "start"),
         ("end", "end"),
+        ("timezone", "timezone"),
         ("all_day", "is_all_day"),
         ("location", "location"),
         ("description", "body"),
@@ -150,6 +232,7 @@ class CalendarType(_Simple):
         ("recurrence", "recurrence"),
         ("modified_occurrences", "modified_occurrences"),
         ("deleted_occurrences", "deleted_occurrences"),
+        ("uid", "uid"),
     )
 
     def to_item(self, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -157,14 +240,22 @@ class CalendarType(_Simple):
         minutes = record.get("reminder_minutes")
         item["reminder_is_set"] = minutes is not None
         item["reminder_minutes_before_start"] = minutes
-        return item
+        return _in_own_zone(item, _OCCURRENCE_TO_ITEM)
 
     def to_record(self, item: Mapping[str, Any]) -> dict[str, Any]:
         record = super().to_record(item)
         minutes = item.get("reminder_minutes_before_start")
         is_set = item.get("reminder_is_set", minutes is not None)
         record["reminder_minutes"] = minutes if is_set else None
-        return record
+        return _in_own_zone(record, {v: k for k, v in _OCCURRENCE_TO_ITEM.items()})
+
+    def match_keys(self, record: Mapping[str, Any]) -> list[str | None]:
+        """iCalendar UID, then subject + start + end."""
+        uid = str(record.get("uid") or "").strip()
+        subject = norm_text(record.get("subject"))
+        start, end = norm_time(record.get("start")), norm_time(record.get("end"))
+        when = f"meeting {subject} / {start} / {end}" if subject and start else None
+        return [f"uid {uid}" if uid else None, when]
 
 
 _STATUS = {
@@ -200,6 +291,12 @@ class TasksType(_Simple):
         status = item.get("status")
         record["status"] = _STATUS_BACK.get(status, status) if status else None
         return record
+
+    def match_keys(self, record: Mapping[str, Any]) -> list[str | None]:
+        """Subject + due date."""
+        subject = norm_text(record.get("subject"))
+        due = str(record.get("due_date") or "")[:10]
+        return [f"task {subject} / {due or 'no due date'}" if subject else None]
 
 
 class EmailType(_Simple):

@@ -22,6 +22,7 @@ from typing import Any
 from wess_core.errors import UsageError
 from wess_core.strategies import CrmRecord, Direction, ItemType, MailboxChange, MailboxItem
 from wess_core.sync.result import Conflict
+from wess_core.sync.review import match, match_keys_of, review_id, summary
 from wess_core.sync.status import FolderState, StatusRow, content_hash, pair_id
 
 #: Conflict policies (both sides changed the same pair since the last sync).
@@ -59,6 +60,7 @@ class Kind(enum.StrEnum):
     DELETE_RECORD = "delete-record"
     LINK = "link"  # status only: write ``row``
     UNLINK = "unlink"  # status only: drop the pair
+    HOLD = "hold"  # status only: keep ``entry`` for review (``pair_id`` is its review id)
 
 
 #: Kinds that write to the mailbox, and to the CRM.
@@ -77,6 +79,8 @@ class Action:
     record: CrmRecord | None = None
     item: MailboxItem | None = None
     conflict: Conflict | None = None
+    #: HOLD: the entry held for review (see ``wess_core.sync.review``).
+    entry: dict[str, Any] | None = None
 
     @property
     def crm_id(self) -> str | None:
@@ -97,6 +101,9 @@ class Action:
         if self.conflict is not None:
             out["conflict"] = self.conflict.kind
             out["winner"] = self.conflict.winner
+        if self.entry is not None:
+            out["review_id"] = self.pair_id
+            out["reason"] = self.entry.get("reason")
         return out
 
 
@@ -287,7 +294,9 @@ class Planner:
         else:  # both deleted
             self._add(Kind.UNLINK, pid, row=row)
 
-    def unlinked(self, mc: MailboxChange | None, cc: CrmRecord | None) -> None:
+    def unlinked(
+        self, mc: MailboxChange | None, cc: CrmRecord | None, kind: str = "relink"
+    ) -> None:
         """No status row (new on a side, or found again after a crash or a reset).
 
         ``mc`` and ``cc`` come together when they name each other (the record's
@@ -295,6 +304,7 @@ class Planner:
 
           item new,  record new      → the same thing, linked: equal → link row;
                                        different → conflict "relink" → policy
+                                       ("match" when paired by match keys)
           item new,  record deleted  → the item was made from a record since deleted
                                        → delete item
           item new alone             → create record (carrying the item id)
@@ -304,10 +314,10 @@ class Planner:
         item = mc.item if mc is not None and not mc.deleted else None
         rec = cc if cc is not None and not cc.deleted else None
         if item is not None and rec is not None:
-            self._resolve(pair_id("crm", rec.id), "relink", None, rec, item)
+            self._resolve(pair_id("crm", rec.id), kind, None, rec, item)
         elif item is not None and cc is not None:  # record deleted
             if self.two_way:
-                self._add(Kind.DELETE_ITEM, pair_id("crm", cc.id), item=item)
+                self._add(Kind.DELETE_ITEM, pair_id("crm", cc.id), record=cc, item=item)
         elif item is not None:
             self._add(Kind.CREATE_RECORD, pair_id("item", item.item_id), item=item)
         elif rec is not None and self.two_way:
@@ -320,10 +330,15 @@ def plan_folder(
     mchanges: Mapping[str, MailboxChange],
     cchanges: Mapping[str, CrmRecord],
     policy: str = DEFAULT_POLICY,
+    *,
+    links: Mapping[str, str] | None = None,
+    no_match: set[str] | frozenset[str] = frozenset(),
 ) -> list[Action]:
     """Actions for one folder, given each side's changes keyed by item id / CRM id.
 
     Mailbox changes that are not echoes must carry their content (``change.item``).
+    ``links`` (item id → CRM id) pairs unlinked sides a reviewer said are the same
+    thing; ids in ``no_match`` are never matched by keys (a reviewer said "different").
     """
     planner = Planner(item_type, state, policy)
     groups: dict[str, tuple[StatusRow, MailboxChange | None, CrmRecord | None]] = {}
@@ -379,11 +394,69 @@ def plan_folder(
         crm_id = mc.item.crm_id if mc.item is not None else None
         if crm_id and crm_id in loose_records:
             paired.append((loose_items.pop(iid), loose_records.pop(crm_id)))
+    for iid, cid in (links or {}).items():
+        if iid in loose_items and cid in loose_records and not loose_records[cid].deleted:
+            paired.append((loose_items.pop(iid), loose_records.pop(cid)))
     for mc, cc in paired:
         planner.unlinked(mc, cc)
+    _match(planner, loose_items, loose_records, no_match)
     for mc in loose_items.values():
         planner.unlinked(mc, None)
     for cc in loose_records.values():
         if not cc.deleted:
             planner.unlinked(None, cc)
     return planner.actions
+
+
+def _match(
+    planner: Planner,
+    loose_items: dict[str, MailboxChange],
+    loose_records: dict[str, CrmRecord],
+    no_match: set[str] | frozenset[str],
+) -> None:
+    """Link unlinked items and records by the item type's match keys (first sync, lost
+    state); hold ambiguous ones for review. Matched and held sides leave the loose sets."""
+    keys_of = match_keys_of(planner.t)
+    if keys_of is None or not planner.two_way or not loose_items or not loose_records:
+        return
+    t = planner.t
+    item_fields = {
+        iid: t.to_record(mc.item.fields)
+        for iid, mc in loose_items.items()
+        if mc.item is not None and iid not in no_match
+    }
+    record_fields = {
+        cid: cc.fields
+        for cid, cc in loose_records.items()
+        if not cc.deleted and cid not in no_match
+    }
+    pairs, groups = match(
+        {iid: list(keys_of(f)) for iid, f in item_fields.items()},
+        {cid: list(keys_of(f)) for cid, f in record_fields.items()},
+    )
+    for iid, cid in pairs:
+        planner.unlinked(loose_items.pop(iid), loose_records.pop(cid), "match")
+    for group in groups:
+        for iid in group.items:
+            del loose_items[iid]
+        for cid in group.records:
+            del loose_records[cid]
+        rid = review_id("ambiguous", t.name, [*group.items, *group.records])
+        entry = {
+            "id": rid,
+            "kind": "ambiguous",
+            "item_type": t.name,
+            "key": group.key,
+            "items": group.items,
+            "records": group.records,
+            "summaries": {
+                **{i: summary(item_fields[i]) for i in group.items},
+                **{r: summary(record_fields[r]) for r in group.records},
+            },
+            "reason": (
+                f"{len(group.records)} CRM record(s) and {len(group.items)} Exchange item(s) "
+                f"share {group.key}"
+            ),
+            "decision": None,
+        }
+        planner.actions.append(Action(Kind.HOLD, rid, entry=entry))

@@ -70,6 +70,9 @@ class FolderResult:
     failed: str | None = None
     #: Dry run: the actions the run would take, one short dict each.
     planned: list[dict[str, Any]] = field(default_factory=list)
+    #: Entries newly held for review this run (``id``, ``kind``, ``side``, ``reason``):
+    #: deletes over the deletion guard, ambiguous matches. See ``wess review``.
+    held: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def total_changes(self) -> int:
@@ -103,6 +106,10 @@ class SyncResult:
     @property
     def errors(self) -> list[ItemError]:
         return [e for f in self.folders.values() for e in f.errors]
+
+    @property
+    def held(self) -> list[dict[str, Any]]:
+        return [h for f in self.folders.values() for h in f.held]
 
     @property
     def ok(self) -> bool:

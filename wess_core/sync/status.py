@@ -72,6 +72,11 @@ class FolderState:
     #: Mailbox item ids / CRM ids whose change failed last run → re-read next run.
     retry_items: dict[str, str] = field(default_factory=dict)
     retry_records: dict[str, str] = field(default_factory=dict)
+    #: Entries held for review (held deletes, ambiguous matches), by review id; see
+    #: ``wess_core.sync.review``. Their items and records are not synced until decided.
+    held: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Mailbox item ids / CRM ids a person asked not to sync (``wess ignore``) → since.
+    ignored: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.reindex()
@@ -114,6 +119,8 @@ class FolderState:
             "rows": {pid: dict(vars(r)) for pid, r in self.rows.items()},
             "retry_items": dict(self.retry_items),
             "retry_records": dict(self.retry_records),
+            "held": copy.deepcopy(self.held),
+            "ignored": dict(self.ignored),
         }
 
     @classmethod
@@ -125,7 +132,30 @@ class FolderState:
             rows={pid: StatusRow(**r) for pid, r in (data.get("rows") or {}).items()},
             retry_items=dict(data.get("retry_items") or {}),
             retry_records=dict(data.get("retry_records") or {}),
+            held=copy.deepcopy(dict(data.get("held") or {})),
+            ignored=dict(data.get("ignored") or {}),
         )
+
+    def frozen_ids(self) -> tuple[set[str], set[str]]:
+        """Item ids and CRM ids not synced now: ignored, or held without a decision.
+
+        Ignoring or holding one side of a linked pair freezes the whole pair.
+        """
+        items: set[str] = set()
+        records: set[str] = set()
+        for entry in self.held.values():
+            if entry.get("decision"):
+                continue
+            items.update(entry.get("items") or ())
+            records.update(entry.get("records") or ())
+        for ident in self.ignored:
+            items.add(ident)
+            records.add(ident)
+            for row in (self.by_item(ident), self.by_crm(ident)):
+                if row is not None:
+                    items.add(row.item_id)
+                    records.add(row.crm_id)
+        return items, records
 
 
 class SyncState(Protocol):
