@@ -540,8 +540,10 @@ class Bench:
             if first["failed"]:
                 raise RuntimeError(f"first pass failed: {first['failed']}")
             emu.call("reset_counts")
+            cpu = time.process_time()
             with peak_memory() as mem:
                 wall, outcome = timed(lambda: sync.run_once(ctx, workers=1))
+            cpu = time.process_time() - cpu
             counts = emu.counts()
         folders = folder_count()
         expected = {"SyncFolderItems": len(users) * folders}
@@ -554,6 +556,7 @@ class Bench:
             },  # fmt: skip
             "wall_s": round(wall, 3),
             "ms_per_user": round(1000 * wall / len(users), 2),
+            "client_cpu_ms_per_user": round(1000 * cpu / len(users), 2),
             "synced": len(outcome["synced"]),
             "requests": counts,
             "requests_total": total(counts),
@@ -663,8 +666,10 @@ class Bench:
                 rtts.append(t)
             rtt = statistics.median(rtts)
             emu.call("reset_counts")
+            cpu = time.process_time()
             with peak_memory() as mem:
                 wall, outcome = timed(lambda: sync.run_once(ctx, workers=s.scheduler_workers))
+            cpu = time.process_time() - cpu
             counts = emu.counts()
             emu.call("set_latency", 0.0)
         synced = len(outcome["synced"])
@@ -683,6 +688,9 @@ class Bench:
             "synced": synced,
             "failed": len(outcome["failed"]),
             "users_per_s": round(rate, 2),
+            # one process, one GIL: users/s can't beat 1 / (client CPU per user)
+            "client_cpu_ms_per_user": round(1000 * cpu / max(1, synced), 2),
+            "cpu_bound_users_per_s": round(max(1, synced) / cpu, 2) if cpu else None,
             "requests": counts,
             "requests_total": total(counts),
             "memory": mem,
