@@ -29,7 +29,7 @@ translates them once (contacts: ``given_name``, ``surname``, ``company_name``,
 "country"}]``), ``body``; calendar: ``subject``, ``start``, ``end`` (ISO 8601 with offset),
 ``is_all_day``, ``location``, ``body``, ``required_attendees`` (addresses),
 ``reminder_is_set``, ``reminder_minutes_before_start``, ``recurrence``, ``modified_occurrences``,
-``deleted_occurrences``, ``uid`` (the iCalendar UID; written on create only); tasks:
+``deleted_occurrences``, ``uid`` (the iCalendar UID; read-only, for matching); tasks:
 ``subject``, ``start_date``, ``due_date``, ``status``, ``percent_complete``, ``body``;
 messages: ``subject``, ``sender``, ``to_recipients``, ``cc_recipients``,
 ``datetime_received``, ``body``, ``message_id``). Values are JSON types only (str, int,
@@ -327,7 +327,9 @@ class ItemType(Protocol):
 
     Optional: ``match_keys(record: Mapping[str, Any]) -> list[str | None]``. Keys that
     identify the same thing on both sides, in priority order, computed from CRM record
-    fields (the engine passes ``to_record(item.fields)`` for a mailbox item). When a sync
+    fields; for a mailbox item the engine passes ``to_record(item.fields)`` laid over the
+    raw item fields, so a key may also use an item-only field (the meeting's ``uid``).
+    When a sync
     starts, or restarts after its state was lost, items and records that no stored id
     links are matched by these keys instead of being created on the other side; a key
     two or more candidates share is held for review (``wess review``), never guessed.

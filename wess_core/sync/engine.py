@@ -298,7 +298,8 @@ class _FolderRun:
         self.result.errors.append(
             ItemError(direction, action, _message(exc), crm_id, item_id, type(exc).__name__)
         )
-        self._log("error", direction, crm_id, item_id, error=type(exc).__name__,
+        code = getattr(exc, "code", None) or type(exc).__name__
+        self._log("error", direction, crm_id, item_id, error=str(code),
                   message=_message(exc))  # fmt: skip
         if crm_id:
             self.retry_records[crm_id] = _message(exc)
@@ -525,13 +526,15 @@ class _FolderRun:
         """Skip changes of ignored ids and of ids held without a decision."""
         items, records = self.state.frozen_ids()
         for iid in [i for i in mch if i in items]:
-            del mch[iid]
-            if iid in self.state.ignored or self._row_ignored(self.state.by_item(iid)):
-                self._log("skip", "-", None, iid, message="ignored")
+            change, row = mch.pop(iid), self.state.by_item(iid)
+            echo = row is not None and change.changekey == row.changekey
+            if not echo and (iid in self.state.ignored or self._row_ignored(row)):
+                self._log("skip", "-", row.crm_id if row else None, iid, message="ignored")
         for cid in [c for c in cch if c in records]:
-            del cch[cid]
-            if cid in self.state.ignored or self._row_ignored(self.state.by_crm(cid)):
-                self._log("skip", "-", cid, None, message="ignored")
+            record, row = cch.pop(cid), self.state.by_crm(cid)
+            echo = row is not None and record.revision == row.crm_rev
+            if not echo and (cid in self.state.ignored or self._row_ignored(row)):
+                self._log("skip", "-", cid, row.item_id if row else None, message="ignored")
 
     def _row_ignored(self, row: StatusRow | None) -> bool:
         return row is not None and bool({row.item_id, row.crm_id} & set(self.state.ignored))

@@ -16,9 +16,9 @@ people (contacts folder)::
                                                      street city state zipcode country}]
 
 meetings (calendar): subject start end all_day location description attendees (list of
-addresses) reminder_minutes recurrence modified_occurrences deleted_occurrences uid ↔
+addresses) reminder_minutes recurrence modified_occurrences deleted_occurrences ↔
 subject start end is_all_day location body required_attendees reminder_is_set
-reminder_minutes_before_start recurrence modified_occurrences deleted_occurrences uid.
+reminder_minutes_before_start recurrence modified_occurrences deleted_occurrences.
 ``start``/``end`` are ISO 8601 strings with an offset (or dates for all-day events);
 ``recurrence`` is passed through as a dict, e.g. ``{"pattern": {"type": "weekly",
 "interval": 1, "weekdays": ["Monday"]}, "boundary": {"type": "end_date", "start":
@@ -36,9 +36,10 @@ direction ("in"/"out", from the folder) ↔ subject sender to_recipients cc_reci
 datetime_received body message_id.
 
 Matching on first sync (``match_keys``, in priority order): people by e-mail address,
-then full name + company; meetings by iCalendar UID (``uid``; Exchange's ``UID``, set
-once when the item is created), then subject + start + end (as UTC instants); tasks by
-subject + due date. E-mail has none (one-way: nothing to duplicate in Exchange).
+then full name + company; meetings by iCalendar UID (the item's ``uid``, Exchange's
+``UID``; a CRM record's ``uid`` when the CRM holds one; identity, not content, so it is
+not a synced field), then subject + start + end (as UTC instants); tasks by subject +
+due date. E-mail has none (one-way: nothing to duplicate in Exchange).
 
 Empty values: a mapping emits every field it maps, ``None`` when empty, so an update
 clears what the other side cleared. ``False`` flags and a 0 percent are "empty" too,
@@ -232,7 +233,6 @@ class CalendarType(_Simple):
         ("recurrence", "recurrence"),
         ("modified_occurrences", "modified_occurrences"),
         ("deleted_occurrences", "deleted_occurrences"),
-        ("uid", "uid"),
     )
 
     def to_item(self, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -250,7 +250,7 @@ class CalendarType(_Simple):
         return _in_own_zone(record, {v: k for k, v in _OCCURRENCE_TO_ITEM.items()})
 
     def match_keys(self, record: Mapping[str, Any]) -> list[str | None]:
-        """iCalendar UID, then subject + start + end."""
+        """iCalendar UID (an item's ``uid``, a record's ``uid``), then subject + start + end."""
         uid = str(record.get("uid") or "").strip()
         subject = norm_text(record.get("subject"))
         start, end = norm_time(record.get("start")), norm_time(record.get("end"))

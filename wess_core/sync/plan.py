@@ -420,8 +420,8 @@ def _match(
     if keys_of is None or not planner.two_way or not loose_items or not loose_records:
         return
     t = planner.t
-    item_fields = {
-        iid: t.to_record(mc.item.fields)
+    item_fields = {  # the CRM view over the raw item fields: keys may use both (a "uid")
+        iid: {**mc.item.fields, **t.to_record(mc.item.fields)}
         for iid, mc in loose_items.items()
         if mc.item is not None and iid not in no_match
     }
