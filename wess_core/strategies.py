@@ -311,6 +311,43 @@ class CrmBackend(Protocol):
         ...
 
 
+# -- connecting: auth and discovery methods ----------------------------------------
+
+
+@runtime_checkable
+class AuthMethod(Protocol):
+    """How a mailbox is logged into; registered through ``wess_register_auth_methods``.
+
+    ``connection`` is a ``wess_core.connection.Connection``: the user's effective settings
+    with their secrets decrypted (never log them). The built-in methods (``direct``,
+    ``impersonation``, ``app_password``, ``oauth``) derive from
+    ``wess_plugins.transport_ews.connect.EwsAuthMethod``, which adds the EWS side
+    (``ews_login`` → exchangelib credentials, access type, impersonation target).
+    """
+
+    def validate(self, connection: Any) -> None:
+        """Check the settings this method needs, without any network call; raise
+        ``wess_core.errors.UsageError`` naming the command that fixes what is missing."""
+        ...
+
+    def test_connection(self, connection: Any) -> None:
+        """The credential check on save: read the target mailbox's inbox; raise
+        ``wess_core.errors.CredentialsRejected`` with a readable reason on failure."""
+        ...
+
+
+@runtime_checkable
+class DiscoveryMethod(Protocol):
+    """How a user's EWS URL is found; registered through
+    ``wess_register_discovery_methods``."""
+
+    def discover(self, connection: Any) -> str:
+        """The EWS URL for ``connection.exchange_email``; raise
+        ``wess_core.errors.DiscoveryError(code, message)`` with the name users look up
+        (AutoDiscoverFailed, Unauthorized, ErrorNonExistentMailbox) and what to do next."""
+        ...
+
+
 # -- item types ----------------------------------------------------------------
 
 
