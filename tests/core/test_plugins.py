@@ -207,3 +207,22 @@ def test_example_plugin_installs_with_pip_into_a_virtualenv(tmp_path):
     env["WESS_ALLOWED_DOMAINS"] = "corp.example"
     shown = json.loads(wess("users", "show", "alice", "--json").stdout)
     assert "e-mail domain example.com is not allowed to sync" in shown["reasons"]
+
+
+def test_every_builtin_strategy_satisfies_its_protocol():
+    from wess_core import strategies
+
+    expected = {
+        "auth method": (strategies.AuthMethod, {"direct", "impersonation", "app_password",
+                                                "oauth"}),
+        "discovery method": (strategies.DiscoveryMethod, {"autodiscover", "manual"}),
+        "item type": (strategies.ItemType, {"contacts", "calendar", "tasks", "email-inbox",
+                                            "email-sent"}),
+    }  # fmt: skip
+    for kind, (protocol, names) in expected.items():
+        registry = plugins.registry(kind)
+        assert names <= set(registry.names()), kind
+        for name, strategy in registry.items():
+            assert isinstance(strategy, protocol), f"{kind} {name}"
+    assert {"local"} <= set(plugins.crm_backends().names())
+    assert {"ews"} <= set(plugins.transports().names())
