@@ -239,6 +239,112 @@ def modified_from_ews(values: Any) -> list[dict[str, Any]] | None:
     ]
 
 
+# -- calendar: time zones ---------------------------------------------------
+#
+# A meeting keeps its zone: the neutral ``timezone`` is the IANA name of the item's
+# StartTimeZone (exchangelib ``_start_timezone``, sent as a Windows zone id; it comes back
+# as the canonical IANA zone of that Windows zone, e.g. Europe/Amsterdam -> Europe/Berlin),
+# absent for UTC. ``start``/``end`` (and occurrence times) are written and read as local
+# times in that zone with their offset, so Exchange expands the series at the organiser's
+# wall-clock time across DST changes. All-day values are dates; an all-day ``end`` is the
+# last day (inclusive), as exchangelib presents it. The converters never use the machine's
+# local zone: every value is aware, and the end zone is always requested.
+
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/GMT", "GMT", "Z"})
+
+
+def zone_to_ews(name: str | None) -> EWSTimeZone:
+    return UTC if not name or name in _UTC_NAMES else EWSTimeZone(name)
+
+
+def zone_from_ews(value: Any) -> str | None:
+    if value is None:
+        return None
+    name = getattr(value, "key", None) or str(value)
+    return None if name in _UTC_NAMES or getattr(value, "ms_id", None) == "UTC" else name
+
+
+def when_to_ews(value: str | None, tz: EWSTimeZone, all_day: bool) -> Any:
+    """A neutral start/end -> EWSDate (all-day) or an EWSDateTime in ``tz``. A value
+    without offset is local time in ``tz``."""
+    if not value:
+        return None
+    if len(value) == 10:
+        return EWSDate.from_date(dt.date.fromisoformat(value))
+    parsed = dt.datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    local = parsed.astimezone(tz)  # EWSTimeZone.fromutc may already give an EWSDateTime
+    if not isinstance(local, EWSDateTime):
+        local = EWSDateTime.from_datetime(local)
+    return EWSDate.from_date(local.date()) if all_day else local
+
+
+def when_from_ews(value: Any, tz: Any, all_day: bool, end: bool = False) -> str | None:
+    """An exchangelib start/end (EWSDateTime in UTC, or EWSDate for all-day masters) ->
+    local ISO time in ``tz`` (a date when ``all_day``; an occurrence's all-day end
+    arrives as the next midnight and becomes the last day)."""
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime):
+        return value.isoformat()
+    local = value.astimezone(tz or UTC)
+    if all_day:
+        return (local - dt.timedelta(days=1) if end else local).date().isoformat()
+    return local.isoformat()
+
+
+def _instant(value: str) -> Any:
+    if len(value) == 10:
+        return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+    parsed = dt.datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def calendar_to_ews(fields: dict[str, Any], values: dict[str, Any]) -> None:
+    """Fix up what the field maps made: start/end in the meeting's zone, both zones set."""
+    if not {"start", "end", "timezone", "is_all_day"} & fields.keys():
+        return
+    tz = zone_to_ews(fields.get("timezone"))
+    all_day = bool(fields.get("is_all_day"))
+    for name in ("start", "end"):
+        if name in fields:
+            values[name] = when_to_ews(fields[name], tz, all_day)
+    values["_start_timezone"] = values["_end_timezone"] = tz
+
+
+def calendar_from_ews(item: Any, fields: dict[str, Any]) -> None:
+    """Times as local times in the item's zone; occurrences sorted by original start."""
+    tz = getattr(item, "_start_timezone", None) or UTC
+    all_day = bool(getattr(item, "is_all_day", False))
+    for name in ("start", "end"):
+        value = when_from_ews(getattr(item, name, None), tz, all_day, end=name == "end")
+        if value is not None:
+            fields[name] = value
+    deleted = getattr(item, "deleted_occurrences", None) or []
+    if deleted:
+        starts = [when_from_ews(d.start, tz, all_day) for d in deleted]
+        fields["deleted_occurrences"] = sorted(starts, key=_instant)
+    modified = getattr(item, "modified_occurrences", None) or []
+    if modified:
+        entries = [
+            {
+                "original_start": when_from_ews(o.original_start, tz, all_day),
+                "start": when_from_ews(o.start, tz, all_day),
+                "end": when_from_ews(o.end, tz, all_day, end=True),
+            }
+            for o in modified
+        ]
+        fields["modified_occurrences"] = sorted(
+            entries, key=lambda e: _instant(e["original_start"])
+        )
+
+
+def _read_only(value: Any) -> None:
+    """Requested so exchangelib has it, never a neutral field."""
+    return None
+
+
 def _reminder_to_ews(value: Any) -> Any:
     return None if value is None else int(value)
 
@@ -279,6 +385,9 @@ FOLDER_FIELDS: dict[str, list[FieldMap]] = {
         FieldMap("start", "start", datetime_to_ews, datetime_from_ews),
         FieldMap("end", "end", datetime_to_ews, datetime_from_ews),
         FieldMap("is_all_day", "is_all_day", _same, _same),
+        FieldMap("timezone", "_start_timezone", zone_to_ews, zone_from_ews),
+        # all-day ends are converted to dates in this zone (never the machine's own)
+        FieldMap("end_timezone", "_end_timezone", None, _read_only),
         FieldMap("required_attendees", "required_attendees", attendees_to_ews, attendees_from_ews),
         FieldMap(
             "reminder_minutes_before_start",
@@ -306,5 +415,11 @@ FOLDER_FIELDS: dict[str, list[FieldMap]] = {
         FieldMap("datetime_received", "datetime_received", _same, datetime_from_ews),
     ],
 }
+#: Per folder: (fields, values) -> None after the field maps wrote ``values`` for EWS, and
+#: (exchangelib item, fields) -> None after they read ``fields`` from it.
+FOLDER_TO_EWS: dict[str, Callable[[dict[str, Any], dict[str, Any]], None]] = {
+    "calendar": calendar_to_ews
+}
+FOLDER_FROM_EWS: dict[str, Callable[[Any, dict[str, Any]], None]] = {"calendar": calendar_from_ews}
 FOLDER_FIELDS["inbox"] = FOLDER_FIELDS["messages"]
 FOLDER_FIELDS["sentitems"] = FOLDER_FIELDS["messages"]

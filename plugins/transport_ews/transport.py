@@ -44,7 +44,13 @@ from wess_core.strategies import (
     MailboxItem,
     NewItem,
 )
-from wess_plugins.transport_ews.fields import FOLDER_FIELDS, FieldMap
+from wess_plugins.transport_ews import occurrences
+from wess_plugins.transport_ews.fields import (
+    FOLDER_FIELDS,
+    FOLDER_FROM_EWS,
+    FOLDER_TO_EWS,
+    FieldMap,
+)
 from wess_plugins.transport_ews.throttle import ServerThrottle, throttle_for
 
 CRM_ID_FIELD = "wess_crm_id"
@@ -236,6 +242,8 @@ class EwsTransport:
             value = m.from_ews(getattr(item, m.attribute, None))
             if value not in (None, "", []):
                 fields[m.name] = value
+        if folder in FOLDER_FROM_EWS:
+            FOLDER_FROM_EWS[folder](item, fields)
         modified = getattr(item, "last_modified_time", None)
         return MailboxItem(
             item_id=item.id,
@@ -250,6 +258,8 @@ class EwsTransport:
         for m in _field_maps(folder):
             if m.name in fields and m.to_ews is not None:
                 values[m.attribute] = m.to_ews(fields[m.name])
+        if folder in FOLDER_TO_EWS:
+            FOLDER_TO_EWS[folder](fields, values)
         if (
             folder == "contacts"
             and not fields.get("display_name")
@@ -270,6 +280,36 @@ class EwsTransport:
         if self.throttle:
             self.throttle.note_ok()
         return results
+
+    # -- recurring series: exceptions by original start (see occurrences.py) --
+
+    def _fill_occurrences(self, folder: str, read: list[tuple[Any, MailboxItem]]) -> None:
+        """Fetch the changed fields of the exceptions of the masters just read."""
+        if folder == "calendar" and read:
+            occurrences.fill(self, folder, read)
+
+    def _series_before(self, folder: str, updates: Sequence[ItemUpdate]) -> dict[str, Any]:
+        """Recurring masters about to be updated, as they are now (their exceptions' ids)."""
+        if folder != "calendar":
+            return {}
+        ids = [u.item_id for u in updates if occurrences.wants_occurrences(u.fields)]
+        return occurrences.read(self, folder, ids)
+
+    def _write_occurrences(self, folder: str, wanted: list[dict[str, Any]], out: list[Any],
+                           before: dict[str, Any] | None = None) -> None:  # fmt: skip
+        """After the masters were written: delete / change their occurrences as ``wanted``
+        says; ``out`` gets each series' final ref."""
+        if folder != "calendar":
+            return
+        jobs = []
+        for index, fields in enumerate(wanted):
+            ref = out[index]
+            if not isinstance(ref, ItemRef) or not occurrences.wants_occurrences(fields):
+                continue
+            prior = (before or {}).get(ref.item_id)
+            merged = {**prior.item.fields, **fields} if prior is not None else fields
+            jobs.append((index, occurrences.plan(self, folder, ref.item_id, merged, prior)))
+        occurrences.apply(self, folder, jobs, out)
 
     # -- the Transport protocol --------------------------------------------
 
@@ -294,6 +334,7 @@ class EwsTransport:
                 raise _unavailable(exc, self.connection) from None
             raise
         changes: list[MailboxChange] = []
+        read: list[tuple[Any, MailboxItem]] = []
         for change_type, item in results:
             if isinstance(item, Exception):
                 if isinstance(item, ErrorInvalidSyncStateData):
@@ -306,11 +347,13 @@ class EwsTransport:
                 changes.append(MailboxChange(item_id=item_id.id, changekey=item_id.changekey))
             else:
                 converted = self._to_mailbox_item(folder, item)
+                read.append((item, converted))
                 changes.append(
                     MailboxChange(
                         item_id=converted.item_id, changekey=converted.changekey, item=converted
                     )
                 )
+        self._fill_occurrences(folder, read)
         done = bool(svc.includes_last_item_in_range) or svc.sync_state == token
         return ChangesPage(changes=changes, token=svc.sync_state, done=done)
 
@@ -323,10 +366,13 @@ class EwsTransport:
             additional_fields=self._field_paths(folder),
             shape=ID_ONLY,
         )
-        return [
+        out = [
             _to_error(r) if isinstance(r, Exception) else self._to_mailbox_item(folder, r)
             for r in results
         ]
+        self._fill_occurrences(folder, [(r, o) for r, o in zip(results, out, strict=True)
+                                        if isinstance(o, MailboxItem)])  # fmt: skip
+        return out
 
     def create(self, folder: str, items: Sequence[NewItem]) -> list[Any]:
         if not items:
@@ -361,12 +407,14 @@ class EwsTransport:
                 out.append(_to_error(answer))
             else:
                 out.append(ItemRef(answer.id, answer.changekey))
+        self._write_occurrences(folder, [new.fields for new in items], out)
         return out
 
     def update(self, folder: str, updates: Sequence[ItemUpdate]) -> list[Any]:
         if not updates:
             return []
         out: list[Any] = [None] * len(updates)
+        before = self._series_before(folder, updates)
         guarded: list[tuple[int, Any, list[str]]] = []
         unguarded: list[tuple[int, Any, list[str]]] = []
         for index, upd in enumerate(updates):
@@ -394,6 +442,7 @@ class EwsTransport:
                     out[index] = _to_error(answer)
                 else:
                     out[index] = ItemRef(answer[0], answer[1])
+        self._write_occurrences(folder, [upd.fields for upd in updates], out, before)
         return out
 
     def delete(self, folder: str, refs: Sequence[ItemRef]) -> list[Any]:

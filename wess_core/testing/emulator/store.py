@@ -555,8 +555,10 @@ class Mailbox:
 
 
 def utc_times(elem) -> None:
-    """Store a calendar item's Start/End in UTC ("...Z"), as Exchange returns them, whatever
-    offset the client sent (exchangelib sends local times with their offset on update)."""
+    """Store a calendar item's times as Exchange returns them: Start/End in UTC ("...Z")
+    whatever offset the client sent (exchangelib sends local times with their offset on
+    update), and the recurrence range's dates with the series zone's offset on that day
+    ("2026-10-12+01:00"; a bare date would be read as the client's local midnight)."""
     for name in ("Start", "End"):
         node = elem.find(tq(name))
         if node is not None and node.text:
@@ -564,6 +566,20 @@ def utc_times(elem) -> None:
                 node.text = now_text(recurrence.parse_dt(node.text))
             except ValueError:
                 raise EwsError("ErrorInvalidPropertySet", f"Invalid {name}: {node.text}") from None
+    rec = elem.find(tq("Recurrence"))
+    if rec is None or len(rec) < 2:
+        return
+    zone = recurrence.item_zone(elem)
+    for name in ("StartDate", "EndDate"):
+        node = rec[1].find(tq(name))
+        if node is not None and node.text:
+            try:
+                day = recurrence.parse_date(node.text)
+            except ValueError:
+                raise EwsError("ErrorInvalidPropertySet", f"Invalid {name}: {node.text}") from None
+            offset = dt.datetime.combine(day, dt.time(), tzinfo=zone).strftime("%z")
+            suffix = "Z" if offset in ("", "+0000") else f"{offset[:3]}:{offset[3:]}"
+            node.text = day.isoformat() + suffix
 
 
 def build_item_elem(record: dict, folder: Folder):
