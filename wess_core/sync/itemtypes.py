@@ -15,17 +15,24 @@ people (contacts folder)::
     address {street city state zip country}        ↔ physical_addresses [{"label": "Business",
                                                      street city state zipcode country}]
 
-meetings (calendar): subject start end all_day location description attendees (list of
-addresses) reminder_minutes recurrence modified_occurrences deleted_occurrences ↔
-subject start end is_all_day location body required_attendees reminder_is_set
+meetings (calendar): subject start end timezone all_day location description attendees
+(list of addresses) reminder_minutes recurrence modified_occurrences deleted_occurrences ↔
+subject start end timezone is_all_day location body required_attendees reminder_is_set
 reminder_minutes_before_start recurrence modified_occurrences deleted_occurrences.
-``start``/``end`` are ISO 8601 strings with an offset (or dates for all-day events);
-``recurrence`` is passed through as a dict, e.g. ``{"pattern": {"type": "weekly",
-"interval": 1, "weekdays": ["Monday"]}, "boundary": {"type": "end_date", "start":
-"2024-05-06", "end": "2024-07-01"}}`` (boundary types: end_date, no_end, numbered with
-"number"); modified occurrences are dicts with
-``original_start`` plus the changed fields; deleted occurrences are ``original_start``
-strings.
+``timezone`` is the meeting's IANA zone ("Europe/London"; none or "UTC": UTC), the zone
+a series keeps its wall-clock time in across DST changes. ``start``/``end`` are ISO 8601
+strings with an offset, shown as local times in ``timezone`` ("2026-10-12T09:00:00+01:00";
+a value without offset is local time there), or dates for all-day events (``end`` is the
+last day, inclusive). ``recurrence`` is passed through as a dict, e.g. ``{"pattern":
+{"type": "weekly", "interval": 1, "weekdays": ["Monday"]}, "boundary": {"type":
+"end_date", "start": "2024-05-06", "end": "2024-07-01"}}`` (boundary types: end_date,
+no_end, numbered with "number"; dates are local dates in ``timezone``). An occurrence is
+named by its *original start* (its slot in the pattern), never by its current start:
+``modified_occurrences`` is a list of ``{"original_start", "start", "end"}`` plus the
+fields that differ from the series (``subject``, ``location``, ``description``; ``body``
+on the item side), ``deleted_occurrences`` a list of original starts; both sorted by
+original start. Changing the pattern or the series' time in Exchange deletes its
+exceptions (see ``wess_plugins.transport_ews.occurrences``).
 
 tasks: subject start_date due_date status (not_started in_progress completed waiting
 deferred) percent_complete description ↔ subject start_date due_date status (NotStarted
