@@ -42,6 +42,8 @@ class FieldMap:
     #: ``None``: read-only in EWS (changed through occurrence items, not the master)
     to_ews: Callable[[Any], Any] | None
     from_ews: Callable[[Any], Any]
+    #: Written when the item is created, never by an update (the meeting's UID).
+    create_only: bool = False
 
 
 def _same(value: Any) -> Any:
@@ -386,6 +388,8 @@ FOLDER_FIELDS: dict[str, list[FieldMap]] = {
         FieldMap("end", "end", datetime_to_ews, datetime_from_ews),
         FieldMap("is_all_day", "is_all_day", _same, _same),
         FieldMap("timezone", "_start_timezone", zone_to_ews, zone_from_ews),
+        # the iCalendar UID: read for matching, set once on create (Exchange keeps it)
+        FieldMap("uid", "uid", _text, _text, create_only=True),
         # all-day ends are converted to dates in this zone (never the machine's own)
         FieldMap("end_timezone", "_end_timezone", None, _read_only),
         FieldMap("required_attendees", "required_attendees", attendees_to_ews, attendees_from_ews),

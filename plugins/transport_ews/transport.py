@@ -17,6 +17,7 @@ from exchangelib.errors import (
     ErrorInvalidSyncStateData,
     ErrorIrresolvableConflict,
     ErrorItemNotFound,
+    ErrorSchemaValidation,
     ResponseMessageError,
 )
 from exchangelib.folders import Calendar, Contacts, Inbox, Root, SentItems, Tasks
@@ -177,7 +178,16 @@ def _to_error(exc: Exception) -> Exception:
         return ItemChanged(str(exc))
     if isinstance(exc, MailboxError):
         return exc
-    return MailboxError(f"{type(exc).__name__}: {exc}")
+    error = MailboxError(f"{type(exc).__name__}: {exc}")
+    error.code = type(exc).__name__  # type: ignore[attr-defined]  # the EWS response code
+    return error
+
+
+def _refused(exc: Exception) -> MailboxError:
+    """A value refused before sending (exchangelib's checks; Exchange's schema would)."""
+    error = MailboxError(f"cannot convert item: {exc}")
+    error.code = "InvalidValue"  # type: ignore[attr-defined]
+    return error
 
 
 class EwsTransport:
@@ -256,7 +266,7 @@ class EwsTransport:
     def _to_ews_values(self, folder: str, fields: dict[str, Any], creating: bool) -> dict[str, Any]:
         values = {}
         for m in _field_maps(folder):
-            if m.name in fields and m.to_ews is not None:
+            if m.name in fields and m.to_ews is not None and (creating or not m.create_only):
                 values[m.attribute] = m.to_ews(fields[m.name])
         if folder in FOLDER_TO_EWS:
             FOLDER_TO_EWS[folder](fields, values)
@@ -274,9 +284,30 @@ class EwsTransport:
         item = item_cls(account=self.account, folder=self._folder(folder), **values, **extra)
         return item, list(values)
 
+    def _check_values(self, item: Any, names: list[str]) -> None:
+        """Refuse a value exchangelib would refuse while building the request (a bogus
+        task status ...) now, so that item fails alone and not its whole batch."""
+        for name in names:
+            value = getattr(item, name, None)
+            if value is not None:
+                item.get_field_by_fieldname(name).clean(value, version=self.account.version)
+
     def _call(self, service_cls: type, **kwargs: Any) -> list[Any]:
-        """One batched EWS call; one result or exception per input, in input order."""
-        results = list(service_cls(account=self.account, chunk_size=self.max_batch).call(**kwargs))
+        """One batched EWS call; one result or exception per input, in input order.
+
+        A request Exchange refuses whole because one item in it is invalid (a schema
+        violation: nothing was written) is sent again item by item, so only that item
+        fails and never its batch.
+        """
+        try:
+            results = list(
+                service_cls(account=self.account, chunk_size=self.max_batch).call(**kwargs)
+            )
+        except ErrorSchemaValidation as exc:
+            items = list(kwargs["items"])
+            if len(items) <= 1:
+                return [exc] * len(items)
+            return [self._call(service_cls, **{**kwargs, "items": [i]})[0] for i in items]
         if self.throttle:
             self.throttle.note_ok()
         return results
@@ -384,7 +415,7 @@ class EwsTransport:
                 item.clean(version=self.account.version)  # refuse it alone, not its batch
                 prepared.append(item)
             except Exception as exc:  # a field exchangelib refuses: that item fails alone
-                prepared.append(MailboxError(f"cannot convert item: {exc}"))
+                prepared.append(_refused(exc))
         valid = [p for p in prepared if not isinstance(p, Exception)]
         answers = iter(
             self._call(
@@ -422,8 +453,9 @@ class EwsTransport:
                 item, names = self._to_ews_item(
                     folder, upd.fields, id=upd.item_id, changekey=upd.changekey
                 )
+                self._check_values(item, names)
             except Exception as exc:
-                out[index] = MailboxError(f"cannot convert item: {exc}")
+                out[index] = _refused(exc)
                 continue
             (guarded if upd.changekey else unguarded).append((index, item, names))
         for group, policy in ((guarded, NEVER_OVERWRITE), (unguarded, AUTO_RESOLVE)):
