@@ -14,6 +14,10 @@ SELF_ALLOWED = [
     ("users", "set", "alice", "--exchange-username", "DOM\\alice"),
     ("users", "set", "alice", "--ews-url", "https://mail.example.com/EWS/Exchange.asmx"),
     ("history", "alice"),
+    ("review", "alice"),
+    ("review", "alice", "--json"),
+    ("ledger", "alice"),
+    ("ledger", "alice", "--since", "7d", "--json"),
 ]
 
 DENIED = [
@@ -23,6 +27,14 @@ DENIED = [
     ("users", "disable", "bob"),
     ("users", "set", "bob", "--exchange-email", "x@example.com"),
     ("history", "bob"),
+    ("review", "bob"),
+    ("review", "bob", "d1234567", "--approve"),
+    ("review", "bob", "--reject", "--all"),
+    ("ledger", "bob"),
+    ("ledger", "bob", "--item", "1"),
+    ("retry", "bob", "1"),
+    ("ignore", "bob", "1"),
+    ("ignore", "bob", "1", "--undo"),
     # admin-only settings, even on one's own profile
     ("users", "set", "alice", "--database", "other"),
     ("users", "set", "alice", "--state", "disabled"),
