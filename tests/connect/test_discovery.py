@@ -111,9 +111,12 @@ def test_rediscovery_when_the_cached_url_stops_answering(admin_home, emu, emu2):
 
 def test_discover_in_the_background(admin_home, emu, home):
     wess = autodiscover_site(admin_home, emu)
+    emu.set_latency(1.0, operation="GetUserSettings")  # long enough to see it running
     r = wess("discover", "alice", "--background", "--json")
     assert r.exit_code == 0, r.stderr
     assert r.json["state"] == "running"
+    status = {row["login"]: row for row in wess("status", "--json").json}
+    assert status["alice"]["jobs"] == ["discovery running"]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         found = wess("users", "show", "alice", "--json").json["discovered_ews_url"]

@@ -291,6 +291,7 @@ def run_forever(
 
 def status(ctx: Context) -> list[dict[str, Any]]:
     """Per user: eligibility, last run, last error. A user sees only their own line."""
+    from wess_core.service.connect import running_jobs
     from wess_core.service.queue import read_board
 
     account = load_account(ctx)
@@ -316,6 +317,10 @@ def status(ctx: Context) -> list[dict[str, Any]]:
                 "queue": "running"
                 if p.login in running
                 else ("waiting" if p.login in waiting else None),
+                "jobs": [
+                    f"{job.get('kind', 'discovery')} {job.get('state', 'running')}"
+                    for job in running_jobs(ctx, p.login)
+                ],
                 "last_run": last_sync["time"] if last_sync else None,
                 "last_result": last["message"] if last else None,
                 "last_error": last_error["message"] if last_error else None,
