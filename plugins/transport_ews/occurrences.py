@@ -352,7 +352,6 @@ class _Plan:
     updates: list[tuple[Any, list[str]]] = field(default_factory=list)
     #: Exchange cannot end up as asked (stale exceptions, restores, unknown slots).
     diverges: bool = False
-    failed: list[str] = field(default_factory=list)
 
 
 def _target(plan: _Plan, before: Series | None, original: Any, original_text: str) -> Any:
