@@ -52,7 +52,7 @@ class Concurrency:
 
 def test_cap_per_server_and_status_shows_the_queue(home, ews_server):
     ctx = _home(home, ews_server)
-    ews_server.set_latency(0.01)
+    ews_server.set_latency(0.03)  # each user takes long enough to overlap and be seen
     counter = Concurrency()
     seen = set()
     with plugins.registered(counter):
@@ -63,7 +63,7 @@ def test_cap_per_server_and_status_shows_the_queue(home, ews_server):
         deadline = time.monotonic() + 60
         while worker.is_alive() and time.monotonic() < deadline:
             queue_states |= {row["queue"] for row in sync.status(ctx)}
-            time.sleep(0.05)
+            time.sleep(0.02)
         worker.join(timeout=60)
     assert seen == {tuple(LOGINS)}
     assert counter.peak == 2  # six workers, but two at a time on this server
