@@ -281,3 +281,20 @@ def test_the_ledger_gets_every_operation_once_per_batch_with_errors():
     ledger.writes.clear()
     w.sync(ledger=ledger)
     assert ledger.writes == []  # an idle run writes no ledger
+
+
+def test_an_unreadable_item_is_waited_for_not_duplicated():
+    """Found by the state machine: the same person on both sides, the item's content
+    unreadable this run; the record must not be created in the mailbox meanwhile."""
+    from wess_core.sync.memory import MemoryMailbox
+
+    w = World(mailbox=MemoryMailbox(inline=False))
+    w.crm.add("people", person(1))
+    w.mb.add("contacts", w.t.to_item(person(1)))
+    w.mb.faults.fail_call("get", error=ConnectionError("timed out"))
+    r = w.sync()
+    assert r.to_exchange.created == 0 and r.errors
+    r = w.sync()
+    assert r.total_changes == 0 and not r.errors
+    assert len(w.items()) == len(w.records()) == 1
+    w.assert_converged()

@@ -64,7 +64,7 @@ from wess_core.sync.plan import (
     plan_folder,
 )
 from wess_core.sync.result import FolderResult, ItemError, SyncResult
-from wess_core.sync.review import DeletionGuard, review_id, summary
+from wess_core.sync.review import DeletionGuard, match_keys_of, review_id, summary
 from wess_core.sync.status import FolderState, StatusRow, SyncState
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,10 @@ class _FolderRun:
         self.retry_items: dict[str, str] = {}
         self.retry_records: dict[str, str] = {}
         self.linked_before = len(self.state.rows)
+        #: Unlinked ids whose content could not be read this run: what they might match
+        #: on the other side waits for them (created next run, or matched).
+        self.unread_items: set[str] = set()
+        self.unread_records: set[str] = set()
 
     # -- 1. read ---------------------------------------------------------------
 
@@ -305,6 +309,10 @@ class _FolderRun:
             self.retry_records[crm_id] = _message(exc)
         if item_id:
             self.retry_items[item_id] = _message(exc)
+        if action == "get-item" and item_id and self.state.by_item(item_id) is None:
+            self.unread_items.add(item_id)
+        if action == "get-record" and crm_id and self.state.by_crm(crm_id) is None:
+            self.unread_records.add(crm_id)
 
     def _fail_action(self, action: Action, exc: BaseException) -> None:
         direction = "to-exchange" if action.kind in MAILBOX_WRITES else "to-crm"
@@ -603,6 +611,25 @@ class _FolderRun:
         if action.entry is not None and action.kind is not Kind.HOLD:
             self.state.held.pop(action.entry["id"], None)
 
+    def defer_unmatched(self, actions: list[Action]) -> list[Action]:
+        """Don't create what might match an unlinked side that could not be read this run
+        (that would duplicate it): re-read both next run instead."""
+        if match_keys_of(self.t) is None:
+            return actions
+        waits = {Kind.CREATE_ITEM: bool(self.unread_items),
+                 Kind.CREATE_RECORD: bool(self.unread_records)}  # fmt: skip
+        out = []
+        for a in actions:
+            if waits.get(a.kind) and a.row is None and a.entry is None:
+                why = "waiting for unread items to match against"
+                if a.kind is Kind.CREATE_ITEM and a.crm_id:
+                    self.retry_records[a.crm_id] = why
+                elif a.item_id:
+                    self.retry_items[a.item_id] = why
+                continue
+            out.append(a)
+        return out
+
     def apply_guard(self, actions: list[Action]) -> list[Action]:
         """Hold a side's deletes when they trip the guard; everything else goes ahead."""
         sides = (("exchange", Kind.DELETE_ITEM, "crm"), ("crm", Kind.DELETE_RECORD, "mailbox"))
@@ -681,7 +708,7 @@ class _FolderRun:
         self.freeze(mch, cch)
         actions = plan_folder(self.t, self.state, mch, cch, self.policy, links=links,
                               no_match=no_match)  # fmt: skip
-        actions = self.apply_guard(actions) + extra
+        actions = self.apply_guard(self.defer_unmatched(actions)) + extra
         self._fill_summaries(actions)
         if self.dry_run:
             self.dry(actions)
