@@ -218,3 +218,19 @@ def test_ledger_since_and_retention(synced_home, crm, home):
     assert [e["crm_id"] for e in store.entries() if e["crm_id"] == "old"] == []
     denied = synced_home("ledger", "alice", as_="bob")
     assert denied.exit_code == 1 and "permission denied" in denied.stderr
+
+
+def test_a_removed_licence_or_disabled_sync_never_deletes(synced_home, mailbox, crm):
+    for i in range(3):
+        crm.add("people", first_name=f"P{i}", email=f"p{i}@example.com")
+    sync_ok(synced_home)
+    assert synced_home("users", "deallocate", "alice").exit_code == 0
+    assert synced_home("sync", "alice").exit_code == 1  # not eligible: nothing touched
+    assert synced_home("run", "--once", "--json").json["synced"] == []
+    assert synced_home("users", "allocate", "alice").exit_code == 0
+    assert synced_home("users", "disable", "alice").exit_code == 0
+    assert synced_home("sync", "alice").exit_code == 1
+    assert synced_home("users", "enable", "alice").exit_code == 0
+    data = sync_ok(synced_home)
+    assert data["total_changes"] == 0
+    assert len(listing(mailbox, "contacts")) == 3 and len(crm.list("people")) == 3
