@@ -14,7 +14,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from exchangelib.errors import UnauthorizedError
+from exchangelib.errors import ErrorTimeoutExpired, UnauthorizedError
 from exchangelib.protocol import FaultTolerance
 
 MAX_BATCH = 100
@@ -34,13 +34,29 @@ class SyncRetryPolicy(FaultTolerance):
     def __init__(self, throttle: ServerThrottle, max_wait: int = MAX_WAIT_SECONDS) -> None:
         super().__init__(max_wait=max_wait)
         self._throttle = throttle
+        self._answered = threading.local()
 
-    def raise_response_errors(self, response):  # noqa: D102 - exchangelib's hook
+    @property
+    def back_off_until(self):  # exchangelib reads this right before every POST
+        self._answered.value = False
+        return super().back_off_until
+
+    @back_off_until.setter
+    def back_off_until(self, value):
+        FaultTolerance.back_off_until.fset(self, value)
+
+    def raise_response_errors(self, response):  # exchangelib's hook: a response came back
+        self._answered.value = True
         if response.status_code == 401:
             raise UnauthorizedError(f"Invalid credentials for {response.url}")
         return super().raise_response_errors(response)
 
-    def back_off(self, seconds):  # noqa: D102 - exchangelib's hook
+    def back_off(self, seconds):  # exchangelib's hook
+        if not getattr(self._answered, "value", True):
+            # No HTTP answer at all (refused, reset, timed out): the server is down or the
+            # URL is stale. Waiting minutes would only stall the scheduler; the next run
+            # (or a fresh discovery) tries again.
+            raise ErrorTimeoutExpired("no response from the server: connection failed or timed out")
         self._throttle.note_busy(seconds)
         return super().back_off(seconds)
 

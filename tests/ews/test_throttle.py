@@ -76,3 +76,17 @@ def test_refused_password_fails_at_once_instead_of_waiting(ews_server):
         wrong.changes("contacts", None)
     assert time.monotonic() - started < 5
     assert getattr(caught.value, "credentials", False) is True
+
+
+def test_unreachable_server_fails_in_seconds_not_minutes(ews_server):
+    """No HTTP answer at all is not throttling: no minutes of back-off for a dead server."""
+    from wess_core.strategies import MailboxError
+
+    dead = _connection(ews_server, "alice@example.com", "Secret-1")
+    dead = dead.__class__(**{**dead.__dict__, "ews_url": "https://127.0.0.1:9/EWS/Exchange.asmx"})
+    started = time.monotonic()
+    with pytest.raises(MailboxError) as caught:
+        EwsTransport(dead).changes("contacts", None)
+    assert time.monotonic() - started < 5
+    assert caught.value.rediscover is True
+    assert "cannot reach Exchange" in str(caught.value)
