@@ -707,8 +707,8 @@ def status_command(ctx: Context, as_json: bool) -> None:
     from wess_core.service import sync
 
     rows = sync.status(ctx)
-    columns = ["login", "sync_enabled", "eligible", "paused", "queue", "jobs", "last_run",
-               "last_result"]  # fmt: skip
+    columns = ["login", "sync_enabled", "eligible", "paused", "queue", "held", "jobs",
+               "last_run", "last_result"]  # fmt: skip
     emit(rows, as_json, table(rows, columns) if rows else "No users yet.")
 
 

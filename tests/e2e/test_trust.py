@@ -124,6 +124,7 @@ def test_mass_crm_deletes_are_held_until_approved(synced_home, mailbox, crm):
     held = synced_home("review", "alice", "--json").json
     assert {h["kind"] for h in held} == {"delete"} and {h["side"] for h in held} == {"exchange"}
     assert all(h["summary"].startswith("P") for h in held)
+    assert synced_home("status", "--json").json[0]["held"] == 12
 
     sync_ok(synced_home)  # still held: nothing deleted without a decision
     assert len(listing(mailbox, "contacts")) == 20

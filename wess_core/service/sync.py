@@ -289,6 +289,12 @@ def run_forever(
         stop.wait(interval)
 
 
+def _held_count(entry: dict[str, Any] | None) -> int:
+    """Items held for review as of the user's last run (``wess review`` lists them)."""
+    folders = ((entry or {}).get("result") or {}).get("folders") or {}
+    return sum(len(f.get("held") or []) for f in folders.values())
+
+
 def status(ctx: Context) -> list[dict[str, Any]]:
     """Per user: eligibility, last run, last error. A user sees only their own line."""
     from wess_core.service.connect import running_jobs
@@ -321,6 +327,13 @@ def status(ctx: Context) -> list[dict[str, Any]]:
                     f"{job.get('kind', 'discovery')} {job.get('state', 'running')}"
                     for job in running_jobs(ctx, p.login)
                 ],
+                "held": _held_count(
+                    max(
+                        (e for e in (last_sync, last_error) if e and e.get("result")),
+                        key=lambda e: e["time"],
+                        default=None,
+                    )
+                ),
                 "last_run": last_sync["time"] if last_sync else None,
                 "last_result": last["message"] if last else None,
                 "last_error": last_error["message"] if last_error else None,
