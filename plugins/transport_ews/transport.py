@@ -9,6 +9,7 @@ request: an idle sync is exactly one SyncFolderItems per folder.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -88,8 +89,16 @@ class _PerItem:
     ERRORS_TO_CATCH_IN_RESPONSE = ResponseMessageError
 
 
+class _PayloadRefused(Exception):
+    """Building a request failed (exchangelib refused a value): nothing was sent."""
+
+
 class _CreateItem(_PerItem, CreateItem):
-    pass
+    def get_payload(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().get_payload(*args, **kwargs)
+        except Exception as exc:  # raised before the POST: the chunk was never sent
+            raise _PayloadRefused(exc) from exc
 
 
 class _UpdateItem(_PerItem, UpdateItem):
@@ -106,6 +115,30 @@ class _GetItem(_PerItem, GetItem):
 
 def _field_maps(folder: str) -> list[FieldMap]:
     return FOLDER_FIELDS[folder]
+
+
+# What exchangelib would silently turn into "?" (XML 1.0's forbidden and discouraged code
+# points: its ``_ILLEGAL_XML_CHARS_RE``), plus lone surrogates.
+_NOT_XML = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufdd0-\ufddf\ufffe\uffff]"
+)
+
+
+def _refuse_unstorable(value: Any, name: str = "") -> None:
+    """Refuse a value Exchange cannot store, rather than let it be altered on the way."""
+    if isinstance(value, str):
+        bad = _NOT_XML.search(value)
+        if bad:
+            raise MailboxError(
+                f"field {name or 'value'} contains U+{ord(bad.group()):04X}, a character "
+                "Exchange cannot store; remove it in the CRM"
+            )
+    elif isinstance(value, dict):
+        for key, sub in value.items():
+            _refuse_unstorable(sub, f"{name}.{key}" if name else str(key))
+    elif isinstance(value, list | tuple):
+        for sub in value:
+            _refuse_unstorable(sub, name)
 
 
 _NAME_FIELDS = {"given_name", "surname", "company_name", "email_addresses", "display_name"}
@@ -264,6 +297,7 @@ class EwsTransport:
         )
 
     def _to_ews_values(self, folder: str, fields: dict[str, Any], creating: bool) -> dict[str, Any]:
+        _refuse_unstorable(fields)
         values = {}
         for m in _field_maps(folder):
             if m.name in fields and m.to_ews is not None and (creating or not m.create_only):
@@ -412,12 +446,34 @@ class EwsTransport:
         for new in items:
             try:
                 item, _ = self._to_ews_item(folder, new.fields, **{CRM_ID_FIELD: new.crm_id})
-                item.clean(version=self.account.version)  # refuse it alone, not its batch
                 prepared.append(item)
             except Exception as exc:  # a field exchangelib refuses: that item fails alone
                 prepared.append(_refused(exc))
         valid = [p for p in prepared if not isinstance(p, Exception)]
-        answers = iter(
+        if valid and len(valid) <= self.max_batch:
+            # One request: exchangelib cleans each item while building it (clean() is
+            # most of a CreateItem's client CPU, so it is not done twice). A refused
+            # value fails the build before anything is sent; only then is each item
+            # cleaned on its own, so that item fails alone and not its batch.
+            try:
+                answers = self._call(
+                    _CreateItem,
+                    items=valid,
+                    folder=self._folder(folder),
+                    message_disposition=SAVE_ONLY,
+                    send_meeting_invitations=SEND_TO_NONE,
+                )
+                return self._created(folder, items, prepared, answers)
+            except _PayloadRefused:
+                pass
+        for index, p in enumerate(prepared):
+            if not isinstance(p, Exception):
+                try:
+                    p.clean(version=self.account.version)
+                except Exception as exc:
+                    prepared[index] = _refused(exc)
+        valid = [p for p in prepared if not isinstance(p, Exception)]
+        answers = (
             self._call(
                 _CreateItem,
                 items=valid,
@@ -428,6 +484,13 @@ class EwsTransport:
             if valid
             else []
         )
+        return self._created(folder, items, prepared, answers)
+
+    def _created(
+        self, folder: str, items: Sequence[NewItem], prepared: list[Any], results: list[Any]
+    ) -> list[Any]:
+        """One result per input: the refused ones' errors, the sent ones' answers."""
+        answers = iter(results)
         out: list[Any] = []
         for p in prepared:
             if isinstance(p, Exception):
