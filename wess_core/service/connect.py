@@ -57,17 +57,18 @@ def discover(ctx: Context, login: str) -> dict[str, Any]:
     """
     ctx.require_self_or_admin(login)
     connection = _resolve(ctx, login)
-    try:
-        url = conn_mod.discover_url(connection)
-    except WessError as exc:
-        code = getattr(exc, "code", type(exc).__name__)
-        history.record(ctx, login, "discovery", f"discovery failed: {exc}", code=code)
-        raise
+    try:  # the job marker goes last: once it is gone, the outcome has landed
+        try:
+            url = conn_mod.discover_url(connection)
+        except WessError as exc:
+            code = getattr(exc, "code", type(exc).__name__)
+            history.record(ctx, login, "discovery", f"discovery failed: {exc}", code=code)
+            raise
+        if not connection.ews_url:
+            _cache_url(ctx, login, url)
+        history.record(ctx, login, "discovery", f"EWS URL found: {url}", ews_url=url)
     finally:
         _clear_job(ctx, login)
-    if not connection.ews_url:
-        _cache_url(ctx, login, url)
-    history.record(ctx, login, "discovery", f"EWS URL found: {url}", ews_url=url)
     return _summary(connection, url)
 
 
