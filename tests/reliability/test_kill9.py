@@ -25,17 +25,21 @@ from wess_core.strategies import ItemUpdate, NewItem
 pytestmark = pytest.mark.slow
 
 
-def _spawn(home):
+SYNC = ("sync", "alice", "--json")
+RUN = ("run", "--once", "--workers", "2")
+
+
+def _spawn(home, argv=SYNC):
     env = {**os.environ, "WESS_HOME": str(home)}
     return subprocess.Popen(
-        [sys.executable, "-m", "wess_core.cli", "sync", "alice", "--json"],
+        [sys.executable, "-m", "wess_core.cli", *argv],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
 
-def _kill_after(server, home, requests: int | None, delay: float | None) -> None:
+def _kill_after(server, home, requests: int | None, delay: float | None, argv=SYNC) -> None:
     start = sum(server.counts.values())
-    proc = _spawn(home)
+    proc = _spawn(home, argv)
     deadline = time.monotonic() + 30
     try:
         while proc.poll() is None and time.monotonic() < deadline:
@@ -123,7 +127,15 @@ def test_kill_nine_during_initial_and_incremental_sync(synced_home, home, ews_se
     for _ in range(4):
         _kill_after(ews_server, home, None, rng.uniform(0.3, 1.2))
         kills += 1
+    # the scheduler killed mid-pass too
+    for record in rng.sample(local.list_records(home, "main", "people"), 10):
+        local.update_record(home, "main", "people", record["id"], {"job_title": "CFO"})
+    for requests in (1, 3):
+        _kill_after(ews_server, home, requests, None, RUN)
+        kills += 1
+    _kill_after(ews_server, home, None, rng.uniform(0.3, 1.0), RUN)
+    kills += 1
     _clean_sync(home)
     _clean_sync(home)
     _assert_equal_sides(home, mailbox)
-    assert kills >= 20
+    assert kills >= 27
