@@ -53,12 +53,18 @@ def test_no_secret_anywhere(admin_home, emu, home, caplog):
                "--oauth-client-id", "wess-app", "--oauth-authority", emu.authority("contoso"),
                "--client-secret-stdin", input=CLIENT_SECRET).exit_code == 0  # fmt: skip
     assert run("test-connection", "alice", "--json").exit_code == 0
+    run("crm", "add", "people", "first_name=Ann", "email=ann@example.com")
+    synced = run("sync", "alice", "--json")  # a whole sync over OAuth + impersonation
+    assert synced.exit_code == 0, synced.stderr
+    run("ledger", "alice", "--json")
+    run("review", "alice", "--json")
     emu.expire_tokens()
     assert run("test-connection", "alice").exit_code == 1
     run("connection", "show", "--json")
     run("history", "alice", "--json")
     run("status", "--json")
 
+    run("sync", "alice", "--json")  # an expired token during a sync: paused, not leaked
     assert emu._tokens, "the OAuth flow issued no token"
     assert any("Authorization" in r.getMessage() for r in caplog.records), (
         "exchangelib's DEBUG request log was not captured; the test would prove nothing"
