@@ -374,7 +374,17 @@ def connection_set(
         verify=not no_verify,
         **options,
     )
-    emit(data, as_json, "Connection settings saved.")
+    if data.get("checked_with"):
+        who = data["checked_with"]
+        text = f"Connection settings saved; Exchange accepted them (checked as {who})."
+    elif no_verify:
+        text = "Connection settings saved without a check (--no-verify)."
+    else:
+        text = (
+            "Connection settings saved; not checked yet: no user has complete credentials. "
+            "Check later with: wess test-connection LOGIN"
+        )
+    emit(data, as_json, text)
 
 
 @connection.command("show")

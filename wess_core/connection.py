@@ -125,11 +125,21 @@ def verify_user_connection(ctx, profile: UserProfile) -> str | None:
     return _verify(resolve(account, profile, ctx.secrets.decrypt, ctx.home))
 
 
-def verify_account_connection(ctx, account: Account) -> None:
-    """Credential check on save for candidate account settings, against every user
-    who syncs with them (at least one, when users exist)."""
+def verify_account_connection(ctx, account: Account) -> str | None:
+    """Credential check on save for candidate account settings, with the first user whose
+    settings are complete (sync-enabled users first). Returns that user's login, or None
+    when nobody can be checked yet (e.g. no user has a password, no service account):
+    the settings are then saved unchecked, and ``wess test-connection`` checks them later."""
     from wess_core.service.users import list_profiles
 
-    profiles = [p for p in list_profiles(ctx) if p.sync_enabled] or list_profiles(ctx)[:1]
-    for profile in profiles[:1]:
-        _verify(resolve(account, profile, ctx.secrets.decrypt, ctx.home))
+    profiles = list_profiles(ctx)
+    profiles.sort(key=lambda p: not p.sync_enabled)
+    for profile in profiles:
+        connection = resolve(account, profile, ctx.secrets.decrypt, ctx.home)
+        try:
+            plugins.auth_methods().get(connection.auth).validate(connection)
+        except UsageError:
+            continue  # this user's own settings are incomplete: try the next one
+        _verify(connection)
+        return profile.login
+    return None

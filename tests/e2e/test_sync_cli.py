@@ -21,3 +21,18 @@ def test_sync_moves_contacts_both_ways(synced_home, ews_server, ews_mailbox):
     assert dict(ews_server.counts) == {"SyncFolderItems": 5}
     history = wess("history", "alice", "--json").json
     assert history[0]["kind"] == "sync"
+
+
+def test_connection_set_before_any_user_has_a_password(admin_home, ews_server, home):
+    """An admin sets the account up first; users add their passwords later."""
+    wess = admin_home
+    result = wess("connection", "set", "--ews-url", ews_server.ews_url,
+                  "--ca-bundle", ews_server.ca_cert)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "not checked yet" in result.stdout
+    assert wess("connection", "show", "--json").json["ews_url"] == ews_server.ews_url
+    saved = wess("users", "set", "alice", "--exchange-email", "alice@example.com",
+                 "--password-stdin", input="Secret-1\n", as_="alice")  # fmt: skip
+    assert saved.exit_code == 0, saved.stderr
+    again = wess("connection", "set", "--ews-url", ews_server.ews_url)
+    assert "Exchange accepted them (checked as alice)" in again.stdout

@@ -177,9 +177,8 @@ def set_connection(
         updates["oauth_client_secret"] = box.encrypt(oauth_client_secret)
     updates = {k: v for k, v in updates.items() if v is not None}
     candidate = Account.from_dict({**account.to_dict(), **updates})
-    verified = verify and bool(updates)
-    if verified:
-        verify_account_connection(ctx, candidate)
+    checked_with = verify_account_connection(ctx, candidate) if verify and updates else None
+    verified = checked_with is not None
 
     def change(acc: Account) -> None:
         for key, value in updates.items():
@@ -188,7 +187,7 @@ def set_connection(
     edit_account(ctx, change)
     if verified:
         _resume_everyone(ctx)
-    return show_account(ctx)
+    return {**show_account(ctx), "checked_with": checked_with}
 
 
 def _resume_everyone(ctx: Context) -> None:
