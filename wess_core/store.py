@@ -175,6 +175,19 @@ def _thread_lock(path: Path) -> threading.RLock:
         return _thread_locks.setdefault(str(path), threading.RLock())
 
 
+def _line(value: Any) -> bytes:
+    return (json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
 class Store:
     """The TinyDB files of one WESS home, by logical name ("users", "state/alice")."""
 
@@ -228,5 +241,82 @@ class Store:
         return self.path(name).exists()
 
     def remove(self, name: str) -> None:
-        with self.lock(name), contextlib.suppress(FileNotFoundError):
-            self.path(name).unlink()
+        with self.lock(name):
+            for path in (self.path(name), self.journal_path(name)):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+
+    # -- journals: append-only companions of a store file ----------------------------
+    #
+    # A file that changes a little at a time (a sync's status table, the ledger) keeps
+    # its changes in ``<name>.journal``: one JSON line per write, appended and fsynced
+    # under the file's lock, so a write costs what it changes, not the file's size. A
+    # line is complete only with its newline: a process killed mid-append leaves a torn
+    # last line, which readers skip and the next append cuts off. The owner tags lines
+    # with the snapshot's generation and folds them into the snapshot now and then
+    # (``compact``-style: a new snapshot with a new generation, then the journal is
+    # removed; lines of an older generation left by a crash in between are ignored).
+
+    def journal_path(self, name: str) -> Path:
+        path = self.path(name)
+        return path.with_name(path.name[: -len(".json")] + ".journal")
+
+    def read_journal(self, name: str) -> list[Any]:
+        """The journal's complete lines, oldest first (``[]`` when there is none)."""
+        path = self.journal_path(name)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise StoreError(f"cannot read {path}: {exc.strerror}") from None
+        lines = raw.split(b"\n")
+        lines.pop()  # after the last newline: nothing, or a line torn by a crash
+        out = []
+        for number, line in enumerate(lines, 1):
+            try:
+                out.append(json.loads(line))
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise StoreCorrupt(
+                    f"{path} is corrupt (line {number}: {str(exc).splitlines()[0]}); "
+                    "restore it from a backup or move it aside. WESS will not overwrite it."
+                ) from None
+        return out
+
+    def append_journal(self, name: str, lines: list[Any]) -> int:
+        """Append ``lines`` (JSON values) and fsync; the caller holds ``lock(name)``.
+        Returns the journal's size in bytes. On failure nothing was appended."""
+        path = self.journal_path(name)
+        data = b"".join(_line(value) for value in lines)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError as exc:
+            raise StoreError(f"could not save {path}: {exc.strerror or exc}") from None
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":  # a torn line: cut it off
+                whole = os.pread(fd, size, 0)
+                size = whole.rfind(b"\n") + 1
+                os.ftruncate(fd, size)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
+                raise StoreError(
+                    f"could not save {path}: {exc.strerror or exc}; nothing was changed"
+                ) from None
+        finally:
+            os.close(fd)
+        if size == 0:
+            _fsync_dir(path.parent)
+        return size + len(data)
+
+    def drop_journal(self, name: str) -> None:
+        """Remove the journal (after its lines were folded into a new snapshot)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.journal_path(name).unlink()

@@ -9,7 +9,7 @@ content hash. Comparing a side's current version with its row is how the engine 
 ``FolderState`` is the state of one item type: the mailbox sync token, the CRM cursor,
 the rows, and the ids whose last attempt failed (retried on the next run). A
 ``SyncState`` loads and saves folder states: ``StoreSyncState`` keeps them in the
-user's store file ``state/<login>`` (one write per batch), ``MemorySyncState`` in memory.
+user's store file ``state/<login>`` (one journal append per batch), ``MemorySyncState`` in memory.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
+import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from tinydb import Query
-
-from wess_core.store import Store, check_name_part
+from wess_core.store import Store, check_name_part, load_json_file, write_json_atomic
 
 STATE_VERSION = 1
 
@@ -80,6 +80,11 @@ class FolderState:
 
     def __post_init__(self) -> None:
         self.reindex()
+        #: Pair ids put or dropped since the last load or save (what a save must write).
+        self.dirty: set[str] = set(self.rows)
+        #: The stored generation this state was loaded from or saved to (``None``: not
+        #: from a store; its first save writes it whole).
+        self.base: str | None = None
 
     def reindex(self) -> None:
         self._by_crm = {r.crm_id: r for r in self.rows.values()}
@@ -95,12 +100,14 @@ class FolderState:
         """Insert or replace a row (ids may have changed)."""
         self.drop(row.pair_id)
         self.rows[row.pair_id] = row
+        self.dirty.add(row.pair_id)
         self._by_crm[row.crm_id] = row
         self._by_item[row.item_id] = row
 
     def drop(self, pid: str) -> None:
         old = self.rows.pop(pid, None)
         if old is not None:
+            self.dirty.add(pid)
             if self._by_crm.get(old.crm_id) is old:
                 del self._by_crm[old.crm_id]
             if self._by_item.get(old.item_id) is old:
@@ -113,19 +120,33 @@ class FolderState:
         return {
             "type": self.item_type,
             "version": STATE_VERSION,
-            "token": self.token,
-            "cursor": self.cursor,
+            **self.meta(),
             # a flat copy: rows hold scalars only (dataclasses.asdict deep-copies, ~10x slower)
             "rows": {pid: dict(vars(r)) for pid, r in self.rows.items()},
+        }
+
+    def meta(self) -> dict[str, Any]:
+        """Everything but the rows (small: saved whole with every change)."""
+        return {
+            "token": self.token,
+            "cursor": self.cursor,
             "retry_items": dict(self.retry_items),
             "retry_records": dict(self.retry_records),
             "held": copy.deepcopy(self.held),
             "ignored": dict(self.ignored),
         }
 
+    def changes(self) -> dict[str, dict[str, Any] | None]:
+        """The rows put (their values) or dropped (``None``) since the last load or save."""
+        out: dict[str, dict[str, Any] | None] = {}
+        for pid in self.dirty:
+            row = self.rows.get(pid)
+            out[pid] = dict(vars(row)) if row is not None else None
+        return out
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FolderState:
-        return cls(
+        state = cls(
             item_type=data["type"],
             token=data.get("token"),
             cursor=data.get("cursor"),
@@ -135,6 +156,8 @@ class FolderState:
             held=copy.deepcopy(dict(data.get("held") or {})),
             ignored=dict(data.get("ignored") or {}),
         )
+        state.dirty.clear()
+        return state
 
     def frozen_ids(self) -> tuple[set[str], set[str]]:
         """Item ids and CRM ids not synced now: ignored, or held without a decision.
@@ -185,38 +208,138 @@ class MemorySyncState:
 
 class StoreSyncState:
     """A user's sync state in the store file ``state/<login>`` (table ``folders``, one
-    document per item type). Each ``save`` is one atomic write of the file."""
+    document per item type) and its journal ``state/<login>.journal``.
+
+    A ``save`` appends one journal line (under the file's lock, fsynced) with the rows
+    put or dropped since the last load or save and the folder's small fields (token,
+    cursor, retry lists, held, ignored), so saving after every batch costs what the
+    batch changed, not the whole status table. When the journal outgrows the snapshot
+    (and ``JOURNAL_MIN_BYTES``) it is folded into a new snapshot: amortised, every byte
+    is rewritten a bounded number of times. A state that did not come from this store
+    (or from an older snapshot generation) is saved whole, the same way.
+    """
 
     TABLE = "folders"
+    GEN_TABLE = "journal"
+    #: A journal smaller than this is never folded (small states stay one append a save).
+    JOURNAL_MIN_BYTES = 256 * 1024
 
     def __init__(self, store: Store, login: str) -> None:
         self.store = store
         self.name = f"state/{check_name_part(login, 'login')}"
+        #: (the snapshot's stat signature, its generation): no re-read to learn the gen.
+        self._known: tuple[tuple[int, int, int], str] | None = None
+
+    # -- the snapshot and its generation -------------------------------------------
+
+    def _signature(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.store.path(self.name))
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _snapshot(self) -> tuple[dict[str, Any], str]:
+        """The snapshot's raw tables and generation (``{}``, "" when there is none)."""
+        sig = self._signature()
+        raw = load_json_file(self.store.path(self.name)) if sig else None
+        if not isinstance(raw, dict):
+            return {}, ""
+        gen_doc = (raw.get(self.GEN_TABLE) or {}).get("1") or {}
+        gen = str(gen_doc.get("gen", ""))
+        if sig is not None:
+            self._known = (sig, gen)
+        return raw, gen
+
+    def _gen(self) -> str | None:
+        """The current snapshot's generation, cheaply (``None``: no snapshot)."""
+        sig = self._signature()
+        if sig is None:
+            return None
+        if self._known is not None and self._known[0] == sig:
+            return self._known[1]
+        return self._snapshot()[1]
+
+    def _folders(self) -> tuple[dict[str, dict[str, Any]], str]:
+        """Every item type's stored document, journal applied; and the generation."""
+        raw, gen = self._snapshot()
+        docs = {d["type"]: d for d in (raw.get(self.TABLE) or {}).values() if "type" in d}
+        if not raw:
+            return docs, gen
+        for line in self.store.read_journal(self.name):
+            if line.get("g") != gen:
+                continue  # left by a crash between a fold and the journal's removal
+            doc = docs.get(line["type"])
+            if doc is None:
+                doc = docs[line["type"]] = {"type": line["type"], "version": STATE_VERSION,
+                                            "rows": {}}  # fmt: skip
+            rows = doc.setdefault("rows", {})
+            for pid, row in line["rows"].items():
+                if row is None:
+                    rows.pop(pid, None)
+                else:
+                    rows[pid] = row
+            doc.update(line["meta"])
+        return docs, gen
+
+    def _write(self, docs: dict[str, dict[str, Any]]) -> str:
+        """A new snapshot of ``docs`` with a new generation; the journal is dropped."""
+        gen = secrets.token_hex(6)
+        raw = {
+            self.TABLE: {str(n): doc for n, doc in enumerate(docs.values(), 1)},
+            self.GEN_TABLE: {"1": {"gen": gen}},
+        }
+        write_json_atomic(self.store.path(self.name), raw)
+        self.store.drop_journal(self.name)
+        sig = self._signature()
+        self._known = (sig, gen) if sig else None
+        return gen
+
+    # -- SyncState ------------------------------------------------------------------
 
     def load(self, item_type: str) -> FolderState:
-        if not self.store.exists(self.name):
-            return FolderState(item_type)
-        doc = self.store.read(self.name).table(self.TABLE).get(Query().type == item_type)
-        return FolderState.from_dict(doc) if doc else FolderState(item_type)
+        with self.store.lock(self.name):
+            docs, gen = self._folders()
+        doc = docs.get(item_type)
+        state = FolderState.from_dict(doc) if doc else FolderState(item_type)
+        state.base = gen or None
+        return state
 
     def save(self, state: FolderState) -> None:
-        with self.store.write(self.name) as db:
-            db.table(self.TABLE).upsert(state.to_dict(), Query().type == state.item_type)
+        with self.store.lock(self.name):
+            gen = self._gen()
+            if gen is None or state.base != gen:  # not a change of what is stored: whole
+                docs, _ = self._folders()
+                docs[state.item_type] = state.to_dict()
+                state.base = self._write(docs)
+                state.dirty.clear()
+                return
+            line = {"g": gen, "type": state.item_type, "rows": state.changes(),
+                    "meta": state.meta()}  # fmt: skip
+            size = self.store.append_journal(self.name, [line])
+            state.dirty.clear()
+            assert self._known is not None
+            if size > max(self.JOURNAL_MIN_BYTES, self._known[0][2]):
+                docs, _ = self._folders()
+                state.base = self._write(docs)
 
     def item_types(self) -> list[str]:
         """Item types that have state."""
         if not self.store.exists(self.name):
             return []
-        return sorted(d["type"] for d in self.store.read(self.name).table(self.TABLE).all())
+        with self.store.lock(self.name):
+            docs, _ = self._folders()
+        return sorted(docs)
 
     def reset(self, item_type: str | None = None) -> None:
         """Forget the state of one item type (or all): the next run lists both sides in
         full and re-links through the stored ids, without duplicating."""
         if not self.store.exists(self.name):
             return
-        with self.store.write(self.name) as db:
-            table = db.table(self.TABLE)
+        with self.store.lock(self.name):
+            docs, _ = self._folders()
             if item_type is None:
-                table.truncate()
+                docs.clear()
             else:
-                table.remove(Query().type == item_type)
+                docs.pop(item_type, None)
+            self._write(docs)
