@@ -82,7 +82,36 @@ _FOLDERS = {
 }
 
 
-class _PerItem:
+class _Read:
+    """A response body already read whole, in the shape exchangelib's parser takes."""
+
+    def __init__(self, content: bytes) -> None:
+        self.content = content
+
+    def iter_content(self) -> bytes:
+        return self.content
+
+
+class _WholeBody:
+    """Parse a (non-streaming) response from its body in one piece.
+
+    exchangelib parses through ``response.iter_content()``, whose default chunk size is
+    one byte: a 500-item SyncFolderItems page costs millions of generator steps, about a
+    quarter of the page's client CPU. The body is already in memory, so lxml gets it as
+    bytes; the XML and everything exchangelib does with it are unchanged.
+    """
+
+    def _get_soap_parts(self, response: Any) -> Any:
+        if getattr(self, "streaming", False):
+            return super()._get_soap_parts(response=response)  # type: ignore[misc]
+        return super()._get_soap_parts(response=_Read(response.content))  # type: ignore[misc]
+
+
+class _SyncFolderItems(_WholeBody, SyncFolderItems):
+    pass
+
+
+class _PerItem(_WholeBody):
     """Every error inside a response message is that item's own result, never the batch's
     (exchangelib raises some, e.g. ErrorIrresolvableConflict, which would sink the rest)."""
 
@@ -379,7 +408,7 @@ class EwsTransport:
     # -- the Transport protocol --------------------------------------------
 
     def changes(self, folder: str, token: str | None) -> ChangesPage:
-        svc = SyncFolderItems(account=self.account)
+        svc = _SyncFolderItems(account=self.account)
         try:
             results = list(
                 svc.call(
