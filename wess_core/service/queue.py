@@ -63,18 +63,25 @@ class Queue:
     @contextmanager
     def slot(self, login: str) -> Iterator[None]:
         """Wait for a free slot on the user's server, then hold it while they sync."""
-        key = self.servers[login]
-        with self._sem(key):
-            with self._lock:
-                self.waiting.discard(login)
-                self.running[login] = key
-            self.publish()
+        with self._sem(self.servers[login]):
+            self.begin(login)
             try:
                 yield
             finally:
-                with self._lock:
-                    self.running.pop(login, None)
-                self.publish()
+                self.end(login)
+
+    def begin(self, login: str) -> None:
+        """``login`` holds a slot and runs (the board's view; worker processes hold their
+        slots themselves and report here)."""
+        with self._lock:
+            self.waiting.discard(login)
+            self.running[login] = self.servers[login]
+        self.publish()
+
+    def end(self, login: str) -> None:
+        with self._lock:
+            self.running.pop(login, None)
+        self.publish()
 
     def done(self, login: str) -> None:
         with self._lock:

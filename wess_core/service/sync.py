@@ -231,7 +231,8 @@ def run_once(
     """One scheduler pass over every eligible user, ``workers`` at a time.
 
     A failing user does not stop the others; a user another process is syncing is
-    skipped this pass.
+    skipped this pass. More workers than ``THREADS_PER_PROCESS`` run in worker
+    processes (``wess_core.service.workers``), at most one per CPU.
     """
     from wess_core.service.queue import Queue, server_of
 
@@ -252,26 +253,57 @@ def run_once(
             outcome["skipped"][login] = "stopping"
             queue.done(login)
             return
-        try:
-            with queue.slot(login):
-                sync_user(ctx, login, transport_factory=transport_factory)
+        with queue.slot(login):
+            kind, message = sync_one(ctx, login, transport_factory)
+        if kind == "synced":
             outcome["synced"].append(login)
-        except SyncLocked as exc:
-            outcome["skipped"][login] = str(exc)
-        except WessError as exc:
-            outcome["failed"][login] = str(exc)
-        except Exception as exc:  # one user's bug must not stop the others
-            outcome["failed"][login] = f"{type(exc).__name__}: {exc}"
-            history.record(ctx, login, "error", f"sync failed: {type(exc).__name__}: {exc}")
+        else:
+            outcome[kind][login] = message
 
     queue.publish(force=True)
     try:
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            list(pool.map(one, logins))
+        processes = 1 if transport_factory is not None else process_count(workers)
+        if processes > 1:
+            from wess_core.service.workers import run_in_processes
+
+            run_in_processes(ctx, logins, workers, processes, queue, stop, outcome)
+        else:
+            with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+                list(pool.map(one, logins))
     finally:
         queue.publish(force=True, active=False)
     outcome["synced"].sort()
     return outcome
+
+
+#: Scheduler threads per worker process: one Python process runs on one core at a time
+#: (the GIL), and an idle user costs ~15 ms of client CPU (XML, TLS, files), so more
+#: workers than this are spread over processes, at most one per CPU.
+THREADS_PER_PROCESS = 8
+
+
+def process_count(workers: int) -> int:
+    """How many processes ``workers`` scheduler workers run in."""
+    import os
+
+    wanted = -(-max(1, workers) // THREADS_PER_PROCESS)
+    return max(1, min(wanted, os.cpu_count() or 1))
+
+
+def sync_one(
+    ctx: Context, login: str, transport_factory: Callable[[Any], Any] | None = None
+) -> tuple[str, str]:
+    """One scheduled user's sync: ("synced" | "skipped" | "failed", message)."""
+    try:
+        sync_user(ctx, login, transport_factory=transport_factory)
+        return "synced", ""
+    except SyncLocked as exc:
+        return "skipped", str(exc)
+    except WessError as exc:
+        return "failed", str(exc)
+    except Exception as exc:  # one user's bug must not stop the others
+        history.record(ctx, login, "error", f"sync failed: {type(exc).__name__}: {exc}")
+        return "failed", f"{type(exc).__name__}: {exc}"
 
 
 def run_forever(
