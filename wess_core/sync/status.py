@@ -261,12 +261,20 @@ class StoreSyncState:
         return self._snapshot()[1]
 
     def _folders(self) -> tuple[dict[str, dict[str, Any]], str]:
-        """Every item type's stored document, journal applied; and the generation."""
-        raw, gen = self._snapshot()
+        """Every item type's stored document, journal applied; and the generation.
+
+        Needs no lock: a fold replaces the snapshot before it drops the journal, so if
+        the snapshot is the same after the journal was read, they belong together (lines
+        appended meanwhile are only newer); otherwise it reads again.
+        """
+        while True:
+            before = self._signature()
+            raw, gen = self._snapshot()
+            lines = self.store.read_journal(self.name) if raw else []
+            if self._signature() == before:
+                break
         docs = {d["type"]: d for d in (raw.get(self.TABLE) or {}).values() if "type" in d}
-        if not raw:
-            return docs, gen
-        for line in self.store.read_journal(self.name):
+        for line in lines:
             if line.get("g") != gen:
                 continue  # left by a crash between a fold and the journal's removal
             doc = docs.get(line["type"])
@@ -298,8 +306,7 @@ class StoreSyncState:
     # -- SyncState ------------------------------------------------------------------
 
     def load(self, item_type: str) -> FolderState:
-        with self.store.lock(self.name):
-            docs, gen = self._folders()
+        docs, gen = self._folders()
         doc = docs.get(item_type)
         state = FolderState.from_dict(doc) if doc else FolderState(item_type)
         state.base = gen or None
@@ -327,8 +334,7 @@ class StoreSyncState:
         """Item types that have state."""
         if not self.store.exists(self.name):
             return []
-        with self.store.lock(self.name):
-            docs, _ = self._folders()
+        docs, _ = self._folders()
         return sorted(docs)
 
     def reset(self, item_type: str | None = None) -> None:
