@@ -9,6 +9,7 @@ request: an idle sync is exactly one SyncFolderItems per folder.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -33,6 +34,7 @@ from exchangelib.items import (
 )
 from exchangelib.properties import DistinguishedFolderId, Mailbox
 from exchangelib.services import CreateItem, DeleteItem, GetItem, SyncFolderItems, UpdateItem
+from exchangelib.services.common import shape_element
 
 from wess_core.strategies import (
     ChangesPage,
@@ -107,8 +109,30 @@ class _WholeBody:
         return super()._get_soap_parts(response=_Read(response.content))  # type: ignore[misc]
 
 
+#: Built ItemShape elements, by (shape, fields, server version): a few per process.
+_SHAPES: dict[tuple[Any, ...], Any] = {}
+
+
 class _SyncFolderItems(_WholeBody, SyncFolderItems):
-    pass
+    """SyncFolderItems whose ItemShape (every field the transport reads, expanded and
+    sorted for the server's version: most of an idle request's XML work) is built once
+    per process and copied, not rebuilt for every request of every user."""
+
+    def _partial_get_payload(self, folder: Any, shape: Any, additional_fields: Any,
+                             sync_state: Any) -> Any:  # fmt: skip
+        if not additional_fields:
+            return super()._partial_get_payload(folder, shape, additional_fields, sync_state)
+        version = self.account.version
+        key = (self.shape_tag, shape, frozenset(additional_fields), repr(version))
+        built = _SHAPES.get(key)
+        if built is None:
+            built = _SHAPES[key] = shape_element(
+                tag=self.shape_tag, shape=shape, additional_fields=additional_fields,
+                version=version,
+            )  # fmt: skip
+        payload = super()._partial_get_payload(folder, shape, None, sync_state)
+        payload.replace(payload[0], copy.deepcopy(built))
+        return payload
 
 
 class _PerItem(_WholeBody):
