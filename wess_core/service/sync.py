@@ -61,13 +61,16 @@ def summary_line(result: Any) -> str:
     return ", ".join(parts)
 
 
-def _connection_for(ctx: Context, login: str, rediscover: bool = False) -> Any:
+def _connection_for(
+    ctx: Context, login: str, rediscover: bool = False, known: tuple[Any, Any] | None = None
+) -> Any:
     """Resolve the user's connection; discover (and cache) the EWS URL when none is known
-    or when the cached one stopped answering."""
+    or when the cached one stopped answering. ``known``: the account and profile this
+    run just read (reading the users file again costs ~1 ms per 500 users)."""
     from wess_core.service.connect import discover
 
-    account = load_account(ctx)
-    connection = resolve(account, get_profile(ctx, login), ctx.secrets.decrypt, ctx.home)
+    account, profile = known or (load_account(ctx), get_profile(ctx, login))
+    connection = resolve(account, profile, ctx.secrets.decrypt, ctx.home)
     if connection.url is None or (rediscover and not connection.ews_url):
         connection = connection.with_url(discover(ctx, login)["ews_url"])
     return connection
@@ -132,7 +135,8 @@ def sync_user(
         policy = setting(ctx, "conflict_policy")
         pm.hook.wess_sync_started(user=profile, item_types=[t.name for t in types])
         try:
-            result, guard = _run(ctx, login, types, crm, factory, policy, dry_run, False)
+            result, guard = _run(ctx, login, types, crm, factory, policy, dry_run, False,
+                                 (account, profile))  # fmt: skip
             fatal = guard.fatal
             if fatal is not None and getattr(fatal, "rediscover", False):
                 result, guard = _run(ctx, login, types, crm, factory, policy, dry_run, True)
@@ -201,13 +205,14 @@ def _run(
     policy: str,
     dry_run: bool,
     rediscover: bool,
+    known: tuple[Any, Any] | None = None,
 ) -> tuple[Any, _Guard]:
     """One pass of the engine over every folder, with a freshly resolved connection."""
     from wess_core.sync.engine import sync_all
     from wess_core.sync.ledger import StoreLedger
     from wess_core.sync.status import StoreSyncState
 
-    guard = _Guard(factory(_connection_for(ctx, login, rediscover)))
+    guard = _Guard(factory(_connection_for(ctx, login, rediscover, known)))
     ledger = StoreLedger(ctx.store, login, int(setting(ctx, "ledger_retention_days")))
     result = sync_all(types, crm, guard, StoreSyncState(ctx.store, login), policy,
                       dry_run=dry_run, guard=deletion_guard(ctx), ledger=ledger)  # fmt: skip
