@@ -292,7 +292,11 @@ def process_count(workers: int) -> int:
     import os
 
     wanted = -(-max(1, workers) // THREADS_PER_PROCESS)
-    return max(1, min(wanted, os.cpu_count() or 1))
+    try:
+        cpus = len(os.sched_getaffinity(0))  # the CPUs this process may use
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(wanted, cpus))
 
 
 def sync_one(
