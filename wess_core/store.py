@@ -36,7 +36,7 @@ _thread_locks_guard = threading.Lock()
 
 def check_name_part(part: str, what: str = "name") -> str:
     """Refuse names that cannot be a file name (path separators, dots, control characters)."""
-    if not _NAME_RE.match(part) or part in {".", ".."}:
+    if not _NAME_RE.fullmatch(part) or part in {".", ".."}:
         raise ValidationError(
             f"invalid {what} {quote(part)}: use letters, digits and . _ @ + - (at most 128)"
         )

@@ -33,7 +33,7 @@ def email(value: str, what: str = "e-mail address") -> str:
     value = value.strip()
     _no_control(value, what)
     local, _, domain = value.rpartition("@")
-    if not _EMAIL_RE.match(value) or len(local) > 64 or ".." in value:
+    if not _EMAIL_RE.fullmatch(value) or len(local) > 64 or ".." in value:
         raise ValidationError(
             f"{what} {quote(value)} is not valid; expected the form name@example.com"
         )
@@ -78,7 +78,7 @@ def ews_url(value: str) -> str:
     if parts.scheme != "https":
         raise ValidationError(f"EWS URL {quote(value)} must use https; {hint}")
     host = parts.hostname or ""
-    if not (_HOST_RE.match(host) or _is_ipv6(host)):
+    if not (_HOST_RE.fullmatch(host) or _is_ipv6(host)):
         raise ValidationError(f"EWS URL {quote(value)} has no valid host; {hint}")
     if parts.username or parts.password:
         raise ValidationError(f"EWS URL {quote(value)} must not contain credentials; {hint}")

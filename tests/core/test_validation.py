@@ -116,3 +116,17 @@ def test_bad_ca_bundle_is_refused(admin_home, tmp_path):
     result = admin_home("connection", "set", "--ca-bundle", str(not_pem), "--no-verify")
     assert result.exit_code == 2
     assert "holds no PEM certificate" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["alice\n", "main\n", "0\n"])
+def test_trailing_newline_is_not_a_valid_name(admin_home, value):
+    """``$`` in a regular expression also matches before a final newline (found by fuzzing)."""
+    added = admin_home("users", "add", value, "--email", "x@example.com")
+    assert added.exit_code == 2
+    db = admin_home("users", "set", "alice", "--database", value)
+    assert db.exit_code == 2
+
+
+def test_newline_inside_an_e_mail_is_refused():
+    with pytest.raises(ValidationError):
+        validation.email("a@b.c\nx")
