@@ -185,3 +185,18 @@ def test_changed_ews_url_takes_effect_on_the_next_sync(synced_home, ews_server, 
     finally:
         other.stop()
     time.sleep(0)
+
+
+def test_ledger_records_both_ids_of_a_create(synced_home, mailbox, crm):
+    """A create's ledger entry names the CRM id and the new Exchange item's id (and back)."""
+    record_id = crm.add("people", first_name="Ann")
+    mailbox.create("contacts", [NewItem({"given_name": "Bob"}, crm_id="")])
+    sync_ok(synced_home)
+    entries = synced_home("ledger", "alice", "--json").json
+    creates = {e["direction"]: e for e in entries if e["op"] == "create"}
+    (ann,) = [i for i in listing(mailbox, "contacts") if i.crm_id == record_id]
+    assert creates["to-exchange"]["crm_id"] == record_id
+    assert creates["to-exchange"]["item_id"] == ann.item_id
+    bob = next(r for r in crm.list("people") if r["fields"].get("first_name") == "Bob")
+    assert creates["to-crm"]["crm_id"] == bob["id"]
+    assert creates["to-crm"]["item_id"] == bob["exchange_id"]

@@ -330,7 +330,7 @@ class _FolderRun:
         entry.update(extra)
         self.events.append(entry)
 
-    def _log_action(self, action: Action) -> None:
+    def _log_action(self, action: Action, answer: Any = None) -> None:
         direction = "to-exchange" if action.kind in MAILBOX_WRITES else "to-crm"
         if action.kind in (Kind.LINK, Kind.UNLINK, Kind.HOLD):
             direction = "-"
@@ -343,7 +343,10 @@ class _FolderRun:
                 for iid in action.entry["items"]:
                     self._log("hold", "-", None, iid, **extra)
                 return
-        self._log(_OPS[action.kind], direction, action.crm_id, action.item_id, **extra)
+        # a create learns the new side's id from its answer (ItemRef / CrmRecord)
+        crm_id = action.crm_id or getattr(answer, "id", None)
+        item_id = action.item_id or getattr(answer, "item_id", None)
+        self._log(_OPS[action.kind], direction, crm_id, item_id, **extra)
 
     def _save(self) -> None:
         if not self.dry_run:
@@ -379,7 +382,7 @@ class _FolderRun:
                     self._fail_action(action, answer)
                 else:
                     done(action, answer)
-                    self._log_action(action)
+                    self._log_action(action, answer)
                     self._settle(action)
                     if action.conflict is not None:
                         self.result.conflicts.append(action.conflict)
