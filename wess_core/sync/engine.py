@@ -208,35 +208,40 @@ class _FolderRun:
 
     def _get_items(self, ids: Sequence[str]) -> dict[str, MailboxItem | None]:
         """Current items by id (``None``: gone); failures go to the retry list."""
-        found: dict[str, MailboxItem | None] = {}
-        for chunk in _chunks(list(ids), self.batch):
-            try:
-                answers: list[Any] = self.mailbox.get(self.t.folder, chunk)
-            except Exception as exc:
-                answers = [exc] * len(chunk)
-            for iid, got in zip(chunk, answers, strict=True):
-                if isinstance(got, ItemNotFound):
-                    found[iid] = None
-                elif isinstance(got, Exception):
-                    self._fail("read", "get-item", got, item_id=iid)
-                else:
-                    found[iid] = got
-        return found
+        return self._fetch(
+            ids, lambda chunk: self.mailbox.get(self.t.folder, chunk), ItemNotFound,
+            "get-item", "item_id",
+        )  # fmt: skip
 
     def _get_records(self, ids: Sequence[str]) -> dict[str, CrmRecord | None]:
-        found: dict[str, CrmRecord | None] = {}
+        """Current records by id (``None``: gone); failures go to the retry list."""
+        return self._fetch(
+            ids, lambda chunk: self.crm.get(self.t.record_type, chunk), RecordNotFound,
+            "get-record", "crm_id",
+        )  # fmt: skip
+
+    def _fetch(
+        self,
+        ids: Sequence[str],
+        get: Callable[[Sequence[str]], list[Any]],
+        missing: type[Exception],
+        action: str,
+        id_key: str,
+    ) -> dict[str, Any]:
+        """Batched reads of one side: ``missing`` answers mean gone, other errors fail alone."""
+        found: dict[str, Any] = {}
         for chunk in _chunks(list(ids), self.batch):
             try:
-                answers: list[Any] = self.crm.get(self.t.record_type, chunk)
+                answers: list[Any] = get(chunk)
             except Exception as exc:
                 answers = [exc] * len(chunk)
-            for cid, got in zip(chunk, answers, strict=True):
-                if isinstance(got, RecordNotFound):
-                    found[cid] = None
+            for ident, got in zip(chunk, answers, strict=True):
+                if isinstance(got, missing):
+                    found[ident] = None
                 elif isinstance(got, Exception):
-                    self._fail("read", "get-record", got, crm_id=cid)
+                    self._fail("read", action, got, **{id_key: ident})
                 else:
-                    found[cid] = got
+                    found[ident] = got
         return found
 
     def fill_content(self, mch: dict[str, MailboxChange], cch: dict[str, CrmRecord]) -> None:
