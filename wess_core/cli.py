@@ -742,6 +742,31 @@ def _sync_text(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _sync_with_progress_bar(ctx: Context, login: str, dry_run: bool) -> dict[str, Any]:
+    """Sync Now with a progress bar on the terminal (stderr): one step per folder."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from wess_core import plugins
+    from wess_core.service import sync
+
+    folders = len(plugins.item_types().names())
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(f"Syncing {login}", total=folders)
+        started: list[str] = []
+
+        def step(folder: str) -> None:
+            if started:
+                bar.advance(task)
+            started.append(folder)
+            bar.update(task, description=f"Syncing {login}: {folder}")
+
+        data = sync.sync_user(ctx, login, dry_run=dry_run, progress=step)
+        bar.update(task, completed=folders)
+    return data
+
+
 @cli.command("sync")
 @click.argument("login")
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
@@ -752,10 +777,7 @@ def sync_command(ctx: Context, login: str, dry_run: bool, as_json: bool) -> None
     from wess_core.service import sync
 
     if not as_json and sys.stderr.isatty():
-        from rich.console import Console
-
-        with Console(stderr=True).status(f"Syncing {login} ..."):
-            data = sync.sync_user(ctx, login, dry_run=dry_run)
+        data = _sync_with_progress_bar(ctx, login, dry_run)
     else:
         data = sync.sync_user(ctx, login, dry_run=dry_run)
     emit(data, as_json, _sync_text(data))

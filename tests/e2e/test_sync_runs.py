@@ -200,3 +200,42 @@ def test_ledger_records_both_ids_of_a_create(synced_home, mailbox, crm):
     bob = next(r for r in crm.list("people") if r["fields"].get("first_name") == "Bob")
     assert creates["to-crm"]["crm_id"] == bob["id"]
     assert creates["to-crm"]["item_id"] == bob["exchange_id"]
+
+
+def test_progress_hook_sees_every_folder_in_order(synced_home, home, crm):
+    from wess_core.service import sync
+
+    crm.add("people", first_name="Ann")
+    seen = []
+    data = sync.sync_user(Context(home=home), "alice", progress=seen.append)
+    # each mailbox folder reported once, as its sync begins
+    assert seen == [folder["folder"] for folder in data["folders"].values()]
+    assert len(seen) == 5
+
+
+def test_sync_now_on_a_terminal_shows_a_progress_bar(synced_home, home, crm):
+    import pty
+
+    crm.add("people", first_name="Ann")
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wess_core.cli", "sync", "alice"],
+        stdin=secondary, stdout=secondary, stderr=secondary,
+        env={**os.environ, "WESS_HOME": str(home), "COLUMNS": "100", "TERM": "xterm"},
+    )  # fmt: skip
+    os.close(secondary)
+    output = b""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(primary)
+    assert proc.wait(timeout=30) == 0
+    text = output.decode(errors="replace")
+    assert "Syncing alice" in text  # the bar, drawn on the terminal
+    assert "Synced alice in" in text  # then the summary

@@ -80,14 +80,19 @@ class _Guard:
     """Wraps the transport: after the first whole-mailbox failure (credentials refused,
     endpoint unreachable) the other folders fail at once instead of asking again."""
 
-    def __init__(self, mailbox: Any) -> None:
+    def __init__(self, mailbox: Any, progress: Callable[[str], None] | None = None) -> None:
         self._mailbox = mailbox
         self.fatal: Exception | None = None
+        self._progress = progress
+        self._seen: set[str] = set()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._mailbox, name)
 
     def changes(self, folder: str, token: str | None) -> Any:
+        if self._progress is not None and folder not in self._seen:
+            self._seen.add(folder)  # a folder's first page: its sync has begun
+            self._progress(folder)
         if self.fatal is not None:
             raise self.fatal
         try:
@@ -117,8 +122,12 @@ def sync_user(
     *,
     dry_run: bool = False,
     transport_factory: Callable[[Any], Any] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Sync Now for one user. Ineligible: NotEligible (recorded in history)."""
+    """Sync Now for one user. Ineligible: NotEligible (recorded in history).
+
+    ``progress(folder)`` is called as each folder's sync begins (a progress bar's hook).
+    """
     ctx.require_self_or_admin(login)
     account = load_account(ctx)
     profile = get_profile(ctx, login)
@@ -136,10 +145,11 @@ def sync_user(
         pm.hook.wess_sync_started(user=profile, item_types=[t.name for t in types])
         try:
             result, guard = _run(ctx, login, types, crm, factory, policy, dry_run, False,
-                                 (account, profile))  # fmt: skip
+                                 (account, profile), progress)  # fmt: skip
             fatal = guard.fatal
             if fatal is not None and getattr(fatal, "rediscover", False):
-                result, guard = _run(ctx, login, types, crm, factory, policy, dry_run, True)
+                result, guard = _run(ctx, login, types, crm, factory, policy, dry_run, True,
+                                     progress=progress)  # fmt: skip
                 fatal = guard.fatal
         except WessError as exc:
             history.record(ctx, login, "error", f"sync failed: {exc}")
@@ -206,13 +216,14 @@ def _run(
     dry_run: bool,
     rediscover: bool,
     known: tuple[Any, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[Any, _Guard]:
     """One pass of the engine over every folder, with a freshly resolved connection."""
     from wess_core.sync.engine import sync_all
     from wess_core.sync.ledger import StoreLedger
     from wess_core.sync.status import StoreSyncState
 
-    guard = _Guard(factory(_connection_for(ctx, login, rediscover, known)))
+    guard = _Guard(factory(_connection_for(ctx, login, rediscover, known)), progress)
     ledger = StoreLedger(ctx.store, login, int(setting(ctx, "ledger_retention_days")))
     result = sync_all(types, crm, guard, StoreSyncState(ctx.store, login), policy,
                       dry_run=dry_run, guard=deletion_guard(ctx), ledger=ledger)  # fmt: skip
