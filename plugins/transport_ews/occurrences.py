@@ -43,11 +43,7 @@ from zoneinfo import ZoneInfo
 
 from exchangelib import CalendarItem
 from exchangelib.items import (
-    ALL_OCCURRENCES,
     AUTO_RESOLVE,
-    MOVE_TO_DELETED_ITEMS,
-    SAVE_ONLY,
-    SEND_TO_NONE,
 )
 from exchangelib.properties import ItemId, OccurrenceItemId
 
@@ -452,7 +448,7 @@ def apply(transport: EwsTransport, folder: str, jobs: Sequence[tuple[int, _Plan]
     """Carry out the plans of masters written successfully; ``out[i]`` (an ``ItemRef``)
     becomes the master's final ref, ``ItemRef(id, "")`` when Exchange differs from the
     record, or a ``MailboxError`` when Exchange refused an occurrence write."""
-    from wess_plugins.transport_ews.transport import _DeleteItem, _to_error, _UpdateItem
+    from wess_plugins.transport_ews.transport import _to_error
 
     busy = [(i, p) for i, p in jobs if p.deletes or p.updates or p.diverges]
     if not busy:
@@ -461,26 +457,12 @@ def apply(transport: EwsTransport, folder: str, jobs: Sequence[tuple[int, _Plan]
     updates = [(i, upd) for i, p in busy for upd in p.updates]
     failures: dict[int, list[str]] = {}
     if deletes:
-        answers = transport._call(
-            _DeleteItem,
-            items=[ref for _, ref in deletes],
-            delete_type=MOVE_TO_DELETED_ITEMS,
-            send_meeting_cancellations=SEND_TO_NONE,
-            affected_task_occurrences=ALL_OCCURRENCES,
-            suppress_read_receipts=True,
-        )
+        answers = transport._delete_items([ref for _, ref in deletes])
         for (i, _), answer in zip(deletes, answers, strict=True):
             if answer is not True:
                 failures.setdefault(i, []).append(f"delete occurrence: {_to_error(answer)}")
     if updates:
-        answers = transport._call(
-            _UpdateItem,
-            items=[upd for _, upd in updates],
-            conflict_resolution=AUTO_RESOLVE,
-            message_disposition=SAVE_ONLY,
-            send_meeting_invitations_or_cancellations=SEND_TO_NONE,
-            suppress_read_receipts=True,
-        )
+        answers = transport._update_items([upd for _, upd in updates], AUTO_RESOLVE)
         for (i, _), answer in zip(updates, answers, strict=True):
             if isinstance(answer, Exception):
                 failures.setdefault(i, []).append(f"change occurrence: {_to_error(answer)}")

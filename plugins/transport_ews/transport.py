@@ -399,6 +399,38 @@ class EwsTransport:
             self.throttle.note_ok()
         return results
 
+    # The EWS options every write uses, in one place: save only, never send invitations,
+    # cancellations or read receipts, and deletes go to Deleted Items.
+
+    def _create_items(self, folder: str, items: list[Any]) -> list[Any]:
+        return self._call(
+            _CreateItem,
+            items=items,
+            folder=self._folder(folder),
+            message_disposition=SAVE_ONLY,
+            send_meeting_invitations=SEND_TO_NONE,
+        )
+
+    def _update_items(self, items: list[Any], conflict_resolution: str) -> list[Any]:
+        return self._call(
+            _UpdateItem,
+            items=items,
+            conflict_resolution=conflict_resolution,
+            message_disposition=SAVE_ONLY,
+            send_meeting_invitations_or_cancellations=SEND_TO_NONE,
+            suppress_read_receipts=True,
+        )
+
+    def _delete_items(self, items: list[Any]) -> list[Any]:
+        return self._call(
+            _DeleteItem,
+            items=items,
+            delete_type=MOVE_TO_DELETED_ITEMS,
+            send_meeting_cancellations=SEND_TO_NONE,
+            affected_task_occurrences=ALL_OCCURRENCES,
+            suppress_read_receipts=True,
+        )
+
     # -- recurring series: exceptions by original start (see occurrences.py) --
 
     def _fill_occurrences(self, folder: str, read: list[tuple[Any, MailboxItem]]) -> None:
@@ -509,13 +541,7 @@ class EwsTransport:
             # value fails the build before anything is sent; only then is each item
             # cleaned on its own, so that item fails alone and not its batch.
             try:
-                answers = self._call(
-                    _CreateItem,
-                    items=valid,
-                    folder=self._folder(folder),
-                    message_disposition=SAVE_ONLY,
-                    send_meeting_invitations=SEND_TO_NONE,
-                )
+                answers = self._create_items(folder, valid)
                 return self._created(folder, items, prepared, answers)
             except _PayloadRefused:
                 pass
@@ -526,17 +552,7 @@ class EwsTransport:
                 except Exception as exc:
                     prepared[index] = _refused(exc)
         valid = [p for p in prepared if not isinstance(p, Exception)]
-        answers = (
-            self._call(
-                _CreateItem,
-                items=valid,
-                folder=self._folder(folder),
-                message_disposition=SAVE_ONLY,
-                send_meeting_invitations=SEND_TO_NONE,
-            )
-            if valid
-            else []
-        )
+        answers = self._create_items(folder, valid) if valid else []
         return self._created(folder, items, prepared, answers)
 
     def _created(
@@ -577,14 +593,7 @@ class EwsTransport:
         for group, policy in ((guarded, NEVER_OVERWRITE), (unguarded, AUTO_RESOLVE)):
             if not group:
                 continue
-            answers = self._call(
-                _UpdateItem,
-                items=[(item, names) for _, item, names in group],
-                conflict_resolution=policy,
-                message_disposition=SAVE_ONLY,
-                send_meeting_invitations_or_cancellations=SEND_TO_NONE,
-                suppress_read_receipts=True,
-            )
+            answers = self._update_items([(item, names) for _, item, names in group], policy)
             for (index, _, _), answer in zip(group, answers, strict=True):
                 if isinstance(answer, Exception):
                     out[index] = _to_error(answer)
@@ -596,14 +605,7 @@ class EwsTransport:
     def delete(self, folder: str, refs: Sequence[ItemRef]) -> list[Any]:
         if not refs:
             return []
-        answers = self._call(
-            _DeleteItem,
-            items=[(r.item_id, r.changekey) for r in refs],
-            delete_type=MOVE_TO_DELETED_ITEMS,
-            send_meeting_cancellations=SEND_TO_NONE,
-            affected_task_occurrences=ALL_OCCURRENCES,
-            suppress_read_receipts=True,
-        )
+        answers = self._delete_items([(r.item_id, r.changekey) for r in refs])
         out: list[Any] = []
         for answer in answers:
             if isinstance(answer, ErrorItemNotFound) or answer is True:
