@@ -43,3 +43,42 @@ def test_state_is_saved_once_per_batch_not_per_item(tmp_path):
     w2.sync()
     assert len(store_state.load("contacts").rows) == 35
     assert store_state.item_types() == ["contacts"]
+
+
+def test_a_big_folder_is_carried_out_while_it_is_listed():
+    """Memory holds a batch, not the folder: the CRM receives the first items before the
+    mailbox has listed the last page, and a run that dies mid-listing keeps what it did."""
+    w = World(mailbox=MemoryMailbox(page_size=10), batch_size=20)
+    for i in range(100):
+        w.mb.add("contacts", contact(i))
+    pages_at_create: list[int] = []
+    create = w.crm.create
+
+    def spying_create(record_type, records):
+        pages_at_create.append(w.mb.calls["changes"])
+        return create(record_type, records)
+
+    w.crm.create = spying_create
+    w.mb.faults.fail_call("changes", nth=7)  # the listing dies on page 7
+    with pytest.raises(ConnectionError):
+        w.sync()
+    assert pages_at_create == [2, 4, 6]  # one CRM batch per 20 listed items
+    assert len(w.records()) == 60
+    assert len(w.state.load("contacts").rows) == 60  # saved with their batches
+    w.sync()  # the next run lists from the old token again: the 60 are echoes
+    assert len(w.records()) == 100
+    w.assert_converged()
+
+
+def test_matching_waits_for_the_whole_listing():
+    """Items that might match unlinked CRM records are not created early: a record that
+    matches an item on the last page is linked, not duplicated."""
+    w = World(mailbox=MemoryMailbox(page_size=5), batch_size=5)
+    for i in range(30):
+        w.mb.add("contacts", contact(i))
+    # the same person as the last item listed
+    w.crm.add("people", {"first_name": "Bob29", "last_name": "Ray", "email": "bob29@example.com"})
+    w.sync()
+    assert len(w.records()) == 30
+    assert len(w.items()) == 30
+    w.assert_converged()

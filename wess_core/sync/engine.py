@@ -140,21 +140,41 @@ class _FolderRun:
         #: on the other side waits for them (created next run, or matched).
         self.unread_items: set[str] = set()
         self.unread_records: set[str] = set()
+        #: For streaming (``_stream``), worked out at its first use.
+        self._special: set[str] | None = None
+        self._loose: dict[str, CrmRecord] | None = None
+        self._loose_exchange_ids: set[str | None] = set()
 
     # -- 1. read ---------------------------------------------------------------
 
-    def read_mailbox(self) -> tuple[dict[str, MailboxChange], str]:
-        """All pages since the stored token; a full listing when it is refused."""
+    def read_mailbox(self, cch: dict[str, CrmRecord]) -> tuple[dict[str, MailboxChange], str]:
+        """All pages since the stored token; a full listing when it is refused.
+
+        Plain changes (see ``_plain``) are planned and carried out while the listing goes
+        on, a CRM batch at a time, so memory holds a batch of items, not the folder; the
+        rest is returned for the whole-folder steps. ``cch`` (the CRM changes, read
+        first) gives up the changes of pairs whose items are carried out here.
+        """
         token = self.state.token
         full = token is None
+        stream = not self.dry_run
         while True:
             changes: dict[str, MailboxChange] = {}
+            #: ids of a full listing, for the sweep (only when there are pairs to sweep).
+            listed: set[str] = set()
+            pending: list[str] = []
             try:
                 for _ in range(MAX_PAGES):
                     page = self.mailbox.changes(self.t.folder, token)
                     for change in page.changes:
                         changes[change.item_id] = change
+                        pending.append(change.item_id)
+                        if full and self.linked_before:
+                            listed.add(change.item_id)
                     token = page.token
+                    if stream and (page.done or len(pending) >= self.crm_batch):
+                        self._stream(changes, pending, cch)
+                        pending = []
                     if page.done:
                         break
                 else:
@@ -167,18 +187,81 @@ class _FolderRun:
                 continue
             break
         self.result.full_resync = full
-        if full:
-            self._sweep(changes)
+        if full and self.linked_before:
+            self._sweep(changes, listed)
         assert token is not None
         return changes, token
 
-    def _sweep(self, changes: dict[str, MailboxChange]) -> None:
+    def _sweep(self, changes: dict[str, MailboxChange], listed: set[str]) -> None:
         """In a full listing, a linked item that is not listed was deleted."""
-        gone = [row for row in self.state if row.item_id not in changes]
-        if gone and len(gone) == len(self.state.rows):
+        gone = [row for row in self.state if row.item_id not in listed]
+        if gone and len(gone) == self.linked_before:
             self.emptied["mailbox"] = True  # the guard holds the deletes this implies
         for row in gone:
             changes[row.item_id] = MailboxChange(row.item_id, None, deleted=True)
+
+    # -- 1b. carry out plain changes while listing ------------------------------
+
+    def _stream(
+        self, changes: dict[str, MailboxChange], ids: list[str], cch: dict[str, CrmRecord]
+    ) -> None:
+        """Plan and carry out the plain ones of ``ids`` now; they leave ``changes``.
+
+        Plain changes are planned exactly as the whole-folder plan would plan them (they
+        never delete, match or re-link), so doing them early changes nothing but memory.
+        """
+        batch = {i: changes[i] for i in dict.fromkeys(ids) if self._may_stream(i, changes[i])}
+        self._fetch_content(batch, changes)
+        plain = {i: mc for i, mc in batch.items() if i in changes and self._plain(i, mc, cch)}
+        if not plain:
+            return
+        page_cch: dict[str, CrmRecord] = {}
+        for iid in plain:
+            del changes[iid]
+            row = self.state.by_item(iid)
+            if row is not None and row.crm_id in cch:
+                page_cch[row.crm_id] = cch.pop(row.crm_id)
+        actions = plan_folder(self.t, self.state, plain, page_cch, self.policy)
+        actions = self.defer_unmatched(actions)
+        assert not any(a.kind in (Kind.DELETE_ITEM, Kind.DELETE_RECORD, Kind.HOLD,
+                                  Kind.UNLINK) for a in actions), actions  # fmt: skip
+        if actions:
+            self.act(actions)
+            self._save()
+
+    def _may_stream(self, iid: str, mc: MailboxChange) -> bool:
+        """Worth a look before its content is read: not a delete, not a special id."""
+        if mc.deleted:
+            return False
+        if self._special is None:
+            items, _ = self.state.frozen_ids()
+            self._special = (
+                items
+                | set(self.state.retry_items)
+                | {i for e in self.state.held.values() for i in e.get("items") or ()}
+            )
+        return iid not in self._special
+
+    def _plain(self, iid: str, mc: MailboxChange, cch: dict[str, CrmRecord]) -> bool:
+        """A change the whole-folder plan would treat on its own: a linked item whose
+        CRM side was not deleted, or a new item no CRM record could name or match."""
+        if self._loose is None:
+            self._loose = {
+                cid: cc
+                for cid, cc in cch.items()
+                if not cc.deleted and self.state.by_crm(cid) is None
+            }
+            self._loose_exchange_ids = {cc.exchange_id for cc in self._loose.values()}
+        if iid in self._loose_exchange_ids:
+            return False
+        row = self.state.by_item(iid)
+        if row is not None:
+            cc = cch.get(row.crm_id)
+            return cc is None or not cc.deleted
+        if mc.item is None or mc.item.crm_id:
+            return False  # a re-link after a crash: the whole-folder steps read its record
+        matchable = self.two_way and match_keys_of(self.t) is not None
+        return not (matchable and (self._loose or self.unread_records))
 
     def read_crm(self) -> tuple[dict[str, CrmRecord], str | None]:
         """CRM changes since the cursor; with no cursor, a full listing whose missing
@@ -244,6 +327,31 @@ class _FolderRun:
                     found[ident] = got
         return found
 
+    def _fetch_content(self, some: dict[str, MailboxChange], mch: dict[str, MailboxChange]) -> None:
+        """Read the content of ``some``'s changes that are not echoes and came without
+        it; both ``some`` and ``mch`` get the answers (an unreadable one leaves both:
+        it is retried next run)."""
+        need = []
+        for iid, mc in some.items():
+            if mc.deleted or mc.item is not None:
+                continue
+            row = self.state.by_item(iid)
+            if row is None or mc.changekey is None or mc.changekey != row.changekey:
+                need.append(iid)
+        got_items = self._get_items(need)
+        for iid in need:
+            got = got_items.get(iid)
+            if iid not in got_items:  # could not read it: retried next run
+                some.pop(iid, None)
+                mch.pop(iid, None)
+                continue
+            change = (
+                MailboxChange(iid, None, deleted=True)
+                if got is None
+                else MailboxChange(iid, got.changekey, item=got)
+            )
+            some[iid] = mch[iid] = change
+
     def fill_content(self, mch: dict[str, MailboxChange], cch: dict[str, CrmRecord]) -> None:
         """Fetch what the plan needs and the changes did not carry.
 
@@ -251,22 +359,7 @@ class _FolderRun:
         * a record an unlinked item names by CRM id (re-link after a crash);
         * an item an unlinked record names by ``exchange_id`` (same, other way).
         """
-        need = []
-        for iid, mc in mch.items():
-            if mc.deleted or mc.item is not None:
-                continue
-            row = self.state.by_item(iid)
-            if row is None or mc.changekey is None or mc.changekey != row.changekey:
-                need.append(iid)
-        for iid, got in self._get_items(need).items():
-            mch[iid] = (
-                MailboxChange(iid, None, deleted=True)
-                if got is None
-                else MailboxChange(iid, got.changekey, item=got)
-            )
-        for iid in [i for i in need if i not in mch or mch[i].item is None]:
-            if iid in mch and not mch[iid].deleted:
-                del mch[iid]  # could not read it: retried next run
+        self._fetch_content(mch, mch)
 
         def item_gone(row: StatusRow | None) -> bool:
             return row is None or (row.item_id in mch and mch[row.item_id].deleted)
@@ -707,8 +800,8 @@ class _FolderRun:
                 "reason": entry.get("reason")}  # fmt: skip
 
     def run(self) -> FolderResult:
-        mch, token = self.read_mailbox()
         cch, cursor = self.read_crm()
+        mch, token = self.read_mailbox(cch)
         self.reread_failed(mch, cch)
         self.freeze(mch, cch)
         links, no_match, extra = self.release(mch, cch)
