@@ -807,9 +807,21 @@ class Bench:
         growth = _ratio(large["import"]["growth_mib"], small["import"]["growth_mib"])
         inc_growth = _ratio(large["incremental"]["growth_mib"] or 0.1,
                             small["incremental"]["growth_mib"] or 0.1)  # fmt: skip
+        extra_items = self.sizes.memory_sizes[-1] - self.sizes.memory_sizes[0]
+
+        def per_item(step: str) -> int:
+            """What each item beyond the small folder added to the step's peak: the part
+            of memory that grows with the folder (0 if it is bounded)."""
+            grown = large[step]["growth_mib"] - small[step]["growth_mib"]
+            return round(max(0.0, grown) * MIB / extra_items)
+
         return {
             "sizes": {"items": list(self.sizes.memory_sizes), "page": 512, "batch": 100},
             "runs": runs,
+            "bytes_per_item": {
+                "import": per_item("import"),
+                "incremental": per_item("incremental"),
+            },
             "wall_s": round(sum(r["import_s"] for r in runs.values()), 3),
             "requests": large["requests"],
             "baseline": None,

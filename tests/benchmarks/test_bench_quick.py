@@ -93,6 +93,11 @@ def test_scheduler_store_and_memory_report_their_figures(doc):
     assert set(memory["runs"]) == {str(n) for n in bench.QUICK.memory_sizes}
     for run in memory["runs"].values():
         assert run["import"]["peak_mib"] > 0 and run["emulator_process_rss_mib"] > 0
+    small, large = (memory["runs"][str(n)] for n in bench.QUICK.memory_sizes)
+    extra = bench.QUICK.memory_sizes[1] - bench.QUICK.memory_sizes[0]
+    for step in ("import", "incremental"):  # what each extra item cost, from the runs
+        grown = large[step]["growth_mib"] - small[step]["growth_mib"]
+        assert memory["bytes_per_item"][step] == round(max(0.0, grown) * bench.MIB / extra)
 
 
 def test_the_command_is_wired():
