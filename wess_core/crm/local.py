@@ -1,8 +1,10 @@
 """The built-in ``local`` CRM: an embedded CRM in one TinyDB store file per database.
 
-A database ``main`` lives in the store file ``crm/main`` under the WESS home. It holds
-one table per record type (``people``, ``meetings``, ``tasks``, ``emails``) and a
-``meta`` table with the database's revision counter. Every write bumps the counter
+A database ``main`` lives under the WESS home as the TinyDB manifest ``crm/main.json``
+(the ``meta`` table with the database's revision counter) and its shard files in
+``crm/main.d/``: each record type's table (``people``, ``meetings``, ``tasks``,
+``emails``) split by id into small TinyDB files (``wess_core.crm.shards``), so a lookup or
+a write costs a shard, not the whole database. Every write bumps the counter
 and stamps the record with it, so revisions are monotonic across the database and
 ``changes`` can answer "everything written after revision N" (the cursor is N). A
 deleted record stays as a tombstone (no fields, ``deleted: true``) so ``changes`` can
@@ -15,7 +17,7 @@ recomputes them all, e.g. after importing people).
 
 ``LocalCrm`` is the ``CrmBackend`` the engine uses; the plain functions below
 (``add_record`` ... ``import_records``) are what the ``wess crm`` commands call.
-Each bulk call and each function is one atomic write of the file.
+Each bulk call and each function is one atomic write of the database.
 """
 
 from __future__ import annotations
@@ -26,9 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tinydb import TinyDB
-from tinydb.table import Document, Table
-
+from wess_core.crm.shards import ShardedDb, Snapshot, Transaction
 from wess_core.errors import ValidationError, quote
 from wess_core.store import Store, check_name_part
 from wess_core.strategies import (
@@ -43,7 +43,7 @@ from wess_core.strategies import (
 )
 
 DEFAULT_DATABASE = "main"
-_META = "meta"
+Doc = dict[str, Any]
 _EMAIL_FIELDS = ("email", "email2", "email3")
 
 
@@ -97,9 +97,9 @@ def _addresses(value: Any) -> set[str]:
     return set()
 
 
-def _to_record(doc: Document) -> CrmRecord:
+def _to_record(doc_id: int, doc: Doc) -> CrmRecord:
     return CrmRecord(
-        id=str(doc.doc_id),
+        id=str(doc_id),
         revision=doc["revision"],
         fields=dict(doc.get("fields") or {}),
         exchange_id=doc.get("exchange_id"),
@@ -108,10 +108,10 @@ def _to_record(doc: Document) -> CrmRecord:
     )
 
 
-def _public(doc: Document, record_type: str) -> dict[str, Any]:
+def _public(doc_id: int, doc: Doc, record_type: str) -> dict[str, Any]:
     """What ``wess crm list/add/...`` print for one live record."""
     out: dict[str, Any] = {
-        "id": str(doc.doc_id),
+        "id": str(doc_id),
         "type": record_type,
         "revision": doc["revision"],
         "fields": dict(doc.get("fields") or {}),
@@ -123,38 +123,39 @@ def _public(doc: Document, record_type: str) -> dict[str, Any]:
     return out
 
 
+def _record_id(record_id: str) -> int:
+    """A record id as the shard key (0, never found, for ids that are not numbers)."""
+    return int(record_id) if record_id.isdigit() else 0
+
+
 class _Tx:
     """One write transaction on a CRM database: revision counter and e-mail linking."""
 
-    def __init__(self, db: TinyDB) -> None:
-        self.db = db
+    def __init__(self, tx: Transaction) -> None:
+        self.tx = tx
         self._people_index: dict[str, list[str]] | None = None
 
-    def table(self, record_type: str) -> Table:
-        return self.db.table(check_record_type(record_type))
-
     def bump(self) -> int:
-        meta = self.db.table(_META)
-        doc = meta.get(doc_id=1)
-        revision = (doc["revision"] if doc else 0) + 1
-        meta.upsert(Document({"revision": revision}, doc_id=1))
+        revision = int(self.tx.meta.get("revision") or 0) + 1
+        self.tx.meta["revision"] = revision
         return revision
 
-    def live(self, record_type: str, record_id: str) -> Document:
-        doc = self.table(record_type).get(doc_id=int(record_id)) if record_id.isdigit() else None
+    def live(self, record_type: str, record_id: str) -> tuple[int, Doc]:
+        doc_id = _record_id(record_id)
+        doc = self.tx.get(check_record_type(record_type), doc_id)
         if doc is None or doc.get("deleted"):
             raise RecordNotFound(f"no {record_type} record {quote(record_id)}")
-        return doc
+        return doc_id, doc
 
     def people_ids(self, fields: Mapping[str, Any]) -> list[str]:
         if self._people_index is None:
             index: dict[str, list[str]] = {}
-            for doc in self.db.table("people").all():
+            for doc_id, doc in self.tx.docs("people"):
                 if doc.get("deleted"):
                     continue
                 for name in _EMAIL_FIELDS:
                     for address in _addresses((doc.get("fields") or {}).get(name)):
-                        index.setdefault(address, []).append(str(doc.doc_id))
+                        index.setdefault(address, []).append(str(doc_id))
             self._people_index = index
         found: set[str] = set()
         for name in ("from", "to", "cc"):
@@ -171,7 +172,8 @@ class _Tx:
 
     def create(
         self, record_type: str, fields: Mapping[str, Any], exchange_id: str | None
-    ) -> Document:
+    ) -> tuple[int, Doc]:
+        check_record_type(record_type)
         doc = {
             "revision": self.bump(),
             "fields": _merge({}, check_fields(fields)),
@@ -180,67 +182,62 @@ class _Tx:
             "modified": _now(),
         }
         doc.update(self._extra(record_type, doc["fields"]))
-        table = self.table(record_type)
-        doc_id = table.insert(doc)
-        return table.get(doc_id=doc_id)  # type: ignore[return-value]
+        doc_id = self.tx.next_id(record_type)
+        self.tx.put(record_type, doc_id, doc)
+        return doc_id, doc
 
     def update(
         self, record_type: str, record_id: str, fields: Mapping[str, Any], expected: Any = None
-    ) -> Document:
-        doc = self.live(record_type, record_id)
+    ) -> tuple[int, Doc]:
+        doc_id, doc = self.live(record_type, record_id)
         if expected is not None and expected != doc["revision"]:
             raise RecordChanged(f"{record_type} record {record_id} was changed meanwhile")
         new_fields = _merge(doc.get("fields") or {}, check_fields(fields))
-        changes = {"revision": self.bump(), "fields": new_fields, "modified": _now()}
-        changes.update(self._extra(record_type, new_fields))
-        table = self.table(record_type)
-        table.update(changes, doc_ids=[doc.doc_id])
-        return table.get(doc_id=doc.doc_id)  # type: ignore[return-value]
+        new = {**doc, "revision": self.bump(), "fields": new_fields, "modified": _now()}
+        new.update(self._extra(record_type, new_fields))
+        self.tx.put(record_type, doc_id, new)
+        return doc_id, new
 
-    def delete(self, record_type: str, record_id: str) -> Document:
-        doc = self.live(record_type, record_id)
-        table = self.table(record_type)
-        tomb = {"revision": self.bump(), "fields": {}, "deleted": True, "modified": _now()}
+    def delete(self, record_type: str, record_id: str) -> tuple[int, Doc]:
+        doc_id, doc = self.live(record_type, record_id)
+        tomb = {**doc, "revision": self.bump(), "fields": {}, "deleted": True,
+                "modified": _now()}  # fmt: skip
         if record_type == "emails":
             tomb["people_ids"] = []
         if record_type == "people":
             self._people_index = None
-        table.update(tomb, doc_ids=[doc.doc_id])
-        return table.get(doc_id=doc.doc_id)  # type: ignore[return-value]
+        self.tx.put(record_type, doc_id, tomb)
+        return doc_id, tomb
 
 
 class LocalCrm:
     """The ``local`` CRM backend: ``LocalCrm(home, database)``."""
 
-    #: Each bulk call rewrites the database file once: big batches keep an import of
-    #: thousands of records from rewriting it hundreds of times.
+    #: Each bulk call writes the shards it touched and the manifest once: batches of a
+    #: thousand (a shard) keep an import of thousands of records from writing the
+    #: manifest per hundred.
     preferred_batch = 1000
 
     def __init__(self, home: str | Path, database: str = DEFAULT_DATABASE) -> None:
         self.store = Store(home)
         self.database = check_name_part(database, "database")
         self.name = f"crm/{self.database}"
+        self.db = ShardedDb(self.store, self.name)
 
     def __repr__(self) -> str:
         return f"LocalCrm({str(self.store.home)!r}, {self.database!r})"
 
     def exists(self) -> bool:
-        return self.store.exists(self.name)
+        return self.db.exists()
 
-    def _docs(self, record_type: str) -> list[Document]:
-        check_record_type(record_type)
-        if not self.exists():
-            return []
-        return self.store.read(self.name).table(record_type).all()
-
-    def _bulk(self, inputs: Sequence[Any], one: Callable[[_Tx, Any], Document]) -> list[Any]:
+    def _bulk(self, inputs: Sequence[Any], one: Callable[[_Tx, Any], tuple[int, Doc]]) -> list[Any]:
         """One write transaction for the whole batch; one result or error per input."""
         out: list[Any] = []
-        with self.store.write(self.name) as db:
-            tx = _Tx(db)
+        with self.db.write() as tx:
+            crm_tx = _Tx(tx)
             for value in inputs:
                 try:
-                    out.append(_to_record(one(tx, value)))
+                    out.append(_to_record(*one(crm_tx, value)))
                 except (RecordNotFound, RecordChanged, ValidationError) as exc:
                     out.append(exc)
         return out
@@ -248,31 +245,44 @@ class LocalCrm:
     # -- CrmBackend -----------------------------------------------------------
 
     def changes(self, record_type: str, cursor: str | None) -> tuple[list[CrmChange], str | None]:
-        """Records written after ``cursor`` (a revision number), tombstones included."""
+        """Records written after ``cursor`` (a revision number), tombstones included.
+
+        Only the shards holding a revision after the cursor are read.
+        """
         check_record_type(record_type)
         if not self.exists():
             return [], cursor
-        db = self.store.read(self.name)
-        meta = db.table(_META).get(doc_id=1)
-        head = meta["revision"] if meta else 0
         start = int(cursor) if cursor else 0
-        docs = [d for d in db.table(record_type).all() if d["revision"] > start]
-        if cursor is None:
-            docs = [d for d in docs if not d.get("deleted")]
-        docs.sort(key=lambda d: d["revision"])
-        return [_to_record(d) for d in docs], str(head)
+
+        def read(snap: Snapshot) -> tuple[list[CrmChange], str]:
+            found = [
+                (doc_id, doc)
+                for doc_id, doc in snap.docs(record_type, newer_than=start)
+                if doc["revision"] > start and not (cursor is None and doc.get("deleted"))
+            ]
+            found.sort(key=lambda pair: pair[1]["revision"])
+            head = int(snap.meta.get("revision") or 0)
+            return [_to_record(doc_id, doc) for doc_id, doc in found], str(head)
+
+        return self.db.read(read)
 
     def get(self, record_type: str, ids: Sequence[str]) -> list[Outcome[CrmRecord]]:
         check_record_type(record_type)
-        table = self.store.read(self.name).table(record_type) if self.exists() else None
-        out: list[Outcome[CrmRecord]] = []
-        for rid in ids:
-            doc = table.get(doc_id=int(rid)) if table is not None and rid.isdigit() else None
-            if doc is None or doc.get("deleted"):
-                out.append(RecordNotFound(f"no {record_type} record {quote(rid)}"))
-            else:
-                out.append(_to_record(doc))
-        return out
+
+        def read(snap: Snapshot) -> list[Outcome[CrmRecord]]:
+            out: list[Outcome[CrmRecord]] = []
+            for rid in ids:
+                doc_id = _record_id(rid)
+                doc = snap.get(record_type, doc_id)
+                if doc is None or doc.get("deleted"):
+                    out.append(RecordNotFound(f"no {record_type} record {quote(rid)}"))
+                else:
+                    out.append(_to_record(doc_id, doc))
+            return out
+
+        if not self.exists():
+            return [RecordNotFound(f"no {record_type} record {quote(rid)}") for rid in ids]
+        return self.db.read(read)
 
     def create(self, record_type: str, records: Sequence[NewRecord]) -> list[Outcome[CrmRecord]]:
         check_record_type(record_type)
@@ -292,21 +302,32 @@ class LocalCrm:
 
     def list(self, record_type: str) -> list[dict[str, Any]]:
         """Live records, oldest first, each with id and fields (no tombstones)."""
-        return [_public(d, record_type) for d in self._docs(record_type) if not d.get("deleted")]
-
-    def record(self, record_type: str, record_id: str) -> dict[str, Any]:
-        for doc in self._docs(record_type):
-            if str(doc.doc_id) == str(record_id) and not doc.get("deleted"):
-                return _public(doc, record_type)
-        raise RecordNotFound(
-            f"no {record_type} record {quote(record_id)} in database {self.database}"
+        check_record_type(record_type)
+        if not self.exists():
+            return []
+        return self.db.read(
+            lambda snap: [
+                _public(doc_id, doc, record_type)
+                for doc_id, doc in snap.docs(record_type)
+                if not doc.get("deleted")
+            ]
         )
 
-    def write(self, record_type: str, action: Callable[[_Tx], Document]) -> dict[str, Any]:
+    def record(self, record_type: str, record_id: str) -> dict[str, Any]:
         check_record_type(record_type)
-        with self.store.write(self.name) as db:
-            doc = action(_Tx(db))
-        return _public(doc, record_type)
+        doc_id = _record_id(str(record_id))
+        doc = self.db.read(lambda snap: snap.get(record_type, doc_id)) if self.exists() else None
+        if doc is None or doc.get("deleted"):
+            raise RecordNotFound(
+                f"no {record_type} record {quote(record_id)} in database {self.database}"
+            )
+        return _public(doc_id, doc, record_type)
+
+    def write(self, record_type: str, action: Callable[[_Tx], tuple[int, Doc]]) -> dict[str, Any]:
+        check_record_type(record_type)
+        with self.db.write() as tx:
+            doc_id, doc = action(_Tx(tx))
+        return _public(doc_id, doc, record_type)
 
 
 # -- plain functions the ``wess crm`` commands call ------------------------------
@@ -317,8 +338,8 @@ def create_database(home: str | Path, database: str = DEFAULT_DATABASE) -> bool:
     crm = LocalCrm(home, database)
     if crm.exists():
         return False
-    with crm.store.write(crm.name) as db:
-        db.table(_META).upsert(Document({"revision": 0}, doc_id=1))
+    with crm.db.write() as tx:
+        tx.meta.setdefault("revision", 0)
     return True
 
 
@@ -394,10 +415,10 @@ def import_records(
             entry = entry["fields"]
         fields_list.append(check_fields(entry, f"record {n}"))
     crm = LocalCrm(home, database)
-    with crm.store.write(crm.name) as db:
-        tx = _Tx(db)
-        docs = [tx.create(record_type, f, None) for f in fields_list]
-    return [_public(d, record_type) for d in docs]
+    with crm.db.write() as tx:
+        crm_tx = _Tx(tx)
+        docs = [crm_tx.create(record_type, f, None) for f in fields_list]
+    return [_public(doc_id, doc, record_type) for doc_id, doc in docs]
 
 
 def relink_emails(home: str | Path, database: str = DEFAULT_DATABASE) -> int:
@@ -406,14 +427,13 @@ def relink_emails(home: str | Path, database: str = DEFAULT_DATABASE) -> int:
     if not crm.exists():
         return 0
     changed = 0
-    with crm.store.write(crm.name) as db:
-        tx = _Tx(db)
-        table = db.table("emails")
-        for doc in table.all():
+    with crm.db.write() as tx:
+        crm_tx = _Tx(tx)
+        for doc_id, doc in tx.docs("emails"):  # each shard is iterated from a copy
             if doc.get("deleted"):
                 continue
-            ids = tx.people_ids(doc.get("fields") or {})
+            ids = crm_tx.people_ids(doc.get("fields") or {})
             if ids != doc.get("people_ids"):
-                table.update({"people_ids": ids}, doc_ids=[doc.doc_id])
+                tx.put("emails", doc_id, {**doc, "people_ids": ids})
                 changed += 1
     return changed
