@@ -748,23 +748,29 @@ class Bench:
                                     "ck", "h" * 32))  # fmt: skip
             return state
 
-        template = {"folders": {"1": state_of("x", 20).to_dict()}}
+        # Other users' state databases: one made for real, copied (20 rows each).
+        model = StoreSyncState(ctx.store, "model")
+        model.save(state_of("x", 20))
+        model.close()
+        template = model.path.read_bytes()
+        model.path.unlink()
 
         def fill_states(upto: int) -> None:
             for login in logins[1:upto]:
-                path = ctx.store.path(f"state/{login}")
+                path = StoreSyncState(ctx.store, login).path
                 if not path.exists():
-                    _plain_write(path, template)
+                    path.write_bytes(template)
             # The files were written without fsync: flush them now, or the first fsyncs
             # measured below pay for their write-back (ext4's ordered journal commit).
             if hasattr(os, "sync"):
                 os.sync()
 
         me = StoreSyncState(ctx.store, logins[0])
-        mine = state_of(logins[0], 100)
 
         def state_write_s() -> float:
-            return statistics.median(timed(lambda: me.save(mine))[0] for _ in range(20))
+            """Median time to save 100 changed rows (each save's rows made beforehand)."""
+            states = [state_of(logins[0], 100) for _ in range(20)]
+            return statistics.median(timed(lambda st=st: me.save(st))[0] for st in states)
 
         few = min(s.store_few_states, len(logins) - 1)
         fill_states(few + 1)
@@ -844,11 +850,6 @@ def _machine_busy_s() -> float:
     except (OSError, ValueError):
         return time.process_time()
     return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def _plain_write(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data))
 
 
 def _transport(ctx: Any, login: str) -> Any:

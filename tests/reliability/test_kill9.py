@@ -8,10 +8,12 @@ must leave both sides equal, without duplicates, and every store file readable.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -91,6 +93,9 @@ def _clean_sync(home) -> None:
 def _assert_equal_sides(home, mailbox):
     for path in home.rglob("*.json"):
         json.loads(path.read_text())  # no store file is corrupt
+    for path in home.rglob("*.sqlite"):  # nor a state database
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",), path
     for record_type, folder, key in (
         ("people", "contacts", "email"),
         ("tasks", "tasks", "subject"),

@@ -108,11 +108,16 @@ def test_changekey_conflict_between_read_and_write(
     assert item.fields["job_title"] == "CEO" == record["fields"]["job_title"]  # crm-wins
 
 
-def test_truncated_state_file_is_a_clear_error_and_kept(synced_home, home, crm):
+@pytest.mark.parametrize("damage", ["header", "truncated"])
+def test_damaged_state_database_is_a_clear_error_and_kept(synced_home, home, crm, damage):
     crm.add("people", first_name="Ann")
     sync_ok(synced_home)
-    state = home / "state" / "alice.json"
-    broken = state.read_bytes()[: len(state.read_bytes()) // 2]
+    state = home / "state" / "alice.sqlite"
+    whole = state.read_bytes()
+    if damage == "header":
+        broken = b"x" * 100 + whole[100:]
+    else:  # cut off after the first page: the tables' pages are gone
+        broken = whole[:4096]
     state.write_bytes(broken)
     result = synced_home("sync", "alice")
     assert result.exit_code == 1

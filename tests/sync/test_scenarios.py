@@ -171,11 +171,11 @@ def test_an_idle_sync_is_one_changes_call_per_folder_and_writes_no_file(tmp_path
     sync_all(types, crm, mb, state)
     sync_all(types, crm, mb, state)  # the echoes
     mb.calls.clear()
-    before = state.store.path("state/alice").stat().st_mtime_ns
+    before = {p.name: p.stat().st_mtime_ns for p in state.path.parent.iterdir()}
     result = sync_all(types, crm, mb, state)
     assert result.ok and result.total_changes == 0
     assert dict(mb.calls) == {"changes": len(types)}
-    assert state.store.path("state/alice").stat().st_mtime_ns == before
+    assert {p.name: p.stat().st_mtime_ns for p in state.path.parent.iterdir()} == before
 
 
 def test_a_new_changekey_without_new_content_only_refreshes_the_row():
@@ -394,7 +394,7 @@ def test_dry_run_reads_and_plans_but_writes_nothing(tmp_path):
     assert r.dry_run and (r.to_exchange.created, r.to_crm.created) == (1, 1)
     assert {p["action"] for p in r.planned} == {"create-item", "create-record"}
     assert w.mailbox_writes() == 0 and w.crm_writes() == 0
-    assert not state.store.exists("state/alice")
+    assert not state.path.exists() and not state.path.parent.exists()
     assert len(w.items()) == 1 and len(w.records()) == 1
 
 

@@ -8,22 +8,33 @@ content hash. Comparing a side's current version with its row is how the engine 
 
 ``FolderState`` is the state of one item type: the mailbox sync token, the CRM cursor,
 the rows, and the ids whose last attempt failed (retried on the next run). A
-``SyncState`` loads and saves folder states: ``StoreSyncState`` keeps them in the
-user's store file ``state/<login>`` (one journal append per batch), ``MemorySyncState`` in memory.
+``SyncState`` loads and saves folder states: ``StoreSyncState`` keeps them in the user's
+state database ``state/<login>.sqlite``, ``MemorySyncState`` in memory.
+
+Why a database and not a TinyDB file like the rest of the home: the engine looks rows up
+by item id and by CRM id, a page at a time. A TinyDB file is read whole for any lookup,
+so a 100,000-item folder would hold its whole status table in memory for every run; the
+status table is an index, and SQLite (in the standard library) keeps it on disk with
+two indexes, so a run holds only the rows of the batch it is working on. Each save is
+one transaction (rows of the batch + the folder's small fields), durable on return.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
 import os
-import secrets
-from collections.abc import Iterator, Mapping
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
-from wess_core.store import Store, check_name_part, load_json_file, write_json_atomic
+from wess_core.errors import StoreCorrupt, StoreError
+from wess_core.store import LOCK_TIMEOUT_SECONDS, Store, check_name_part
+from wess_core.sync.legacy_state import legacy_files, read_legacy_state
 
 STATE_VERSION = 1
 
@@ -61,14 +72,183 @@ class StatusRow:
     item_hash: str
 
 
+_COLUMNS = "pair_id, crm_id, crm_rev, crm_hash, item_id, changekey, item_hash"
+
+
+def _row_dict(row: StatusRow) -> dict[str, Any]:
+    # a flat copy: rows hold scalars only (dataclasses.asdict deep-copies, ~10x slower)
+    return dict(vars(row))
+
+
+class MemoryRows(Mapping[str, StatusRow]):
+    """Status rows in dicts, indexed by CRM id and item id (tests, dry runs, new states)."""
+
+    def __init__(self, rows: Mapping[str, StatusRow] | None = None) -> None:
+        self._rows: dict[str, StatusRow] = dict(rows or {})
+        self._by_crm = {r.crm_id: r for r in self._rows.values()}
+        self._by_item = {r.item_id: r for r in self._rows.values()}
+        #: Pair ids put (their row) or dropped (``None``) since the last save.
+        self._pending: dict[str, StatusRow | None] = {pid: r for pid, r in self._rows.items()}
+
+    def __getitem__(self, pid: str) -> StatusRow:
+        return self._rows[pid]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._rows))
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def all(self) -> Iterator[StatusRow]:
+        """Every row (a snapshot: the caller may put and drop meanwhile)."""
+        return iter(list(self._rows.values()))
+
+    def by_crm(self, crm_id: str) -> StatusRow | None:
+        return self._by_crm.get(crm_id)
+
+    def by_item(self, item_id: str) -> StatusRow | None:
+        return self._by_item.get(item_id)
+
+    def put(self, row: StatusRow) -> None:
+        self.drop(row.pair_id)
+        self._rows[row.pair_id] = row
+        self._pending[row.pair_id] = row
+        self._by_crm[row.crm_id] = row
+        self._by_item[row.item_id] = row
+
+    def drop(self, pid: str) -> None:
+        old = self._rows.pop(pid, None)
+        if old is not None:
+            self._pending[pid] = None
+            if self._by_crm.get(old.crm_id) is old:
+                del self._by_crm[old.crm_id]
+            if self._by_item.get(old.item_id) is old:
+                del self._by_item[old.item_id]
+
+    def pending(self) -> dict[str, StatusRow | None]:
+        return self._pending
+
+    def saved(self) -> None:
+        self._pending = {}
+
+
+class SqliteRows(Mapping[str, StatusRow]):
+    """Status rows in the state database, with the changes not saved yet on top.
+
+    Memory holds the pending changes and the rows looked up since the last save (both
+    a batch's worth: a save clears them), never the table.
+    """
+
+    def __init__(self, db: StateDb, item_type: str) -> None:
+        self.db = db
+        self.t = item_type
+        self._pending: dict[str, StatusRow | None] = {}
+        self._pending_item: dict[str, str] = {}
+        self._pending_crm: dict[str, str] = {}
+        self._looked_up: dict[tuple[str, str], list[StatusRow]] = {}
+        self._count: int | None = None
+
+    def _stored(self, column: str, value: str) -> list[StatusRow]:
+        key = (column, value)
+        found = self._looked_up.get(key)
+        if found is None:
+            found = self._looked_up[key] = [
+                StatusRow(*r)
+                for r in self.db.query(
+                    f"SELECT {_COLUMNS} FROM rows WHERE type = ? AND {column} = ?", (self.t, value)
+                )
+            ]
+        return found
+
+    def _visible(self, rows: list[StatusRow]) -> StatusRow | None:
+        return next((r for r in rows if r.pair_id not in self._pending), None)
+
+    def __getitem__(self, pid: str) -> StatusRow:
+        if pid in self._pending:
+            row = self._pending[pid]
+        else:
+            row = next(iter(self._stored("pair_id", pid)), None)
+        if row is None:
+            raise KeyError(pid)
+        return row
+
+    def __iter__(self) -> Iterator[str]:
+        return (row.pair_id for row in self.all())
+
+    def __len__(self) -> int:
+        if self._count is None:
+            sql = "SELECT COUNT(*) FROM rows WHERE type = ?"
+            self._count = int(self.db.query(sql, (self.t,))[0][0])
+        stored = self._stored_pids(list(self._pending))
+        count = self._count
+        for pid, row in self._pending.items():
+            if row is None and pid in stored:
+                count -= 1
+            elif row is not None and pid not in stored:
+                count += 1
+        return count
+
+    def _stored_pids(self, pids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(pids), 500):
+            chunk = pids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT pair_id FROM rows WHERE type = ? AND pair_id IN ({marks})"
+            found.update(r[0] for r in self.db.query(sql, (self.t, *chunk)))
+        return found
+
+    def all(self) -> Iterator[StatusRow]:
+        """Every row, streamed from the database a chunk at a time."""
+        pending = dict(self._pending)
+        for row in pending.values():
+            if row is not None:
+                yield row
+        sql = f"SELECT {_COLUMNS} FROM rows WHERE type = ? ORDER BY pair_id"
+        for values in self.db.stream(sql, (self.t,)):
+            if values[0] not in pending:
+                yield StatusRow(*values)
+
+    def by_crm(self, crm_id: str) -> StatusRow | None:
+        row = self._pending.get(self._pending_crm.get(crm_id, ""))
+        if row is not None and row.crm_id == crm_id:
+            return row
+        return self._visible(self._stored("crm_id", crm_id))
+
+    def by_item(self, item_id: str) -> StatusRow | None:
+        row = self._pending.get(self._pending_item.get(item_id, ""))
+        if row is not None and row.item_id == item_id:
+            return row
+        return self._visible(self._stored("item_id", item_id))
+
+    def put(self, row: StatusRow) -> None:
+        self._pending[row.pair_id] = row
+        self._pending_item[row.item_id] = row.pair_id
+        self._pending_crm[row.crm_id] = row.pair_id
+
+    def drop(self, pid: str) -> None:
+        if pid in self:
+            self._pending[pid] = None
+
+    def pending(self) -> dict[str, StatusRow | None]:
+        return self._pending
+
+    def saved(self) -> None:
+        self._pending, self._pending_item, self._pending_crm = {}, {}, {}
+        self._looked_up.clear()
+        self._count = None
+
+
+Rows = MemoryRows | SqliteRows
+
+
 @dataclass
 class FolderState:
-    """Sync state of one item type; saved whole, once per batch."""
+    """Sync state of one item type; saved once per batch (the rows that batch changed)."""
 
     item_type: str
     token: str | None = None
     cursor: str | None = None
-    rows: dict[str, StatusRow] = field(default_factory=dict)
+    rows: Rows = field(default_factory=MemoryRows)
     #: Mailbox item ids / CRM ids whose change failed last run → re-read next run.
     retry_items: dict[str, str] = field(default_factory=dict)
     retry_records: dict[str, str] = field(default_factory=dict)
@@ -79,50 +259,36 @@ class FolderState:
     ignored: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.reindex()
-        #: Pair ids put or dropped since the last load or save (what a save must write).
-        self.dirty: set[str] = set(self.rows)
-        #: The stored generation this state was loaded from or saved to (``None``: not
-        #: from a store; its first save writes it whole).
-        self.base: str | None = None
-
-    def reindex(self) -> None:
-        self._by_crm = {r.crm_id: r for r in self.rows.values()}
-        self._by_item = {r.item_id: r for r in self.rows.values()}
+        if not isinstance(self.rows, MemoryRows | SqliteRows):
+            self.rows = MemoryRows(self.rows)
 
     def by_crm(self, crm_id: str) -> StatusRow | None:
-        return self._by_crm.get(crm_id)
+        return self.rows.by_crm(crm_id)
 
     def by_item(self, item_id: str) -> StatusRow | None:
-        return self._by_item.get(item_id)
+        return self.rows.by_item(item_id)
 
     def put(self, row: StatusRow) -> None:
         """Insert or replace a row (ids may have changed)."""
-        self.drop(row.pair_id)
-        self.rows[row.pair_id] = row
-        self.dirty.add(row.pair_id)
-        self._by_crm[row.crm_id] = row
-        self._by_item[row.item_id] = row
+        self.rows.put(row)
 
     def drop(self, pid: str) -> None:
-        old = self.rows.pop(pid, None)
-        if old is not None:
-            self.dirty.add(pid)
-            if self._by_crm.get(old.crm_id) is old:
-                del self._by_crm[old.crm_id]
-            if self._by_item.get(old.item_id) is old:
-                del self._by_item[old.item_id]
+        self.rows.drop(pid)
+
+    @property
+    def dirty(self) -> set[str]:
+        """Pair ids put or dropped since the last load or save (what a save must write)."""
+        return set(self.rows.pending())
 
     def __iter__(self) -> Iterator[StatusRow]:
-        return iter(list(self.rows.values()))
+        return self.rows.all()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "type": self.item_type,
             "version": STATE_VERSION,
             **self.meta(),
-            # a flat copy: rows hold scalars only (dataclasses.asdict deep-copies, ~10x slower)
-            "rows": {pid: dict(vars(r)) for pid, r in self.rows.items()},
+            "rows": {r.pair_id: _row_dict(r) for r in self.rows.all()},
         }
 
     def meta(self) -> dict[str, Any]:
@@ -138,26 +304,26 @@ class FolderState:
 
     def changes(self) -> dict[str, dict[str, Any] | None]:
         """The rows put (their values) or dropped (``None``) since the last load or save."""
-        out: dict[str, dict[str, Any] | None] = {}
-        for pid in self.dirty:
-            row = self.rows.get(pid)
-            out[pid] = dict(vars(row)) if row is not None else None
-        return out
+        return {
+            pid: _row_dict(row) if row is not None else None
+            for pid, row in self.rows.pending().items()
+        }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> FolderState:
-        state = cls(
+    def from_dict(cls, data: Mapping[str, Any], rows: Rows | None = None) -> FolderState:
+        if rows is None:
+            rows = MemoryRows({pid: StatusRow(**r) for pid, r in (data.get("rows") or {}).items()})
+            rows.saved()
+        return cls(
             item_type=data["type"],
             token=data.get("token"),
             cursor=data.get("cursor"),
-            rows={pid: StatusRow(**r) for pid, r in (data.get("rows") or {}).items()},
+            rows=rows,
             retry_items=dict(data.get("retry_items") or {}),
             retry_records=dict(data.get("retry_records") or {}),
             held=copy.deepcopy(dict(data.get("held") or {})),
             ignored=dict(data.get("ignored") or {}),
         )
-        state.dirty.clear()
-        return state
 
     def frozen_ids(self) -> tuple[set[str], set[str]]:
         """Item ids and CRM ids not synced now: ignored, or held without a decision.
@@ -203,149 +369,198 @@ class MemorySyncState:
 
     def save(self, state: FolderState) -> None:
         self.saved[state.item_type] = copy.deepcopy(state.to_dict())
+        state.rows.saved()
         self.saves += 1
 
 
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS folders (type TEXT PRIMARY KEY, meta TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rows (
+    type TEXT NOT NULL, pair_id TEXT NOT NULL, crm_id TEXT NOT NULL, crm_rev,
+    crm_hash TEXT, item_id TEXT NOT NULL, changekey TEXT, item_hash TEXT,
+    PRIMARY KEY (type, pair_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rows_by_crm ON rows (type, crm_id);
+CREATE INDEX IF NOT EXISTS rows_by_item ON rows (type, item_id);
+PRAGMA user_version = 1;
+"""
+
+
+class StateDb:
+    """One connection to a state database; errors become one-line ``StoreError``s."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # private from the start
+        try:
+            self.conn = sqlite3.connect(
+                path, timeout=LOCK_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise self.error(exc) from None
+        with self.guard():
+            self.conn.execute("PRAGMA synchronous = FULL")
+            if self.conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+                self.conn.executescript(_SCHEMA)
+
+    def error(self, exc: sqlite3.Error) -> StoreError:
+        text = str(exc)
+        if "not a database" in text or "malformed" in text:
+            return StoreCorrupt(
+                f"{self.path} is corrupt ({text}); restore it from a backup or move it "
+                "aside. WESS will not overwrite it."
+            )
+        if "locked" in text or "busy" in text:
+            return StoreError(f"{self.path} is locked by another WESS process; try again shortly")
+        return StoreError(f"could not save {self.path}: {text}; nothing was changed")
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self.error(exc) from None
+
+    def query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.guard():
+            return self.conn.execute(sql, args).fetchall()
+
+    def stream(self, sql: str, args: Sequence[Any] = (), size: int = 1000) -> Iterator[tuple]:
+        """Rows of a query a chunk at a time (memory: one chunk)."""
+        with self.guard():
+            cursor = self.conn.execute(sql, args)
+        while True:
+            with self.guard():
+                chunk = cursor.fetchmany(size)
+            if not chunk:
+                return
+            yield from chunk
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """All of it, durably, or nothing."""
+        with self.guard():
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.close()
+
+    def __del__(self) -> None:  # the last state or rows object using it is gone
+        if hasattr(self, "conn"):
+            self.close()
+
+
 class StoreSyncState:
-    """A user's sync state in the store file ``state/<login>`` (table ``folders``, one
-    document per item type) and its journal ``state/<login>.journal``.
+    """A user's sync state in the database ``state/<login>.sqlite`` under the WESS home:
+    table ``folders`` (each item type's token, cursor, retry lists, held and ignored
+    entries, as JSON) and table ``rows`` (the status rows, indexed by CRM id and item id).
 
-    A ``save`` appends one journal line (under the file's lock, fsynced) with the rows
-    put or dropped since the last load or save and the folder's small fields (token,
-    cursor, retry lists, held, ignored), so saving after every batch costs what the
-    batch changed, not the whole status table. When the journal outgrows the snapshot
-    (and ``JOURNAL_MIN_BYTES``) it is folded into a new snapshot: amortised, every byte
-    is rewritten a bounded number of times. A state that did not come from this store
-    (or from an older snapshot generation) is saved whole, the same way.
+    A ``save`` is one transaction with the rows put or dropped since the last save and
+    the folder's small fields, so saving after every batch costs what the batch changed.
+    Loading never creates the file (a dry run writes nothing). A state kept in the older
+    TinyDB file ``state/<login>.json`` (and its journal) is moved in on first use.
     """
-
-    TABLE = "folders"
-    GEN_TABLE = "journal"
-    #: A journal smaller than this is never folded (small states stay one append a save).
-    JOURNAL_MIN_BYTES = 256 * 1024
 
     def __init__(self, store: Store, login: str) -> None:
         self.store = store
         self.name = f"state/{check_name_part(login, 'login')}"
-        #: (the snapshot's stat signature, its generation): no re-read to learn the gen.
-        self._known: tuple[tuple[int, int, int], str] | None = None
+        self.path = store.home / "state" / f"{login}.sqlite"
+        self._db: StateDb | None = None
 
-    # -- the snapshot and its generation -------------------------------------------
-
-    def _signature(self) -> tuple[int, int, int] | None:
-        try:
-            st = os.stat(self.store.path(self.name))
-        except FileNotFoundError:
+    def _open(self, create: bool) -> StateDb | None:
+        if self._db is not None:
+            return self._db
+        legacy = [p for p in legacy_files(self.store, self.name) if p.exists()]
+        if not (create or legacy or self.path.exists()):
             return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
+        self._db = StateDb(self.path)
+        if legacy:
+            self._move_legacy_in(self._db)
+        return self._db
 
-    def _snapshot(self) -> tuple[dict[str, Any], str]:
-        """The snapshot's raw tables and generation (``{}``, "" when there is none)."""
-        sig = self._signature()
-        raw = load_json_file(self.store.path(self.name)) if sig else None
-        if not isinstance(raw, dict):
-            return {}, ""
-        gen_doc = (raw.get(self.GEN_TABLE) or {}).get("1") or {}
-        gen = str(gen_doc.get("gen", ""))
-        if sig is not None:
-            self._known = (sig, gen)
-        return raw, gen
+    def _move_legacy_in(self, db: StateDb) -> None:
+        with self.store.lock(self.name):
+            if not db.query("SELECT 1 FROM folders LIMIT 1"):
+                docs = read_legacy_state(self.store, self.name)
+                with db.transaction() as conn:
+                    for doc in docs.values():
+                        state = FolderState.from_dict(doc)
+                        self._write(conn, state, whole=True)
+            for path in legacy_files(self.store, self.name):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
 
-    def _gen(self) -> str | None:
-        """The current snapshot's generation, cheaply (``None``: no snapshot)."""
-        sig = self._signature()
-        if sig is None:
-            return None
-        if self._known is not None and self._known[0] == sig:
-            return self._known[1]
-        return self._snapshot()[1]
-
-    def _folders(self) -> tuple[dict[str, dict[str, Any]], str]:
-        """Every item type's stored document, journal applied; and the generation.
-
-        Needs no lock: a fold replaces the snapshot before it drops the journal, so if
-        the snapshot is the same after the journal was read, they belong together (lines
-        appended meanwhile are only newer); otherwise it reads again.
-        """
-        while True:
-            before = self._signature()
-            raw, gen = self._snapshot()
-            lines = self.store.read_journal(self.name) if raw else []
-            if self._signature() == before:
-                break
-        docs = {d["type"]: d for d in (raw.get(self.TABLE) or {}).values() if "type" in d}
-        for line in lines:
-            if line.get("g") != gen:
-                continue  # left by a crash between a fold and the journal's removal
-            doc = docs.get(line["type"])
-            if doc is None:
-                doc = docs[line["type"]] = {"type": line["type"], "version": STATE_VERSION,
-                                            "rows": {}}  # fmt: skip
-            rows = doc.setdefault("rows", {})
-            for pid, row in line["rows"].items():
-                if row is None:
-                    rows.pop(pid, None)
-                else:
-                    rows[pid] = row
-            doc.update(line["meta"])
-        return docs, gen
-
-    def _write(self, docs: dict[str, dict[str, Any]]) -> str:
-        """A new snapshot of ``docs`` with a new generation; the journal is dropped."""
-        gen = secrets.token_hex(6)
-        raw = {
-            self.TABLE: {str(n): doc for n, doc in enumerate(docs.values(), 1)},
-            self.GEN_TABLE: {"1": {"gen": gen}},
-        }
-        write_json_atomic(self.store.path(self.name), raw)
-        self.store.drop_journal(self.name)
-        sig = self._signature()
-        self._known = (sig, gen) if sig else None
-        return gen
+    def close(self) -> None:
+        """Close the database now (states loaded from it can no longer be used)."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
     # -- SyncState ------------------------------------------------------------------
 
     def load(self, item_type: str) -> FolderState:
-        docs, gen = self._folders()
-        doc = docs.get(item_type)
-        state = FolderState.from_dict(doc) if doc else FolderState(item_type)
-        state.base = gen or None
-        return state
+        db = self._open(create=False)
+        if db is None:
+            return FolderState(item_type)
+        found = db.query("SELECT meta FROM folders WHERE type = ?", (item_type,))
+        meta = json.loads(found[0][0]) if found else {}
+        return FolderState.from_dict({**meta, "type": item_type}, rows=SqliteRows(db, item_type))
 
     def save(self, state: FolderState) -> None:
-        with self.store.lock(self.name):
-            gen = self._gen()
-            if gen is None or state.base != gen:  # not a change of what is stored: whole
-                docs, _ = self._folders()
-                docs[state.item_type] = state.to_dict()
-                state.base = self._write(docs)
-                state.dirty.clear()
-                return
-            line = {"g": gen, "type": state.item_type, "rows": state.changes(),
-                    "meta": state.meta()}  # fmt: skip
-            size = self.store.append_journal(self.name, [line])
-            state.dirty.clear()
-            assert self._known is not None
-            if size > max(self.JOURNAL_MIN_BYTES, self._known[0][2]):
-                docs, _ = self._folders()
-                state.base = self._write(docs)
+        db = self._open(create=True)
+        assert db is not None
+        bound = isinstance(state.rows, SqliteRows) and state.rows.db is db
+        with db.transaction() as conn:
+            self._write(conn, state, whole=not bound)
+        if bound:
+            state.rows.saved()
+        else:  # now in the database: look rows up there from here on
+            state.rows = SqliteRows(db, state.item_type)
+
+    @staticmethod
+    def _write(conn: sqlite3.Connection, state: FolderState, whole: bool) -> None:
+        t = state.item_type
+        conn.execute(
+            "INSERT OR REPLACE INTO folders (type, meta) VALUES (?, ?)",
+            (t, json.dumps(state.meta(), separators=(",", ":"))),
+        )
+        insert = f"INSERT OR REPLACE INTO rows (type, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        if whole:
+            conn.execute("DELETE FROM rows WHERE type = ?", (t,))
+            rows: Iterator[StatusRow] = state.rows.all()
+            conn.executemany(insert, ((t, *vars(r).values()) for r in rows))
+            return
+        pending = state.rows.pending()
+        gone = [(t, pid) for pid, row in pending.items() if row is None]
+        conn.executemany("DELETE FROM rows WHERE type = ? AND pair_id = ?", gone)
+        conn.executemany(insert, ((t, *vars(r).values()) for r in pending.values() if r))
 
     def item_types(self) -> list[str]:
         """Item types that have state."""
-        if not self.store.exists(self.name):
+        db = self._open(create=False)
+        if db is None:
             return []
-        docs, _ = self._folders()
-        return sorted(docs)
+        return [r[0] for r in db.query("SELECT type FROM folders ORDER BY type")]
 
     def reset(self, item_type: str | None = None) -> None:
         """Forget the state of one item type (or all): the next run lists both sides in
         full and re-links through the stored ids, without duplicating."""
-        if not self.store.exists(self.name):
+        db = self._open(create=False)
+        if db is None:
             return
-        with self.store.lock(self.name):
-            docs, _ = self._folders()
+        with db.transaction() as conn:
             if item_type is None:
-                docs.clear()
+                conn.execute("DELETE FROM rows")
+                conn.execute("DELETE FROM folders")
             else:
-                docs.pop(item_type, None)
-            self._write(docs)
+                conn.execute("DELETE FROM rows WHERE type = ?", (item_type,))
+                conn.execute("DELETE FROM folders WHERE type = ?", (item_type,))

@@ -1,0 +1,88 @@
+"""The sync state database: private, moved in from the older TinyDB file, and a run
+holds the rows it works on, not the table."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+from wess_core.store import Store
+from wess_core.sync.memory import MemoryMailbox
+from wess_core.sync.status import FolderState, SqliteRows, StatusRow, StoreSyncState
+
+from .helpers import World, contact
+
+
+def _row(n: int) -> StatusRow:
+    return StatusRow(f"p{n}", str(n), n, "c" * 32, f"item{n}", f"ck{n}", "i" * 32)
+
+
+def test_the_database_is_private_and_made_only_by_a_save(tmp_path):
+    state = StoreSyncState(Store(tmp_path), "alice")
+    assert state.load("contacts").rows == {} and state.item_types() == []
+    assert not state.path.exists()
+    state.save(FolderState("contacts", token="t1", rows={"p1": _row(1)}))
+    assert stat.S_IMODE(state.path.stat().st_mode) == 0o600
+    again = StoreSyncState(Store(tmp_path), "alice").load("contacts")
+    assert again.token == "t1" and again.by_item("item1") == _row(1)
+
+
+def test_a_state_from_the_older_file_is_moved_in_once(tmp_path):
+    store = Store(tmp_path)
+    snapshot = {"folders": {"1": {"type": "contacts", "version": 1, "token": "old",
+                                  "cursor": "3", "rows": {"p1": vars(_row(1))}}},
+                "journal": {"1": {"gen": "g1"}}}  # fmt: skip
+    store.path("state/alice").parent.mkdir(parents=True)
+    store.path("state/alice").write_text(json.dumps(snapshot))
+    with store.lock("state/alice"):
+        store.append_journal("state/alice", [
+            {"g": "g1", "type": "contacts", "rows": {"p2": vars(_row(2)), "p1": None},
+             "meta": {"token": "newer"}},
+            {"g": "stale", "type": "contacts", "rows": {"p9": vars(_row(9))}, "meta": {}},
+        ])  # fmt: skip
+    state = StoreSyncState(store, "alice")
+    loaded = state.load("contacts")
+    assert (loaded.token, loaded.cursor) == ("newer", "3")
+    assert {r.pair_id for r in loaded} == {"p2"}  # journal applied, stale line ignored
+    assert not store.path("state/alice").exists() and not store.journal_path("state/alice").exists()
+    assert StoreSyncState(store, "alice").item_types() == ["contacts"]
+
+
+def test_rows_not_saved_yet_are_seen_on_top_of_the_database(tmp_path):
+    state = StoreSyncState(Store(tmp_path), "alice")
+    state.save(FolderState("contacts", rows={f"p{n}": _row(n) for n in range(5)}))
+    folder = state.load("contacts")
+    assert isinstance(folder.rows, SqliteRows) and len(folder.rows) == 5
+    folder.put(StatusRow("p1", "1", 2, "x", "moved1", "ck", "y"))  # the item id changed
+    folder.drop("p2")
+    folder.put(_row(7))
+    assert folder.by_item("item1") is None and folder.by_item("moved1").crm_rev == 2
+    assert folder.by_crm("2") is None and folder.by_crm("7") == _row(7)
+    assert len(folder.rows) == 5 and "p2" not in folder.rows
+    assert sorted(r.pair_id for r in folder) == ["p0", "p1", "p3", "p4", "p7"]
+    state.save(folder)
+    assert folder.dirty == set()
+    fresh = StoreSyncState(Store(tmp_path), "alice").load("contacts")
+    assert sorted(fresh.rows) == ["p0", "p1", "p3", "p4", "p7"]
+    assert fresh.by_item("moved1").pair_id == "p1"
+
+
+def test_a_run_holds_a_batch_of_rows_not_the_table(tmp_path):
+    """After each save the state keeps no rows in memory: what a big folder's sync
+    holds is its batch, whatever the size of the status table."""
+    state = StoreSyncState(Store(tmp_path), "alice")
+    w = World(mailbox=MemoryMailbox(page_size=50), state=state, batch_size=20)
+    for i in range(300):
+        w.mb.add("contacts", contact(i))
+    held: list[int] = []
+    save = state.save
+
+    def watching_save(folder):
+        held.append(len(folder.rows.pending()) + len(getattr(folder.rows, "_looked_up", ())))
+        save(folder)
+
+    state.save = watching_save
+    w.sync()
+    assert len(state.load("contacts").rows) == 300
+    assert held and max(held) <= 2 * 100  # one CRM batch (100) of rows and lookups
+    w.assert_converged()
