@@ -73,6 +73,7 @@ class StatusRow:
 
 
 _COLUMNS = "pair_id, crm_id, crm_rev, crm_hash, item_id, changekey, item_hash"
+_INDEXES = {"crm_id": "INDEXED BY rows_by_crm", "item_id": "INDEXED BY rows_by_item"}
 
 
 def _row_dict(row: StatusRow) -> dict[str, Any]:
@@ -152,11 +153,11 @@ class SqliteRows(Mapping[str, StatusRow]):
         key = (column, value)
         found = self._looked_up.get(key)
         if found is None:
+            # without statistics SQLite would scan the primary key's (type=?) range instead
+            index = _INDEXES.get(column, "")
+            sql = f"SELECT {_COLUMNS} FROM rows {index} WHERE type = ? AND {column} = ?"
             found = self._looked_up[key] = [
-                StatusRow(*r)
-                for r in self.db.query(
-                    f"SELECT {_COLUMNS} FROM rows WHERE type = ? AND {column} = ?", (self.t, value)
-                )
+                StatusRow(*r) for r in self.db.query(sql, (self.t, value))
             ]
         return found
 
