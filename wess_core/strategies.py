@@ -39,7 +39,7 @@ float, bool, None, list, dict), so both sides can be hashed and stored.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -284,13 +284,17 @@ class CrmBackend(Protocol):
     so the engine recognises its own writes when ``changes`` reports them later.
     """
 
-    def changes(self, record_type: str, cursor: str | None) -> tuple[list[CrmChange], str | None]:
+    def changes(
+        self, record_type: str, cursor: str | None
+    ) -> tuple[Iterable[CrmChange], str | None]:
         """Records written since ``cursor`` (``None``: every live record), deletions
-        included as tombstones, oldest first, and the cursor to pass next time.
+        included as tombstones, in any order, and the cursor to pass next time.
 
-        A record written several times appears once, in its latest state. The cursor
-        is stored only after the changes are applied, so returning a change twice is
-        harmless; missing one is not.
+        The changes may be a list, or a generator that reads them as the engine goes
+        through them once (so a big CRM is never held in memory; the engine drops its
+        own writes coming back as it reads). A record written several times appears
+        once, in its latest state. The cursor is stored only after the changes are
+        applied, so returning a change twice is harmless; missing one is not.
         """
         ...
 

@@ -82,3 +82,26 @@ def test_matching_waits_for_the_whole_listing():
     assert len(w.records()) == 30
     assert len(w.items()) == 30
     w.assert_converged()
+
+
+def test_a_connector_may_hand_its_changes_over_as_a_one_pass_generator():
+    """A big CRM need not build a list: the engine reads the changes once, as they come,
+    and keeps only what is not its own write coming back."""
+    w = World(batch_size=10)
+    for i in range(30):
+        w.mb.add("contacts", contact(i))
+    w.sync()  # 30 CRM records written by the engine
+    kept: list[int] = []
+    changes = w.crm.changes
+
+    def one_pass(record_type, cursor):
+        found, new_cursor = changes(record_type, cursor)
+        kept.append(len(found))
+        return (r for r in found), new_cursor
+
+    w.crm.changes = one_pass
+    w.crm.edit("people", "3", {"job_title": "CEO"})
+    w.sync()  # the first run's 30 writes come back, and one real change
+    assert kept[-1] == 30
+    assert w.mb.calls["update"] == 1
+    w.assert_converged()

@@ -23,7 +23,7 @@ Each bulk call and each function is one atomic write of the database.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -244,27 +244,26 @@ class LocalCrm:
 
     # -- CrmBackend -----------------------------------------------------------
 
-    def changes(self, record_type: str, cursor: str | None) -> tuple[list[CrmChange], str | None]:
-        """Records written after ``cursor`` (a revision number), tombstones included.
-
-        Only the shards holding a revision after the cursor are read.
-        """
+    def changes(
+        self, record_type: str, cursor: str | None
+    ) -> tuple[Iterable[CrmChange], str | None]:
+        """Records written after ``cursor`` (a revision number), tombstones included,
+        read a shard at a time as they are consumed (only shards holding a revision
+        after the cursor are read)."""
         check_record_type(record_type)
         if not self.exists():
             return [], cursor
         start = int(cursor) if cursor else 0
+        snap = self.db.read(lambda snap: snap)
+        head = str(int(snap.meta.get("revision") or 0))
+        return self._changed(snap, record_type, start, live_only=cursor is None), head
 
-        def read(snap: Snapshot) -> tuple[list[CrmChange], str]:
-            found = [
-                (doc_id, doc)
-                for doc_id, doc in snap.docs(record_type, newer_than=start)
-                if doc["revision"] > start and not (cursor is None and doc.get("deleted"))
-            ]
-            found.sort(key=lambda pair: pair[1]["revision"])
-            head = int(snap.meta.get("revision") or 0)
-            return [_to_record(doc_id, doc) for doc_id, doc in found], str(head)
-
-        return self.db.read(read)
+    def _changed(
+        self, snap: Snapshot, record_type: str, start: int, live_only: bool
+    ) -> Iterator[CrmChange]:
+        for doc_id, doc in self.db.read_docs(snap, record_type, newer_than=start):
+            if doc["revision"] > start and not (live_only and doc.get("deleted")):
+                yield _to_record(doc_id, doc)
 
     def get(self, record_type: str, ids: Sequence[str]) -> list[Outcome[CrmRecord]]:
         check_record_type(record_type)

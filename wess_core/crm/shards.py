@@ -117,6 +117,10 @@ class Snapshot:
         while len(self._cache) > KEEP_SHARDS:
             self._cache.popitem(last=False)
 
+    def shard(self, table: str, n: int) -> dict[str, Doc]:
+        """Shard ``n`` of ``table`` (``{}`` when it has none)."""
+        return self._shard((table, n))
+
     def get(self, table: str, doc_id: int) -> Doc | None:
         if doc_id < 1:
             return None
@@ -125,12 +129,7 @@ class Snapshot:
     def docs(self, table: str, newer_than: int | None = None) -> Iterator[tuple[int, Doc]]:
         """``(id, document)`` in id order, a shard at a time; with ``newer_than``, only
         shards that hold a revision above it are read."""
-        for n in self.shard_numbers(table):
-            top = self.max_revision(table, n)
-            if newer_than is not None and top is not None and top <= newer_than:
-                continue
-            for key, doc in sorted(self._shard((table, n)).items(), key=lambda kv: int(kv[0])):
-                yield int(key), doc
+        return self.db.read_docs(self, table, newer_than)
 
 
 class Transaction(Snapshot):
@@ -227,6 +226,25 @@ class ShardedDb:
             except _Vanished:
                 continue
         raise StoreError(f"{self.manifest_path} kept changing while being read; try again")
+
+    def read_docs(
+        self, snap: Snapshot, table: str, newer_than: int | None = None
+    ) -> Iterator[tuple[int, Doc]]:
+        """``snap.docs(...)`` read lazily; a shard a writer removed meanwhile is read from
+        a newer snapshot (which may hold newer versions: harmless for a change feed)."""
+        for n in snap.shard_numbers(table):
+            top = snap.max_revision(table, n)
+            if newer_than is not None and top is not None and top <= newer_than:
+                continue
+            for _ in range(_READ_ATTEMPTS):
+                try:
+                    docs = snap.shard(table, n)
+                    break
+                except _Vanished:
+                    snap = Snapshot(self)
+            else:
+                raise StoreError(f"{self.manifest_path} kept changing while being read; try again")
+            yield from sorted(((int(k), d) for k, d in docs.items()), key=lambda kv: kv[0])
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Transaction]:

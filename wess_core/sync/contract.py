@@ -96,7 +96,7 @@ class CrmBackendContract:
         (last,) = _ok(
             crm.update(self.record_type, [RecordUpdate(rec.id, {self.edit_field: "CTO"})])
         )
-        found, _ = crm.changes(self.record_type, cursor)
+        found = list(crm.changes(self.record_type, cursor)[0])
         assert [r.id for r in found] == [rec.id]
         assert found[0].fields[self.edit_field] == "CTO"
         assert found[0].revision == last.revision  # how the engine recognises its own write

@@ -267,10 +267,19 @@ class _FolderRun:
         """CRM changes since the cursor; with no cursor, a full listing whose missing
         linked records count as deleted (a run that died before its first commit)."""
         records, cursor = self.crm.changes(self.t.record_type, self.state.cursor)
-        changes = {r.id: r for r in records}
-        if self.state.cursor is None:
-            gone = [row for row in self.state if row.crm_id not in changes]
-            if gone and len(gone) == len(self.state.rows):
+        full = self.state.cursor is None
+        changes: dict[str, CrmRecord] = {}
+        listed: set[str] = set()  # a full listing's ids, to tell which linked ones are gone
+        for record in records:  # may be read lazily: keep only what is not our own echo
+            if full and self.linked_before:
+                listed.add(record.id)
+            row = self.state.by_crm(record.id)
+            if row is not None and not record.deleted and record.revision == row.crm_rev:
+                continue  # our own write coming back (or nothing new): the plan skips it
+            changes[record.id] = record
+        if full and self.linked_before:
+            gone = [row for row in self.state if row.crm_id not in listed]
+            if gone and len(gone) == self.linked_before:
                 self.emptied["crm"] = True
             for row in gone:
                 changes[row.crm_id] = CrmRecord(row.crm_id, "", deleted=True)

@@ -73,6 +73,8 @@ class StatusRow:
 
 
 _COLUMNS = "pair_id, crm_id, crm_rev, crm_hash, item_id, changekey, item_hash"
+#: Rows looked up and kept until the next save (a cache, so memory stays a batch's worth).
+_LOOKUPS_KEPT = 4096
 _INDEXES = {"crm_id": "INDEXED BY rows_by_crm", "item_id": "INDEXED BY rows_by_item"}
 
 
@@ -153,6 +155,8 @@ class SqliteRows(Mapping[str, StatusRow]):
         key = (column, value)
         found = self._looked_up.get(key)
         if found is None:
+            if len(self._looked_up) >= _LOOKUPS_KEPT:  # a cache: bounded, not the table
+                self._looked_up.clear()
             # without statistics SQLite would scan the primary key's (type=?) range instead
             index = _INDEXES.get(column, "")
             sql = f"SELECT {_COLUMNS} FROM rows {index} WHERE type = ? AND {column} = ?"
