@@ -419,6 +419,8 @@ class StateDb:
             )
         if "locked" in text or "busy" in text:
             return StoreError(f"{self.path} is locked by another WESS process; try again shortly")
+        if "disk" in text or "full" in text:
+            text = f"the disk is full or failing ({text})"
         return StoreError(f"could not save {self.path}: {text}; nothing was changed")
 
     @contextlib.contextmanager
