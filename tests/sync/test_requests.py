@@ -90,7 +90,17 @@ def test_a_connector_may_hand_its_changes_over_as_a_one_pass_generator():
     w = World(batch_size=10)
     for i in range(30):
         w.mb.add("contacts", contact(i))
-    w.sync()  # 30 CRM records written by the engine
+    create = w.crm.create
+    someone: list[str] = []
+
+    def create_while_someone_writes(record_type, records):
+        if not someone:  # another CRM user adds a person during the run
+            someone.append(w.crm.add("people", person(99)))
+        return create(record_type, records)
+
+    w.crm.create = create_while_someone_writes
+    w.sync()  # 30 CRM records written; the cursor stays before them (someone wrote too)
+    w.crm.create = create
     kept: list[int] = []
     changes = w.crm.changes
 
@@ -100,8 +110,31 @@ def test_a_connector_may_hand_its_changes_over_as_a_one_pass_generator():
         return (r for r in found), new_cursor
 
     w.crm.changes = one_pass
-    w.crm.edit("people", "3", {"job_title": "CEO"})
-    w.sync()  # the first run's 30 writes come back, and one real change
-    assert kept[-1] == 30
-    assert w.mb.calls["update"] == 1
+    w.reset_calls()
+    w.sync()  # the 30 writes come back with the other person's record
+    assert kept[0] == 31
+    assert w.mb.calls["create"] == 1 and w.mb.calls["update"] == 0
     w.assert_converged()
+
+
+def test_the_run_after_an_import_reads_nothing_back_and_writes_nothing(tmp_path):
+    """The CRM cursor moves past a run's own writes, so the next run is idle."""
+    state = StoreSyncState(Store(tmp_path), "alice")
+    w = World(state=state, batch_size=10)
+    for i in range(30):
+        w.mb.add("contacts", contact(i))
+    w.sync()
+    assert len(w.records()) == 30
+    seen: list[int] = []
+    changes = w.crm.changes
+
+    def counting(record_type, cursor):
+        found, new_cursor = changes(record_type, cursor)
+        seen.append(len(found))
+        return found, new_cursor
+
+    w.crm.changes = counting
+    before = state.path.stat().st_mtime_ns
+    r = w.sync()
+    assert r.total_changes == 0 and seen == [0]
+    assert state.path.stat().st_mtime_ns == before  # nothing to save

@@ -7,6 +7,7 @@ import json
 import stat
 
 from wess_core.store import Store
+from wess_core.sync import status
 from wess_core.sync.memory import MemoryMailbox
 from wess_core.sync.status import FolderState, SqliteRows, StatusRow, StoreSyncState
 
@@ -67,9 +68,11 @@ def test_rows_not_saved_yet_are_seen_on_top_of_the_database(tmp_path):
     assert fresh.by_item("moved1").pair_id == "p1"
 
 
-def test_a_run_holds_a_batch_of_rows_not_the_table(tmp_path):
-    """After each save the state keeps no rows in memory: what a big folder's sync
-    holds is its batch, whatever the size of the status table."""
+def test_a_run_holds_a_batch_of_rows_not_the_table(tmp_path, monkeypatch):
+    """After each save the state keeps no rows in memory, and the rows it looked up are
+    a bounded cache: what a big folder's sync holds is its batch, whatever the size of
+    the status table."""
+    monkeypatch.setattr(status, "_LOOKUPS_KEPT", 64)
     state = StoreSyncState(Store(tmp_path), "alice")
     w = World(mailbox=MemoryMailbox(page_size=50), state=state, batch_size=20)
     for i in range(300):
@@ -84,5 +87,5 @@ def test_a_run_holds_a_batch_of_rows_not_the_table(tmp_path):
     state.save = watching_save
     w.sync()
     assert len(state.load("contacts").rows) == 300
-    assert held and max(held) <= 2 * 100  # one CRM batch (100) of rows and lookups
+    assert held and max(held) <= 100 + 64  # one CRM batch (100) of rows, 64 lookups
     w.assert_converged()

@@ -808,6 +808,21 @@ class _FolderRun:
         return {"id": action.pair_id, "kind": entry.get("kind"), "side": entry.get("side"),
                 "reason": entry.get("reason")}  # fmt: skip
 
+    def past_own_writes(self, cursor: str | None) -> str | None:
+        """The CRM cursor moved past this run's own writes when they are all that was
+        written since ``cursor``, so the next run does not read them back (an idle run
+        after an import then reads and writes nothing). Anything else written meanwhile
+        keeps ``cursor``: the next run reads it."""
+        c = self.result.to_crm
+        if cursor is None or not (c.created or c.updated or c.deleted):
+            return cursor
+        records, head = self.crm.changes(self.t.record_type, cursor)
+        for record in records:
+            row = self.state.by_crm(record.id)
+            if row is None or record.deleted or record.revision != row.crm_rev:
+                return cursor
+        return head
+
     def run(self) -> FolderResult:
         cch, cursor = self.read_crm()
         mch, token = self.read_mailbox(cch)
@@ -825,6 +840,7 @@ class _FolderRun:
             return self.result
         held_before = len(self.state.held)
         self.act(actions)
+        cursor = self.past_own_writes(cursor)
         before = (self.state.token, self.state.cursor, self.state.retry_items,
                   self.state.retry_records)  # fmt: skip
         self.state.token = token
