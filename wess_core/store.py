@@ -43,14 +43,24 @@ def check_name_part(part: str, what: str = "name") -> str:
     return part
 
 
-def load_json_file(path: Path) -> Any:
-    """Parse a store file; ``None`` when it does not exist; ``StoreCorrupt`` when unreadable."""
+def read_file_bytes(path: Path) -> bytes | None:
+    """A store file's bytes; ``None`` when it does not exist."""
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise StoreError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def load_json_file(path: Path) -> Any:
+    """Parse a store file; ``None`` when it does not exist; ``StoreCorrupt`` when unreadable."""
+    raw = read_file_bytes(path)
+    return None if raw is None else parse_json_bytes(raw, path)
+
+
+def parse_json_bytes(raw: bytes, path: Path) -> Any:
+    """Parse the bytes of the store file ``path``; ``StoreCorrupt`` when they are not JSON."""
     try:
         if not raw.strip():
             raise ValueError("the file is empty")
