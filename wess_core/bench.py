@@ -183,6 +183,9 @@ class _Control:
     def reset_counts(self) -> None:
         self.server.reset_counts()
 
+    def handshakes(self) -> int:
+        return self.server.handshakes
+
     def set_latency(self, seconds: float) -> None:
         self.server.set_latency(seconds)
 
@@ -678,6 +681,7 @@ class Bench:
                 wall, outcome = timed(lambda: sync.run_once(ctx, workers=s.scheduler_workers))
             cpu, busy = procs.self_s, _machine_busy_s() - busy
             counts = emu.counts()
+            handshakes = emu.call("handshakes")
             emu.call("set_latency", 0.0)
         synced = len(outcome["synced"])
         per_user_requests = total(counts) / max(1, synced)
@@ -717,6 +721,7 @@ class Bench:
             else None,
             "requests": counts,
             "requests_total": total(counts),
+            "tls_handshakes": handshakes,
             "memory": mem,
             "baseline": {
                 "what": "the round-trip floor: median of 20 bare exchangelib idle "

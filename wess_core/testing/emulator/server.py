@@ -177,6 +177,7 @@ class _HttpServer(ThreadingHTTPServer):
         except (OSError, ssl.SSLError):
             request.close()
             return
+        self.emulator._count_handshake()
         with self.active_lock:
             self.active.add(conn)
         try:
@@ -230,6 +231,8 @@ class EmulatorServer:
         self.latency = self.faults.latency
         self.counts: collections.Counter = collections.Counter()
         self._counts_lock = threading.Lock()
+        #: TLS handshakes completed (new connections), since start or ``reset_counts``.
+        self.handshakes = 0
         self.schema_errors: list[str] = []
         # (operation, server-side seconds) per EWS request, newest last (bounded).
         self.timings: collections.deque = collections.deque(maxlen=100_000)
@@ -502,6 +505,11 @@ class EmulatorServer:
     def reset_counts(self) -> None:
         with self._counts_lock:
             self.counts.clear()
+            self.handshakes = 0
+
+    def _count_handshake(self) -> None:
+        with self._counts_lock:
+            self.handshakes += 1
 
     def _count(self, name: str) -> None:
         with self._counts_lock:
