@@ -12,17 +12,24 @@ A file that is not valid JSON is never overwritten: every access raises
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
 import filelock
 from tinydb import TinyDB
+
+try:
+    import fcntl
+except ImportError:  # Windows: filelock's lock
+    fcntl = None  # type: ignore[assignment]
 from tinydb.storages import Storage
 from tinydb.table import Table
 
@@ -180,6 +187,75 @@ class _TinyDB(TinyDB):
     table_class = _Table
 
 
+class LockTimeout(Exception):
+    """Another process (or another open of the file) holds the lock past the timeout."""
+
+
+#: flock errors that mean "held by someone else" (some file systems say EACCES).
+_CONTENDED = {errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK}
+#: flock errors that mean "no flock on this file system": filelock's fallback then.
+_NO_FLOCK = {errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK}
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, timeout: float) -> Iterator[None]:
+    """Hold an exclusive inter-process lock on ``path`` (created if missing, left in place)
+    for the block; ``LockTimeout`` when it is still held by another after ``timeout``
+    seconds (0: try once). Every call is its own open of the file, so two holders in one
+    process exclude each other too.
+
+    POSIX: ``flock`` on the file, the protocol of filelock's Unix lock (the two
+    interoperate), at ~5 µs instead of filelock's ~170 µs: a scheduler pass takes a few
+    locks per user. Elsewhere, or on a file system without ``flock``: filelock.
+    """
+    fd = _flock(path, timeout) if fcntl is not None else None
+    if fd is None:
+        lock = filelock.FileLock(str(path), timeout=timeout, thread_local=False)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            raise LockTimeout(str(path)) from None
+        try:
+            yield
+        finally:
+            lock.release()
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _flock(path: Path, timeout: float) -> int | None:
+    """An fd of ``path`` holding its flock; None when the file system has no flock."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    deadline = time.monotonic() + max(0.0, timeout)
+    delay = 0.001
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except OSError as exc:
+                if exc.errno in _NO_FLOCK:
+                    os.close(fd)
+                    fd = -1
+                    return None
+                if exc.errno not in _CONTENDED:
+                    raise
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LockTimeout(str(path))
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, 0.05)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        raise
+
+
 def _thread_lock(path: Path) -> threading.RLock:
     with _thread_locks_guard:
         return _thread_locks.setdefault(str(path), threading.RLock())
@@ -219,17 +295,17 @@ class Store:
         lock_file = self.lock_path(name)
         lock_file.parent.mkdir(parents=True, exist_ok=True)
         with _thread_lock(lock_file):
-            flock = filelock.FileLock(str(lock_file), timeout=timeout, thread_local=False)
             try:
-                flock.acquire()
-            except filelock.Timeout:
+                held = file_lock(lock_file, timeout)
+                held.__enter__()
+            except LockTimeout:
                 raise StoreError(
                     f"{self.path(name)} is locked by another WESS process; try again shortly"
                 ) from None
             try:
                 yield
             finally:
-                flock.release()
+                held.__exit__(None, None, None)
 
     @contextlib.contextmanager
     def write(self, name: str) -> Iterator[TinyDB]:

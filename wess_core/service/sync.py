@@ -16,8 +16,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import filelock
-
 from wess_core import plugins
 from wess_core.connection import resolve
 from wess_core.errors import ConnectionFailed, NotEligible, SyncLocked, WessError
@@ -25,6 +23,7 @@ from wess_core.service import history
 from wess_core.service.accounts import load_account, setting
 from wess_core.service.context import Context
 from wess_core.service.users import edit_profile, eligibility, get_profile, list_profiles
+from wess_core.store import LockTimeout, file_lock
 
 
 @contextlib.contextmanager
@@ -32,15 +31,15 @@ def user_lock(ctx: Context, login: str) -> Iterator[None]:
     """The per-user run lock; refuses at once when another process holds it."""
     path = ctx.store.lock_path(f"run/{login}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(str(path), timeout=0, thread_local=False)
     try:
-        lock.acquire()
-    except filelock.Timeout:
+        held = file_lock(path, 0)
+        held.__enter__()
+    except LockTimeout:
         raise SyncLocked(f"a sync of {login} is already running; try again when it ends") from None
     try:
         yield
     finally:
-        lock.release()
+        held.__exit__(None, None, None)
 
 
 def summary_line(result: Any) -> str:
