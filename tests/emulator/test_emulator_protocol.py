@@ -297,6 +297,23 @@ def test_small_requests_are_fast(ews_server):
     assert per_request < 0.03, per_request
 
 
+def test_tls_handshakes_are_counted_one_per_connection(ews_server):
+    body = ENVELOPE.format(body=GET_FOLDER).encode()
+    ews_server.reset_counts()
+    assert ews_server.handshakes == 0
+    for _ in range(2):  # two sessions, three requests each: two connections
+        with requests.Session() as s:
+            s.trust_env = False
+            s.verify = ews_server.ca_cert
+            s.auth = (EWS_USER, EWS_PASSWORD)
+            for _ in range(3):
+                assert s.post(ews_server.ews_url, data=body, timeout=10).status_code == 200
+    assert ews_server.handshakes == 2
+    assert ews_server.counts["GetFolder"] == 6
+    ews_server.reset_counts()
+    assert ews_server.handshakes == 0
+
+
 def test_invalid_response_is_caught_and_recorded(ews_server, ews_mailbox, ews_account):
     """Validation covers what the emulator sends too: a bogus stored field surfaces as a fault
     and in server.schema_errors (which the ews_server fixture asserts empty at teardown)."""
