@@ -330,19 +330,27 @@ class EwsTransport:
         self.account = account
         self.page_size = page_size
         self._folders: dict[str, Any] = {}
+        self._root_folder: Any = None
 
     # -- folders -----------------------------------------------------------
+
+    def _root(self) -> Any:
+        """The mailbox's root folder object (one per transport, shared by its folders)."""
+        if self._root_folder is None:
+            mailbox = Mailbox(email_address=self.account.primary_smtp_address)
+            self._root_folder = Root(
+                account=self.account,
+                _distinguished_id=DistinguishedFolderId(id="root", mailbox=mailbox),
+            )
+        return self._root_folder
 
     def _folder(self, name: str) -> Any:
         """A distinguished folder object that costs no request to build."""
         if name not in self._folders:
             if name not in _FOLDERS:
                 raise MailboxError(f"unknown folder {name!r}; known: {', '.join(_FOLDERS)}")
-            mailbox = Mailbox(email_address=self.account.primary_smtp_address)
-            root = Root(
-                account=self.account,
-                _distinguished_id=DistinguishedFolderId(id="root", mailbox=mailbox),
-            )
+            root = self._root()
+            mailbox = root._distinguished_id.mailbox
             folder_cls = _FOLDERS[name][0]
             self._folders[name] = folder_cls(
                 root=root,
