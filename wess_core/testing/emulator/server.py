@@ -13,8 +13,12 @@ from __future__ import annotations
 import base64
 import collections
 import contextvars
+import email.parser
+import http.client
+import io
 import json
 import logging
+import re
 import secrets
 import socket
 import ssl
@@ -24,6 +28,7 @@ import time
 import traceback
 import urllib.parse
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -120,11 +125,80 @@ class HttpResponse(Exception):
         self.close = close
 
 
+_MAX_HEADER_LINE = 65536  # http.client's limits
+_MAX_HEADERS = 100
+_HEADER_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")  # the email parser's: printable, no colon
+
+
+def parse_headers(fp, message_class=http.client.HTTPMessage):
+    """``http.client.parse_headers``, without the email parser for plain ``Name: value``
+    lines: the same message (same names, values and order), ~10x cheaper, and every
+    request's headers are parsed (a quarter of an idle request's server CPU). Anything
+    else (a folded line, a line the email parser would not take as a header) goes to the
+    email parser, as before. Same limits and errors as ``http.client``."""
+    lines = []
+    while True:
+        line = fp.readline(_MAX_HEADER_LINE + 1)
+        if len(line) > _MAX_HEADER_LINE:
+            raise http.client.LineTooLong("header line")
+        lines.append(line)
+        if len(lines) > _MAX_HEADERS:
+            raise http.client.HTTPException(f"got more than {_MAX_HEADERS} headers")
+        if line in (b"\r\n", b"\n", b""):
+            break
+    text = b"".join(lines).decode("iso-8859-1")
+    message = message_class()
+    for line in lines:
+        if line in (b"\r\n", b"\n", b""):
+            break
+        name, colon, value = line.decode("iso-8859-1").partition(":")
+        if not colon or not _HEADER_NAME.fullmatch(name):
+            return email.parser.Parser(_class=message_class).parsestr(text)
+        message[name] = value.lstrip(" \t").rstrip("\r\n")
+    return message
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "Microsoft-IIS/10.0"
     sys_version = ""
     timeout = 30
+
+    def parse_request(self):
+        """``BaseHTTPRequestHandler.parse_request`` with :func:`parse_headers` (the
+        stdlib's calls ``http.client.parse_headers``, which cannot be swapped per class):
+        the request line is checked by the stdlib code on a request without headers."""
+        rfile = self.rfile
+        self.rfile = io.BytesIO(b"\r\n")  # the stdlib parses an empty header block
+        try:
+            ok = super().parse_request()
+        finally:
+            self.rfile = rfile
+        if not ok:
+            return False
+        try:
+            self.headers = parse_headers(self.rfile, self.MessageClass)
+        except http.client.LineTooLong as err:
+            too_large = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+            self.send_error(too_large, "Line too long", str(err))
+            return False
+        except http.client.HTTPException as err:
+            too_large = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+            self.send_error(too_large, "Too many headers", str(err))
+            return False
+        conntype = self.headers.get("Connection", "").lower()
+        if conntype == "close":
+            self.close_connection = True
+        elif conntype == "keep-alive" and self.protocol_version >= "HTTP/1.1":
+            self.close_connection = False
+        expect = self.headers.get("Expect", "")
+        if (
+            expect.lower() == "100-continue"
+            and self.protocol_version >= "HTTP/1.1"
+            and self.request_version >= "HTTP/1.1"
+        ):
+            return self.handle_expect_100()
+        return True
 
     def log_message(self, format, *args):  # noqa: A002 - stdlib signature
         log.debug("%s - %s", self.address_string(), format % args)
