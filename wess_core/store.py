@@ -277,14 +277,26 @@ def _fsync_dir(path: Path) -> None:
 class Store:
     """The TinyDB files of one WESS home, by logical name ("users", "state/alice")."""
 
+    #: Names whose paths are remembered (checked and built once: a sync asks for the same
+    #: few files many times; pathlib and the name check are ~5 us a call).
+    PATH_CACHE_SIZE = 50_000
+
     def __init__(self, home: str | Path) -> None:
         self.home = Path(home)
+        self._paths: dict[str, Path] = {}
+        self._journals: dict[str, Path] = {}
 
     def path(self, name: str) -> Path:
-        parts = name.split("/")
-        for part in parts:
-            check_name_part(part)
-        return self.home.joinpath(*parts[:-1], parts[-1] + ".json")
+        found = self._paths.get(name)
+        if found is None:
+            parts = name.split("/")
+            for part in parts:
+                check_name_part(part)
+            found = self.home.joinpath(*parts[:-1], parts[-1] + ".json")
+            if len(self._paths) >= self.PATH_CACHE_SIZE:
+                self._paths.clear()
+            self._paths[name] = found
+        return found
 
     def lock_path(self, name: str) -> Path:
         return self.home / ".locks" / (name.replace("/", "__") + ".lock")
@@ -344,8 +356,14 @@ class Store:
     # removed; lines of an older generation left by a crash in between are ignored).
 
     def journal_path(self, name: str) -> Path:
-        path = self.path(name)
-        return path.with_name(path.name[: -len(".json")] + ".journal")
+        found = self._journals.get(name)
+        if found is None:
+            path = self.path(name)
+            found = path.with_name(path.name[: -len(".json")] + ".journal")
+            if len(self._journals) >= self.PATH_CACHE_SIZE:
+                self._journals.clear()
+            self._journals[name] = found
+        return found
 
     def read_journal(self, name: str) -> list[Any]:
         """The journal's complete lines, oldest first (``[]`` when there is none)."""

@@ -138,3 +138,20 @@ def test_file_lock_excludes_every_other_holder_and_interoperates_with_filelock(t
     with file_lock(path, 10):  # waits for the release, then holds it
         assert time.monotonic() - started >= 0.05
     assert path.exists()  # left in place: waiters share the inode
+
+
+def test_paths_are_remembered_and_bad_names_still_refused(tmp_path):
+    from wess_core.errors import ValidationError
+
+    store = Store(tmp_path)
+    assert store.path("state/alice") == tmp_path / "state" / "alice.json"
+    assert store.path("state/alice") is store.path("state/alice")
+    assert store.journal_path("state/alice") == tmp_path / "state" / "alice.journal"
+    for bad in ("../x", "state/../x", "a/.", ""):
+        for _ in range(2):
+            with pytest.raises(ValidationError):
+                store.path(bad)
+    store.PATH_CACHE_SIZE = 3  # bounded
+    for n in range(10):
+        assert store.path(f"u{n}") == tmp_path / f"u{n}.json"
+    assert len(store._paths) <= 3
