@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 
 import requests
 import requests.adapters
+import requests.utils
+import urllib3
 
 __all__ = ["ca_bundle_adapter", "install", "session", "trust", "trusted_ca"]
 
@@ -55,8 +57,41 @@ def trusted_ca(url: str) -> str | None:
         return _trusted.get(_origin(url))
 
 
+#: Connections per server kept by the shared pool (more at once are opened and closed).
+SHARED_POOL_SIZE = 32
+_shared_pools: urllib3.PoolManager | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_pools() -> urllib3.PoolManager:
+    """The process's pool of HTTPS connections that any user's requests may use."""
+    global _shared_pools
+    with _shared_lock:
+        if _shared_pools is None:
+            _shared_pools = urllib3.PoolManager(num_pools=64, maxsize=SHARED_POOL_SIZE)
+        return _shared_pools
+
+
+def _shareable(request, proxies, cert) -> bool:
+    """A request whose every message carries its own credentials (Basic, Bearer) can go
+    over any connection to its server; NTLM / Negotiate authenticate the connection
+    itself, so those keep their session's own connection (as do proxied and mTLS ones)."""
+    auth = request.headers.get("Authorization") or ""
+    return (
+        auth.startswith(("Basic ", "Bearer "))
+        and cert is None
+        and not requests.utils.select_proxy(request.url, proxies)
+    )
+
+
 class _PerOriginCaMixin:
-    """Replaces ``verify`` by the origin's CA file when one is registered; never by False."""
+    """Replaces ``verify`` by the origin's CA file when one is registered; never by False.
+
+    Requests whose credentials travel in every message share one pool of connections
+    per server (and CA) across all sessions of the process: exchangelib keeps one
+    session, so one TLS connection, per user, and a scheduler pass over many users of
+    one server would otherwise hold and set up one connection per user.
+    """
 
     def cert_verify(self, conn, url, verify, cert):  # requests < 2.32.3
         ca = trusted_ca(url)
@@ -64,6 +99,11 @@ class _PerOriginCaMixin:
 
     def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
         ca = trusted_ca(request.url)
+        if _shareable(request, proxies, cert):
+            host, pool_kwargs = self.build_connection_pool_key_attributes(  # type: ignore[attr-defined]
+                request, ca or verify, cert
+            )
+            return shared_pools().connection_from_host(**host, pool_kwargs=pool_kwargs)
         return super().get_connection_with_tls_context(  # type: ignore[misc]
             request=request, verify=ca or verify, proxies=proxies, cert=cert
         )

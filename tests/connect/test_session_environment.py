@@ -61,3 +61,41 @@ def test_a_netrc_file_leaves_the_session_reading_the_environment(clean_env, tmp_
     (tmp_path / ".netrc").unlink()
     settled = tls.settle_environment(requests.Session())
     assert settled.trust_env is False and settled.verify is True
+
+
+def test_users_of_one_server_share_its_connections(ews_server, ews_account_factory):
+    """Basic-auth requests of different users go over one pooled connection: one TLS
+    handshake for both, and each still reads only their own mailbox."""
+    from wess_core.strategies import NewItem
+    from wess_plugins.transport_ews.transport import EwsTransport
+
+    ews_server.add_user("bob@example.com", "Bob-Pass-1")
+    tls.install()
+    alice = EwsTransport(connection=None, account=ews_account_factory())
+    bob = EwsTransport(connection=None,
+                       account=ews_account_factory("bob@example.com", "Bob-Pass-1"))  # fmt: skip
+    ews_server.reset_counts()
+    for _ in range(3):
+        for transport in (alice, bob):
+            for folder in ("contacts", "tasks"):
+                assert transport.changes(folder, None).changes == []
+    assert ews_server.counts["SyncFolderItems"] == 12
+    assert ews_server.handshakes == 1  # one connection served both users
+    alice.create("contacts", [NewItem(fields={"given_name": "Ann"}, crm_id="crm-a")])
+    assert [c.item.crm_id for c in alice.changes("contacts", None).changes] == ["crm-a"]
+    assert bob.changes("contacts", None).changes == []
+
+
+def test_connection_bound_auth_keeps_its_own_connection():
+    class Request:
+        url = "https://exchange.example/EWS/Exchange.asmx"
+
+        def __init__(self, auth):
+            self.headers = {"Authorization": auth} if auth else {}
+
+    assert tls._shareable(Request("Basic YTpi"), {}, None)
+    assert tls._shareable(Request("Bearer t0ken"), None, None)
+    for auth in (None, "NTLM TlRMTVNTUAAB", "Negotiate YII="):
+        assert not tls._shareable(Request(auth), {}, None)
+    assert not tls._shareable(Request("Basic YTpi"), {"https": "http://proxy:3128"}, None)
+    assert not tls._shareable(Request("Basic YTpi"), {}, ("c.pem", "k.pem"))
