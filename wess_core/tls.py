@@ -33,7 +33,9 @@ _lock = threading.Lock()
 _trusted: dict[str, str] = {}
 
 
+@functools.lru_cache(maxsize=1024)
 def _origin(url: str) -> str:
+    """The origin of ``url`` (remembered: every request asks for its URL's)."""
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
@@ -80,7 +82,7 @@ def _shareable(request, proxies, cert) -> bool:
     return (
         auth.startswith(("Basic ", "Bearer "))
         and cert is None
-        and not requests.utils.select_proxy(request.url, proxies)
+        and not (proxies and requests.utils.select_proxy(request.url, proxies))
     )
 
 
