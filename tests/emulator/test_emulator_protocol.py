@@ -367,3 +367,37 @@ def test_header_limits_are_http_clients(ews_server):
     with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
         tls.sendall(b"POST /EWS/Exchange.asmx HTTP/1.1\r\n" + b"X: a\r\n" * 101 + b"\r\n")
         assert tls.recv(100).startswith(b"HTTP/1.1 431")
+
+
+@pytest.mark.parametrize(
+    ("line", "status"),
+    [
+        (b"POST /EWS/Exchange.asmx HTTP/1.x", b"400"),
+        (b"POST /EWS/Exchange.asmx HTTP/2.0", b"505"),
+        (b"POST /EWS/Exchange.asmx", b"400"),  # HTTP/0.9 allows GET only
+        (b"POST /EWS/Exchange.asmx HTTP/1.1 extra", b"400"),
+        (b"GET //EWS/Exchange.asmx HTTP/1.1", b"405"),  # // folded to /: the EWS path
+        (b"POST /EWS/Exchange.asmx HTTP/1.1", b"401"),  # well formed, no credentials
+    ],
+)
+def test_request_lines_are_checked_as_the_stdlib_does(ews_server, line, status):
+    raw = socket.create_connection(("127.0.0.1", ews_server.port), timeout=10)
+    ctx = ssl.create_default_context(cafile=ews_server.ca_cert)
+    with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        tls.sendall(line + b"\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := tls.recv(4096):
+            answer += chunk
+    if answer.startswith(b"HTTP/"):
+        assert answer.split(b" ")[1] == status
+    else:  # a request with no valid version is answered the HTTP/0.9 way: a page
+        assert b"Error code: " + status in answer
+
+
+def test_expect_100_continue_is_answered(ews_server):
+    raw = socket.create_connection(("127.0.0.1", ews_server.port), timeout=10)
+    ctx = ssl.create_default_context(cafile=ews_server.ca_cert)
+    with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        tls.sendall(b"POST /EWS/Exchange.asmx HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+                    b"Expect: 100-continue\r\n\r\n")  # fmt: skip
+        assert tls.recv(100).startswith(b"HTTP/1.1 100")

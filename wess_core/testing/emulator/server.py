@@ -15,7 +15,6 @@ import collections
 import contextvars
 import email.parser
 import http.client
-import io
 import json
 import logging
 import re
@@ -165,17 +164,55 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 30
 
     def parse_request(self):
-        """``BaseHTTPRequestHandler.parse_request`` with :func:`parse_headers` (the
-        stdlib's calls ``http.client.parse_headers``, which cannot be swapped per class):
-        the request line is checked by the stdlib code on a request without headers."""
-        rfile = self.rfile
-        self.rfile = io.BytesIO(b"\r\n")  # the stdlib parses an empty header block
-        try:
-            ok = super().parse_request()
-        finally:
-            self.rfile = rfile
-        if not ok:
+        """``BaseHTTPRequestHandler.parse_request`` (Python 3.11's, step for step) with
+        :func:`parse_headers`: the stdlib's calls ``http.client.parse_headers``, which
+        cannot be swapped per class."""
+        self.command = None  # set in case of error on the first line
+        self.request_version = version = self.default_request_version
+        self.close_connection = True
+        requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        self.requestline = requestline
+        words = requestline.split()
+        if len(words) == 0:
             return False
+        if len(words) >= 3:  # enough to determine the protocol version
+            version = words[-1]
+            try:
+                if not version.startswith("HTTP/"):
+                    raise ValueError
+                base_version_number = version.split("/", 1)[1]
+                version_number = base_version_number.split(".")
+                if len(version_number) != 2:
+                    raise ValueError
+                if any(not component.isdigit() for component in version_number):
+                    raise ValueError("non digit in http version")
+                if any(len(component) > 10 for component in version_number):
+                    raise ValueError("unreasonable length http version")
+                version_number = int(version_number[0]), int(version_number[1])
+            except (ValueError, IndexError):
+                self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request version ({version!r})")
+                return False
+            if version_number >= (1, 1) and self.protocol_version >= "HTTP/1.1":
+                self.close_connection = False
+            if version_number >= (2, 0):
+                self.send_error(
+                    HTTPStatus.HTTP_VERSION_NOT_SUPPORTED,
+                    f"Invalid HTTP version ({base_version_number})",
+                )
+                return False
+            self.request_version = version
+        if not 2 <= len(words) <= 3:
+            self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request syntax ({requestline!r})")
+            return False
+        command, path = words[:2]
+        if len(words) == 2:
+            self.close_connection = True
+            if command != "GET":
+                self.send_error(HTTPStatus.BAD_REQUEST, f"Bad HTTP/0.9 request type ({command!r})")
+                return False
+        self.command, self.path = command, path
+        if self.path.startswith("//"):  # gh-87389: no open redirects through //host paths
+            self.path = "/" + self.path.lstrip("/")
         try:
             self.headers = parse_headers(self.rfile, self.MessageClass)
         except http.client.LineTooLong as err:
