@@ -109,6 +109,16 @@ class _WholeBody:
             return super()._get_soap_parts(response=response)  # type: ignore[misc]
         return super()._get_soap_parts(response=_Read(response.content))  # type: ignore[misc]
 
+    @classmethod
+    def supported_api_versions(cls) -> list[str]:
+        """exchangelib's list, computed once per service class: it depends on the class
+        only, and exchangelib rebuilds it (16 Version objects) for every request."""
+        known = cls.__dict__.get("_api_versions")
+        if known is None:
+            known = tuple(super().supported_api_versions())  # type: ignore[misc]
+            cls._api_versions = known  # type: ignore[attr-defined]
+        return list(known)
+
 
 #: Built ItemShape elements, by (shape, fields, server version): a few per process.
 _SHAPES: dict[tuple[Any, ...], Any] = {}

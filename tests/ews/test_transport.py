@@ -124,3 +124,16 @@ def test_sync_request_built_from_the_process_cache_is_exchangelibs_own(
     alice.create("contacts", [NewItem(fields=CONTACT, crm_id="crm-a")])
     assert [c.item.crm_id for c in _drain(alice, "contacts")[0]] == ["crm-a"]
     assert _drain(bob, "contacts")[0] == []
+
+
+def test_service_api_versions_are_exchangelibs():
+    from exchangelib.services import CreateItem, DeleteItem, GetItem, SyncFolderItems, UpdateItem
+
+    from wess_plugins.transport_ews import transport as t
+
+    pairs = [(t._SyncFolderItems, SyncFolderItems), (t._GetItem, GetItem),
+             (t._CreateItem, CreateItem), (t._UpdateItem, UpdateItem),
+             (t._DeleteItem, DeleteItem)]  # fmt: skip
+    for ours, theirs in pairs:
+        for _ in range(2):  # computed, then remembered
+            assert ours.supported_api_versions() == theirs.supported_api_versions()
