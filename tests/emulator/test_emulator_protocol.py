@@ -401,3 +401,15 @@ def test_expect_100_continue_is_answered(ews_server):
         tls.sendall(b"POST /EWS/Exchange.asmx HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
                     b"Expect: 100-continue\r\n\r\n")  # fmt: skip
         assert tls.recv(100).startswith(b"HTTP/1.1 100")
+
+
+def test_request_headers_snapshot_is_dict_of_the_message():
+    import http.client
+    import io
+
+    from wess_core.testing.emulator.server import _header_dict
+
+    for block in (b"Host: a\r\nX-A: 1\r\n\r\n", b"Host: a\r\nhost: b\r\nX-A: 1\r\nx-a: 2\r\n\r\n"):
+        message = http.client.parse_headers(io.BytesIO(block))
+        assert _header_dict(message) == dict(message)
+        assert list(_header_dict(message)) == list(dict(message))

@@ -754,7 +754,7 @@ class EmulatorServer:
             )
         try:
             mailbox = self._effective_mailbox(principal, header, handler)
-            ctx = Context(self, principal, mailbox, dict(handler.headers), api_version)
+            ctx = Context(self, principal, mailbox, _header_dict(handler.headers), api_version)
             response = op_cls(ctx).handle(request)
         except EwsError as e:
             return self._fault(e.code, e.text, e.message_xml)
@@ -1021,6 +1021,16 @@ class EmulatorServer:
             "access_token": token.value,
         }
         return 200, json.dumps(doc).encode(), {"Content-Type": "application/json"}
+
+
+def _header_dict(message) -> dict[str, str]:
+    """``dict(message)`` (every name; each the value of its first occurrence, names
+    compared case-insensitively) in one pass: ``dict()`` looks each name up again."""
+    items = message.items()
+    first: dict[str, str] = {}
+    for name, value in items:
+        first.setdefault(name.lower(), value)
+    return {name: first[name.lower()] for name, _ in items}
 
 
 class _ConnectionReset(Exception):
