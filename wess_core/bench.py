@@ -183,6 +183,9 @@ class _Control:
     def reset_counts(self) -> None:
         self.server.reset_counts()
 
+    def handshakes(self) -> int:
+        return self.server.handshakes
+
     def set_latency(self, seconds: float) -> None:
         self.server.set_latency(seconds)
 
@@ -226,6 +229,7 @@ class EmulatorProcess:
         status, info = self._conn.recv()
         self.ews_url: str = info["ews_url"]
         self.ca_cert: str = info["ca_cert"]
+        self.pid: int | None = self._proc.pid
 
     def call(self, method: str, *args: Any, timeout: float = 600) -> Any:
         self._conn.send((method, args))
@@ -672,11 +676,12 @@ class Bench:
                 rtts.append(t)
             rtt = statistics.median(rtts)
             emu.call("reset_counts")
-            cpu, busy = time.process_time(), _machine_busy_s()
-            with peak_memory() as mem:
+            busy = _machine_busy_s()
+            with peak_memory() as mem, ProcessCpu(emu.pid) as procs:
                 wall, outcome = timed(lambda: sync.run_once(ctx, workers=s.scheduler_workers))
-            cpu, busy = time.process_time() - cpu, _machine_busy_s() - busy
+            cpu, busy = procs.self_s, _machine_busy_s() - busy
             counts = emu.counts()
+            handshakes = emu.call("handshakes")
             emu.call("set_latency", 0.0)
         synced = len(outcome["synced"])
         per_user_requests = total(counts) / max(1, synced)
@@ -701,12 +706,22 @@ class Bench:
             "throttle_cap": s.scheduler_workers,
             "client_cpu_ms_per_user": round(1000 * cpu / max(1, synced), 2),
             "machine_cpu_ms_per_user": round(1000 * busy / max(1, synced), 2),
+            # per process, so another load on the machine does not count: this process and
+            # its worker processes, and the emulator process
+            "client_tree_cpu_ms_per_user": round(1000 * procs.client_s / max(1, synced), 2),
+            "emulator_cpu_ms_per_user": round(1000 * procs.emulator_s / max(1, synced), 2),
+            "process_cpu_bound_users_per_s": round(
+                os.cpu_count() * max(1, synced) / (procs.client_s + procs.emulator_s), 2
+            )
+            if procs.client_s + procs.emulator_s
+            else None,
             "machine_cores_busy": round(busy / wall, 2),
             "cpu_bound_users_per_s": round(os.cpu_count() * max(1, synced) / busy, 2)
             if busy
             else None,
             "requests": counts,
             "requests_total": total(counts),
+            "tls_handshakes": handshakes,
             "memory": mem,
             "baseline": {
                 "what": "the round-trip floor: median of 20 bare exchangelib idle "
@@ -850,6 +865,69 @@ def _machine_busy_s() -> float:
     except (OSError, ValueError):
         return time.process_time()
     return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system, all threads) process ``pid`` has used so far (Linux
+    ``/proc/PID/stat``), or None where that is not readable."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text.rpartition(")")[2].split()  # after "pid (comm)": state is fields[0]
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_of(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (Linux ``/proc``; empty elsewhere)."""
+    found = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                text = Path(entry.path, "stat").read_text()
+            except OSError:
+                continue
+            if int(text.rpartition(")")[2].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+class ProcessCpu:
+    """CPU of the processes a measured step involves, counted per process so the figures
+    do not depend on the machine being quiet (``/proc/stat`` counts everyone's CPU):
+    this process plus its live children (the client tree: the scheduler's worker
+    processes), and the emulator process apart."""
+
+    def __init__(self, emulator_pid: int | None) -> None:
+        self.emulator_pid = emulator_pid
+        self.client_s = self.emulator_s = 0.0
+        self._start: dict[str, float] = {}
+
+    def _read(self, at_start: bool) -> dict[str, float]:
+        # this process's own CPU is read on the inside of the scan of /proc (~20 ms)
+        own = None if at_start else time.process_time()
+        children = [p for p in _children_of(os.getpid()) if p != self.emulator_pid]
+        kids = sum(filter(None, (_proc_cpu_s(p) for p in children)))
+        emulator = _proc_cpu_s(self.emulator_pid) if self.emulator_pid else None
+        return {
+            "self": time.process_time() if own is None else own,
+            "children": kids,
+            "emulator": emulator or 0.0,
+        }
+
+    def __enter__(self) -> ProcessCpu:
+        self._start = self._read(at_start=True)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        end = self._read(at_start=False)
+        self.self_s = end["self"] - self._start["self"]
+        # a child started during the step counts whole; one that ended is lost (none do)
+        self.children_s = end["children"] - self._start["children"]
+        self.client_s = self.self_s + self.children_s
+        self.emulator_s = end["emulator"] - self._start["emulator"]
 
 
 def _transport(ctx: Any, login: str) -> Any:

@@ -375,13 +375,23 @@ class _ScrubSecrets(logging.Filter):
 _FILTER = _ScrubSecrets()
 
 
+#: The library loggers found by the last full scan, and how many loggers existed then.
+_scrubbed: tuple[int, list[logging.Logger]] = (-1, [])
+
+
 def scrub_library_logs() -> None:
     """Attach the scrubbing filter to every logger of exchangelib, requests-oauthlib,
     oauthlib, msal and urllib3 (logger filters apply where a record is created, so each
-    module's logger gets one). Idempotent; cheap enough to call before each connection."""
+    module's logger gets one). Idempotent; cheap enough to call before each connection:
+    the logger tree is scanned again only when loggers were added since the last scan
+    (they are never removed), and every library logger's filter is checked each call."""
+    global _scrubbed
     manager = logging.Logger.manager
-    names = [n for n in list(manager.loggerDict) if n.split(".")[0] in _LOGGERS] + list(_LOGGERS)
-    for name in names:
-        logger = logging.getLogger(name)
+    count, loggers = _scrubbed
+    if count != len(manager.loggerDict):
+        names = [n for n in list(manager.loggerDict) if n.split(".")[0] in _LOGGERS]
+        loggers = [logging.getLogger(n) for n in [*names, *_LOGGERS]]
+        _scrubbed = (len(manager.loggerDict), loggers)
+    for logger in loggers:
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)

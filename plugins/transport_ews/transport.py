@@ -34,7 +34,8 @@ from exchangelib.items import (
 )
 from exchangelib.properties import DistinguishedFolderId, Mailbox
 from exchangelib.services import CreateItem, DeleteItem, GetItem, SyncFolderItems, UpdateItem
-from exchangelib.services.common import shape_element
+from exchangelib.services.common import folder_ids_element, shape_element
+from exchangelib.util import TNS, add_xml_child, create_element
 
 from wess_core.strategies import (
     ChangesPage,
@@ -108,21 +109,49 @@ class _WholeBody:
             return super()._get_soap_parts(response=response)  # type: ignore[misc]
         return super()._get_soap_parts(response=_Read(response.content))  # type: ignore[misc]
 
+    @classmethod
+    def supported_api_versions(cls) -> list[str]:
+        """exchangelib's list, computed once per service class: it depends on the class
+        only, and exchangelib rebuilds it (16 Version objects) for every request."""
+        known = cls.__dict__.get("_api_versions")
+        if known is None:
+            known = tuple(super().supported_api_versions())  # type: ignore[misc]
+            cls._api_versions = known  # type: ignore[attr-defined]
+        return list(known)
+
 
 #: Built ItemShape elements, by (shape, fields, server version): a few per process.
 _SHAPES: dict[tuple[Any, ...], Any] = {}
+#: Built SyncFolderId elements of distinguished folders, by everything but the mailbox's
+#: address (one per folder kind and server version), with the address they were built for.
+_FOLDER_IDS: dict[tuple[Any, ...], tuple[Any, str]] = {}
+_EMAIL_ADDRESS = f"{{{TNS}}}EmailAddress"
+
+
+def _folder_id_key(folder: Any, version: Any) -> tuple[Any, ...] | None:
+    """What a distinguished folder's SyncFolderId depends on, besides the mailbox address;
+    None for any other folder (built by exchangelib every time)."""
+    fid = getattr(folder, "_distinguished_id", None)
+    if type(fid) is not DistinguishedFolderId or fid.mailbox is None:
+        return None
+    mb = fid.mailbox
+    if type(mb) is not Mailbox or mb.item_id is not None or not mb.email_address:
+        return None
+    return (repr(version), fid.id, fid.changekey, mb.name, mb.routing_type, mb.mailbox_type)
 
 
 class _SyncFolderItems(_WholeBody, SyncFolderItems):
     """SyncFolderItems whose ItemShape (every field the transport reads, expanded and
-    sorted for the server's version: most of an idle request's XML work) is built once
-    per process and copied, not rebuilt for every request of every user."""
+    sorted for the server's version: most of an idle request's XML work) and SyncFolderId
+    are built once per process and copied, not rebuilt for every request of every user:
+    an idle sync is mostly such requests, so this is client CPU on every scheduler pass."""
 
     def _partial_get_payload(self, folder: Any, shape: Any, additional_fields: Any,
                              sync_state: Any) -> Any:  # fmt: skip
-        if not additional_fields:
-            return super()._partial_get_payload(folder, shape, additional_fields, sync_state)
         version = self.account.version
+        id_key = _folder_id_key(folder, version)
+        if not additional_fields or id_key is None:
+            return super()._partial_get_payload(folder, shape, additional_fields, sync_state)
         key = (self.shape_tag, shape, frozenset(additional_fields), repr(version))
         built = _SHAPES.get(key)
         if built is None:
@@ -130,8 +159,20 @@ class _SyncFolderItems(_WholeBody, SyncFolderItems):
                 tag=self.shape_tag, shape=shape, additional_fields=additional_fields,
                 version=version,
             )  # fmt: skip
-        payload = super()._partial_get_payload(folder, shape, None, sync_state)
-        payload.replace(payload[0], copy.deepcopy(built))
+        email = folder._distinguished_id.mailbox.email_address
+        cached = _FOLDER_IDS.get(id_key)
+        if cached is None:
+            element = folder_ids_element(folders=[folder], version=version, tag="m:SyncFolderId")
+            cached = _FOLDER_IDS[id_key] = (element, email)
+        folder_id = copy.deepcopy(cached[0])
+        if email != cached[1]:
+            (address,) = folder_id.iter(_EMAIL_ADDRESS)
+            address.text = email
+        payload = create_element(f"m:{self.SERVICE_NAME}")
+        payload.append(copy.deepcopy(built))
+        payload.append(folder_id)
+        if sync_state:
+            add_xml_child(payload, "m:SyncState", sync_state)
         return payload
 
 
@@ -276,6 +317,10 @@ def _refused(exc: Exception) -> MailboxError:
     return error
 
 
+#: The field paths each folder's sync reads, by folder name (a few per process).
+_PATHS: dict[str, frozenset[Any]] = {}
+
+
 class EwsTransport:
     """One user's mailbox over EWS. Built per sync run from a freshly resolved connection."""
 
@@ -295,20 +340,27 @@ class EwsTransport:
         self.account = account
         self.page_size = page_size
         self._folders: dict[str, Any] = {}
-        self._paths: dict[str, Any] = {}
+        self._root_folder: Any = None
 
     # -- folders -----------------------------------------------------------
+
+    def _root(self) -> Any:
+        """The mailbox's root folder object (one per transport, shared by its folders)."""
+        if self._root_folder is None:
+            mailbox = Mailbox(email_address=self.account.primary_smtp_address)
+            self._root_folder = Root(
+                account=self.account,
+                _distinguished_id=DistinguishedFolderId(id="root", mailbox=mailbox),
+            )
+        return self._root_folder
 
     def _folder(self, name: str) -> Any:
         """A distinguished folder object that costs no request to build."""
         if name not in self._folders:
             if name not in _FOLDERS:
                 raise MailboxError(f"unknown folder {name!r}; known: {', '.join(_FOLDERS)}")
-            mailbox = Mailbox(email_address=self.account.primary_smtp_address)
-            root = Root(
-                account=self.account,
-                _distinguished_id=DistinguishedFolderId(id="root", mailbox=mailbox),
-            )
+            root = self._root()
+            mailbox = root._distinguished_id.mailbox
             folder_cls = _FOLDERS[name][0]
             self._folders[name] = folder_cls(
                 root=root,
@@ -319,16 +371,17 @@ class EwsTransport:
         return self._folders[name]
 
     def _field_paths(self, name: str) -> Any:
-        if name not in self._paths:
+        """The fields a folder's sync reads (the same for every mailbox: kept per process)."""
+        if name not in _PATHS:
             folder = self._folder(name)
             attributes = [m.attribute for m in _field_maps(name)] + [
                 CRM_ID_FIELD,
                 "last_modified_time",
             ]
-            self._paths[name] = {
+            _PATHS[name] = frozenset(
                 f for f in folder.normalize_fields(fields=attributes) if not f.field.is_attribute
-            }
-        return self._paths[name]
+            )
+        return _PATHS[name]
 
     # -- conversions -------------------------------------------------------
 

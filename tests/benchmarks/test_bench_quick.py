@@ -87,6 +87,9 @@ def test_scheduler_store_and_memory_report_their_figures(doc):
     sched = case(doc, "scheduler")
     assert sched["synced"] == sched["sizes"]["users"] and sched["failed"] == 0
     assert sched["baseline"]["ideal_users_per_s"] > 0 and sched["users_per_s"] > 0
+    # per-process CPU (not the whole machine's): the client tree did the syncing
+    assert sched["client_tree_cpu_ms_per_user"] >= sched["client_cpu_ms_per_user"] > 0
+    assert sched["emulator_cpu_ms_per_user"] >= 0
     store = case(doc, "store")
     assert len(store["state_write_ms"]) == 2
     memory = case(doc, "memory")

@@ -77,3 +77,19 @@ def test_no_secret_anywhere(admin_home, emu, home, caplog):
         assert secret not in logs, f"secret in log: {secret[:4]}..."
         for path, data in files.items():
             assert secret.encode() not in data, f"secret in {path}"
+
+
+def test_library_loggers_made_later_or_stripped_get_the_scrubber_again():
+    import logging
+
+    from wess_plugins.transport_ews.connect import _FILTER, scrub_library_logs
+
+    scrub_library_logs()
+    later = logging.getLogger("exchangelib.made.after.the.first.scan")
+    assert _FILTER not in later.filters
+    scrub_library_logs()
+    assert _FILTER in later.filters
+    logging.getLogger("urllib3").removeFilter(_FILTER)  # someone reconfigured logging
+    scrub_library_logs()
+    assert _FILTER in logging.getLogger("urllib3").filters
+    assert _FILTER not in logging.getLogger("wess_core").filters

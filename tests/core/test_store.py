@@ -105,3 +105,53 @@ def test_one_transaction_writes_once(tmp_path, monkeypatch):
             db.insert({"i": i})
     assert len(writes) == 1
     assert len(json.loads(store.path("batch").read_text())["_default"]) == 50
+
+
+def test_file_lock_excludes_every_other_holder_and_interoperates_with_filelock(tmp_path):
+    import threading
+    import time
+
+    import filelock
+
+    from wess_core.store import LockTimeout, file_lock
+
+    path = tmp_path / "x.lock"
+    with file_lock(path, 0):
+        with pytest.raises(LockTimeout), file_lock(path, 0):  # a second holder, same thread
+            pass
+        with pytest.raises(filelock.Timeout):  # a filelock user waits for us too
+            filelock.FileLock(str(path), timeout=0, thread_local=False).acquire()
+        proc = subprocess.run(
+            [sys.executable, "-c", "import sys; from pathlib import Path\n"
+             "from wess_core.store import LockTimeout, file_lock\n"
+             "try:\n    file_lock(Path(sys.argv[1]), 0.05).__enter__()\n"
+             "except LockTimeout:\n    sys.exit(3)\n", str(path)],
+            timeout=60,
+        )  # fmt: skip
+        assert proc.returncode == 3  # another process is refused
+    other = filelock.FileLock(str(path), timeout=0, thread_local=False)
+    other.acquire()
+    with pytest.raises(LockTimeout), file_lock(path, 0.02):
+        pass
+    threading.Timer(0.1, other.release).start()
+    started = time.monotonic()
+    with file_lock(path, 10):  # waits for the release, then holds it
+        assert time.monotonic() - started >= 0.05
+    assert path.exists()  # left in place: waiters share the inode
+
+
+def test_paths_are_remembered_and_bad_names_still_refused(tmp_path):
+    from wess_core.errors import ValidationError
+
+    store = Store(tmp_path)
+    assert store.path("state/alice") == tmp_path / "state" / "alice.json"
+    assert store.path("state/alice") is store.path("state/alice")
+    assert store.journal_path("state/alice") == tmp_path / "state" / "alice.journal"
+    for bad in ("../x", "state/../x", "a/.", ""):
+        for _ in range(2):
+            with pytest.raises(ValidationError):
+                store.path(bad)
+    store.PATH_CACHE_SIZE = 3  # bounded
+    for n in range(10):
+        assert store.path(f"u{n}") == tmp_path / f"u{n}.json"
+    assert len(store._paths) <= 3

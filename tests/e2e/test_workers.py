@@ -59,3 +59,16 @@ def test_a_halted_wait_starts_nothing(tmp_path):
         halt.set()
         with workers.server_slot(tmp_path, "other", 1, halt) as held:
             assert held is False
+
+
+def test_a_thread_tries_the_slot_it_held_last_first(tmp_path, monkeypatch):
+    import os
+
+    with workers.server_slot(tmp_path, "h", 4), workers.server_slot(tmp_path, "h", 4):
+        pass  # this thread held slots 0 and then 1
+    opened = []
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda path, *a: opened.append(path) or real_open(path, *a))
+    with workers.server_slot(tmp_path, "h", 4) as held:
+        assert held
+    assert len(opened) == 1 and str(opened[0]).endswith(".1.lock")

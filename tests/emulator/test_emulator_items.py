@@ -366,3 +366,27 @@ def test_meeting_invitations_to_local_users(ews_account, ews_server):
     item.save(send_meeting_invitations=SEND_ONLY_TO_ALL)
     got = ews_account.calendar.get(id=item.id)
     assert got.required_attendees[0].mailbox.email_address == "carol@example.com"
+
+
+def test_item_shapes_are_parsed_once_per_distinct_xml():
+    from lxml import etree
+
+    from wess_core.testing.emulator.operations import items
+    from wess_core.testing.emulator.xmlutil import M, T
+
+    def request(*fields):
+        props = "".join(f'<t:FieldURI FieldURI="{f}"/>' for f in fields)
+        return etree.fromstring(
+            f'<m:GetItem xmlns:m="{M}" xmlns:t="{T}"><m:ItemShape><t:BaseShape>IdOnly'
+            f"</t:BaseShape><t:AdditionalProperties>{props}</t:AdditionalProperties>"
+            "</m:ItemShape></m:GetItem>"
+        )
+
+    first = items.item_shape(request("item:Subject"))
+    assert first is items.item_shape(request("item:Subject"))
+    other = items.item_shape(request("item:Subject", "contacts:GivenName"))
+    assert other is not first and other.names == {"Subject", "GivenName"}
+    assert first.names == {"Subject"} and first.base == "IdOnly"
+    for n in range(items._SHAPES_MAX + 1):  # bounded
+        items.item_shape(request(f"item:X{n}"))
+    assert len(items._SHAPES) <= items._SHAPES_MAX

@@ -297,6 +297,23 @@ def test_small_requests_are_fast(ews_server):
     assert per_request < 0.03, per_request
 
 
+def test_tls_handshakes_are_counted_one_per_connection(ews_server):
+    body = ENVELOPE.format(body=GET_FOLDER).encode()
+    ews_server.reset_counts()
+    assert ews_server.handshakes == 0
+    for _ in range(2):  # two sessions, three requests each: two connections
+        with requests.Session() as s:
+            s.trust_env = False
+            s.verify = ews_server.ca_cert
+            s.auth = (EWS_USER, EWS_PASSWORD)
+            for _ in range(3):
+                assert s.post(ews_server.ews_url, data=body, timeout=10).status_code == 200
+    assert ews_server.handshakes == 2
+    assert ews_server.counts["GetFolder"] == 6
+    ews_server.reset_counts()
+    assert ews_server.handshakes == 0
+
+
 def test_invalid_response_is_caught_and_recorded(ews_server, ews_mailbox, ews_account):
     """Validation covers what the emulator sends too: a bogus stored field surfaces as a fault
     and in server.schema_errors (which the ews_server fixture asserts empty at teardown)."""
@@ -307,3 +324,92 @@ def test_invalid_response_is_caught_and_recorded(ews_server, ews_mailbox, ews_ac
         ews_account.contacts.get(id=item_id)
     assert any(e.startswith("response GetItem") for e in ews_server.schema_errors)
     ews_server.schema_errors.clear()
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        b"Host: a\r\nContent-Length: 5\r\nAuthorization: Basic eA==\r\n\r\n",
+        b"Host:a\r\nX-Empty:\r\nX-Spaces: \t v a l \r\nX-Colon: a:b:c\r\n\r\n",
+        b"Host: a\r\nhost: b\r\nX-Latin: caf\xe9\r\n\n",
+        b"Host: a\r\nX-Folded: one\r\n two\r\n\r\n",  # folded: the email parser
+        b"Host: a\r\nNo colon here\r\nX: y\r\n\r\n",  # not a header: the email parser
+        b"Bad Name: x\r\n\r\n",
+        b": no name\r\n\r\n",
+        b"Host: a\r\n",  # no blank line (end of stream)
+        b"\r\n",
+    ],
+)
+def test_fast_header_parsing_gives_the_stdlib_message(block):
+    import http.client
+    import io
+
+    from wess_core.testing.emulator.server import parse_headers
+
+    ours = parse_headers(io.BytesIO(block + b"body"))
+    theirs = http.client.parse_headers(io.BytesIO(block + b"body"))
+    assert ours.items() == theirs.items()
+    assert type(ours) is type(theirs)
+
+
+def test_header_limits_are_http_clients(ews_server):
+    import http.client
+    import io
+
+    from wess_core.testing.emulator.server import parse_headers
+
+    with pytest.raises(http.client.LineTooLong):
+        parse_headers(io.BytesIO(b"X: " + b"a" * 70000 + b"\r\n\r\n"))
+    with pytest.raises(http.client.HTTPException):
+        parse_headers(io.BytesIO(b"X: a\r\n" * 101 + b"\r\n"))
+    raw = socket.create_connection(("127.0.0.1", ews_server.port), timeout=10)
+    ctx = ssl.create_default_context(cafile=ews_server.ca_cert)
+    with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        tls.sendall(b"POST /EWS/Exchange.asmx HTTP/1.1\r\n" + b"X: a\r\n" * 101 + b"\r\n")
+        assert tls.recv(100).startswith(b"HTTP/1.1 431")
+
+
+@pytest.mark.parametrize(
+    ("line", "status"),
+    [
+        (b"POST /EWS/Exchange.asmx HTTP/1.x", b"400"),
+        (b"POST /EWS/Exchange.asmx HTTP/2.0", b"505"),
+        (b"POST /EWS/Exchange.asmx", b"400"),  # HTTP/0.9 allows GET only
+        (b"POST /EWS/Exchange.asmx HTTP/1.1 extra", b"400"),
+        (b"GET //EWS/Exchange.asmx HTTP/1.1", b"405"),  # // folded to /: the EWS path
+        (b"POST /EWS/Exchange.asmx HTTP/1.1", b"401"),  # well formed, no credentials
+    ],
+)
+def test_request_lines_are_checked_as_the_stdlib_does(ews_server, line, status):
+    raw = socket.create_connection(("127.0.0.1", ews_server.port), timeout=10)
+    ctx = ssl.create_default_context(cafile=ews_server.ca_cert)
+    with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        tls.sendall(line + b"\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := tls.recv(4096):
+            answer += chunk
+    if answer.startswith(b"HTTP/"):
+        assert answer.split(b" ")[1] == status
+    else:  # a request with no valid version is answered the HTTP/0.9 way: a page
+        assert b"Error code: " + status in answer
+
+
+def test_expect_100_continue_is_answered(ews_server):
+    raw = socket.create_connection(("127.0.0.1", ews_server.port), timeout=10)
+    ctx = ssl.create_default_context(cafile=ews_server.ca_cert)
+    with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        tls.sendall(b"POST /EWS/Exchange.asmx HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+                    b"Expect: 100-continue\r\n\r\n")  # fmt: skip
+        assert tls.recv(100).startswith(b"HTTP/1.1 100")
+
+
+def test_request_headers_snapshot_is_dict_of_the_message():
+    import http.client
+    import io
+
+    from wess_core.testing.emulator.server import _header_dict
+
+    for block in (b"Host: a\r\nX-A: 1\r\n\r\n", b"Host: a\r\nhost: b\r\nX-A: 1\r\nx-a: 2\r\n\r\n"):
+        message = http.client.parse_headers(io.BytesIO(block))
+        assert _header_dict(message) == dict(message)
+        assert list(_header_dict(message)) == list(dict(message))

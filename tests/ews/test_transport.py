@@ -96,3 +96,44 @@ def test_tasks_and_calendar_round_trip(transport):
         assert titem.fields[key] == value, key
     for key, value in meeting.items():
         assert mitem.fields[key] == value, key
+
+
+def test_sync_request_built_from_the_process_cache_is_exchangelibs_own(
+    ews_server, ews_account_factory
+):
+    """The SyncFolderItems payload built from the per-process templates (ItemShape,
+    SyncFolderId) is byte for byte what exchangelib builds, for every mailbox; and each
+    mailbox reads its own items."""
+    from exchangelib.services import SyncFolderItems
+    from exchangelib.util import xml_to_str
+
+    from wess_plugins.transport_ews.transport import _SyncFolderItems
+
+    ews_server.add_user("bob@example.com", "Bob-Pass-1")
+    alice = EwsTransport(connection=None, account=ews_account_factory())
+    bob = EwsTransport(connection=None, account=ews_account_factory("bob@example.com",
+                                                                    "Bob-Pass-1"))  # fmt: skip
+    for transport in (alice, bob, alice):
+        for folder in ("contacts", "calendar", "tasks", "inbox", "sentitems"):
+            kwargs = dict(folder=transport._folder(folder), shape="IdOnly",
+                          additional_fields=transport._field_paths(folder), sync_state="c3Rh",
+                          ignore=None, max_changes_returned=512, sync_scope=None)  # fmt: skip
+            ours = _SyncFolderItems(account=transport.account).get_payload(**kwargs)
+            theirs = SyncFolderItems(account=transport.account).get_payload(**kwargs)
+            assert xml_to_str(ours) == xml_to_str(theirs)
+    alice.create("contacts", [NewItem(fields=CONTACT, crm_id="crm-a")])
+    assert [c.item.crm_id for c in _drain(alice, "contacts")[0]] == ["crm-a"]
+    assert _drain(bob, "contacts")[0] == []
+
+
+def test_service_api_versions_are_exchangelibs():
+    from exchangelib.services import CreateItem, DeleteItem, GetItem, SyncFolderItems, UpdateItem
+
+    from wess_plugins.transport_ews import transport as t
+
+    pairs = [(t._SyncFolderItems, SyncFolderItems), (t._GetItem, GetItem),
+             (t._CreateItem, CreateItem), (t._UpdateItem, UpdateItem),
+             (t._DeleteItem, DeleteItem)]  # fmt: skip
+    for ours, theirs in pairs:
+        for _ in range(2):  # computed, then remembered
+            assert ours.supported_api_versions() == theirs.supported_api_versions()

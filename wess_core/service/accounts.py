@@ -308,7 +308,12 @@ def settings(ctx: Context) -> dict[str, Any]:
 
 def setting(ctx: Context, key: str) -> Any:
     """One setting's value in force (no role check: the engine reads these)."""
-    return load_account(ctx).settings.get(key, SETTINGS[key].default)
+    return setting_of(load_account(ctx), key)
+
+
+def setting_of(account: Account, key: str) -> Any:
+    """One setting's value in force in an account already read (a sync reads it once)."""
+    return account.settings.get(key, SETTINGS[key].default)
 
 
 def set_setting(ctx: Context, key: str, raw: str) -> dict[str, Any]:

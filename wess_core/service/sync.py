@@ -16,15 +16,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import filelock
-
 from wess_core import plugins
 from wess_core.connection import resolve
 from wess_core.errors import ConnectionFailed, NotEligible, SyncLocked, WessError
 from wess_core.service import history
-from wess_core.service.accounts import load_account, setting
+from wess_core.service.accounts import load_account, setting, setting_of
 from wess_core.service.context import Context
 from wess_core.service.users import edit_profile, eligibility, get_profile, list_profiles
+from wess_core.store import LockTimeout, file_lock
 
 
 @contextlib.contextmanager
@@ -32,15 +31,15 @@ def user_lock(ctx: Context, login: str) -> Iterator[None]:
     """The per-user run lock; refuses at once when another process holds it."""
     path = ctx.store.lock_path(f"run/{login}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(str(path), timeout=0, thread_local=False)
     try:
-        lock.acquire()
-    except filelock.Timeout:
+        held = file_lock(path, 0)
+        held.__enter__()
+    except LockTimeout:
         raise SyncLocked(f"a sync of {login} is already running; try again when it ends") from None
     try:
         yield
     finally:
-        lock.release()
+        held.__exit__(None, None, None)
 
 
 def summary_line(result: Any) -> str:
@@ -141,7 +140,7 @@ def sync_user(
         types = [t for _, t in plugins.item_types().items()]
         crm = plugins.crm_backends().get(profile.crm_backend)(ctx.home, profile.database)
         factory = transport_factory or plugins.transports().get("ews")
-        policy = setting(ctx, "conflict_policy")
+        policy = setting_of(account, "conflict_policy")
         pm.hook.wess_sync_started(user=profile, item_types=[t.name for t in types])
         try:
             result, guard = _run(ctx, login, types, crm, factory, policy, dry_run, False,
@@ -155,7 +154,8 @@ def sync_user(
             history.record(ctx, login, "error", f"sync failed: {exc}")
             raise
         seconds = round(time.monotonic() - started, 3)
-        data = {"login": login, "seconds": seconds, **result.to_dict()}
+        result_dict = result.to_dict()
+        data = {"login": login, "seconds": seconds, **result_dict}
         pm.hook.wess_sync_finished(user=profile, result=result)
         if fatal is not None and getattr(fatal, "credentials", False) and not dry_run:
             reason = str(fatal)
@@ -175,7 +175,7 @@ def sync_user(
                 "error" if failed else "sync",
                 summary_line(result),
                 seconds=seconds,
-                result=result.to_dict(),
+                result=result_dict,
             )
             if result.held:
                 history.record(ctx, login, "review", _held_line(login, result.held),
@@ -195,14 +195,16 @@ def _held_line(login: str, held: list[dict[str, Any]]) -> str:
     return "; ".join(parts) + f"; see 'wess review {login}'"
 
 
-def deletion_guard(ctx: Context) -> Any:
-    """The account's deletion guard (``deletion_guard_percent`` / ``_max`` / ``_min``)."""
+def deletion_guard(ctx: Context, account: Any = None) -> Any:
+    """The account's deletion guard (``deletion_guard_percent`` / ``_max`` / ``_min``);
+    ``account``: the account this run already read."""
     from wess_core.sync.review import DeletionGuard
 
+    account = account or load_account(ctx)
     return DeletionGuard(
-        percent=int(setting(ctx, "deletion_guard_percent")),
-        maximum=int(setting(ctx, "deletion_guard_max")),
-        minimum=int(setting(ctx, "deletion_guard_min")),
+        percent=int(setting_of(account, "deletion_guard_percent")),
+        maximum=int(setting_of(account, "deletion_guard_max")),
+        minimum=int(setting_of(account, "deletion_guard_min")),
     )
 
 
@@ -223,10 +225,13 @@ def _run(
     from wess_core.sync.ledger import StoreLedger
     from wess_core.sync.status import StoreSyncState
 
+    known = known or (load_account(ctx), get_profile(ctx, login))
     guard = _Guard(factory(_connection_for(ctx, login, rediscover, known)), progress)
-    ledger = StoreLedger(ctx.store, login, int(setting(ctx, "ledger_retention_days")))
+    account = known[0]
+    ledger = StoreLedger(ctx.store, login, int(setting_of(account, "ledger_retention_days")))
     result = sync_all(types, crm, guard, StoreSyncState(ctx.store, login), policy,
-                      dry_run=dry_run, guard=deletion_guard(ctx), ledger=ledger)  # fmt: skip
+                      dry_run=dry_run, guard=deletion_guard(ctx, account),
+                      ledger=ledger)  # fmt: skip
     return result, guard
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 
+from lxml import etree
+
 from .. import recurrence
 from ..render import INDEXED_CONTAINERS, Shape, ext_key, field_name, find_ext, render_item
 from ..store import ITEM_KINDS, EwsError, Item, utc_times
@@ -28,8 +30,24 @@ DEFAULT_FOLDER_FOR_KIND = {
 }
 
 
+#: Parsed ItemShapes by their XML: clients send the same few shapes over and over (a sync
+#: asks for the same 40 fields every time), and parsing one is most of an idle request's
+#: server work. Shapes are read-only once built. Bounded: cleared when full.
+_SHAPES: dict[tuple[str, bytes], Shape] = {}
+_SHAPES_MAX = 256
+
+
 def item_shape(request, default="Default") -> Shape:
-    return Shape(request.find(mq("ItemShape")), default_base=default)
+    elem = request.find(mq("ItemShape"))
+    if elem is None:
+        return Shape(None, default_base=default)
+    key = (default, etree.tostring(elem, with_tail=False))
+    shape = _SHAPES.get(key)
+    if shape is None:
+        if len(_SHAPES) >= _SHAPES_MAX:
+            _SHAPES.clear()
+        shape = _SHAPES[key] = Shape(elem, default_base=default)
+    return shape
 
 
 def id_only(item: Item) -> object:
