@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 KINDS = ("server_busy", "http_503", "connection_reset", "slow", "invalid_sync_state")
@@ -53,22 +54,18 @@ class Faults:
 
     def take(self, operation: str | None, kind: str | None = None) -> Fault | None:
         """Consume and return the first fault for ``operation`` (optionally of ``kind``)."""
-        with self._lock:
-            for fault in self._faults:
-                if fault.applies(operation, kind):
-                    fault.fired += 1
-                    if fault.times is not None:
-                        fault.times -= 1
-                        if fault.times <= 0:
-                            self._faults.remove(fault)
-                    return fault
-        return None
+        return self._take(lambda fault: fault.applies(operation, kind))
 
     def take_transport(self, operation: str | None) -> Fault | None:
         """Like take(), but skips faults handled inside operations (invalid_sync_state)."""
+        return self._take(
+            lambda fault: fault.kind != "invalid_sync_state" and fault.applies(operation, None)
+        )
+
+    def _take(self, wanted: Callable[[Fault], bool]) -> Fault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.kind != "invalid_sync_state" and fault.applies(operation, None):
+                if wanted(fault):
                     fault.fired += 1
                     if fault.times is not None:
                         fault.times -= 1
