@@ -140,10 +140,11 @@ class _FolderRun:
         #: on the other side waits for them (created next run, or matched).
         self.unread_items: set[str] = set()
         self.unread_records: set[str] = set()
-        #: For streaming (``_stream``), worked out at its first use.
-        self._special: set[str] | None = None
-        self._loose: dict[str, CrmRecord] | None = None
-        self._loose_exchange_ids: set[str | None] = set()
+        #: For streaming (``_stream``): ids it leaves to the whole-folder steps (set when
+        #: the listing starts), and the unlinked CRM records' traits (set by ``read_crm``).
+        self._special: set[str] = set()
+        self._any_loose_record = False
+        self._loose_exchange_ids: set[str] = set()
 
     # -- 1. read ---------------------------------------------------------------
 
@@ -158,6 +159,10 @@ class _FolderRun:
         token = self.state.token
         full = token is None
         stream = not self.dry_run
+        if stream:
+            frozen, _ = self.state.frozen_ids()
+            held = {i for e in self.state.held.values() for i in e.get("items") or ()}
+            self._special = frozen | set(self.state.retry_items) | held
         while True:
             changes: dict[str, MailboxChange] = {}
             #: ids of a full listing, for the sweep (only when there are pairs to sweep).
@@ -231,27 +236,11 @@ class _FolderRun:
 
     def _may_stream(self, iid: str, mc: MailboxChange) -> bool:
         """Worth a look before its content is read: not a delete, not a special id."""
-        if mc.deleted:
-            return False
-        if self._special is None:
-            items, _ = self.state.frozen_ids()
-            self._special = (
-                items
-                | set(self.state.retry_items)
-                | {i for e in self.state.held.values() for i in e.get("items") or ()}
-            )
-        return iid not in self._special
+        return not mc.deleted and iid not in self._special
 
     def _plain(self, iid: str, mc: MailboxChange, cch: dict[str, CrmRecord]) -> bool:
         """A change the whole-folder plan would treat on its own: a linked item whose
         CRM side was not deleted, or a new item no CRM record could name or match."""
-        if self._loose is None:
-            self._loose = {
-                cid: cc
-                for cid, cc in cch.items()
-                if not cc.deleted and self.state.by_crm(cid) is None
-            }
-            self._loose_exchange_ids = {cc.exchange_id for cc in self._loose.values()}
         if iid in self._loose_exchange_ids:
             return False
         row = self.state.by_item(iid)
@@ -261,7 +250,7 @@ class _FolderRun:
         if mc.item is None or mc.item.crm_id:
             return False  # a re-link after a crash: the whole-folder steps read its record
         matchable = self.two_way and match_keys_of(self.t) is not None
-        return not (matchable and (self._loose or self.unread_records))
+        return not (matchable and (self._any_loose_record or self.unread_records))
 
     def read_crm(self) -> tuple[dict[str, CrmRecord], str | None]:
         """CRM changes since the cursor; with no cursor, a full listing whose missing
@@ -276,6 +265,10 @@ class _FolderRun:
             row = self.state.by_crm(record.id)
             if row is not None and not record.deleted and record.revision == row.crm_rev:
                 continue  # our own write coming back (or nothing new): the plan skips it
+            if row is None and not record.deleted:  # unlinked: what streaming must respect
+                self._any_loose_record = True
+                if record.exchange_id:
+                    self._loose_exchange_ids.add(record.exchange_id)
             changes[record.id] = record
         if full and self.linked_before:
             gone = [row for row in self.state if row.crm_id not in listed]
