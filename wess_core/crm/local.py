@@ -254,7 +254,7 @@ class LocalCrm:
         if not self.exists():
             return [], cursor
         start = int(cursor) if cursor else 0
-        snap = self.db.read(lambda snap: snap)
+        snap = Snapshot(self.db)  # the manifest only: shards are read lazily below
         head = str(int(snap.meta.get("revision") or 0))
         return self._changed(snap, record_type, start, live_only=cursor is None), head
 
