@@ -357,6 +357,20 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, value
 
 
+def measured(
+    emu: EmulatorProcess, fn: Callable[[], Any], *, cold: bool = False
+) -> tuple[float, Any, dict[str, Any], dict[str, int]]:
+    """One measured step: requests counted from zero, peak memory and wall time of ``fn``;
+    ``cold`` drops exchangelib's cached protocols first. Returns (seconds, value,
+    memory, requests by operation)."""
+    if cold:
+        forget_protocols()
+    emu.call("reset_counts")
+    with peak_memory() as memory:
+        seconds, value = timed(fn)
+    return seconds, value, memory, emu.counts()
+
+
 def folder_count() -> int:
     from wess_core import plugins
 
@@ -422,19 +436,11 @@ class Bench:
                     seen += 1
                 return seen
 
-            forget_protocols()
-            emu.call("reset_counts")
-            with peak_memory() as base_mem:
-                base_s, seen = timed(baseline)
-            base_counts = emu.counts()
+            base_s, seen, base_mem, base_counts = measured(emu, baseline, cold=True)
             assert seen == n, f"baseline saw {seen} of {n} contacts"
 
             ctx = make_home(self.home("import"), emu, ["wess"])
-            forget_protocols()
-            emu.call("reset_counts")
-            with peak_memory() as mem:
-                wall, data = timed(lambda: _sync(ctx, "wess"))
-            counts = emu.counts()
+            wall, data, mem, counts = measured(emu, lambda: _sync(ctx, "wess"), cold=True)
         imported = data["folders"]["contacts"]["to_crm"]["created"]
         assert imported == n, f"imported {imported} of {n}"
         folders = folder_count()
@@ -494,18 +500,10 @@ class Bench:
                 results = account.bulk_create(folder=folder, items=items, chunk_size=100)
                 return sum(1 for r in results if not isinstance(r, Exception))
 
-            forget_protocols()
-            emu.call("reset_counts")
-            with peak_memory() as base_mem:
-                base_s, created = timed(baseline)
-            base_counts = emu.counts()
+            base_s, created, base_mem, base_counts = measured(emu, baseline, cold=True)
             assert created == n, f"baseline created {created} of {n}"
 
-            forget_protocols()
-            emu.call("reset_counts")
-            with peak_memory() as mem:
-                wall, data = timed(lambda: _sync(ctx, "wess"))
-            counts = emu.counts()
+            wall, data, mem, counts = measured(emu, lambda: _sync(ctx, "wess"), cold=True)
             in_mailbox = emu.call("folder_size", email_of("wess"), "contacts")
         exported = data["folders"]["contacts"]["to_exchange"]["created"]
         assert exported == n == in_mailbox, f"exported {exported}, mailbox {in_mailbox}, of {n}"
@@ -603,10 +601,7 @@ class Bench:
                 local.update_record(
                     ctx.home, "db-inc", "people", record["id"], {"job_title": "Changed in CRM"}
                 )
-            emu.call("reset_counts")
-            with peak_memory() as mem:
-                wall, data = timed(lambda: _sync(ctx, "inc"))
-            counts = emu.counts()
+            wall, data, mem, counts = measured(emu, lambda: _sync(ctx, "inc"))
         folders = folder_count()
         to_crm, to_ex = _moved(data, "to_crm"), _moved(data, "to_exchange")
         expected = {
@@ -956,10 +951,7 @@ def _memory_run(home: str, n: int) -> dict[str, Any]:
         ctx = make_home(Path(home), emu, ["mem"])
         import wess_plugins.transport_ews.transport  # noqa: F401  (imports outside the step)
 
-        emu.call("reset_counts")
-        with peak_memory() as mem_import:
-            import_s, data = timed(lambda: _sync(ctx, "mem"))
-        counts = emu.counts()
+        import_s, data, mem_import, counts = measured(emu, lambda: _sync(ctx, "mem"))
         assert data["folders"]["contacts"]["to_crm"]["created"] == n
         from wess_core.crm import local
 
