@@ -28,7 +28,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -72,7 +72,9 @@ class StatusRow:
     item_hash: str
 
 
-_COLUMNS = "pair_id, crm_id, crm_rev, crm_hash, item_id, changekey, item_hash"
+#: The rows table's columns are StatusRow's fields, in order (``StatusRow(*values)``).
+_FIELDS = [f.name for f in fields(StatusRow)]
+_COLUMNS = ", ".join(_FIELDS)
 #: Rows looked up and kept until the next save (a cache, so memory stays a batch's worth).
 _LOOKUPS_KEPT = 4096
 _INDEXES = {"crm_id": "INDEXED BY rows_by_crm", "item_id": "INDEXED BY rows_by_item"}
@@ -138,8 +140,8 @@ class MemoryRows(Mapping[str, StatusRow]):
 class SqliteRows(Mapping[str, StatusRow]):
     """Status rows in the state database, with the changes not saved yet on top.
 
-    Memory holds the pending changes and the rows looked up since the last save (both
-    a batch's worth: a save clears them), never the table.
+    Memory holds the pending changes (a batch's worth: a save clears them) and at most
+    ``_LOOKUPS_KEPT`` rows looked up, never the table.
     """
 
     def __init__(self, db: StateDb, item_type: str) -> None:
@@ -540,7 +542,8 @@ class StoreSyncState:
             "INSERT OR REPLACE INTO folders (type, meta) VALUES (?, ?)",
             (t, json.dumps(state.meta(), separators=(",", ":"))),
         )
-        insert = f"INSERT OR REPLACE INTO rows (type, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        marks = ", ".join("?" * (1 + len(_FIELDS)))
+        insert = f"INSERT OR REPLACE INTO rows (type, {_COLUMNS}) VALUES ({marks})"
         if whole:
             conn.execute("DELETE FROM rows WHERE type = ?", (t,))
             rows: Iterator[StatusRow] = state.rows.all()
