@@ -105,3 +105,12 @@ def test_a_corrupt_shard_names_its_file_and_is_not_overwritten(tmp_path):
     with pytest.raises(StoreCorrupt, match=shard.name):
         crm.update("people", [RecordUpdate("1", {"job_title": "x"}, None)])
     assert shard.read_text() == "{not json"
+
+
+def test_a_change_feed_overtaken_by_a_writer_goes_on_from_the_new_files(tmp_path):
+    crm = LocalCrm(tmp_path, "main")
+    crm.create("people", _people(1500))
+    feed, _ = crm.changes("people", "0")  # the manifest is read now, the shards lazily
+    crm.update("people", [RecordUpdate("1200", {"job_title": "new"}, None)])  # shard 1 replaced
+    seen = {c.id: c for c in feed}
+    assert len(seen) == 1500 and seen["1200"].fields["job_title"] == "new"

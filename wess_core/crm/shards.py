@@ -81,10 +81,6 @@ class Snapshot:
                 self._next[table] = max((int(k) for k in docs), default=0) + 1
         self._cache: OrderedDict[Key, dict[str, Doc]] = OrderedDict()
 
-    @property
-    def legacy(self) -> bool:
-        return bool(self._inline)
-
     def shard_numbers(self, table: str) -> list[int]:
         found = {n for (t, n) in self._entries if t == table}
         found.update(self._inline.get(table, {}))
@@ -236,14 +232,10 @@ class ShardedDb:
             top = snap.max_revision(table, n)
             if newer_than is not None and top is not None and top <= newer_than:
                 continue
-            for _ in range(_READ_ATTEMPTS):
-                try:
-                    docs = snap.shard(table, n)
-                    break
-                except _Vanished:
-                    snap = Snapshot(self)
-            else:
-                raise StoreError(f"{self.manifest_path} kept changing while being read; try again")
+            try:
+                docs = snap.shard(table, n)
+            except _Vanished:  # a writer finished meanwhile: on from a newer snapshot
+                snap, docs = self.read(lambda fresh, n=n: (fresh, fresh.shard(table, n)))
             yield from sorted(((int(k), d) for k, d in docs.items()), key=lambda kv: kv[0])
 
     @contextlib.contextmanager
@@ -266,11 +258,3 @@ class ShardedDb:
                 if path.name not in named:
                     with contextlib.suppress(OSError):
                         path.unlink()
-
-    def remove(self) -> None:
-        with self.store.lock(self.name):
-            self.remove_unnamed(set())
-            with contextlib.suppress(OSError):
-                self.folder.rmdir()
-            with contextlib.suppress(FileNotFoundError):
-                self.manifest_path.unlink()
