@@ -232,7 +232,8 @@ class _FolderRun:
                                   Kind.UNLINK) for a in actions), actions  # fmt: skip
         if actions:
             self.act(actions)
-            self._save()
+            if self.state.rows.pending() or self.events:  # status-only steps: no batch saved them
+                self._save()
 
     def _may_stream(self, iid: str, mc: MailboxChange) -> bool:
         """Worth a look before its content is read: not a delete, not a special id."""
