@@ -270,6 +270,18 @@ class RecordUpdate:
     expected_revision: int | str | None = None
 
 
+def merge_fields(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """A record's or item's fields after an update: named fields set, ``None`` removes,
+    the others stay (``RecordUpdate``'s meaning, shared by both sides)."""
+    out = dict(old)
+    for key, value in new.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
+
+
 @runtime_checkable
 class CrmBackend(Protocol):
     """A CRM connector: one CRM database, seen as record types holding records.

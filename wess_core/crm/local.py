@@ -40,6 +40,7 @@ from wess_core.strategies import (
     RecordChanged,
     RecordNotFound,
     RecordUpdate,
+    merge_fields,
 )
 
 DEFAULT_DATABASE = "main"
@@ -74,16 +75,6 @@ def check_fields(fields: Any, what: str = "fields") -> dict[str, Any]:
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{what}: values must be JSON ({exc})") from None
     return dict(fields)
-
-
-def _merge(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(old)
-    for key, value in new.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = value
-    return out
 
 
 def _addresses(value: Any) -> set[str]:
@@ -176,7 +167,7 @@ class _Tx:
         check_record_type(record_type)
         doc = {
             "revision": self.bump(),
-            "fields": _merge({}, check_fields(fields)),
+            "fields": merge_fields({}, check_fields(fields)),
             "exchange_id": exchange_id,
             "deleted": False,
             "modified": _now(),
@@ -192,7 +183,7 @@ class _Tx:
         doc_id, doc = self.live(record_type, record_id)
         if expected is not None and expected != doc["revision"]:
             raise RecordChanged(f"{record_type} record {record_id} was changed meanwhile")
-        new_fields = _merge(doc.get("fields") or {}, check_fields(fields))
+        new_fields = merge_fields(doc.get("fields") or {}, check_fields(fields))
         new = {**doc, "revision": self.bump(), "fields": new_fields, "modified": _now()}
         new.update(self._extra(record_type, new_fields))
         self.tx.put(record_type, doc_id, new)

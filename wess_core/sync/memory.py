@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from wess_core import strategies
 from wess_core.strategies import (
     RECORD_TYPES,
     ChangesPage,
@@ -60,14 +61,9 @@ def fake_now() -> str:
 
 
 def merge_fields(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """Update semantics shared by both sides: named fields set, ``None`` removes."""
-    out = dict(old)
-    for key, value in new.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
+    """``strategies.merge_fields`` keeping copies of the new values (a fake's storage must
+    not share objects with its callers)."""
+    return strategies.merge_fields(old, copy.deepcopy(new))
 
 
 @dataclass
