@@ -306,7 +306,9 @@ class CrmBackend(Protocol):
         through them once (so a big CRM is never held in memory; the engine drops its
         own writes coming back as it reads). A record written several times appears
         once, in its latest state. The cursor is stored only after the changes are
-        applied, so returning a change twice is harmless; missing one is not.
+        applied, so returning a change twice is harmless; missing one is not. A cursor
+        that stays the same while nothing of ``record_type`` changed (not one counter for
+        every type) lets an idle run leave the folder's sync state unwritten.
         """
         ...
 

@@ -111,3 +111,22 @@ def test_the_plugin_registers_local(tmp_path):
     plugin.wess_register_crm_backends(register=registry.register)
     backend = registry.get("local")(tmp_path, "main")
     assert isinstance(backend, CrmBackend) and isinstance(backend, LocalCrm)
+
+
+def test_a_record_types_cursor_moves_only_with_its_own_writes(tmp_path):
+    """Writing people must not move the meetings cursor: the calendar's sync state would
+    be rewritten by a run that found nothing to do."""
+    crm = LocalCrm(tmp_path, "main")
+    local.add_record(tmp_path, "main", "meetings", {"subject": "Review"})
+    found, cursor = crm.changes("meetings", None)
+    assert [c.fields["subject"] for c in found] == ["Review"]
+    for n in range(3):
+        local.add_record(tmp_path, "main", "people", {"first_name": f"P{n}"})
+    found, again = crm.changes("meetings", cursor)
+    assert list(found) == [] and again == cursor
+    moved = local.add_record(tmp_path, "main", "meetings", {"subject": "Retro"})
+    found, after = crm.changes("meetings", cursor)
+    assert [c.id for c in found] == [moved["id"]] and after == str(moved["revision"])
+    # a cursor from the database-wide counter (older WESS) is never moved backwards
+    found, kept = crm.changes("meetings", str(moved["revision"] + 5))
+    assert list(found) == [] and kept == str(moved["revision"] + 5)

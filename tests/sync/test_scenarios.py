@@ -178,6 +178,21 @@ def test_an_idle_sync_is_one_changes_call_per_folder_and_writes_no_file(tmp_path
     assert {p.name: p.stat().st_mtime_ns for p in state.path.parent.iterdir()} == before
 
 
+def test_the_run_after_an_import_writes_no_file_for_any_folder(tmp_path):
+    """The import wrote people; the calendar's and tasks' CRM cursors stay put."""
+    mb, crm = MemoryMailbox(), LocalCrm(tmp_path, "main")
+    state = StoreSyncState(Store(tmp_path), "alice")
+    types = builtin_item_types()
+    for n in range(5):
+        mb.add("contacts", contact(n))
+    first = sync_all(types, crm, mb, state)
+    assert first.ok and len(list(crm.changes("people", None)[0])) == 5
+    before = {p.name: p.stat().st_mtime_ns for p in state.path.parent.iterdir()}
+    result = sync_all(types, crm, mb, state)
+    assert result.ok and result.total_changes == 0
+    assert {p.name: p.stat().st_mtime_ns for p in state.path.parent.iterdir()} == before
+
+
 def test_a_new_changekey_without_new_content_only_refreshes_the_row():
     w = World()
     w.crm.add("people", person(1))

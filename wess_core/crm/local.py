@@ -240,13 +240,19 @@ class LocalCrm:
     ) -> tuple[Iterable[CrmChange], str | None]:
         """Records written after ``cursor`` (a revision number), tombstones included,
         read a shard at a time as they are consumed (only shards holding a revision
-        after the cursor are read)."""
+        after the cursor are read).
+
+        The new cursor is the record type's own newest revision, so writes to other
+        record types leave it where it was (and the folder's sync state unwritten)."""
         check_record_type(record_type)
-        if not self.exists():
-            return [], cursor
+        if not self.exists():  # nothing written yet: everything is after revision 0
+            return [], cursor or "0"
         start = int(cursor) if cursor else 0
         snap = Snapshot(self.db)  # the manifest only: shards are read lazily below
-        head = str(int(snap.meta.get("revision") or 0))
+        newest = snap.table_revision(record_type)
+        if newest is None:  # a table from before shards: the database's counter
+            newest = int(snap.meta.get("revision") or 0)
+        head = str(max(newest, start))
         return self._changed(snap, record_type, start, live_only=cursor is None), head
 
     def _changed(

@@ -90,6 +90,14 @@ class Snapshot:
         entry = self._entries.get((table, n))
         return None if entry is None else int(entry["max_rev"])
 
+    def table_revision(self, table: str) -> int | None:
+        """The highest revision in ``table`` (0: empty), or None when only its documents
+        could tell (a table kept inline from before shards)."""
+        if table in self._inline:
+            return None
+        return max((int(e["max_rev"]) for (t, _), e in self._entries.items() if t == table),
+                   default=0)  # fmt: skip
+
     def _read_shard(self, key: Key) -> dict[str, Doc]:
         table, n = key
         entry = self._entries.get(key)
@@ -154,6 +162,9 @@ class Transaction(Snapshot):
 
     def max_revision(self, table: str, n: int) -> int | None:
         return None  # own changes may be newer than the manifest says: read every shard
+
+    def table_revision(self, table: str) -> int | None:
+        return None  # likewise
 
     def _make_room(self) -> None:
         while len(self._cache) > KEEP_SHARDS:
