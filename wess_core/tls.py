@@ -27,6 +27,8 @@ import requests.adapters
 import requests.utils
 import urllib3
 
+from wess_core.lean_session import make_lean
+
 __all__ = ["ca_bundle_adapter", "install", "session", "trust", "trusted_ca"]
 
 _lock = threading.Lock()
@@ -112,8 +114,9 @@ class _PerOriginCaMixin:
 
 
 def install() -> None:
-    """Make exchangelib use the per-origin adapter (idempotent), and read the environment
-    once per HTTP session instead of once per request (:func:`settle_environment`).
+    """Make exchangelib use the per-origin adapter (idempotent), read the environment
+    once per HTTP session instead of once per request (:func:`settle_environment`), and
+    prepare its requests without requests' generic merging (``wess_core.lean_session``).
 
     An adapter class someone installed before (a proxy adapter, the emulator's test
     adapter) is kept as the base class, so WESS adds to it instead of replacing it.
@@ -124,7 +127,7 @@ def install() -> None:
         original = BaseProtocol.raw_session.__func__
 
         def raw_session(cls, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
-            return settle_environment(original(cls, prefix, *args, **kwargs))
+            return make_lean(settle_environment(original(cls, prefix, *args, **kwargs)))
 
         raw_session._wess_settled = True  # type: ignore[attr-defined]
         BaseProtocol.raw_session = classmethod(raw_session)  # type: ignore[method-assign,assignment]
