@@ -14,10 +14,11 @@ prepared URL; any other request goes through requests' own ``prepare_request``.
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 
 import requests
 from requests.cookies import RequestsCookieJar, merge_cookies
-from requests.sessions import merge_hooks
+from requests.sessions import merge_hooks, merge_setting
 from requests.structures import CaseInsensitiveDict
 
 __all__ = ["LeanSession", "make_lean"]
@@ -56,11 +57,30 @@ class LeanSession(requests.Session):
         p.prepare_method(request.method)
         p.url = _prepared_url(request.url)  # type: ignore[arg-type]
         p.prepare_headers({k: v for k, v in headers.items() if v is not None})
-        p.prepare_cookies(merge_cookies(RequestsCookieJar(), self.cookies))
+        jar = merge_cookies(RequestsCookieJar(), self.cookies)
+        if len(jar):
+            p.prepare_cookies(jar)
+        else:  # what prepare_cookies leaves for an empty jar: the jar, no Cookie header
+            p._cookies = jar
         p.prepare_body(request.data, None, None)
         p.prepare_auth(request.auth if request.auth is not None else self.auth, request.url)
         p.prepare_hooks(merge_hooks(request.hooks, self.hooks))  # after auth, as requests does
         return p
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[no-untyped-def]
+        """Without the environment (``trust_env`` off, see ``tls.settle_environment``) this
+        merges the session's proxies under the request's, as requests does, without its
+        runtime protocol checks (two per request)."""
+        if self.trust_env or type(proxies) is not dict or type(self.proxies) is not dict:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        merged = OrderedDict(self.proxies)
+        merged.update(proxies)
+        return {
+            "proxies": OrderedDict((k, v) for k, v in merged.items() if v is not None),
+            "stream": merge_setting(stream, self.stream),
+            "verify": merge_setting(verify, self.verify),
+            "cert": merge_setting(cert, self.cert),
+        }
 
 
 def make_lean(session: requests.Session) -> requests.Session:

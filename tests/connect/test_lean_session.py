@@ -133,3 +133,22 @@ def test_a_session_subclass_keeps_its_own_preparation():
         pass
 
     assert type(make_lean(OAuthLike())) is OAuthLike
+
+
+@pytest.mark.parametrize(
+    ("session_proxies", "proxies", "stream", "verify", "cert"),
+    [
+        ({}, {}, False, None, None),
+        ({}, {}, None, "/ca.pem", ("c.pem", "k.pem")),
+        ({"https": "http://p:3128", "http": None}, {"https": None, "ftp": "x"}, True, False, None),
+        ({"https": "http://a:1"}, {"https": "http://b:2"}, None, None, "c.pem"),
+    ],
+)
+def test_environment_settings_merge_as_requests_merges_them(
+    monkeypatch, session_proxies, proxies, stream, verify, cert
+):
+    plain, lean = _sessions(lambda s: setattr(s, "proxies", dict(session_proxies)))
+    expected = plain.merge_environment_settings(URL, dict(proxies), stream, verify, cert)
+    monkeypatch.setattr(requests.Session, "merge_environment_settings", None)  # not used
+    got = lean.merge_environment_settings(URL, dict(proxies), stream, verify, cert)
+    assert got == expected
