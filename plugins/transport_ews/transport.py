@@ -49,7 +49,7 @@ from wess_core.strategies import (
     MailboxItem,
     NewItem,
 )
-from wess_plugins.transport_ews import occurrences
+from wess_plugins.transport_ews import occurrences, templates
 from wess_plugins.transport_ews.fields import (
     FOLDER_FIELDS,
     FOLDER_FROM_EWS,
@@ -174,6 +174,33 @@ class _SyncFolderItems(_WholeBody, SyncFolderItems):
         if sync_state:
             add_xml_child(payload, "m:SyncState", sync_state)
         return payload
+
+    def get_payload(self, folder: Any, shape: Any, additional_fields: Any, sync_state: Any,
+                    ignore: Any, max_changes_returned: Any, sync_scope: Any) -> Any:  # fmt: skip
+        """A :class:`templates.Prepared` request when it can be written from a template
+        (see ``wess_plugins.transport_ews.templates``), else exchangelib's payload."""
+        kwargs = dict(folder=folder, shape=shape, additional_fields=additional_fields,
+                      sync_state=sync_state, ignore=ignore,
+                      max_changes_returned=max_changes_returned, sync_scope=sync_scope)  # fmt: skip
+        id_key = _folder_id_key(folder, self.account.version)
+        state = sync_state or None
+        if ignore is not None or sync_scope or not additional_fields or id_key is None:
+            return super().get_payload(**kwargs)
+        email = folder._distinguished_id.mailbox.email_address
+        if not (templates.plain(email) and templates.plain(state)):
+            return super().get_payload(**kwargs)
+        body_key = (id_key, shape, frozenset(additional_fields), state is not None,
+                    max_changes_returned)  # fmt: skip
+        return templates.Prepared(
+            body_key, email, state, lambda: super(_SyncFolderItems, self).get_payload(**kwargs)
+        )
+
+    def wrap(self, content: Any, api_version: Any = None) -> Any:
+        if type(content) is not templates.Prepared:
+            return super().wrap(content=content, api_version=api_version)
+        return templates.write(self, content, api_version,
+                               lambda payload, version: super(_SyncFolderItems, self).wrap(
+                                   content=payload, api_version=version))  # fmt: skip
 
 
 class _PerItem(_WholeBody):
