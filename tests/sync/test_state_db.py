@@ -89,3 +89,19 @@ def test_a_run_holds_a_batch_of_rows_not_the_table(tmp_path, monkeypatch):
     assert len(state.load("contacts").rows) == 300
     assert held and max(held) <= 100 + 64  # one CRM batch (100) of rows, 64 lookups
     w.assert_converged()
+
+
+def test_every_type_loads_its_own_meta_and_rows_and_a_reload_is_fresh(tmp_path):
+    store = Store(tmp_path)
+    writer = StoreSyncState(store, "alice")
+    writer.save(FolderState("contacts", token="c1", cursor="5",
+                            rows={f"p{n}": _row(n) for n in range(3)}))  # fmt: skip
+    writer.save(FolderState("tasks", token="t1", held={"p9": {"kind": "delete"}}))
+    state = StoreSyncState(store, "alice")
+    contacts, tasks, calendar = (state.load(t) for t in ("contacts", "tasks", "calendar"))
+    assert (contacts.token, contacts.cursor, len(contacts.rows)) == ("c1", "5", 3)
+    assert (tasks.token, tasks.held, len(tasks.rows)) == ("t1", {"p9": {"kind": "delete"}}, 0)
+    assert (calendar.token, len(calendar.rows)) == (None, 0)
+    writer.save(FolderState("contacts", token="c2", rows={"p7": _row(7)}))  # the whole table
+    again = state.load("contacts")  # not what the first load read
+    assert again.token == "c2" and len(again.rows) == 1 and again.by_item("item7") == _row(7)

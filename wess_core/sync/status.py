@@ -144,14 +144,15 @@ class SqliteRows(Mapping[str, StatusRow]):
     ``_LOOKUPS_KEPT`` rows looked up, never the table.
     """
 
-    def __init__(self, db: StateDb, item_type: str) -> None:
+    def __init__(self, db: StateDb, item_type: str, count: int | None = None) -> None:
         self.db = db
         self.t = item_type
         self._pending: dict[str, StatusRow | None] = {}
         self._pending_item: dict[str, str] = {}
         self._pending_crm: dict[str, str] = {}
         self._looked_up: dict[tuple[str, str], list[StatusRow]] = {}
-        self._count: int | None = None
+        #: Rows stored for the type (None: count them when asked).
+        self._count: int | None = count
 
     def _stored(self, column: str, value: str) -> list[StatusRow]:
         key = (column, value)
@@ -484,6 +485,10 @@ class StoreSyncState:
         self.name = f"state/{check_name_part(login, 'login')}"
         self.path = store.home / "state" / f"{login}.sqlite"
         self._db: StateDb | None = None
+        #: Each item type's stored meta and row count, read for all types by the first
+        #: load (a run loads every type: one query instead of two per type); a type's
+        #: entry is used once, so a later load reads the database again.
+        self._first_loads: dict[str, tuple[str | None, int]] | None = None
 
     def _open(self, create: bool) -> StateDb | None:
         if self._db is not None:
@@ -520,9 +525,21 @@ class StoreSyncState:
         db = self._open(create=False)
         if db is None:
             return FolderState(item_type)
-        found = db.query("SELECT meta FROM folders WHERE type = ?", (item_type,))
-        meta = json.loads(found[0][0]) if found else {}
-        return FolderState.from_dict({**meta, "type": item_type}, rows=SqliteRows(db, item_type))
+        if self._first_loads is None:
+            metas = dict(db.query("SELECT type, meta FROM folders"))
+            counts = dict(db.query("SELECT type, COUNT(*) FROM rows GROUP BY type"))
+            self._first_loads = {t: (metas.get(t), int(counts.get(t, 0)))
+                                 for t in {*metas, *counts}}  # fmt: skip
+            first = self._first_loads.pop(item_type, (None, 0))
+        elif item_type in self._first_loads:
+            first = self._first_loads.pop(item_type)
+        else:
+            found = db.query("SELECT meta FROM folders WHERE type = ?", (item_type,))
+            first = (found[0][0] if found else None, None)
+        text, count = first
+        meta = json.loads(text) if text else {}
+        rows = SqliteRows(db, item_type, count=count)
+        return FolderState.from_dict({**meta, "type": item_type}, rows=rows)
 
     def save(self, state: FolderState) -> None:
         db = self._open(create=True)
