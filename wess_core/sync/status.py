@@ -518,6 +518,7 @@ class StoreSyncState:
         if self._db is not None:
             self._db.close()
             self._db = None
+        self._first_loads = None
 
     # -- SyncState ------------------------------------------------------------------
 
