@@ -16,7 +16,8 @@ Cases (``--case NAME``, repeatable; default all):
 ``export``       10,000 CRM people → Exchange; baseline: exchangelib ``bulk_create`` (100).
 ``idle``         100 users, nothing changed: one SyncFolderItems per folder, nothing else.
 ``incremental``  1% of 10,000 items changed (half in Exchange, half in the CRM).
-``scheduler``    500 users, 20 ms emulator latency, 16 workers; users/s against the ideal.
+``scheduler``    500 users, 20 ms emulator latency, 16 workers; users/s against the ideal
+                 (the median of 3 passes; CPU and requests are over all of them).
 ``store``        10,000 profiles; list, read, write; a state write with 100 vs 10,000
                  other users' state files present.
 ``memory``       peak memory of importing a 10,000- and a 100,000-item folder, each in a
@@ -58,6 +59,7 @@ class Sizes:
     changed_percent: float = 1.0
     scheduler_users: int = 500
     scheduler_workers: int = 16
+    scheduler_passes: int = 3
     latency_s: float = 0.020
     store_users: int = 10_000
     store_few_states: int = 100
@@ -672,14 +674,21 @@ class Bench:
             rtt = statistics.median(rtts)
             emu.call("reset_counts")
             busy = _machine_busy_s()
+            passes: list[tuple[float, dict[str, Any]]] = []
             with peak_memory() as mem, ProcessCpu(emu.pid) as procs:
-                wall, outcome = timed(lambda: sync.run_once(ctx, workers=s.scheduler_workers))
+                for _ in range(s.scheduler_passes):
+                    passes.append(timed(lambda: sync.run_once(ctx, workers=s.scheduler_workers)))
             cpu, busy = procs.self_s, _machine_busy_s() - busy
             counts = emu.counts()
             handshakes = emu.call("handshakes")
             emu.call("set_latency", 0.0)
+        # the median pass (a shared machine's noise moves single passes by a few percent)
+        rates = [len(outcome["synced"]) / wall for wall, outcome in passes]
+        wall, outcome = sorted(passes, key=lambda p: len(p[1]["synced"]) / p[0])[len(passes) // 2]
         synced = len(outcome["synced"])
-        per_user_requests = total(counts) / max(1, synced)
+        done = sum(len(o["synced"]) for _, o in passes)  # CPU and requests: every pass
+        failed = {login: msg for _, o in passes for login, msg in o["failed"].items()}
+        per_user_requests = total(counts) / max(1, done)
         per_user_s = per_user_requests * rtt
         ideal = s.scheduler_workers / per_user_s
         rate = synced / wall
@@ -689,29 +698,31 @@ class Bench:
                 "users": len(users),
                 "workers": s.scheduler_workers,
                 "latency_ms": s.latency_s * 1000,
+                "passes": s.scheduler_passes,
             },  # fmt: skip
             "wall_s": round(wall, 3),
             "synced": synced,
-            "failed": len(outcome["failed"]),
+            "failed": len(failed),
             "users_per_s": round(rate, 2),
+            "users_per_s_by_pass": [round(r, 2) for r in rates],
             # one process, one GIL: users/s can't beat 1 / (client CPU per user); more
             # workers than THREADS_PER_PROCESS run in worker processes, whose CPU is in
             # machine_cpu_ms_per_user (this process's alone is client_cpu_ms_per_user)
             "worker_processes": sync.process_count(s.scheduler_workers),
             "throttle_cap": s.scheduler_workers,
-            "client_cpu_ms_per_user": round(1000 * cpu / max(1, synced), 2),
-            "machine_cpu_ms_per_user": round(1000 * busy / max(1, synced), 2),
+            "client_cpu_ms_per_user": round(1000 * cpu / max(1, done), 2),
+            "machine_cpu_ms_per_user": round(1000 * busy / max(1, done), 2),
             # per process, so another load on the machine does not count: this process and
             # its worker processes, and the emulator process
-            "client_tree_cpu_ms_per_user": round(1000 * procs.client_s / max(1, synced), 2),
-            "emulator_cpu_ms_per_user": round(1000 * procs.emulator_s / max(1, synced), 2),
+            "client_tree_cpu_ms_per_user": round(1000 * procs.client_s / max(1, done), 2),
+            "emulator_cpu_ms_per_user": round(1000 * procs.emulator_s / max(1, done), 2),
             "process_cpu_bound_users_per_s": round(
-                os.cpu_count() * max(1, synced) / (procs.client_s + procs.emulator_s), 2
+                os.cpu_count() * max(1, done) / (procs.client_s + procs.emulator_s), 2
             )
             if procs.client_s + procs.emulator_s
             else None,
-            "machine_cores_busy": round(busy / wall, 2),
-            "cpu_bound_users_per_s": round(os.cpu_count() * max(1, synced) / busy, 2)
+            "machine_cores_busy": round(busy / sum(w for w, _ in passes), 2),
+            "cpu_bound_users_per_s": round(os.cpu_count() * max(1, done) / busy, 2)
             if busy
             else None,
             "requests": counts,
@@ -729,7 +740,7 @@ class Bench:
             },
             "ratio": ratio,
             "target": "users/s >= 0.8 x ideal",
-            "met": bool(ratio is not None and ratio >= 0.8 and not outcome["failed"]),
+            "met": bool(ratio is not None and ratio >= 0.8 and not failed),
         }
 
     # 6 ------------------------------------------------------------------------------------

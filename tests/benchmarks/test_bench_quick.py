@@ -86,6 +86,9 @@ def test_incremental_requests_are_proportional_to_the_changes(doc):
 def test_scheduler_store_and_memory_report_their_figures(doc):
     sched = case(doc, "scheduler")
     assert sched["synced"] == sched["sizes"]["users"] and sched["failed"] == 0
+    by_pass = sched["users_per_s_by_pass"]
+    assert len(by_pass) == sched["sizes"]["passes"] and sorted(by_pass)[1] == sched["users_per_s"]
+    assert sched["requests"] == {"SyncFolderItems": 3 * 5 * sched["sizes"]["users"]}
     assert sched["baseline"]["ideal_users_per_s"] > 0 and sched["users_per_s"] > 0
     # per-process CPU (not the whole machine's): the client tree did the syncing
     assert sched["client_tree_cpu_ms_per_user"] >= sched["client_cpu_ms_per_user"] > 0
