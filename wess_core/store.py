@@ -16,22 +16,23 @@ import errno
 import json
 import os
 import re
+import secrets
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
 import filelock
 from tinydb import TinyDB
+from tinydb.storages import Storage
+from tinydb.table import Table
 
 try:
     import fcntl
 except ImportError:  # Windows: filelock's lock
     fcntl = None  # type: ignore[assignment]
-from tinydb.storages import Storage
-from tinydb.table import Table
 
 from wess_core.errors import StoreCorrupt, StoreError, ValidationError, quote
 
@@ -424,3 +425,41 @@ class Store:
         """Remove the journal (after its lines were folded into a new snapshot)."""
         with contextlib.suppress(FileNotFoundError):
             self.journal_path(name).unlink()
+
+    #: The snapshot's table that holds its generation (document "1": ``{"gen": ...}``).
+    GEN_TABLE = "journal"
+
+    def signature(self, name: str) -> tuple[int, int, int] | None:
+        """The file's (inode, mtime, size), ``None`` when missing: a fold replaces the
+        file, so a changed signature means a new snapshot."""
+        try:
+            st = os.stat(self.path(name))
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def read_generation(self, name: str, table: str) -> tuple[list[Any], str, list[Any]]:
+        """A journaled file as stored: the snapshot's documents of ``table``, its
+        generation ("" when it has none) and the journal lines of that generation (older
+        ones were left by a crash between a fold and the journal's removal);
+        ``([], "", [])`` when there is no snapshot."""
+        raw = load_json_file(self.path(name))
+        if not isinstance(raw, dict):
+            return [], "", []
+        gen = str(((raw.get(self.GEN_TABLE) or {}).get("1") or {}).get("gen", ""))
+        docs = list((raw.get(table) or {}).values())
+        lines = [line for line in self.read_journal(name) if line.get("g") == gen]
+        return docs, gen, lines
+
+    def write_generation(self, name: str, table: str, docs: Iterable[Any]) -> str:
+        """Fold: a new snapshot of ``docs`` under a new generation (written first, so it
+        can be read from the file's first bytes), then the journal is dropped; returns
+        the generation. The caller holds ``lock(name)``."""
+        gen = secrets.token_hex(6)
+        raw = {
+            self.GEN_TABLE: {"1": {"gen": gen}},
+            table: {str(n): doc for n, doc in enumerate(docs, 1)},
+        }
+        write_json_atomic(self.path(name), raw)
+        self.drop_journal(name)
+        return gen

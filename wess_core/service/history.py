@@ -14,19 +14,16 @@ first bytes without parsing the file.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import secrets
 from typing import Any
 
 from wess_core.service.context import Context
-from wess_core.store import load_json_file, write_json_atomic
 
 MAX_ENTRIES = 1000
 TABLE = "history"
-GEN_TABLE = "journal"
 #: A journal smaller than this is never folded.
 JOURNAL_MIN_BYTES = 64 * 1024
+#: The first bytes of a snapshot ``Store.write_generation`` wrote (generation first).
 _HEAD = re.compile(rb'^\{"journal":\{"1":\{"gen":"([0-9a-f]+)"\}\}')
 
 
@@ -48,36 +45,17 @@ def _head_gen(ctx: Context, name: str) -> str | None:
 def _all(ctx: Context, name: str) -> list[dict[str, Any]]:
     """Every stored entry, oldest first: the snapshot, then its journal's lines."""
     while True:  # no lock: a fold replaces the snapshot before it drops the journal
-        before = _signature(ctx, name)
-        raw = load_json_file(ctx.store.path(name)) if before else None
-        lines = ctx.store.read_journal(name) if isinstance(raw, dict) else []
-        if _signature(ctx, name) == before:
+        before = ctx.store.signature(name)
+        rows, _, lines = ctx.store.read_generation(name, TABLE) if before else ([], "", [])
+        if ctx.store.signature(name) == before:
             break
-    if not isinstance(raw, dict):
-        return []
-    gen = str(((raw.get(GEN_TABLE) or {}).get("1") or {}).get("gen", ""))
-    rows = list((raw.get(TABLE) or {}).values())
-    rows.extend(line["e"] for line in lines if line.get("g") == gen)
+    rows.extend(line["e"] for line in lines)
     return rows
 
 
-def _signature(ctx: Context, name: str) -> tuple[int, int, int] | None:
-    try:
-        st = os.stat(ctx.store.path(name))
-    except FileNotFoundError:
-        return None
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
-
-
 def _fold(ctx: Context, name: str, rows: list[dict[str, Any]]) -> None:
-    """A new snapshot of the newest ``MAX_ENTRIES``, generation first; drop the journal."""
-    kept = rows[-MAX_ENTRIES:]
-    raw = {
-        GEN_TABLE: {"1": {"gen": secrets.token_hex(6)}},
-        TABLE: {str(n): row for n, row in enumerate(kept, 1)},
-    }
-    write_json_atomic(ctx.store.path(name), raw)
-    ctx.store.drop_journal(name)
+    """A new snapshot of the newest ``MAX_ENTRIES`` (generation first); drop the journal."""
+    ctx.store.write_generation(name, TABLE, rows[-MAX_ENTRIES:])
 
 
 def record(ctx: Context, login: str, kind: str, message: str, **details: Any) -> dict[str, Any]:
@@ -95,7 +73,7 @@ def record(ctx: Context, login: str, kind: str, message: str, **details: Any) ->
             _fold(ctx, name, [*_all(ctx, name), entry])
             return entry
         size = ctx.store.append_journal(name, [{"g": gen, "e": entry}])
-        sig = _signature(ctx, name)
+        sig = ctx.store.signature(name)
         if sig is not None and size > max(JOURNAL_MIN_BYTES, sig[2]):
             _fold(ctx, name, _all(ctx, name))
     return entry

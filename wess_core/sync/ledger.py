@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from wess_core.errors import UsageError, quote
-from wess_core.store import Store, check_name_part, load_json_file, write_json_atomic
+from wess_core.store import Store, check_name_part
 
 TABLE = "ledger"
 DEFAULT_RETENTION_DAYS = 90
@@ -75,7 +74,6 @@ class StoreLedger:
     read, so what they see does not depend on when the last fold was.
     """
 
-    GEN_TABLE = "journal"
     JOURNAL_MIN_BYTES = 256 * 1024
 
     def __init__(
@@ -92,11 +90,7 @@ class StoreLedger:
         self._known: _Known | None = None
 
     def _signature(self) -> tuple[int, int, int] | None:
-        try:
-            st = os.stat(self.store.path(self.name))
-        except FileNotFoundError:
-            return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
+        return self.store.signature(self.name)
 
     def _journal_size(self) -> int:
         try:
@@ -106,15 +100,9 @@ class StoreLedger:
 
     def _all(self) -> tuple[list[dict[str, Any]], str]:
         """Every stored entry (snapshot, then the journal's lines of its generation)."""
-        path = self.store.path(self.name)
-        raw = load_json_file(path) if path.exists() else None
-        if not isinstance(raw, dict):
-            return [], ""
-        gen = str(((raw.get(self.GEN_TABLE) or {}).get("1") or {}).get("gen", ""))
-        out = list((raw.get(TABLE) or {}).values())
-        for line in self.store.read_journal(self.name):
-            if line.get("g") == gen:
-                out.extend(line["e"])
+        out, gen, lines = self.store.read_generation(self.name, TABLE)
+        for line in lines:
+            out.extend(line["e"])
         return out, gen
 
     def _kept(self, docs: list[dict[str, Any]], now: datetime | None) -> list[dict[str, Any]]:
@@ -129,14 +117,8 @@ class StoreLedger:
 
     def _fold(self, docs: list[dict[str, Any]], now: datetime | None) -> None:
         """A new pruned snapshot with a new generation; the journal is dropped."""
-        gen = secrets.token_hex(6)
         kept = self._kept(docs, now)
-        raw = {
-            TABLE: {str(n): doc for n, doc in enumerate(kept, 1)},
-            self.GEN_TABLE: {"1": {"gen": gen}},
-        }
-        write_json_atomic(self.store.path(self.name), raw)
-        self.store.drop_journal(self.name)
+        gen = self.store.write_generation(self.name, TABLE, kept)
         sig = self._signature()
         self._known = None if sig is None else _Known(sig, gen, 0, len(kept), _oldest(kept))
 

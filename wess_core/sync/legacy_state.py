@@ -11,22 +11,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from wess_core.store import Store, load_json_file
+from wess_core.store import Store
 
 STATE_VERSION = 1
-_TABLE, _GEN_TABLE = "folders", "journal"
+_TABLE = "folders"
 
 
 def read_legacy_state(store: Store, name: str) -> dict[str, dict[str, Any]]:
     """Every item type's document (journal applied), keyed by item type; ``{}`` if none."""
-    raw = load_json_file(store.path(name))
-    if not isinstance(raw, dict):
-        return {}
-    gen = str(((raw.get(_GEN_TABLE) or {}).get("1") or {}).get("gen", ""))
-    docs = {d["type"]: d for d in (raw.get(_TABLE) or {}).values() if "type" in d}
-    for line in store.read_journal(name):
-        if line.get("g") != gen:
-            continue  # left by a crash between a fold and the journal's removal
+    stored, _, lines = store.read_generation(name, _TABLE)
+    docs = {d["type"]: d for d in stored if "type" in d}
+    for line in lines:
         doc = docs.get(line["type"])
         if doc is None:
             doc = docs[line["type"]] = {"type": line["type"], "version": STATE_VERSION,
