@@ -9,7 +9,6 @@ request: an idle sync is exactly one SyncFolderItems per folder.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -34,8 +33,6 @@ from exchangelib.items import (
 )
 from exchangelib.properties import DistinguishedFolderId, Mailbox
 from exchangelib.services import CreateItem, DeleteItem, GetItem, SyncFolderItems, UpdateItem
-from exchangelib.services.common import folder_ids_element, shape_element
-from exchangelib.util import TNS, add_xml_child, create_element
 
 from wess_core.strategies import (
     ChangesPage,
@@ -120,17 +117,9 @@ class _WholeBody:
         return list(known)
 
 
-#: Built ItemShape elements, by (shape, fields, server version): a few per process.
-_SHAPES: dict[tuple[Any, ...], Any] = {}
-#: Built SyncFolderId elements of distinguished folders, by everything but the mailbox's
-#: address (one per folder kind and server version), with the address they were built for.
-_FOLDER_IDS: dict[tuple[Any, ...], tuple[Any, str]] = {}
-_EMAIL_ADDRESS = f"{{{TNS}}}EmailAddress"
-
-
 def _folder_id_key(folder: Any, version: Any) -> tuple[Any, ...] | None:
     """What a distinguished folder's SyncFolderId depends on, besides the mailbox address;
-    None for any other folder (built by exchangelib every time)."""
+    None for any other folder (its requests are built by exchangelib every time)."""
     fid = getattr(folder, "_distinguished_id", None)
     if type(fid) is not DistinguishedFolderId or fid.mailbox is None:
         return None
@@ -141,39 +130,9 @@ def _folder_id_key(folder: Any, version: Any) -> tuple[Any, ...] | None:
 
 
 class _SyncFolderItems(_WholeBody, SyncFolderItems):
-    """SyncFolderItems whose ItemShape (every field the transport reads, expanded and
-    sorted for the server's version: most of an idle request's XML work) and SyncFolderId
-    are built once per process and copied, not rebuilt for every request of every user:
-    an idle sync is mostly such requests, so this is client CPU on every scheduler pass."""
-
-    def _partial_get_payload(self, folder: Any, shape: Any, additional_fields: Any,
-                             sync_state: Any) -> Any:  # fmt: skip
-        version = self.account.version
-        id_key = _folder_id_key(folder, version)
-        if not additional_fields or id_key is None:
-            return super()._partial_get_payload(folder, shape, additional_fields, sync_state)
-        key = (self.shape_tag, shape, frozenset(additional_fields), repr(version))
-        built = _SHAPES.get(key)
-        if built is None:
-            built = _SHAPES[key] = shape_element(
-                tag=self.shape_tag, shape=shape, additional_fields=additional_fields,
-                version=version,
-            )  # fmt: skip
-        email = folder._distinguished_id.mailbox.email_address
-        cached = _FOLDER_IDS.get(id_key)
-        if cached is None:
-            element = folder_ids_element(folders=[folder], version=version, tag="m:SyncFolderId")
-            cached = _FOLDER_IDS[id_key] = (element, email)
-        folder_id = copy.deepcopy(cached[0])
-        if email != cached[1]:
-            (address,) = folder_id.iter(_EMAIL_ADDRESS)
-            address.text = email
-        payload = create_element(f"m:{self.SERVICE_NAME}")
-        payload.append(copy.deepcopy(built))
-        payload.append(folder_id)
-        if sync_state:
-            add_xml_child(payload, "m:SyncState", sync_state)
-        return payload
+    """SyncFolderItems written from per-process templates (``templates``): an idle sync is
+    mostly such requests, alike but for the mailbox address and the sync state, so
+    building each with lxml would be client CPU on every request of every scheduler pass."""
 
     def get_payload(self, folder: Any, shape: Any, additional_fields: Any, sync_state: Any,
                     ignore: Any, max_changes_returned: Any, sync_scope: Any) -> Any:  # fmt: skip
