@@ -684,14 +684,15 @@ class Bench:
             emu.call("set_latency", 0.0)
         # the median pass (a shared machine's noise moves single passes by a few percent)
         rates = [len(outcome["synced"]) / wall for wall, outcome in passes]
-        wall, outcome = sorted(passes, key=lambda p: len(p[1]["synced"]) / p[0])[len(passes) // 2]
+        median = sorted(range(len(passes)), key=rates.__getitem__)[len(passes) // 2]
+        wall, outcome = passes[median]
         synced = len(outcome["synced"])
         done = sum(len(o["synced"]) for _, o in passes)  # CPU and requests: every pass
         failed = {login: msg for _, o in passes for login, msg in o["failed"].items()}
         per_user_requests = total(counts) / max(1, done)
         per_user_s = per_user_requests * rtt
         ideal = s.scheduler_workers / per_user_s
-        rate = synced / wall
+        rate = rates[median]
         ratio = _ratio(rate, ideal)
         return {
             "sizes": {

@@ -807,8 +807,7 @@ class _FolderRun:
         written since ``cursor``, so the next run does not read them back (an idle run
         after an import then reads and writes nothing). Anything else written meanwhile
         keeps ``cursor``: the next run reads it."""
-        c = self.result.to_crm
-        if cursor is None or not (c.created or c.updated or c.deleted):
+        if cursor is None or not self.result.to_crm.total:
             return cursor
         records, head = self.crm.changes(self.t.record_type, cursor)
         for record in records:

@@ -78,6 +78,9 @@ _COLUMNS = ", ".join(_FIELDS)
 #: Rows looked up and kept until the next save (a cache, so memory stays a batch's worth).
 _LOOKUPS_KEPT = 4096
 _INDEXES = {"crm_id": "INDEXED BY rows_by_crm", "item_id": "INDEXED BY rows_by_item"}
+_INSERT_ROW = (
+    f"INSERT OR REPLACE INTO rows (type, {_COLUMNS}) VALUES ({', '.join('?' * (1 + len(_FIELDS)))})"
+)
 
 
 def _row_dict(row: StatusRow) -> dict[str, Any]:
@@ -308,13 +311,6 @@ class FolderState:
             "retry_records": dict(self.retry_records),
             "held": copy.deepcopy(self.held),
             "ignored": dict(self.ignored),
-        }
-
-    def changes(self) -> dict[str, dict[str, Any] | None]:
-        """The rows put (their values) or dropped (``None``) since the last load or save."""
-        return {
-            pid: _row_dict(row) if row is not None else None
-            for pid, row in self.rows.pending().items()
         }
 
     @classmethod
@@ -560,17 +556,15 @@ class StoreSyncState:
             "INSERT OR REPLACE INTO folders (type, meta) VALUES (?, ?)",
             (t, json.dumps(state.meta(), separators=(",", ":"))),
         )
-        marks = ", ".join("?" * (1 + len(_FIELDS)))
-        insert = f"INSERT OR REPLACE INTO rows (type, {_COLUMNS}) VALUES ({marks})"
         if whole:
             conn.execute("DELETE FROM rows WHERE type = ?", (t,))
             rows: Iterator[StatusRow] = state.rows.all()
-            conn.executemany(insert, ((t, *vars(r).values()) for r in rows))
+            conn.executemany(_INSERT_ROW, ((t, *vars(r).values()) for r in rows))
             return
         pending = state.rows.pending()
         gone = [(t, pid) for pid, row in pending.items() if row is None]
         conn.executemany("DELETE FROM rows WHERE type = ? AND pair_id = ?", gone)
-        conn.executemany(insert, ((t, *vars(r).values()) for r in pending.values() if r))
+        conn.executemany(_INSERT_ROW, ((t, *vars(r).values()) for r in pending.values() if r))
 
     def item_types(self) -> list[str]:
         """Item types that have state."""

@@ -145,13 +145,13 @@ def parse_headers(fp, message_class=http.client.HTTPMessage):
             raise http.client.HTTPException(f"got more than {_MAX_HEADERS} headers")
         if line in (b"\r\n", b"\n", b""):
             break
-    text = b"".join(lines).decode("iso-8859-1")
     message = message_class()
     for line in lines:
         if line in (b"\r\n", b"\n", b""):
             break
         name, colon, value = line.decode("iso-8859-1").partition(":")
         if not colon or not _HEADER_NAME.fullmatch(name):
+            text = b"".join(lines).decode("iso-8859-1")
             return email.parser.Parser(_class=message_class).parsestr(text)
         message[name] = value.lstrip(" \t").rstrip("\r\n")
     return message
