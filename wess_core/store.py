@@ -307,18 +307,14 @@ class Store:
         """Hold the inter-process (and inter-thread) lock of one store file."""
         lock_file = self.lock_path(name)
         lock_file.parent.mkdir(parents=True, exist_ok=True)
-        with _thread_lock(lock_file):
+        with _thread_lock(lock_file), contextlib.ExitStack() as held:
             try:
-                held = file_lock(lock_file, timeout)
-                held.__enter__()
+                held.enter_context(file_lock(lock_file, timeout))
             except LockTimeout:
                 raise StoreError(
                     f"{self.path(name)} is locked by another WESS process; try again shortly"
                 ) from None
-            try:
-                yield
-            finally:
-                held.__exit__(None, None, None)
+            yield
 
     @contextlib.contextmanager
     def write(self, name: str) -> Iterator[TinyDB]:

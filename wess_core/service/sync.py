@@ -31,15 +31,14 @@ def user_lock(ctx: Context, login: str) -> Iterator[None]:
     """The per-user run lock; refuses at once when another process holds it."""
     path = ctx.store.lock_path(f"run/{login}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        held = file_lock(path, 0)
-        held.__enter__()
-    except LockTimeout:
-        raise SyncLocked(f"a sync of {login} is already running; try again when it ends") from None
-    try:
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(file_lock(path, 0))
+        except LockTimeout:
+            raise SyncLocked(
+                f"a sync of {login} is already running; try again when it ends"
+            ) from None
         yield
-    finally:
-        held.__exit__(None, None, None)
 
 
 def summary_line(result: Any) -> str:
