@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from wess_core import plugins
-from wess_core.errors import CredentialsRejected, UsageError, WessError
+from wess_core import endpoints, plugins
+from wess_core.errors import CredentialsRejected, DiscoveryError, UsageError, WessError
 from wess_core.models import Account, UserProfile
 
 
@@ -33,6 +33,11 @@ class Connection:
     oauth_client_id: str | None
     oauth_authority: str | None
     home: Path | None = None
+    #: Every URL an admin configured for this user (the account's EWS and Autodiscover
+    #: URLs, the user's own EWS URL), in force or not: their hosts are trusted.
+    configured_urls: tuple[str, ...] = ()
+    #: The ``autodiscover_allowed_domains`` setting (``None``: the default).
+    allowed_domains: tuple[str, ...] | None = None
     password: str | None = field(default=None, repr=False)
     impersonation_password: str | None = field(default=None, repr=False)
     oauth_client_secret: str | None = field(default=None, repr=False)
@@ -69,6 +74,10 @@ def resolve(
         oauth_client_id=account.oauth_client_id,
         oauth_authority=account.oauth_authority,
         home=home,
+        configured_urls=tuple(
+            u for u in (account.ews_url, account.autodiscover_url, profile.ews_url) if u
+        ),
+        allowed_domains=tuple(account.settings.get(endpoints.SETTING) or ()) or None,
         password=clear(profile.password),
         impersonation_password=clear(account.impersonation_password),
         oauth_client_secret=clear(account.oauth_client_secret),
@@ -76,9 +85,16 @@ def resolve(
 
 
 def discover_url(connection: Connection) -> str:
-    """Run the connection's discovery method (raises DiscoveryError by name)."""
+    """Run the connection's discovery method (raises DiscoveryError by name).
+
+    Whatever the method, the URL it finds must be one the credentials may go to
+    (``wess_core.endpoints``) before anyone caches or uses it."""
     method = plugins.discovery_methods().get(connection.discovery)
-    return method.discover(connection)
+    url = method.discover(connection)
+    reason = endpoints.boundary(connection).refusal(url, "the EWS URL found")
+    if reason:
+        raise DiscoveryError("AutoDiscoverFailed", reason)
+    return url
 
 
 def check(connection: Connection) -> str:

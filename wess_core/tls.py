@@ -113,13 +113,28 @@ class _PerOriginCaMixin:
         )
 
 
+class _CredentialGuardMixin:
+    """The last line of defence of the trust boundary (``wess_core.endpoints``): a request
+    carrying an ``Authorization`` header is refused before it is sent when it is not HTTPS,
+    or, during discovery, when its host is outside the account's boundary, whichever code
+    built it (exchangelib's own Autodiscover search and redirects included)."""
+
+    def send(self, request, *args, **kwargs):
+        from wess_core.endpoints import guard_request
+
+        guard_request(request.url, request.headers)
+        return super().send(request, *args, **kwargs)  # type: ignore[misc]
+
+
 def install() -> None:
     """Make exchangelib use the per-origin adapter (idempotent), read the environment
     once per HTTP session instead of once per request (:func:`settle_environment`), and
     prepare its requests without requests' generic merging (``wess_core.lean_session``).
 
     An adapter class someone installed before (a proxy adapter, the emulator's test
-    adapter) is kept as the base class, so WESS adds to it instead of replacing it.
+    adapter) is kept as the base class, so WESS adds to it instead of replacing it. The
+    adapter also refuses to send credentials outside the trust boundary
+    (:class:`_CredentialGuardMixin`).
     """
     from exchangelib.protocol import BaseProtocol
 
@@ -135,7 +150,9 @@ def install() -> None:
     if issubclass(current, _PerOriginCaMixin):
         return
     BaseProtocol.HTTP_ADAPTER_CLS = type(
-        "WessTlsAdapter", (_PerOriginCaMixin, current), {"__module__": __name__}
+        "WessTlsAdapter",
+        (_CredentialGuardMixin, _PerOriginCaMixin, current),
+        {"__module__": __name__},
     )
 
 

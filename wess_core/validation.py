@@ -65,27 +65,37 @@ def exchange_username(value: str) -> str:
     return value
 
 
-def ews_url(value: str) -> str:
-    """https://host[:port]/EWS/Exchange.asmx (path case-insensitive, as IIS treats it)."""
+def credential_url(value: str, what: str = "URL", hint: str = "") -> str:
+    """A URL that may receive a credential: https, a valid host, no user:password part, a
+    valid port. The one rule for every such URL (configured, discovered, redirected), so a
+    password or token never travels in clear text nor to a URL that hides its host."""
     value = value.strip()
-    _no_control(value, "EWS URL")
-    hint = f"expected https://HOST[:PORT]/EWS/Exchange.asmx (Office 365 uses {O365_EWS_URL})"
+    _no_control(value, what)
+    hint = f"; {hint}" if hint else ""
     try:
         parts = urlsplit(value)
         port = parts.port
     except ValueError:
-        raise ValidationError(f"EWS URL {quote(value)} is not a URL; {hint}") from None
+        raise ValidationError(f"{what} {quote(value)} is not a URL{hint}") from None
     if parts.scheme != "https":
-        raise ValidationError(f"EWS URL {quote(value)} must use https; {hint}")
+        raise ValidationError(f"{what} {quote(value)} must use https{hint}")
     host = parts.hostname or ""
     if not (_HOST_RE.fullmatch(host) or _is_ipv6(host)):
-        raise ValidationError(f"EWS URL {quote(value)} has no valid host; {hint}")
-    if parts.username or parts.password:
-        raise ValidationError(f"EWS URL {quote(value)} must not contain credentials; {hint}")
+        raise ValidationError(f"{what} {quote(value)} has no valid host{hint}")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise ValidationError(f"{what} {quote(value)} must not contain credentials{hint}")
+    if port is not None and not 0 < port < 65536:
+        raise ValidationError(f"{what} {quote(value)} has an invalid port{hint}")
+    return value
+
+
+def ews_url(value: str) -> str:
+    """https://host[:port]/EWS/Exchange.asmx (path case-insensitive, as IIS treats it)."""
+    hint = f"expected https://HOST[:PORT]/EWS/Exchange.asmx (Office 365 uses {O365_EWS_URL})"
+    value = credential_url(value, "EWS URL", hint)
+    parts = urlsplit(value)
     if parts.path.lower() != "/ews/exchange.asmx" or parts.query or parts.fragment:
         raise ValidationError(f"EWS URL {quote(value)} has the wrong path; {hint}")
-    if port is not None and not 0 < port < 65536:
-        raise ValidationError(f"EWS URL {quote(value)} has an invalid port; {hint}")
     return value
 
 
@@ -97,15 +107,10 @@ def _is_ipv6(host: str) -> bool:
 
 
 def autodiscover_url(value: str) -> str:
-    value = value.strip()
-    _no_control(value, "Autodiscover URL")
-    parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.hostname:
-        raise ValidationError(
-            f"Autodiscover URL {quote(value)} is not valid; expected "
-            "https://HOST[:PORT]/autodiscover/autodiscover.svc"
-        )
-    return value
+    """https://host[:port]/autodiscover/autodiscover.svc: it receives the credentials too."""
+    return credential_url(
+        value, "Autodiscover URL", "expected https://HOST[:PORT]/autodiscover/autodiscover.svc"
+    )
 
 
 def plain_text(value: str, what: str) -> str:

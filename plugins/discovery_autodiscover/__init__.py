@@ -11,6 +11,15 @@ From the user's Exchange e-mail and the credentials of the user's auth method:
    record) runs, unless ``WESS_AUTODISCOVER_DNS=0`` turns it off (air-gapped sites,
    tests).
 
+Every URL the credentials go to, and every redirect, must be inside the connection's
+trust boundary (``wess_core.endpoints``: HTTPS only, a configured host or a host in an
+allowed domain, ``wess config set autodiscover_allowed_domains``); so must a
+RedirectAddress's domain and the EWS URL found. A redirect outside it is refused with
+AutoDiscoverFailed naming the host and how to allow it, before any request reaches that
+host. exchangelib's search runs in a subclass that asks the same question at each hop,
+and inside ``endpoints.guarding``, so the HTTP adapter refuses any request with
+credentials that slipped past.
+
 Failures carry the names users look up (``DiscoveryError.code``): AutoDiscoverFailed,
 Unauthorized, ErrorNonExistentMailbox, each with what to do next. The URL found is cached
 on the profile (``discovered_ews_url``) by the caller; it is discovered again only when
@@ -21,7 +30,7 @@ from __future__ import annotations
 
 import os
 
-from wess_core import hookimpl
+from wess_core import endpoints, hookimpl
 from wess_core.errors import DiscoveryError
 
 MAX_REDIRECTS = 5
@@ -47,10 +56,20 @@ class AutodiscoverDiscovery:
         method.validate(connection)
         login = method.ews_login(connection)
         email = connection.exchange_email
+        limits = endpoints.boundary(connection)
+        try:
+            with endpoints.guarding(limits):
+                url = self._search(connection, method, login, email, limits)
+        except endpoints.CredentialRefused as exc:
+            raise DiscoveryError("AutoDiscoverFailed", str(exc)) from None
+        _refuse_outside(limits, url, "the EWS URL found")
+        return url
+
+    def _search(self, connection, method, login, email: str, limits) -> str:
         tried = ""
         if connection.autodiscover_url:
             try:
-                return self._known_endpoint(connection, method, login, email)
+                return self._known_endpoint(connection, method, login, email, limits)
             except _Unreachable as exc:
                 tried = f"{connection.autodiscover_url} did not answer ({exc}); "
         if os.environ.get("WESS_AUTODISCOVER_DNS", "1") == "0":
@@ -58,11 +77,11 @@ class AutodiscoverDiscovery:
                 "AutoDiscoverFailed",
                 f"{tried}no Autodiscover service found for {email}; {MANUAL_HINT}",
             )
-        return self._dns_search(connection, method, login, email, tried)
+        return self._dns_search(connection, method, login, email, tried, limits)
 
     # -- the known endpoint --------------------------------------------------------
 
-    def _known_endpoint(self, connection, method, login, email: str) -> str:
+    def _known_endpoint(self, connection, method, login, email: str, limits) -> str:
         from exchangelib import Configuration, FailFast
         from exchangelib import errors as ews_errors
         from exchangelib.autodiscover.protocol import AutodiscoverProtocol
@@ -76,8 +95,11 @@ class AutodiscoverDiscovery:
 
         url = connection.autodiscover_url
         seen = {email.lower()}
+        what = "the Autodiscover URL"
         for _ in range(MAX_REDIRECTS + 1):
-            prepare_endpoint(url, connection.ca_bundle)
+            _refuse_outside(limits, url, what)
+            what = "the Autodiscover redirect to"
+            prepare_endpoint(url, connection, limits)
             protocol = AutodiscoverProtocol(
                 config=Configuration(
                     service_endpoint=url,
@@ -89,12 +111,7 @@ class AutodiscoverDiscovery:
             try:
                 response = protocol.get_user_settings(user=email)
             except ews_errors.RedirectError as exc:
-                if not exc.url.startswith("https://"):
-                    raise DiscoveryError(
-                        "AutoDiscoverFailed",
-                        f"{url} redirects to a non-HTTPS address; {MANUAL_HINT}",
-                    ) from None
-                url = exc.url
+                url = exc.url  # an HTTP 301/302: checked like any hop at the loop's top
                 continue
             except ews_errors.UnauthorizedError:
                 raise DiscoveryError(
@@ -114,6 +131,11 @@ class AutodiscoverDiscovery:
                         f"Autodiscover redirects {email} in a circle; {MANUAL_HINT}",
                     )
                 seen.add(target.lower())
+                if not limits.allows_email(target):
+                    subject = f"Autodiscover redirects {email} to {target}, which"
+                    raise DiscoveryError(
+                        "AutoDiscoverFailed", limits.outside(target.rpartition("@")[2], subject)
+                    )
                 email = target
                 continue
             if response.redirect_url:
@@ -145,17 +167,17 @@ class AutodiscoverDiscovery:
 
     # -- exchangelib's search ----------------------------------------------------------
 
-    def _dns_search(self, connection, method, login, email: str, tried: str) -> str:
+    def _dns_search(self, connection, method, login, email: str, tried: str, limits) -> str:
         from exchangelib import errors as ews_errors
-        from exchangelib.autodiscover import Autodiscovery
 
         from wess_plugins.transport_ews.connect import scrub_library_logs
 
         scrub_library_logs()
+        search = _bounded_autodiscovery(connection, limits)(
+            email=email, credentials=login.credentials
+        )
         try:
-            ad_response, protocol = Autodiscovery(
-                email=email, credentials=login.credentials
-            ).discover()
+            ad_response, protocol = search.discover()
         except ews_errors.UnauthorizedError:
             raise DiscoveryError("Unauthorized", method.unauthorized_reason(connection)) from None
         except ews_errors.ErrorNonExistentMailbox:
@@ -165,14 +187,67 @@ class AutodiscoverDiscovery:
                 f"{connection.login} --exchange-email ADDRESS",
             ) from None
         except (ews_errors.AutoDiscoverFailed, ews_errors.AutoDiscoverCircularRedirect) as exc:
-            raise DiscoveryError(
-                "AutoDiscoverFailed", f"{tried}{_first_line(exc)}; {MANUAL_HINT}"
-            ) from None
+            reason = search.refused[0] if search.refused else f"{_first_line(exc)}; {MANUAL_HINT}"
+            raise DiscoveryError("AutoDiscoverFailed", f"{tried}{reason}") from None
         except ews_errors.TransportError as exc:
             raise DiscoveryError(
                 "AutoDiscoverFailed", f"{tried}{_first_line(exc)}; {MANUAL_HINT}"
             ) from None
         return protocol.service_endpoint
+
+
+def _refuse_outside(limits, url: str, what: str) -> None:
+    """AutoDiscoverFailed, with how to allow it, when credentials may not go to ``url``."""
+    reason = limits.refusal(url, what)
+    if reason:
+        raise DiscoveryError("AutoDiscoverFailed", reason)
+
+
+def _bounded_autodiscovery(connection, limits):
+    """exchangelib's ``Autodiscovery`` (the DNS-name walk, HTTP and SOAP redirects) asking
+    the trust boundary at every hop: a URL or redirect outside it is skipped before any
+    request (its refusal reported if nothing else works), a RedirectAddress to a domain
+    outside it is refused, and the account's CA is applied only inside it."""
+    from exchangelib.autodiscover import Autodiscovery
+
+    from wess_core import tls
+
+    def trust(url: str) -> None:
+        inside = limits.refusal(url) is None
+        tls.trust(url, connection.ca_bundle if inside else None)
+
+    class BoundedAutodiscovery(Autodiscovery):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.refused: list[str] = []
+
+        def discover(self):
+            if not limits.allows_email(self.email):
+                domain = self.email.rpartition("@")[2]
+                raise DiscoveryError(
+                    "AutoDiscoverFailed",
+                    limits.outside(domain, f"Autodiscover for {self.email}, which"),
+                )
+            return super().discover()
+
+        def _redirect_url_is_valid(self, url):
+            reason = limits.refusal(url, "the Autodiscover redirect to")
+            if reason:
+                self.refused.append(reason)
+                return False
+            trust(url)
+            return super()._redirect_url_is_valid(url)
+
+        def _attempt_response(self, url):
+            reason = limits.refusal(url, "the Autodiscover URL")
+            if reason:
+                self.refused.append(reason)
+                self._urls_visited.append(url.lower())
+                return False, None
+            trust(url)
+            return super()._attempt_response(url)
+
+    return BoundedAutodiscovery
 
 
 def _first_line(exc: BaseException) -> str:

@@ -24,6 +24,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from exchangelib import (
     BASIC,
@@ -39,7 +40,7 @@ from exchangelib import (
 from exchangelib import errors as ews_errors
 from exchangelib.protocol import CachingProtocol, Protocol, RetryPolicy
 
-from wess_core import tls
+from wess_core import endpoints, tls
 from wess_core.errors import CredentialsRejected, UsageError
 
 __all__ = [
@@ -157,9 +158,16 @@ def open_account(
             f"no EWS URL known for {connection.login}; run 'wess discover {connection.login}' "
             "or set one with 'wess connection set --ews-url URL'"
         )
+    limits = endpoints.boundary(connection)
+    reason = limits.refusal(url, "the EWS URL")
+    if reason:
+        raise endpoints.CredentialRefused(
+            f"{reason}; find it again with 'wess discover {connection.login}' or set it by "
+            "hand: wess connection set --ews-url https://HOST/EWS/Exchange.asmx"
+        )
     method = method or auth_method(connection)
     login = login or method.ews_login(connection)
-    prepare_endpoint(url, connection.ca_bundle)
+    prepare_endpoint(url, connection, limits)
     config = Configuration(
         service_endpoint=url,
         credentials=login.credentials,
@@ -176,10 +184,14 @@ def open_account(
     )
 
 
-def prepare_endpoint(url: str, ca_bundle: str | None) -> None:
-    """Trust the account's CA for ``url`` (or the system store) and scrub library logs."""
+def prepare_endpoint(url: str, connection, limits: endpoints.Boundary | None = None) -> None:
+    """Before credentials go to ``url``: trust the account's CA for it when its host is
+    inside the connection's trust boundary (the system store otherwise: the private CA
+    never vouches for a host the account does not trust), and scrub library logs."""
     scrub_library_logs()
-    tls.trust(url, ca_bundle)
+    limits = limits or endpoints.boundary(connection)
+    inside = limits.allows_host(urlsplit(url).hostname or "")
+    tls.trust(url, connection.ca_bundle if inside else None)
 
 
 def _forget_cached_failure(config: Configuration) -> None:
@@ -226,9 +238,7 @@ def test_connection(connection, *, method: EwsAuthMethod | None = None) -> None:
         login = method.ews_login(connection)
         account = open_account(connection, method=method, login=login)
         Inbox.get_distinguished(root=Root(account=account))
-    except CredentialsRejected:
-        raise
-    except UsageError:
+    except (CredentialsRejected, UsageError, endpoints.CredentialRefused):
         raise
     except Exception as exc:
         if account is not None and isinstance(exc, ews_errors.UnauthorizedError):

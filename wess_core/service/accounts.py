@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from wess_core import validation
+from wess_core import endpoints, validation
 from wess_core.errors import UsageError, ValidationError, WessError, quote
 from wess_core.models import (
     CONFLICT_POLICIES,
@@ -294,6 +294,13 @@ SETTINGS: dict[str, Setting] = {
             [],
             _addresses,
             "the sync service's outgoing addresses (comma-separated), for the IT checklist",
+        ),
+        Setting(
+            endpoints.SETTING,
+            [],
+            endpoints.parse_domains,
+            "domains (comma-separated) whose hosts may receive credentials through an "
+            "Autodiscover redirect; empty: those of the configured URLs and the users' e-mail",
         ),
     ]
 }
