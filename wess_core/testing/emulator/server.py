@@ -95,6 +95,8 @@ class User:
     mailbox: Mailbox
     impersonator: bool = False
     redirect_to: str | None = None
+    #: Autodiscover answers this user with ErrorCode RedirectUrl to this URL.
+    redirect_url: str | None = None
 
 
 @dataclass
@@ -354,6 +356,9 @@ class EmulatorServer:
         self._apps: dict[str, App] = {}
         self._tokens: dict[str, Token] = {}
         self._full_access: set[tuple[str, str]] = set()
+        #: The EWS URL Autodiscover announces (``None``: this server's own ``ews_url``);
+        #: tests set it to play a server that sends clients elsewhere.
+        self.announced_ews_url: str | None = None
         self._httpd: _HttpServer | None = None
         self._last_op: contextvars.ContextVar = contextvars.ContextVar("op", default=None)
         self._thread: threading.Thread | None = None
@@ -428,9 +433,12 @@ class EmulatorServer:
         impersonator: bool = False,
         display_name: str | None = None,
         redirect_to: str | None = None,
+        redirect_url: str | None = None,
     ) -> Mailbox:
         """Create a user and mailbox. ``username`` is an extra login (UPN or ``DOMAIN\\user``);
-        the e-mail address always works as login too. Returns the user's mailbox."""
+        the e-mail address always works as login too. Returns the user's mailbox.
+        ``redirect_to`` / ``redirect_url``: Autodiscover answers RedirectAddress /
+        RedirectUrl for this user."""
         email = email.lower()
         with self._lock:
             if email in self._users:
@@ -444,6 +452,7 @@ class EmulatorServer:
                 mailbox=mailbox,
                 impersonator=impersonator,
                 redirect_to=redirect_to,
+                redirect_url=redirect_url,
             )
             self._users[email] = user
             self._logins[email] = user
@@ -945,14 +954,19 @@ class EmulatorServer:
                 etree.SubElement(ur, a("ErrorMessage")).text = "Redirection address."
                 etree.SubElement(ur, a("RedirectTarget")).text = user.redirect_to
                 continue
+            if user.redirect_url:
+                etree.SubElement(ur, a("ErrorCode")).text = "RedirectUrl"
+                etree.SubElement(ur, a("ErrorMessage")).text = "Redirection URL."
+                etree.SubElement(ur, a("RedirectTarget")).text = user.redirect_url
+                continue
             etree.SubElement(ur, a("ErrorCode")).text = "NoError"
             etree.SubElement(ur, a("ErrorMessage")).text = "No error."
             values = {
                 "UserDisplayName": user.display_name,
                 "UserDN": f"/o=WESS/ou=Emulator/cn=Recipients/cn={user.email}",
                 "AutoDiscoverSMTPAddress": user.email,
-                "ExternalEwsUrl": self.ews_url,
-                "InternalEwsUrl": self.ews_url,
+                "ExternalEwsUrl": self.announced_ews_url or self.ews_url,
+                "InternalEwsUrl": self.announced_ews_url or self.ews_url,
                 "EwsSupportedSchemas": SUPPORTED_SCHEMAS,
                 "CasVersion": "15.01.2507.006",
                 "ExternalEwsVersion": "15.01.2507.006",
