@@ -55,7 +55,11 @@ def wess_register_discovery_methods(register):
     ``register(name, strategy)`` with a ``wess_core.strategies.DiscoveryMethod``
     whose ``discover(connection)`` returns the EWS URL or raises
     ``wess_core.errors.DiscoveryError`` with a name users can look up
-    (AutoDiscoverFailed, Unauthorized, ErrorNonExistentMailbox).
+    (AutoDiscoverFailed, Unauthorized, ErrorNonExistentMailbox). The URL found must
+    be one the credentials may go to (HTTPS, inside the account's trust boundary:
+    ``wess_core.endpoints``); the core refuses any other with AutoDiscoverFailed
+    before caching or using it. A method that follows redirects itself checks each
+    hop with ``endpoints.boundary(connection).refusal(url)``.
 
     Example::
 

@@ -124,6 +124,41 @@ def test_http_ews_url_cached_by_an_older_version_is_refused_at_use(admin_home, e
     assert wess("test-connection", "alice").exit_code == 0
 
 
+@pytest.mark.parametrize("attack", ["redirect_url_other_host", "http_ews_url"])
+def test_a_fresh_wess_process_refuses_too(admin_home, emu, hostile, home, attack):
+    """The real ``wess`` in its own process (no state left by earlier in-process runs)."""
+    import os
+    import subprocess
+    import sys
+
+    if attack == "http_ews_url":
+        trap = hostile(tls=False)
+        emu.announced_ews_url = trap.url("/EWS/Exchange.asmx")
+        commands = [["discover", "alice"], ["sync", "alice"]]
+    else:
+        trap = hostile(OTHER_HOST)
+        emu.user("alice@example.com").redirect_url = trap.url()
+        commands = [["discover", "alice"], ["test-connection", "alice"]]
+    autodiscover_site(admin_home, emu.autodiscover_url, emu.ca_cert)
+    env = {**os.environ, "WESS_AUTODISCOVER_DNS": "0", "WESS_HOME": str(home)}
+    done = [
+        subprocess.run(
+            [sys.executable, "-m", "wess_core.cli", *argv],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        for argv in commands
+    ]
+    assert trap.credentials == []
+    assert trap.requests == []
+    for proc in done:
+        assert proc.returncode == 1, proc.stdout
+        assert "AutoDiscoverFailed" in one_line(proc.stderr)
+
+
 # -- another host: no credential, and the private CA does not follow -------------------
 
 
@@ -224,7 +259,8 @@ def test_dns_search_redirect_to_another_domain_is_refused(admin_home, hostile, d
     assert "wess config set autodiscover_allowed_domains example.com,evil.test" in line
 
     # allowed by the admin, the same redirect is followed: the trap was reachable
-    assert wess("config", "set", "autodiscover_allowed_domains", "example.com,evil.test")
+    r = wess("config", "set", "autodiscover_allowed_domains", "example.com,evil.test")
+    assert r.exit_code == 0, r.stderr
     wess("discover", "alice")
     assert len(trap.credentials) == 1
 

@@ -41,7 +41,9 @@ Typical use::
         assert account.inbox.name == "Inbox"
 
 Server API in short: ``add_user(email, password, username=None, impersonator=False,
-display_name=None, redirect_to=None)``, ``add_app(client_id, client_secret, tenant)``,
+display_name=None, redirect_to=None, redirect_url=None)`` (Autodiscover answers
+RedirectAddress / RedirectUrl for that user), ``announced_ews_url`` (the EWS URL
+Autodiscover announces; default the server's own), ``add_app(client_id, client_secret, tenant)``,
 ``issue_token``/``revoke_token``/``expire_tokens``, ``inject(kind, operation=None, times=1,
 back_off_ms=50, delay=0.5, retry_after=1)`` with kinds ``server_busy``, ``http_503``,
 ``connection_reset``, ``slow``, ``invalid_sync_state``, ``set_latency(seconds, operation=None)``,
