@@ -27,6 +27,7 @@ import requests.adapters
 import requests.utils
 import urllib3
 
+from wess_core.endpoints import guard_request
 from wess_core.lean_session import make_lean
 
 __all__ = ["ca_bundle_adapter", "install", "session", "trust", "trusted_ca"]
@@ -120,8 +121,6 @@ class _CredentialGuardMixin:
     built it (exchangelib's own Autodiscover search and redirects included)."""
 
     def send(self, request, *args, **kwargs):
-        from wess_core.endpoints import guard_request
-
         guard_request(request.url, request.headers)
         return super().send(request, *args, **kwargs)  # type: ignore[misc]
 
