@@ -180,6 +180,52 @@ def test_soap_redirect_url_to_another_host_is_refused(admin_home, emu, hostile):
     assert cached_url(wess) is None
 
 
+def test_ews_url_on_another_host_cached_earlier_is_refused_at_use(admin_home, emu, hostile, home):
+    from wess_core.service import Context
+    from wess_core.service.users import edit_profile
+
+    trap = hostile(OTHER_HOST)  # with a certificate from the account's private CA
+    wess = autodiscover_site(admin_home, emu.autodiscover_url, emu.ca_cert)
+
+    def cache(profile, db):
+        profile.discovered_ews_url = trap.url("/EWS/Exchange.asmx")
+
+    edit_profile(Context(home), "alice", cache)
+
+    tested = wess("test-connection", "alice")
+    synced = wess("sync", "alice")
+
+    assert trap.credentials == []
+    assert trap.requests == []
+    assert tls.trusted_ca(trap.url()) is None
+    for r in (tested, synced):
+        assert r.exit_code == 1
+        line = one_line(r.stderr)
+        assert OTHER_HOST in line and "wess discover alice" in line
+
+
+def test_private_ca_applies_inside_the_boundary_only(ews_ca):
+    from wess_core.connection import Connection
+    from wess_plugins.transport_ews.connect import prepare_endpoint
+
+    connection = Connection(
+        login="alice", exchange_email="alice@example.com", username=None, auth="direct",
+        discovery="autodiscover", ews_url=None, discovered_ews_url=None,
+        autodiscover_url="https://autodiscover.example.com/autodiscover/autodiscover.svc",
+        ca_bundle=ews_ca.path, impersonation_user=None, oauth_tenant=None,
+        oauth_client_id=None, oauth_authority=None,
+    )  # fmt: skip
+    inside = "https://mail.example.com:4431/EWS/Exchange.asmx"
+    outside = "https://mail.example.net:4431/EWS/Exchange.asmx"
+    try:
+        prepare_endpoint(inside, connection)
+        prepare_endpoint(outside, connection)
+        assert tls.trusted_ca(inside) == ews_ca.path
+        assert tls.trusted_ca(outside) is None
+    finally:
+        tls.trust(inside, None)
+
+
 def test_http_302_to_another_host_is_refused(admin_home, hostile, ews_ca):
     trap = hostile(OTHER_HOST)
     # the configured Autodiscover server answers every authenticated request with a 302
