@@ -6,7 +6,8 @@ trusts: a **configured host** (the host of the account's EWS or Autodiscover URL
 the user's own EWS URL), or a host in an **allowed domain** (the domain itself or a
 subdomain). The allowed domains are the account setting ``autodiscover_allowed_domains``;
 unset, they are the parent domains of the configured hosts (``mail.example.com`` ->
-``example.com``) and the domain of the user's Exchange e-mail. An IP address is allowed
+``example.com``), the domain of the user's Exchange e-mail and Exchange Online's own
+(``outlook.com``, ``office365.com``). An IP address is allowed
 only when it is a configured host: no domain covers it.
 
 The rule is checked where a credential is about to be sent: the configured URL, every
@@ -47,6 +48,12 @@ __all__ = [
 ]
 
 SETTING = "autodiscover_allowed_domains"
+
+#: Microsoft's own Exchange Online hosts (autodiscover-s.outlook.com answers for every
+#: tenant and redirects to outlook.office365.com): in the default list, so Autodiscover
+#: for an Office 365 mailbox works without setting anything. Nobody else can hold a
+#: certificate for these names.
+EXCHANGE_ONLINE_DOMAINS = ("outlook.com", "office365.com")
 
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -178,6 +185,7 @@ def make_boundary(
     for email in emails:
         if email and "@" in email:
             domains.append(email.rpartition("@")[2].lower().rstrip("."))
+    domains.extend(EXCHANGE_ONLINE_DOMAINS)
     return Boundary(hosts, tuple(dict.fromkeys(d for d in domains if d)))
 
 

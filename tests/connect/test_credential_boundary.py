@@ -252,9 +252,13 @@ def test_redirect_address_to_a_domain_not_allowed(admin_home, emu):
 
     assert r.exit_code == 1
     line = one_line(r.stderr)
-    assert "AutoDiscoverFailed: Autodiscover redirects alice@example.com to alice@partner.test"
-    assert "partner.test, outside the domains this account allows (example.com)" in line
-    assert "wess config set autodiscover_allowed_domains example.com,partner.test" in line
+    assert "AutoDiscoverFailed: Autodiscover redirects alice@example.com to alice@partner.test" in (
+        line
+    )
+    allowed = "example.com, outlook.com, office365.com"
+    assert f"partner.test, outside the domains this account allows ({allowed})" in line
+    setting = "autodiscover_allowed_domains example.com,outlook.com,office365.com"
+    assert f"wess config set {setting},partner.test" in line
     assert emu.counts["GetUserSettings"] == 1
 
     # the admin allows it: followed
@@ -302,7 +306,8 @@ def test_dns_search_redirect_to_another_domain_is_refused(admin_home, hostile, d
     assert r.exit_code == 1
     line = one_line(r.stderr)
     assert "AutoDiscoverFailed" in line and f"is on {evil}, outside the domains" in line
-    assert "wess config set autodiscover_allowed_domains example.com,evil.test" in line
+    setting = "autodiscover_allowed_domains example.com,outlook.com,office365.com"
+    assert f"wess config set {setting},evil.test" in line
 
     # allowed by the admin, the same redirect is followed: the trap was reachable
     r = wess("config", "set", "autodiscover_allowed_domains", "example.com,evil.test")
@@ -407,6 +412,9 @@ def test_allowed_domains_setting(admin_home):
         ("http://example.com/EWS/Exchange.asmx", False),
         ("https://a:b@example.com/EWS/Exchange.asmx", False),
         ("https://example.com:0/EWS/Exchange.asmx", False),
+        ("https://autodiscover-s.outlook.com/autodiscover/autodiscover.svc", True),
+        ("https://outlook.office365.com/EWS/Exchange.asmx", True),
+        ("https://outlook.office365.com.evil.test/EWS/Exchange.asmx", False),
     ],
 )
 def test_default_boundary(url, allowed):
@@ -418,5 +426,11 @@ def test_default_boundary(url, allowed):
         ],
         ["alice@example.com"],
     )
-    assert limits.domains == ("corp.example.net", "example.co.uk", "example.com")
+    assert limits.domains == (
+        "corp.example.net",
+        "example.co.uk",
+        "example.com",
+        "outlook.com",
+        "office365.com",
+    )
     assert (limits.refusal(url) is None) is allowed
