@@ -738,7 +738,15 @@ def _sync_text(data: dict[str, Any]) -> list[str]:
             line += f"   FAILED: {folder['failed']}"
         lines.append(line)
     verb = "Would sync" if data.get("dry_run") else "Synced"
-    lines.append(f"{verb} {data['login']} in {data['seconds']:.2f} s.")
+    login, seconds = data["login"], data["seconds"]
+    errors = int(data.get("items_in_error") or 0)
+    failed = [name for name, f in data["folders"].items() if f.get("failed")]
+    if errors or failed:
+        what = [f"{errors} item(s) in error (see wess ledger {login})"] if errors else []
+        what += [f"failed: {', '.join(failed)}"] if failed else []
+        lines.append(f"{verb} {login} with errors in {seconds:.2f} s: {'; '.join(what)}.")
+    else:
+        lines.append(f"{verb} {login} in {seconds:.2f} s.")
     return lines
 
 
@@ -781,14 +789,9 @@ def sync_command(ctx: Context, login: str, dry_run: bool, as_json: bool) -> None
     else:
         data = sync.sync_user(ctx, login, dry_run=dry_run)
     emit(data, as_json, _sync_text(data))
-    failed = {name: f["failed"] for name, f in data["folders"].items() if f.get("failed")}
-    if failed:
-        reasons = sorted(set(failed.values()))
-        more = f" (and {len(reasons) - 1} other reason(s))" if len(reasons) > 1 else ""
-        click.echo(
-            f"wess: sync of {login} failed for {', '.join(sorted(failed))}: {reasons[0]}{more}",
-            err=True,
-        )
+    trouble = sync.problems(data)
+    if trouble:  # a folder failed or items are in error: not a clean sync (exit 1)
+        click.echo(f"wess: sync of {login} finished with errors: {trouble}", err=True)
         sys.exit(1)
 
 
