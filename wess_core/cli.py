@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from wess_core.display import visible
 from wess_core.errors import UsageError, WessError
 from wess_core.service import Context, accounts, checklist, default_home, history, users
 
@@ -35,7 +36,7 @@ class WessGroup(click.Group):
         try:
             get_plugin_manager().hook.wess_register_commands(cli=self)
         except Exception as exc:
-            click.echo(f"wess: a plugin failed to add its commands: {exc}", err=True)
+            say(f"wess: a plugin failed to add its commands: {exc}", err=True)
 
     #: Commands imported only when used, so start-up stays fast.
     LAZY = {"emulator": "wess_core.testing.cli:emulator", "bench": "wess_core.bench:bench_command"}
@@ -56,17 +57,17 @@ class WessGroup(click.Group):
         try:
             return super().invoke(ctx)
         except WessError as exc:
-            click.echo(f"wess: {exc}", err=True)
+            say(f"wess: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except KeyboardInterrupt:
-            click.echo("wess: interrupted", err=True)
+            say("wess: interrupted", err=True)
             ctx.exit(130)
         except Exception as exc:  # never a traceback for users; WESS_DEBUG=1 shows it
             if os.environ.get("WESS_DEBUG") == "1":
                 raise
-            click.echo(
+            say(
                 f"wess: unexpected error ({type(exc).__name__}); rerun with WESS_DEBUG=1 "
                 "for details",
                 err=True,
@@ -74,8 +75,15 @@ class WessGroup(click.Group):
             ctx.exit(1)
 
 
+def say(line: Any = "", err: bool = False) -> None:
+    """Print one human-readable line, control and bidi characters escaped (``visible``):
+    server- or CRM-supplied text never drives the terminal, and one value stays one line."""
+    click.echo(visible(line), err=err)
+
+
 def emit(data: Any, as_json: bool, text: Any = None) -> None:
-    """Print ``data`` as one JSON document, or ``text`` (a string or list of lines)."""
+    """Print ``data`` as one JSON document (exact), or ``text`` (a string or list of lines,
+    each printed with ``say``)."""
     if as_json:
         click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
         return
@@ -84,12 +92,12 @@ def emit(data: Any, as_json: bool, text: Any = None) -> None:
     if isinstance(text, dict):
         width = max((len(k) for k in text), default=0)
         for key, value in text.items():
-            click.echo(f"{key:<{width}}  {_fmt(value)}")
+            say(f"{key:<{width}}  {_fmt(value)}")
     elif isinstance(text, list):
         for line in text:
-            click.echo(line)
+            say(line)
     else:
-        click.echo(text)
+        say(text)
 
 
 def _fmt(value: Any) -> str:
@@ -104,7 +112,8 @@ def _fmt(value: Any) -> str:
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
     """Plain aligned columns; readable in a terminal and in logs."""
-    cells = [[c.upper() for c in columns]] + [[_fmt(r.get(c)) for c in columns] for r in rows]
+    cells = [[c.upper() for c in columns]]
+    cells += [[visible(_fmt(r.get(c))) for c in columns] for r in rows]  # widths as printed
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     return [
         "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
@@ -149,9 +158,9 @@ def init(ctx: Context) -> None:
     """Create the WESS home, its secret key and the account."""
     result = accounts.init(ctx)
     verb = "created" if result["created"] else "already initialised"
-    click.echo(f"WESS home {result['home']} {verb}.")
+    say(f"WESS home {result['home']} {verb}.")
     if result["key_created"]:
-        click.echo(f"Secret key written to {result['home']}/secret.key (mode 0600); back it up.")
+        say(f"Secret key written to {result['home']}/secret.key (mode 0600); back it up.")
 
 
 # -- module -------------------------------------------------------------------
@@ -166,14 +175,14 @@ def module() -> None:
 @pass_ctx
 def module_activate(ctx: Context) -> None:
     accounts.set_module(ctx, True)
-    click.echo("Exchange Sync module activated.")
+    say("Exchange Sync module activated.")
 
 
 @module.command("deactivate")
 @pass_ctx
 def module_deactivate(ctx: Context) -> None:
     accounts.set_module(ctx, False)
-    click.echo("Exchange Sync module deactivated; no user syncs until it is activated again.")
+    say("Exchange Sync module deactivated; no user syncs until it is activated again.")
 
 
 @module.command("status")
@@ -263,7 +272,7 @@ def users_allocate(ctx: Context, login: str) -> None:
     """Give LOGIN a licence from the pool."""
     users.allocate(ctx, login)
     summary = accounts.licence_summary(ctx)
-    click.echo(f"Licence allocated to {login}; {summary['remaining']} remaining.")
+    say(f"Licence allocated to {login}; {summary['remaining']} remaining.")
 
 
 @users_group.command("deallocate")
@@ -271,7 +280,7 @@ def users_allocate(ctx: Context, login: str) -> None:
 @pass_ctx
 def users_deallocate(ctx: Context, login: str) -> None:
     users.deallocate(ctx, login)
-    click.echo(f"Licence freed from {login}.")
+    say(f"Licence freed from {login}.")
 
 
 @users_group.command("enable")
@@ -280,9 +289,9 @@ def users_deallocate(ctx: Context, login: str) -> None:
 def users_enable(ctx: Context, login: str) -> None:
     """Switch on Exchange sync for LOGIN."""
     data = users.set_sync_enabled(ctx, login, True)
-    click.echo(f"Exchange sync enabled for {login}.")
+    say(f"Exchange sync enabled for {login}.")
     if data["reasons"]:
-        click.echo(f"It will not run yet: {'; '.join(data['reasons'])}.")
+        say(f"It will not run yet: {'; '.join(data['reasons'])}.")
 
 
 @users_group.command("disable")
@@ -290,7 +299,7 @@ def users_enable(ctx: Context, login: str) -> None:
 @pass_ctx
 def users_disable(ctx: Context, login: str) -> None:
     users.set_sync_enabled(ctx, login, False)
-    click.echo(f"Exchange sync disabled for {login}.")
+    say(f"Exchange sync disabled for {login}.")
 
 
 @users_group.command("set")
@@ -328,7 +337,7 @@ def users_set(
 @pass_ctx
 def users_confirm_email(ctx: Context, login: str) -> None:
     data = users.confirm_email(ctx, login)
-    click.echo(f"Login e-mail of {login} is now {data['email']}.")
+    say(f"Login e-mail of {login} is now {data['email']}.")
 
 
 # -- connection, config, keys -------------------------------------------------
@@ -462,7 +471,7 @@ def keys() -> None:
 def keys_rotate(ctx: Context) -> None:
     """Re-encrypt every stored secret with a new key."""
     result = accounts.rotate_keys(ctx)
-    click.echo(
+    say(
         f"Re-encrypted {result['rotated_user_secrets']} user secret(s) and the account's "
         f"secrets with the newest key ({result['key_source']})."
     )
@@ -491,7 +500,7 @@ def plugins_command(as_json: bool) -> None:
 def checklist_command(ctx: Context) -> None:
     """Print the IT checklist for this account."""
     for line in checklist.checklist(ctx):
-        click.echo(line)
+        say(line)
 
 
 @cli.command("history")
@@ -791,7 +800,7 @@ def sync_command(ctx: Context, login: str, dry_run: bool, as_json: bool) -> None
     emit(data, as_json, _sync_text(data))
     trouble = sync.problems(data)
     if trouble:  # a folder failed or items are in error: not a clean sync (exit 1)
-        click.echo(f"wess: sync of {login} finished with errors: {trouble}", err=True)
+        say(f"wess: sync of {login} finished with errors: {trouble}", err=True)
         sys.exit(1)
 
 
@@ -831,12 +840,12 @@ def run_command(
         if as_json:
             click.echo(json.dumps(outcome, sort_keys=True))
         else:
-            click.echo(
+            say(
                 f"synced {len(outcome['synced'])}, failed {len(outcome['failed'])}, "
                 f"skipped {len(outcome['skipped'])}"
             )
             for login, why in sorted(outcome["failed"].items()):
-                click.echo(f"  {login}: {why}")
+                say(f"  {login}: {why}")
 
     if once:
         report(sync.run_once(ctx, workers, stop))
