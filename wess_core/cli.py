@@ -7,6 +7,7 @@ Every ``WessError`` becomes one line on stderr and its exit code.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -64,6 +65,8 @@ class WessGroup(click.Group):
         except KeyboardInterrupt:
             say("wess: interrupted", err=True)
             ctx.exit(130)
+        except BrokenPipeError:  # before the catch-all below: not an error of ours
+            _reader_gone(ctx)
         except Exception as exc:  # never a traceback for users; WESS_DEBUG=1 shows it
             if os.environ.get("WESS_DEBUG") == "1":
                 raise
@@ -75,17 +78,50 @@ class WessGroup(click.Group):
             ctx.exit(1)
 
 
+#: Exit status when the reader of our output went away (``wess ... | head``): 128 + SIGPIPE,
+#: what a shell reports for a Unix tool that SIGPIPE ended.
+EXIT_BROKEN_PIPE = 141
+
+
+def _reader_gone(ctx: click.Context) -> None:
+    """Output to a closed pipe: stop quietly, as ``cat`` or ``ls`` piped into ``head`` do
+    (no message: the reader is gone and stderr may be the same pipe). Stdout and stderr
+    then point at /dev/null, so the interpreter's last flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # no real fd (tests)
+            os.dup2(devnull, stream.fileno())
+    os.close(devnull)
+    ctx.exit(EXIT_BROKEN_PIPE)
+
+
+#: Output is written in pieces of this size: one write bigger than a pipe's buffer to a
+#: reader that leaves meanwhile can end "successfully" (the kernel reports the part it
+#: took, and CPython's buffered writer drops the rest without an error), so ``wess ...
+#: --json | head`` would exit 0; the next piece raises BrokenPipeError.
+_PIECE = 8192
+
+
+def _write(text: str, err: bool = False) -> None:
+    """``click.echo(text)``, in pieces (see ``_PIECE``)."""
+    start = 0
+    while len(text) - start > _PIECE:
+        click.echo(text[start : start + _PIECE], nl=False, err=err)
+        start += _PIECE
+    click.echo(text[start:], err=err)
+
+
 def say(line: Any = "", err: bool = False) -> None:
     """Print one human-readable line, control and bidi characters escaped (``visible``):
     server- or CRM-supplied text never drives the terminal, and one value stays one line."""
-    click.echo(visible(line), err=err)
+    _write(visible(line), err=err)
 
 
 def emit(data: Any, as_json: bool, text: Any = None) -> None:
     """Print ``data`` as one JSON document (exact), or ``text`` (a string or list of lines,
     each printed with ``say``)."""
     if as_json:
-        click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+        _write(json.dumps(data, indent=2, sort_keys=True, default=str))
         return
     if text is None:
         text = data
@@ -838,7 +874,7 @@ def run_command(
 
     def report(outcome: dict[str, Any]) -> None:
         if as_json:
-            click.echo(json.dumps(outcome, sort_keys=True))
+            _write(json.dumps(outcome, sort_keys=True))
         else:
             say(
                 f"synced {len(outcome['synced'])}, failed {len(outcome['failed'])}, "
