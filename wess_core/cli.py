@@ -12,6 +12,7 @@ import importlib
 import json
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -102,13 +103,13 @@ def _reader_gone(ctx: click.Context) -> None:
 _PIECE = 8192
 
 
-def _write(text: str, err: bool = False) -> None:
+def _write(text: str, err: bool = False, nl: bool = True) -> None:
     """``click.echo(text)``, in pieces (see ``_PIECE``)."""
     start = 0
     while len(text) - start > _PIECE:
         click.echo(text[start : start + _PIECE], nl=False, err=err)
         start += _PIECE
-    click.echo(text[start:], err=err)
+    click.echo(text[start:], err=err, nl=nl)
 
 
 def say(line: Any = "", err: bool = False) -> None:
@@ -134,6 +135,17 @@ def emit(data: Any, as_json: bool, text: Any = None) -> None:
             say(line)
     else:
         say(text)
+
+
+def emit_list(items: Iterable[Any]) -> None:
+    """A JSON list written an item at a time, exactly as ``emit(list(items), True)``
+    would print it, without holding the list (a big import's records)."""
+    first = True
+    for item in items:
+        text = json.dumps(item, indent=2, sort_keys=True, default=str)
+        _write(("[\n  " if first else ",\n  ") + text.replace("\n", "\n  "), nl=False)
+        first = False
+    _write("[]" if first else "\n]")
 
 
 def _fmt(value: Any) -> str:
@@ -747,11 +759,14 @@ def crm_delete(
 @json_option
 @pass_ctx
 def crm_import(ctx: Context, record_type: str, path: str, database: str, as_json: bool) -> None:
-    """Import a JSON list of records (all or nothing)."""
+    """Import a JSON list of records (all or nothing; any size: read as a stream)."""
     from wess_core.service import crm
 
-    records = crm.import_records(ctx, record_type, database, path)
-    emit(records, as_json, f"Imported {len(records)} {record_type} into {database}.")
+    summary = crm.import_records(ctx, record_type, database, path)
+    if as_json:  # the records with their new ids, as 'crm list --json' prints them
+        emit_list(crm.imported_records(ctx, summary))
+    else:
+        say(f"Imported {summary['imported']} {record_type} into {database}.")
 
 
 @cli.command("status")
