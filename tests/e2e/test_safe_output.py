@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import unicodedata
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from tests.support import sync_ok
 from wess_core.display import visible
 
@@ -35,6 +38,16 @@ def test_visible_escapes_controls_and_keeps_ordinary_text():
     assert visible(ordinary) == ordinary
     assert visible("\ud800") == "\\ud800"  # a lone surrogate (undecodable bytes)
     assert visible(HOSTILE) == SHOWN
+
+
+@given(st.text())
+def test_visible_leaves_nothing_a_terminal_acts_on(text):
+    shown = visible(text)
+    assert not [c for c in shown if c not in "\u200c\u200d" and unicodedata.category(c)
+                in ("Cc", "Cf", "Cs", "Zl", "Zp")]  # fmt: skip
+    assert visible(shown) == shown  # printing twice changes nothing
+    if text.isprintable():
+        assert shown == text
 
 
 def test_a_subject_from_exchange_is_escaped_in_every_listing(synced_home, ews_mailbox):
