@@ -73,6 +73,10 @@ def test_a_bad_record_late_in_a_file_imports_nothing(admin_home, home, tmp_path)
                         ('[{"a": 1}, {"a": ', "record 2")):  # fmt: skip
         _refused(admin_home, home, _write(tmp_path / "bad.json", text), where)
     assert local.list_records(home, "main", "people") == []
+    not_list = _write(tmp_path / "object.json", '{"first_name": "Ann"}')
+    fresh = admin_home("crm", "import", "people", not_list, "--database", "new")
+    assert fresh.exit_code == 2  # refused before the database is locked or created
+    assert not list((home / "crm").glob("new*"))
 
 
 def test_import_json_prints_the_records_with_their_ids(admin_home, home, tmp_path):

@@ -22,6 +22,7 @@ Each bulk call and each function is one atomic write of the database.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -480,6 +481,9 @@ def read_import_file(path: str | Path) -> Iterator[Any]:
         raise ValidationError(f"{path} is not a JSON file: record {count + 1}: {reason}") from None
 
 
+_NONE = object()
+
+
 def _entries(source: str | Path | Iterable[Any]) -> Iterable[Any]:
     if isinstance(source, str | Path):
         return read_import_file(source)
@@ -504,7 +508,12 @@ def import_stream(
     them, so nothing of the file is imported (and readers never saw any of it).
     """
     check_record_type(record_type)
-    entries = _entries(source)
+    entries = iter(_entries(source))
+    # the first entry is read before the database is locked: a missing file, or one that
+    # is not a list, is refused without touching the database
+    head = next(entries, _NONE)
+    if head is not _NONE:
+        entries = itertools.chain([head], entries)
     parsed = isinstance(source, str | Path)  # read_import_file's entries are JSON
     crm = LocalCrm(home, database)
     first = last = 0
