@@ -7,15 +7,18 @@ Every ``WessError`` becomes one line on stderr and its exit code.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from wess_core.display import visible
 from wess_core.errors import UsageError, WessError
 from wess_core.service import Context, accounts, checklist, default_home, history, users
 
@@ -35,7 +38,7 @@ class WessGroup(click.Group):
         try:
             get_plugin_manager().hook.wess_register_commands(cli=self)
         except Exception as exc:
-            click.echo(f"wess: a plugin failed to add its commands: {exc}", err=True)
+            say(f"wess: a plugin failed to add its commands: {exc}", err=True)
 
     #: Commands imported only when used, so start-up stays fast.
     LAZY = {"emulator": "wess_core.testing.cli:emulator", "bench": "wess_core.bench:bench_command"}
@@ -56,17 +59,19 @@ class WessGroup(click.Group):
         try:
             return super().invoke(ctx)
         except WessError as exc:
-            click.echo(f"wess: {exc}", err=True)
+            say(f"wess: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except KeyboardInterrupt:
-            click.echo("wess: interrupted", err=True)
+            say("wess: interrupted", err=True)
             ctx.exit(130)
+        except BrokenPipeError:  # before the catch-all below: not an error of ours
+            _reader_gone(ctx)
         except Exception as exc:  # never a traceback for users; WESS_DEBUG=1 shows it
             if os.environ.get("WESS_DEBUG") == "1":
                 raise
-            click.echo(
+            say(
                 f"wess: unexpected error ({type(exc).__name__}); rerun with WESS_DEBUG=1 "
                 "for details",
                 err=True,
@@ -74,22 +79,73 @@ class WessGroup(click.Group):
             ctx.exit(1)
 
 
+#: Exit status when the reader of our output went away (``wess ... | head``): 128 + SIGPIPE,
+#: what a shell reports for a Unix tool that SIGPIPE ended.
+EXIT_BROKEN_PIPE = 141
+
+
+def _reader_gone(ctx: click.Context) -> None:
+    """Output to a closed pipe: stop quietly, as ``cat`` or ``ls`` piped into ``head`` do
+    (no message: the reader is gone and stderr may be the same pipe). Stdout and stderr
+    then point at /dev/null, so the interpreter's last flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # no real fd (tests)
+            os.dup2(devnull, stream.fileno())
+    os.close(devnull)
+    ctx.exit(EXIT_BROKEN_PIPE)
+
+
+#: Output is written in pieces of this size: one write bigger than a pipe's buffer to a
+#: reader that leaves meanwhile can end "successfully" (the kernel reports the part it
+#: took, and CPython's buffered writer drops the rest without an error), so ``wess ...
+#: --json | head`` would exit 0; the next piece raises BrokenPipeError.
+_PIECE = 8192
+
+
+def _write(text: str, err: bool = False, nl: bool = True) -> None:
+    """``click.echo(text)``, in pieces (see ``_PIECE``)."""
+    start = 0
+    while len(text) - start > _PIECE:
+        click.echo(text[start : start + _PIECE], nl=False, err=err)
+        start += _PIECE
+    click.echo(text[start:], err=err, nl=nl)
+
+
+def say(line: Any = "", err: bool = False) -> None:
+    """Print one human-readable line, control and bidi characters escaped (``visible``):
+    server- or CRM-supplied text never drives the terminal, and one value stays one line."""
+    _write(visible(line), err=err)
+
+
 def emit(data: Any, as_json: bool, text: Any = None) -> None:
-    """Print ``data`` as one JSON document, or ``text`` (a string or list of lines)."""
+    """Print ``data`` as one JSON document (exact), or ``text`` (a string or list of lines,
+    each printed with ``say``)."""
     if as_json:
-        click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+        _write(json.dumps(data, indent=2, sort_keys=True, default=str))
         return
     if text is None:
         text = data
     if isinstance(text, dict):
         width = max((len(k) for k in text), default=0)
         for key, value in text.items():
-            click.echo(f"{key:<{width}}  {_fmt(value)}")
+            say(f"{key:<{width}}  {_fmt(value)}")
     elif isinstance(text, list):
         for line in text:
-            click.echo(line)
+            say(line)
     else:
-        click.echo(text)
+        say(text)
+
+
+def emit_list(items: Iterable[Any]) -> None:
+    """A JSON list written an item at a time, exactly as ``emit(list(items), True)``
+    would print it, without holding the list (a big import's records)."""
+    first = True
+    for item in items:
+        text = json.dumps(item, indent=2, sort_keys=True, default=str)
+        _write(("[\n  " if first else ",\n  ") + text.replace("\n", "\n  "), nl=False)
+        first = False
+    _write("[]" if first else "\n]")
 
 
 def _fmt(value: Any) -> str:
@@ -104,7 +160,8 @@ def _fmt(value: Any) -> str:
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
     """Plain aligned columns; readable in a terminal and in logs."""
-    cells = [[c.upper() for c in columns]] + [[_fmt(r.get(c)) for c in columns] for r in rows]
+    cells = [[c.upper() for c in columns]]
+    cells += [[visible(_fmt(r.get(c))) for c in columns] for r in rows]  # widths as printed
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     return [
         "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
@@ -149,9 +206,9 @@ def init(ctx: Context) -> None:
     """Create the WESS home, its secret key and the account."""
     result = accounts.init(ctx)
     verb = "created" if result["created"] else "already initialised"
-    click.echo(f"WESS home {result['home']} {verb}.")
+    say(f"WESS home {result['home']} {verb}.")
     if result["key_created"]:
-        click.echo(f"Secret key written to {result['home']}/secret.key (mode 0600); back it up.")
+        say(f"Secret key written to {result['home']}/secret.key (mode 0600); back it up.")
 
 
 # -- module -------------------------------------------------------------------
@@ -166,14 +223,14 @@ def module() -> None:
 @pass_ctx
 def module_activate(ctx: Context) -> None:
     accounts.set_module(ctx, True)
-    click.echo("Exchange Sync module activated.")
+    say("Exchange Sync module activated.")
 
 
 @module.command("deactivate")
 @pass_ctx
 def module_deactivate(ctx: Context) -> None:
     accounts.set_module(ctx, False)
-    click.echo("Exchange Sync module deactivated; no user syncs until it is activated again.")
+    say("Exchange Sync module deactivated; no user syncs until it is activated again.")
 
 
 @module.command("status")
@@ -263,7 +320,7 @@ def users_allocate(ctx: Context, login: str) -> None:
     """Give LOGIN a licence from the pool."""
     users.allocate(ctx, login)
     summary = accounts.licence_summary(ctx)
-    click.echo(f"Licence allocated to {login}; {summary['remaining']} remaining.")
+    say(f"Licence allocated to {login}; {summary['remaining']} remaining.")
 
 
 @users_group.command("deallocate")
@@ -271,7 +328,7 @@ def users_allocate(ctx: Context, login: str) -> None:
 @pass_ctx
 def users_deallocate(ctx: Context, login: str) -> None:
     users.deallocate(ctx, login)
-    click.echo(f"Licence freed from {login}.")
+    say(f"Licence freed from {login}.")
 
 
 @users_group.command("enable")
@@ -280,9 +337,9 @@ def users_deallocate(ctx: Context, login: str) -> None:
 def users_enable(ctx: Context, login: str) -> None:
     """Switch on Exchange sync for LOGIN."""
     data = users.set_sync_enabled(ctx, login, True)
-    click.echo(f"Exchange sync enabled for {login}.")
+    say(f"Exchange sync enabled for {login}.")
     if data["reasons"]:
-        click.echo(f"It will not run yet: {'; '.join(data['reasons'])}.")
+        say(f"It will not run yet: {'; '.join(data['reasons'])}.")
 
 
 @users_group.command("disable")
@@ -290,7 +347,7 @@ def users_enable(ctx: Context, login: str) -> None:
 @pass_ctx
 def users_disable(ctx: Context, login: str) -> None:
     users.set_sync_enabled(ctx, login, False)
-    click.echo(f"Exchange sync disabled for {login}.")
+    say(f"Exchange sync disabled for {login}.")
 
 
 @users_group.command("set")
@@ -328,7 +385,7 @@ def users_set(
 @pass_ctx
 def users_confirm_email(ctx: Context, login: str) -> None:
     data = users.confirm_email(ctx, login)
-    click.echo(f"Login e-mail of {login} is now {data['email']}.")
+    say(f"Login e-mail of {login} is now {data['email']}.")
 
 
 # -- connection, config, keys -------------------------------------------------
@@ -462,7 +519,7 @@ def keys() -> None:
 def keys_rotate(ctx: Context) -> None:
     """Re-encrypt every stored secret with a new key."""
     result = accounts.rotate_keys(ctx)
-    click.echo(
+    say(
         f"Re-encrypted {result['rotated_user_secrets']} user secret(s) and the account's "
         f"secrets with the newest key ({result['key_source']})."
     )
@@ -491,7 +548,7 @@ def plugins_command(as_json: bool) -> None:
 def checklist_command(ctx: Context) -> None:
     """Print the IT checklist for this account."""
     for line in checklist.checklist(ctx):
-        click.echo(line)
+        say(line)
 
 
 @cli.command("history")
@@ -702,11 +759,14 @@ def crm_delete(
 @json_option
 @pass_ctx
 def crm_import(ctx: Context, record_type: str, path: str, database: str, as_json: bool) -> None:
-    """Import a JSON list of records (all or nothing)."""
+    """Import a JSON list of records (all or nothing; any size: read as a stream)."""
     from wess_core.service import crm
 
-    records = crm.import_records(ctx, record_type, database, path)
-    emit(records, as_json, f"Imported {len(records)} {record_type} into {database}.")
+    summary = crm.import_records(ctx, record_type, database, path)
+    if as_json:  # the records with their new ids, as 'crm list --json' prints them
+        emit_list(crm.imported_records(ctx, summary))
+    else:
+        say(f"Imported {summary['imported']} {record_type} into {database}.")
 
 
 @cli.command("status")
@@ -738,7 +798,15 @@ def _sync_text(data: dict[str, Any]) -> list[str]:
             line += f"   FAILED: {folder['failed']}"
         lines.append(line)
     verb = "Would sync" if data.get("dry_run") else "Synced"
-    lines.append(f"{verb} {data['login']} in {data['seconds']:.2f} s.")
+    login, seconds = data["login"], data["seconds"]
+    errors = int(data.get("items_in_error") or 0)
+    failed = [name for name, f in data["folders"].items() if f.get("failed")]
+    if errors or failed:
+        what = [f"{errors} item(s) in error (see wess ledger {login})"] if errors else []
+        what += [f"failed: {', '.join(failed)}"] if failed else []
+        lines.append(f"{verb} {login} with errors in {seconds:.2f} s: {'; '.join(what)}.")
+    else:
+        lines.append(f"{verb} {login} in {seconds:.2f} s.")
     return lines
 
 
@@ -781,14 +849,9 @@ def sync_command(ctx: Context, login: str, dry_run: bool, as_json: bool) -> None
     else:
         data = sync.sync_user(ctx, login, dry_run=dry_run)
     emit(data, as_json, _sync_text(data))
-    failed = {name: f["failed"] for name, f in data["folders"].items() if f.get("failed")}
-    if failed:
-        reasons = sorted(set(failed.values()))
-        more = f" (and {len(reasons) - 1} other reason(s))" if len(reasons) > 1 else ""
-        click.echo(
-            f"wess: sync of {login} failed for {', '.join(sorted(failed))}: {reasons[0]}{more}",
-            err=True,
-        )
+    trouble = sync.problems(data)
+    if trouble:  # a folder failed or items are in error: not a clean sync (exit 1)
+        say(f"wess: sync of {login} finished with errors: {trouble}", err=True)
         sys.exit(1)
 
 
@@ -826,14 +889,14 @@ def run_command(
 
     def report(outcome: dict[str, Any]) -> None:
         if as_json:
-            click.echo(json.dumps(outcome, sort_keys=True))
+            _write(json.dumps(outcome, sort_keys=True))
         else:
-            click.echo(
+            say(
                 f"synced {len(outcome['synced'])}, failed {len(outcome['failed'])}, "
                 f"skipped {len(outcome['skipped'])}"
             )
             for login, why in sorted(outcome["failed"].items()):
-                click.echo(f"  {login}: {why}")
+                say(f"  {login}: {why}")
 
     if once:
         report(sync.run_once(ctx, workers, stop))

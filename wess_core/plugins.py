@@ -99,7 +99,10 @@ def _load_entry_points(pm: pluggy.PluginManager) -> list[PluginRecord]:
             if strict:
                 raise
             record.error = f"{type(exc).__name__}: {exc}"
-            print(f"wess: plugin {ep.name!r} failed to load: {record.error}", file=sys.stderr)
+            from wess_core.display import visible
+
+            print(visible(f"wess: plugin {ep.name!r} failed to load: {record.error}"),
+                  file=sys.stderr)  # fmt: skip
         records.append(record)
     return records
 

@@ -163,7 +163,9 @@ def test_a_poisoned_item_is_in_the_ledger_while_the_rest_syncs(synced_home, ews_
     crm.add("tasks", subject="Fine task")
     ews_server.reset_counts()
     result = synced_home("sync", "alice", "--json")
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1, result.stderr  # the rest synced, but items are in error
+    assert result.json["items_in_error"] == 2
+    assert "2 item(s) in error (see wess ledger alice)" in result.stderr
     folder = result.json["folders"]["tasks"]
     assert folder["to_exchange"]["updated"] == 4 and folder["to_exchange"]["created"] == 1
     assert sorted(e["crm_id"] for e in folder["errors"]) == sorted([tasks[2], new])

@@ -75,7 +75,7 @@ def test_import_is_all_or_nothing(tmp_path):
     with pytest.raises(ValidationError, match="record 2"):
         local.import_records(tmp_path, "main", "people", bad)
     assert len(local.list_records(tmp_path, "main", "people")) == 2
-    (tmp_path / "notjson.json").write_text("{")
+    (tmp_path / "notjson.json").write_text("[{")  # ("{" alone: "must hold a JSON list")
     with pytest.raises(ValidationError, match="not a JSON file"):
         local.import_records(tmp_path, "main", "people", tmp_path / "notjson.json")
     (tmp_path / "object.json").write_text('{"first_name": "D"}')

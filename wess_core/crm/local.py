@@ -22,13 +22,14 @@ Each bulk call and each function is one atomic write of the database.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from wess_core.crm.shards import ShardedDb, Snapshot, Transaction
+from wess_core.crm.shards import ShardedDb, Snapshot, Transaction, shard_of
 from wess_core.errors import ValidationError, quote
 from wess_core.store import Store, check_name_part
 from wess_core.strategies import (
@@ -61,8 +62,35 @@ def check_record_type(record_type: str) -> str:
     return record_type
 
 
-def check_fields(fields: Any, what: str = "fields") -> dict[str, Any]:
-    """Record fields are a JSON object with non-empty string keys."""
+#: How deep a record may nest: the record object is level 1, a list in one of its fields
+#: level 2. Records are flat objects of fields (a contact's addresses are the deepest, at
+#: 3), so anything near this is not a record, and deeper input would cost recursion
+#: (RecursionError) in every later ``json.dumps`` of it.
+MAX_DEPTH = 32
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether ``value`` nests deeper than ``MAX_DEPTH`` (walked without recursion; a
+    flat record costs one look at each field)."""
+    level: list[tuple[Any, int]] = [(value, 1)]
+    while level:
+        item, depth = level.pop()
+        if depth > MAX_DEPTH:
+            return True
+        for child in item.values() if isinstance(item, Mapping) else item:
+            if type(child) not in _SCALARS and isinstance(child, Mapping | list | tuple):
+                level.append((child, depth + 1))
+    return False
+
+
+def check_fields(fields: Any, what: str = "fields", parsed: bool = False) -> dict[str, Any]:
+    """Record fields are a JSON object with non-empty string keys, values JSON as the
+    standard defines it (no NaN or Infinity, which other JSON readers refuse), nested at
+    most ``MAX_DEPTH`` levels. ``parsed``: just read from JSON text by a parser that
+    refuses NaN and Infinity, so JSON by construction (an import skips that check)."""
     if not isinstance(fields, Mapping):
         raise ValidationError(f"{what} must be a JSON object, got {type(fields).__name__}")
     for key in fields:
@@ -70,8 +98,11 @@ def check_fields(fields: Any, what: str = "fields") -> dict[str, Any]:
             raise ValidationError(
                 f"{what}: field names must be non-empty strings, got {quote(key)}"
             )
+    if _too_deep(fields):
+        raise ValidationError(f"{what}: nested deeper than {MAX_DEPTH} levels")
     try:
-        json.dumps(fields)
+        if not parsed:
+            json.dumps(fields, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{what}: values must be JSON ({exc})") from None
     return dict(fields)
@@ -162,12 +193,17 @@ class _Tx:
         return {}
 
     def create(
-        self, record_type: str, fields: Mapping[str, Any], exchange_id: str | None
+        self,
+        record_type: str,
+        fields: Mapping[str, Any],
+        exchange_id: str | None,
+        checked: bool = False,
     ) -> tuple[int, Doc]:
+        """A new record; ``checked``: the caller already ran ``check_fields``."""
         check_record_type(record_type)
         doc = {
             "revision": self.bump(),
-            "fields": merge_fields({}, check_fields(fields)),
+            "fields": merge_fields({}, fields if checked else check_fields(fields)),
             "exchange_id": exchange_id,
             "deleted": False,
             "modified": _now(),
@@ -379,20 +415,134 @@ def list_records(home: str | Path, database: str, record_type: str) -> list[dict
     return LocalCrm(home, database).list(record_type)
 
 
-def _load_import(source: str | Path | Iterable[Any]) -> list[Any]:
+def _first_line(exc: BaseException) -> str:
+    """ijson's messages quote the input over three lines; the first says what is wrong."""
+    text = exc.args[0] if exc.args else str(exc)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    lines = str(text).strip().splitlines()
+    return lines[0].strip() if lines else type(exc).__name__
+
+
+def read_import_file(path: str | Path) -> Iterator[Any]:
+    """The entries of a JSON list file, one at a time, never the whole file in memory.
+
+    The file is parsed as a stream of events (ijson's ``basic_parse``; its C backend) and
+    each entry built here, so memory is one entry, not the 10x the file's size that
+    ``json.loads`` takes. Refused with one line naming the file and the entry: anything
+    but a list at the top, invalid JSON, NaN or Infinity (not JSON, though Python's
+    ``json`` reads them), a number beyond 64 bits, an entry nested deeper than
+    ``MAX_DEPTH`` (refused as it is read, before it costs memory: ijson's own ``items``
+    builds a prefix per level, quadratic in the depth)."""
+    import ijson
+
+    path = Path(path)
+    count = 0
+    try:
+        with path.open("rb") as stream:
+            events = ijson.basic_parse(stream, use_float=True)
+            first = next(events, None)
+            if first is None or first[0] != "start_array":
+                raise ValidationError(f"{path}: the import file must hold a JSON list of records")
+            stack: list[Any] = []  # the containers of the entry being built
+            keys: list[Any] = []  # for each, the key of the value that comes next
+            for event, value in events:
+                if event == "map_key":
+                    keys[-1] = value
+                    continue
+                if event in ("start_map", "start_array"):
+                    if len(stack) >= MAX_DEPTH:
+                        raise ValidationError(
+                            f"{path}: record {count + 1}: nested deeper than {MAX_DEPTH} levels"
+                        )
+                    stack.append({} if event == "start_map" else [])
+                    keys.append(None)
+                    continue
+                if event in ("end_map", "end_array"):
+                    if not stack:  # the end of the list: only whitespace may follow
+                        continue
+                    value = stack.pop()
+                    keys.pop()
+                if not stack:
+                    count += 1
+                    yield value
+                elif isinstance(stack[-1], list):
+                    stack[-1].append(value)
+                else:
+                    stack[-1][keys[-1]] = value
+    except FileNotFoundError:
+        raise ValidationError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ValidationError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except ijson.JSONError as exc:
+        reason = _first_line(exc)
+        if any(word in str(exc) for word in ("NaN", "Infinity")):
+            reason += " (NaN and Infinity are not JSON)"
+        raise ValidationError(f"{path} is not a JSON file: record {count + 1}: {reason}") from None
+
+
+_NONE = object()
+
+
+def _entries(source: str | Path | Iterable[Any]) -> Iterable[Any]:
     if isinstance(source, str | Path):
-        path = Path(source)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ValidationError(f"{path}: no such file") from None
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise ValidationError(f"{path} is not a JSON file: {exc}") from None
-    else:
-        data = list(source)
-    if not isinstance(data, list):
+        return read_import_file(source)
+    if isinstance(source, Mapping) or not isinstance(source, Iterable):
         raise ValidationError("the import file must hold a JSON list of records")
-    return data
+    return source
+
+
+def import_stream(
+    home: str | Path, database: str, record_type: str, source: str | Path | Iterable[Any]
+) -> range:
+    """Add every record of ``source`` (a JSON list file, or any iterable of entries), all
+    or nothing; returns the range of the new records' ids (they are consecutive).
+
+    Each entry is a record's fields, or an object with a ``fields`` key (the shape
+    ``wess crm list --json`` prints; its ``id`` is ignored, new ids are given).
+
+    One streaming pass in one write transaction: each entry is checked as it is read and
+    written to its shard, and shards are written out as they fill (``KEEP_SHARDS`` in
+    memory), so memory does not grow with the file. The first bad entry aborts the
+    transaction: the shard files written so far are removed and the manifest never named
+    them, so nothing of the file is imported (and readers never saw any of it).
+    """
+    check_record_type(record_type)
+    entries = iter(_entries(source))
+    # the first entry is read before the database is locked: a missing file, or one that
+    # is not a list, is refused without touching the database
+    head = next(entries, _NONE)
+    if head is not _NONE:
+        entries = itertools.chain([head], entries)
+    parsed = isinstance(source, str | Path)  # read_import_file's entries are JSON
+    crm = LocalCrm(home, database)
+    first = last = 0
+    with crm.db.write() as tx:
+        crm_tx = _Tx(tx)
+        for n, entry in enumerate(entries, 1):
+            if isinstance(entry, Mapping) and isinstance(entry.get("fields"), Mapping):
+                entry = entry["fields"]
+            label = f"{source}: record {n}" if parsed else f"record {n}"
+            fields = check_fields(entry, label, parsed)
+            doc_id, _ = crm_tx.create(record_type, fields, None, checked=True)
+            first, last = first or doc_id, doc_id
+    return range(first, last + 1) if first else range(0)
+
+
+def imported_records(
+    home: str | Path, database: str, record_type: str, ids: range
+) -> Iterator[dict[str, Any]]:
+    """The live records of ``ids`` (an import's range) as ``wess crm list`` shows them,
+    read a shard at a time."""
+    crm = LocalCrm(home, database)
+    if not ids:
+        return
+    for n in range(shard_of(ids.start), shard_of(ids[-1]) + 1):
+        docs = crm.db.read(lambda snap, n=n: snap.shard(check_record_type(record_type), n))
+        for key in sorted(docs, key=int):
+            doc_id, doc = int(key), docs[key]
+            if doc_id in ids and not doc.get("deleted"):
+                yield _public(doc_id, doc, record_type)
 
 
 def import_records(
@@ -400,21 +550,10 @@ def import_records(
 ) -> list[dict[str, Any]]:
     """Add every record of a JSON list, all or nothing; returns them with their ids.
 
-    Each entry is a record's fields, or an object with a ``fields`` key (the shape
-    ``wess crm list --json`` prints; its ``id`` is ignored, new ids are given).
-    """
-    check_record_type(record_type)
-    entries = _load_import(source)
-    fields_list = []
-    for n, entry in enumerate(entries, 1):
-        if isinstance(entry, Mapping) and isinstance(entry.get("fields"), Mapping):
-            entry = entry["fields"]
-        fields_list.append(check_fields(entry, f"record {n}"))
-    crm = LocalCrm(home, database)
-    with crm.db.write() as tx:
-        crm_tx = _Tx(tx)
-        docs = [crm_tx.create(record_type, f, None) for f in fields_list]
-    return [_public(doc_id, doc, record_type) for doc_id, doc in docs]
+    For lists a program builds (the demo, tests); a file of any size is better imported
+    with ``import_stream``, which does not return every record."""
+    ids = import_stream(home, database, record_type, source)
+    return list(imported_records(home, database, record_type, ids))
 
 
 def relink_emails(home: str | Path, database: str = DEFAULT_DATABASE) -> int:

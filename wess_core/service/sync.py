@@ -59,6 +59,25 @@ def summary_line(result: Any) -> str:
     return ", ".join(parts)
 
 
+def problems(data: dict[str, Any]) -> str | None:
+    """What went wrong in a run (a ``sync_user`` document), one line; None when nothing did.
+
+    A run with a failed folder or an item in error is a failed run: ``wess sync`` exits 1
+    and ``wess run`` counts the user as failed, so a script never reads "synced" for a
+    run that left items behind (they are in the ledger and retried by the next run)."""
+    login = data["login"]
+    parts = []
+    errors = int(data.get("items_in_error") or 0)
+    if errors:
+        parts.append(f"{errors} item(s) in error (see wess ledger {login})")
+    failed = {name: f["failed"] for name, f in data["folders"].items() if f.get("failed")}
+    if failed:
+        reasons = sorted(set(failed.values()))
+        more = f" (and {len(reasons) - 1} other reason(s))" if len(reasons) > 1 else ""
+        parts.append(f"failed for {', '.join(sorted(failed))}: {reasons[0]}{more}")
+    return "; ".join(parts) or None
+
+
 def _connection_for(ctx: Context, login: str, rediscover: bool, known: tuple[Any, Any]) -> Any:
     """Resolve the user's connection; discover (and cache) the EWS URL when none is known
     or when the cached one stopped answering. ``known``: the account and profile this
@@ -317,7 +336,10 @@ def sync_one(
 ) -> tuple[str, str]:
     """One scheduled user's sync: ("synced" | "skipped" | "failed", message)."""
     try:
-        sync_user(ctx, login, transport_factory=transport_factory)
+        data = sync_user(ctx, login, transport_factory=transport_factory)
+        trouble = problems(data)
+        if trouble:
+            return "failed", trouble
         return "synced", ""
     except SyncLocked as exc:
         return "skipped", str(exc)

@@ -129,5 +129,6 @@ class SyncResult:
             "dry_run": self.dry_run,
             "ok": self.ok,
             "total_changes": self.total_changes,
+            "items_in_error": len(self.errors),
             "folders": {name: f.to_dict() for name, f in self.folders.items()},
         }

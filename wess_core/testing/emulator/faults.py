@@ -6,7 +6,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-KINDS = ("server_busy", "http_503", "connection_reset", "slow", "invalid_sync_state")
+KINDS = (
+    "server_busy", "http_503", "connection_reset", "slow", "invalid_sync_state", "soap_fault",
+)  # fmt: skip
 
 
 @dataclass
@@ -17,6 +19,8 @@ class Fault:
     back_off_ms: int = 50  # server_busy
     delay: float = 0.5  # slow
     retry_after: int = 1  # http_503 Retry-After seconds (0 = no header)
+    code: str = "ErrorInternalServerError"  # soap_fault: the ResponseCode
+    text: str = "An internal server error occurred."  # soap_fault: the faultstring
     fired: int = field(default=0)
 
     def applies(self, operation: str | None, kind: str | None) -> bool:

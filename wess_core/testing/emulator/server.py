@@ -616,7 +616,8 @@ class EmulatorServer:
     # ------------------------------------------------------------------ faults & stats
     def inject(self, kind: str, operation: str | None = None, times: int | None = 1, **kw):
         """Inject a fault; see :class:`~.faults.Fault` (server_busy, http_503,
-        connection_reset, slow, invalid_sync_state)."""
+        connection_reset, slow, invalid_sync_state, soap_fault: a SOAP fault with
+        ``code`` and ``text``, e.g. server-supplied text a client must print safely)."""
         return self.faults.inject(kind, operation=operation, times=times, **kw)
 
     def set_latency(self, seconds: float, operation: str | None = None) -> None:
@@ -835,6 +836,8 @@ class EmulatorServer:
                 "The server cannot service this request right now. Try again later.",
                 xml,
             )
+        if fault.kind == "soap_fault":
+            return self._fault(fault.code, fault.text)
         if fault.kind == "http_503":
             headers = {"Content-Type": "text/html"}
             if fault.retry_after:
