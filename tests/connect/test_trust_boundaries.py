@@ -159,15 +159,15 @@ def test_user_set_url_never_receives_service_credentials(site, emu, home, hostil
     users_before = users_bytes(home)
 
     r = site("users", "set", "alice", "--ews-url", hostile.url, as_="alice")
+    for argv in (("test-connection", "alice"), ("discover", "alice"), ("sync", "alice")):
+        site(*argv, as_="alice")
 
+    assert hostile.authorizations == []  # before: the service password / app token
+    assert hostile.requests == 0
     assert r.exit_code == 1, r.stdout
     line = one_line(r.stderr)
     assert f"ask an admin to run: wess users set alice --ews-url {hostile.url}" in line
     assert users_bytes(home) == users_before
-    for argv in (("test-connection", "alice"), ("discover", "alice"), ("sync", "alice")):
-        site(*argv, as_="alice")
-    assert hostile.authorizations == []
-    assert hostile.requests == 0
 
 
 def test_value_set_under_own_credentials_is_not_used_by_the_service_account(site, emu, home, crm):
@@ -180,7 +180,6 @@ def test_value_set_under_own_credentials_is_not_used_by_the_service_account(site
     assert r.exit_code == 0, r.stderr
     r = site("users", "set", "alice", "--exchange-email", "bob@example.com", as_="alice")
     assert r.exit_code == 0, r.stderr  # her own credentials: Exchange is the boundary
-    assert site("users", "show", "alice", "--json").json["user_set_fields"] == ["exchange_email"]
     r = site("users", "set", "alice", "--ews-url", emu.ews_url, as_="alice")
     assert r.exit_code == 0, r.stderr
     seed_bob(emu)
@@ -199,6 +198,8 @@ def test_value_set_under_own_credentials_is_not_used_by_the_service_account(site
     assert crm_snapshot(crm) == crm_before
     history = site("history", "alice", "--json").json
     assert any("set by alice, not by an admin" in e["message"] for e in history)
+    shown = site("users", "show", "alice", "--json").json
+    assert shown["user_set_fields"] == ["ews_url", "exchange_email"]
 
     # the admin approves the address; the user-set URL still waits for approval
     assert site("users", "set", "alice", "--exchange-email", "bob@example.com",
