@@ -31,7 +31,7 @@ from wess_core.models import Account, UserProfile
 #: Connection fields a user may set on their own profile whose provenance is kept,
 #: with the admin command's flag that sets (and so approves) each.
 TRACKED_FIELDS = {"exchange_email": "--exchange-email", "ews_url": "--ews-url"}
-_LABELS = {"exchange_email": "Exchange e-mail", "ews_url": "EWS URL"}
+FIELD_LABELS = {"exchange_email": "Exchange e-mail", "ews_url": "EWS URL"}
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def require_trusted(connection: Connection) -> None:
     value = connection.exchange_email if name == "exchange_email" else connection.ews_url
     login = connection.login
     raise UntrustedSetting(
-        f"the {_LABELS[name]} {value} of {login} was set by {login}, not by an admin; the "
+        f"the {FIELD_LABELS[name]} {value} of {login} was set by {login}, not by an admin; the "
         f"{connection.auth} service credentials are used only with addresses and URLs an "
         f"admin set: an admin approves it with: wess users set {login} "
         f"{TRACKED_FIELDS[name]} {value}"

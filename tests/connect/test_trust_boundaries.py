@@ -315,3 +315,15 @@ def test_one_background_discovery_per_user(admin_home, emu, home):
     starts = [e for e in admin_home("history", "alice", "--json").json
               if e["message"].startswith("discovery running")]  # fmt: skip
     assert len(starts) == 2
+
+
+def test_resubmitting_the_stored_address_changes_nothing(site, emu):
+    """A front end that sends every field back (the web form) is no change: accepted, and
+    the admin's value stays the admin's."""
+    impersonation(site)
+    r = site("users", "set", "alice", "--exchange-email", "alice@example.com")
+    assert r.exit_code == 0, r.stderr
+    r = site("users", "set", "alice", "--exchange-email", "alice@example.com", as_="alice")
+    assert r.exit_code == 0, r.stderr
+    assert site("users", "show", "alice", "--json").json["user_set_fields"] == []
+    assert site("test-connection", "alice", as_="alice").exit_code == 0

@@ -210,6 +210,7 @@ def update_user(
     """
     from wess_core import plugins
     from wess_core.connection import (
+        FIELD_LABELS,
         TRACKED_FIELDS,
         uses_service_credentials,
         verify_user_connection,
@@ -260,6 +261,10 @@ def update_user(
 
     current = get_profile(ctx, login)
     account = load_account(ctx)
+    if not ctx.is_admin:  # the value already stored is no change (and no new provenance)
+        for name in TRACKED_FIELDS:
+            if name in updates and updates[name] == getattr(current, name):
+                del updates[name]
     tracked = [name for name in TRACKED_FIELDS if updates.get(name)]
     if tracked and not ctx.is_admin:
         method = current.auth or account.auth
@@ -267,7 +272,7 @@ def update_user(
             name = tracked[0]
             raise PermissionDenied(
                 f"permission denied: {login}'s mailbox is opened with the {method} service "
-                f"credentials, so only an admin may change the {name.replace('_', ' ')}; "
+                f"credentials, so only an admin may change the {FIELD_LABELS[name]}; "
                 f"ask an admin to run: wess users set {login} {TRACKED_FIELDS[name]} "
                 f"{updates[name]}"
             )
