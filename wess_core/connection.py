@@ -120,7 +120,10 @@ def untrusted_fields(connection: Connection) -> list[str]:
 
 def require_trusted(connection: Connection) -> None:
     """Refuse (``UntrustedSetting``) to use service credentials with a user-set address or
-    URL: an admin approves it by setting it (``wess users set LOGIN --exchange-email A``)."""
+    URL: an admin approves it by setting it (``wess users set LOGIN --exchange-email A``).
+
+    Profiles stored before provenance was kept have no ``user_set_fields``: their values
+    count as admin-set (they were, or were set before this rule existed)."""
     names = untrusted_fields(connection)
     if not names:
         return

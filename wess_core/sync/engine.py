@@ -101,15 +101,17 @@ def _message(exc: BaseException) -> str:
 
 def _decision_allowed(entry: dict[str, Any]) -> bool:
     """Approving a held delete of CRM records (a database other users share) takes an
-    admin (``wess_core.service.review.decide``); a decision stored otherwise (before that
-    rule, or by another writer) is not carried out. Decisions without the ``admin`` flag
-    count as the admin's when made by "admin", as the review service wrote them."""
+    admin (``wess_core.service.review.decide`` records ``admin``); a user's approval
+    stored before that rule (``by`` a login, no ``admin`` flag) is not carried out.
+    A decision without ``by`` comes from code, not a reviewer, and stands."""
     decision = entry.get("decision") or {}
     if entry.get("kind") != "delete" or entry.get("side") != "crm":
         return True
     if decision.get("action") != "approve":
         return True
-    return bool(decision.get("admin", decision.get("by") == "admin"))
+    if "admin" in decision:
+        return bool(decision["admin"])
+    return decision.get("by", "admin") == "admin"
 
 
 class _FolderRun:
