@@ -17,13 +17,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from wess_core import plugins
+from wess_core import plugins, validation
 from wess_core.errors import (
     CredentialsRejected,
+    DiscoveryError,
     EndpointFailed,
     PermissionDenied,
     UntrustedSetting,
     UsageError,
+    ValidationError,
     WessError,
 )
 from wess_core.models import Account, UserProfile
@@ -153,7 +155,12 @@ def discover_url(connection: Connection) -> str:
     """Run the connection's discovery method (raises DiscoveryError by name)."""
     require_trusted(connection)
     method = plugins.discovery_methods().get(connection.discovery)
-    return method.discover(connection)
+    url = method.discover(connection)
+    try:  # a found URL passes the same host rules as one typed in
+        validation.url_host(url, "the EWS URL found")
+    except ValidationError as exc:
+        raise DiscoveryError("AutoDiscoverFailed", str(exc)) from None
+    return url
 
 
 def check(connection: Connection) -> str:

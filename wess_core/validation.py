@@ -109,6 +109,17 @@ def _check_host(host: str, what: str, value: str) -> None:
         )
 
 
+def url_host(value: str, what: str) -> str:
+    """Refuse a URL whose host is link-local or a number in disguise (see ``_check_host``);
+    for URLs WESS did not get from a person: discovered ones and redirects."""
+    try:
+        host = urlsplit(value).hostname or ""
+    except ValueError:
+        raise ValidationError(f"{what} {quote(value)} is not a URL") from None
+    _check_host(host, what, value)
+    return value
+
+
 def ews_url(value: str) -> str:
     """https://host[:port]/EWS/Exchange.asmx (path case-insensitive, as IIS treats it)."""
     value = value.strip()

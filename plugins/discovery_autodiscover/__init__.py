@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import os
 
-from wess_core import hookimpl
-from wess_core.errors import DiscoveryError
+from wess_core import hookimpl, validation
+from wess_core.errors import DiscoveryError, ValidationError
 
 MAX_REDIRECTS = 5
 MANUAL_HINT = (
@@ -77,6 +77,10 @@ class AutodiscoverDiscovery:
         url = connection.autodiscover_url
         seen = {email.lower()}
         for _ in range(MAX_REDIRECTS + 1):
+            try:  # a redirect passes the same host rules as a URL typed in
+                validation.url_host(url, "Autodiscover redirect")
+            except ValidationError as exc:
+                raise DiscoveryError("AutoDiscoverFailed", f"{exc}; {MANUAL_HINT}") from None
             prepare_endpoint(url, connection.ca_bundle)
             protocol = AutodiscoverProtocol(
                 config=Configuration(
