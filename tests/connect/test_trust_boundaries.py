@@ -196,8 +196,12 @@ def test_value_set_under_own_credentials_is_not_used_by_the_service_account(site
     assert sum(emu.counts.values()) == 0  # not one request with the service account
     assert snapshot(emu, "bob@example.com") == bob_before
     assert crm_snapshot(crm) == crm_before
+    assert site("sync", "alice").exit_code == 1  # the scheduler would skip her: paused
     history = site("history", "alice", "--json").json
-    assert any("set by alice, not by an admin" in e["message"] for e in history)
+    errors = [e["message"] for e in history if e["kind"] == "error"]
+    assert len(errors) == 1 and errors[0].startswith("sync paused: the Exchange e-mail")
+    assert "set by alice, not by an admin" in errors[0]
+    assert site("status", "--json").json[0]["paused"].startswith("the Exchange e-mail")
     shown = site("users", "show", "alice", "--json").json
     assert shown["user_set_fields"] == ["ews_url", "exchange_email"]
 
@@ -208,6 +212,7 @@ def test_value_set_under_own_credentials_is_not_used_by_the_service_account(site
     assert r.exit_code == 1 and "EWS URL" in r.stderr and "set by alice" in r.stderr
     assert site("users", "set", "alice", "--ews-url", emu.ews_url).exit_code == 0
     assert site("users", "show", "alice", "--json").json["user_set_fields"] == []
+    assert site("status", "--json").json[0]["paused"] is None  # the approval resumes her
     assert site("test-connection", "alice").exit_code == 0
 
 

@@ -18,7 +18,13 @@ from typing import Any
 
 from wess_core import plugins
 from wess_core.connection import require_trusted, resolve, user_url_failure
-from wess_core.errors import ConnectionFailed, NotEligible, SyncLocked, WessError
+from wess_core.errors import (
+    ConnectionFailed,
+    NotEligible,
+    SyncLocked,
+    UntrustedSetting,
+    WessError,
+)
 from wess_core.service import history
 from wess_core.service.accounts import load_account, setting, setting_of
 from wess_core.service.context import Context
@@ -157,6 +163,12 @@ def sync_user(
                 result, guard = _run(ctx, login, types, crm, factory, policy, dry_run, True,
                                      progress=progress)  # fmt: skip
                 fatal = guard.fatal
+        except UntrustedSetting as exc:
+            # service credentials with a user-set address: paused (the scheduler skips
+            # the user, one history entry) until an admin sets or approves the value
+            if dry_run or _set_pause(ctx, login, str(exc)):
+                history.record(ctx, login, "error", f"sync paused: {exc}", paused=not dry_run)
+            raise
         except WessError as exc:
             history.record(ctx, login, "error", f"sync failed: {exc}")
             raise
