@@ -64,10 +64,11 @@ def admin_home(wess) -> Callable[..., Run]:
 @pytest.fixture
 def synced_home(admin_home, ews_server):
     wess = admin_home
-    assert wess("users", "set", "alice", "--exchange-email", EWS_USER, "--no-verify").exit_code == 0
+    result = wess("users", "set", "alice", "--exchange-email", EWS_USER, "--skip-check")
+    assert result.exit_code == 0, result.stderr
     result = wess(
         "connection", "set", "--ews-url", ews_server.ews_url, "--ca-bundle", ews_server.ca_cert,
-        "--no-verify",
+        "--skip-check",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     result = wess("users", "set", "alice", "--password-stdin", input=EWS_PASSWORD + "\n")

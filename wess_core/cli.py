@@ -185,6 +185,18 @@ pass_ctx = click.make_pass_decorator(Context)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 
 
+def skip_check_options(command: Any) -> Any:
+    """``--skip-check`` (admin only) and its old spelling ``--no-verify``, hidden: it read
+    like "no TLS verification", which it never was."""
+    command = click.option("--no-verify", "no_verify", is_flag=True, hidden=True)(command)
+    return click.option(
+        "--skip-check",
+        "skip_check",
+        is_flag=True,
+        help="Save without the credential check with Exchange (admin only).",
+    )(command)
+
+
 @click.group(cls=WessGroup, name="cli")
 @click.option(
     "--home",
@@ -265,7 +277,10 @@ def licences_add(ctx: Context, count: int, as_json: bool) -> None:
 
 # -- users --------------------------------------------------------------------
 
-USER_COLUMNS = ["login", "email", "state", "licence_allocated", "sync_enabled", "eligible"]
+USER_COLUMNS = [
+    "login", "email", "exchange_email", "auth", "state", "licence_allocated", "sync_enabled",
+    "eligible",
+]  # fmt: skip
 
 
 @cli.group("users")
@@ -294,7 +309,7 @@ def _show_text(data: dict[str, Any]) -> list[str]:
     keys = [
         "login", "email", "pending_email", "state", "licence_allocated", "sync_enabled",
         "database", "exchange_email", "exchange_username", "password", "auth", "discovery",
-        "ews_url", "discovered_ews_url", "eligible", "reasons",
+        "ews_url", "discovered_ews_url", "user_set_fields", "eligible", "reasons",
     ]  # fmt: skip
     width = max(len(k) for k in keys)
     lines = [f"{k:<{width}}  {_fmt(data.get(k))}" for k in keys]
@@ -362,7 +377,7 @@ def users_disable(ctx: Context, login: str) -> None:
 @click.option("--database", help="The user's CRM database (admin).")
 @click.option("--state", type=click.Choice(["active", "not_activated", "disabled"]))
 @click.option("--email", help="New login e-mail: pending until 'users confirm-email'.")
-@click.option("--no-verify", is_flag=True, help="Skip the credential check on save.")
+@skip_check_options
 @json_option
 @pass_ctx
 def users_set(
@@ -370,13 +385,15 @@ def users_set(
     login: str,
     password_stdin: bool,
     password_prompt: bool,
+    skip_check: bool,
     no_verify: bool,
     as_json: bool,
     **fields: Any,
 ) -> None:
     """Change LOGIN's profile. Credentials are checked with Exchange before saving."""
+    skip = skip_check or no_verify
     password = read_secret(password_stdin, password_prompt)
-    data = users.update_user(ctx, login, password=password, verify=not no_verify, **fields)
+    data = users.update_user(ctx, login, password=password, verify=not skip, **fields)
     emit(data, as_json, f"Profile of {login} saved.")
 
 
@@ -408,13 +425,14 @@ def connection() -> None:
 @click.option("--oauth-client-id", help="App registration's client id.")
 @click.option("--oauth-authority", help="Authority URL (default: login.microsoftonline.com).")
 @click.option("--client-secret-stdin", is_flag=True, help="Read the OAuth client secret.")
-@click.option("--no-verify", is_flag=True, help="Skip the credential check on save.")
+@skip_check_options
 @json_option
 @pass_ctx
 def connection_set(
     ctx: Context,
     password_stdin: bool,
     client_secret_stdin: bool,
+    skip_check: bool,
     no_verify: bool,
     as_json: bool,
     **options: Any,
@@ -428,14 +446,14 @@ def connection_set(
         ctx,
         impersonation_password=password,
         oauth_client_secret=secret,
-        verify=not no_verify,
+        verify=not (skip_check or no_verify),
         **options,
     )
     if data.get("checked_with"):
         who = data["checked_with"]
         text = f"Connection settings saved; Exchange accepted them (checked as {who})."
-    elif no_verify:
-        text = "Connection settings saved without a check (--no-verify)."
+    elif skip_check or no_verify:
+        text = "Connection settings saved without a check (--skip-check)."
     else:
         text = (
             "Connection settings saved; not checked yet: no user has complete credentials. "
@@ -612,6 +630,10 @@ def review_command(
     verb = "approved" if decision == "approve" else "rejected"
     text = [f"{row['id']} {verb}" for row in data["decided"]] or ["Nothing to decide."]
     text += [f"{rid} skipped: pick its candidate with --approve {rid}=N" for rid in data["skipped"]]
+    text += [
+        f"{rid} not approved: it deletes records in the shared CRM; an admin approves it"
+        for rid in data.get("needs_admin", ())
+    ]
     if data["decided"]:
         text.append(f"Carried out at the next sync ('wess sync {login}').")
     emit(data, as_json, text)

@@ -3,6 +3,13 @@
 Resolved fresh for every operation (never cached across runs), so a changed URL
 or password takes effect on the next sync. Secrets are decrypted only here, into
 fields that are left out of ``repr``.
+
+Trust: service credentials (an impersonation account, an OAuth app: auth methods that
+declare ``uses_service_credentials``) reach every mailbox, so they are only ever used
+with the mailbox address and URL an admin set or approved. The profile records which of
+those fields the user set themselves (``UserProfile.user_set_fields``); every use of a
+connection (the check on save, ``test-connection``, discovery, the sync) goes through
+:func:`require_trusted` first.
 """
 
 from __future__ import annotations
@@ -11,8 +18,21 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from wess_core import endpoints, plugins
-from wess_core.errors import CredentialsRejected, DiscoveryError, UsageError, WessError
+from wess_core.errors import (
+    CredentialsRejected,
+    DiscoveryError,
+    EndpointFailed,
+    PermissionDenied,
+    UntrustedSetting,
+    UsageError,
+    WessError,
+)
 from wess_core.models import Account, UserProfile
+
+#: Connection fields a user may set on their own profile whose provenance is kept,
+#: with the admin command's flag that sets (and so approves) each.
+TRACKED_FIELDS = {"exchange_email": "--exchange-email", "ews_url": "--ews-url"}
+FIELD_LABELS = {"exchange_email": "Exchange e-mail", "ews_url": "EWS URL"}
 
 
 @dataclass(frozen=True)
@@ -38,6 +58,8 @@ class Connection:
     configured_urls: tuple[str, ...] = ()
     #: The ``autodiscover_allowed_domains`` setting (``None``: the default).
     allowed_domains: tuple[str, ...] | None = None
+    #: Fields in force that the user set and no admin approved (see ``TRACKED_FIELDS``).
+    user_set: tuple[str, ...] = ()
     password: str | None = field(default=None, repr=False)
     impersonation_password: str | None = field(default=None, repr=False)
     oauth_client_secret: str | None = field(default=None, repr=False)
@@ -78,9 +100,62 @@ def resolve(
             u for u in (account.ews_url, account.autodiscover_url, profile.ews_url) if u
         ),
         allowed_domains=tuple(account.settings.get(endpoints.SETTING) or ()) or None,
+        user_set=tuple(
+            name
+            for name in TRACKED_FIELDS
+            if name in (profile.user_set_fields or ()) and getattr(profile, name)
+        ),
         password=clear(profile.password),
         impersonation_password=clear(account.impersonation_password),
         oauth_client_secret=clear(account.oauth_client_secret),
+    )
+
+
+def uses_service_credentials(auth: str) -> bool:
+    """Whether the auth method logs in with credentials that reach other users' mailboxes.
+
+    Auth methods declare it (``uses_service_credentials``, see
+    ``wess_core.strategies.AuthMethod``); one that does not say is treated as using
+    service credentials, the safe side."""
+    method = plugins.auth_methods().get(auth)
+    return bool(getattr(method, "uses_service_credentials", True))
+
+
+def untrusted_fields(connection: Connection) -> list[str]:
+    """The user-set fields service credentials would be used with ([] = none)."""
+    if not connection.user_set or not uses_service_credentials(connection.auth):
+        return []
+    return list(connection.user_set)
+
+
+def require_trusted(connection: Connection) -> None:
+    """Refuse (``UntrustedSetting``) to use service credentials with a user-set address or
+    URL: an admin approves it by setting it (``wess users set LOGIN --exchange-email A``).
+
+    Profiles stored before provenance was kept have no ``user_set_fields``: their values
+    count as admin-set (they were, or were set before this rule existed)."""
+    names = untrusted_fields(connection)
+    if not names:
+        return
+    name = names[0]
+    value = connection.exchange_email if name == "exchange_email" else connection.ews_url
+    login = connection.login
+    raise UntrustedSetting(
+        f"the {FIELD_LABELS[name]} {value} of {login} was set by {login}, not by an admin; the "
+        f"{connection.auth} service credentials are used only with addresses and URLs an "
+        f"admin set: an admin approves it with: wess users set {login} "
+        f"{TRACKED_FIELDS[name]} {value}"
+    )
+
+
+def user_url_failure(connection: Connection) -> EndpointFailed:
+    """One message for every way a user-set URL can fail to answer (refused, timed out,
+    no TLS, untrusted certificate, not EWS): telling them apart would turn the check into
+    a port scanner for whoever may set the URL."""
+    return EndpointFailed(
+        f"the EWS URL {connection.ews_url} set by {connection.login} did not answer as a "
+        "trusted Exchange server; check it (wess users set "
+        f"{connection.login} --ews-url URL) or ask an admin"
     )
 
 
@@ -89,6 +164,7 @@ def discover_url(connection: Connection) -> str:
 
     Whatever the method, the URL it finds must be one the credentials may go to
     (``wess_core.endpoints``) before anyone caches or uses it."""
+    require_trusted(connection)
     method = plugins.discovery_methods().get(connection.discovery)
     url = method.discover(connection)
     reason = endpoints.boundary(connection).refusal(url, "the EWS URL found")
@@ -105,11 +181,12 @@ def check(connection: Connection) -> str:
     (``test_connection``). A URL cached by an earlier discovery that no longer answers
     (``exc.rediscover``) is discovered once more and tried again.
     """
+    require_trusted(connection)
     auth = plugins.auth_methods().get(connection.auth)
     auth.validate(connection)
     url = connection.url or discover_url(connection)
     try:
-        auth.test_connection(connection.with_url(url))
+        _test(auth, connection.with_url(url))
     except CredentialsRejected as exc:
         if not getattr(exc, "rediscover", False) or connection.ews_url:
             raise
@@ -119,14 +196,24 @@ def check(connection: Connection) -> str:
         if fresh == url:
             raise
         url = fresh
-        auth.test_connection(connection.with_url(url))
+        _test(auth, connection.with_url(url))
     return url
+
+
+def _test(auth, connection: Connection) -> None:
+    """``auth.test_connection``, with one message for any failure of a user-set URL."""
+    try:
+        auth.test_connection(connection)
+    except EndpointFailed:
+        if "ews_url" in connection.user_set:
+            raise user_url_failure(connection) from None
+        raise
 
 
 def _verify(connection: Connection) -> str | None:
     try:
         url = check(connection)
-    except (CredentialsRejected, UsageError):
+    except (CredentialsRejected, UsageError, PermissionDenied):
         raise
     except WessError as exc:
         raise CredentialsRejected(str(exc)) from None
@@ -156,6 +243,8 @@ def verify_account_connection(ctx, account: Account) -> str | None:
             plugins.auth_methods().get(connection.auth).validate(connection)
         except UsageError:
             continue  # this user's own settings are incomplete: try the next one
+        if untrusted_fields(connection):
+            continue  # never check service credentials against a user-set address or URL
         _verify(connection)
         return profile.login
     return None

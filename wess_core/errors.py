@@ -34,6 +34,10 @@ class PermissionDenied(WessError):
         super().__init__(message)
 
 
+class UntrustedSetting(PermissionDenied):
+    """Service credentials would be used with an address or URL no admin set or approved."""
+
+
 class NotFound(WessError):
     exit_code = 1
 
@@ -75,6 +79,12 @@ class CredentialsRejected(ConnectionFailed):
         super().__init__(f"credentials were rejected by Exchange: {reason}")
 
 
+class EndpointFailed(CredentialsRejected):
+    """The URL did not answer as a trusted EWS endpoint: refused, timed out, not TLS, an
+    untrusted certificate, not EWS. Transports raise subclasses; the core uses the class
+    to give one message for all of them when the URL was set by a user (no port scans)."""
+
+
 class DiscoveryError(ConnectionFailed):
     """Autodiscover failed; ``code`` is the name users look up."""
 
@@ -85,3 +95,7 @@ class DiscoveryError(ConnectionFailed):
 
 class SyncLocked(WessError):
     """Another process is syncing this user right now."""
+
+
+class JobRunning(WessError):
+    """A background job of this user is still running; one at a time per user."""

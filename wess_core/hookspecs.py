@@ -36,7 +36,10 @@ def wess_register_auth_methods(register):
 
     ``register(name, strategy, aliases=())`` with a ``wess_core.strategies.AuthMethod``:
     it validates the settings it needs and builds exchangelib credentials, the
-    access type and the impersonation target for a resolved connection.
+    access type and the impersonation target for a resolved connection. Declare
+    ``uses_service_credentials = True`` on a method whose credentials reach other users'
+    mailboxes (``False`` for the user's own; undeclared counts as ``True``): the core
+    then uses it only with addresses and URLs an admin set.
 
     Example::
 

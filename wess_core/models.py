@@ -82,6 +82,11 @@ class UserProfile(Record):
     discovered_ews_url: str | None = None  # cache filled by discovery
     paused_reason: str | None = None  # credential problem: scheduler skips until fixed
     created: str | None = None
+    #: Provenance: connection fields (``exchange_email``, ``ews_url``) the user set
+    #: themselves and no admin has set since. Service credentials are never used with
+    #: them (``wess_core.connection.require_trusted``). Profiles written before this
+    #: field existed have none: their values were set by an admin, or before the rule.
+    user_set_fields: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -342,6 +342,15 @@ class AuthMethod(Protocol):
     ``impersonation``, ``app_password``, ``oauth``) derive from
     ``wess_plugins.transport_ews.connect.EwsAuthMethod``, which adds the EWS side
     (``ews_login`` → exchangelib credentials, access type, impersonation target).
+
+    Declare ``uses_service_credentials`` (a class attribute): ``True`` when the method
+    logs in with credentials that reach other users' mailboxes (an impersonation service
+    account, an app-only OAuth token), ``False`` when it uses the user's own (``direct``,
+    ``app_password``: Exchange itself keeps them to the user's mailbox). The core
+    enforces the policy: under service credentials a user may not set their own Exchange
+    e-mail or EWS URL, and service credentials are never used with such a value that no
+    admin approved. A method that does not declare it is treated as ``True``. Not part of
+    the protocol check, so existing plugins keep loading.
     """
 
     def validate(self, connection: Any) -> None:

@@ -12,6 +12,9 @@ from wess_core.store import check_name_part
 
 O365_EWS_URL = "https://outlook.office365.com/EWS/Exchange.asmx"
 MAX_FIELD = 256
+#: Longest password or client secret accepted (bytes, UTF-8): real ones are far shorter,
+#: and every command reads the whole users file, so one huge secret would slow them all.
+MAX_SECRET = 1024
 
 _EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
@@ -65,6 +68,47 @@ def exchange_username(value: str) -> str:
     return value
 
 
+def secret(value: str, what: str = "password") -> str:
+    """A password or client secret: not empty, at most ``MAX_SECRET`` bytes."""
+    if not value:
+        raise ValidationError(f"the {what} is empty; nothing was changed")
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_SECRET:
+        raise ValidationError(
+            f"the {what} is longer than {MAX_SECRET} bytes (1 KiB); nothing was changed"
+        )
+    return value
+
+
+#: Link-local networks: no Exchange server lives there, cloud metadata services do.
+_LINK_LOCAL = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
+#: A host label that is a number: decimal, octal (leading 0) or hex (0x...).
+_NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$", re.IGNORECASE)
+
+
+def _check_host(host: str, what: str, value: str) -> None:
+    """Refuse link-local / metadata addresses and numbers posing as hosts (``2130706433``,
+    ``0x7f.1``, ``127.1``, ``017700000001``), which resolvers read as IP addresses that a
+    plain check would not recognise. Loopback and private addresses stay allowed."""
+    try:
+        address = ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        address = None
+    if address is not None:
+        mapped = getattr(address, "ipv4_mapped", None)
+        for candidate in (address, mapped):
+            if candidate is not None and any(candidate in net for net in _LINK_LOCAL):
+                raise ValidationError(
+                    f"{what} {quote(value)} points at a link-local address (cloud metadata "
+                    "services live there, Exchange does not); use the server's host name"
+                )
+        return
+    if all(_NUMERIC_LABEL.fullmatch(label) for label in host.split(".")):
+        raise ValidationError(
+            f"{what} {quote(value)} has a number for a host; write an IP address in dotted "
+            "form (e.g. 192.0.2.10) or use the server's host name"
+        )
+
+
 def credential_url(value: str, what: str = "URL", hint: str = "") -> str:
     """A URL that may receive a credential: https, a valid host, no user:password part, a
     valid port. The one rule for every such URL (configured, discovered, redirected), so a
@@ -86,6 +130,7 @@ def credential_url(value: str, what: str = "URL", hint: str = "") -> str:
         raise ValidationError(f"{what} {quote(value)} must not contain credentials{hint}")
     if port is not None and not 0 < port < 65536:
         raise ValidationError(f"{what} {quote(value)} has an invalid port{hint}")
+    _check_host(host, what, value)
     return value
 
 

@@ -16,6 +16,9 @@ class DirectAuth:
     """Delegate access with the user's own credentials."""
 
     name = "direct"
+    #: The user's own credentials: Exchange itself limits them to the user's mailbox, so
+    #: the user may set their own Exchange e-mail and EWS URL.
+    uses_service_credentials = False
     #: exchangelib auth type; ``None`` lets exchangelib read it from the server (NTLM/Basic).
     auth_type: str | None = None
 

@@ -21,6 +21,9 @@ class ImpersonationAuth:
     """Impersonation of the user's mailbox by the account's service account."""
 
     name = "impersonation"
+    #: One service account reaches every mailbox: used only with addresses and URLs an
+    #: admin set (the core enforces it).
+    uses_service_credentials = True
 
     def validate(self, connection) -> None:
         """No network: a service account with a stored password."""

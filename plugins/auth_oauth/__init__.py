@@ -30,6 +30,9 @@ class OAuthAuth:
     """App-only OAuth 2.0 (MSAL client credentials) with impersonation of the mailbox."""
 
     name = "oauth"
+    #: The app-only token opens every mailbox: used only with addresses and URLs an
+    #: admin set (the core enforces it).
+    uses_service_credentials = True
 
     def validate(self, connection) -> None:
         missing = [

@@ -41,7 +41,7 @@ from exchangelib import errors as ews_errors
 from exchangelib.protocol import CachingProtocol, Protocol, RetryPolicy
 
 from wess_core import endpoints, tls
-from wess_core.errors import CredentialsRejected, UsageError
+from wess_core.errors import CredentialsRejected, EndpointFailed, UsageError
 
 __all__ = [
     "BASIC",
@@ -50,6 +50,7 @@ __all__ = [
     "NTLM",
     "OAUTH2",
     "EndpointUnreachable",
+    "EndpointUntrusted",
     "EwsAuthMethod",
     "EwsLogin",
     "describe_failure",
@@ -64,7 +65,7 @@ TLS_HINT = (
 )
 
 
-class EndpointUnreachable(CredentialsRejected):
+class EndpointUnreachable(EndpointFailed):
     """The EWS URL did not answer as an EWS endpoint (refused, timed out, HTTP 404).
 
     Discovery caches the URL it finds; this failure (and only this one) is the signal
@@ -72,6 +73,10 @@ class EndpointUnreachable(CredentialsRejected):
     """
 
     rediscover = True
+
+
+class EndpointUntrusted(EndpointFailed):
+    """The EWS URL answered without TLS or with a certificate the account does not trust."""
 
 
 @dataclass
@@ -102,6 +107,9 @@ class EwsAuthMethod:
 
     #: Registered name, used in messages.
     name = "ews"
+    #: Whether the credentials reach other users' mailboxes (a service account, an app).
+    #: ``False`` only for the user's own credentials; see ``wess_core.strategies.AuthMethod``.
+    uses_service_credentials = True
 
     def validate(self, connection) -> None:
         """Check the settings this method needs, without network; raise ``UsageError``."""
@@ -273,7 +281,7 @@ def describe_failure(
         who = login.principal if login else "the account"
         reason = f"{who} has no access to the mailbox {email} (ErrorAccessDenied)"
     elif _is_tls_failure(exc):
-        return CredentialsRejected(TLS_HINT)
+        return EndpointUntrusted(TLS_HINT)
     elif isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout) or (
         isinstance(exc, ews_errors.ErrorTimeoutExpired | ews_errors.TransportError)
         and _looks_unreachable(text)

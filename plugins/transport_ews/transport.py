@@ -238,12 +238,16 @@ def _display_name(fields: dict[str, Any]) -> str | None:
 class MailboxUnavailable(MailboxError):
     """The whole mailbox cannot be used now: credentials refused, impersonation denied,
     endpoint unreachable. ``credentials`` marks a problem only new credentials fix;
-    ``rediscover`` one that a fresh Autodiscover may fix."""
+    ``rediscover`` one that a fresh Autodiscover may fix; ``endpoint`` a URL that did not
+    answer as a trusted EWS server (refused, timed out, TLS)."""
 
-    def __init__(self, message: str, *, credentials: bool, rediscover: bool) -> None:
+    def __init__(
+        self, message: str, *, credentials: bool, rediscover: bool, endpoint: bool = False
+    ) -> None:
         super().__init__(message)
         self.credentials = credentials
         self.rediscover = rediscover
+        self.endpoint = endpoint
 
 
 _CONNECTION_LEVEL = (
@@ -272,14 +276,17 @@ def _unavailable(exc: BaseException, connection: Any) -> MailboxUnavailable:
         return MailboxUnavailable(
             f"{type(exc).__name__}: {str(exc)[:200]}", credentials=False, rediscover=False
         )
+    from wess_core.errors import EndpointFailed
     from wess_plugins.transport_ews.connect import auth_method, describe_failure
 
     described = describe_failure(exc, connection, auth_method(connection))
     rediscover = bool(getattr(described, "rediscover", False))
+    endpoint = isinstance(described, EndpointFailed)
     return MailboxUnavailable(
         getattr(described, "reason", str(described)),
-        credentials=not rediscover and "certificate" not in str(described),
+        credentials=not endpoint,
         rediscover=rediscover,
+        endpoint=endpoint,
     )
 
 

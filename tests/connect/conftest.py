@@ -64,7 +64,7 @@ def site(admin_home, emu):
     """A home whose account points at ``emu`` by hand, with its CA; alice syncs."""
     wess = admin_home
     r = wess(
-        "connection", "set", "--ews-url", emu.ews_url, "--ca-bundle", emu.ca_cert, "--no-verify"
+        "connection", "set", "--ews-url", emu.ews_url, "--ca-bundle", emu.ca_cert, "--skip-check"
     )
     assert r.exit_code == 0, r.stderr
     assert wess("users", "enable", "alice").exit_code == 0

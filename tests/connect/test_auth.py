@@ -35,7 +35,7 @@ def test_direct_domain_backslash_username(site, emu):
 
 def test_direct_forward_slash_username_is_refused_with_the_hint(site, home):
     before = users_bytes(home)
-    r = site("users", "set", "alice", "--exchange-username", "EXAMPLE/alice", "--no-verify")
+    r = site("users", "set", "alice", "--exchange-username", "EXAMPLE/alice", "--skip-check")
     assert r.exit_code == 2
     assert "back-slash" in r.stderr and "EXAMPLE\\alice" in r.stderr
     assert users_bytes(home) == before
@@ -52,7 +52,7 @@ def test_direct_wrong_password_stores_nothing(site, emu, home):
 
 
 def test_no_verify_stores_without_asking_exchange(site, emu, home):
-    r = site("users", "set", "alice", "--password-stdin", "--no-verify", input="wrong-pw\n")
+    r = site("users", "set", "alice", "--password-stdin", "--skip-check", input="wrong-pw\n")
     assert r.exit_code == 0
     assert emu.counts["GetFolder"] == 0
     r = site("test-connection", "alice")
@@ -120,7 +120,7 @@ def test_impersonation_wrong_service_password(site):
 
 
 def test_impersonation_without_service_account_names_the_command(site):
-    r = site("connection", "set", "--auth", "impersonation", "--no-verify")
+    r = site("connection", "set", "--auth", "impersonation", "--skip-check")
     assert r.exit_code == 0
     r = site("test-connection", "alice")
     assert r.exit_code == 2
@@ -166,7 +166,7 @@ def test_oauth_expired_token_is_explained(site, emu):
 
 
 def test_oauth_missing_settings_name_the_flags(site):
-    r = site("connection", "set", "--auth", "oauth", "--oauth-tenant", "contoso", "--no-verify")
+    r = site("connection", "set", "--auth", "oauth", "--oauth-tenant", "contoso", "--skip-check")
     assert r.exit_code == 0
     r = site("test-connection", "alice")
     assert r.exit_code == 2

@@ -11,10 +11,10 @@ from tests.connect.conftest import ALICE_PW
 def autodiscover_site(wess, emu):
     r = wess(
         "connection", "set", "--discovery", "autodiscover", "--autodiscover-url",
-        emu.autodiscover_url, "--ca-bundle", emu.ca_cert, "--no-verify",
+        emu.autodiscover_url, "--ca-bundle", emu.ca_cert, "--skip-check",
     )  # fmt: skip
     assert r.exit_code == 0, r.stderr
-    r = wess("users", "set", "alice", "--password-stdin", "--no-verify", input=ALICE_PW)
+    r = wess("users", "set", "alice", "--password-stdin", "--skip-check", input=ALICE_PW)
     assert r.exit_code == 0, r.stderr
     return wess
 
@@ -48,7 +48,7 @@ def test_discover_follows_a_redirect_address(admin_home, emu):
     wess = autodiscover_site(admin_home, emu)
     r = wess(
         "users", "set", "alice", "--exchange-email", "old.alice@example.com",
-        "--exchange-username", "alice@example.com", "--no-verify",
+        "--exchange-username", "alice@example.com", "--skip-check",
     )  # fmt: skip
     assert r.exit_code == 0, r.stderr
     r = wess("discover", "alice", "--json")
@@ -59,8 +59,8 @@ def test_discover_follows_a_redirect_address(admin_home, emu):
 
 def test_discover_unknown_mailbox_is_error_non_existent_mailbox(admin_home, emu):
     wess = autodiscover_site(admin_home, emu)
-    wess("users", "set", "alice", "--exchange-email", "nobody@example.com", "--no-verify")
-    wess("users", "set", "alice", "--exchange-username", "alice@example.com", "--no-verify")
+    wess("users", "set", "alice", "--exchange-email", "nobody@example.com", "--skip-check")
+    wess("users", "set", "alice", "--exchange-username", "alice@example.com", "--skip-check")
     r = wess("discover", "alice")
     assert r.exit_code == 1
     assert "ErrorNonExistentMailbox: Exchange has no mailbox nobody@example.com" in r.stderr
@@ -70,7 +70,7 @@ def test_discover_unknown_mailbox_is_error_non_existent_mailbox(admin_home, emu)
 
 def test_discover_wrong_password_is_unauthorized(admin_home, emu):
     wess = autodiscover_site(admin_home, emu)
-    wess("users", "set", "alice", "--password-stdin", "--no-verify", input="wrong")
+    wess("users", "set", "alice", "--password-stdin", "--skip-check", input="wrong")
     r = wess("discover", "alice")
     assert r.exit_code == 1
     assert "Unauthorized: Exchange refused the login of alice@example.com" in r.stderr
@@ -80,7 +80,7 @@ def test_discover_unreachable_is_autodiscover_failed_with_the_manual_hint(admin_
     wess = autodiscover_site(admin_home, emu)
     dead = emu2.autodiscover_url
     emu2.stop()
-    wess("connection", "set", "--autodiscover-url", dead, "--no-verify")
+    wess("connection", "set", "--autodiscover-url", dead, "--skip-check")
     r = wess("discover", "alice")
     assert r.exit_code == 1
     assert "AutoDiscoverFailed" in r.stderr
@@ -102,7 +102,7 @@ def test_rediscovery_when_the_cached_url_stops_answering(admin_home, emu, emu2):
     wess = autodiscover_site(admin_home, emu2)
     assert wess("discover", "alice").exit_code == 0  # cached: emu2's EWS URL
     emu2.stop()
-    wess("connection", "set", "--autodiscover-url", emu.autodiscover_url, "--no-verify")
+    wess("connection", "set", "--autodiscover-url", emu.autodiscover_url, "--skip-check")
     r = wess("test-connection", "alice", "--json")
     assert r.exit_code == 0, r.stderr
     assert r.json["ews_url"] == emu.ews_url
@@ -172,7 +172,7 @@ def test_per_user_url_overrides_the_account_url(site, emu, emu2):
     assert r.json["ews_url"] == emu2.ews_url
     assert emu2.counts["GetFolder"] == 1 and sum(emu.counts.values()) == 0
     # bob still uses the account's URL
-    site("users", "set", "bob", "--password-stdin", "--no-verify", input="Bob-Pw-5ecret!")
+    site("users", "set", "bob", "--password-stdin", "--skip-check", input="Bob-Pw-5ecret!")
     r = site("test-connection", "bob", "--json")
     assert r.exit_code == 0, r.stderr
     assert r.json["ews_url"] == emu.ews_url
@@ -180,7 +180,7 @@ def test_per_user_url_overrides_the_account_url(site, emu, emu2):
 
 def test_untrusted_certificate_says_how_to_trust_it(admin_home, emu):
     wess = admin_home
-    wess("connection", "set", "--ews-url", emu.ews_url, "--no-verify")
+    wess("connection", "set", "--ews-url", emu.ews_url, "--skip-check")
     r = wess("users", "set", "alice", "--password-stdin", input=ALICE_PW)
     assert r.exit_code == 1
     assert (
@@ -192,8 +192,8 @@ def test_untrusted_certificate_says_how_to_trust_it(admin_home, emu):
 def test_unreachable_server(site, emu2):
     url = emu2.ews_url
     emu2.stop()
-    site("connection", "set", "--ews-url", url, "--no-verify")
-    site("users", "set", "alice", "--password-stdin", "--no-verify", input=ALICE_PW)
+    site("connection", "set", "--ews-url", url, "--skip-check")
+    site("users", "set", "alice", "--password-stdin", "--skip-check", input=ALICE_PW)
     r = site("test-connection", "alice")
     assert r.exit_code == 1
     assert f"cannot reach Exchange at {url}" in r.stderr

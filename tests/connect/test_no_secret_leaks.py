@@ -35,7 +35,7 @@ def test_no_secret_anywhere(admin_home, emu, home, caplog):
         return r
 
     run("connection", "set", "--autodiscover-url", emu.autodiscover_url, "--ca-bundle",
-        emu.ca_cert, "--no-verify")  # fmt: skip
+        emu.ca_cert, "--skip-check")  # fmt: skip
     run("users", "enable", "alice")
     run("users", "set", "alice", "--password-stdin", input="wrong-" + ALICE_PW)
     assert run("users", "set", "alice", "--password-stdin", input=ALICE_PW).exit_code == 0

@@ -197,7 +197,7 @@ def test_example_plugin_installs_with_pip_into_a_virtualenv(tmp_path):
     for argv in (
         ["init"],
         ["users", "add", "alice", "--email", "alice@example.com"],
-        ["users", "set", "alice", "--discovery", "mail_host", "--no-verify"],
+        ["users", "set", "alice", "--discovery", "mail_host", "--skip-check"],
     ):
         result = wess(*argv)
         assert result.returncode == 0, result.stderr

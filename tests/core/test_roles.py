@@ -5,14 +5,12 @@ from __future__ import annotations
 import pytest
 
 from wess_core.store import load_json_file
+from wess_core.testing.pytest_plugin import EWS_PASSWORD
 
 SELF_ALLOWED = [
     ("users", "show", "alice"),
     ("users", "enable", "alice"),
     ("users", "disable", "alice"),
-    ("users", "set", "alice", "--exchange-email", "a2@example.com"),
-    ("users", "set", "alice", "--exchange-username", "DOM\\alice"),
-    ("users", "set", "alice", "--ews-url", "https://mail.example.com/EWS/Exchange.asmx"),
     ("history", "alice"),
     ("review", "alice"),
     ("review", "alice", "--json"),
@@ -40,6 +38,9 @@ DENIED = [
     ("users", "set", "alice", "--state", "disabled"),
     ("users", "set", "alice", "--auth", "direct"),
     ("users", "set", "alice", "--email", "new@example.com"),
+    # skipping the credential check is the admin's (either spelling)
+    ("users", "set", "alice", "--exchange-username", "DOM\\alice", "--skip-check"),
+    ("users", "set", "alice", "--exchange-email", "a2@example.com", "--no-verify"),
     ("users", "allocate", "alice"),
     ("users", "deallocate", "alice"),
     ("users", "confirm-email", "alice"),
@@ -50,7 +51,7 @@ DENIED = [
     ("module", "activate"),
     ("module", "deactivate"),
     ("module", "status"),
-    ("connection", "set", "--ews-url", "https://x.example.com/EWS/Exchange.asmx", "--no-verify"),
+    ("connection", "set", "--ews-url", "https://x.example.com/EWS/Exchange.asmx", "--skip-check"),
     ("connection", "show"),
     ("config", "show"),
     ("config", "set", "conflict_policy", "exchange-wins"),
@@ -86,19 +87,47 @@ def test_denied_and_nothing_changes(admin_home, home, argv):
 
 @pytest.mark.parametrize("argv", SELF_ALLOWED, ids=lambda a: " ".join(a))
 def test_allowed_on_own_profile(admin_home, argv):
-    extra = ("--no-verify",) if argv[:2] == ("users", "set") else ()
-    result = admin_home(*argv, *extra, as_="alice")
+    result = admin_home(*argv, as_="alice")
     assert result.exit_code == 0, result.stderr
 
 
-def test_user_sets_own_password_from_stdin(admin_home, home):
-    result = admin_home(
-        "users", "set", "alice", "--password-stdin", "--no-verify", as_="alice", input="S3cret!\n"
+@pytest.fixture
+def checked_home(admin_home, ews_server):
+    """alice (direct auth) with a working password on the emulator, set by the admin."""
+    ews_server.add_user("a2@example.com", EWS_PASSWORD)
+    r = admin_home("connection", "set", "--ews-url", ews_server.ews_url, "--ca-bundle",
+                   ews_server.ca_cert, "--skip-check")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    r = admin_home("users", "set", "alice", "--password-stdin", "--skip-check",
+                   input=EWS_PASSWORD + "\n")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    return admin_home
+
+
+SELF_SERVICE_SETS = [
+    ("--exchange-email", "a2@example.com"),
+    ("--exchange-username", "alice@example.com"),
+    ("--ews-url", "{ews_url}"),
+]
+
+
+@pytest.mark.parametrize("option", SELF_SERVICE_SETS, ids=lambda a: a[0])
+def test_user_sets_own_preferences_checked_with_exchange(checked_home, ews_server, option):
+    flag, value = option
+    value = value.format(ews_url=ews_server.ews_url)
+    result = checked_home("users", "set", "alice", flag, value, as_="alice")
+    assert result.exit_code == 0, result.stderr
+    assert ews_server.counts["GetFolder"] == 1
+
+
+def test_user_sets_own_password_from_stdin(checked_home, home):
+    result = checked_home(
+        "users", "set", "alice", "--password-stdin", as_="alice", input=EWS_PASSWORD + "\n"
     )
     assert result.exit_code == 0, result.stderr
     stored = load_json_file(home / "users.json")["users"]
     alice = next(u for u in stored.values() if u["login"] == "alice")
-    assert alice["password"] and "S3cret!" not in alice["password"]
+    assert alice["password"] and EWS_PASSWORD not in alice["password"]
 
 
 def test_self_service_enable_changes_only_the_flag(admin_home):

@@ -12,7 +12,7 @@ SECRET = "Tr0ub4dor&3-unique"
 
 
 def _set_password(wess, login="alice", secret=SECRET):
-    return wess("users", "set", login, "--password-stdin", "--no-verify", input=secret + "\n")
+    return wess("users", "set", login, "--password-stdin", "--skip-check", input=secret + "\n")
 
 
 def _all_bytes(home):

@@ -28,7 +28,7 @@ def _users_file(home):
 )
 def test_bad_profile_values_are_refused(admin_home, home, option, value, expected):
     before = _users_file(home)
-    result = admin_home("users", "set", "alice", option, value, "--no-verify")
+    result = admin_home("users", "set", "alice", option, value, "--skip-check")
     assert result.exit_code == 2
     assert expected in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -36,7 +36,7 @@ def test_bad_profile_values_are_refused(admin_home, home, option, value, expecte
 
 
 def test_ews_url_error_names_office365(admin_home):
-    result = admin_home("users", "set", "alice", "--ews-url", "https://x/ews", "--no-verify")
+    result = admin_home("users", "set", "alice", "--ews-url", "https://x/ews", "--skip-check")
     assert "https://outlook.office365.com/EWS/Exchange.asmx" in result.stderr
 
 
@@ -86,7 +86,7 @@ def test_duplicate_user_is_refused(admin_home):
 
 def test_unknown_strategy_names_list_the_available_ones(admin_home, home):
     before = _users_file(home)
-    result = admin_home("users", "set", "alice", "--auth", "kerberos-magic", "--no-verify")
+    result = admin_home("users", "set", "alice", "--auth", "kerberos-magic", "--skip-check")
     assert result.exit_code == 2
     assert "unknown auth method 'kerberos-magic'; available:" in result.stderr
     assert _users_file(home) == before
@@ -105,7 +105,7 @@ def test_unknown_config_key_and_bad_value(admin_home):
 
 
 def test_empty_password_on_stdin_is_refused(admin_home):
-    result = admin_home("users", "set", "alice", "--password-stdin", "--no-verify", input="\n")
+    result = admin_home("users", "set", "alice", "--password-stdin", "--skip-check", input="\n")
     assert result.exit_code == 2
     assert "expected on standard input" in result.stderr
 
@@ -113,7 +113,7 @@ def test_empty_password_on_stdin_is_refused(admin_home):
 def test_bad_ca_bundle_is_refused(admin_home, tmp_path):
     not_pem = tmp_path / "ca.txt"
     not_pem.write_text("hello")
-    result = admin_home("connection", "set", "--ca-bundle", str(not_pem), "--no-verify")
+    result = admin_home("connection", "set", "--ca-bundle", str(not_pem), "--skip-check")
     assert result.exit_code == 2
     assert "holds no PEM certificate" in result.stderr
 

@@ -48,7 +48,7 @@ def test_scheduler_pass_keeps_going_when_one_user_fails(synced_home, ews_server,
     assert wess("users", "enable", "bob").exit_code == 0
     # bob's own URL points at a closed port: his sync fails, alice's must not
     assert wess("users", "set", "bob", "--ews-url", "https://127.0.0.1:9/EWS/Exchange.asmx",
-                "--no-verify").exit_code == 0  # fmt: skip
+                "--skip-check").exit_code == 0  # fmt: skip
     crm.add("people", first_name="Ann", email="ann@example.com")
     result = wess("run", "--once", "--workers", "2", "--json")
     assert result.exit_code == 0, result.stderr
@@ -177,7 +177,7 @@ def test_changed_ews_url_takes_effect_on_the_next_sync(synced_home, ews_server, 
         sync_ok(synced_home)
         ews_server.reset_counts()
         assert synced_home("connection", "set", "--ews-url", other.ews_url,
-                           "--no-verify").exit_code == 0  # fmt: skip
+                           "--skip-check").exit_code == 0  # fmt: skip
         result = synced_home("sync", "alice", "--json")
         assert other.counts["SyncFolderItems"] >= 5
         assert ews_server.counts.get("SyncFolderItems", 0) == 0

@@ -237,3 +237,42 @@ def test_a_removed_licence_or_disabled_sync_never_deletes(synced_home, mailbox, 
     data = sync_ok(synced_home)
     assert data["total_changes"] == 0
     assert len(listing(mailbox, "contacts")) == 3 and len(crm.list("people")) == 3
+
+
+def test_a_user_cannot_approve_mass_deletes_of_shared_crm_records(synced_home, mailbox, crm):
+    """Issue 13: the CRM database is shared; alice's wiped mailbox must not take everyone's
+    contacts with it on her say-so. She may approve what touches only her own mailbox."""
+    _twenty_people(synced_home, crm)
+    items = listing(mailbox, "contacts")
+    assert mailbox.delete("contacts", [i.ref for i in items[:12]]) == [None] * 12
+    sync_ok(synced_home)
+    held = synced_home("review", "alice", "--json").json
+    assert len(held) == 12 and {h["side"] for h in held} == {"crm"}
+    crm_before = crm.list("people")
+
+    result = synced_home("review", "alice", "--approve", "--all", "--json", as_="alice")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["decided"] == [] and len(result.json["needs_admin"]) == 12
+    one = synced_home("review", "alice", held[0]["id"], "--approve", as_="alice")
+    assert one.exit_code == 1
+    assert one.stderr.startswith("wess: permission denied: ")
+    assert f"wess review alice {held[0]['id']} --approve" in one.stderr
+    sync_ok(synced_home)
+    assert crm.list("people") == crm_before and len(crm_before) == 20
+    assert len(synced_home("review", "alice", "--json").json) == 12
+
+    # a decision stored without the admin's say (older WESS, another writer) is not carried out
+    from wess_core.sync.status import StoreSyncState
+
+    store = StoreSyncState(crm.ctx().store, "alice")
+    state = store.load("contacts")
+    for entry in state.held.values():
+        entry["decision"] = {"action": "approve", "by": "alice"}
+    store.save(state)
+    sync_ok(synced_home)
+    assert len(crm.list("people")) == 20
+
+    result = synced_home("review", "alice", "--approve", "--all")  # the admin
+    assert result.exit_code == 0, result.stderr
+    sync_ok(synced_home)
+    assert len(crm.list("people")) == 8

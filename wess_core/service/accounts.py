@@ -158,6 +158,16 @@ def set_connection(
             raise UsageError("--impersonation-user needs the password: add --password-stdin")
     if ca_bundle is not None:
         ca_bundle = _check_ca_bundle(ca_bundle)
+    if oauth_tenant is not None:
+        oauth_tenant = validation.plain_text(oauth_tenant, "OAuth tenant")
+    if oauth_client_id is not None:
+        oauth_client_id = validation.plain_text(oauth_client_id, "OAuth client id")
+    if oauth_authority is not None:
+        oauth_authority = validation.plain_text(oauth_authority, "OAuth authority")
+    if impersonation_password is not None:
+        validation.secret(impersonation_password, "service account's password")
+    if oauth_client_secret is not None:
+        validation.secret(oauth_client_secret, "client secret")
     box = ctx.secrets
     account = load_account(ctx)
     updates: dict[str, Any] = {

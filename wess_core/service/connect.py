@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 from wess_core import connection as conn_mod
-from wess_core.errors import DiscoveryError, WessError
+from wess_core.errors import DiscoveryError, JobRunning, WessError
 from wess_core.models import UserProfile
 from wess_core.service import history
 from wess_core.service.accounts import load_account
@@ -68,20 +68,36 @@ def discover(ctx: Context, login: str) -> dict[str, Any]:
             _cache_url(ctx, login, url)
         history.record(ctx, login, "discovery", f"EWS URL found: {url}", ews_url=url)
     finally:
-        _clear_job(ctx, login)
+        _clear_job(ctx, login, os.environ.get(JOB_ENV))
     return _summary(connection, url)
+
+
+#: Set in a background job's environment: the ``started`` stamp of its marker, so the
+#: job clears its own marker and nothing else.
+JOB_ENV = "WESS_JOB_STARTED"
+#: A marker without a pid older than this is a launch that died half-way.
+LAUNCH_GRACE_SECONDS = 60
 
 
 def discover_in_background(ctx: Context, login: str) -> dict[str, Any]:
     """Start ``wess discover LOGIN`` as a detached process and return at once.
 
-    The child reads the secrets from the home like any command: nothing secret is in
-    its argv or environment beyond what this process already has.
+    One background job per user at a time: while one runs (its marker in ``jobs/LOGIN``
+    names a live process, or one being launched), another request is refused with
+    ``JobRunning`` (exit 1) and starts nothing. The child reads the secrets from the home
+    like any command: nothing secret is in its argv or environment beyond what this
+    process already has.
     """
     ctx.require_self_or_admin(login)
-    get_profile(ctx, login)
+    conn_mod.require_trusted(_resolve(ctx, login))
     started = _now()
     with ctx.store.write(_job_name(login)) as db:
+        for row in db.table("jobs").all():
+            if _job_running(row):
+                raise JobRunning(
+                    f"a {row.get('kind', 'discovery')} of {login} is already running "
+                    f"(started {row.get('started')}); see 'wess history {login}' for its outcome"
+                )
         db.table("jobs").truncate()
         db.table("jobs").insert({"kind": "discovery", "state": "running", "started": started})
     history.record(ctx, login, "discovery", "discovery running (started in the background)")
@@ -89,15 +105,19 @@ def discover_in_background(ctx: Context, login: str) -> dict[str, Any]:
     if ctx.actor:
         argv += ["--as", ctx.actor]
     argv += ["discover", login]
-    child = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        close_fds=True,
-        env={**os.environ, "WESS_HOME": str(ctx.home)},
-    )
+    try:
+        child = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+            env={**os.environ, "WESS_HOME": str(ctx.home), JOB_ENV: started},
+        )
+    except OSError:
+        _clear_job(ctx, login, started)
+        raise
     with ctx.store.write(_job_name(login)) as db:
         for row in db.table("jobs").all():
             if row.get("started") == started:
@@ -105,14 +125,31 @@ def discover_in_background(ctx: Context, login: str) -> dict[str, Any]:
     return {"login": login, "state": "running", "pid": child.pid, "started": started}
 
 
+def _job_running(row: dict[str, Any]) -> bool:
+    """A job marker whose process is alive, or whose launch is under way."""
+    if row.get("state") != "running":
+        return False
+    pid = row.get("pid")
+    if pid:
+        return _alive(pid)
+    try:
+        age = dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(row["started"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return age.total_seconds() < LAUNCH_GRACE_SECONDS
+
+
 def _job_name(login: str) -> str:
     return f"jobs/{login}"
 
 
-def _clear_job(ctx: Context, login: str) -> None:
-    if ctx.store.exists(_job_name(login)):
-        with ctx.store.write(_job_name(login)) as db:
-            db.table("jobs").truncate()
+def _clear_job(ctx: Context, login: str, started: str | None) -> None:
+    """Remove the marker of the background job started at ``started`` (None: not a job)."""
+    if started is None or not ctx.store.exists(_job_name(login)):
+        return
+    with ctx.store.write(_job_name(login)) as db:
+        table = db.table("jobs")
+        table.remove(doc_ids=[r.doc_id for r in table.all() if r.get("started") == started])
 
 
 def running_jobs(ctx: Context, login: str) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from wess_core.errors import NotFound, UsageError, quote
+from wess_core.errors import NotFound, PermissionDenied, UsageError, quote
 from wess_core.service.accounts import setting
 from wess_core.service.context import Context
 from wess_core.service.sync import user_lock
@@ -103,6 +103,11 @@ def decide(
 
     All or nothing: an unknown id or a missing candidate changes nothing. With
     ``everything`` and approve, ambiguous matches (which need a candidate) are skipped.
+
+    Approving a held delete on the CRM side deletes records in a CRM database other users
+    share, so it needs an admin: a user naming one is denied (nothing decided); a user's
+    ``--approve --all`` approves what only touches their own mailbox and leaves CRM
+    deletes held, listed under ``needs_admin``.
     """
     _check(ctx, login)
     if not ids and not everything:
@@ -117,6 +122,7 @@ def decide(
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     decided: list[dict[str, Any]] = []
     skipped: list[str] = []
+    needs_admin: list[str] = []
     with _editing(ctx, login) as (_, states):
         entries = {rid: e for s in states for rid, e in s.held.items()}
         unknown = [rid for rid in wanted if rid not in entries]
@@ -136,6 +142,15 @@ def decide(
             elif entry["kind"] == "delete":
                 if pick:
                     raise UsageError(f"{rid} is a held delete: approve it without =CANDIDATE")
+                if entry.get("side") == "crm" and not ctx.is_admin:
+                    if everything:
+                        needs_admin.append(rid)
+                        continue
+                    raise PermissionDenied(
+                        f"permission denied: {rid} deletes records in the shared CRM "
+                        f"database; an admin approves it with: wess review {login} {rid} "
+                        "--approve"
+                    )
                 decision = {"action": "approve"}
             else:
                 cands = {c["n"]: c for c in _candidates(entry)}
@@ -157,9 +172,9 @@ def decide(
                             "item_id": chosen["item_id"]}  # fmt: skip
             plan.append((entry, decision))
         for entry, decision in plan:
-            entry["decision"] = {**decision, "by": actor, "time": stamp}
+            entry["decision"] = {**decision, "by": actor, "admin": ctx.is_admin, "time": stamp}
             decided.append(_public(entry))
-    return {"login": login, "decided": decided, "skipped": skipped}
+    return {"login": login, "decided": decided, "skipped": skipped, "needs_admin": needs_admin}
 
 
 # -- ledger -----------------------------------------------------------------------------

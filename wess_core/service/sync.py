@@ -17,8 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from wess_core import plugins
-from wess_core.connection import resolve
-from wess_core.errors import ConnectionFailed, NotEligible, SyncLocked, WessError
+from wess_core.connection import require_trusted, resolve, user_url_failure
+from wess_core.errors import (
+    ConnectionFailed,
+    NotEligible,
+    SyncLocked,
+    UntrustedSetting,
+    WessError,
+)
 from wess_core.service import history
 from wess_core.service.accounts import load_account, setting, setting_of
 from wess_core.service.context import Context
@@ -86,6 +92,7 @@ def _connection_for(ctx: Context, login: str, rediscover: bool, known: tuple[Any
 
     account, profile = known
     connection = resolve(account, profile, ctx.secrets.decrypt, ctx.home)
+    require_trusted(connection)  # never service credentials with a user-set address or URL
     if connection.url is None or (rediscover and not connection.ews_url):
         connection = connection.with_url(discover(ctx, login)["ews_url"])
     return connection
@@ -95,11 +102,18 @@ class _Guard:
     """Wraps the transport: after the first whole-mailbox failure (credentials refused,
     endpoint unreachable) the other folders fail at once instead of asking again."""
 
-    def __init__(self, mailbox: Any, progress: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        mailbox: Any,
+        progress: Callable[[str], None] | None = None,
+        conceal: str | None = None,
+    ) -> None:
         self._mailbox = mailbox
         self.fatal: Exception | None = None
         self._progress = progress
         self._seen: set[str] = set()
+        #: The one message for an endpoint failure of a user-set URL (see ``user_url_failure``).
+        self._conceal = conceal
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._mailbox, name)
@@ -113,6 +127,8 @@ class _Guard:
         try:
             return self._mailbox.changes(folder, token)
         except Exception as exc:
+            if self._conceal and getattr(exc, "endpoint", False):
+                exc.args = (self._conceal,)  # refused, timed out, TLS: all look the same
             if hasattr(exc, "credentials") and hasattr(exc, "rediscover"):
                 self.fatal = exc
             raise
@@ -166,6 +182,12 @@ def sync_user(
                 result, guard = _run(ctx, login, types, crm, factory, policy, dry_run, True,
                                      progress=progress)  # fmt: skip
                 fatal = guard.fatal
+        except UntrustedSetting as exc:
+            # service credentials with a user-set address: paused (the scheduler skips
+            # the user, one history entry) until an admin sets or approves the value
+            if dry_run or _set_pause(ctx, login, str(exc)):
+                history.record(ctx, login, "error", f"sync paused: {exc}", paused=not dry_run)
+            raise
         except WessError as exc:
             history.record(ctx, login, "error", f"sync failed: {exc}")
             raise
@@ -242,7 +264,9 @@ def _run(
     from wess_core.sync.status import StoreSyncState
 
     known = known or (load_account(ctx), get_profile(ctx, login))
-    guard = _Guard(factory(_connection_for(ctx, login, rediscover, known)), progress)
+    connection = _connection_for(ctx, login, rediscover, known)
+    conceal = user_url_failure(connection).reason if "ews_url" in connection.user_set else None
+    guard = _Guard(factory(connection), progress, conceal)
     account = known[0]
     ledger = StoreLedger(ctx.store, login, int(setting_of(account, "ledger_retention_days")))
     result = sync_all(types, crm, guard, StoreSyncState(ctx.store, login), policy,

@@ -200,9 +200,21 @@ def update_user(
     verify: bool = True,
 ) -> dict[str, Any]:
     """Change a profile. Credentials are checked against Exchange first unless ``verify``
-    is off; when the check fails nothing is stored."""
+    is off (admins only: a user's change is always checked); when the check fails nothing
+    is stored.
+
+    Trust: under an auth method with service credentials (impersonation, OAuth) a user
+    may not set their own Exchange e-mail or EWS URL (``PermissionDenied`` naming the
+    admin command); under their own credentials they may, and the profile records that
+    the user set it (``user_set_fields``) until an admin sets it, which approves it.
+    """
     from wess_core import plugins
-    from wess_core.connection import verify_user_connection
+    from wess_core.connection import (
+        FIELD_LABELS,
+        TRACKED_FIELDS,
+        uses_service_credentials,
+        verify_user_connection,
+    )
 
     given = {
         "exchange_email": exchange_email,
@@ -216,9 +228,11 @@ def update_user(
         "email": email,
     }
     given = {k: v for k, v in given.items() if v is not None}
+    ctx.require_self_or_admin(login)
+    if not verify and not ctx.is_admin:
+        raise PermissionDenied()  # skipping the check is the admin's
     if not given:
         raise UsageError("nothing to change; see 'wess users set --help'")
-    ctx.require_self_or_admin(login)
     if not ctx.is_admin and not set(given) <= SELF_SERVICE_FIELDS:
         raise PermissionDenied()
     updates: dict[str, Any] = {}
@@ -243,12 +257,29 @@ def update_user(
     if email is not None:
         updates["pending_email"] = validation.email(email)
     if password is not None:
-        if not password:
-            raise UsageError("the password is empty; nothing was changed")
-        updates["password"] = ctx.secrets.encrypt(password)
+        updates["password"] = ctx.secrets.encrypt(validation.secret(password))
 
     current = get_profile(ctx, login)
+    account = load_account(ctx)
+    if not ctx.is_admin:  # the value already stored is no change (and no new provenance)
+        for name in TRACKED_FIELDS:
+            if name in updates and updates[name] == getattr(current, name):
+                del updates[name]
+    tracked = [name for name in TRACKED_FIELDS if updates.get(name)]
+    if tracked and not ctx.is_admin:
+        method = current.auth or account.auth
+        if uses_service_credentials(method):
+            name = tracked[0]
+            raise PermissionDenied(
+                f"permission denied: {login}'s mailbox is opened with the {method} service "
+                f"credentials, so only an admin may change the {FIELD_LABELS[name]}; "
+                f"ask an admin to run: wess users set {login} {TRACKED_FIELDS[name]} "
+                f"{updates[name]}"
+            )
+    if "exchange_email" in updates and updates["exchange_email"] != current.exchange_email:
+        updates["discovered_ews_url"] = None  # found for another address
     candidate = UserProfile.from_dict({**current.to_dict(), **updates})
+    candidate.user_set_fields = _provenance(candidate.user_set_fields, updates, ctx.is_admin)
     if verify and set(updates) & {
         "exchange_email",
         "exchange_username",
@@ -267,8 +298,24 @@ def update_user(
     def change(profile: UserProfile, db: Any) -> None:
         for key, value in updates.items():
             setattr(profile, key, value)
+        profile.user_set_fields = _provenance(profile.user_set_fields, updates, ctx.is_admin)
 
-    return describe(ctx, edit_profile(ctx, login, change))
+    return describe(ctx, edit_profile(ctx, login, change), account)
+
+
+def _provenance(user_set: list[str] | None, updates: dict[str, Any], by_admin: bool) -> list[str]:
+    """``user_set_fields`` after ``updates``: a value the user sets is marked, one an admin
+    sets (or a cleared one) is not: setting it is how an admin approves it."""
+    from wess_core.connection import TRACKED_FIELDS
+
+    out = set(user_set or ())
+    for name in TRACKED_FIELDS:
+        if name in updates:
+            if by_admin or not updates[name]:
+                out.discard(name)
+            else:
+                out.add(name)
+    return sorted(out)
 
 
 def confirm_email(ctx: Context, login: str) -> dict[str, Any]:

@@ -99,6 +99,21 @@ def _message(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _decision_allowed(entry: dict[str, Any]) -> bool:
+    """Approving a held delete of CRM records (a database other users share) takes an
+    admin (``wess_core.service.review.decide`` records ``admin``); a user's approval
+    stored before that rule (``by`` a login, no ``admin`` flag) is not carried out.
+    A decision without ``by`` comes from code, not a reviewer, and stands."""
+    decision = entry.get("decision") or {}
+    if entry.get("kind") != "delete" or entry.get("side") != "crm":
+        return True
+    if decision.get("action") != "approve":
+        return True
+    if "admin" in decision:
+        return bool(decision["admin"])
+    return decision.get("by", "admin") == "admin"
+
+
 class _FolderRun:
     """The state of one ``sync_folder`` call."""
 
@@ -664,6 +679,9 @@ class _FolderRun:
         links: dict[str, str] = {}
         no_match: set[str] = set()
         extra: list[Action] = []
+        for entry in self.state.held.values():
+            if entry.get("decision") and not _decision_allowed(entry):
+                entry["decision"] = None  # a user's approval of CRM deletes: held again
         decided = [e for e in self.state.held.values() if e.get("decision")]
         if not decided:
             return links, no_match, extra
