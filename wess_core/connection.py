@@ -107,9 +107,12 @@ def check(connection: Connection) -> str:
     return url
 
 
-def _verify(connection: Connection) -> str | None:
+def _verify(connection: Connection, account: Account) -> str | None:
+    from wess_core import deadlines
+
     try:
-        url = check(connection)
+        with deadlines.account_scope(account):
+            url = check(connection)
     except (CredentialsRejected, UsageError):
         raise
     except WessError as exc:
@@ -122,7 +125,7 @@ def verify_user_connection(ctx, profile: UserProfile) -> str | None:
     from wess_core.service.accounts import load_account
 
     account = load_account(ctx)
-    return _verify(resolve(account, profile, ctx.secrets.decrypt, ctx.home))
+    return _verify(resolve(account, profile, ctx.secrets.decrypt, ctx.home), account)
 
 
 def verify_account_connection(ctx, account: Account) -> str | None:
@@ -140,6 +143,6 @@ def verify_account_connection(ctx, account: Account) -> str | None:
             plugins.auth_methods().get(connection.auth).validate(connection)
         except UsageError:
             continue  # this user's own settings are incomplete: try the next one
-        _verify(connection)
+        _verify(connection, account)
         return profile.login
     return None
