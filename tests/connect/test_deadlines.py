@@ -181,5 +181,6 @@ def test_an_endless_answer_is_cut_at_the_size_cap_in_bounded_memory(admin_home, 
     ], err
     assert sent >= 8 * 1024 * 1024  # the client read up to the cap, then hung up
     assert sent < 200 * 1024 * 1024
-    # the answer costs the cap (chunks plus one joined copy at most), not what was offered
-    assert peak_mib < base_mib + 3 * 8 + 8, (peak_mib, base_mib, sent)
+    # the answer costs about the cap (its chunks; measured +8 to +27 MiB over a connection
+    # test that succeeds), far below the 200 MiB offered, which main read whole
+    assert peak_mib < base_mib + 64, (peak_mib, base_mib, sent)

@@ -69,6 +69,7 @@ def run_in_processes(
             if pool is not None:
                 pool.close()
             pool = _pools[key] = WorkerPool(ctx.home, processes, threads)
+            _close_at_exit()
     ok = pool.run(logins, board, stop, outcome)
     if not ok:
         with _pools_lock:
@@ -77,7 +78,21 @@ def run_in_processes(
         pool.close()
 
 
-@atexit.register
+_exit_hook: list[bool] = []
+
+
+def _close_at_exit() -> None:
+    """Close the pools at exit *before* multiprocessing's own exit hook, which terminates
+    daemonic children (ours ignore SIGTERM) and then joins them without a timeout: a
+    scheduler stopped by SIGTERM hung there. atexit runs last-registered first, so this
+    registers once multiprocessing's hook is in place."""
+    if not _exit_hook:
+        import multiprocessing.util  # noqa: F401  (registers its exit hook first)
+
+        atexit.register(_close_all)
+        _exit_hook.append(True)
+
+
 def _close_all() -> None:
     with _pools_lock:
         pools = list(_pools.values())
