@@ -169,6 +169,9 @@ class _PerOriginCaMixin:
             )  # fmt: skip
             if not stream:  # a streamed body is the caller's (only its headers are bounded)
                 deadlines.read_body(response, flight)
+            if flight.cut is not None:  # cut: what came may look complete but is not
+                response.close()
+                raise flight.error()
             return response
         except deadlines.RequestCut:
             raise

@@ -4,7 +4,8 @@
 test CA (so TLS is verified as with the emulator), reads each request, sends a valid
 HTTP header announcing a body, then one body byte every ``interval`` seconds. Each
 read the client makes is answered well within any per-read timeout, so only an
-overall deadline ends the request. ``mode="huge"`` sends ``huge_mib`` MiB as fast as
+overall deadline ends the request (``mode="headers"``: the header itself trickles,
+one byte of a never-ending header line at a time). ``mode="huge"`` sends ``huge_mib`` MiB as fast as
 the client reads, as a body that ends when the connection closes (with
 ``announce_length``: a Content-Length says how much is coming). Both are bounded: a
 connection is dropped after ``limit`` seconds or once the client hangs up, and
@@ -92,6 +93,8 @@ class TrickleServer:
                         self.connections += 1
                     if self.mode == "huge":
                         self._huge(conn, ends)
+                    elif self.mode == "headers":
+                        self._trickle(conn, ends, b"HTTP/1.1 200 OK\r\nX-Slow: ", b"a")
                     else:
                         self._trickle(conn, ends)
                     return
@@ -116,15 +119,17 @@ class TrickleServer:
             body += chunk
         return True
 
-    def _trickle(self, conn: ssl.SSLSocket, ends: float) -> None:
+    def _trickle(self, conn: ssl.SSLSocket, ends: float, start: bytes = b"", byte: bytes = b" ",
+                 ) -> None:  # fmt: skip
         conn.sendall(
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=utf-8\r\n"
+            start
+            or b"HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=utf-8\r\n"
             b"Content-Length: 1000000\r\n\r\n<"
         )
         while not self._stop.is_set() and time.monotonic() < ends:
             if self._stop.wait(self.interval):
                 return
-            conn.sendall(b" ")
+            conn.sendall(byte)
             with self._lock:
                 self.sent += 1
 
