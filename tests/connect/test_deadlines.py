@@ -114,12 +114,12 @@ def test_a_run_past_its_run_deadline_is_cut_off(admin_home, home, emu, ews_ca):
         result = wess("sync", "carol")
         took = time.monotonic() - started
     assert result.exit_code == 1
-    line = "carol: sync cut off: the run went past its deadline of 5 s (run_deadline_seconds)"
-    assert result.stderr.strip().splitlines() == [f"wess: {line}"], result.stderr
+    why = "the run went past its deadline of 5 s (run_deadline_seconds)"
+    assert result.stderr.strip().splitlines() == [f"wess: sync of carol cut off: {why}"]
     assert 4.5 < took < 9, took
     entry = history.last_entry(Context(home=home), "carol")
     assert entry["kind"] == "error"
-    assert entry["message"].startswith(line.partition(": ")[2]), entry
+    assert entry["message"].startswith(f"sync cut off: {why}"), entry
 
 
 @pytest.mark.parametrize("workers", [2, 16], ids=["threads", "processes"])
@@ -147,7 +147,7 @@ def test_sigterm_ends_wess_run_while_a_request_trickles(admin_home, home, emu, e
     assert err.strip().splitlines()[-1] == (
         "wess run: stopped on SIGTERM; requests in flight were cut"
     ), err
-    assert "carol: carol: sync cut off: stopped" in out, out
+    assert "carol: sync of carol cut off: stopped: " in out, out
     _assert_no_orphan_workers(home)
     entry = history.last_entry(Context(home=home), "carol")
     assert entry["kind"] == "error" and "stopped" in entry["message"]

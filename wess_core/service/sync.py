@@ -157,7 +157,7 @@ def sync_user(
             history.record(ctx, login, "error", why)
             if cut is None:
                 raise
-            raise ConnectionFailed(f"{login}: {why}") from None
+            raise ConnectionFailed(f"sync of {login} cut off: {cut}") from None
         seconds = round(time.monotonic() - started, 3)
         result_dict = result.to_dict()
         data = {"login": login, "seconds": seconds, **result_dict}
@@ -189,7 +189,7 @@ def sync_user(
                 history.record(ctx, login, "review", _held_line(login, result.held),
                                held=result.held)  # fmt: skip
         if limits.cut is not None:  # what was done is saved; the scheduler counts a failure
-            raise ConnectionFailed(f"{login}: sync cut off: {limits.cut}")
+            raise ConnectionFailed(f"sync of {login} cut off: {limits.cut}")
     return data
 
 
