@@ -44,16 +44,23 @@ __all__ = [
     "DEFAULT_REQUEST_SECONDS",
     "DEFAULT_RUN_SECONDS",
     "DeadlineExceeded",
+    "Limits",
     "RequestCut",
     "ResponseTooLarge",
+    "RunDeadlineExceeded",
     "Stopped",
     "abort_all",
+    "account_scope",
     "arm",
+    "pause",
+    "attach",
     "current",
     "cut_in",
     "disarm",
+    "read_body",
     "reset",
     "scope",
+    "stopping",
 ]
 
 #: Defaults of the account settings (``wess config set``).
@@ -176,10 +183,7 @@ class Flight:
 
     def error(self, cut: RequestCut | None = None) -> RequestCut:
         """The error to raise for this request, remembered on its scope."""
-        cut = cut or self.cut or self._expired()
-        if self.limits.cut is None and self.limits is not _DEFAULT:
-            self.limits.cut = cut
-        return cut
+        return _noted(self.limits, cut or self.cut or self._expired())
 
     def _expired(self) -> RequestCut:
         if self.by_run:
@@ -200,6 +204,7 @@ _flights: dict[int, Flight] = {}
 _flights_lock = threading.Lock()
 _watchdog: threading.Thread | None = None
 _stopping: str | None = None
+_stop_event = threading.Event()
 _local = threading.local()
 
 
@@ -215,6 +220,10 @@ def arm(host: str) -> Flight:
     flight = Flight(deadline, host, limits, by_run)
     if _stopping is not None:
         raise flight.error(Stopped(_stopping))
+    pending = getattr(_local, "pending", None)
+    if pending is not None:  # see pause()
+        _local.pending = None
+        raise flight.error(pending)
     if deadline <= now:
         raise flight.error()
     with _flights_lock:
@@ -253,15 +262,41 @@ def time_left(flight: Flight) -> float:
 
 def abort_all(reason: str = "stopped: the service is shutting down") -> None:
     """Cut every request in flight and refuse new ones (SIGTERM). Safe in a signal
-    handler: it only sets a flag; the watchdog cuts within ``TICK_SECONDS``."""
+    handler: it sets a flag (the watchdog cuts within ``TICK_SECONDS``) and wakes the
+    threads waiting out a back-off (:func:`pause`; the main thread never waits there)."""
     global _stopping
     _stopping = reason
+    _stop_event.set()
 
 
 def reset() -> None:
     """Accept requests again after :func:`abort_all` (a worker process's next pass)."""
     global _stopping
     _stopping = None
+    _stop_event.clear()
+
+
+def pause(seconds: float) -> None:
+    """Wait ``seconds`` (a server's back-off) before this thread's next request, unless
+    the service stops meanwhile or the wait would end past the run's deadline (then not
+    at all: waiting could not help). Never raises: the next request fails in :func:`arm`
+    instead (where exchangelib expects failures and hands its session back)."""
+    if seconds <= 0:
+        return
+    limits = _limits.get()
+    if limits.run_end is not None and time.monotonic() + seconds >= limits.run_end:
+        _local.pending = RunDeadlineExceeded(
+            f"Exchange asked to back off {seconds:.0f} s, past the run's deadline of "
+            f"{limits.run_seconds:g} s (run_deadline_seconds)"
+        )
+        return
+    _stop_event.wait(seconds)
+
+
+def _noted(limits: Limits, cut: RequestCut) -> RequestCut:
+    if limits.cut is None and limits is not _DEFAULT:
+        limits.cut = cut
+    return cut
 
 
 def stopping() -> bool:
@@ -277,17 +312,21 @@ def _start_watchdog() -> None:
 def _watch() -> None:
     while True:
         time.sleep(TICK_SECONDS)
-        if not _flights:
-            continue
-        now = time.monotonic()
-        with _flights_lock:
-            due = [f for f in _flights.values() if f.cut is not None or f.deadline <= now]
-            if _stopping is not None:
-                due = list(_flights.values())
-            for flight in due:
-                if flight.cut is None:
-                    flight.cut = Stopped(_stopping) if _stopping is not None else flight._expired()
-                _shut(flight.conn)
+        if _flights:
+            with contextlib.suppress(Exception):  # the watchdog must outlive any surprise
+                _cut_due()
+
+
+def _cut_due() -> None:
+    now = time.monotonic()
+    with _flights_lock:
+        due = [f for f in _flights.values() if f.cut is not None or f.deadline <= now]
+        if _stopping is not None:
+            due = list(_flights.values())
+        for flight in due:
+            if flight.cut is None:
+                flight.cut = Stopped(_stopping) if _stopping is not None else flight._expired()
+            _shut(flight.conn)
 
 
 def _shut(conn: Any) -> None:

@@ -9,6 +9,10 @@ against the CA registered for the server's origin (scheme, host, port) and again
 the system's trust store for every other server. Registering per origin keeps two
 accounts (or two test servers) with different CAs apart in one process.
 
+The same adapter enforces ``wess_core.deadlines``: an overall deadline per request
+(a watchdog can shut its connection down, whatever the server trickles) and a size
+cap on each answer, read here in chunks.
+
 :func:`ca_bundle_adapter` is the simpler form (one CA for every server), used by
 the EWS emulator's tests (``wess_core.testing.tls`` still has its own copy; it
 can re-export this one).

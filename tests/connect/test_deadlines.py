@@ -221,3 +221,23 @@ def test_an_announced_answer_over_the_cap_is_refused_before_reading_it(ews_ca):
             tls.session().post(server.url, data=b"x")
         tls.trust(server.url, None)
     assert server.sent < 64 * 1024 * 1024
+
+
+def test_a_back_off_past_the_run_deadline_ends_the_run_at_once(admin_home, home, emu):
+    """A server asking to back off longer than the run has left: waiting cannot help."""
+    wess = admin_home
+    _point_alice_at(wess, emu.ews_url, emu.ca_cert)
+    assert wess("users", "enable", "alice").exit_code == 0
+    assert wess("config", "set", "run_deadline_seconds", "20").exit_code == 0
+    emu.inject("server_busy", operation="SyncFolderItems", back_off_ms=60_000, times=1)
+    started = time.monotonic()
+    result = wess("sync", "alice")
+    took = time.monotonic() - started
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "wess: sync of alice cut off: Exchange asked to back off 60 s, past the run's "
+        "deadline of 20 s (run_deadline_seconds)"
+    ], result.stderr
+    assert took < 10, took  # neither the 60 s back-off nor the rest of the 20 s
+    entry = history.last_entry(Context(home=home), "alice")
+    assert entry["kind"] == "error" and entry["message"].startswith("sync cut off: Exchange asked")
