@@ -63,7 +63,9 @@ __all__ = [
     "stopping",
 ]
 
-#: Defaults of the account settings (``wess config set``).
+#: Defaults of the account settings (``wess config set``; ``service.accounts.SETTINGS``
+#: repeats them without importing requests, a test checks they agree), and the limits
+#: outside any scope.
 DEFAULT_REQUEST_SECONDS = 120
 DEFAULT_RUN_SECONDS = 900
 DEFAULT_MAX_RESPONSE_MIB = 64
@@ -118,10 +120,6 @@ class Limits:
     run_seconds: float | None = None
     run_end: float | None = None
     cut: RequestCut | None = field(default=None, repr=False)
-
-    @property
-    def run_over(self) -> bool:
-        return self.run_end is not None and time.monotonic() >= self.run_end
 
 
 _DEFAULT = Limits()
@@ -187,14 +185,14 @@ class Flight:
 
     def _expired(self) -> RequestCut:
         if self.by_run:
-            return run_over(self.limits)
+            return _run_over(self.limits)
         return DeadlineExceeded(
             f"Exchange at {self.host} did not answer within {self.limits.request_seconds:g} s "
             "(request_deadline_seconds)"
         )
 
 
-def run_over(limits: Limits) -> RunDeadlineExceeded:
+def _run_over(limits: Limits) -> RunDeadlineExceeded:
     return RunDeadlineExceeded(
         f"the run went past its deadline of {limits.run_seconds:g} s (run_deadline_seconds)"
     )

@@ -241,3 +241,15 @@ def test_a_back_off_past_the_run_deadline_ends_the_run_at_once(admin_home, home,
     assert took < 10, took  # neither the 60 s back-off nor the rest of the 20 s
     entry = history.last_entry(Context(home=home), "alice")
     assert entry["kind"] == "error" and entry["message"].startswith("sync cut off: Exchange asked")
+
+
+def test_the_settings_defaults_are_the_adapters_defaults(admin_home):
+    """Outside any scope (a library caller) the adapter applies the same limits as an
+    account that never set them."""
+    from wess_core import deadlines
+
+    shown = admin_home("config", "show", "--json").json
+    assert shown["request_deadline_seconds"] == deadlines.DEFAULT_REQUEST_SECONDS
+    assert shown["run_deadline_seconds"] == deadlines.DEFAULT_RUN_SECONDS
+    assert shown["max_response_mib"] == deadlines.DEFAULT_MAX_RESPONSE_MIB
+    assert admin_home("config", "set", "request_deadline_seconds", "0").exit_code == 2

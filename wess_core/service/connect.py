@@ -16,7 +16,6 @@ import sys
 from typing import Any
 
 from wess_core import connection as conn_mod
-from wess_core import deadlines
 from wess_core.errors import WessError
 from wess_core.models import UserProfile
 from wess_core.service import history
@@ -51,6 +50,8 @@ def discover(ctx: Context, login: str) -> dict[str, Any]:
     Raises ``DiscoveryError`` (AutoDiscoverFailed, Unauthorized, ErrorNonExistentMailbox)
     after recording the failure in the history.
     """
+    from wess_core import deadlines
+
     ctx.require_self_or_admin(login)
     account = load_account(ctx)
     connection = conn_mod.resolve(account, get_profile(ctx, login), ctx.secrets.decrypt, ctx.home)
@@ -146,6 +147,8 @@ def test_connection(ctx: Context, login: str) -> dict[str, Any]:
 
     A URL found again because the cached one stopped answering is cached for next time.
     """
+    from wess_core import deadlines
+
     ctx.require_self_or_admin(login)
     account = load_account(ctx)
     connection = conn_mod.resolve(account, get_profile(ctx, login), ctx.secrets.decrypt, ctx.home)

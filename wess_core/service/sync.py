@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from wess_core import deadlines, plugins
+from wess_core import plugins
 from wess_core.connection import resolve
 from wess_core.errors import ConnectionFailed, NotEligible, SyncLocked, WessError
 from wess_core.service import history
@@ -131,6 +131,8 @@ def sync_user(
     if reasons:
         history.record(ctx, login, "skipped", "not synced: " + "; ".join(reasons), reasons=reasons)
         raise NotEligible(login, reasons)
+    from wess_core import deadlines  # imports requests: only when syncing
+
     pm = plugins.get_plugin_manager()
     with user_lock(ctx, login), deadlines.account_scope(account, run=True) as limits:
         started = time.monotonic()
