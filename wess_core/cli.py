@@ -893,18 +893,23 @@ def run_command(
 ) -> None:
     """The scheduler: sync every eligible user, WORKERS at a time, every INTERVAL seconds.
 
-    SIGTERM or Ctrl-C lets the running syncs finish and save their state, then exits 0.
+    SIGTERM or Ctrl-C starts no new sync and cuts the requests in flight (what the
+    running syncs applied is saved), then exits 0 within a few seconds.
     """
     import signal
     import threading
 
+    from wess_core import deadlines
     from wess_core.service import sync
     from wess_core.service.accounts import setting
 
     stop = threading.Event()
+    received: list[str] = []
 
     def on_signal(signum: int, frame: Any) -> None:
+        received.append(signal.Signals(signum).name)
         stop.set()
+        deadlines.abort_all(f"stopped: wess run received {received[0]}")
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -922,9 +927,11 @@ def run_command(
 
     if once:
         report(sync.run_once(ctx, workers, stop))
-        return
-    wait = interval if interval is not None else float(setting(ctx, "sync_interval"))
-    sync.run_forever(ctx, workers, wait, stop, on_pass=report)
+    else:
+        wait = interval if interval is not None else float(setting(ctx, "sync_interval"))
+        sync.run_forever(ctx, workers, wait, stop, on_pass=report)
+    if received:
+        click.echo(f"wess run: stopped on {received[0]}; requests in flight were cut", err=True)
 
 
 @cli.command("demo")

@@ -210,9 +210,12 @@ def _test(auth, connection: Connection) -> None:
         raise
 
 
-def _verify(connection: Connection) -> str | None:
+def _verify(connection: Connection, account: Account) -> str | None:
+    from wess_core import deadlines
+
     try:
-        url = check(connection)
+        with deadlines.account_scope(account):
+            url = check(connection)
     except (CredentialsRejected, UsageError, PermissionDenied):
         raise
     except WessError as exc:
@@ -225,7 +228,7 @@ def verify_user_connection(ctx, profile: UserProfile) -> str | None:
     from wess_core.service.accounts import load_account
 
     account = load_account(ctx)
-    return _verify(resolve(account, profile, ctx.secrets.decrypt, ctx.home))
+    return _verify(resolve(account, profile, ctx.secrets.decrypt, ctx.home), account)
 
 
 def verify_account_connection(ctx, account: Account) -> str | None:
@@ -245,6 +248,6 @@ def verify_account_connection(ctx, account: Account) -> str | None:
             continue  # this user's own settings are incomplete: try the next one
         if untrusted_fields(connection):
             continue  # never check service credentials against a user-set address or URL
-        _verify(connection)
+        _verify(connection, account)
         return profile.login
     return None

@@ -9,6 +9,10 @@ against the CA registered for the server's origin (scheme, host, port) and again
 the system's trust store for every other server. Registering per origin keeps two
 accounts (or two test servers) with different CAs apart in one process.
 
+The same adapter enforces ``wess_core.deadlines``: an overall deadline per request
+(a watchdog can shut its connection down, whatever the server trickles) and a size
+cap on each answer, read here in chunks.
+
 :func:`ca_bundle_adapter` is the simpler form (one CA for every server), used by
 the EWS emulator's tests (``wess_core.testing.tls`` still has its own copy; it
 can re-export this one).
@@ -26,7 +30,9 @@ import requests
 import requests.adapters
 import requests.utils
 import urllib3
+import urllib3.poolmanager
 
+from wess_core import deadlines
 from wess_core.endpoints import guard_request
 from wess_core.lean_session import make_lean
 
@@ -34,6 +40,13 @@ __all__ = ["ca_bundle_adapter", "install", "session", "trust", "trusted_ca"]
 
 _lock = threading.Lock()
 _trusted: dict[str, str] = {}
+
+
+@functools.lru_cache(maxsize=1024)
+def _host(url: str) -> str:
+    """The host (and port, when not the scheme's own) of ``url``, for messages."""
+    parts = urlsplit(url)
+    return parts.netloc.rpartition("@")[2] or url
 
 
 @functools.lru_cache(maxsize=1024)
@@ -73,8 +86,51 @@ def shared_pools() -> urllib3.PoolManager:
     global _shared_pools
     with _shared_lock:
         if _shared_pools is None:
-            _shared_pools = urllib3.PoolManager(num_pools=64, maxsize=SHARED_POOL_SIZE)
+            _shared_pools = _watched(urllib3.PoolManager(num_pools=64, maxsize=SHARED_POOL_SIZE))
         return _shared_pools
+
+
+class _WatchedPool:
+    """Tells the deadline watchdog which connection the thread's request goes over."""
+
+    def _get_conn(self, timeout=None):  # type: ignore[no-untyped-def]
+        conn = super()._get_conn(timeout)  # type: ignore[misc]
+        try:
+            deadlines.attach(conn)
+        except BaseException:
+            self._put_conn(conn)  # type: ignore[attr-defined]
+            raise
+        return conn
+
+
+class _WatchedHTTPPool(_WatchedPool, urllib3.HTTPConnectionPool):
+    pass
+
+
+class _WatchedHTTPSPool(_WatchedPool, urllib3.HTTPSConnectionPool):
+    pass
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+def _watched(manager: urllib3.PoolManager) -> urllib3.PoolManager:
+    """``manager`` with pools whose connections the watchdog can cut (a SOCKS proxy
+    manager keeps its own pools: only the per-read timeouts hold there)."""
+    if manager.pool_classes_by_scheme is urllib3.poolmanager.pool_classes_by_scheme:
+        manager.pool_classes_by_scheme = _WATCHED_POOLS
+    return manager
+
+
+def _bounded(timeout, left: float):  # type: ignore[no-untyped-def]
+    """requests' ``timeout`` (seconds, a (connect, read) pair or None) capped at ``left``."""
+    if timeout is None:
+        return left
+    if isinstance(timeout, tuple):
+        return tuple(left if t is None else min(t, left) for t in timeout)
+    if isinstance(timeout, int | float):
+        return min(timeout, left)
+    return timeout
 
 
 def _shareable(request, proxies, cert) -> bool:
@@ -96,7 +152,40 @@ class _PerOriginCaMixin:
     per server (and CA) across all sessions of the process: exchangelib keeps one
     session, so one TLS connection, per user, and a scheduler pass over many users of
     one server would otherwise hold and set up one connection per user.
+
+    Every request has an overall deadline and its answer a size cap
+    (``wess_core.deadlines``): the body of a non-streamed request is read here, in
+    chunks, while the deadline watchdog can cut the connection.
     """
+
+    def init_poolmanager(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().init_poolmanager(*args, **kwargs)  # type: ignore[misc]
+        _watched(self.poolmanager)  # type: ignore[attr-defined]
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):  # type: ignore[no-untyped-def]
+        return _watched(super().proxy_manager_for(proxy, **proxy_kwargs))  # type: ignore[misc]
+
+    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):  # type: ignore[no-untyped-def]
+        flight = deadlines.arm(_host(request.url))
+        try:
+            response = super().send(  # type: ignore[misc]
+                request, stream=stream, timeout=_bounded(timeout, deadlines.time_left(flight)),
+                verify=verify, cert=cert, proxies=proxies,
+            )  # fmt: skip
+            if not stream:  # a streamed body is the caller's (only its headers are bounded)
+                deadlines.read_body(response, flight)
+            if flight.cut is not None:  # cut: what came may look complete but is not
+                response.close()
+                raise flight.error()
+            return response
+        except deadlines.RequestCut:
+            raise
+        except Exception as exc:
+            if flight.cut is not None or isinstance(exc, deadlines.Refused):
+                raise flight.error() from exc
+            raise
+        finally:
+            deadlines.disarm(flight)
 
     def cert_verify(self, conn, url, verify, cert):  # requests < 2.32.3
         ca = trusted_ca(url)

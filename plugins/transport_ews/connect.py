@@ -40,8 +40,8 @@ from exchangelib import (
 from exchangelib import errors as ews_errors
 from exchangelib.protocol import CachingProtocol, Protocol, RetryPolicy
 
-from wess_core import endpoints, tls
-from wess_core.errors import CredentialsRejected, EndpointFailed, UsageError
+from wess_core import deadlines, endpoints, tls
+from wess_core.errors import ConnectionFailed, CredentialsRejected, EndpointFailed, UsageError
 
 __all__ = [
     "BASIC",
@@ -53,6 +53,7 @@ __all__ = [
     "EndpointUntrusted",
     "EwsAuthMethod",
     "EwsLogin",
+    "ExchangeCutOff",
     "describe_failure",
     "open_account",
     "scrub_library_logs",
@@ -77,6 +78,17 @@ class EndpointUnreachable(EndpointFailed):
 
 class EndpointUntrusted(EndpointFailed):
     """The EWS URL answered without TLS or with a certificate the account does not trust."""
+
+
+class ExchangeCutOff(EndpointUnreachable):
+    """A request cut by WESS: no complete answer within the deadline, an answer over the
+    size cap, or the service stopping. Its line is the reason alone (nothing was
+    rejected); a fresh discovery may help unless the whole run is over."""
+
+    def __init__(self, cut: Exception) -> None:
+        self.reason = str(cut)
+        self.rediscover = not getattr(cut, "run_level", False)
+        ConnectionFailed.__init__(self, self.reason)
 
 
 @dataclass
@@ -261,6 +273,9 @@ def describe_failure(
     import requests
     from oauthlib.oauth2 import OAuth2Error
 
+    cut = deadlines.cut_in(exc)
+    if cut is not None:
+        return ExchangeCutOff(cut)
     url = connection.url
     email = connection.exchange_email
     text = str(exc)

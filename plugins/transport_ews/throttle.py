@@ -10,12 +10,15 @@ requests go through again.
 
 from __future__ import annotations
 
+import datetime
 import threading
 import time
 from urllib.parse import urlsplit
 
 from exchangelib.errors import ErrorTimeoutExpired, UnauthorizedError
 from exchangelib.protocol import FaultTolerance
+
+from wess_core import deadlines
 
 MAX_BATCH = 100
 MIN_BATCH = 10
@@ -38,8 +41,13 @@ class SyncRetryPolicy(FaultTolerance):
 
     @property
     def back_off_until(self):  # exchangelib reads this right before every POST
+        """Wait out the server's back-off here rather than in exchangelib's plain sleep,
+        so SIGTERM ends the wait and a back-off past the run's deadline ends the run."""
         self._answered.value = False
-        return super().back_off_until
+        until = super().back_off_until
+        if until is not None:
+            deadlines.pause((until - datetime.datetime.now()).total_seconds())
+        return None
 
     @back_off_until.setter
     def back_off_until(self, value):
@@ -88,7 +96,7 @@ class ServerThrottle:
                 self._batch = min(MAX_BATCH, self._batch + GROW_STEP)
 
     def snapshot(self) -> dict[str, object]:
-        until = self.policy.back_off_until
+        until = FaultTolerance.back_off_until.fget(self.policy)  # without waiting
         return {
             "server": self.key,
             "batch": self._batch,

@@ -272,6 +272,11 @@ def _is_connection_level(exc: BaseException) -> bool:
 
 def _unavailable(exc: BaseException, connection: Any) -> MailboxUnavailable:
     """A connection-level failure, described as the credential check describes it."""
+    from wess_core import deadlines
+
+    cut = deadlines.cut_in(exc)
+    if cut is not None:  # cut by WESS: never a credentials problem
+        return MailboxUnavailable(str(cut), credentials=False, rediscover=not cut.run_level)
     if connection is None:
         return MailboxUnavailable(
             f"{type(exc).__name__}: {str(exc)[:200]}", credentials=False, rediscover=False

@@ -300,6 +300,24 @@ SETTINGS: dict[str, Setting] = {
         ),
         Setting("sync_interval", 300, _int_range(10, 86400), "seconds between scheduled runs"),
         Setting(
+            "request_deadline_seconds",
+            120,
+            _int_range(1, 3600),
+            "the longest one request to Exchange may take, answer included",
+        ),
+        Setting(
+            "run_deadline_seconds",
+            900,
+            _int_range(5, 86400),
+            "the longest one user's sync run may take; then it is cut off",
+        ),
+        Setting(
+            "max_response_mib",
+            64,
+            _int_range(1, 4096),
+            "the largest answer (MiB) accepted from Exchange",
+        ),
+        Setting(
             "source_addresses",
             [],
             _addresses,

@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 from wess_core import connection as conn_mod
-from wess_core.errors import DiscoveryError, JobRunning, WessError
+from wess_core.errors import JobRunning, WessError
 from wess_core.models import UserProfile
 from wess_core.service import history
 from wess_core.service.accounts import load_account
@@ -55,11 +55,15 @@ def discover(ctx: Context, login: str) -> dict[str, Any]:
     Raises ``DiscoveryError`` (AutoDiscoverFailed, Unauthorized, ErrorNonExistentMailbox)
     after recording the failure in the history.
     """
+    from wess_core import deadlines
+
     ctx.require_self_or_admin(login)
-    connection = _resolve(ctx, login)
+    account = load_account(ctx)
+    connection = conn_mod.resolve(account, get_profile(ctx, login), ctx.secrets.decrypt, ctx.home)
     try:  # the job marker goes last: once it is gone, the outcome has landed
         try:
-            url = conn_mod.discover_url(connection)
+            with deadlines.account_scope(account):
+                url = conn_mod.discover_url(connection)
         except WessError as exc:
             code = getattr(exc, "code", type(exc).__name__)
             history.record(ctx, login, "discovery", f"discovery failed: {exc}", code=code)
@@ -185,12 +189,13 @@ def test_connection(ctx: Context, login: str) -> dict[str, Any]:
 
     A URL found again because the cached one stopped answering is cached for next time.
     """
+    from wess_core import deadlines
+
     ctx.require_self_or_admin(login)
-    connection = _resolve(ctx, login)
-    try:
+    account = load_account(ctx)
+    connection = conn_mod.resolve(account, get_profile(ctx, login), ctx.secrets.decrypt, ctx.home)
+    with deadlines.account_scope(account):
         url = conn_mod.check(connection)
-    except DiscoveryError:
-        raise
     if not connection.ews_url and url != connection.discovered_ews_url:
         _cache_url(ctx, login, url)
     return {**_summary(connection, url), "ok": True}

@@ -166,8 +166,10 @@ def sync_user(
     if reasons:
         history.record(ctx, login, "skipped", "not synced: " + "; ".join(reasons), reasons=reasons)
         raise NotEligible(login, reasons)
+    from wess_core import deadlines  # imports requests: only when syncing
+
     pm = plugins.get_plugin_manager()
-    with user_lock(ctx, login):
+    with user_lock(ctx, login), deadlines.account_scope(account, run=True) as limits:
         started = time.monotonic()
         types = [t for _, t in plugins.item_types().items()]
         crm = plugins.crm_backends().get(profile.crm_backend)(ctx.home, profile.database)
@@ -178,7 +180,9 @@ def sync_user(
             result, guard = _run(ctx, login, types, crm, factory, policy, dry_run, False,
                                  (account, profile), progress)  # fmt: skip
             fatal = guard.fatal
-            if fatal is not None and getattr(fatal, "rediscover", False):
+            # a server that was cut off is alive at that address: discovering it again
+            # would only spend the rest of the run on it
+            if fatal is not None and getattr(fatal, "rediscover", False) and not limits.cut:
                 result, guard = _run(ctx, login, types, crm, factory, policy, dry_run, True,
                                      progress=progress)  # fmt: skip
                 fatal = guard.fatal
@@ -188,9 +192,15 @@ def sync_user(
             if dry_run or _set_pause(ctx, login, str(exc)):
                 history.record(ctx, login, "error", f"sync paused: {exc}", paused=not dry_run)
             raise
-        except WessError as exc:
-            history.record(ctx, login, "error", f"sync failed: {exc}")
-            raise
+        except Exception as exc:
+            cut = deadlines.cut_in(exc) or limits.cut
+            if cut is None and not isinstance(exc, WessError):
+                raise
+            why = f"sync cut off: {cut}" if cut is not None else f"sync failed: {exc}"
+            history.record(ctx, login, "error", why)
+            if cut is None:
+                raise
+            raise ConnectionFailed(f"sync of {login} cut off: {cut}") from None
         seconds = round(time.monotonic() - started, 3)
         result_dict = result.to_dict()
         data = {"login": login, "seconds": seconds, **result_dict}
@@ -207,17 +217,22 @@ def sync_user(
             if fatal is None and profile.paused_reason and _set_pause(ctx, login, None):
                 history.record(ctx, login, "resumed", "credentials work again; sync resumed")
             failed = result.errors or any(f.failed for f in result.folders.values())
+            line = summary_line(result)
+            if limits.cut is not None:
+                line = f"sync cut off: {limits.cut}; {line}"
             history.record(
                 ctx,
                 login,
-                "error" if failed else "sync",
-                summary_line(result),
+                "error" if failed or limits.cut else "sync",
+                line,
                 seconds=seconds,
                 result=result_dict,
             )
             if result.held:
                 history.record(ctx, login, "review", _held_line(login, result.held),
                                held=result.held)  # fmt: skip
+        if limits.cut is not None:  # what was done is saved; the scheduler counts a failure
+            raise ConnectionFailed(f"sync of {login} cut off: {limits.cut}")
     return data
 
 

@@ -15,7 +15,8 @@ many workers on a multi-core machine runs them as several processes of
   (two schedulers on one home share the cap too).
 * **Reports.** Children report each user's start and end to the parent, which keeps
   the board and the pass's outcome. SIGTERM / Ctrl-C reach the parent, which tells the
-  children to start no new user (running syncs finish and save, as with threads).
+  children to start no new user and to cut the requests in flight (what a running
+  sync applied is saved, as with threads).
   Children ignore those signals and die with the parent (Linux ``PR_SET_PDEATHSIG``),
   so a killed scheduler leaves no orphan syncing on. A child that dies fails the users
   it was syncing; its pool is dropped and the next pass starts a new one.
@@ -34,6 +35,7 @@ import os
 import queue as queue_module
 import signal
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,6 +69,7 @@ def run_in_processes(
             if pool is not None:
                 pool.close()
             pool = _pools[key] = WorkerPool(ctx.home, processes, threads)
+            _close_at_exit()
     ok = pool.run(logins, board, stop, outcome)
     if not ok:
         with _pools_lock:
@@ -75,7 +78,21 @@ def run_in_processes(
         pool.close()
 
 
-@atexit.register
+_exit_hook: list[bool] = []
+
+
+def _close_at_exit() -> None:
+    """Close the pools at exit *before* multiprocessing's own exit hook, which terminates
+    daemonic children (ours ignore SIGTERM) and then joins them without a timeout: a
+    scheduler stopped by SIGTERM hung there. atexit runs last-registered first, so this
+    registers once multiprocessing's hook is in place."""
+    if not _exit_hook:
+        import multiprocessing.util  # noqa: F401  (registers its exit hook first)
+
+        atexit.register(_close_all)
+        _exit_hook.append(True)
+
+
 def _close_all() -> None:
     with _pools_lock:
         pools = list(_pools.values())
@@ -240,8 +257,17 @@ def _child(home: str, index: int, threads: int, pipe: Any, reports: Any, halt: A
     _die_with_parent()
     if os.getppid() != parent:  # the parent died before that took effect
         return
+    from wess_core import deadlines
     from wess_core.service.sync import sync_one
 
+    def cut_when_halted() -> None:  # the parent is stopping: cut the requests in flight
+        while True:
+            halt.wait()
+            deadlines.abort_all("stopped: the scheduler is stopping")
+            while halt.is_set():
+                time.sleep(POLL_SECONDS)
+
+    threading.Thread(target=cut_when_halted, daemon=True, name="wess-halt").start()
     ctx = Context(home=Path(home))
     while True:
         try:
@@ -250,6 +276,8 @@ def _child(home: str, index: int, threads: int, pipe: Any, reports: Any, halt: A
             return
         if message[0] != "pass":
             return
+        if not halt.is_set():
+            deadlines.reset()
         _, logins, servers, cap = message
         left = iter(list(logins))
         take = threading.Lock()
