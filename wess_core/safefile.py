@@ -104,9 +104,14 @@ def check_home(home: str | Path) -> None:
 
 
 def ensure_dir(path: Path) -> None:
-    """Create ``path`` (and missing parents) private to this user (mode 0700)."""
-    if not os.path.isdir(path):
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Create ``path`` and its missing parents private to this user (mode 0700 each:
+    ``mkdir(parents=True)`` would give the parents the umask's mode)."""
+    if os.path.isdir(path):
+        return
+    if not os.path.isdir(path.parent):
+        ensure_dir(path.parent)
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700)
 
 
 def open_checked(path: str | Path, flags: int, mode: int = 0o600) -> int:
