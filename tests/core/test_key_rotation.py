@@ -54,8 +54,6 @@ def secrets_home(admin_home, home):
     result = admin_home("connection", "set", "--impersonation-user", "svc@example.com",
                         "--password-stdin", "--no-verify", input="svc-pw\n")  # fmt: skip
     assert result.exit_code == 0, result.stderr
-    with Store(home).write("oauth_cache") as db:  # as the oauth plugin stores its tokens
-        db.table("cache").insert({"key": "k", "blob": Context(home=home).secrets.encrypt("tok")})
     return admin_home
 
 
@@ -63,16 +61,21 @@ EXPECTED = {
     ("users", "alice"): "alice-pw",
     ("users", "bob"): "bob-pw",
     ("account", "impersonation_password"): "svc-pw",
-    ("oauth_cache", "1"): "tok",
 }
 
 
+def _cache_token(home):
+    with Store(home).write("oauth_cache") as db:  # as the oauth plugin stores its tokens
+        db.table("cache").insert({"key": "k", "blob": Context(home=home).secrets.encrypt("tok")})
+
+
 def test_rotation_reencrypts_every_encrypted_store(secrets_home, home):
+    _cache_token(home)
     before = _stored(home)
     assert secrets_home("keys", "rotate").exit_code == 0
     after = _stored(home)
     assert set(after) == set(before) and all(after[k] != before[k] for k in before)
-    assert _decrypt_all(home) == EXPECTED
+    assert _decrypt_all(home) == {**EXPECTED, ("oauth_cache", "1"): "tok"}
     assert len((home / KEY_FILE_NAME).read_text().split()) == 1
 
 
@@ -82,14 +85,15 @@ def test_a_failed_rotation_writes_nothing_and_says_so(secrets_home, home):
         table = db.table("users")
         table.update({"password": foreign}, doc_ids=[r.doc_id for r in table.all()
                                                      if r["login"] == "bob"])  # fmt: skip
+    _cache_token(home)
     names = (KEY_FILE_NAME, "account.json", "users.json", "oauth_cache.json")
     before = {name: (home / name).read_bytes() for name in names}
     result = secrets_home("keys", "rotate")
     assert result.exit_code == 1
+    assert {name: (home / name).read_bytes() for name in names} == before
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "nothing was rotated" in lines[0], result.stderr
     assert str(home / "users.json") in lines[0]
-    assert {name: (home / name).read_bytes() for name in names} == before
 
 
 def test_two_rotations_at_once_both_succeed(secrets_home, home):
@@ -206,23 +210,47 @@ def test_rotations_racing_password_writes_in_threads_lose_nothing(secrets_home, 
 
 @pytest.mark.slow
 def test_wess_keys_rotate_racing_wess_users_set_loses_nothing(secrets_home, home):
-    """Real ``wess`` commands: rounds of ``keys rotate`` and ``users set --password-stdin``
-    started together; every round's password decrypts afterwards."""
+    """Real ``wess`` commands: ``keys rotate`` over and over while ``users set
+    --password-stdin`` runs over and over beside it (each a new process, so their
+    critical sections meet at every offset); every command succeeds (a rotation meeting a
+    password stored under a dropped key would fail) and the last password decrypts."""
     env = {**os.environ, "WESS_HOME": str(home)}
     env.pop("WESS_SECRET_KEY", None)
-    started = time.monotonic()
-    rounds = 0
-    while rounds < 60 and time.monotonic() - started < 40:
-        rounds += 1
-        secret = f"round-{rounds}"
-        rotate = subprocess.Popen([*WESS, "keys", "rotate"], env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, text=True)  # fmt: skip
-        write = subprocess.run(
-            [*WESS, "users", "set", "alice", "--password-stdin", "--no-verify"],
-            input=secret + "\n", env=env, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        assert rotate.wait(timeout=60) == 0, rotate.stderr.read()
-        assert write.returncode == 0, write.stderr
-        assert _decrypt_all(home)[("users", "alice")] == secret
-    assert rounds >= 20
-    assert _decrypt_all(home) == {**EXPECTED, ("users", "alice"): f"round-{rounds}"}
+    deadline = time.monotonic() + 40
+    stop = threading.Event()
+    failures: list[str] = []
+    counts = {"rotations": 0}
+
+    def run(argv, secret=None):
+        out = subprocess.run([*WESS, *argv], input=secret, env=env, capture_output=True,
+                             text=True, timeout=60)  # fmt: skip
+        if out.returncode != 0:
+            failures.append(out.stderr)
+            stop.set()
+
+    def rotate():
+        while not stop.is_set() and counts["rotations"] < 100 and time.monotonic() < deadline:
+            run(["keys", "rotate"])
+            counts["rotations"] += 1
+        stop.set()
+
+    last: dict[str, str] = {}
+
+    def write(login):
+        n = 0
+        while not stop.is_set():
+            n += 1
+            argv = ["users", "set", login, "--password-stdin", "--no-verify"]
+            run(argv, f"{login}-{n}\n")
+            last[login] = f"{login}-{n}"
+
+    threads = [threading.Thread(target=rotate)]
+    threads += [threading.Thread(target=write, args=(login,)) for login in ("alice", "bob")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not failures, failures
+    assert counts["rotations"] >= 20, counts
+    assert _decrypt_all(home) == {**EXPECTED, ("users", "alice"): last["alice"],
+                                  ("users", "bob"): last["bob"]}  # fmt: skip
