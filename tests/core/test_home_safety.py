@@ -181,6 +181,20 @@ def test_a_symlinked_crm_shard_is_refused(tmp_path):
         LocalCrm(home, "main").list("people")
 
 
+def test_a_symlinked_crm_shard_folder_is_refused(tmp_path):
+    from wess_core.crm.local import LocalCrm
+    from wess_core.strategies import NewRecord
+
+    home = tmp_path / "home"
+    LocalCrm(home, "main").create("people", [NewRecord({"first_name": "Ann"})])
+    folder = home / "crm" / "main.d"
+    elsewhere = tmp_path / "elsewhere.d"
+    folder.rename(elsewhere)
+    folder.symlink_to(elsewhere)
+    with pytest.raises(StoreError, match="symbolic link"):
+        LocalCrm(home, "main").list("people")
+
+
 # -- core dumps ----------------------------------------------------------------------
 
 
