@@ -198,17 +198,19 @@ def set_connection(
     checked_with = verify_account_connection(ctx, candidate) if verify and updates else None
     verified = checked_with is not None
 
-    secrets = {"impersonation_password": impersonation_password,
-               "oauth_client_secret": oauth_client_secret}  # fmt: skip
-    secrets = {k: v for k, v in secrets.items() if v is not None}
+    given = {
+        "impersonation_password": impersonation_password,
+        "oauth_client_secret": oauth_client_secret,
+    }
+    new_secrets = {k: v for k, v in given.items() if v is not None}
 
     def change(acc: Account) -> None:
         for key, value in updates.items():
             setattr(acc, key, value)
 
-    if secrets:  # encrypted with the keys in force under the lock: no rotation strands it
+    if new_secrets:  # encrypted with the keys in force under the lock: none stranded
         with secret_writer(ctx.home) as writer:
-            updates.update({k: writer.encrypt(v) for k, v in secrets.items()})
+            updates.update({k: writer.encrypt(v) for k, v in new_secrets.items()})
             edit_account(ctx, change)
     else:
         edit_account(ctx, change)
