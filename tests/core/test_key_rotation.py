@@ -176,8 +176,10 @@ def test_200_rotations_racing_password_writes_in_processes_lose_nothing(secrets_
     assert len((home / KEY_FILE_NAME).read_text().split()) == 1
 
 
+@pytest.mark.slow
 def test_rotations_racing_password_writes_in_threads_lose_nothing(secrets_home, home):
-    """The same race between threads of one process (the thread half of the lock)."""
+    """The same race between threads of one process (the thread half of the lock); slow:
+    the writers take the lock back at once, so the 200 rotations wait their turn (~9 s)."""
     stop = threading.Event()
     last: dict[str, str] = {}
     failures: list[BaseException] = []
@@ -197,7 +199,7 @@ def test_rotations_racing_password_writes_in_threads_lose_nothing(secrets_home, 
     for thread in threads:
         thread.start()
     try:
-        for _ in range(100):
+        for _ in range(200):
             accounts.rotate_keys(Context(home=home))
     finally:
         stop.set()
