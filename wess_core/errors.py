@@ -50,6 +50,11 @@ class StoreCorrupt(StoreError):
     """A store file is not valid JSON; it is never overwritten silently."""
 
 
+class UnsafeFile(StoreError):
+    """A home file or folder another user could have planted or changed (a link, a file
+    owned by someone else, writable by group or others): refused, never used."""
+
+
 class SecretKeyError(WessError):
     """The secret key is missing, malformed, or does not decrypt the stored secrets."""
 

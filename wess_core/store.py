@@ -17,7 +17,6 @@ import json
 import os
 import re
 import secrets
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
@@ -34,6 +33,7 @@ try:
 except ImportError:  # Windows: filelock's lock
     fcntl = None  # type: ignore[assignment]
 
+from wess_core import safefile
 from wess_core.errors import StoreCorrupt, StoreError, ValidationError, quote
 
 LOCK_TIMEOUT_SECONDS = 60.0
@@ -52,13 +52,9 @@ def check_name_part(part: str, what: str = "name") -> str:
 
 
 def read_file_bytes(path: Path) -> bytes | None:
-    """A store file's bytes; ``None`` when it does not exist."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise StoreError(f"cannot read {path}: {exc.strerror}") from None
+    """A store file's bytes; ``None`` when it does not exist. Never through a link, never a
+    file another user owns or could write (see ``wess_core.safefile``)."""
+    return safefile.read_bytes(path)
 
 
 def load_json_file(path: Path) -> Any:
@@ -82,30 +78,9 @@ def parse_json_bytes(raw: bytes, path: Path) -> Any:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write ``data`` as JSON to ``path`` atomically (temp file, fsync, replace), mode 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            # dumps, not dump: json.dump encodes in pure Python, dumps in C (~10x faster)
-            fh.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp_name, 0o600)
-        os.replace(tmp_name, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        if isinstance(exc, OSError):
-            raise StoreError(
-                f"could not save {path}: {exc.strerror or exc}; nothing was changed"
-            ) from None
-        raise
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    # dumps, not dump: json.dump encodes in pure Python, dumps in C (~10x faster)
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    safefile.write_atomic(path, text.encode("utf-8"))
 
 
 class SnapshotStorage(Storage):
@@ -231,7 +206,12 @@ def file_lock(path: Path, timeout: float) -> Iterator[None]:
 
 def _flock(path: Path, timeout: float) -> int | None:
     """An fd of ``path`` holding its flock; None when the file system has no flock."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | safefile.NOFOLLOW | safefile.CLOEXEC, 0o600)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise safefile.link_error(path) from None
+        raise StoreError(f"cannot open the lock file {path}: {exc.strerror or exc}") from None
     deadline = time.monotonic() + max(0.0, timeout)
     delay = 0.001
     try:
@@ -266,15 +246,6 @@ def _line(value: Any) -> bytes:
     return (json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
 class Store:
     """The TinyDB files of one WESS home, by logical name ("users", "state/alice")."""
 
@@ -286,8 +257,18 @@ class Store:
         self.home = Path(home)
         self._paths: dict[str, Path] = {}
         self._journals: dict[str, Path] = {}
+        self._home_checked = False
+
+    def check_home(self) -> None:
+        """Refuse a home (or a folder of it) another user owns or could write, as ssh
+        does (``safefile.check_home``); once per Store that found the home, at its first
+        file access (a few ``lstat`` calls)."""
+        safefile.check_home(self.home)
+        self._home_checked = self.home.is_dir()
 
     def path(self, name: str) -> Path:
+        if not self._home_checked:
+            self.check_home()
         found = self._paths.get(name)
         if found is None:
             parts = name.split("/")
@@ -300,19 +281,25 @@ class Store:
         return found
 
     def lock_path(self, name: str) -> Path:
+        if not self._home_checked:
+            self.check_home()
         return self.home / ".locks" / (name.replace("/", "__") + ".lock")
 
     @contextlib.contextmanager
-    def lock(self, name: str, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
-        """Hold the inter-process (and inter-thread) lock of one store file."""
+    def lock(
+        self, name: str, timeout: float = LOCK_TIMEOUT_SECONDS, what: str | None = None
+    ) -> Iterator[None]:
+        """Hold the inter-process (and inter-thread) lock of one store file (or of
+        ``what``, named in the error when it stays held)."""
         lock_file = self.lock_path(name)
-        lock_file.parent.mkdir(parents=True, exist_ok=True)
+        safefile.ensure_dir(lock_file.parent)
         with _thread_lock(lock_file), contextlib.ExitStack() as held:
             try:
                 held.enter_context(file_lock(lock_file, timeout))
             except LockTimeout:
                 raise StoreError(
-                    f"{self.path(name)} is locked by another WESS process; try again shortly"
+                    f"{what or self.path(name)} is locked by another WESS process; "
+                    "try again shortly"
                 ) from None
             yield
 
@@ -365,12 +352,9 @@ class Store:
     def read_journal(self, name: str) -> list[Any]:
         """The journal's complete lines, oldest first (``[]`` when there is none)."""
         path = self.journal_path(name)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
+        raw = safefile.read_bytes(path)
+        if raw is None:
             return []
-        except OSError as exc:
-            raise StoreError(f"cannot read {path}: {exc.strerror}") from None
         lines = raw.split(b"\n")
         lines.pop()  # after the last newline: nothing, or a line torn by a crash
         out = []
@@ -389,11 +373,7 @@ class Store:
         Returns the journal's size in bytes. On failure nothing was appended."""
         path = self.journal_path(name)
         data = b"".join(_line(value) for value in lines)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-        except OSError as exc:
-            raise StoreError(f"could not save {path}: {exc.strerror or exc}") from None
+        fd = safefile.open_append(path)
         try:
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":  # a torn line: cut it off
@@ -414,7 +394,7 @@ class Store:
         finally:
             os.close(fd)
         if size == 0:
-            _fsync_dir(path.parent)
+            safefile.fsync_dir(path.parent)
         return size + len(data)
 
     def drop_journal(self, name: str) -> None:

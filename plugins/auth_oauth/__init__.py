@@ -19,11 +19,13 @@ import threading
 
 from wess_core import hookimpl
 from wess_core.errors import CredentialsRejected, UsageError
+from wess_core.secrets import register_encrypted_store
 
 SCOPE = "https://outlook.office365.com/.default"
 DEFAULT_AUTHORITY = "https://login.microsoftonline.com/{tenant}"
 CACHE_STORE = "oauth_cache"
 _lock = threading.Lock()
+register_encrypted_store(CACHE_STORE, "cache", ("blob",))  # 'wess keys rotate' includes it
 
 
 class OAuthAuth:
@@ -192,12 +194,13 @@ def _save_cache(connection, key: str, blob: str) -> None:
         return
     from tinydb import Query
 
-    from wess_core.secrets import SecretBox
+    from wess_core.secrets import secret_writer
     from wess_core.store import Store
 
-    token = SecretBox.for_home(connection.home).encrypt(blob)
-    with Store(connection.home).write(CACHE_STORE) as db:
-        db.table("cache").upsert({"key": key, "blob": token}, Query().key == key)
+    # encrypted with the keys in force under the secrets lock: a concurrent
+    # 'wess keys rotate' cannot leave it under a key it drops
+    with secret_writer(connection.home) as box, Store(connection.home).write(CACHE_STORE) as db:
+        db.table("cache").upsert({"key": key, "blob": box.encrypt(blob)}, Query().key == key)
 
 
 @hookimpl

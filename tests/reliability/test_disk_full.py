@@ -86,3 +86,104 @@ def test_a_full_disk_during_a_state_or_crm_write_changes_nothing(tmp_path):
     assert after.token == "old" and sorted(after.rows) == ["p0"]
     assert sorted(p.name for p in (tmp_path / "crm").rglob("*")) == before  # no stray file
     assert crm.list("people") == []
+
+
+# -- keys rotate on a full disk or a read-only home: one line naming the file, no temp
+# file left, every secret still decrypts (issue 13, section 6) --------------------------
+
+
+def _secrets_home(admin_home):
+    """Alice's password and the account's impersonation password, both encrypted."""
+    for argv, secret in (
+        (("users", "set", "alice", "--password-stdin", "--no-verify"), "alice-pw"),
+        (("connection", "set", "--impersonation-user", "svc@example.com",
+          "--password-stdin", "--no-verify"), "svc-pw"),
+    ):  # fmt: skip
+        result = admin_home(*argv, input=secret + "\n")
+        assert result.exit_code == 0, result.stderr
+
+
+def _decrypted(home):
+    from wess_core.secrets import SecretBox, load_keys
+    from wess_core.store import load_json_file
+
+    box = SecretBox(load_keys(home))
+    users = load_json_file(home / "users.json")["users"].values()
+    account = next(iter(load_json_file(home / "account.json")["account"].values()))
+    alice = next(u for u in users if u["login"] == "alice")
+    return box.decrypt(alice["password"]), box.decrypt(account["impersonation_password"])
+
+
+def _key_count(home):
+    return len((home / "secret.key").read_text().split())
+
+
+def _temp_files(home):
+    return [p for p in home.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_full_disk_while_rotate_writes_the_key_file_rotates_nothing(admin_home, home):
+    _secrets_home(admin_home)
+    files = ("secret.key", "account.json", "users.json")
+    before = {name: (home / name).read_bytes() for name in files}
+    result = _limited(home, 60, "keys", "rotate")  # one key fits (45 bytes), two do not
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(home / "secret.key") in lines[0] and "nothing was rotated" in lines[0]
+    assert {name: (home / name).read_bytes() for name in files} == before
+    assert not _temp_files(home)
+    assert _decrypted(home) == ("alice-pw", "svc-pw")
+
+
+def test_full_disk_between_rotation_steps_keeps_every_secret(admin_home, home):
+    _secrets_home(admin_home)
+    account, users = (home / "account.json").stat().st_size, (home / "users.json").stat().st_size
+    assert account + 100 < users, (account, users)
+    # the key file [new, old] and account.json fit, users.json does not: the rotation
+    # stops between two of its steps
+    result = _limited(home, (account + users) // 2, "keys", "rotate")
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(home / "users.json") in lines[0] and "still decrypts" in lines[0]
+    assert _key_count(home) == 2
+    assert not _temp_files(home)
+    assert _decrypted(home) == ("alice-pw", "svc-pw")
+    # with room again, a second run completes the job
+    assert admin_home("keys", "rotate").exit_code == 0
+    assert _key_count(home) == 1
+    assert _decrypted(home) == ("alice-pw", "svc-pw")
+
+
+def _read_only(argv: list[str]) -> list[str]:
+    """``argv`` run where the home's permission bits bind: as root, without the
+    capabilities that override them (setpriv); as anyone else, as is."""
+    if os.geteuid() != 0:
+        return argv
+    import shutil
+
+    import pytest
+
+    if not shutil.which("setpriv"):
+        pytest.skip("root ignores a read-only mode without setpriv")
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}", *argv]
+
+
+def test_read_only_home_during_rotate_is_one_line_naming_the_file(admin_home, home):
+    _secrets_home(admin_home)
+    before = {p.name: p.read_bytes() for p in home.iterdir() if p.is_file()}
+    os.chmod(home, 0o555)
+    try:
+        argv = [sys.executable, "-m", "wess_core.cli", "--home", str(home), "keys", "rotate"]
+        result = subprocess.run(_read_only(argv), capture_output=True, text=True, timeout=60)
+    finally:
+        os.chmod(home, 0o700)
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(home / "secret.key") in lines[0] and "nothing was rotated" in lines[0]
+    assert {p.name: p.read_bytes() for p in home.iterdir() if p.is_file()} == before
+    assert not _temp_files(home)
+    assert _decrypted(home) == ("alice-pw", "svc-pw")

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from wess_core import safefile
 from wess_core.errors import StoreError
 from wess_core.store import Store, load_json_file, write_json_atomic
 
@@ -221,6 +222,7 @@ class ShardedDb:
         self.name = name
         self.manifest_path = store.path(name)
         self.folder = self.manifest_path.with_name(self.manifest_path.stem + ".d")
+        safefile.check_folder(self.folder)  # its shard files are opened by name
 
     def exists(self) -> bool:
         return self.manifest_path.exists()
@@ -254,7 +256,7 @@ class ShardedDb:
         """A write transaction under the manifest's lock: all of it or nothing."""
         with self.store.lock(self.name):
             tx = Transaction(self)
-            self.folder.mkdir(parents=True, exist_ok=True)
+            safefile.ensure_dir(self.folder)
             try:
                 yield tx
                 tx.commit()

@@ -4,12 +4,20 @@ settings and key rotation. All admin-only."""
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from wess_core import endpoints, validation
-from wess_core.errors import UsageError, ValidationError, WessError, quote
+from wess_core.errors import (
+    SecretKeyError,
+    StoreError,
+    UsageError,
+    ValidationError,
+    WessError,
+    quote,
+)
 from wess_core.models import (
     CONFLICT_POLICIES,
     DEFAULT_CONFLICT_POLICY,
@@ -17,10 +25,19 @@ from wess_core.models import (
     Account,
     redact,
 )
-from wess_core.secrets import SecretBox, ensure_key_file, load_keys, write_key_file
+from wess_core.safefile import WriteFailed
+from wess_core.secrets import (
+    SecretBox,
+    ensure_key_file,
+    load_keys,
+    register_encrypted_store,
+    secret_writer,
+    write_key_file,
+)
 from wess_core.service.context import Context
 
 ACCOUNT = "account"
+register_encrypted_store(ACCOUNT, "account", SECRET_FIELDS_ACCOUNT)
 
 
 class NotInitialised(WessError):
@@ -58,6 +75,7 @@ def init(ctx: Context) -> dict[str, Any]:
     """Create the home, the key file and the account; idempotent."""
     ctx.require_admin()
     ctx.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ctx.store.check_home()  # an existing home others could write is refused, as ssh does
     new_key = ensure_key_file(ctx.home)
     load_keys(ctx.home)  # a wrong or loose key file is reported now, not at first use
     created = False
@@ -168,7 +186,7 @@ def set_connection(
         validation.secret(impersonation_password, "service account's password")
     if oauth_client_secret is not None:
         validation.secret(oauth_client_secret, "client secret")
-    box = ctx.secrets
+    box = ctx.secrets  # for the check; what is stored is encrypted again under the lock
     account = load_account(ctx)
     updates: dict[str, Any] = {
         "discovery": discovery,
@@ -190,11 +208,22 @@ def set_connection(
     checked_with = verify_account_connection(ctx, candidate) if verify and updates else None
     verified = checked_with is not None
 
+    given = {
+        "impersonation_password": impersonation_password,
+        "oauth_client_secret": oauth_client_secret,
+    }
+    new_secrets = {k: v for k, v in given.items() if v is not None}
+
     def change(acc: Account) -> None:
         for key, value in updates.items():
             setattr(acc, key, value)
 
-    edit_account(ctx, change)
+    if new_secrets:  # encrypted with the keys in force under the lock: none stranded
+        with secret_writer(ctx.home) as writer:
+            updates.update({k: writer.encrypt(v) for k, v in new_secrets.items()})
+            edit_account(ctx, change)
+    else:
+        edit_account(ctx, change)
     if verified:
         _resume_everyone(ctx)
     return {**show_account(ctx), "checked_with": checked_with}
@@ -371,37 +400,94 @@ def set_setting(ctx: Context, key: str, raw: str) -> dict[str, Any]:
 # -- keys -------------------------------------------------------------------
 
 
+class KeyRotationFailed(WessError):
+    """``wess keys rotate`` stopped; the message says what is where (every secret still
+    decrypts with the keys in force)."""
+
+
 def rotate_keys(ctx: Context) -> dict[str, Any]:
-    """Re-encrypt every stored secret with a new key (or the newest of ``WESS_SECRET_KEY``).
+    """Re-encrypt every stored secret with a new key (or the newest of ``WESS_SECRET_KEY``),
+    all or nothing, under the home's secrets lock (so no secret write runs meanwhile).
 
-    The key file keeps the old key until every secret is re-encrypted, so a crash
-    half-way leaves everything readable.
+    1. Every re-encrypted value is computed in memory first; one that no key decrypts
+       stops the rotation before anything is written.
+    2. The key file gets [new, old...]; 3. each encrypted store is rewritten; 4. the key
+       file keeps only [new]. A crash or a failed write between any two steps leaves every
+       secret decryptable with the key file's keys, and a second run completes the job.
     """
-    import os
-
     from cryptography.fernet import Fernet
 
-    from wess_core.secrets import ENV_VAR
-    from wess_core.service.users import rotate_user_secrets
+    from wess_core import plugins
+    from wess_core.secrets import ENCRYPTED_STORES, ENV_VAR, key_file, secrets_lock
+    from wess_core.service import users  # noqa: F401 - registers the users' secrets
+    from wess_core.store import load_json_file
 
     ctx.require_admin()
-    old_keys = load_keys(ctx.home)
+    plugins.get_plugin_manager()  # plugins that store secrets register them on import
     from_env = bool(os.environ.get(ENV_VAR))
-    if from_env:
-        keys = old_keys
-    else:
-        keys = [Fernet.generate_key(), *old_keys]
-        write_key_file(ctx.home, keys)
-    box = SecretBox(keys)
-
-    def change(account: Account) -> None:
-        for name in SECRET_FIELDS_ACCOUNT:
-            if getattr(account, name):
-                setattr(account, name, box.rotate(getattr(account, name)))
-
-    edit_account(ctx, change)
-    count = rotate_user_secrets(ctx, box)
-    if not from_env:
-        write_key_file(ctx.home, keys[:1])
+    with secrets_lock(ctx.home):
+        old_keys = load_keys(ctx.home)
+        keys = old_keys if from_env else [Fernet.generate_key(), *old_keys]
+        box = SecretBox(keys)
+        # 1. in memory: {store: {doc id: {field: (old token, new token)}}}
+        plan: dict[str, dict[str, dict[str, tuple[str, str]]]] = {}
+        for name, (table, fields) in sorted(ENCRYPTED_STORES.items()):
+            path = ctx.store.path(name)
+            raw = load_json_file(path)
+            docs = (raw.get(table) or {}) if isinstance(raw, dict) else {}
+            for doc_id, doc in docs.items():
+                for field in fields:
+                    token = doc.get(field) if isinstance(doc, dict) else None
+                    if not token:
+                        continue
+                    try:
+                        new = box.rotate(token)
+                    except SecretKeyError:
+                        raise SecretKeyError(
+                            f"cannot decrypt the {field} of {table} document {doc_id} in "
+                            f"{path} with any configured key; nothing was rotated (restore "
+                            f"the key that encrypted it, or set that value again)"
+                        ) from None
+                    plan.setdefault(name, {}).setdefault(doc_id, {})[field] = (token, new)
+        # 2. the new key beside the old ones
+        if not from_env:
+            try:
+                write_key_file(ctx.home, keys)
+            except WriteFailed as exc:
+                raise KeyRotationFailed(
+                    f"could not save {exc.path}: {exc.reason}; nothing was rotated"
+                ) from None
+        keep = f"{ENV_VAR} still holds" if from_env else f"{key_file(ctx.home)} keeps"
+        # 3. every store, re-read under its lock (other fields may have changed meanwhile;
+        # secret fields cannot: their writers wait for the secrets lock)
+        for name, changes in plan.items():
+            table, _ = ENCRYPTED_STORES[name]
+            try:
+                with ctx.store.write(name) as db:
+                    tbl = db.table(table)
+                    for doc in tbl.all():
+                        changed = {
+                            field: new if doc.get(field) == old else box.rotate(doc[field])
+                            for field, (old, new) in changes.get(str(doc.doc_id), {}).items()
+                            if doc.get(field)
+                        }
+                        if changed:
+                            tbl.update(changed, doc_ids=[doc.doc_id])
+            except StoreError as exc:
+                raise KeyRotationFailed(
+                    f"key rotation stopped: {exc} ({keep} the old key too, so every secret "
+                    "still decrypts); fix that and run 'wess keys rotate' again"
+                ) from None
+        # 4. the old keys go
+        if not from_env:
+            try:
+                write_key_file(ctx.home, keys[:1])
+            except WriteFailed as exc:
+                raise KeyRotationFailed(
+                    f"every secret is re-encrypted with the new key, but {exc.path} could not "
+                    f"be saved without the old key ({exc.reason}); it keeps both, which "
+                    "works: run 'wess keys rotate' again to drop the old one"
+                ) from None
     ctx._box = None
+    count = sum(len(fields) for fields in plan.get("users", {}).values())
     return {"rotated_user_secrets": count, "key_source": ENV_VAR if from_env else "key file"}

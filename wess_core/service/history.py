@@ -14,9 +14,12 @@ first bytes without parsing the file.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from typing import Any
 
+from wess_core import safefile
+from wess_core.errors import StoreError
 from wess_core.service.context import Context
 
 MAX_ENTRIES = 1000
@@ -34,11 +37,17 @@ def _name(login: str) -> str:
 def _head_gen(ctx: Context, name: str) -> str | None:
     """The snapshot's generation from its first bytes (None: no snapshot, or one not
     written by a fold, e.g. by an older WESS)."""
+    path = ctx.store.path(name)
     try:
-        with open(ctx.store.path(name), "rb") as fh:
-            found = _HEAD.match(fh.read(64))
+        fd = safefile.open_checked(path, os.O_RDONLY)  # no link, not another user's file
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        found = _HEAD.match(os.read(fd, 64))
+    finally:
+        os.close(fd)
     return found.group(1).decode() if found else None
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from wess_core import plugins
+from wess_core import plugins, safefile
 from wess_core.connection import require_trusted, resolve, user_url_failure
 from wess_core.errors import (
     ConnectionFailed,
@@ -36,7 +36,7 @@ from wess_core.store import LockTimeout, file_lock
 def user_lock(ctx: Context, login: str) -> Iterator[None]:
     """The per-user run lock; refuses at once when another process holds it."""
     path = ctx.store.lock_path(f"run/{login}")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    safefile.ensure_dir(path.parent)
     with contextlib.ExitStack() as held:
         try:
             held.enter_context(file_lock(path, 0))

@@ -18,12 +18,13 @@ from tinydb import Query
 from wess_core import validation
 from wess_core.errors import LicenceError, NotFound, PermissionDenied, UsageError, quote
 from wess_core.models import SECRET_FIELDS_USER, USER_STATES, Account, UserProfile, redact
-from wess_core.secrets import SecretBox
+from wess_core.secrets import register_encrypted_store, secret_writer
 from wess_core.service.accounts import load_account
 from wess_core.service.context import Context
 from wess_core.store import parse_json_bytes, read_file_bytes
 
 USERS = "users"
+register_encrypted_store(USERS, "users", SECRET_FIELDS_USER)
 SELF_SERVICE_FIELDS = {"exchange_email", "exchange_username", "password", "ews_url"}
 
 
@@ -300,7 +301,15 @@ def update_user(
             setattr(profile, key, value)
         profile.user_set_fields = _provenance(profile.user_set_fields, updates, ctx.is_admin)
 
-    return describe(ctx, edit_profile(ctx, login, change), account)
+    if password is None:
+        return describe(ctx, edit_profile(ctx, login, change), account)
+    # the check above used a value encrypted outside the lock (it may take seconds); what
+    # is stored is encrypted with the keys in force under the secrets lock, so a
+    # concurrent rotation cannot drop its key
+    with secret_writer(ctx.home) as box:
+        updates["password"] = box.encrypt(password)
+        profile = edit_profile(ctx, login, change)
+    return describe(ctx, profile, account)
 
 
 def _provenance(user_set: list[str] | None, updates: dict[str, Any], by_admin: bool) -> list[str]:
@@ -331,19 +340,3 @@ def confirm_email(ctx: Context, login: str) -> dict[str, Any]:
         profile.pending_email = None
 
     return describe(ctx, edit_profile(ctx, login, change))
-
-
-def rotate_user_secrets(ctx: Context, box: SecretBox) -> int:
-    """Re-encrypt every user's stored secrets with the newest key; returns how many."""
-    count = 0
-    with ctx.store.write(USERS) as db:
-        table = db.table("users")
-        for row in table.all():
-            changed = {}
-            for name in SECRET_FIELDS_USER:
-                if row.get(name):
-                    changed[name] = box.rotate(row[name])
-            if changed:
-                table.update(changed, doc_ids=[row.doc_id])
-                count += len(changed)
-    return count

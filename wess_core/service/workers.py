@@ -41,8 +41,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from wess_core import safefile
 from wess_core.service.context import Context
 
+#: A server slot's lock file: never through a link planted at its name.
+_LOCK_FLAGS = os.O_RDWR | os.O_CREAT | safefile.NOFOLLOW | safefile.CLOEXEC
 #: How long the parent waits for a report before checking its children and ``stop``.
 POLL_SECONDS = 0.2
 
@@ -211,7 +214,7 @@ def server_slot(home: Path, server: str, cap: int, halt: Any = None) -> Iterator
     files), across threads and processes. When all are taken, wait (blocked, no polling)
     for one of them. Yields False when ``halt`` was set meanwhile (start nothing then)."""
     folder = home / ".locks" / "queue"
-    folder.mkdir(parents=True, exist_ok=True)
+    safefile.ensure_dir(folder)
     stem = hashlib.sha256(server.encode()).hexdigest()[:16]
     slots = max(1, cap)
     fd = -1
@@ -219,7 +222,7 @@ def server_slot(home: Path, server: str, cap: int, halt: Any = None) -> Iterator
     # own), so a slot costs one try, not one per slot other threads hold
     last = getattr(_last_slot, "value", 0) % slots
     for slot in (last, *(n for n in range(slots) if n != last)):
-        fd = os.open(folder / f"{stem}.{slot}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(folder / f"{stem}.{slot}.lock", _LOCK_FLAGS, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             _last_slot.value = slot
@@ -229,7 +232,7 @@ def server_slot(home: Path, server: str, cap: int, halt: Any = None) -> Iterator
             fd = -1
     if fd < 0:  # all taken: queue on one (spread over the slots)
         slot = threading.get_ident() % slots
-        fd = os.open(folder / f"{stem}.{slot}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(folder / f"{stem}.{slot}.lock", _LOCK_FLAGS, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         yield not (halt is not None and halt.is_set())

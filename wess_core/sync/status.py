@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
+from wess_core import safefile
 from wess_core.errors import StoreCorrupt, StoreError
 from wess_core.store import LOCK_TIMEOUT_SECONDS, Store, check_name_part
 from wess_core.sync.legacy_state import legacy_files, read_legacy_state
@@ -395,9 +396,9 @@ class StateDb:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # private from the start
+        # SQLite opens by name: refuse a link (or another user's file) first; a new file
+        # is created private (0600) from the start
+        safefile.check_database(path)
         try:
             self.conn = sqlite3.connect(
                 path, timeout=LOCK_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
@@ -490,7 +491,7 @@ class StoreSyncState:
         if self._db is not None:
             return self._db
         legacy = [p for p in legacy_files(self.store, self.name) if p.exists()]
-        if not (create or legacy or self.path.exists()):
+        if not (create or legacy or os.path.lexists(self.path)):
             return None
         self._db = StateDb(self.path)
         if legacy:

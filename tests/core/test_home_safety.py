@@ -1,0 +1,212 @@
+"""Trust boundaries of the home (issue 13, section 4): WESS never follows a link planted
+inside its home, and refuses a home or a file another user owns or could write (as ssh
+does), in one line naming the path and the fix; core dumps are off once secrets are in
+memory."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from wess_core.errors import StoreError, UnsafeFile
+from wess_core.secrets import KEY_FILE_NAME
+from wess_core.service import Context, history
+from wess_core.store import Store
+
+NOBODY = 65534
+needs_root = pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="chown to another user needs root"
+)
+
+
+def _one_line(result, *words):
+    assert result.exit_code == 1, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+def _outside(tmp_path, name="outside.txt", content=b"not WESS's file\n"):
+    path = tmp_path / name
+    path.write_bytes(content)
+    return path
+
+
+# -- home and file modes, owners ------------------------------------------------------
+
+
+def test_a_world_writable_home_is_refused(admin_home, home):
+    os.chmod(home, 0o777)
+    try:
+        line = _one_line(admin_home("users", "list"), str(home), "chmod go-w")
+        assert "writable by" in line
+        _one_line(admin_home("users", "add", "carol", "--email", "c@example.com"), "chmod go-w")
+    finally:
+        os.chmod(home, 0o700)
+    assert admin_home("users", "list").exit_code == 0
+
+
+def test_a_group_writable_store_file_is_refused(admin_home, home):
+    users_file = home / "users.json"
+    os.chmod(users_file, 0o664)
+    _one_line(admin_home("users", "list"), str(users_file), "chmod go-w")
+
+
+@needs_root
+def test_a_store_file_owned_by_another_user_is_refused(admin_home, home):
+    account = home / "account.json"
+    before = account.read_bytes()
+    os.chown(account, NOBODY, NOBODY)
+    line = _one_line(admin_home("users", "list"), str(account), "owned by another user")
+    assert "chown" in line
+    _one_line(admin_home("config", "set", "sync_interval", "60"), str(account))
+    assert account.read_bytes() == before
+
+
+@needs_root
+def test_a_key_file_owned_by_another_user_is_refused(admin_home, home):
+    os.chown(home / KEY_FILE_NAME, NOBODY, NOBODY)
+    result = admin_home("users", "set", "alice", "--password-stdin", "--no-verify", input="x\n")
+    _one_line(result, str(home / KEY_FILE_NAME), "owned by another user")
+
+
+def test_a_home_created_by_wess_passes(wess, home):
+    assert wess("init").exit_code == 0
+    assert oct(home.stat().st_mode & 0o777) == "0o700"
+    assert wess("users", "list").exit_code == 0
+
+
+# -- links ---------------------------------------------------------------------------
+
+
+def test_a_symlinked_users_file_is_refused_not_replaced(admin_home, home, tmp_path):
+    users_file = home / "users.json"
+    target = _outside(tmp_path, "users-elsewhere.json", users_file.read_bytes())
+    users_file.unlink()
+    users_file.symlink_to(target)
+    before = target.read_bytes()
+    for argv in (("users", "list"), ("users", "add", "carol", "--email", "c@example.com")):
+        _one_line(admin_home(*argv), str(users_file), "symbolic link")
+    assert users_file.is_symlink() and target.read_bytes() == before
+
+
+def test_a_symlinked_key_file_is_refused_not_replaced(admin_home, home, tmp_path):
+    key = home / KEY_FILE_NAME
+    target = _outside(tmp_path, "key-elsewhere", key.read_bytes())
+    os.chmod(target, 0o600)
+    key.unlink()
+    key.symlink_to(target)
+    before = target.read_bytes()
+    result = admin_home("users", "set", "alice", "--password-stdin", "--no-verify", input="x\n")
+    _one_line(result, str(key), "symbolic link")
+    _one_line(admin_home("keys", "rotate"), str(key), "symbolic link")
+    assert key.is_symlink() and target.read_bytes() == before
+
+
+def test_a_link_at_the_old_key_temp_name_receives_nothing(admin_home, home, tmp_path):
+    target = _outside(tmp_path)
+    planted = home / f".{KEY_FILE_NAME}.tmp"  # the fixed temp name WESS used to write
+    planted.symlink_to(target)
+    result = admin_home("users", "set", "alice", "--password-stdin", "--no-verify", input="pw\n")
+    assert result.exit_code == 0
+    result = admin_home("keys", "rotate")
+    assert result.exit_code == 0, result.stderr
+    assert target.read_bytes() == b"not WESS's file\n"
+    assert planted.is_symlink()
+
+
+def test_a_journal_append_never_follows_a_link(admin_home, home, tmp_path):
+    ctx = Context(home=home)
+    history.record(ctx, "alice", "sync", "first")  # the snapshot
+    history.record(ctx, "alice", "sync", "second")  # the journal
+    journal = home / "history" / "alice.journal"
+    assert journal.exists()
+    target = _outside(tmp_path)
+    journal.unlink()
+    journal.symlink_to(target)
+    with pytest.raises(UnsafeFile, match="symbolic link") as err:
+        history.record(Context(home=home), "alice", "sync", "third")
+    assert str(journal) in str(err.value) and "\n" not in str(err.value)
+    assert target.read_bytes() == b"not WESS's file\n"
+    result = admin_home("history", "alice")
+    _one_line(result, str(journal), "symbolic link")
+
+
+def test_a_store_append_never_follows_a_link(tmp_path):
+    store = Store(tmp_path / "home")
+    with store.write("ledger/alice") as db:
+        db.insert({"n": 1})
+    target = _outside(tmp_path)
+    store.journal_path("ledger/alice").symlink_to(target)
+    with pytest.raises(UnsafeFile, match="symbolic link"), store.lock("ledger/alice"):
+        store.append_journal("ledger/alice", [{"n": 2}])
+    assert target.read_bytes() == b"not WESS's file\n"
+
+
+def test_a_symlinked_state_database_is_refused(tmp_path):
+    from wess_core.sync.status import FolderState, StoreSyncState
+
+    home = tmp_path / "home"
+    (home / "state").mkdir(parents=True, mode=0o700)
+    target = tmp_path / "elsewhere.sqlite"
+    sqlite3.connect(target).close()
+    before = target.read_bytes()
+    (home / "state" / "alice.sqlite").symlink_to(target)
+    state = StoreSyncState(Store(home), "alice")
+    with pytest.raises(UnsafeFile, match="symbolic link"):
+        state.load("contacts")
+    with pytest.raises(UnsafeFile, match="symbolic link"):
+        state.save(FolderState("contacts", token="t"))
+    assert target.read_bytes() == before
+
+
+def test_a_symlinked_crm_shard_is_refused(tmp_path):
+    from wess_core.crm.local import LocalCrm
+    from wess_core.strategies import NewRecord
+
+    home = tmp_path / "home"
+    crm = LocalCrm(home, "main")
+    crm.create("people", [NewRecord({"first_name": "Ann"})])
+    shard = next((home / "crm" / "main.d").iterdir())
+    target = _outside(tmp_path, "shard.json", shard.read_bytes())
+    shard.unlink()
+    shard.symlink_to(target)
+    with pytest.raises(StoreError, match="symbolic link"):
+        LocalCrm(home, "main").list("people")
+
+
+def test_a_symlinked_crm_shard_folder_is_refused(tmp_path):
+    from wess_core.crm.local import LocalCrm
+    from wess_core.strategies import NewRecord
+
+    home = tmp_path / "home"
+    LocalCrm(home, "main").create("people", [NewRecord({"first_name": "Ann"})])
+    folder = home / "crm" / "main.d"
+    elsewhere = tmp_path / "elsewhere.d"
+    folder.rename(elsewhere)
+    folder.symlink_to(elsewhere)
+    with pytest.raises(StoreError, match="symbolic link"):
+        LocalCrm(home, "main").list("people")
+
+
+# -- core dumps ----------------------------------------------------------------------
+
+
+def test_core_dumps_are_off_once_secrets_are_in_memory():
+    code = (
+        "import resource\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_CORE)\n"
+        "resource.setrlimit(resource.RLIMIT_CORE, (hard if hard != -1 else 1 << 30, hard))\n"
+        "from cryptography.fernet import Fernet\n"
+        "from wess_core.secrets import SecretBox\n"
+        "box = SecretBox([Fernet.generate_key()])\n"
+        "print(resource.getrlimit(resource.RLIMIT_CORE)[0])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "0", out.stdout + out.stderr
