@@ -470,6 +470,19 @@ class EmulatorServer:
         user = self._users.get((email or "").lower())
         return user.mailbox if user else None
 
+    def owner_of_id(self, ews_id: str) -> Mailbox | None:
+        """The mailbox an EWS item/folder/occurrence id of this server belongs to (ids name
+        their mailbox, as Exchange's name the mailbox GUID), or None for a foreign id."""
+        try:
+            text = base64.b64decode(ews_id, validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            return None
+        parts = text.split(":")
+        if len(parts) < 4 or parts[1] != self._key or not parts[2].isdigit():
+            return None
+        number = int(parts[2])
+        return next((u.mailbox for u in self.users_snapshot() if u.mailbox.number == number), None)
+
     def set_impersonator(self, email: str, allowed: bool = True) -> None:
         self._users[email.lower()].impersonator = allowed
 
