@@ -13,6 +13,8 @@ restriction or an item carrying ``t:ExtendedProperty``. The sync hot path never 
 
 from __future__ import annotations
 
+import copy
+
 from .store import EwsError, Folder, Item
 from .xmlutil import el, insert_ordered, local, sub, tq
 
@@ -83,6 +85,13 @@ FOLDER_TAGS = {
     0x3602: lambda f: str(len(f.items)),  # PR_CONTENT_COUNT
     0x3603: lambda f: str(f.unread_count()),  # PR_CONTENT_UNREAD
     0x360A: lambda f: "true" if f.children() else "false",  # PR_SUBFOLDERS
+}
+
+#: Folder class -> folder kind Exchange reports for a plain ``t:Folder`` of that class.
+FOLDER_KIND_FOR_CLASS = {
+    "IPF.Contact": "ContactsFolder",
+    "IPF.Appointment": "CalendarFolder",
+    "IPF.Task": "TasksFolder",
 }
 
 #: ItemClass prefix -> the item kind Exchange returns (a generic ``t:Item`` takes its class).
@@ -286,3 +295,24 @@ def apply_extended_update(item: Item, op: str, path, update) -> bool:
     if src is None:
         raise EwsError("ErrorInvalidPropertySet", "Missing ExtendedProperty value")
     return set_alias(item.elem, item.kind, item.type_name, tag, _single_value(src))
+
+
+def absorb_folder_extended(fe, kind: str) -> tuple[str, str | None, str | None, list]:
+    """Read a CreateFolder ``t:*Folder``: ``(kind, display name, folder class, other
+    extended properties)``, with 0x3001 / 0x3613 taken as the name and class, and a plain
+    ``t:Folder`` of a contacts/calendar/tasks class reported as that kind, as Exchange does."""
+    name = fe.findtext(tq("DisplayName"))
+    folder_class = fe.findtext(tq("FolderClass"))
+    others = []
+    for ep in fe.findall(tq("ExtendedProperty")):
+        uri = ep.find(tq("ExtendedFieldURI"))
+        tag = _tag_of_uri(uri) if uri is not None else None
+        if tag == 0x3613:
+            folder_class = _single_value(ep)
+        elif tag == 0x3001:
+            name = _single_value(ep)
+        elif tag not in FOLDER_TAGS:
+            others.append(copy.deepcopy(ep))
+    if kind == "Folder":
+        kind = FOLDER_KIND_FOR_CLASS.get(folder_class or "", kind)
+    return kind, name, folder_class, others

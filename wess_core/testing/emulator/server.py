@@ -14,6 +14,7 @@ import base64
 import collections
 import contextvars
 import email.parser
+import functools
 import http.client
 import json
 import logging
@@ -67,7 +68,8 @@ SUPPORTED_SCHEMAS = (
     "Exchange2007, Exchange2007_SP1, Exchange2010, Exchange2010_SP1, Exchange2010_SP2, "
     "Exchange2013, Exchange2013_SP1, Exchange2016"
 )
-KNOWN_API_VERSIONS = {
+#: RequestServerVersion values, oldest first.
+API_VERSIONS = (
     "Exchange2007",
     "Exchange2007_SP1",
     "Exchange2009",
@@ -83,7 +85,8 @@ KNOWN_API_VERSIONS = {
     "V2016_04_13",
     "V2016_07_13",
     "V2016_10_10",
-}
+)
+KNOWN_API_VERSIONS = frozenset(API_VERSIONS)
 
 
 @dataclass
@@ -97,6 +100,8 @@ class User:
     redirect_to: str | None = None
     #: Autodiscover answers this user with ErrorCode RedirectUrl to this URL.
     redirect_url: str | None = None
+    #: GetUserPhoto's picture (None: no photo, answered with HTTP 404).
+    photo: bytes | None = None
 
 
 @dataclass
@@ -470,6 +475,10 @@ class EmulatorServer:
         user = self._users.get((email or "").lower())
         return user.mailbox if user else None
 
+    def set_photo(self, email: str, data: bytes | None) -> None:
+        """Give a user the photo GetUserPhoto returns (None: no photo, HTTP 404)."""
+        self._users[email.lower()].photo = data
+
     def owner_of_id(self, ews_id: str) -> Mailbox | None:
         """The mailbox an EWS item/folder/occurrence id of this server belongs to (ids name
         their mailbox, as Exchange's name the mailbox GUID), or None for a foreign id."""
@@ -754,9 +763,7 @@ class EmulatorServer:
                 return result
         op_cls = operations.REGISTRY.get(op_name) if request.tag == f"{{{M}}}{op_name}" else None
         if op_cls is None:
-            return self._fault(
-                "ErrorInvalidRequest", f"The request is invalid: unknown operation {op_name}."
-            )
+            return self._unknown_operation(root, request, op_name)
         if self.validate:
             errs = _validate(root)
             if errs:
@@ -775,10 +782,20 @@ class EmulatorServer:
             return self._fault(
                 "ErrorInvalidServerVersion", "The specified server version is invalid."
             )
+        if op_cls.MIN_VERSION and API_VERSIONS.index(api_version) < API_VERSIONS.index(
+            op_cls.MIN_VERSION
+        ):
+            return self._fault(
+                "ErrorInvalidServerVersion",
+                "The request is valid but does not specify the correct server version in the "
+                "RequestServerVersion SOAP header. Ensure that the RequestServerVersion SOAP "
+                "header is set with the correct RequestServerVersionValue.",
+            )
         try:
             mailbox = self._effective_mailbox(principal, header, handler)
             ctx = Context(self, principal, mailbox, _header_dict(handler.headers), api_version)
-            response = op_cls(ctx).handle(request)
+            op = op_cls(ctx)
+            response = op.handle(request)
         except EwsError as e:
             return self._fault(e.code, e.text, e.message_xml)
         except Exception:  # never leak a traceback to the client
@@ -795,7 +812,29 @@ class EmulatorServer:
                     "ErrorSchemaValidation",
                     "The emulator produced an invalid response: " + "; ".join(errs[:3]),
                 )
-        return 200, _serialize(envelope), {"Content-Type": "text/xml; charset=utf-8"}
+        headers = {"Content-Type": "text/xml; charset=utf-8"}
+        if op.http_headers:
+            headers.update(op.http_headers)
+        return op.http_status, _serialize(envelope), headers
+
+    def _unknown_operation(self, root, request, op_name: str):
+        """Answer an operation the emulator does not implement as Exchange answers a request
+        it cannot dispatch: a SOAP fault (HTTP 500) with ``ErrorInvalidRequest``. One that
+        Microsoft's schema declares is schema-validated first, as on Exchange (a malformed
+        request gets ``ErrorSchemaValidation``, not a misleading "unknown operation").
+        ``SOAP fault`` rather than a response message: a response needs the operation's own
+        message types, and a client sees the fault exactly as from a server without it."""
+        declared = request.tag == f"{{{M}}}{op_name}" and _declared_operation(op_name)
+        if declared and self.validate:
+            errs = _validate(root)
+            if errs:
+                self._record_schema_errors("request", op_name, errs)
+                return self._fault(
+                    "ErrorSchemaValidation",
+                    "The request failed schema validation: " + "; ".join(errs[:3]),
+                )
+        what = "not supported by this server" if declared else "an unknown operation"
+        return self._fault("ErrorInvalidRequest", f"The request is invalid: {op_name} is {what}.")
 
     def _record_schema_errors(self, direction: str, op: str, errs: list[str]) -> None:
         with self._lock:
@@ -1065,6 +1104,25 @@ def _header_dict(message) -> dict[str, str]:
 
 class _ConnectionReset(Exception):
     pass
+
+
+def _declared_operation(name: str) -> bool:
+    """Whether messages.xsd declares ``name`` as a request element (read once)."""
+    return name in _declared_operations()
+
+
+@functools.cache
+def _declared_operations() -> frozenset[str]:
+    from .xmlutil import SCHEMA_DIR
+
+    xs = "{http://www.w3.org/2001/XMLSchema}"
+    root = etree.parse(str(SCHEMA_DIR / "messages.xsd")).getroot()
+    names = set()
+    for e in root.iterchildren(f"{xs}element"):
+        name, type_name = e.get("name") or "", e.get("type") or ""
+        if type_name.startswith("m:") and not name.endswith(("Response", "ResponseMessage")):
+            names.add(name)
+    return frozenset(names)
 
 
 def _serialize(root) -> bytes:
