@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import copy
 
+from lxml import etree
+
 from .store import EwsError, Folder, Item
 from .xmlutil import el, insert_ordered, local, sub, tq
 
@@ -161,8 +163,6 @@ def item_value(item: Item, key: tuple) -> tuple[bool, str | None]:
     if tag == 0x0E23:
         return True, str(article_number(item))
     if tag == 0x0E08:
-        from lxml import etree
-
         return True, str(len(etree.tostring(item.elem)))
     if tag == URL_NAME_TAG:
         from .render import find_ext
