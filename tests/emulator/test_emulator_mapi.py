@@ -288,6 +288,22 @@ def test_update_and_delete_through_tags(ews_server, ews_account):
     assert values["0x0E23"] != "7"
 
 
+def test_seeded_tags_fill_first_class_fields(ews_mailbox, ews_account):
+    [item_id] = ews_mailbox.add_items(
+        "contacts",
+        [
+            {
+                "extended_properties": [
+                    {"PropertyTag": "0x3001", "PropertyType": "String", "Value": "Gil Ng"},
+                    {"PropertyTag": "0x3A11", "PropertyType": "String", "Value": "Ng"},
+                ]
+            }
+        ],
+    )
+    contact = ews_account.contacts.get(id=item_id)
+    assert (contact.display_name, contact.surname) == ("Gil Ng", "Ng")
+
+
 def test_generic_item_with_a_contact_class_is_a_contact(ews_server, ews_account):
     props = ext_prop("0x001A", "IPM.Contact") + ext_prop("0x3001", "Flo Fox")
     root = call(
@@ -389,6 +405,18 @@ def test_get_user_photo_as_exchange_2013(ews_server):
     assert r.status_code == 200
     assert body.findtext(".//m:HasChanged", namespaces=NS) == "false"
     assert body.find(".//m:PictureData", NS) is None
+
+    # The REST form answers the image itself.
+    url = ews_server.ews_url + f"/s/GetUserPhoto?email={EWS_USER}&size=HR48x48"
+    get = lambda **kw: requests.get(  # noqa: E731
+        url, auth=(EWS_USER, EWS_PASSWORD), verify=ews_server.ca_cert, timeout=10, **kw
+    )
+    r = get()
+    assert (r.status_code, r.content, r.headers["Content-Type"]) == (200, picture, "image/jpeg")
+    assert r.headers["ETag"] == etag
+    assert get(headers={"If-None-Match": etag}).status_code == 304
+    ews_server.set_photo(EWS_USER, None)
+    assert get().status_code == 404
 
     # The operation came with Exchange 2013: an older RequestServerVersion is refused.
     r = post(ews_server, GET_USER_PHOTO.format(email=EWS_USER), version="Exchange2010_SP2")

@@ -672,6 +672,10 @@ class EmulatorServer:
                 started = time.perf_counter()
                 status, out, headers = self._ews(handler, body)
                 self.timings.append((self._last_op.get(), time.perf_counter() - started))
+            elif path == "/ews/exchange.asmx/s/getuserphoto":
+                if method == "POST":
+                    raise HttpResponse(405, b"", {"Allow": "GET"})
+                status, out, headers = self._rest_user_photo(handler)
             elif path in (
                 "/autodiscover/autodiscover.svc",
                 "/autodiscover/autodiscover.svc/wssecurity",
@@ -700,6 +704,27 @@ class EmulatorServer:
             status, out = 500, self._fault_bytes("ErrorInternalServerError", "Internal error.")
             headers = {"Content-Type": "text/xml; charset=utf-8"}
         handler.send_raw(status, out, headers, head_only=method == "HEAD")
+
+    def _rest_user_photo(self, handler: _Handler):
+        """GetUserPhoto's REST form (Exchange 2013+), ``GET /EWS/Exchange.asmx/s/
+        GetUserPhoto?email=...&size=HR48x48``: the image itself, 304 when ``If-None-Match``
+        still matches, 404 when the user has no photo or does not exist."""
+        from .operations.get_user_photo import photo_etag, photo_type
+
+        auth_header = handler.headers.get("Authorization")
+        if self._authenticate(auth_header) is None:
+            raise self._unauthorized(bearer_error=bool(auth_header and "earer" in auth_header[:7]))
+        self._count("GetUserPhoto")
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(handler.path).query)
+        email = (query.get("email") or [""])[0]
+        user = self.user(email) if email else None
+        photo = user.photo if user is not None else None
+        if not photo:
+            return 404, b"", {}
+        etag = photo_etag(photo)
+        if handler.headers.get("If-None-Match") == etag:
+            return 304, b"", {"ETag": etag}
+        return 200, photo, {"Content-Type": photo_type(photo), "ETag": etag}
 
     def _read_body(self, handler: _Handler) -> bytes:
         te = (handler.headers.get("Transfer-Encoding") or "").lower()

@@ -10,6 +10,18 @@ from ..xmlutil import el, sub
 from .base import Operation, find_required
 
 
+def photo_etag(photo: bytes) -> str:
+    """The quoted ETag of a photo (the SOAP and the REST form answer the same one)."""
+    return '"' + hashlib.sha256(photo).hexdigest()[:32] + '"'
+
+
+def photo_type(photo: bytes) -> str:
+    """The image type of a photo's bytes (Exchange stores JPEGs; PNG is sniffed too)."""
+    if photo.startswith(b"\x89PNG"):
+        return "image/png"
+    return "image/jpeg"
+
+
 class GetUserPhoto(Operation):
     """Answers as Exchange 2013+ does: the photo as ``PictureData`` with an ``ETag``
     header; ``HasChanged`` false (no data) when the client's ``If-None-Match`` still
@@ -31,7 +43,7 @@ class GetUserPhoto(Operation):
             self.http_status = 404
             exc = EwsError("ErrorItemNotFound", "The photo or user was not found.")
             return self.error(exc, el("m:HasChanged", "false"))
-        etag = '"' + hashlib.sha256(photo).hexdigest()[:32] + '"'
+        etag = photo_etag(photo)
         self.http_headers["ETag"] = etag
         sent = (v for k, v in self.ctx.headers.items() if k.lower() == "if-none-match")
         if next(sent, None) == etag:
