@@ -134,7 +134,11 @@ def test_third_party_client_flow(ews_server, ews_account):
     assert alt.get("Mailbox") == EWS_USER
     assert (alt.get("Format"), alt.get("Id")) == ("EwsId", folder_id)
 
-    # 2. Create a contact through extended properties only.
+    # 2. List the contacts folder by MAPI tags: no item has the URL name it will create.
+    tags = ["0x3001", "0x3A06", "0x3A11", "0x0E23", "0x10F3", "0x3008", "0x001A"]
+    assert find_items(ews_server, "contacts", tags, is_equal_to("0x10F3", "ann-lee-1.EML")) == []
+
+    # 3. Create a contact through extended properties only.
     props = "".join(
         [
             ext_prop("0x001A", "IPM.Contact"),
@@ -149,8 +153,7 @@ def test_third_party_client_flow(ews_server, ews_account):
     root = call(ews_server, CONTACT_BY_EXTENDED_PROPERTIES.format(props=props))
     item_id = root.find(".//t:Contact/t:ItemId", NS).get("Id")
 
-    # 3. List by MAPI tags, finding the item by its URL name.
-    tags = ["0x3001", "0x3A06", "0x3A11", "0x0E23", "0x10F3", "0x3008", "0x001A"]
+    # 4. List by MAPI tags again, finding the item by its URL name.
     found = find_items(
         ews_server,
         "contacts",
@@ -165,7 +168,7 @@ def test_third_party_client_flow(ews_server, ews_account):
     assert int(values["0x0E23"]) > 0 and values["0x3008"].endswith("Z")
     assert find_items(ews_server, "contacts", tags, is_equal_to("0x10F3", "nope.EML")) == []
 
-    # 4. exchangelib sees first-class fields.
+    # 5. exchangelib sees first-class fields.
     contact = ews_account.contacts.get(id=item_id)
     assert isinstance(contact, Contact)
     assert (contact.display_name, contact.given_name, contact.surname) == ("Ann Lee", "Ann", "Lee")
