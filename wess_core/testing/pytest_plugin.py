@@ -44,10 +44,11 @@ Server API in short: ``add_user(email, password, username=None, impersonator=Fal
 display_name=None, redirect_to=None, redirect_url=None)`` (Autodiscover answers
 RedirectAddress / RedirectUrl for that user), ``announced_ews_url`` (the EWS URL
 Autodiscover announces; default the server's own), ``add_app(client_id, client_secret, tenant)``,
-``issue_token``/``revoke_token``/``expire_tokens``, ``inject(kind, operation=None, times=1,
-back_off_ms=50, delay=0.5, retry_after=1)`` with kinds ``server_busy``, ``http_503``,
-``connection_reset``, ``slow``, ``invalid_sync_state``, ``set_latency(seconds, operation=None)``,
-``counts`` (a Counter of operations), ``reset_counts()``, ``load_seed(path_or_dict)``.
+``issue_token``/``revoke_token``/``expire_tokens``, ``set_photo(email, data)``,
+``inject(kind, operation=None, times=1, back_off_ms=50, delay=0.5, retry_after=1)`` with
+kinds ``server_busy``, ``http_503``, ``connection_reset``, ``slow``, ``invalid_sync_state``,
+``set_latency(seconds, operation=None)``, ``counts`` (a Counter of operations),
+``reset_counts()``, ``load_seed(path_or_dict)``.
 """
 
 from __future__ import annotations

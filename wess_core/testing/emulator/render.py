@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from . import recurrence
+from . import mapi, recurrence
 from .store import EwsError, Folder, Item, now_text
 from .xmlutil import el, insert_ordered, local, sub, tq
 
@@ -58,38 +58,21 @@ def find_ext(elem, key):
     return None
 
 
-def _synthetic_item_ext(item: Item, key, attrs):
-    tag = key[2]
-    if not isinstance(tag, int) or any(key[i] for i in (0, 1, 3, 4)):
-        return None
-    if tag == 0x3008:
-        value = item.modified
-    elif tag == 0x0E23:
-        value = str(item.created_seq)
-    elif tag == 0x10F3:
-        value = f"{item.field_text('Subject', 'item')}.EML"
-    elif tag == 0x0E08:
-        value = str(len(item.elem))
-    else:
-        return None
-    ep = el("t:ExtendedProperty")
-    ep.append(el("t:ExtendedFieldURI", attrib=dict(attrs)))
-    sub(ep, "t:Value", value)
-    return ep
+def item_ext(item: Item, key, attrs):
+    """The ``t:ExtendedProperty`` answering path ``key`` on ``item``: an aliased or computed
+    MAPI tag (see ``mapi``), else the stored property; None when the item has no value."""
+    aliased, value = mapi.item_value(item, key)
+    if aliased:
+        return None if value is None else mapi.ext_property(attrs, value)
+    return find_ext(item.elem, key)
 
 
-def _synthetic_folder_ext(folder: Folder, key, attrs):
-    tag = key[2]
-    if not isinstance(tag, int) or any(key[i] for i in (0, 1, 3, 4)):
-        return None
-    values = {0x3613: folder.folder_class, 0x3001: folder.display_name}
-    value = values.get(tag)
-    if value is None:
-        return None
-    ep = el("t:ExtendedProperty")
-    ep.append(el("t:ExtendedFieldURI", attrib=dict(attrs)))
-    sub(ep, "t:Value", value)
-    return ep
+def folder_ext(folder: Folder, key, attrs):
+    """Like :func:`item_ext`, for a folder (0x3613 container class...)."""
+    aliased, value = mapi.folder_value(folder, key)
+    if aliased:
+        return None if value is None else mapi.ext_property(attrs, value)
+    return find_ext_list(folder.extended, key)
 
 
 # --------------------------------------------------------------------------- shapes
@@ -136,9 +119,7 @@ def render_item(item: Item, shape: Shape, mailbox) -> object:
         if shape.wants(name):
             out.append(copy.deepcopy(child))
     for key, attrs in shape.extended:
-        ep = find_ext(item.elem, key)
-        if ep is None:
-            ep = _synthetic_item_ext(item, key, attrs)
+        ep = item_ext(item, key, attrs)
         if ep is not None:
             out.append(copy.deepcopy(ep))
     if item.kind == "CalendarItem" and item.is_recurring_master:
@@ -243,7 +224,7 @@ def render_folder(folder: Folder, shape: Shape) -> object:
     if shape.wants("ChildFolderCount"):
         sub(out, "t:ChildFolderCount", len(folder.children()))
     for key, attrs in shape.extended:
-        ep = find_ext_list(folder.extended, key) or _synthetic_folder_ext(folder, key, attrs)
+        ep = folder_ext(folder, key, attrs)
         if ep is not None:
             out.append(copy.deepcopy(ep))
     if shape.base == "AllProperties" or "EffectiveRights" in shape.names:
@@ -306,17 +287,18 @@ def field_values(item: Item, path) -> list[str]:
                 return _leaf_texts(entry)
         return []
     if name == "ExtendedFieldURI":
-        key = ext_key(path.attrib)
-        ep = find_ext(item.elem, key)
-        if ep is None:
-            ep = _synthetic_item_ext(item, key, path.attrib)
-        if ep is None:
-            return []
-        values = ep.find(tq("Values"))
-        if values is not None:
-            return [v.text or "" for v in values]
-        return [ep.findtext(tq("Value")) or ""]
+        return ext_values(item_ext(item, ext_key(path.attrib), path.attrib))
     raise EwsError("ErrorInvalidRestriction", f"Unsupported path {name}")
+
+
+def ext_values(ep) -> list[str]:
+    """The string values of a ``t:ExtendedProperty`` (none for None)."""
+    if ep is None:
+        return []
+    values = ep.find(tq("Values"))
+    if values is not None:
+        return [v.text or "" for v in values]
+    return [ep.findtext(tq("Value")) or ""]
 
 
 _PATHS = ("FieldURI", "IndexedFieldURI", "ExtendedFieldURI")
@@ -375,6 +357,8 @@ _COMPARE = {
 
 
 def folder_values(folder: Folder, path) -> list[str]:
+    if local(path.tag) == "ExtendedFieldURI":
+        return ext_values(folder_ext(folder, ext_key(path.attrib), path.attrib))
     if local(path.tag) != "FieldURI":
         return []
     fname = field_name(path.get("FieldURI", ""))

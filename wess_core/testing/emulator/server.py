@@ -14,6 +14,7 @@ import base64
 import collections
 import contextvars
 import email.parser
+import functools
 import http.client
 import json
 import logging
@@ -67,7 +68,8 @@ SUPPORTED_SCHEMAS = (
     "Exchange2007, Exchange2007_SP1, Exchange2010, Exchange2010_SP1, Exchange2010_SP2, "
     "Exchange2013, Exchange2013_SP1, Exchange2016"
 )
-KNOWN_API_VERSIONS = {
+#: RequestServerVersion values, oldest first.
+API_VERSIONS = (
     "Exchange2007",
     "Exchange2007_SP1",
     "Exchange2009",
@@ -83,7 +85,8 @@ KNOWN_API_VERSIONS = {
     "V2016_04_13",
     "V2016_07_13",
     "V2016_10_10",
-}
+)
+KNOWN_API_VERSIONS = frozenset(API_VERSIONS)
 
 
 @dataclass
@@ -97,6 +100,8 @@ class User:
     redirect_to: str | None = None
     #: Autodiscover answers this user with ErrorCode RedirectUrl to this URL.
     redirect_url: str | None = None
+    #: GetUserPhoto's picture (None: no photo, answered with HTTP 404).
+    photo: bytes | None = None
 
 
 @dataclass
@@ -470,6 +475,23 @@ class EmulatorServer:
         user = self._users.get((email or "").lower())
         return user.mailbox if user else None
 
+    def set_photo(self, email: str, data: bytes | None) -> None:
+        """Give a user the photo GetUserPhoto returns (None: no photo, HTTP 404)."""
+        self._users[email.lower()].photo = data
+
+    def owner_of_id(self, ews_id: str) -> Mailbox | None:
+        """The mailbox an EWS item/folder/occurrence id of this server belongs to (ids name
+        their mailbox, as Exchange's name the mailbox GUID), or None for a foreign id."""
+        try:
+            text = base64.b64decode(ews_id, validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            return None
+        parts = text.split(":")
+        if len(parts) < 4 or parts[1] != self._key or not parts[2].isdigit():
+            return None
+        number = int(parts[2])
+        return next((u.mailbox for u in self.users_snapshot() if u.mailbox.number == number), None)
+
     def set_impersonator(self, email: str, allowed: bool = True) -> None:
         self._users[email.lower()].impersonator = allowed
 
@@ -650,6 +672,10 @@ class EmulatorServer:
                 started = time.perf_counter()
                 status, out, headers = self._ews(handler, body)
                 self.timings.append((self._last_op.get(), time.perf_counter() - started))
+            elif path == "/ews/exchange.asmx/s/getuserphoto":
+                if method == "POST":
+                    raise HttpResponse(405, b"", {"Allow": "GET"})
+                status, out, headers = self._rest_user_photo(handler)
             elif path in (
                 "/autodiscover/autodiscover.svc",
                 "/autodiscover/autodiscover.svc/wssecurity",
@@ -678,6 +704,27 @@ class EmulatorServer:
             status, out = 500, self._fault_bytes("ErrorInternalServerError", "Internal error.")
             headers = {"Content-Type": "text/xml; charset=utf-8"}
         handler.send_raw(status, out, headers, head_only=method == "HEAD")
+
+    def _rest_user_photo(self, handler: _Handler):
+        """GetUserPhoto's REST form (Exchange 2013+), ``GET /EWS/Exchange.asmx/s/
+        GetUserPhoto?email=...&size=HR48x48``: the image itself, 304 when ``If-None-Match``
+        still matches, 404 when the user has no photo or does not exist."""
+        from .operations.get_user_photo import photo_etag, photo_type
+
+        auth_header = handler.headers.get("Authorization")
+        if self._authenticate(auth_header) is None:
+            raise self._unauthorized(bearer_error=bool(auth_header and "earer" in auth_header[:7]))
+        self._count("GetUserPhoto")
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(handler.path).query)
+        email = (query.get("email") or [""])[0]
+        user = self.user(email) if email else None
+        photo = user.photo if user is not None else None
+        if not photo:
+            return 404, b"", {}
+        etag = photo_etag(photo)
+        if handler.headers.get("If-None-Match") == etag:
+            return 304, b"", {"ETag": etag}
+        return 200, photo, {"Content-Type": photo_type(photo), "ETag": etag}
 
     def _read_body(self, handler: _Handler) -> bytes:
         te = (handler.headers.get("Transfer-Encoding") or "").lower()
@@ -741,9 +788,7 @@ class EmulatorServer:
                 return result
         op_cls = operations.REGISTRY.get(op_name) if request.tag == f"{{{M}}}{op_name}" else None
         if op_cls is None:
-            return self._fault(
-                "ErrorInvalidRequest", f"The request is invalid: unknown operation {op_name}."
-            )
+            return self._unknown_operation(root, request, op_name)
         if self.validate:
             errs = _validate(root)
             if errs:
@@ -762,10 +807,20 @@ class EmulatorServer:
             return self._fault(
                 "ErrorInvalidServerVersion", "The specified server version is invalid."
             )
+        if op_cls.MIN_VERSION and API_VERSIONS.index(api_version) < API_VERSIONS.index(
+            op_cls.MIN_VERSION
+        ):
+            return self._fault(
+                "ErrorInvalidServerVersion",
+                "The request is valid but does not specify the correct server version in the "
+                "RequestServerVersion SOAP header. Ensure that the RequestServerVersion SOAP "
+                "header is set with the correct RequestServerVersionValue.",
+            )
         try:
             mailbox = self._effective_mailbox(principal, header, handler)
             ctx = Context(self, principal, mailbox, _header_dict(handler.headers), api_version)
-            response = op_cls(ctx).handle(request)
+            op = op_cls(ctx)
+            response = op.handle(request)
         except EwsError as e:
             return self._fault(e.code, e.text, e.message_xml)
         except Exception:  # never leak a traceback to the client
@@ -782,7 +837,29 @@ class EmulatorServer:
                     "ErrorSchemaValidation",
                     "The emulator produced an invalid response: " + "; ".join(errs[:3]),
                 )
-        return 200, _serialize(envelope), {"Content-Type": "text/xml; charset=utf-8"}
+        headers = {"Content-Type": "text/xml; charset=utf-8"}
+        if op.http_headers:
+            headers.update(op.http_headers)
+        return op.http_status, _serialize(envelope), headers
+
+    def _unknown_operation(self, root, request, op_name: str):
+        """Answer an operation the emulator does not implement as Exchange answers a request
+        it cannot dispatch: a SOAP fault (HTTP 500) with ``ErrorInvalidRequest``. One that
+        Microsoft's schema declares is schema-validated first, as on Exchange (a malformed
+        request gets ``ErrorSchemaValidation``, not a misleading "unknown operation").
+        ``SOAP fault`` rather than a response message: a response needs the operation's own
+        message types, and a client sees the fault exactly as from a server without it."""
+        declared = request.tag == f"{{{M}}}{op_name}" and _declared_operation(op_name)
+        if declared and self.validate:
+            errs = _validate(root)
+            if errs:
+                self._record_schema_errors("request", op_name, errs)
+                return self._fault(
+                    "ErrorSchemaValidation",
+                    "The request failed schema validation: " + "; ".join(errs[:3]),
+                )
+        what = "not supported by this server" if declared else "an unknown operation"
+        return self._fault("ErrorInvalidRequest", f"The request is invalid: {op_name} is {what}.")
 
     def _record_schema_errors(self, direction: str, op: str, errs: list[str]) -> None:
         with self._lock:
@@ -1052,6 +1129,25 @@ def _header_dict(message) -> dict[str, str]:
 
 class _ConnectionReset(Exception):
     pass
+
+
+def _declared_operation(name: str) -> bool:
+    """Whether messages.xsd declares ``name`` as a request element (read once)."""
+    return name in _declared_operations()
+
+
+@functools.cache
+def _declared_operations() -> frozenset[str]:
+    from .xmlutil import SCHEMA_DIR
+
+    xs = "{http://www.w3.org/2001/XMLSchema}"
+    root = etree.parse(str(SCHEMA_DIR / "messages.xsd")).getroot()
+    names = set()
+    for e in root.iterchildren(f"{xs}element"):
+        name, type_name = e.get("name") or "", e.get("type") or ""
+        if type_name.startswith("m:") and not name.endswith(("Response", "ResponseMessage")):
+            names.add(name)
+    return frozenset(names)
 
 
 def _serialize(root) -> bytes:

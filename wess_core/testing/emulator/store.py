@@ -621,6 +621,10 @@ def build_item_elem(record: dict, folder: Folder):
             sub(ep, "t:Value", prop["Value"])
         elem.append(ep)
     sort_children(elem, type_name)
+    if record.get("extended_properties"):
+        from .mapi import absorb_extended  # MAPI tags seed the fields they alias, as over EWS
+
+        elem = absorb_extended(elem)
     return elem
 
 

@@ -95,6 +95,8 @@ class Operation:
     NAME: ClassVar[str] = ""
     # Bulk operations answer one message per input element, in order.
     MESSAGE_NAME: ClassVar[str | None] = None
+    #: The first RequestServerVersion that has the operation (older: ErrorInvalidServerVersion).
+    MIN_VERSION: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -103,6 +105,9 @@ class Operation:
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
+        #: HTTP status and extra headers of the answer (GetUserPhoto: 404, ETag).
+        self.http_status = 200
+        self.http_headers: dict[str, str] = {}
 
     @property
     def message_tag(self) -> str:

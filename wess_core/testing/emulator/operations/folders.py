@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from .. import mapi
 from ..render import Shape, matches_folder, render_folder
 from ..store import EwsError, decode_sync_state, encode_sync_state, iter_folder_tree
-from ..xmlutil import el, local, mq, sub, tq
+from ..xmlutil import el, local, mq, sub
 from .base import Operation, find_required
 
 
@@ -112,17 +113,16 @@ class CreateFolder(Operation):
             kind = local(fe.tag)
             if kind not in ("Folder", "CalendarFolder", "ContactsFolder", "TasksFolder"):
                 raise EwsError("ErrorInvalidRequest", f"Cannot create {kind}")
+            kind, name, folder_class, extended = mapi.absorb_folder_extended(fe, kind)
             default_class = {
                 "CalendarFolder": "IPF.Appointment",
                 "ContactsFolder": "IPF.Contact",
                 "TasksFolder": "IPF.Task",
             }.get(kind, "IPF.Note")
             folder = parent.mailbox.create_folder(
-                parent,
-                fe.findtext(tq("DisplayName")) or "New Folder",
-                fe.findtext(tq("FolderClass")) or default_class,
-                kind,
+                parent, name or "New Folder", folder_class or default_class, kind
             )
+            folder.extended = extended
             out = el(f"t:{kind}")
             sub(out, "t:FolderId", attrib={"Id": folder.id, "ChangeKey": folder.change_key})
             return self.ok(el("m:Folders", children=[out]))

@@ -6,7 +6,7 @@ import copy
 
 from lxml import etree
 
-from .. import recurrence
+from .. import mapi, recurrence
 from ..render import INDEXED_CONTAINERS, Shape, ext_key, field_name, find_ext, render_item
 from ..store import ITEM_KINDS, EwsError, Item, utc_times
 from ..xmlutil import (
@@ -86,7 +86,8 @@ class CreateItem(Operation):
             kind = local(elem.tag)
             if kind not in ITEM_KINDS:
                 raise EwsError("ErrorInvalidRequest", f"Unsupported item type {kind}")
-            elem = copy.deepcopy(elem)
+            elem = mapi.absorb_extended(copy.deepcopy(elem))
+            kind = local(elem.tag)
             if kind == "Message" and disposition in ("SendOnly", "SendAndSaveCopy"):
                 self.ctx.server.deliver(self.ctx.mailbox, elem)
                 if disposition == "SendOnly":
@@ -170,6 +171,8 @@ def apply_update(item: Item, update) -> bool:
     uri = path.get("FieldURI", "")
     name = field_name(uri)
     if kind == "ExtendedFieldURI":
+        if mapi.apply_extended_update(item, op, path, update):
+            return False
         key = ext_key(path.attrib)
         existing = find_ext(elem, key)
         if existing is not None:

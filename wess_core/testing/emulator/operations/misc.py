@@ -82,6 +82,11 @@ def _from_canonical(fmt: str, raw: str) -> str:
 
 
 class ConvertId(Operation):
+    """Converts ids between formats. The answer's ``Mailbox`` is the primary SMTP address of
+    the mailbox the id belongs to, whatever the request's ``Mailbox`` said: Exchange decodes
+    it from the id, and clients rely on that to learn the current user's real address (they
+    convert their own root folder's id with a placeholder mailbox)."""
+
     NAME = "ConvertId"
 
     def handle(self, request):
@@ -94,13 +99,16 @@ class ConvertId(Operation):
             if local(src.tag) != "AlternateId":
                 raise EwsError("ErrorInvalidRequest", "Only AlternateId is supported")
             raw = _to_canonical(src.get("Format", ""), src.get("Id", ""))
+            owner = self.ctx.server.owner_of_id(raw)
+            if owner is None:
+                raise EwsError("ErrorInvalidIdMalformed", "Id is malformed.")
             out = el(
                 "m:AlternateId",
                 attrib={
                     f"{{{XSI}}}type": "t:AlternateIdType",
                     "Format": dest,
                     "Id": _from_canonical(dest, raw),
-                    "Mailbox": src.get("Mailbox", self.ctx.mailbox.email),
+                    "Mailbox": owner.email,
                 },
             )
             return self.ok(out)
