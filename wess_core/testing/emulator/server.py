@@ -34,7 +34,7 @@ from pathlib import Path
 from lxml import etree
 
 from ..tls import CaBundle, session_ca
-from . import operations
+from . import operations, render
 from .faults import Faults
 from .operations.base import Context
 from .store import EwsError, Mailbox
@@ -762,13 +762,16 @@ class EmulatorServer:
             return self._fault(
                 "ErrorInvalidServerVersion", "The specified server version is invalid."
             )
+        deviations = render.collect_deviations()
         try:
             mailbox = self._effective_mailbox(principal, header, handler)
             ctx = Context(self, principal, mailbox, _header_dict(handler.headers), api_version)
             response = op_cls(ctx).handle(request)
         except EwsError as e:
+            render.apply_deviations(deviations, apply=False)
             return self._fault(e.code, e.text, e.message_xml)
         except Exception:  # never leak a traceback to the client
+            render.apply_deviations(deviations, apply=False)
             tb = traceback.format_exc()
             log.error("EWS emulator failure in %s:\n%s", op_name, tb)
             self.errors.append(f"{op_name}: {tb}")
@@ -777,11 +780,14 @@ class EmulatorServer:
         if self.validate:
             errs = _validate(envelope)
             if errs:
+                render.apply_deviations(deviations, apply=False)
                 self._record_schema_errors("response", op_name, errs)
                 return self._fault(
                     "ErrorSchemaValidation",
                     "The emulator produced an invalid response: " + "; ".join(errs[:3]),
                 )
+        # what real Exchange sends unlike its schema, for items seeded with quirks
+        render.apply_deviations(deviations)
         return 200, _serialize(envelope), {"Content-Type": "text/xml; charset=utf-8"}
 
     def _record_schema_errors(self, direction: str, op: str, errs: list[str]) -> None:
