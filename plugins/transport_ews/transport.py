@@ -52,6 +52,8 @@ from wess_plugins.transport_ews.fields import (
     FOLDER_FROM_EWS,
     FOLDER_TO_EWS,
     FieldMap,
+    all_day_source,
+    fix_all_day,
 )
 from wess_plugins.transport_ews.throttle import ServerThrottle, throttle_for
 
@@ -149,11 +151,16 @@ def _item_ref(item_elem: Any) -> tuple[str, str | None] | None:
     return None if id_elem is None else (id_elem.get("Id"), id_elem.get("ChangeKey"))
 
 
-def _parse_alone(parse: Any, item_elem: Any) -> Any:
-    """``parse()``, or an :class:`Unreadable` for that item when exchangelib cannot."""
+def _parse_alone(parse: Any, item_elem: Any, account: Any) -> Any:
+    """``parse()``, or an :class:`Unreadable` for that item when exchangelib cannot; an
+    all-day event's dates are read in its own zone, never the machine's (see
+    ``fields.all_day_source``)."""
     ref = _item_ref(item_elem)
+    all_day = all_day_source(item_elem, getattr(account, "default_timezone", None))
     try:
-        return parse()
+        item = parse()
+        fix_all_day(item, all_day)
+        return item
     except Exception as exc:
         if ref is None:
             raise
@@ -191,8 +198,9 @@ class _SyncFolderItems(_WholeBody, SyncFolderItems):
         change_type = self.change_types_map.get(elem.tag)
         if change_type not in (SyncFolderItems.CREATE, SyncFolderItems.UPDATE) or not len(elem):
             return super()._elem_to_obj(elem)
-        parsed = _parse_alone(lambda: super(_SyncFolderItems, self)._elem_to_obj(elem), elem[0])
-        return (change_type, parsed) if isinstance(parsed, Unreadable) else parsed
+        parse = super()._elem_to_obj
+        parsed = _parse_alone(lambda: parse(elem)[1], elem[0], self.account)
+        return change_type, parsed
 
     def wrap(self, content: Any, api_version: Any = None) -> Any:
         if type(content) is not templates.Prepared:
@@ -232,7 +240,8 @@ class _DeleteItem(_PerItem, DeleteItem):
 class _GetItem(_PerItem, GetItem):
     def _elem_to_obj(self, elem: Any) -> Any:
         """An item exchangelib cannot parse is that item's error, not the batch's."""
-        return _parse_alone(lambda: super(_GetItem, self)._elem_to_obj(elem), elem)
+        parse = super()._elem_to_obj
+        return _parse_alone(lambda: parse(elem), elem, self.account)
 
 
 def _field_maps(folder: str) -> list[FieldMap]:
