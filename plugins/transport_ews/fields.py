@@ -452,6 +452,15 @@ def _percent_to_ews(value: Any) -> Any:
     return None if value is None else Decimal(str(value))
 
 
+def _body_type(value: Any) -> str | None:
+    """ "HTML" or "Text": which kind of body exchangelib read (its Body / HTMLBody)."""
+    from exchangelib.properties import HTMLBody
+
+    if not value:
+        return None
+    return "HTML" if isinstance(value, HTMLBody) else "Text"
+
+
 def _mailbox_email(value: Mailbox | None) -> str | None:
     return value.email_address if value is not None else None
 
@@ -504,6 +513,7 @@ FOLDER_FIELDS: dict[str, list[FieldMap]] = {
     ],
     "messages": [
         *_simple("subject", "body", "message_id"),
+        FieldMap("body_type", "body", None, _body_type),
         # "From" (exchangelib's ``author``): settable, and what a received mail shows
         FieldMap("sender", "author", _same, _mailbox_email),
         FieldMap("to_recipients", "to_recipients", _same, _mailbox_emails),

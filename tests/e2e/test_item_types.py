@@ -132,3 +132,19 @@ def test_mail_is_filed_one_way_and_never_changed_in_exchange(synced_home, mailbo
     assert writes == set()
     (item,) = listing(mailbox, "inbox")
     assert item.fields["subject"] == "Quote"
+
+
+def test_an_html_mail_is_filed_as_text_with_its_body_type(synced_home, ews_mailbox, crm):
+    from xml.sax.saxutils import escape
+
+    html = ("<html><head><style>p {margin:0}</style></head><body><p>Dear Ann,</p>"
+            "<p>Prices below:<br>one<br>two</p></body></html>")  # fmt: skip
+    xml = ('<t:Message xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">'
+           f'<t:Body BodyType="HTML">{escape(html)}</t:Body></t:Message>')  # fmt: skip
+    plain = {"kind": "Message", "Subject": "Plain", "Body": "a <b>"}
+    ews_mailbox.add_items("inbox", [{"xml": xml, "Subject": "Quote"}, plain])
+    sync_ok(synced_home)
+    mails = {m["fields"]["subject"]: m["fields"] for m in crm.list("emails")}
+    assert mails["Quote"]["body"] == "Dear Ann,\n\nPrices below:\none\ntwo"
+    assert mails["Quote"]["body_type"] == "HTML"
+    assert (mails["Plain"]["body"], mails["Plain"]["body_type"]) == ("a <b>", "Text")

@@ -38,9 +38,14 @@ tasks: subject start_date due_date status (not_started in_progress completed wai
 deferred) percent_complete description ↔ subject start_date due_date status (NotStarted
 InProgress Completed WaitingOnOthers Deferred) percent_complete body.
 
-emails (inbox, sentitems; Exchange → CRM only): subject from to cc date body message_id
-direction ("in"/"out", from the folder) ↔ subject sender to_recipients cc_recipients
-datetime_received body message_id.
+emails (inbox, sentitems; Exchange → CRM only): subject from to cc date body body_type
+message_id direction ("in"/"out", from the folder) ↔ subject sender to_recipients
+cc_recipients datetime_received body body_type message_id. ``body`` is always plain
+text: an HTML body (``body_type`` "HTML"; "Text" otherwise) is converted
+(``wess_core.sync.htmltext``: paragraphs, line breaks, list items and table cells kept;
+scripts, styles and markup dropped). The HTML itself is not kept on the record: the CRM
+copy is for reading and searching, and the original stays in the mailbox (WESS never
+changes or deletes mail), found again by ``message_id`` or the record's item id.
 
 Matching on first sync (``match_keys``, in priority order): people by e-mail address,
 then full name + company; meetings by iCalendar UID (the item's ``uid``, Exchange's
@@ -61,6 +66,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from wess_core.strategies import Direction
+from wess_core.sync.htmltext import html_to_text
 from wess_core.sync.review import norm_text, norm_time
 
 _EMAIL_LABELS = (
@@ -318,6 +324,7 @@ class EmailType(_Simple):
         ("cc", "cc_recipients"),
         ("date", "datetime_received"),
         ("body", "body"),
+        ("body_type", "body_type"),
         ("message_id", "message_id"),
     )
 
@@ -326,6 +333,10 @@ class EmailType(_Simple):
 
     def to_record(self, item: Mapping[str, Any]) -> dict[str, Any]:
         record = super().to_record(item)
+        body_type = item.get("body_type")
+        if body_type == "HTML":
+            record["body"] = html_to_text(record["body"]) or None
+        record["body_type"] = body_type if record["body"] else None
         record["direction"] = self.label
         return record
 
