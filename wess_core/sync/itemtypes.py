@@ -12,8 +12,11 @@ people (contacts folder)::
                                                      .. "EmailAddress3", "email"}]
     phone mobile home_phone                        ↔ phone_numbers [{"label": "BusinessPhone" |
                                                      "MobilePhone" | "HomePhone", "phone_number"}]
-    address {street city state zip country}        ↔ physical_addresses [{"label": "Business",
-                                                     street city state zipcode country}]
+    address home_address other_address             ↔ physical_addresses [{"label": "Business" |
+      (each {street city state zip country})          "Home" | "Other", street city state
+                                                     zipcode country}]
+
+(``address`` is the business address: the field existed before home and other did.)
 
 meetings (calendar): subject start end timezone all_day location description attendees
 (list of addresses) reminder_minutes recurrence modified_occurrences deleted_occurrences ↔
@@ -81,6 +84,11 @@ _PHONE_LABELS = (
 )
 _ADDRESS_KEYS = (("street", "street"), ("city", "city"), ("state", "state"),
                  ("zip", "zipcode"), ("country", "country"))  # fmt: skip
+_ADDRESS_LABELS = (
+    ("address", "Business"),
+    ("home_address", "Home"),
+    ("other_address", "Other"),
+)
 
 
 def _by_label(entries: Any, label: str, key: str) -> Any:
@@ -132,11 +140,15 @@ class ContactsType(_Simple):
         phones = [
             {"label": lab, "phone_number": record[f]} for f, lab in _PHONE_LABELS if record.get(f)
         ]
-        address = record.get("address") or {}
-        postal = {i: address[c] for c, i in _ADDRESS_KEYS if address.get(c)}
+        postal = []
+        for field, label in _ADDRESS_LABELS:
+            address = record.get(field) or {}
+            parts = {i: address[c] for c, i in _ADDRESS_KEYS if address.get(c)}
+            if parts:
+                postal.append({"label": label, **parts})
         item["email_addresses"] = emails or None
         item["phone_numbers"] = phones or None
-        item["physical_addresses"] = [{"label": "Business", **postal}] if postal else None
+        item["physical_addresses"] = postal or None
         name = " ".join(p for p in (record.get("first_name"), record.get("last_name")) if p)
         first_email = emails[0]["email"] if emails else None
         item["display_name"] = name or record.get("company") or first_email
@@ -149,11 +161,12 @@ class ContactsType(_Simple):
         for field, label in _PHONE_LABELS:
             number = _by_label(item.get("phone_numbers"), label, "phone_number")
             record[field] = number or None
-        postal: dict[str, Any] = {}
-        for entry in item.get("physical_addresses") or ():
-            if isinstance(entry, Mapping) and entry.get("label") == "Business":
-                postal = {c: entry[i] for c, i in _ADDRESS_KEYS if entry.get(i)}
-        record["address"] = postal or None
+        for field, label in _ADDRESS_LABELS:
+            postal: dict[str, Any] = {}
+            for entry in item.get("physical_addresses") or ():
+                if isinstance(entry, Mapping) and entry.get("label") == label:
+                    postal = {c: entry[i] for c, i in _ADDRESS_KEYS if entry.get(i)}
+            record[field] = postal or None
         return record
 
     def match_keys(self, record: Mapping[str, Any]) -> list[str | None]:
