@@ -18,6 +18,8 @@ import pytest
 
 from tests.support import sync_ok
 
+#: exchangelib warns that it cannot map "Customized Time Zone": what these tests are about.
+pytestmark = pytest.mark.filterwarnings("ignore:Cannot convert value:UserWarning")
 T = "http://schemas.microsoft.com/exchange/services/2006/types"
 MACHINE_ZONES = ["UTC", "America/Los_Angeles", "Pacific/Kiritimati", "Asia/Kolkata"]
 
