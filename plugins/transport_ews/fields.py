@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -309,6 +310,15 @@ def when_from_ews(value: Any, tz: Any, all_day: bool, end: bool = False) -> str 
 # (US & Canada)"), else the mailbox's zone from the account (``default_timezone``, which
 # WESS sets; UTC). The local time is rounded to the nearest midnight, so a zone only
 # known by its standard offset (a display name, in summer time) still gives the right day.
+
+# exchangelib warns on every item whose zone id it cannot map ("Customized Time Zone"),
+# every run: all-day dates are derived here without it, and timed events are instants,
+# read in UTC, so in a sync log the warning is noise.
+warnings.filterwarnings(
+    "ignore",
+    message=r"Cannot convert value .* on field '_(start|end|meeting)_timezone'",
+    category=UserWarning,
+)
 
 #: The legacy, free-text zone of a calendar item, read (never written) for all-day dates.
 LEGACY_TIMEZONE = "wess_legacy_timezone"
