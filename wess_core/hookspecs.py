@@ -129,9 +129,11 @@ def wess_register_transports(register):
 def wess_check_licence(account, user):
     """Decide whether ``user`` may sync under ``account``.
 
-    Return ``None`` to allow, or a short reason string to deny ("no licence
-    allocated"). All results are collected; any denial blocks the sync and every
-    reason is reported.
+    Return ``None`` to allow, or a short reason string to deny ("only example.com
+    users may sync"; a list of such strings when several apply). All results are
+    collected; any denial blocks the sync and every reason is reported. The core's own
+    policy (module activation, licence allocated, sync enabled, the user's CRM state) is
+    enforced before any plugin is asked: a plugin can only add denials, never lift one.
 
     Example::
 

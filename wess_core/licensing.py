@@ -1,11 +1,11 @@
-"""Built-in eligibility rules: module activation, seat allocation, user state, sync flag.
+"""The core's eligibility policy: module activation, seat allocation, user state, sync flag.
 
-Loaded through the ``wess`` entry point ``core_licence`` like any other plugin.
+Enforced by the core itself, before any plugin is asked: a plugin's
+``wess_check_licence`` can only add denials, and no plugin set-up (not even
+``WESS_LOAD_PLUGINS=""``) can make an unlicensed or disabled user eligible.
 """
 
 from __future__ import annotations
-
-from wess_core import hookimpl
 
 REASON_MODULE = "module not activated"
 REASON_LICENCE = "no licence allocated"
@@ -15,10 +15,9 @@ REASON_EMAIL_PENDING = "awaiting login e-mail change"
 REASON_USER_DISABLED = "user disabled"
 
 
-@hookimpl
-def wess_check_licence(account, user):
-    """Deny with every reason that applies, joined; ``None`` when the user may sync."""
-    reasons = []
+def core_reasons(account, user) -> list[str]:
+    """Every reason of the core's own policy against ``user``; [] when it allows the sync."""
+    reasons: list[str] = []
     if not account.module_active:
         reasons.append(REASON_MODULE)
     if not user.licence_allocated:
@@ -31,4 +30,4 @@ def wess_check_licence(account, user):
         reasons.append(REASON_USER_DISABLED)
     if user.pending_email:
         reasons.append(REASON_EMAIL_PENDING)
-    return reasons or None
+    return reasons

@@ -6,8 +6,10 @@ reported by ``wess plugins`` instead of breaking every command.
 
 Environment:
 
-* ``WESS_LOAD_PLUGINS``: comma-separated entry-point names; only these load
-  (an empty string loads none). Unset: all load.
+* ``WESS_LOAD_PLUGINS``: comma-separated entry-point names of third-party plugins; only
+  these load (an empty string loads none). Unset: all load. The built-ins (entry points
+  of the ``wess`` distribution itself) always load: the switch is for finding a plugin
+  that breaks things, and a WESS without its own strategies would not be WESS.
 * ``WESS_STRICT_PLUGINS=1``: re-raise a plugin's import error (for plugin authors).
 * ``WESS_TRACE_HOOKS=1``: print every hook call to stderr.
 """
@@ -75,16 +77,21 @@ def _wanted(names: str | None) -> set[str] | None:
     return {n.strip() for n in names.split(",") if n.strip()}
 
 
+#: The distribution whose entry points are the built-in plugins.
+BUILTIN_DISTRIBUTION = "wess"
+
+
 def _load_entry_points(pm: pluggy.PluginManager) -> list[PluginRecord]:
     records: list[PluginRecord] = []
     wanted = _wanted(os.environ.get("WESS_LOAD_PLUGINS"))
     strict = os.environ.get("WESS_STRICT_PLUGINS") == "1"
     for ep in sorted(importlib.metadata.entry_points(group=GROUP), key=lambda e: e.name):
-        if wanted is not None and ep.name not in wanted:
+        dist = getattr(ep, "dist", None)
+        builtin = dist is not None and dist.metadata["Name"] == BUILTIN_DISTRIBUTION
+        if wanted is not None and ep.name not in wanted and not builtin:
             continue
         if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
             continue
-        dist = getattr(ep, "dist", None)
         record = PluginRecord(
             name=ep.name,
             module=ep.value,

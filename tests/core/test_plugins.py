@@ -24,9 +24,9 @@ def test_plugins_json_lists_builtins_through_entry_points(wess):
     result = wess("plugins", "--json")
     assert result.exit_code == 0
     records = {r["name"]: r for r in result.json}
-    assert records["core_licence"]["distribution"] == "wess"
-    assert records["core_licence"]["status"] == "ok"
-    assert "wess_check_licence" in records["core_licence"]["hooks"]
+    assert records["auth_direct"]["distribution"] == "wess"
+    assert records["auth_direct"]["status"] == "ok"
+    assert "wess_register_auth_methods" in records["auth_direct"]["hooks"]
     assert all(r["status"] == "ok" for r in result.json), result.json
 
 
@@ -95,7 +95,7 @@ def test_broken_plugin_is_listed_and_does_not_break_commands(tmp_path):
     assert records["broken"]["status"] == "error"
     assert "this plugin is broken on purpose" in records["broken"]["error"]
     assert records["broken"]["distribution"] == "wess-broken"
-    assert records["core_licence"]["status"] == "ok"
+    assert records["auth_direct"]["status"] == "ok"
     other = subprocess.run(
         [sys.executable, "-m", "wess_core.cli", "init"],
         env=env, capture_output=True, text=True, timeout=60,
@@ -111,14 +111,50 @@ def test_broken_plugin_is_listed_and_does_not_break_commands(tmp_path):
     assert "RuntimeError" in strict.stderr
 
 
-def test_load_plugins_env_restricts_loading(tmp_path):
-    env = {**os.environ, "WESS_LOAD_PLUGINS": ""}
-    listed = subprocess.run(
-        [sys.executable, "-m", "wess_core.cli", "plugins", "--json"],
-        env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert listed.returncode == 0
-    assert json.loads(listed.stdout) == []
+def test_load_plugins_env_selects_third_party_plugins_only(tmp_path):
+    """The switch finds a plugin that breaks things; the built-ins always load, and the
+    core's own policy holds with no plugin at all: an unlicensed user stays ineligible."""
+    site_dir = tmp_path / "site"
+    _fake_distribution(
+        site_dir,
+        "wess-allow-all",
+        "[wess]\nallow_all = wess_allow_all\n",
+        "from wess_core import hookimpl\n\n"
+        "@hookimpl\n"
+        "def wess_check_licence(account, user):\n"
+        "    return None\n",
+    )
+    env = {**os.environ, "PYTHONPATH": str(site_dir), "WESS_LOAD_PLUGINS": ""}
+    env.pop("WESS_SECRET_KEY", None)
+    home = tmp_path / "home"
+
+    def wess(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "wess_core.cli", "--home", str(home), *args],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    listed = wess("plugins", "--json")
+    assert listed.returncode == 0, listed.stderr
+    records = {r["name"]: r for r in json.loads(listed.stdout)}
+    assert "allow_all" not in records
+    assert {"auth_direct", "auth_impersonation", "transport_ews", "items"} <= set(records)
+    assert {r["distribution"] for r in records.values()} == {"wess"}
+    for argv in (["init"], ["users", "add", "alice", "--email", "alice@example.com"]):
+        assert wess(*argv).returncode == 0
+    shown = json.loads(wess("users", "show", "alice", "--json").stdout)
+    assert shown["eligible"] is False
+    assert {"module not activated", "no licence allocated", "sync disabled"} <= set(
+        shown["reasons"]
+    )
+    sync = wess("sync", "alice")
+    assert sync.returncode == 1 and "no licence allocated" in sync.stderr
+
+    env["WESS_LOAD_PLUGINS"] = "allow_all"
+    listed = json.loads(wess("plugins", "--json").stdout)
+    assert "allow_all" in {r["name"] for r in listed}
+    shown = json.loads(wess("users", "show", "alice", "--json").stdout)
+    assert shown["eligible"] is False  # a plugin adds denials, it never lifts the core's
 
 
 def test_plugin_commands_are_added(tmp_path):

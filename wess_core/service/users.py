@@ -93,10 +93,13 @@ def edit_profile(
 
 
 def eligibility(account: Account, profile: UserProfile) -> list[str]:
-    """Every reason the ``wess_check_licence`` hooks give against this user; [] = may sync."""
+    """Every reason against this user's sync: the core's own policy first
+    (``wess_core.licensing``), then the denials ``wess_check_licence`` plugins add;
+    [] = may sync."""
+    from wess_core.licensing import core_reasons
     from wess_core.plugins import get_plugin_manager
 
-    reasons: list[str] = []
+    reasons = core_reasons(account, profile)
     for result in get_plugin_manager().hook.wess_check_licence(account=account, user=profile):
         if not result:
             continue
