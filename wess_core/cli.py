@@ -309,7 +309,7 @@ def _show_text(data: dict[str, Any]) -> list[str]:
     keys = [
         "login", "email", "pending_email", "state", "licence_allocated", "sync_enabled",
         "database", "exchange_email", "exchange_username", "password", "auth", "discovery",
-        "ews_url", "discovered_ews_url", "user_set_fields", "eligible", "reasons",
+        "transport", "ews_url", "discovered_ews_url", "user_set_fields", "eligible", "reasons",
     ]  # fmt: skip
     width = max(len(k) for k in keys)
     lines = [f"{k:<{width}}  {_fmt(data.get(k))}" for k in keys]
@@ -373,6 +373,7 @@ def users_disable(ctx: Context, login: str) -> None:
 @click.option("--password-prompt", is_flag=True, help="Ask for the Exchange password.")
 @click.option("--auth", help="Authentication method (see 'wess plugins').")
 @click.option("--discovery", help="How the EWS URL is found: autodiscover, manual, ...")
+@click.option("--transport", help="This user's mailbox transport (see 'wess plugins').")
 @click.option("--ews-url", help="This user's own EWS URL (overrides the account's).")
 @click.option("--database", help="The user's CRM database (admin).")
 @click.option("--state", type=click.Choice(["active", "not_activated", "disabled"]))
@@ -416,6 +417,7 @@ def connection() -> None:
 @connection.command("set")
 @click.option("--discovery", help="autodiscover (default) or manual, or a plugin's method.")
 @click.option("--auth", help="Default authentication method for users.")
+@click.option("--transport", help="Default mailbox transport for users: ews, or a plugin's.")
 @click.option("--ews-url", help="https://HOST/EWS/Exchange.asmx (implies --discovery manual).")
 @click.option("--autodiscover-url", help="A known Autodiscover endpoint, tried first.")
 @click.option("--impersonation-user", help="Service account with the impersonation role.")

@@ -53,6 +53,8 @@ class Connection:
     oauth_client_id: str | None
     oauth_authority: str | None
     home: Path | None = None
+    #: The mailbox transport's registered name (``wess_register_transports``).
+    transport: str = "ews"
     #: Every URL an admin configured for this user (the account's EWS and Autodiscover
     #: URLs, the user's own EWS URL), in force or not: their hosts are trusted.
     configured_urls: tuple[str, ...] = ()
@@ -87,6 +89,7 @@ def resolve(
         username=profile.exchange_username,
         auth=profile.auth or account.auth,
         discovery=profile.discovery or ("manual" if profile.ews_url else account.discovery),
+        transport=profile.transport or account.transport,
         ews_url=profile.ews_url or (account.ews_url if account.discovery == "manual" else None),
         discovered_ews_url=profile.discovered_ews_url,
         autodiscover_url=account.autodiscover_url,

@@ -47,6 +47,7 @@ class Account(Record):
     # connection defaults
     discovery: str = "autodiscover"
     auth: str = "direct"
+    transport: str = "ews"  # the mailbox transport users get unless their profile names one
     ews_url: str | None = None
     autodiscover_url: str | None = None
     ca_bundle: str | None = None
@@ -78,6 +79,7 @@ class UserProfile(Record):
     password: str | None = None  # encrypted token, never clear text
     auth: str | None = None  # None: the account's default
     discovery: str | None = None  # None: the account's default
+    transport: str | None = None  # None: the account's default
     ews_url: str | None = None  # per-user "Connection" override
     discovered_ews_url: str | None = None  # cache filled by discovery
     paused_reason: str | None = None  # credential problem: scheduler skips until fixed

@@ -192,6 +192,13 @@ class Transport(Protocol):
 
     An idle sync costs exactly one ``changes`` call per folder and nothing else, so
     ``changes`` should be one request when nothing changed.
+
+    The factory may declare ``needs_ews_url = True`` (the ``ews`` transport does): the
+    core then runs the user's discovery method and hands the factory a connection whose
+    ``url`` is the EWS URL found (cached on the profile). A transport that finds its
+    mailbox some other way (Microsoft Graph) leaves it out and gets the connection as
+    resolved. The user picks a transport by name: ``wess users set LOGIN --transport
+    NAME``, or the account's default ``wess connection set --transport NAME``.
     """
 
     #: The most inputs the engine may pass to one get / create / update / delete.

@@ -373,6 +373,9 @@ _PATHS: dict[str, frozenset[Any]] = {}
 class EwsTransport:
     """One user's mailbox over EWS. Built per sync run from a freshly resolved connection."""
 
+    #: The core discovers the EWS URL before building one (``strategies.Transport``).
+    needs_ews_url = True
+
     @property
     def max_batch(self) -> int:
         """Items per request: smaller while the server asks us to back off."""

@@ -143,6 +143,7 @@ def set_connection(
     ctx: Context,
     *,
     discovery: str | None = None,
+    transport: str | None = None,
     auth: str | None = None,
     ews_url: str | None = None,
     autodiscover_url: str | None = None,
@@ -164,6 +165,8 @@ def set_connection(
         plugins.discovery_methods().get(discovery)
     if auth is not None:
         plugins.auth_methods().get(auth)
+    if transport is not None:
+        plugins.transports().get(transport)
     if ews_url is not None:
         ews_url = validation.ews_url(ews_url)
         if discovery is None:
@@ -190,6 +193,7 @@ def set_connection(
     account = load_account(ctx)
     updates: dict[str, Any] = {
         "discovery": discovery,
+        "transport": transport,
         "auth": auth,
         "ews_url": ews_url,
         "autodiscover_url": autodiscover_url,

@@ -84,15 +84,20 @@ def problems(data: dict[str, Any]) -> str | None:
     return "; ".join(parts) or None
 
 
-def _connection_for(ctx: Context, login: str, rediscover: bool, known: tuple[Any, Any]) -> Any:
-    """Resolve the user's connection; discover (and cache) the EWS URL when none is known
-    or when the cached one stopped answering. ``known``: the account and profile this
-    run just read (reading the users file again costs ~1 ms per 500 users)."""
+def _connection_for(
+    ctx: Context, login: str, rediscover: bool, known: tuple[Any, Any], needs_url: bool = True
+) -> Any:
+    """Resolve the user's connection; for a transport that ``needs_url``, discover (and
+    cache) the EWS URL when none is known or when the cached one stopped answering.
+    ``known``: the account and profile this run just read (reading the users file again
+    costs ~1 ms per 500 users)."""
     from wess_core.service.connect import discover
 
     account, profile = known
     connection = resolve(account, profile, ctx.secrets.decrypt, ctx.home)
     require_trusted(connection)  # never service credentials with a user-set address or URL
+    if not needs_url:
+        return connection
     if connection.url is None or (rediscover and not connection.ews_url):
         connection = connection.with_url(discover(ctx, login)["ews_url"])
     return connection
@@ -173,7 +178,9 @@ def sync_user(
         started = time.monotonic()
         types = [t for _, t in plugins.item_types().items()]
         crm = plugins.crm_backends().get(profile.crm_backend)(ctx.home, profile.database)
-        factory = transport_factory or plugins.transports().get("ews")
+        factory = transport_factory or plugins.transports().get(
+            profile.transport or account.transport
+        )
         policy = setting_of(account, "conflict_policy")
         pm.hook.wess_sync_started(user=profile, item_types=[t.name for t in types])
         try:
@@ -279,7 +286,8 @@ def _run(
     from wess_core.sync.status import StoreSyncState
 
     known = known or (load_account(ctx), get_profile(ctx, login))
-    connection = _connection_for(ctx, login, rediscover, known)
+    needs_url = bool(getattr(factory, "needs_ews_url", False))
+    connection = _connection_for(ctx, login, rediscover, known, needs_url)
     conceal = user_url_failure(connection).reason if "ews_url" in connection.user_set else None
     guard = _Guard(factory(connection), progress, conceal)
     account = known[0]

@@ -114,6 +114,7 @@ def describe(ctx: Context, profile: UserProfile, account: Account | None = None)
     data["exchange_email"] = profile.effective_exchange_email
     data["auth"] = profile.auth or account.auth
     data["discovery"] = profile.discovery or account.discovery
+    data["transport"] = profile.transport or account.transport
     reasons = eligibility(account, profile)
     data["eligible"] = not reasons
     data["reasons"] = reasons
@@ -197,6 +198,7 @@ def update_user(
     password: str | None = None,
     auth: str | None = None,
     discovery: str | None = None,
+    transport: str | None = None,
     ews_url: str | None = None,
     database: str | None = None,
     state: str | None = None,
@@ -226,6 +228,7 @@ def update_user(
         "password": password,
         "auth": auth,
         "discovery": discovery,
+        "transport": transport,
         "ews_url": ews_url,
         "database": database,
         "state": state,
@@ -250,6 +253,9 @@ def update_user(
     if discovery is not None:
         plugins.discovery_methods().get(discovery)
         updates["discovery"] = discovery
+    if transport is not None:
+        plugins.transports().get(transport)
+        updates["transport"] = transport
     if ews_url is not None:
         updates["ews_url"] = validation.ews_url(ews_url) if ews_url else None
     if database is not None:
