@@ -114,8 +114,10 @@ def wess_register_transports(register):
     """Register mailbox transports (how WESS talks to Exchange).
 
     ``register(name, factory)`` where ``factory(connection)`` returns a
-    ``wess_core.strategies.Transport``. ``ews`` (exchangelib) is built in;
-    Microsoft Graph is planned.
+    ``wess_core.strategies.Transport``. ``ews`` (exchangelib) is built in. Users get
+    the account's transport (``wess connection set --transport NAME``) or their own
+    (``wess users set LOGIN --transport NAME``). A factory declaring
+    ``needs_ews_url = True`` gets a connection whose EWS URL discovery has found.
 
     Example::
 
@@ -157,7 +159,9 @@ def wess_sync_started(user, item_types):
 def wess_sync_finished(user, result):
     """Observe the end of one user's sync run.
 
-    ``result`` is a ``wess_core.models.SyncResult`` (counts per item type, errors).
+    ``result`` is a ``wess_core.sync.result.SyncResult``: ``folders`` (a
+    ``FolderResult`` per item type: counts each way, conflicts, errors, held),
+    ``total_changes``, ``errors``, ``ok``.
     Return value ignored.
 
     Example::
