@@ -329,3 +329,17 @@ def consequence(code: str | None) -> Consequence:
     if not code:
         return Consequence.UNKNOWN
     return TABLE.get(code) or _EXTRA.get(code) or Consequence.UNKNOWN
+
+
+def code_of(exc: BaseException) -> str | None:
+    """The ResponseCode an exchangelib error stands for: exchangelib raises one class per
+    code (named as the code); a code it has no class for carries ``response_code``
+    (``transport.UnknownResponseCode``). ``None`` when the error is not an EWS answer."""
+    from exchangelib.errors import ResponseMessageError
+
+    code = getattr(exc, "response_code", None)
+    if code:
+        return str(code)
+    if isinstance(exc, ResponseMessageError) and type(exc) is not ResponseMessageError:
+        return type(exc).__name__
+    return None
