@@ -305,16 +305,20 @@ _PARSE_ERRORS = (AttributeError, KeyError, TypeError, ValueError, IndexError, Lo
 
 def _no_ews_answer(exc: BaseException) -> bool:
     """No EWS answer at all: refused login, no connection, a redirect, an HTTP status
-    that is not EWS's (by exception class; exchangelib re-raises connection failures as
-    ErrorTimeoutExpired, which the table classifies)."""
+    that is not EWS's, no EWS version headers (by exception class; a SOAP answer that
+    exchangelib could not read is the folder's failure, not this)."""
     import requests
     from oauthlib.oauth2 import OAuth2Error
 
     if isinstance(exc, UnauthorizedError | OAuth2Error | RedirectError):
         return True
-    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+    from wess_plugins.transport_ews.connect import _caused_by
+
+    if _caused_by(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
         return True
-    return isinstance(exc, MalformedResponseError) and getattr(exc, "http_answer", False)
+    if isinstance(exc, SOAPError | MalformedResponseError):  # an answer, but not EWS's own
+        return getattr(exc, "http_answer", False)
+    return isinstance(exc, TransportError) and not isinstance(exc, ResponseMessageError)
 
 
 def _unavailable(
@@ -662,7 +666,7 @@ class EwsTransport:
             if isinstance(exc, RateLimitError):  # exchangelib waited its longest: busy
                 return MailboxBusy(f"Exchange stayed busy: {folder} is tried again next run",
                                    code="ErrorServerBusy", retry_after=exc.wait)  # fmt: skip
-            if isinstance(exc, TransportError | _PARSE_ERRORS):
+            if isinstance(exc, (TransportError, *_PARSE_ERRORS)):
                 return FolderUnavailable(
                     f"Exchange's answer for {folder} was not understood ({type(exc).__name__}: "
                     f"{str(exc)[:200]}); the folder is tried again next run",
