@@ -229,6 +229,7 @@ def _check(h: _Home, code: str, fault: str = "response_code", **options) -> None
     assert new[0]["kind"] == "error"
 
 
+@pytest.mark.slow  # ~500 sync runs: about 50 s on two shared cores
 @pytest.mark.parametrize("code", list(TABLE))
 def test_every_code_as_an_error_message(errors_home, code):
     _check(errors_home, code)
@@ -263,3 +264,148 @@ def test_errors_returned_as_values_skip_the_folder(errors_home, code, sync_eleme
                                   "ErrorInvalidSyncStateData"])  # fmt: skip
 def test_an_error_message_without_sync_elements_keeps_its_code(errors_home, code):
     _check(errors_home, code, sync_elements=False)
+
+
+# -- per-item answers, malformed answers, the connection test --------------------------
+
+
+@pytest.fixture
+def transport(ews_account):
+    from wess_plugins.transport_ews.transport import EwsTransport
+
+    return EwsTransport(connection=None, account=ews_account)
+
+
+def _two_contacts(transport):
+    from wess_core.strategies import NewItem
+
+    return transport.create("contacts", [NewItem({"given_name": f"P{n}"}, crm_id=f"c{n}")
+                                         for n in range(2)])  # fmt: skip
+
+
+#: Returned as a value by exchangelib itself, raised by it, busy, and a code it lacks.
+ITEM_ANSWERS = ["ErrorCorruptData", "ErrorFolderNotFound", "ErrorServerBusy", "ErrorBrandNew"]
+
+
+@pytest.mark.parametrize("code", ITEM_ANSWERS)
+@pytest.mark.parametrize("op", ["CreateItem", "GetItem", "UpdateItem", "DeleteItem"])
+def test_an_error_for_one_item_fails_that_item_alone(transport, ews_server, op, code):
+    from wess_core.strategies import ItemRef, ItemUpdate, MailboxBusy, MailboxError, NewItem
+
+    refs = _two_contacts(transport)
+    ews_server.inject("response_code", operation=op, code=code, text="refused by the test")
+    if op == "CreateItem":
+        out = transport.create("contacts", [NewItem({"given_name": "N"}, crm_id=f"n{n}")
+                                            for n in range(2)])  # fmt: skip
+    elif op == "GetItem":
+        out = transport.get("contacts", [r.item_id for r in refs])
+    elif op == "UpdateItem":
+        out = transport.update("contacts", [ItemUpdate(r.item_id, {"job_title": "CEO"},
+                                                       r.changekey) for r in refs])  # fmt: skip
+    else:
+        out = transport.delete("contacts", refs)
+    assert not ews_server.faults.pending()
+    first, second = out
+    assert isinstance(first, MailboxError) and first.code == code, first
+    assert isinstance(first, MailboxBusy) == (code == "ErrorServerBusy")
+    assert not isinstance(second, Exception)
+    if op != "DeleteItem":
+        assert isinstance(second, ItemRef) or second.item_id == refs[1].item_id
+
+
+def test_an_answer_exchangelib_cannot_parse_skips_the_folder(transport, monkeypatch):
+    """An AttributeError (KeyError, TypeError ...) inside exchangelib's parser on a
+    non-conforming answer is that folder's typed error, not a crash of the run."""
+    from exchangelib.services import SyncFolderItems
+
+    from wess_core.strategies import FolderUnavailable
+
+    _two_contacts(transport)
+
+    def broken(self, elem):
+        raise AttributeError("'NoneType' object has no attribute 'text'")
+
+    monkeypatch.setattr(SyncFolderItems, "_elem_to_obj", broken)
+    with pytest.raises(FolderUnavailable) as caught:
+        transport.changes("contacts", None)
+    assert caught.value.code == "MalformedResponse"
+
+
+def test_an_unknown_code_as_soap_fault_keeps_its_code(transport, ews_server):
+    from wess_core.strategies import FolderUnavailable
+
+    ews_server.inject("soap_fault", operation="SyncFolderItems", code="ErrorBrandNew", text="x")
+    with pytest.raises(FolderUnavailable) as caught:
+        transport.changes("contacts", None)
+    assert caught.value.code == "ErrorBrandNew"
+
+
+def _connection(**overrides):
+    from types import SimpleNamespace
+
+    values = dict(url="https://ews.example/EWS/Exchange.asmx", exchange_email="a@example.com",
+                  login="alice", username="a", password="pw", impersonation_password=None,
+                  oauth_client_secret=None)  # fmt: skip
+    return SimpleNamespace(**{**values, **overrides})
+
+
+@pytest.mark.parametrize(
+    ("exc", "unreachable"),
+    [
+        # "was not found" in a not-found answer used to read as "cannot reach Exchange"
+        ("ErrorItemNotFound", False),
+        ("ErrorFolderNotFound", False),
+        ("ErrorInternalServerError", False),
+        ("ErrorAccountDisabled", False),
+        ("ErrorMailboxMoveInProgress", True),
+        ("ErrorTimeoutExpired", True),
+    ],
+)
+def test_connection_test_failures_by_code_not_words(exc, unreachable):
+    from exchangelib import errors
+
+    from wess_core.errors import CredentialsRejected
+    from wess_plugins.transport_ews.connect import (
+        EndpointUnreachable,
+        EwsAuthMethod,
+        describe_failure,
+    )
+
+    error = getattr(errors, exc)("The specified object was not found in the store. (404)")
+    described = describe_failure(error, _connection(), EwsAuthMethod())
+    assert isinstance(described, CredentialsRejected)
+    assert isinstance(described, EndpointUnreachable) is unreachable, described
+    if not unreachable:
+        assert exc in str(described) and "cannot reach" not in str(described)
+
+
+def test_connection_failure_is_unreachable_by_its_class():
+    import requests
+
+    from wess_plugins.transport_ews.connect import (
+        EndpointUnreachable,
+        EwsAuthMethod,
+        describe_failure,
+    )
+
+    described = describe_failure(requests.exceptions.ConnectionError("boom"), _connection(),
+                                 EwsAuthMethod())  # fmt: skip
+    assert isinstance(described, EndpointUnreachable)
+    assert "cannot reach Exchange at https://ews.example" in str(described)
+
+
+def test_not_found_answer_to_the_check_is_not_cannot_reach(synced_home, ews_server):
+    """Saving credentials runs the check (GetFolder on the inbox): a not-found answer is
+    Exchange's refusal, said with its code, and no rediscovery."""
+    from wess_core.testing.pytest_plugin import EWS_PASSWORD
+
+    ews_server.inject("response_code", operation="GetFolder", code="ErrorItemNotFound",
+                      text="The specified object was not found in the store.")  # fmt: skip
+    result = synced_home("test-connection", "alice")
+    assert result.exit_code == 1
+    # exchangelib reads a distinguished folder's ErrorItemNotFound as ErrorFolderNotFound
+    assert "Exchange answered ErrorFolderNotFound" in result.stderr
+    assert "cannot reach" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert synced_home("users", "set", "alice", "--password-stdin",
+                       input=EWS_PASSWORD + "\n").exit_code == 0  # fmt: skip
