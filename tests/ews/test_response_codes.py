@@ -196,6 +196,8 @@ def _check(h: _Home, code: str, fault: str = "response_code", **options) -> None
         assert exit_code == 1 and h.paused(), (exit_code, stderr)
         assert [e["kind"] for e in new] == ["error"], new
         assert new[0]["message"].startswith("sync paused: ")
+        # a gone mailbox is not a password problem: the fix it names says so
+        assert ("--exchange-email" in stderr) == (what is Consequence.MAILBOX_GONE), stderr
         assert passes == [False]
         h.resume()
         return
