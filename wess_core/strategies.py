@@ -75,9 +75,13 @@ class MailboxError(WessError):
     ResponseCode, a Graph error code): it goes to the ledger and history as it is, so a
     failure nobody classified can still be looked up."""
 
+    #: A subclass may name its own code here; ``code=`` on one error overrides it.
+    code: str | None = None
+
     def __init__(self, *args: Any, code: str | None = None) -> None:
         super().__init__(*args)
-        self.code = code
+        if code is not None:
+            self.code = code
 
 
 class FolderUnavailable(MailboxError):
