@@ -8,13 +8,16 @@ structured ones (addresses, phone numbers, attendees, dates, recurrence).
 from __future__ import annotations
 
 import datetime as dt
+import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from exchangelib import EWSDate, EWSDateTime, EWSTimeZone
-from exchangelib.fields import MONTHS, WEEK_NUMBERS, WEEKDAY_NAMES
+from exchangelib import CalendarItem, EWSDate, EWSDateTime, EWSTimeZone
+from exchangelib.errors import UnknownTimeZone
+from exchangelib.fields import MONTHS, WEEK_NUMBERS, WEEKDAY_NAMES, CharField
 from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAddress
 from exchangelib.properties import Attendee, Mailbox
 from exchangelib.recurrence import (
@@ -290,10 +293,108 @@ def when_from_ews(value: Any, tz: Any, all_day: bool, end: bool = False) -> str 
         return None
     if not isinstance(value, dt.datetime):
         return value.isoformat()
-    local = value.astimezone(tz or UTC)
     if all_day:
-        return (local - dt.timedelta(days=1) if end else local).date().isoformat()
-    return local.isoformat()
+        return all_day_date(value, tz or UTC, end).isoformat()
+    return value.astimezone(tz or UTC).isoformat()
+
+
+# -- calendar: all-day dates never depend on the machine's zone ---------------
+#
+# Exchange sends an all-day event's start and end as instants (local midnights in the
+# event's zone, in UTC). exchangelib turns them into dates in the item's StartTimeZone,
+# and when there is none (older request shapes) or it cannot map the id (a "Customized
+# Time Zone") in the *process's* local zone: on a machine in Los Angeles, an event on
+# the 7th became the 6th. The transport reads the raw instants before exchangelib
+# parses the element and derives the dates from the event's own zone: StartTimeZone
+# (its Id, then its Name), else the legacy ``TimeZone`` name ("(UTC-08:00) Pacific Time
+# (US & Canada)"), else the mailbox's zone from the account (``default_timezone``, which
+# WESS sets; UTC). The local time is rounded to the nearest midnight, so a zone only
+# known by its standard offset (a display name, in summer time) still gives the right day.
+
+# exchangelib warns on every item whose zone id it cannot map ("Customized Time Zone"),
+# every run: all-day dates are derived here without it, and timed events are instants,
+# read in UTC, so in a sync log the warning is noise.
+warnings.filterwarnings(
+    "ignore",
+    message=r"Cannot convert value .* on field '_(start|end|meeting)_timezone'",
+    category=UserWarning,
+)
+
+#: The legacy, free-text zone of a calendar item, read (never written) for all-day dates.
+LEGACY_TIMEZONE = "wess_legacy_timezone"
+if LEGACY_TIMEZONE not in {f.name for f in CalendarItem.FIELDS}:
+    CalendarItem.add_field(
+        CharField(LEGACY_TIMEZONE, field_uri="calendar:TimeZone", is_read_only=True),
+        insert_after="_end_timezone",
+    )
+
+_OFFSET_NAME = re.compile(r"^\((?:UTC|GMT)\s*(?:([+-])(\d{1,2}):?(\d{2})?)?\)")
+_T = "{http://schemas.microsoft.com/exchange/services/2006/types}"
+
+
+def zone_from_name(name: str | None) -> dt.tzinfo | None:
+    """A zone from what Exchange may call it: a Windows id, an IANA name, or a display
+    name starting "(UTC+05:30)" (a fixed offset); None when it names nothing known."""
+    if not name or not isinstance(name, str):
+        return None
+    try:
+        return EWSTimeZone.from_ms_id(name)
+    except (UnknownTimeZone, ValueError, KeyError, TypeError):
+        pass
+    match = _OFFSET_NAME.match(name.strip())
+    if match:
+        sign, hours, minutes = match.groups()
+        if not sign:
+            return dt.UTC
+        delta = dt.timedelta(hours=int(hours), minutes=int(minutes or 0))
+        return dt.timezone(-delta if sign == "-" else delta)
+    return None
+
+
+def all_day_date(instant: dt.datetime, zone: dt.tzinfo, end: bool = False) -> dt.date:
+    """The day an all-day start (or the last day, for an end) falls on in ``zone``: the
+    local time rounded to the nearest midnight."""
+    day = (instant.astimezone(zone) + dt.timedelta(hours=12)).date()
+    return day - dt.timedelta(days=1) if end else day
+
+
+def all_day_source(elem: Any, default_zone: Any) -> dict[str, Any] | None:
+    """Before exchangelib parses a calendar item element (it empties it): for an all-day
+    event, its raw start and end instants and the zone to read them in."""
+    if elem is None or elem.tag != f"{_T}CalendarItem":
+        return None
+    if (elem.findtext(f"{_T}IsAllDayEvent") or "").strip() not in ("true", "1"):
+        return None
+    hints = []
+    for tag in ("StartTimeZone", "EndTimeZone", "MeetingTimeZone"):
+        node = elem.find(f"{_T}{tag}")
+        if node is not None:
+            hints += [node.get("Id"), node.get("TimeZoneName"), node.get("Name")]
+    hints.append(elem.findtext(f"{_T}TimeZone"))
+    zone = next((z for z in map(zone_from_name, hints) if z is not None), None)
+    return {
+        "start": elem.findtext(f"{_T}Start"),
+        "end": elem.findtext(f"{_T}End"),
+        "zone": zone or default_zone or UTC,
+    }
+
+
+def fix_all_day(item: Any, source: dict[str, Any] | None) -> None:
+    """Set an all-day item's start and end dates from ``all_day_source``'s instants."""
+    if source is None or not getattr(item, "is_all_day", False):
+        return
+    for name in ("start", "end"):
+        raw = source.get(name)
+        if not raw:
+            continue
+        try:
+            instant = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        if instant.tzinfo is None:
+            instant = instant.replace(tzinfo=dt.UTC)
+        day = all_day_date(instant, source["zone"], end=name == "end")
+        setattr(item, name, EWSDate(day.year, day.month, day.day))
 
 
 def _instant(value: str) -> Any:
@@ -361,6 +462,15 @@ def _percent_to_ews(value: Any) -> Any:
     return None if value is None else Decimal(str(value))
 
 
+def _body_type(value: Any) -> str | None:
+    """ "HTML" or "Text": which kind of body exchangelib read (its Body / HTMLBody)."""
+    from exchangelib.properties import HTMLBody
+
+    if not value:
+        return None
+    return "HTML" if isinstance(value, HTMLBody) else "Text"
+
+
 def _mailbox_email(value: Mailbox | None) -> str | None:
     return value.email_address if value is not None else None
 
@@ -392,6 +502,7 @@ FOLDER_FIELDS: dict[str, list[FieldMap]] = {
         FieldMap("uid", "uid", _text, _text, create_only=True),
         # all-day ends are converted to dates in this zone (never the machine's own)
         FieldMap("end_timezone", "_end_timezone", None, _read_only),
+        FieldMap("legacy_timezone", LEGACY_TIMEZONE, None, _read_only),
         FieldMap("required_attendees", "required_attendees", attendees_to_ews, attendees_from_ews),
         FieldMap(
             "reminder_minutes_before_start",
@@ -412,6 +523,7 @@ FOLDER_FIELDS: dict[str, list[FieldMap]] = {
     ],
     "messages": [
         *_simple("subject", "body", "message_id"),
+        FieldMap("body_type", "body", None, _body_type),
         # "From" (exchangelib's ``author``): settable, and what a received mail shows
         FieldMap("sender", "author", _same, _mailbox_email),
         FieldMap("to_recipients", "to_recipients", _same, _mailbox_emails),

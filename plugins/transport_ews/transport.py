@@ -63,6 +63,8 @@ from wess_plugins.transport_ews.fields import (
     FOLDER_FROM_EWS,
     FOLDER_TO_EWS,
     FieldMap,
+    all_day_source,
+    fix_all_day,
 )
 from wess_plugins.transport_ews.response_codes import Consequence, code_of, consequence
 from wess_plugins.transport_ews.throttle import ServerThrottle, throttle_for
@@ -181,6 +183,42 @@ def _folder_id_key(folder: Any, version: Any) -> tuple[Any, ...] | None:
     return (repr(version), fid.id, fid.changekey, mb.name, mb.routing_type, mb.mailbox_type)
 
 
+class Unreadable(MailboxError):
+    """One item in an answer exchangelib cannot parse (a Body without its BodyType makes
+    it raise KeyError): that item fails alone, the rest of its page is read."""
+
+    code = "UnreadableItem"
+
+    def __init__(self, item_id: str | None, changekey: str | None, exc: BaseException) -> None:
+        super().__init__(f"cannot read this item from Exchange: {type(exc).__name__}: {exc}")
+        self.item_id = item_id
+        self.changekey = changekey
+
+
+def _item_ref(item_elem: Any) -> tuple[str, str | None] | None:
+    """An item element's (id, changekey), read before exchangelib parses (and empties) it."""
+    from exchangelib.properties import ItemId
+
+    id_elem = item_elem.find(ItemId.response_tag()) if item_elem is not None else None
+    return None if id_elem is None else (id_elem.get("Id"), id_elem.get("ChangeKey"))
+
+
+def _parse_alone(parse: Any, item_elem: Any, account: Any) -> Any:
+    """``parse()``, or an :class:`Unreadable` for that item when exchangelib cannot; an
+    all-day event's dates are read in its own zone, never the machine's (see
+    ``fields.all_day_source``)."""
+    ref = _item_ref(item_elem)
+    all_day = all_day_source(item_elem, getattr(account, "default_timezone", None))
+    try:
+        item = parse()
+        fix_all_day(item, all_day)
+        return item
+    except Exception as exc:
+        if ref is None:
+            raise
+        return Unreadable(ref[0], ref[1], exc)
+
+
 class _SyncFolderItems(_WholeBody, SyncFolderItems):
     """SyncFolderItems written from per-process templates (``templates``): an idle sync is
     mostly such requests, alike but for the mailbox address and the sync state, so
@@ -216,6 +254,16 @@ class _SyncFolderItems(_WholeBody, SyncFolderItems):
         self.sync_state = state.text if state is not None else None
         self.includes_last_item_in_range = None
         return EWSAccountService._get_element_container(self, message=message, name=name)
+
+    def _elem_to_obj(self, elem: Any) -> Any:
+        """An item exchangelib cannot parse comes back as an :class:`Unreadable` in its
+        place, never as an exception that ends the page (and the folder's sync)."""
+        change_type = self.change_types_map.get(elem.tag)
+        if change_type not in (SyncFolderItems.CREATE, SyncFolderItems.UPDATE) or not len(elem):
+            return super()._elem_to_obj(elem)
+        parse = super()._elem_to_obj
+        parsed = _parse_alone(lambda: parse(elem)[1], elem[0], self.account)
+        return change_type, parsed
 
     def wrap(self, content: Any, api_version: Any = None) -> Any:
         if type(content) is not templates.Prepared:
@@ -253,7 +301,10 @@ class _DeleteItem(_PerItem, DeleteItem):
 
 
 class _GetItem(_PerItem, GetItem):
-    pass
+    def _elem_to_obj(self, elem: Any) -> Any:
+        """An item exchangelib cannot parse is that item's error, not the batch's."""
+        parse = super()._elem_to_obj
+        return _parse_alone(lambda: parse(elem), elem, self.account)
 
 
 def _field_maps(folder: str) -> list[FieldMap]:
@@ -480,6 +531,13 @@ class EwsTransport:
             modified=modified.isoformat() if modified else None,
         )
 
+    def _converted(self, folder: str, item: Any) -> Any:
+        """``_to_mailbox_item``, or that item's error when a field map cannot read it."""
+        try:
+            return self._to_mailbox_item(folder, item)
+        except Exception as exc:
+            return Unreadable(item.id, item.changekey, exc)
+
     def _to_ews_values(self, folder: str, fields: dict[str, Any], creating: bool) -> dict[str, Any]:
         _refuse_unstorable(fields)
         values = {}
@@ -626,13 +684,21 @@ class EwsTransport:
             if isinstance(result, Exception):  # an error exchangelib returns, not raises
                 raise result
             change_type, item = result
+            if isinstance(item, Unreadable):
+                # no content: the engine reads it with ``get``, where it fails alone
+                changes.append(MailboxChange(item_id=item.item_id, changekey=None))
+                continue
             if change_type == SyncFolderItems.DELETE:
                 changes.append(MailboxChange(item_id=item.id, deleted=True))
             elif change_type == SyncFolderItems.READ_FLAG_CHANGE:
                 item_id = item[0]
                 changes.append(MailboxChange(item_id=item_id.id, changekey=item_id.changekey))
             else:
-                converted = self._to_mailbox_item(folder, item)
+                try:
+                    converted = self._to_mailbox_item(folder, item)
+                except Exception:  # a value the field maps cannot read: as above
+                    changes.append(MailboxChange(item_id=item.id, changekey=None))
+                    continue
                 read.append((item, converted))
                 changes.append(
                     MailboxChange(
@@ -712,10 +778,7 @@ class EwsTransport:
         """One GetItem answer: the item, or that item's own error (never the batch's)."""
         if isinstance(answer, Exception):
             return _to_error(answer)
-        try:
-            return self._to_mailbox_item(folder, answer)
-        except _PARSE_ERRORS as exc:
-            return _malformed(exc)
+        return self._converted(folder, answer)
 
     def create(self, folder: str, items: Sequence[NewItem]) -> list[Any]:
         if not items:

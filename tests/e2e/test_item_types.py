@@ -31,7 +31,10 @@ PERSON = {"first_name": "Ann", "last_name": "Lee", "email": "ann@acme.example",
           "company": "Acme", "job_title": "CTO", "phone": "+44 20 7946 0001",
           "mobile": "+44 7700 900001", "notes": "met at the fair",
           "address": {"street": "1 Main St", "city": "Leeds", "zip": "LS1 1AA",
-                      "country": "UK"}}  # fmt: skip
+                      "country": "UK"},
+          "home_address": {"street": "2 Elm Rd", "city": "York", "state": "N Yorks",
+                           "zip": "YO1 7HH", "country": "UK"},
+          "other_address": {"city": "Oslo", "country": "Norway"}}  # fmt: skip
 
 CASES = [
     ("people", "contacts", PERSON, {"job_title": "CEO"}),
@@ -132,3 +135,46 @@ def test_mail_is_filed_one_way_and_never_changed_in_exchange(synced_home, mailbo
     assert writes == set()
     (item,) = listing(mailbox, "inbox")
     assert item.fields["subject"] == "Quote"
+
+
+def test_an_html_mail_is_filed_as_text_with_its_body_type(synced_home, ews_mailbox, crm):
+    from xml.sax.saxutils import escape
+
+    html = ("<html><head><style>p {margin:0}</style></head><body><p>Dear Ann,</p>"
+            "<p>Prices below:<br>one<br>two</p></body></html>")  # fmt: skip
+    xml = ('<t:Message xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">'
+           f'<t:Body BodyType="HTML">{escape(html)}</t:Body></t:Message>')  # fmt: skip
+    plain = {"kind": "Message", "Subject": "Plain", "Body": "a <b>"}
+    ews_mailbox.add_items("inbox", [{"xml": xml, "Subject": "Quote"}, plain])
+    sync_ok(synced_home)
+    mails = {m["fields"]["subject"]: m["fields"] for m in crm.list("emails")}
+    assert mails["Quote"]["body"] == "Dear Ann,\n\nPrices below:\none\ntwo"
+    assert mails["Quote"]["body_type"] == "HTML"
+    assert (mails["Plain"]["body"], mails["Plain"]["body_type"]) == ("a <b>", "Text")
+
+
+def test_contact_addresses_round_trip_both_ways(synced_home, mailbox, crm):
+    t = _types()["people"]
+    record_id = crm.add("people", **PERSON)
+    sync_ok(synced_home)
+    (item,) = listing(mailbox, "contacts")
+    labels = sorted(a["label"] for a in item.fields["physical_addresses"])
+    assert labels == ["Business", "Home", "Other"]
+    # the CRM moves house and drops the other address: Exchange follows
+    crm.update("people", record_id, home_address={"street": "3 Oak Ave", "city": "Hull"},
+               other_address=None)  # fmt: skip
+    sync_ok(synced_home)
+    (item,) = listing(mailbox, "contacts")
+    back = t.to_record(item.fields)
+    assert back["home_address"] == {"street": "3 Oak Ave", "city": "Hull"}
+    assert back["other_address"] is None and back["address"] == PERSON["address"]
+    # Outlook edits the home address: the CRM follows
+    fields = t.to_item({**PERSON, "home_address": {"street": "4 Ash Ln", "city": "Hull"},
+                        "other_address": None})  # fmt: skip
+    (ref,) = mailbox.update("contacts", [ItemUpdate(item.item_id, fields, item.changekey)])
+    assert not isinstance(ref, Exception), ref
+    sync_ok(synced_home)
+    (record,) = crm.list("people")
+    assert record["fields"]["home_address"] == {"street": "4 Ash Ln", "city": "Hull"}
+    assert record["fields"]["address"] == PERSON["address"]
+    assert not record["fields"].get("other_address")

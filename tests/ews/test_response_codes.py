@@ -318,16 +318,16 @@ def test_an_error_for_one_item_fails_that_item_alone(transport, ews_server, op, 
 def test_an_answer_exchangelib_cannot_parse_skips_the_folder(transport, monkeypatch):
     """An AttributeError (KeyError, TypeError ...) inside exchangelib's parser on a
     non-conforming answer is that folder's typed error, not a crash of the run."""
-    from exchangelib.services import SyncFolderItems
+    from exchangelib.services.sync_folder_hierarchy import SyncFolder
 
     from wess_core.strategies import FolderUnavailable
 
     _two_contacts(transport)
 
-    def broken(self, elem):
+    def broken(self, message, name=None):  # (one item that cannot be read fails alone)
         raise AttributeError("'NoneType' object has no attribute 'text'")
 
-    monkeypatch.setattr(SyncFolderItems, "_elem_to_obj", broken)
+    monkeypatch.setattr(SyncFolder, "_get_element_container", broken)
     with pytest.raises(FolderUnavailable) as caught:
         transport.changes("contacts", None)
     assert caught.value.code == "MalformedResponse"

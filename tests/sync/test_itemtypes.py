@@ -31,6 +31,10 @@ PEOPLE = st.fixed_dictionaries(
         "phone": TEXT,
         "mobile": TEXT,
         "address": st.fixed_dictionaries({"city": TEXT}, optional={"street": TEXT, "zip": TEXT}),
+        "home_address": st.fixed_dictionaries(
+            {"street": TEXT}, optional={"city": TEXT, "state": TEXT, "country": TEXT}
+        ),
+        "other_address": st.fixed_dictionaries({"country": TEXT}, optional={"zip": TEXT}),
         "unmapped": TEXT,
     },
 )
@@ -139,3 +143,26 @@ def test_builtin_types_name_valid_folders_record_types_and_directions():
     assert one_way == {"email-inbox", "email-sent"}
     sent = next(t for t in types if t.name == "email-sent")
     assert sent.to_record({"subject": "x"})["direction"] == "out"
+
+
+def test_contact_addresses_map_business_home_and_other_both_ways():
+    record = {
+        "first_name": "Ann",
+        "address": {"street": "1 Main St", "city": "Leeds"},
+        "home_address": {"street": "2 Elm Rd", "city": "York", "zip": "YO1 7HH",
+                         "state": "N Yorks", "country": "UK"},
+        "other_address": {"city": "Oslo"},
+    }  # fmt: skip
+    item = ContactsType().to_item(record)
+    assert item["physical_addresses"] == [
+        {"label": "Business", "street": "1 Main St", "city": "Leeds"},
+        {"label": "Home", "street": "2 Elm Rd", "city": "York", "state": "N Yorks",
+         "zipcode": "YO1 7HH", "country": "UK"},
+        {"label": "Other", "city": "Oslo"},
+    ]  # fmt: skip
+    back = ContactsType().to_record(item)
+    assert {k: back[k] for k in ("address", "home_address", "other_address")} == {
+        k: record[k] for k in ("address", "home_address", "other_address")
+    }
+    only_home = ContactsType().to_record({"physical_addresses": [{"label": "Home", "city": "X"}]})
+    assert (only_home["address"], only_home["home_address"]) == (None, {"city": "X"})

@@ -90,6 +90,20 @@ _OPS = {
 }  # fmt: skip
 
 
+class MappingFailed(WessError):
+    """The item type's mapping raised on one record or item (a number where it expects
+    text, a value it cannot read): that one fails and is retried next run, never its
+    batch or its folder."""
+
+    code = "MappingFailed"
+
+    @classmethod
+    def of(cls, exc: BaseException) -> MappingFailed:
+        if isinstance(exc, MappingFailed):
+            return exc
+        return cls(f"cannot map it: {type(exc).__name__}: {_message(exc)}")
+
+
 def _chunks(seq: Sequence[T], size: int) -> Iterable[Sequence[T]]:
     for start in range(0, len(seq), size):
         yield seq[start : start + size]
@@ -241,6 +255,7 @@ class _FolderRun:
             row = self.state.by_item(iid)
             if row is not None and row.crm_id in cch:
                 page_cch[row.crm_id] = cch.pop(row.crm_id)
+        self.screen(plain, page_cch)
         actions = plan_folder(self.t, self.state, plain, page_cch, self.policy)
         actions = self.defer_unmatched(actions)
         assert not any(a.kind in (Kind.DELETE_ITEM, Kind.DELETE_RECORD, Kind.HOLD,
@@ -411,6 +426,48 @@ class _FolderRun:
                 if got is not None:
                     mch[iid] = MailboxChange(iid, got.changekey, item=got)
 
+    # -- 2b. screen: what cannot be mapped fails alone ----------------------------
+
+    def screen(self, mch: dict[str, MailboxChange], cch: dict[str, CrmRecord]) -> None:
+        """Map every change's content once before it is planned.
+
+        The plan hashes both sides through the item type's mapping and the writes map
+        them again; a record or item the mapping raises on would otherwise fail the whole
+        plan or batch, run after run. Such a change leaves ``mch`` / ``cch`` (with the
+        change of its pair's other side, so no side overwrites a version never compared)
+        and fails alone: a ledger entry, and both ids are retried next run.
+        """
+        bad: list[tuple[str, str | None, str | None, BaseException]] = []
+        if self.two_way:
+            for cid, rec in cch.items():
+                if rec.deleted:
+                    continue
+                try:
+                    self.views.record_view(rec.fields)
+                except Exception as exc:
+                    row = self.state.by_crm(cid)
+                    bad.append(("to-exchange", cid, row.item_id if row else None, exc))
+        for iid, mc in mch.items():
+            if mc.deleted or mc.item is None:
+                continue
+            try:
+                self.views.item_view(mc.item.fields)
+            except Exception as exc:
+                row = self.state.by_item(iid)
+                bad.append(("to-crm", row.crm_id if row else None, iid, exc))
+        for direction, cid, iid, exc in bad:
+            if cid is not None:
+                cch.pop(cid, None)
+            if iid is not None:
+                mch.pop(iid, None)
+            action = "map-record" if direction == "to-exchange" else "map-item"
+            self._fail(direction, action, MappingFailed.of(exc), crm_id=cid, item_id=iid)
+            # unlinked, it might match the other side: nothing is created in its place
+            if direction == "to-exchange" and iid is None and cid is not None:
+                self.unread_records.add(cid)
+            elif direction == "to-crm" and cid is None and iid is not None:
+                self.unread_items.add(iid)
+
     # -- 3. act ----------------------------------------------------------------
 
     def _fail(self, direction: str, action: str, exc: BaseException, *,
@@ -477,20 +534,34 @@ class _FolderRun:
     def _run_batches(
         self,
         actions: list[Action],
-        call: Callable[[Sequence[Action]], list[Any]],
+        prepare: Callable[[Action], Any],
+        call: Callable[[list[Any]], list[Any]],
         done: Callable[[Action, Any], None],
         size: int | None = None,
     ) -> None:
-        """Call ``call`` per batch; ``done`` per success; save the rows per batch."""
+        """``prepare`` each action's input, ``call`` per batch, ``done`` per success; save
+        the rows per batch. An input that cannot be prepared (the mapping raised on this
+        one record) fails that action alone: the rest of its batch is still sent."""
         for chunk in _chunks(actions, size or self.batch):
+            answers: list[Any] = [None] * len(chunk)
+            ready: list[int] = []
+            inputs: list[Any] = []
+            for index, action in enumerate(chunk):
+                try:
+                    inputs.append(prepare(action))
+                    ready.append(index)
+                except Exception as exc:
+                    answers[index] = MappingFailed.of(exc)
             try:
-                answers = call(chunk)
-                if len(answers) != len(chunk):
+                got = call(inputs) if inputs else []
+                if len(got) != len(inputs):
                     raise WessError(
-                        f"a bulk call answered {len(answers)} results for {len(chunk)} inputs"
+                        f"a bulk call answered {len(got)} results for {len(inputs)} inputs"
                     )
             except Exception as exc:  # the whole call failed: every item in it did
-                answers = [exc] * len(chunk)
+                got = [exc] * len(inputs)
+            for index, answer in zip(ready, got, strict=True):
+                answers[index] = answer
             for action, answer in zip(chunk, answers, strict=True):
                 if isinstance(answer, RecordNotFound) and action.kind is Kind.DELETE_RECORD:
                     answer = None  # already gone: the delete is done
@@ -584,22 +655,20 @@ class _FolderRun:
         mb = self.mailbox
         self._run_batches(
             by_kind[Kind.CREATE_ITEM],
-            lambda ch: mb.create(
-                folder, [NewItem(self._item_fields(a), self._record_of(a).id) for a in ch]
-            ),
+            lambda a: NewItem(self._item_fields(a), self._record_of(a).id),
+            lambda inputs: mb.create(folder, inputs),
             created_item,
         )
         self._run_batches(
             by_kind[Kind.UPDATE_ITEM],
-            lambda ch: mb.update(
-                folder,
-                [ItemUpdate(item_ref(a)[0], self._item_fields(a), item_ref(a)[1]) for a in ch],
-            ),
+            lambda a: ItemUpdate(item_ref(a)[0], self._item_fields(a), item_ref(a)[1]),
+            lambda inputs: mb.update(folder, inputs),
             updated_item,
         )
         self._run_batches(
             by_kind[Kind.DELETE_ITEM],
-            lambda ch: mb.delete(folder, [ItemRef(*item_ref(a)) for a in ch]),  # type: ignore[arg-type]
+            lambda a: ItemRef(*item_ref(a)),
+            lambda inputs: mb.delete(folder, inputs),
             deleted_item,
         )
 
@@ -615,19 +684,22 @@ class _FolderRun:
 
         self._run_batches(
             by_kind[Kind.CREATE_RECORD],
-            lambda ch: self.crm.create(rtype, [new_record(a) for a in ch]),
+            new_record,
+            lambda inputs: self.crm.create(rtype, inputs),
             created_record,
             self.crm_batch,
         )
         self._run_batches(
             by_kind[Kind.UPDATE_RECORD],
-            lambda ch: self.crm.update(rtype, [record_update(a) for a in ch]),
+            record_update,
+            lambda inputs: self.crm.update(rtype, inputs),
             updated_record,
             self.crm_batch,
         )
         self._run_batches(
             by_kind[Kind.DELETE_RECORD],
-            lambda ch: self.crm.delete(rtype, [record_rev(a)[0] for a in ch]),
+            lambda a: record_rev(a)[0],
+            lambda inputs: self.crm.delete(rtype, inputs),
             deleted_record,
             self.crm_batch,
         )
@@ -842,6 +914,7 @@ class _FolderRun:
         links, no_match, extra = self.release(mch, cch)
         self.fill_content(mch, cch)
         self.freeze(mch, cch)
+        self.screen(mch, cch)
         actions = plan_folder(self.t, self.state, mch, cch, self.policy, links=links,
                               no_match=no_match)  # fmt: skip
         actions = self.apply_guard(self.defer_unmatched(actions)) + extra

@@ -12,8 +12,11 @@ people (contacts folder)::
                                                      .. "EmailAddress3", "email"}]
     phone mobile home_phone                        ↔ phone_numbers [{"label": "BusinessPhone" |
                                                      "MobilePhone" | "HomePhone", "phone_number"}]
-    address {street city state zip country}        ↔ physical_addresses [{"label": "Business",
-                                                     street city state zipcode country}]
+    address home_address other_address             ↔ physical_addresses [{"label": "Business" |
+      (each {street city state zip country})          "Home" | "Other", street city state
+                                                     zipcode country}]
+
+(``address`` is the business address: the field existed before home and other did.)
 
 meetings (calendar): subject start end timezone all_day location description attendees
 (list of addresses) reminder_minutes recurrence modified_occurrences deleted_occurrences ↔
@@ -38,9 +41,14 @@ tasks: subject start_date due_date status (not_started in_progress completed wai
 deferred) percent_complete description ↔ subject start_date due_date status (NotStarted
 InProgress Completed WaitingOnOthers Deferred) percent_complete body.
 
-emails (inbox, sentitems; Exchange → CRM only): subject from to cc date body message_id
-direction ("in"/"out", from the folder) ↔ subject sender to_recipients cc_recipients
-datetime_received body message_id.
+emails (inbox, sentitems; Exchange → CRM only): subject from to cc date body body_type
+message_id direction ("in"/"out", from the folder) ↔ subject sender to_recipients
+cc_recipients datetime_received body body_type message_id. ``body`` is always plain
+text: an HTML body (``body_type`` "HTML"; "Text" otherwise) is converted
+(``wess_core.sync.htmltext``: paragraphs, line breaks, list items and table cells kept;
+scripts, styles and markup dropped). The HTML itself is not kept on the record: the CRM
+copy is for reading and searching, and the original stays in the mailbox (WESS never
+changes or deletes mail), found again by ``message_id`` or the record's item id.
 
 Matching on first sync (``match_keys``, in priority order): people by e-mail address,
 then full name + company; meetings by iCalendar UID (the item's ``uid``, Exchange's
@@ -61,6 +69,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from wess_core.strategies import Direction
+from wess_core.sync.htmltext import html_to_text
 from wess_core.sync.review import norm_text, norm_time
 
 _EMAIL_LABELS = (
@@ -75,6 +84,11 @@ _PHONE_LABELS = (
 )
 _ADDRESS_KEYS = (("street", "street"), ("city", "city"), ("state", "state"),
                  ("zip", "zipcode"), ("country", "country"))  # fmt: skip
+_ADDRESS_LABELS = (
+    ("address", "Business"),
+    ("home_address", "Home"),
+    ("other_address", "Other"),
+)
 
 
 def _by_label(entries: Any, label: str, key: str) -> Any:
@@ -126,11 +140,15 @@ class ContactsType(_Simple):
         phones = [
             {"label": lab, "phone_number": record[f]} for f, lab in _PHONE_LABELS if record.get(f)
         ]
-        address = record.get("address") or {}
-        postal = {i: address[c] for c, i in _ADDRESS_KEYS if address.get(c)}
+        postal = []
+        for field, label in _ADDRESS_LABELS:
+            address = record.get(field) or {}
+            parts = {i: address[c] for c, i in _ADDRESS_KEYS if address.get(c)}
+            if parts:
+                postal.append({"label": label, **parts})
         item["email_addresses"] = emails or None
         item["phone_numbers"] = phones or None
-        item["physical_addresses"] = [{"label": "Business", **postal}] if postal else None
+        item["physical_addresses"] = postal or None
         name = " ".join(p for p in (record.get("first_name"), record.get("last_name")) if p)
         first_email = emails[0]["email"] if emails else None
         item["display_name"] = name or record.get("company") or first_email
@@ -143,11 +161,12 @@ class ContactsType(_Simple):
         for field, label in _PHONE_LABELS:
             number = _by_label(item.get("phone_numbers"), label, "phone_number")
             record[field] = number or None
-        postal: dict[str, Any] = {}
-        for entry in item.get("physical_addresses") or ():
-            if isinstance(entry, Mapping) and entry.get("label") == "Business":
-                postal = {c: entry[i] for c, i in _ADDRESS_KEYS if entry.get(i)}
-        record["address"] = postal or None
+        for field, label in _ADDRESS_LABELS:
+            postal: dict[str, Any] = {}
+            for entry in item.get("physical_addresses") or ():
+                if isinstance(entry, Mapping) and entry.get("label") == label:
+                    postal = {c: entry[i] for c, i in _ADDRESS_KEYS if entry.get(i)}
+            record[field] = postal or None
         return record
 
     def match_keys(self, record: Mapping[str, Any]) -> list[str | None]:
@@ -318,6 +337,7 @@ class EmailType(_Simple):
         ("cc", "cc_recipients"),
         ("date", "datetime_received"),
         ("body", "body"),
+        ("body_type", "body_type"),
         ("message_id", "message_id"),
     )
 
@@ -326,6 +346,10 @@ class EmailType(_Simple):
 
     def to_record(self, item: Mapping[str, Any]) -> dict[str, Any]:
         record = super().to_record(item)
+        body_type = item.get("body_type")
+        if body_type == "HTML":
+            record["body"] = html_to_text(record["body"]) or None
+        record["body_type"] = body_type if record["body"] else None
         record["direction"] = self.label
         return record
 

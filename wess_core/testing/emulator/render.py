@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import copy
 
 from . import mapi, recurrence
@@ -28,6 +29,50 @@ def field_name(field_uri: str) -> str:
     parts = field_uri.split(":")
     name = parts[1] if len(parts) > 1 else parts[0]
     return FIELD_ALIASES.get(name, name)
+
+
+# --------------------------------------------------------------------------- deviations
+#
+# Real Exchange does not always answer as its own schema says. The emulator plays such an
+# answer for an item seeded with ``quirks``: the response is built and validated as usual
+# (so everything else in it stays checked), and the deviation is applied to the item's
+# element after validation, just before the response is written.
+
+
+def _body_without_type(node) -> None:
+    for body in node.iter(tq("Body")):
+        body.attrib.pop("BodyType", None)
+
+
+#: quirk name -> what it does to the rendered item element.
+DEVIATIONS = {
+    # "The Body element has no BodyType attribute" (exchangelib then raises KeyError)
+    "body_without_type": _body_without_type,
+}
+_PENDING: contextvars.ContextVar[list | None] = contextvars.ContextVar("deviations", default=None)
+
+
+def collect_deviations() -> contextvars.Token:
+    """Start collecting this request's deviations (``apply_deviations`` ends it)."""
+    return _PENDING.set([])
+
+
+def apply_deviations(token: contextvars.Token, apply: bool = True) -> None:
+    """Apply the deviations collected since ``collect_deviations`` (after validation)."""
+    pending = _PENDING.get() or []
+    _PENDING.reset(token)
+    if apply:
+        for node, quirk in pending:
+            DEVIATIONS[quirk](node)
+
+
+def _deviate(item: Item, node) -> None:
+    pending = _PENDING.get()
+    for quirk in sorted(item.quirks):
+        if pending is None:  # rendered outside a request: apply now
+            DEVIATIONS[quirk](node)
+        else:
+            pending.append((node, quirk))
 
 
 # --------------------------------------------------------------------------- extended props
@@ -136,6 +181,8 @@ def render_item(item: Item, shape: Shape, mailbox) -> object:
     from .xmlutil import sort_children
 
     sort_children(out, type_name)
+    if item.quirks:
+        _deviate(item, out)
     return out
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from lxml import etree
 
 from ..tls import CaBundle, session_ca
-from . import operations
+from . import operations, render
 from .faults import Faults
 from .operations.base import Context
 from .store import EwsError, Mailbox
@@ -821,6 +821,7 @@ class EmulatorServer:
                 "header is set with the correct RequestServerVersionValue.",
             )
         wanted = newer = None
+        deviations = render.collect_deviations()
         try:
             mailbox = self._effective_mailbox(principal, header, handler)
             ctx = Context(self, principal, mailbox, _header_dict(handler.headers), api_version)
@@ -834,8 +835,10 @@ class EmulatorServer:
                 # a code this schema lacks (a newer server's) cannot validate against it
                 newer = wanted.code not in response_codes()
         except EwsError as e:
+            render.apply_deviations(deviations, apply=False)
             return self._fault(e.code, e.text, e.message_xml)
         except Exception:  # never leak a traceback to the client
+            render.apply_deviations(deviations, apply=False)
             tb = traceback.format_exc()
             log.error("EWS emulator failure in %s:\n%s", op_name, tb)
             self.errors.append(f"{op_name}: {tb}")
@@ -844,11 +847,14 @@ class EmulatorServer:
         if self.validate and not newer:
             errs = _validate(envelope)
             if errs:
+                render.apply_deviations(deviations, apply=False)
                 self._record_schema_errors("response", op_name, errs)
                 return self._fault(
                     "ErrorSchemaValidation",
                     "The emulator produced an invalid response: " + "; ".join(errs[:3]),
                 )
+        # what real Exchange sends unlike its schema, for items seeded with quirks
+        render.apply_deviations(deviations)
         headers = {"Content-Type": "text/xml; charset=utf-8"}
         if op.http_headers:
             headers.update(op.http_headers)

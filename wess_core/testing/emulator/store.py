@@ -129,6 +129,7 @@ class Item:
         "index",
         "exceptions",
         "deleted_indexes",
+        "quirks",
     )
 
     def __init__(self, item_id: str, folder: Folder, kind: str, elem):
@@ -143,6 +144,9 @@ class Item:
         self.index = 0  # instance index of an exception
         self.exceptions: dict[int, Item] = {}
         self.deleted_indexes: set[int] = set()
+        #: Deviations from the EWS schema real Exchange makes on this item, rendered
+        #: after validation (see ``render.DEVIATIONS``), e.g. ``{"body_without_type"}``.
+        self.quirks: frozenset[str] = frozenset()
 
     @property
     def seq(self) -> int:
@@ -433,14 +437,22 @@ class Mailbox:
         (a serialized ``t:<Kind>`` element used as the base), ``email_addresses``
         ({"EmailAddress1": "x@y"}) and ``extended_properties`` (list of dicts with the
         ExtendedFieldURI attributes, e.g. ``{"DistinguishedPropertySetId": "PublicStrings",
-        "PropertyName": "crm_id", "PropertyType": "String", "Value": "42"}``).
-        Returns the new item ids in order."""
+        "PropertyName": "crm_id", "PropertyType": "String", "Value": "42"}``) and ``quirks``
+        (names from ``render.DEVIATIONS``: how real Exchange departs from its schema on
+        this item). Returns the new item ids in order."""
+        from .render import DEVIATIONS
+
         if isinstance(folder, str):
             folder = self.folder(folder)
         ids = []
         with self.lock:
             for record in records:
-                ids.append(self.create_item(folder, build_item_elem(record, folder)).id)
+                quirks = frozenset(record.get("quirks") or ())
+                if quirks - DEVIATIONS.keys():
+                    raise ValueError(f"unknown quirks {sorted(quirks - DEVIATIONS.keys())}")
+                item = self.create_item(folder, build_item_elem(record, folder))
+                item.quirks = quirks
+                ids.append(item.id)
         return ids
 
     def update_item(self, item: Item, read_only_change: bool = False) -> None:
@@ -597,13 +609,16 @@ def build_item_elem(record: dict, folder: Folder):
         elem = etree.Element(tq(kind))
     type_name = ITEM_KINDS[local(elem.tag)][0]
     for key, value in record.items():
-        if key in ("kind", "xml", "email_addresses", "extended_properties"):
+        if key in ("kind", "xml", "email_addresses", "extended_properties", "quirks"):
             continue
         if value is None:
             continue
         if isinstance(value, bool):
             value = "true" if value else "false"
-        etree.SubElement(elem, tq(key)).text = str(value)
+        node = etree.SubElement(elem, tq(key))
+        node.text = str(value)
+        if key == "Body":  # plain text, unless the record's "xml" says otherwise
+            node.set("BodyType", "Text")
     if record.get("email_addresses"):
         addrs = el("t:EmailAddresses")
         for key, addr in record["email_addresses"].items():
