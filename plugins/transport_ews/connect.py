@@ -269,16 +269,26 @@ def test_connection(connection, *, method: EwsAuthMethod | None = None) -> None:
 def describe_failure(
     exc: BaseException, connection, method: EwsAuthMethod, login: EwsLogin | None = None
 ) -> CredentialsRejected:
-    """Turn an exchangelib / requests / oauthlib failure into ``CredentialsRejected``."""
+    """Turn an exchangelib / requests / oauthlib failure into ``CredentialsRejected``.
+
+    Classified by exception class and, for an EWS answer, by its ResponseCode through
+    ``response_codes`` (never by words in messages): only no answer at all, an answer
+    that is not EWS, or a code meaning "served elsewhere" is an ``EndpointUnreachable``
+    (which makes the caller discover the URL again); any other EWS answer is the
+    server's refusal, with its code.
+    """
     import requests
     from oauthlib.oauth2 import OAuth2Error
+
+    from wess_plugins.transport_ews.response_codes import Consequence, code_of, consequence
 
     cut = deadlines.cut_in(exc)
     if cut is not None:
         return ExchangeCutOff(cut)
     url = connection.url
     email = connection.exchange_email
-    text = str(exc)
+    code = code_of(exc)
+    what = consequence(code) if code else None
     if isinstance(exc, ews_errors.UnauthorizedError) or isinstance(exc, OAuth2Error):
         reason = method.unauthorized_reason(connection)
     elif isinstance(
@@ -297,22 +307,38 @@ def describe_failure(
         reason = f"{who} has no access to the mailbox {email} (ErrorAccessDenied)"
     elif _is_tls_failure(exc):
         return EndpointUntrusted(TLS_HINT)
-    elif isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout) or (
-        isinstance(exc, ews_errors.ErrorTimeoutExpired | ews_errors.TransportError)
-        and _looks_unreachable(text)
-    ):
+    elif _caused_by(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
         return EndpointUnreachable(f"cannot reach Exchange at {url} ({_short(exc)})")
     elif isinstance(exc, ews_errors.RedirectError):
         return EndpointUnreachable(
             f"{url} redirects to {exc.url}; it is not an EWS endpoint (check the EWS URL)"
         )
-    elif isinstance(exc, ews_errors.ResponseMessageError | ews_errors.CASError):
+    elif what is Consequence.REDISCOVER:
+        return EndpointUnreachable(
+            f"Exchange at {url} cannot serve the mailbox {email} now ({code}): its URL is "
+            "discovered again"
+        )
+    elif code is not None:
+        reason = f"Exchange answered {code}: {_short(exc)}"
+    elif isinstance(exc, ews_errors.CASError):
         reason = f"Exchange answered {type(exc).__name__}: {_short(exc)}"
     elif isinstance(exc, ews_errors.TransportError):
         return EndpointUnreachable(f"{url} did not answer as an EWS endpoint ({_short(exc)})")
     else:
         reason = f"unexpected failure talking to {url} ({type(exc).__name__})"
     return CredentialsRejected(_without_secrets(reason, connection))
+
+
+def _caused_by(exc: BaseException | None, types: Any) -> bool:
+    """``exc`` or an exception it was raised from is one of ``types`` (exchangelib
+    re-raises connection failures as ErrorTimeoutExpired)."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, types):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
 
 
 def _is_tls_failure(exc: BaseException) -> bool:
@@ -322,17 +348,6 @@ def _is_tls_failure(exc: BaseException) -> bool:
         return True
     text = str(exc)
     return "CERTIFICATE_VERIFY_FAILED" in text or "SSLError" in text
-
-
-_UNREACHABLE = re.compile(
-    r"Connection ?(refused|reset|aborted)|Max retries|Failed to establish|timed? ?out|"
-    r"Name or service not known|No route to host|RemoteDisconnected|\b404\b|Not Found",
-    re.IGNORECASE,
-)
-
-
-def _looks_unreachable(text: str) -> bool:
-    return bool(_UNREACHABLE.search(text))
 
 
 def _short(exc: BaseException) -> str:

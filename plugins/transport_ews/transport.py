@@ -15,11 +15,17 @@ from typing import Any
 
 from exchangelib import CalendarItem, Contact, ExtendedProperty, Message, Task
 from exchangelib.errors import (
-    ErrorInvalidSyncStateData,
     ErrorIrresolvableConflict,
     ErrorItemNotFound,
     ErrorSchemaValidation,
+    ErrorServerBusy,
+    MalformedResponseError,
+    RateLimitError,
+    RedirectError,
     ResponseMessageError,
+    SOAPError,
+    TransportError,
+    UnauthorizedError,
 )
 from exchangelib.folders import Calendar, Contacts, Inbox, Root, SentItems, Tasks
 from exchangelib.items import (
@@ -33,17 +39,22 @@ from exchangelib.items import (
 )
 from exchangelib.properties import DistinguishedFolderId, Mailbox
 from exchangelib.services import CreateItem, DeleteItem, GetItem, SyncFolderItems, UpdateItem
+from exchangelib.services.common import EWSAccountService, EWSService
+from exchangelib.util import ENS, MNS, get_xml_attr
 
 from wess_core.strategies import (
     ChangesPage,
+    FolderUnavailable,
     InvalidSyncState,
     ItemChanged,
     ItemNotFound,
     ItemRef,
     ItemUpdate,
+    MailboxBusy,
     MailboxChange,
     MailboxError,
     MailboxItem,
+    MailboxUnavailable,
     NewItem,
 )
 from wess_plugins.transport_ews import occurrences, templates
@@ -55,6 +66,7 @@ from wess_plugins.transport_ews.fields import (
     all_day_source,
     fix_all_day,
 )
+from wess_plugins.transport_ews.response_codes import Consequence, code_of, consequence
 from wess_plugins.transport_ews.throttle import ServerThrottle, throttle_for
 
 CRM_ID_FIELD = "wess_crm_id"
@@ -94,6 +106,16 @@ class _Read:
         return self.content
 
 
+class UnknownResponseCode(ResponseMessageError):
+    """An EWS answer with a ResponseCode exchangelib has no class for (a newer server's):
+    kept as an answer with its code, so it is classified (``response_codes``) and, in a
+    bulk call, is that item's result rather than the whole call's failure."""
+
+    def __init__(self, code: str, text: str | None = None) -> None:
+        super().__init__(f"{code}: {text}" if text else code)
+        self.response_code = code
+
+
 class _WholeBody:
     """Parse a (non-streaming) response from its body in one piece.
 
@@ -107,6 +129,36 @@ class _WholeBody:
         if getattr(self, "streaming", False):
             return super()._get_soap_parts(response=response)  # type: ignore[misc]
         return super()._get_soap_parts(response=_Read(response.content))  # type: ignore[misc]
+
+    def _get_response(self, payload: Any, api_version: Any) -> Any:
+        try:
+            return super()._get_response(payload=payload, api_version=api_version)  # type: ignore[misc]
+        except MalformedResponseError as exc:  # raised for the HTTP status, before parsing
+            exc.http_answer = True  # type: ignore[attr-defined]
+            raise
+
+    @staticmethod
+    def _get_exception(code: Any, text: Any, msg_xml: Any = None, rule_errors: Any = None) -> Any:
+        """exchangelib's exception for a response message; a code it does not know stays
+        a response error with its code (exchangelib makes it a bare TransportError)."""
+        exc = EWSService._get_exception(code=code, text=text, msg_xml=msg_xml,
+                                        rule_errors=rule_errors)  # fmt: skip
+        if code and not isinstance(exc, ResponseMessageError):
+            return UnknownResponseCode(str(code), text)
+        return exc
+
+    @classmethod
+    def _raise_soap_errors(cls, fault: Any) -> None:
+        """A SOAP fault whose code exchangelib does not know keeps its code."""
+        try:
+            super()._raise_soap_errors(fault=fault)  # type: ignore[misc]
+        except SOAPError:
+            detail = fault.find("detail")
+            code = get_xml_attr(detail, f"{{{ENS}}}ResponseCode") if detail is not None else None
+            if not code:
+                raise
+            text = get_xml_attr(detail, f"{{{ENS}}}Message")
+            raise UnknownResponseCode(code.strip(), text) from None
 
     @classmethod
     def supported_api_versions(cls) -> list[str]:
@@ -191,6 +243,17 @@ class _SyncFolderItems(_WholeBody, SyncFolderItems):
         return templates.Prepared(
             body_key, email, state, lambda: super(_SyncFolderItems, self).get_payload(**kwargs)
         )
+
+    def _get_element_container(self, message: Any, name: Any = None) -> Any:
+        """exchangelib reads SyncState and IncludesLastItemInRange before the ResponseCode
+        and fails (AttributeError) on an error answer without them: read the code first."""
+        state = message.find(f"{{{MNS}}}SyncState")
+        last = message.find(self.last_in_range_name)
+        if state is not None and last is not None:
+            return super()._get_element_container(message=message, name=name)
+        self.sync_state = state.text if state is not None else None
+        self.includes_last_item_in_range = None
+        return EWSAccountService._get_element_container(self, message=message, name=name)
 
     def _elem_to_obj(self, elem: Any) -> Any:
         """An item exchangelib cannot parse comes back as an :class:`Unreadable` in its
@@ -286,52 +349,46 @@ def _display_name(fields: dict[str, Any]) -> str | None:
     return emails[0].get("email") if emails else None
 
 
-class MailboxUnavailable(MailboxError):
-    """The whole mailbox cannot be used now: credentials refused, impersonation denied,
-    endpoint unreachable. ``credentials`` marks a problem only new credentials fix;
-    ``rediscover`` one that a fresh Autodiscover may fix; ``endpoint`` a URL that did not
-    answer as a trusted EWS server (refused, timed out, TLS)."""
-
-    def __init__(
-        self, message: str, *, credentials: bool, rediscover: bool, endpoint: bool = False
-    ) -> None:
-        super().__init__(message)
-        self.credentials = credentials
-        self.rediscover = rediscover
-        self.endpoint = endpoint
+#: Exceptions of a non-conforming answer inside exchangelib's parser (a missing element,
+#: an unexpected value): the folder's typed error, never a crash of the run.
+_PARSE_ERRORS = (AttributeError, KeyError, TypeError, ValueError, IndexError, LookupError)
 
 
-_CONNECTION_LEVEL = (
-    "UnauthorizedError",
-    "ErrorImpersonateUserDenied",
-    "ErrorImpersonationDenied",
-    "ErrorNonExistentMailbox",
-    "ErrorAccessDenied",
-    "TransportError",
-    "RedirectError",
-    "ConnectionError",
-    "Timeout",
-    "SSLError",
-    "OAuth2Error",
-    "ErrorTimeoutExpired",
-)
+def _no_ews_answer(exc: BaseException) -> bool:
+    """No EWS answer at all: refused login, no connection, a redirect, an HTTP status
+    that is not EWS's, no EWS version headers (by exception class; a SOAP answer that
+    exchangelib could not read is the folder's failure, not this)."""
+    import requests
+    from oauthlib.oauth2 import OAuth2Error
+
+    if isinstance(exc, UnauthorizedError | OAuth2Error | RedirectError):
+        return True
+    from wess_plugins.transport_ews.connect import _caused_by
+
+    if _caused_by(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+        return True
+    if isinstance(exc, SOAPError | MalformedResponseError):  # an answer, but not EWS's own
+        return getattr(exc, "http_answer", False)
+    return isinstance(exc, TransportError) and not isinstance(exc, ResponseMessageError)
 
 
-def _is_connection_level(exc: BaseException) -> bool:
-    return any(cls.__name__ in _CONNECTION_LEVEL for cls in type(exc).__mro__)
-
-
-def _unavailable(exc: BaseException, connection: Any) -> MailboxUnavailable:
-    """A connection-level failure, described as the credential check describes it."""
+def _unavailable(
+    exc: BaseException, connection: Any, what: Consequence | None = None
+) -> MailboxUnavailable:
+    """A whole-mailbox failure, described as the credential check describes it."""
     from wess_core import deadlines
 
+    code = code_of(exc)
+    gone = what is Consequence.MAILBOX_GONE
     cut = deadlines.cut_in(exc)
     if cut is not None:  # cut by WESS: never a credentials problem
         return MailboxUnavailable(str(cut), credentials=False, rediscover=not cut.run_level)
     if connection is None:
+        pause = what in (Consequence.CREDENTIALS, Consequence.MAILBOX_GONE)
         return MailboxUnavailable(
-            f"{type(exc).__name__}: {str(exc)[:200]}", credentials=False, rediscover=False
-        )
+            f"{type(exc).__name__}: {str(exc)[:200]}", credentials=pause,
+            rediscover=what is Consequence.REDISCOVER, gone=gone, code=code,
+        )  # fmt: skip
     from wess_core.errors import EndpointFailed
     from wess_plugins.transport_ews.connect import auth_method, describe_failure
 
@@ -343,27 +400,50 @@ def _unavailable(exc: BaseException, connection: Any) -> MailboxUnavailable:
         credentials=not endpoint,
         rediscover=rediscover,
         endpoint=endpoint,
+        gone=gone,
+        code=code,
     )
 
 
 def _to_error(exc: Exception) -> Exception:
-    """exchangelib's per-item errors -> the engine's transport-neutral ones."""
+    """exchangelib's per-item errors -> the engine's transport-neutral ones; every one
+    keeps its ResponseCode (``code``) and is that item's failure alone."""
     if isinstance(exc, ErrorItemNotFound):
-        return ItemNotFound(str(exc))
+        return ItemNotFound(str(exc), code="ErrorItemNotFound")
     if isinstance(exc, ErrorIrresolvableConflict):
-        return ItemChanged(str(exc))
+        return ItemChanged(str(exc), code="ErrorIrresolvableConflict")
     if isinstance(exc, MailboxError):
         return exc
-    error = MailboxError(f"{type(exc).__name__}: {exc}")
-    error.code = type(exc).__name__  # type: ignore[attr-defined]  # the EWS response code
-    return error
+    code = code_of(exc) or type(exc).__name__
+    text = str(exc) if code in str(exc)[: len(code) + 1] else f"{code}: {exc}"
+    if consequence(code) is Consequence.THROTTLED:
+        return MailboxBusy(text, code=code, retry_after=getattr(exc, "back_off", None))
+    return MailboxError(text, code=code)
+
+
+def _malformed(exc: BaseException) -> MailboxError:
+    """An answer for one item that exchangelib could not read: that item's error."""
+    return MailboxError(
+        f"Exchange's answer for this item was not understood ({type(exc).__name__}: "
+        f"{str(exc)[:200]})",
+        code="MalformedResponse",
+    )
+
+
+def _ref(answer: Any, parts: Any) -> Any:
+    """An ItemRef from one Create/UpdateItem answer, or that item's error."""
+    try:
+        item_id, changekey = parts(answer)
+    except _PARSE_ERRORS as exc:
+        return _malformed(exc)
+    if not isinstance(item_id, str) or not item_id:
+        return _malformed(ValueError(f"no item id in {type(answer).__name__}"))
+    return ItemRef(item_id, changekey)
 
 
 def _refused(exc: Exception) -> MailboxError:
     """A value refused before sending (exchangelib's checks; Exchange's schema would)."""
-    error = MailboxError(f"cannot convert item: {exc}")
-    error.code = "InvalidValue"  # type: ignore[attr-defined]
-    return error
+    return MailboxError(f"cannot convert item: {exc}", code="InvalidValue")
 
 
 #: The field paths each folder's sync reads, by folder name (a few per process).
@@ -507,6 +587,8 @@ class EwsTransport:
             if len(items) <= 1:
                 return [exc] * len(items)
             return [self._call(service_cls, **{**kwargs, "items": [i]})[0] for i in items]
+        except ResponseMessageError as exc:  # the whole request refused: every item failed
+            raise _to_error(exc) from None
         if self.throttle:
             self.throttle.note_ok()
         return results
@@ -576,36 +658,39 @@ class EwsTransport:
     # -- the Transport protocol --------------------------------------------
 
     def changes(self, folder: str, token: str | None) -> ChangesPage:
-        svc = _SyncFolderItems(account=self.account)
         try:
-            results = list(
-                svc.call(
-                    folder=self._folder(folder),
-                    shape=ID_ONLY,
-                    additional_fields=self._field_paths(folder),
-                    sync_state=token,
-                    ignore=None,
-                    max_changes_returned=self.page_size,
-                    sync_scope=None,
-                )
-            )
-        except ErrorInvalidSyncStateData as exc:
-            raise InvalidSyncState(str(exc)) from None
-        except Exception as exc:
-            if _is_connection_level(exc):
-                raise _unavailable(exc, self.connection) from None
+            return self._changes(folder, token)
+        except MailboxError:
             raise
+        except Exception as exc:
+            error = self._folder_error(folder, exc)
+            if error is None:
+                raise
+            raise error from None
+
+    def _changes(self, folder: str, token: str | None) -> ChangesPage:
+        svc = _SyncFolderItems(account=self.account)
+        results = list(
+            svc.call(
+                folder=self._folder(folder),
+                shape=ID_ONLY,
+                additional_fields=self._field_paths(folder),
+                sync_state=token,
+                ignore=None,
+                max_changes_returned=self.page_size,
+                sync_scope=None,
+            )
+        )
         changes: list[MailboxChange] = []
         read: list[tuple[Any, MailboxItem]] = []
-        for change_type, item in results:
+        for result in results:
+            if isinstance(result, Exception):  # an error exchangelib returns, not raises
+                raise result
+            change_type, item = result
             if isinstance(item, Unreadable):
                 # no content: the engine reads it with ``get``, where it fails alone
                 changes.append(MailboxChange(item_id=item.item_id, changekey=None))
                 continue
-            if isinstance(item, Exception):
-                if isinstance(item, ErrorInvalidSyncStateData):
-                    raise InvalidSyncState(str(item))
-                raise _to_error(item)
             if change_type == SyncFolderItems.DELETE:
                 changes.append(MailboxChange(item_id=item.id, deleted=True))
             elif change_type == SyncFolderItems.READ_FLAG_CHANGE:
@@ -623,9 +708,60 @@ class EwsTransport:
                         item_id=converted.item_id, changekey=converted.changekey, item=converted
                     )
                 )
+        if not svc.sync_state:
+            raise FolderUnavailable(
+                f"Exchange answered SyncFolderItems for {folder} without a sync state; "
+                "the folder is tried again next run",
+                code="MalformedResponse",
+            )
         self._fill_occurrences(folder, read)
         done = bool(svc.includes_last_item_in_range) or svc.sync_state == token
         return ChangesPage(changes=changes, token=svc.sync_state, done=done)
+
+    def _folder_error(self, folder: str, exc: Exception) -> MailboxError | None:
+        """What ended a folder's read, as the engine's typed error (``response_codes``
+        gives the consequence of an EWS answer); ``None``: not an EWS failure at all."""
+        from wess_core import deadlines
+
+        if deadlines.cut_in(exc) is not None:
+            return _unavailable(exc, self.connection)
+        code = code_of(exc)
+        if isinstance(exc, ErrorServerBusy):  # exchangelib re-raises other busy codes as it
+            code = code_of(exc.__context__) if exc.__context__ is not None else code
+            code = code or "ErrorServerBusy"
+        if code is None:
+            if _no_ews_answer(exc):
+                return _unavailable(exc, self.connection)
+            if isinstance(exc, RateLimitError):  # exchangelib waited its longest: busy
+                return MailboxBusy(f"Exchange stayed busy: {folder} is tried again next run",
+                                   code="ErrorServerBusy", retry_after=exc.wait)  # fmt: skip
+            if isinstance(exc, (TransportError, *_PARSE_ERRORS)):
+                return FolderUnavailable(
+                    f"Exchange's answer for {folder} was not understood ({type(exc).__name__}: "
+                    f"{str(exc)[:200]}); the folder is tried again next run",
+                    code="MalformedResponse",
+                )
+            return None
+        what = consequence(code)
+        text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else code
+        if what is Consequence.RESYNC:
+            return InvalidSyncState(text, code=code)
+        if what in (Consequence.CREDENTIALS, Consequence.MAILBOX_GONE, Consequence.REDISCOVER):
+            return _unavailable(exc, self.connection, what)
+        if what is Consequence.THROTTLED:
+            retry_after = getattr(exc, "back_off", None)
+            if self.throttle:
+                self.throttle.note_busy(retry_after)
+            return MailboxBusy(
+                f"Exchange is busy ({code}): {folder} is tried again next run",
+                code=code, retry_after=retry_after,
+            )  # fmt: skip
+        error = FolderUnavailable(
+            f"Exchange answered {code} for {folder}: {text}; the folder is tried again next run",
+            code=code,
+        )
+        error.consequence = what  # type: ignore[attr-defined]
+        return error
 
     def get(self, folder: str, item_ids: Sequence[str]) -> list[Any]:
         if not item_ids:
@@ -636,13 +772,16 @@ class EwsTransport:
             additional_fields=self._field_paths(folder),
             shape=ID_ONLY,
         )
-        out = [
-            _to_error(r) if isinstance(r, Exception) else self._converted(folder, r)
-            for r in results
-        ]
+        out = [self._read_item(folder, r) for r in results]
         self._fill_occurrences(folder, [(r, o) for r, o in zip(results, out, strict=True)
                                         if isinstance(o, MailboxItem)])  # fmt: skip
         return out
+
+    def _read_item(self, folder: str, answer: Any) -> Any:
+        """One GetItem answer: the item, or that item's own error (never the batch's)."""
+        if isinstance(answer, Exception):
+            return _to_error(answer)
+        return self._converted(folder, answer)
 
     def create(self, folder: str, items: Sequence[NewItem]) -> list[Any]:
         if not items:
@@ -689,7 +828,7 @@ class EwsTransport:
             if isinstance(answer, Exception):
                 out.append(_to_error(answer))
             else:
-                out.append(ItemRef(answer.id, answer.changekey))
+                out.append(_ref(answer, lambda a: (a.id, a.changekey)))
         self._write_occurrences(folder, [new.fields for new in items], out)
         return out
 
@@ -718,7 +857,7 @@ class EwsTransport:
                 if isinstance(answer, Exception):
                     out[index] = _to_error(answer)
                 else:
-                    out[index] = ItemRef(answer[0], answer[1])
+                    out[index] = _ref(answer, lambda a: (a[0], a[1]))
         self._write_occurrences(folder, [upd.fields for upd in updates], out, before)
         return out
 

@@ -66,8 +66,10 @@ def test_a_subject_from_exchange_is_escaped_in_every_listing(synced_home, ews_ma
 
 
 def test_a_fault_string_from_exchange_is_escaped_on_stderr_and_in_tables(synced_home, ews_server):
+    # a code that pauses the user, so the server's text is the pause's reason in history
+    # and status (ErrorInternalServerError only skips the folder, issue 14)
     ews_server.inject("soap_fault", operation="SyncFolderItems", times=None,
-                      code="ErrorInternalServerError", text=FAULT)  # fmt: skip
+                      code="ErrorAccountDisabled", text=FAULT)  # fmt: skip
     try:
         run = synced_home("run", "--once")
         sync = synced_home("sync", "alice")

@@ -140,3 +140,33 @@ def test_counts_and_thread_safety(ews_server, ews_account):
     ews_server.faults.clear()
     with pytest.raises(ValueError):
         ews_server.inject("meteor_strike")
+
+
+SYNC_CONTACTS = GETFOLDER.replace(
+    b"<m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape>\n"
+    b'  <m:FolderIds><t:DistinguishedFolderId Id="inbox"/></m:FolderIds></m:GetFolder>',
+    b"<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>"
+    b'<m:SyncFolderId><t:DistinguishedFolderId Id="contacts"/></m:SyncFolderId>'
+    b"<m:MaxChangesReturned>10</m:MaxChangesReturned></m:SyncFolderItems>",
+)
+
+
+@pytest.mark.parametrize("sync_elements", [True, False])
+def test_any_response_code_as_an_error_message(ews_server, sync_elements):
+    """inject('response_code') answers the operation with that code in its response
+    message (ResponseClass="Error"), with or without the empty sync elements; the answer
+    stays schema-valid (the fixture checks every answer)."""
+    assert b"SyncFolderItems" in SYNC_CONTACTS
+    ews_server.inject("response_code", operation="SyncFolderItems", code="ErrorFolderExists",
+                      text="exists", sync_elements=sync_elements)  # fmt: skip
+    answer = requests.post(ews_server.ews_url, data=SYNC_CONTACTS, auth=(EWS_USER, EWS_PASSWORD),
+                           verify=ews_server.ca_cert, timeout=10)  # fmt: skip
+    body = answer.text
+    assert answer.status_code == 200
+    assert 'ResponseClass="Error"' in body and ">ErrorFolderExists</m:ResponseCode>" in body
+    assert ("<m:SyncState/>" in body) is sync_elements
+    assert ("IncludesLastItemInRange" in body) is sync_elements
+    assert "<m:Changes" not in body
+    again = requests.post(ews_server.ews_url, data=SYNC_CONTACTS, auth=(EWS_USER, EWS_PASSWORD),
+                          verify=ews_server.ca_cert, timeout=10)  # fmt: skip
+    assert ">NoError<" in again.text  # consumed

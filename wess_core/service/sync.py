@@ -216,10 +216,15 @@ def sync_user(
             reason = str(fatal)
             if _set_pause(ctx, login, reason):  # one history entry per new problem
                 history.record(ctx, login, "error", f"sync paused: {reason}", paused=True)
-            raise ConnectionFailed(
-                f"sync of {login} is paused: {reason}; save working credentials to resume "
-                f"(wess users set {login} --password-stdin)"
-            )
+            if getattr(fatal, "gone", False):  # the mailbox or the access to it is gone
+                fix = (
+                    "fix the Exchange e-mail or the mailbox's access, then save the settings "
+                    f"to resume (wess users set {login} --exchange-email ADDRESS)"
+                )
+            else:
+                fix = "save working credentials to resume"
+                fix += f" (wess users set {login} --password-stdin)"
+            raise ConnectionFailed(f"sync of {login} is paused: {reason}; {fix}")
         if not dry_run:
             if fatal is None and profile.paused_reason and _set_pause(ctx, login, None):
                 history.record(ctx, login, "resumed", "credentials work again; sync resumed")

@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 
 KINDS = (
     "server_busy", "http_503", "connection_reset", "slow", "invalid_sync_state", "soap_fault",
+    "response_code",
 )  # fmt: skip
+#: Faults applied to an operation's answer (inside it), not instead of it.
+IN_ANSWER = ("invalid_sync_state", "response_code")
 
 
 @dataclass
@@ -19,8 +22,13 @@ class Fault:
     back_off_ms: int = 50  # server_busy
     delay: float = 0.5  # slow
     retry_after: int = 1  # http_503 Retry-After seconds (0 = no header)
-    code: str = "ErrorInternalServerError"  # soap_fault: the ResponseCode
-    text: str = "An internal server error occurred."  # soap_fault: the faultstring
+    code: str = "ErrorInternalServerError"  # soap_fault / response_code: the ResponseCode
+    text: str = "An internal server error occurred."  # soap_fault / response_code: the text
+    #: response_code: keep the empty SyncState / IncludesLast...InRange elements Exchange
+    #: sends in a Sync* error message (False: a message without them).
+    sync_elements: bool = True
+    #: response_code: which response message of the answer turns into the error.
+    index: int = 0
     fired: int = field(default=0)
 
     def applies(self, operation: str | None, kind: str | None) -> bool:
@@ -61,9 +69,9 @@ class Faults:
         return self._take(lambda fault: fault.applies(operation, kind))
 
     def take_transport(self, operation: str | None) -> Fault | None:
-        """Like take(), but skips faults handled inside operations (invalid_sync_state)."""
+        """Like take(), but skips faults applied inside answers (``IN_ANSWER``)."""
         return self._take(
-            lambda fault: fault.kind != "invalid_sync_state" and fault.applies(operation, None)
+            lambda fault: fault.kind not in IN_ANSWER and fault.applies(operation, None)
         )
 
     def _take(self, wanted: Callable[[Fault], bool]) -> Fault | None:

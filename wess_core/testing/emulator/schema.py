@@ -18,6 +18,19 @@ def ews_schema():
     return xmlschema.XMLSchema(str(SCHEMA_DIR / "ews-envelope.xsd"))
 
 
+@functools.lru_cache(maxsize=1)
+def response_codes() -> frozenset[str]:
+    """The ``ResponseCodeType`` enumeration of the shipped schema (every ResponseCode)."""
+    from lxml import etree
+
+    ns = {"xs": "http://www.w3.org/2001/XMLSchema"}
+    tree = etree.parse(str(SCHEMA_DIR / "messages.xsd"))
+    for simple in tree.iterfind(".//xs:simpleType", ns):
+        if simple.get("name") == "ResponseCodeType":
+            return frozenset(e.get("value") for e in simple.iterfind(".//xs:enumeration", ns))
+    return frozenset()
+
+
 def envelope_errors(root) -> list[str]:
     """Return schema violations of a SOAP envelope (Header and Body children checked strictly)."""
     schema = ews_schema()

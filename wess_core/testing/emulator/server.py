@@ -50,6 +50,7 @@ from .xmlutil import (
     XmlError,
     el,
     local,
+    mq,
     parse_xml,
     sub,
     tq,
@@ -639,7 +640,10 @@ class EmulatorServer:
     def inject(self, kind: str, operation: str | None = None, times: int | None = 1, **kw):
         """Inject a fault; see :class:`~.faults.Fault` (server_busy, http_503,
         connection_reset, slow, invalid_sync_state, soap_fault: a SOAP fault with
-        ``code`` and ``text``, e.g. server-supplied text a client must print safely)."""
+        ``code`` and ``text``, e.g. server-supplied text a client must print safely;
+        response_code: the operation's answer with its ``index``-th response message
+        turned into ``ResponseClass="Error"`` with ``code`` and ``text``, any code of the
+        schema, with or without a Sync* message's empty sync elements (``sync_elements``))."""
         return self.faults.inject(kind, operation=operation, times=times, **kw)
 
     def set_latency(self, seconds: float, operation: str | None = None) -> None:
@@ -816,12 +820,20 @@ class EmulatorServer:
                 "RequestServerVersion SOAP header. Ensure that the RequestServerVersion SOAP "
                 "header is set with the correct RequestServerVersionValue.",
             )
+        wanted = newer = None
         deviations = render.collect_deviations()
         try:
             mailbox = self._effective_mailbox(principal, header, handler)
             ctx = Context(self, principal, mailbox, _header_dict(handler.headers), api_version)
             op = op_cls(ctx)
             response = op.handle(request)
+            wanted = self.faults.take(op_name, "response_code")
+            if wanted is not None:
+                _answer_with_code(op, response, wanted)
+                from .schema import response_codes
+
+                # a code this schema lacks (a newer server's) cannot validate against it
+                newer = wanted.code not in response_codes()
         except EwsError as e:
             render.apply_deviations(deviations, apply=False)
             return self._fault(e.code, e.text, e.message_xml)
@@ -832,7 +844,7 @@ class EmulatorServer:
             self.errors.append(f"{op_name}: {tb}")
             return self._fault("ErrorInternalServerError", "An internal server error occurred.")
         envelope = self._envelope(response)
-        if self.validate:
+        if self.validate and not newer:
             errs = _validate(envelope)
             if errs:
                 render.apply_deviations(deviations, apply=False)
@@ -1121,6 +1133,33 @@ class EmulatorServer:
             "access_token": token.value,
         }
         return 200, json.dumps(doc).encode(), {"Content-Type": "application/json"}
+
+
+def _answer_with_code(op, response, fault) -> None:
+    """Turn one response message of ``response`` into an error with ``fault.code``, as
+    Exchange writes one: MessageText, ResponseCode, DescriptiveLinkKey, then the
+    operation's containers left empty (a Sync* message: an empty SyncState and
+    IncludesLast...InRange true, or nothing when ``fault.sync_elements`` is false)."""
+    container = response.find(mq("ResponseMessages"))
+    messages = list(container) if container is not None else []
+    if not messages:
+        return
+    old = messages[min(fault.index, len(messages) - 1)]
+    msg = el(f"m:{local(old.tag)}", attrib={"ResponseClass": "Error"})
+    sub(msg, "m:MessageText", fault.text)
+    sub(msg, "m:ResponseCode", fault.code)
+    sub(msg, "m:DescriptiveLinkKey", 0)
+    standard = {"MessageText", "ResponseCode", "DescriptiveLinkKey", "MessageXml"}
+    for child in old:
+        name = local(child.tag)
+        if name in standard:
+            continue
+        if name == "SyncState" or name.startswith("IncludesLast"):
+            if fault.sync_elements:
+                sub(msg, f"m:{name}", "true" if name.startswith("IncludesLast") else None)
+        elif name in ("Items", "Folders"):
+            sub(msg, f"m:{name}")
+    container.replace(old, msg)
 
 
 def _header_dict(message) -> dict[str, str]:
