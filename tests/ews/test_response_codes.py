@@ -176,9 +176,9 @@ def _check(h: _Home, code: str, fault: str = "response_code", **options) -> None
     passes: list[bool] = []
     real = service_sync._connection_for
 
-    def spy(ctx, login, rediscover, known):
+    def spy(ctx, login, rediscover, *args):
         passes.append(rediscover)
-        return real(ctx, login, rediscover, known)
+        return real(ctx, login, rediscover, *args)
 
     h.server.inject(fault, operation=operation, code=code, text=f"{code} from the test",
                     **options)  # fmt: skip
