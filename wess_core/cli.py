@@ -181,6 +181,38 @@ def read_secret(from_stdin: bool, prompt: bool, what: str = "Password") -> str |
     return None
 
 
+def strategy_options(command: Any) -> Any:
+    """``--option KEY=VALUE`` and ``--secret-stdin KEY`` (both repeatable): the settings
+    the chosen auth, discovery and transport strategies declare (``wess plugins --json``)."""
+    command = click.option(
+        "--secret-stdin",
+        "secret_stdin",
+        multiple=True,
+        metavar="KEY",
+        help="Read secret setting KEY from stdin (one line each, in order).",
+    )(command)
+    return click.option(
+        "--option",
+        "option",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="A setting the chosen strategies declare (see 'wess plugins --json').",
+    )(command)
+
+
+def parse_options(pairs: tuple[str, ...]) -> list[tuple[str, str]]:
+    from wess_core.strategy_settings import parse_options as parse
+
+    return parse(pairs)
+
+
+def read_secret_options(keys: tuple[str, ...]) -> list[tuple[str, str]]:
+    """One stdin line per ``--secret-stdin KEY``, in the order given."""
+    if len(set(keys)) != len(keys):
+        raise UsageError("give each --secret-stdin KEY once")
+    return [(key, read_secret(True, False, f"Secret {key}") or "") for key in keys]
+
+
 pass_ctx = click.make_pass_decorator(Context)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 
@@ -378,6 +410,7 @@ def users_disable(ctx: Context, login: str) -> None:
 @click.option("--database", help="The user's CRM database (admin).")
 @click.option("--state", type=click.Choice(["active", "not_activated", "disabled"]))
 @click.option("--email", help="New login e-mail: pending until 'users confirm-email'.")
+@strategy_options
 @skip_check_options
 @json_option
 @pass_ctx
@@ -386,6 +419,8 @@ def users_set(
     login: str,
     password_stdin: bool,
     password_prompt: bool,
+    option: tuple[str, ...],
+    secret_stdin: tuple[str, ...],
     skip_check: bool,
     no_verify: bool,
     as_json: bool,
@@ -394,7 +429,15 @@ def users_set(
     """Change LOGIN's profile. Credentials are checked with Exchange before saving."""
     skip = skip_check or no_verify
     password = read_secret(password_stdin, password_prompt)
-    data = users.update_user(ctx, login, password=password, verify=not skip, **fields)
+    data = users.update_user(
+        ctx,
+        login,
+        password=password,
+        options=parse_options(option),
+        secret_options=read_secret_options(secret_stdin),
+        verify=not skip,
+        **fields,
+    )
     emit(data, as_json, f"Profile of {login} saved.")
 
 
@@ -427,6 +470,7 @@ def connection() -> None:
 @click.option("--oauth-client-id", help="App registration's client id.")
 @click.option("--oauth-authority", help="Authority URL (default: login.microsoftonline.com).")
 @click.option("--client-secret-stdin", is_flag=True, help="Read the OAuth client secret.")
+@strategy_options
 @skip_check_options
 @json_option
 @pass_ctx
@@ -434,6 +478,8 @@ def connection_set(
     ctx: Context,
     password_stdin: bool,
     client_secret_stdin: bool,
+    option: tuple[str, ...],
+    secret_stdin: tuple[str, ...],
     skip_check: bool,
     no_verify: bool,
     as_json: bool,
@@ -448,6 +494,8 @@ def connection_set(
         ctx,
         impersonation_password=password,
         oauth_client_secret=secret,
+        options=parse_options(option),
+        secret_options=read_secret_options(secret_stdin),
         verify=not (skip_check or no_verify),
         **options,
     )

@@ -14,10 +14,11 @@ connection (the check on save, ``test-connection``, discovery, the sync) goes th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from wess_core import endpoints, plugins
+from wess_core import endpoints, plugins, strategy_settings
 from wess_core.errors import (
     CredentialsRejected,
     DiscoveryError,
@@ -48,10 +49,6 @@ class Connection:
     discovered_ews_url: str | None
     autodiscover_url: str | None
     ca_bundle: str | None
-    impersonation_user: str | None
-    oauth_tenant: str | None
-    oauth_client_id: str | None
-    oauth_authority: str | None
     home: Path | None = None
     #: The mailbox transport's registered name (``wess_register_transports``).
     transport: str = "ews"
@@ -63,8 +60,18 @@ class Connection:
     #: Fields in force that the user set and no admin approved (see ``TRACKED_FIELDS``).
     user_set: tuple[str, ...] = ()
     password: str | None = field(default=None, repr=False)
-    impersonation_password: str | None = field(default=None, repr=False)
-    oauth_client_secret: str | None = field(default=None, repr=False)
+    #: The settings the chosen auth, discovery and transport strategies declared
+    #: (``wess_core.strategies.Setting``), the user's over the account's, the auth
+    #: method's winning a name two share; secret ones decrypted. Never in ``repr``.
+    settings: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    #: Which of ``settings`` are secrets (to keep them out of messages and logs).
+    secret_settings: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+
+    @property
+    def secret_values(self) -> tuple[str, ...]:
+        """Every secret in this connection, for scrubbing messages."""
+        found = [self.password, *(self.settings.get(k) for k in self.secret_settings)]
+        return tuple(s for s in found if s)
 
     @property
     def url(self) -> str | None:
@@ -83,21 +90,23 @@ def resolve(
     def clear(token: str | None) -> str | None:
         return decrypt(token) if (token and decrypt) else None
 
+    auth = profile.auth or account.auth
+    discovery = profile.discovery or ("manual" if profile.ews_url else account.discovery)
+    transport = profile.transport or account.transport
+    settings, secret_settings = strategy_settings.merged(
+        (account, profile), (transport, discovery, auth), decrypt
+    )
     return Connection(
         login=profile.login,
         exchange_email=profile.effective_exchange_email,
         username=profile.exchange_username,
-        auth=profile.auth or account.auth,
-        discovery=profile.discovery or ("manual" if profile.ews_url else account.discovery),
-        transport=profile.transport or account.transport,
+        auth=auth,
+        discovery=discovery,
+        transport=transport,
         ews_url=profile.ews_url or (account.ews_url if account.discovery == "manual" else None),
         discovered_ews_url=profile.discovered_ews_url,
         autodiscover_url=account.autodiscover_url,
         ca_bundle=account.ca_bundle,
-        impersonation_user=account.impersonation_user,
-        oauth_tenant=account.oauth_tenant,
-        oauth_client_id=account.oauth_client_id,
-        oauth_authority=account.oauth_authority,
         home=home,
         configured_urls=tuple(
             u for u in (account.ews_url, account.autodiscover_url, profile.ews_url) if u
@@ -109,8 +118,8 @@ def resolve(
             if name in (profile.user_set_fields or ()) and getattr(profile, name)
         ),
         password=clear(profile.password),
-        impersonation_password=clear(account.impersonation_password),
-        oauth_client_secret=clear(account.oauth_client_secret),
+        settings=settings,
+        secret_settings=secret_settings,
     )
 
 

@@ -51,15 +51,19 @@ class Account(Record):
     ews_url: str | None = None
     autodiscover_url: str | None = None
     ca_bundle: str | None = None
-    impersonation_user: str | None = None
-    impersonation_password: str | None = None  # encrypted token, never clear text
-    oauth_tenant: str | None = None
-    oauth_client_id: str | None = None
-    oauth_client_secret: str | None = None  # encrypted token
-    oauth_authority: str | None = None
+    #: Settings strategies declare (``wess_core.strategies.Setting``), per strategy name:
+    #: ``{"oauth": {"tenant": "...", "client_id": "..."}}``; secret ones are not here.
+    strategy_settings: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: The secret ones, same shape, every value an encrypted token (never clear text).
+    strategy_secrets: dict[str, dict[str, str]] = field(default_factory=dict)
     # policy and service settings (``wess config``)
     settings: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Account:
+        """Also reads the account files written before strategy settings existed."""
+        return super().from_dict(migrate_legacy(data))
 
 
 @dataclass
@@ -89,6 +93,9 @@ class UserProfile(Record):
     #: them (``wess_core.connection.require_trusted``). Profiles written before this
     #: field existed have none: their values were set by an admin, or before the rule.
     user_set_fields: list[str] = field(default_factory=list)
+    #: Per-user strategy settings, as on the account (they override the account's).
+    strategy_settings: dict[str, dict[str, str]] = field(default_factory=dict)
+    strategy_secrets: dict[str, dict[str, str]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -96,9 +103,44 @@ class UserProfile(Record):
         return self.exchange_email or self.email
 
 
-SECRET_FIELDS_ACCOUNT = ("impersonation_password", "oauth_client_secret")
-SECRET_FIELDS_USER = ("password",)
+#: Account fields of WESS before strategy settings: field -> (strategy, setting, secret).
+LEGACY_FIELDS = {
+    "impersonation_user": ("impersonation", "user", False),
+    "impersonation_password": ("impersonation", "password", True),
+    "oauth_tenant": ("oauth", "tenant", False),
+    "oauth_client_id": ("oauth", "client_id", False),
+    "oauth_client_secret": ("oauth", "client_secret", True),
+    "oauth_authority": ("oauth", "authority", False),
+}
+
+
+def migrate_legacy(data: dict[str, Any]) -> dict[str, Any]:
+    """An account dict with the old hard-wired fields moved into the strategy maps (a
+    value already in the maps wins); the next write stores only the new shape."""
+    if not any(name in data for name in LEGACY_FIELDS):
+        return data
+    out = dict(data)
+    plain = {k: dict(v) for k, v in (out.get("strategy_settings") or {}).items()}
+    secret = {k: dict(v) for k, v in (out.get("strategy_secrets") or {}).items()}
+    for name, (strategy, key, is_secret) in LEGACY_FIELDS.items():
+        value = out.pop(name, None)
+        if value:
+            (secret if is_secret else plain).setdefault(strategy, {}).setdefault(key, value)
+    out["strategy_settings"] = plain
+    out["strategy_secrets"] = secret
+    return out
+
+
+#: Fields holding encrypted tokens (``strategy_secrets``: a map of maps of tokens).
+SECRET_FIELDS_ACCOUNT = ("strategy_secrets",)
+SECRET_FIELDS_USER = ("password", "strategy_secrets")
 REDACTED = "<encrypted>"
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    return REDACTED if value else None
 
 
 def redact(data: dict[str, Any], secret_fields: tuple[str, ...]) -> dict[str, Any]:
@@ -106,6 +148,6 @@ def redact(data: dict[str, Any], secret_fields: tuple[str, ...]) -> dict[str, An
     out = dict(data)
     for name in secret_fields:
         if name in out:
-            out[name] = REDACTED if out[name] else None
+            out[name] = _redacted(out[name])
     out.pop("extra", None)
     return out

@@ -39,7 +39,7 @@ float, bool, None, list, dict), so both sides can be hashed and stored.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -400,6 +400,38 @@ class CrmBackend(Protocol):
 
 
 # -- connecting: auth and discovery methods ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting an auth, discovery or transport strategy declares (``settings``).
+
+    The core stores it per strategy on the account (``wess connection set --option
+    KEY=VALUE``) or a user's profile (``wess users set LOGIN --option ...``), encrypts a
+    ``secret`` one (given only through ``--secret-stdin KEY``, never on argv) and hands the
+    strategy the merged values as ``connection.settings[name]`` (secrets decrypted).
+    ``validate(value)`` returns the value to store or raises ``ValueError`` /
+    ``wess_core.errors.ValidationError`` with a one-line reason. ``help`` is listed by
+    ``wess plugins --json``."""
+
+    name: str
+    secret: bool = False
+    help: str = ""
+    validate: Callable[[str], str] | None = None
+    required: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "secret": self.secret,
+            "help": self.help,
+            "required": self.required,
+        }
+
+
+def settings_of(strategy: Any) -> tuple[Setting, ...]:
+    """The settings a strategy declares (none when it declares no ``settings``)."""
+    return tuple(getattr(strategy, "settings", None) or ())
 
 
 @runtime_checkable

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from wess_core import hookimpl, validation
 from wess_core.errors import UsageError
+from wess_core.strategies import Setting
 
 ROLE_HINT = (
     "grant it on Exchange with: New-ManagementRoleAssignment -Role ApplicationImpersonation "
@@ -24,15 +25,27 @@ class ImpersonationAuth:
     #: One service account reaches every mailbox: used only with addresses and URLs an
     #: admin set (the core enforces it).
     uses_service_credentials = True
+    #: The account's service account (old flags: --impersonation-user, --password-stdin).
+    settings = (
+        Setting(
+            "user",
+            help="service account with the ApplicationImpersonation role",
+            validate=validation.exchange_username,
+            required=True,
+        ),
+        Setting("password", secret=True, help="the service account's password", required=True),
+    )
+    #: The setting that names who logs in (the scheduler counts connections per principal).
+    principal_setting = "user"
 
     def validate(self, connection) -> None:
         """No network: a service account with a stored password."""
-        if not connection.impersonation_user or not connection.impersonation_password:
+        if not connection.settings.get("user") or not connection.settings.get("password"):
             raise UsageError(
                 "no impersonation service account configured; set it with: "
                 "wess connection set --impersonation-user USER --password-stdin"
             )
-        validation.exchange_username(connection.impersonation_user)
+        validation.exchange_username(connection.settings["user"])
 
     def ews_login(self, connection):
         from exchangelib import Credentials
@@ -41,23 +54,21 @@ class ImpersonationAuth:
 
         self.validate(connection)
         return EwsLogin(
-            credentials=Credentials(
-                connection.impersonation_user, connection.impersonation_password
-            ),
+            credentials=Credentials(connection.settings["user"], connection.settings["password"]),
             access_type=IMPERSONATION,
             auth_type=None,
-            principal=connection.impersonation_user,
+            principal=connection.settings["user"],
         )
 
     def unauthorized_reason(self, connection) -> str:
         return (
-            f"Exchange refused the login of the service account {connection.impersonation_user} "
+            f"Exchange refused the login of the service account {connection.settings.get('user')} "
             "(HTTP 401): check its username and password (wess connection set "
             "--impersonation-user USER --password-stdin)"
         )
 
     def impersonation_denied_reason(self, connection, login) -> str:
-        user = connection.impersonation_user
+        user = connection.settings.get("user")
         return (
             f"the service account {user} lacks the ApplicationImpersonation role for mailbox "
             f"{connection.exchange_email} (ErrorImpersonateUserDenied); "

@@ -8,7 +8,7 @@ and exchangelib opens each user's mailbox with it plus the ExchangeImpersonation
 The token cache lives in the WESS home as the store file ``oauth_cache``, encrypted with
 the home's key, so a token is reused across runs until it expires and never lies on disk
 in clear. The authority is ``https://login.microsoftonline.com/{tenant}`` unless the
-account sets ``oauth_authority`` (a sovereign cloud, or the emulator's loopback token
+account sets the ``authority`` setting (a sovereign cloud, or the emulator's loopback token
 endpoint in tests); authority validation and instance discovery are turned off only for
 such an explicitly configured authority.
 """
@@ -17,15 +17,23 @@ from __future__ import annotations
 
 import threading
 
-from wess_core import hookimpl
+from wess_core import hookimpl, validation
 from wess_core.errors import CredentialsRejected, UsageError
 from wess_core.secrets import register_encrypted_store
+from wess_core.strategies import Setting
 
 SCOPE = "https://outlook.office365.com/.default"
 DEFAULT_AUTHORITY = "https://login.microsoftonline.com/{tenant}"
 CACHE_STORE = "oauth_cache"
 _lock = threading.Lock()
 register_encrypted_store(CACHE_STORE, "cache", ("blob",))  # 'wess keys rotate' includes it
+
+
+def _text(what: str):
+    def check(value: str) -> str:
+        return validation.plain_text(value, what)
+
+    return check
 
 
 class OAuthAuth:
@@ -35,14 +43,37 @@ class OAuthAuth:
     #: The app-only token opens every mailbox: used only with addresses and URLs an
     #: admin set (the core enforces it).
     uses_service_credentials = True
+    #: The app registration (old flags: --oauth-tenant, --oauth-client-id,
+    #: --client-secret-stdin, --oauth-authority).
+    settings = (
+        Setting(
+            "tenant",
+            help="Azure AD tenant id or domain",
+            validate=_text("OAuth tenant"),
+            required=True,
+        ),
+        Setting(
+            "client_id",
+            help="the app registration's client id",
+            validate=_text("OAuth client id"),
+            required=True,
+        ),
+        Setting("client_secret", secret=True, help="the app's client secret", required=True),
+        Setting(
+            "authority",
+            help="authority URL (default: https://login.microsoftonline.com/TENANT)",
+            validate=_text("OAuth authority"),
+        ),
+    )
+    principal_setting = "client_id"
 
     def validate(self, connection) -> None:
         missing = [
             flag
             for flag, value in (
-                ("--oauth-tenant T", connection.oauth_tenant),
-                ("--oauth-client-id C", connection.oauth_client_id),
-                ("--client-secret-stdin", connection.oauth_client_secret),
+                ("--oauth-tenant T", connection.settings.get("tenant")),
+                ("--oauth-client-id C", connection.settings.get("client_id")),
+                ("--client-secret-stdin", connection.settings.get("client_secret")),
             )
             if not value
         ]
@@ -53,8 +84,8 @@ class OAuthAuth:
             )
 
     def authority(self, connection) -> str:
-        return connection.oauth_authority or DEFAULT_AUTHORITY.format(
-            tenant=connection.oauth_tenant
+        return connection.settings.get("authority") or DEFAULT_AUTHORITY.format(
+            tenant=connection.settings.get("tenant")
         )
 
     def access_token(self, connection) -> dict:
@@ -67,7 +98,7 @@ class OAuthAuth:
         scrub_library_logs()
         from wess_core import tls
 
-        custom = bool(connection.oauth_authority)
+        custom = bool(connection.settings.get("authority"))
         authority = self.authority(connection)
         # A configured authority is the account's own (tests: the emulator), so the
         # account's CA applies to it; login.microsoftonline.com keeps the system store.
@@ -80,8 +111,8 @@ class OAuthAuth:
                 cache.deserialize(blob)
             try:
                 app = msal.ConfidentialClientApplication(
-                    connection.oauth_client_id,
-                    client_credential=connection.oauth_client_secret,
+                    connection.settings.get("client_id"),
+                    client_credential=connection.settings.get("client_secret"),
                     authority=authority,
                     validate_authority=not custom,
                     instance_discovery=False if custom else None,
@@ -119,13 +150,13 @@ class OAuthAuth:
         if code == "invalid_client":
             return (
                 f"the OAuth authority refused the client secret of app "
-                f"{connection.oauth_client_id} (invalid_client: {desc}); set the current secret "
-                "with: wess connection set --client-secret-stdin"
+                f"{connection.settings.get('client_id')} (invalid_client: {desc}); set the "
+                "current secret with: wess connection set --client-secret-stdin"
             )
-        return f"no OAuth token for app {connection.oauth_client_id} ({code}: {desc})"
+        return f"no OAuth token for app {connection.settings.get('client_id')} ({code}: {desc})"
 
     def _cache_key(self, connection) -> str:
-        return f"{self.authority(connection)}|{connection.oauth_client_id}"
+        return f"{self.authority(connection)}|{connection.settings.get('client_id')}"
 
     def ews_login(self, connection):
         from exchangelib import OAuth2AuthorizationCodeCredentials
@@ -148,19 +179,20 @@ class OAuthAuth:
             credentials=credentials,
             access_type=IMPERSONATION,
             auth_type=OAUTH2,
-            principal=f"the OAuth app {connection.oauth_client_id}",
+            principal=f"the OAuth app {connection.settings.get('client_id')}",
         )
 
     def unauthorized_reason(self, connection) -> str:
         return (
-            f"Exchange refused the OAuth access token of app {connection.oauth_client_id} "
+            "Exchange refused the OAuth access token of app "
+            f"{connection.settings.get('client_id')} "
             "(HTTP 401: expired, revoked or without the full_access_as_app permission); "
             "check the app registration's API permissions and admin consent"
         )
 
     def impersonation_denied_reason(self, connection, login) -> str:
         return (
-            f"the OAuth app {connection.oauth_client_id} may not open the mailbox "
+            f"the OAuth app {connection.settings.get('client_id')} may not open the mailbox "
             f"{connection.exchange_email} (ErrorImpersonateUserDenied): grant it "
             "full_access_as_app (or an application access policy that includes the mailbox)"
         )

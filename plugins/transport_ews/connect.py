@@ -362,13 +362,11 @@ def _short(exc: BaseException) -> str:
 
 
 def _without_secrets(text: str, connection) -> str:
-    for secret in (
-        connection.password,
-        connection.impersonation_password,
-        connection.oauth_client_secret,
-    ):
-        if secret:
-            text = text.replace(secret, "********")
+    secrets = getattr(connection, "secret_values", None)
+    for secret in secrets if secrets is not None else (connection.password,):
+        if not secret:
+            continue
+        text = text.replace(secret, "********")
     return text
 
 

@@ -212,8 +212,7 @@ def test_private_ca_applies_inside_the_boundary_only(ews_ca):
         login="alice", exchange_email="alice@example.com", username=None, auth="direct",
         discovery="autodiscover", ews_url=None, discovered_ews_url=None,
         autodiscover_url="https://autodiscover.example.com/autodiscover/autodiscover.svc",
-        ca_bundle=ews_ca.path, impersonation_user=None, oauth_tenant=None,
-        oauth_client_id=None, oauth_authority=None,
+        ca_bundle=ews_ca.path,
     )  # fmt: skip
     inside = "https://mail.example.com:4431/EWS/Exchange.asmx"
     outside = "https://mail.example.net:4431/EWS/Exchange.asmx"

@@ -27,9 +27,9 @@ def _stored(home):
         if row.get("password"):
             found[("users", row["login"])] = row["password"]
     account = next(iter(load_json_file(home / "account.json")["account"].values()))
-    for field in ("impersonation_password", "oauth_client_secret"):
-        if account.get(field):
-            found[("account", field)] = account[field]
+    for strategy, tokens in (account.get("strategy_secrets") or {}).items():
+        for key, token in tokens.items():  # e.g. the impersonation password
+            found[("account", f"{strategy}_{key}")] = token
     cache = load_json_file(home / "oauth_cache.json") or {}
     for n, row in (cache.get("cache") or {}).items():
         found[("oauth_cache", n)] = row["blob"]

@@ -18,8 +18,7 @@ def _connection(server, email, password):
     return Connection(
         login=email.split("@")[0], exchange_email=email, username=email, auth="direct",
         discovery="manual", ews_url=server.ews_url, discovered_ews_url=None,
-        autodiscover_url=None, ca_bundle=server.ca_cert, impersonation_user=None,
-        oauth_tenant=None, oauth_client_id=None, oauth_authority=None, password=password,
+        autodiscover_url=None, ca_bundle=server.ca_cert, password=password,
     )  # fmt: skip
 
 

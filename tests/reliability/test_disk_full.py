@@ -111,7 +111,8 @@ def _decrypted(home):
     users = load_json_file(home / "users.json")["users"].values()
     account = next(iter(load_json_file(home / "account.json")["account"].values()))
     alice = next(u for u in users if u["login"] == "alice")
-    return box.decrypt(alice["password"]), box.decrypt(account["impersonation_password"])
+    service = account["strategy_secrets"]["impersonation"]["password"]
+    return box.decrypt(alice["password"]), box.decrypt(service)
 
 
 def _key_count(home):

@@ -21,6 +21,7 @@ from wess_core.errors import (
 from wess_core.models import (
     CONFLICT_POLICIES,
     DEFAULT_CONFLICT_POLICY,
+    LEGACY_FIELDS,
     SECRET_FIELDS_ACCOUNT,
     Account,
     redact,
@@ -147,20 +148,28 @@ def set_connection(
     auth: str | None = None,
     ews_url: str | None = None,
     autodiscover_url: str | None = None,
-    impersonation_user: str | None = None,
-    impersonation_password: str | None = None,
     ca_bundle: str | None = None,
-    oauth_tenant: str | None = None,
-    oauth_client_id: str | None = None,
-    oauth_client_secret: str | None = None,
-    oauth_authority: str | None = None,
+    options: list[tuple[str, str]] | None = None,
+    secret_options: list[tuple[str, str]] | None = None,
     verify: bool = True,
+    **aliases: str | None,
 ) -> dict[str, Any]:
-    """Change the account's connection defaults; with ``verify``, only if Exchange accepts them."""
-    from wess_core import plugins
+    """Change the account's connection defaults; with ``verify``, only if Exchange accepts them.
+
+    ``options`` / ``secret_options`` are (KEY, value) pairs for the settings the chosen
+    strategies declare (``--option``, ``--secret-stdin``); ``aliases`` the old keywords
+    (``impersonation_user=``, ``oauth_client_secret=`` ...), the same settings by their
+    former names."""
+    from wess_core import plugins, strategy_settings
     from wess_core.connection import verify_account_connection
 
     ctx.require_admin()
+    unknown = set(aliases) - set(LEGACY_FIELDS)
+    if unknown:
+        raise TypeError(f"set_connection() got unexpected keyword {sorted(unknown)[0]!r}")
+    given_aliases = {k: v for k, v in aliases.items() if v is not None}
+    if "impersonation_user" in given_aliases and "impersonation_password" not in given_aliases:
+        raise UsageError("--impersonation-user needs the password: add --password-stdin")
     if discovery is not None:
         plugins.discovery_methods().get(discovery)
     if auth is not None:
@@ -173,59 +182,45 @@ def set_connection(
             discovery = "manual"
     if autodiscover_url is not None:
         autodiscover_url = validation.autodiscover_url(autodiscover_url)
-    if impersonation_user is not None:
-        impersonation_user = validation.exchange_username(impersonation_user)
-        if impersonation_password is None:
-            raise UsageError("--impersonation-user needs the password: add --password-stdin")
     if ca_bundle is not None:
         ca_bundle = _check_ca_bundle(ca_bundle)
-    if oauth_tenant is not None:
-        oauth_tenant = validation.plain_text(oauth_tenant, "OAuth tenant")
-    if oauth_client_id is not None:
-        oauth_client_id = validation.plain_text(oauth_client_id, "OAuth client id")
-    if oauth_authority is not None:
-        oauth_authority = validation.plain_text(oauth_authority, "OAuth authority")
-    if impersonation_password is not None:
-        validation.secret(impersonation_password, "service account's password")
-    if oauth_client_secret is not None:
-        validation.secret(oauth_client_secret, "client secret")
-    box = ctx.secrets  # for the check; what is stored is encrypted again under the lock
     account = load_account(ctx)
+    chosen = {
+        "auth method": auth or account.auth,
+        "discovery method": discovery or account.discovery,
+        "transport": transport or account.transport,
+    }
+    explicit = [
+        (LEGACY_FIELDS[name][0], LEGACY_FIELDS[name][1], value, LEGACY_FIELDS[name][2])
+        for name, value in given_aliases.items()
+    ]
+    changes = strategy_settings.changes(chosen, options or (), secret_options or (), explicit)
     updates: dict[str, Any] = {
         "discovery": discovery,
         "transport": transport,
         "auth": auth,
         "ews_url": ews_url,
         "autodiscover_url": autodiscover_url,
-        "impersonation_user": impersonation_user,
         "ca_bundle": ca_bundle,
-        "oauth_tenant": oauth_tenant,
-        "oauth_client_id": oauth_client_id,
-        "oauth_authority": oauth_authority,
     }
-    if impersonation_password is not None:
-        updates["impersonation_password"] = box.encrypt(impersonation_password)
-    if oauth_client_secret is not None:
-        updates["oauth_client_secret"] = box.encrypt(oauth_client_secret)
     updates = {k: v for k, v in updates.items() if v is not None}
+    box = ctx.secrets  # for the check; what is stored is encrypted again under the lock
     candidate = Account.from_dict({**account.to_dict(), **updates})
-    checked_with = verify_account_connection(ctx, candidate) if verify and updates else None
+    strategy_settings.apply(candidate, changes, box.encrypt)
+    checked_with = (
+        verify_account_connection(ctx, candidate) if verify and (updates or changes) else None
+    )
     verified = checked_with is not None
+    has_secrets = any(c.setting.secret and c.value for c in changes)
 
-    given = {
-        "impersonation_password": impersonation_password,
-        "oauth_client_secret": oauth_client_secret,
-    }
-    new_secrets = {k: v for k, v in given.items() if v is not None}
-
-    def change(acc: Account) -> None:
+    def change(acc: Account, encrypt: Any = box.encrypt) -> None:
         for key, value in updates.items():
             setattr(acc, key, value)
+        strategy_settings.apply(acc, changes, encrypt)
 
-    if new_secrets:  # encrypted with the keys in force under the lock: none stranded
+    if has_secrets:  # encrypted with the keys in force under the lock: none stranded
         with secret_writer(ctx.home) as writer:
-            updates.update({k: writer.encrypt(v) for k, v in new_secrets.items()})
-            edit_account(ctx, change)
+            edit_account(ctx, lambda acc: change(acc, writer.encrypt))
     else:
         edit_account(ctx, change)
     if verified:
@@ -404,6 +399,13 @@ def set_setting(ctx: Context, key: str, raw: str) -> dict[str, Any]:
 # -- keys -------------------------------------------------------------------
 
 
+def rotate_value(box: SecretBox, value: Any) -> Any:
+    """A token re-encrypted, or every token of a map of them (``strategy_secrets``)."""
+    if isinstance(value, dict):
+        return {k: rotate_value(box, v) for k, v in value.items() if v}
+    return box.rotate(value)
+
+
 class KeyRotationFailed(WessError):
     """``wess keys rotate`` stopped; the message says what is where (every secret still
     decrypts with the keys in force)."""
@@ -434,7 +436,7 @@ def rotate_keys(ctx: Context) -> dict[str, Any]:
         keys = old_keys if from_env else [Fernet.generate_key(), *old_keys]
         box = SecretBox(keys)
         # 1. in memory: {store: {doc id: {field: (old token, new token)}}}
-        plan: dict[str, dict[str, dict[str, tuple[str, str]]]] = {}
+        plan: dict[str, dict[str, dict[str, tuple[Any, Any]]]] = {}
         for name, (table, fields) in sorted(ENCRYPTED_STORES.items()):
             path = ctx.store.path(name)
             raw = load_json_file(path)
@@ -445,7 +447,7 @@ def rotate_keys(ctx: Context) -> dict[str, Any]:
                     if not token:
                         continue
                     try:
-                        new = box.rotate(token)
+                        new = rotate_value(box, token)
                     except SecretKeyError:
                         raise SecretKeyError(
                             f"cannot decrypt the {field} of {table} document {doc_id} in "
@@ -471,7 +473,7 @@ def rotate_keys(ctx: Context) -> dict[str, Any]:
                     tbl = db.table(table)
                     for doc in tbl.all():
                         changed = {
-                            field: new if doc.get(field) == old else box.rotate(doc[field])
+                            field: new if doc.get(field) == old else rotate_value(box, doc[field])
                             for field, (old, new) in changes.get(str(doc.doc_id), {}).items()
                             if doc.get(field)
                         }

@@ -21,10 +21,11 @@ def checklist(ctx: Context) -> list[str]:
             "is not published, enter it by hand: wess connection set --discovery manual "
             f"--ews-url https://HOST/EWS/Exchange.asmx (Office 365: {O365_EWS_URL})."
         )
-    if account.impersonation_user:
+    service_account = (account.strategy_settings.get("impersonation") or {}).get("user")
+    if service_account:
         lines.append(
             f"Authentication: impersonation through the service account "
-            f"{account.impersonation_user} (configured)."
+            f"{service_account} (configured)."
         )
     else:
         lines.append(

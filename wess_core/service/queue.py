@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
+from wess_core import plugins
 from wess_core.models import Account, UserProfile
 from wess_core.service.context import Context
 
@@ -34,9 +35,12 @@ def server_of(account: Account, profile: UserProfile) -> str:
     else:
         host = "autodiscover:" + profile.effective_exchange_email.rpartition("@")[2]
     auth = profile.auth or account.auth
-    if auth in ("impersonation", "oauth"):
-        principal = account.impersonation_user or account.oauth_client_id or auth
-        return f"{host} as {principal}"
+    methods = plugins.auth_methods()
+    if auth in methods and getattr(methods.get(auth), "uses_service_credentials", False):
+        # one service principal for every user: count its connections together
+        name = getattr(methods.get(auth), "principal_setting", None)
+        principal = (account.strategy_settings.get(auth) or {}).get(name) if name else None
+        return f"{host} as {principal or auth}"
     return host
 
 

@@ -203,6 +203,8 @@ def update_user(
     database: str | None = None,
     state: str | None = None,
     email: str | None = None,
+    options: list[tuple[str, str]] | None = None,
+    secret_options: list[tuple[str, str]] | None = None,
     verify: bool = True,
 ) -> dict[str, Any]:
     """Change a profile. Credentials are checked against Exchange first unless ``verify``
@@ -213,8 +215,12 @@ def update_user(
     may not set their own Exchange e-mail or EWS URL (``PermissionDenied`` naming the
     admin command); under their own credentials they may, and the profile records that
     the user set it (``user_set_fields``) until an admin sets it, which approves it.
+
+    ``options`` / ``secret_options``: (KEY, value) settings the user's strategies declare
+    (``--option``, ``--secret-stdin``), stored on the profile over the account's; admin
+    only, since a strategy setting may point service credentials anywhere.
     """
-    from wess_core import plugins
+    from wess_core import plugins, strategy_settings
     from wess_core.connection import (
         FIELD_LABELS,
         TRACKED_FIELDS,
@@ -235,6 +241,8 @@ def update_user(
         "email": email,
     }
     given = {k: v for k, v in given.items() if v is not None}
+    if options or secret_options:
+        given["strategy_settings"] = True
     ctx.require_self_or_admin(login)
     if not verify and not ctx.is_admin:
         raise PermissionDenied()  # skipping the check is the admin's
@@ -271,6 +279,12 @@ def update_user(
 
     current = get_profile(ctx, login)
     account = load_account(ctx)
+    chosen = {
+        "auth method": updates.get("auth") or current.auth or account.auth,
+        "discovery method": updates.get("discovery") or current.discovery or account.discovery,
+        "transport": updates.get("transport") or current.transport or account.transport,
+    }
+    setting_changes = strategy_settings.changes(chosen, options or (), secret_options or ())
     if not ctx.is_admin:  # the value already stored is no change (and no new provenance)
         for name in TRACKED_FIELDS:
             if name in updates and updates[name] == getattr(current, name):
@@ -290,14 +304,19 @@ def update_user(
         updates["discovered_ews_url"] = None  # found for another address
     candidate = UserProfile.from_dict({**current.to_dict(), **updates})
     candidate.user_set_fields = _provenance(candidate.user_set_fields, updates, ctx.is_admin)
-    if verify and set(updates) & {
-        "exchange_email",
-        "exchange_username",
-        "password",
-        "auth",
-        "discovery",
-        "ews_url",
-    }:
+    strategy_settings.apply(candidate, setting_changes, ctx.secrets.encrypt)
+    if verify and (
+        setting_changes
+        or set(updates)
+        & {
+            "exchange_email",
+            "exchange_username",
+            "password",
+            "auth",
+            "discovery",
+            "ews_url",
+        }
+    ):
         found_url = verify_user_connection(ctx, candidate)
         if found_url:
             updates["discovered_ews_url"] = found_url
@@ -305,18 +324,24 @@ def update_user(
     if "ews_url" in updates:
         updates["discovered_ews_url"] = None
 
+    encrypt: list[Callable[[str], str]] = [ctx.secrets.encrypt]
+
     def change(profile: UserProfile, db: Any) -> None:
         for key, value in updates.items():
             setattr(profile, key, value)
         profile.user_set_fields = _provenance(profile.user_set_fields, updates, ctx.is_admin)
+        strategy_settings.apply(profile, setting_changes, encrypt[0])
 
-    if password is None:
+    has_secrets = any(c.setting.secret and c.value for c in setting_changes)
+    if password is None and not has_secrets:
         return describe(ctx, edit_profile(ctx, login, change), account)
     # the check above used a value encrypted outside the lock (it may take seconds); what
     # is stored is encrypted with the keys in force under the secrets lock, so a
     # concurrent rotation cannot drop its key
     with secret_writer(ctx.home) as box:
-        updates["password"] = box.encrypt(password)
+        if password is not None:
+            updates["password"] = box.encrypt(password)
+        encrypt[0] = box.encrypt
         profile = edit_profile(ctx, login, change)
     return describe(ctx, profile, account)
 
