@@ -600,9 +600,10 @@ def keys_rotate(ctx: Context) -> None:
 @json_option
 def plugins_command(as_json: bool) -> None:
     """List installed plugins, their hooks and load errors."""
-    from wess_core.plugins import plugin_records
+    from wess_core.plugins import plugin_records, strategies_by_plugin
 
-    records = [r.to_dict() for r in plugin_records()]
+    strategies = strategies_by_plugin()
+    records = [{**r.to_dict(), "strategies": strategies.get(r.name, [])} for r in plugin_records()]
     rows = [{**r, "hooks": ", ".join(r["hooks"]), "error": r["error"] or ""} for r in records]
     emit(
         records,

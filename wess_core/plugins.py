@@ -248,3 +248,35 @@ def crm_backends() -> Registry:
 
 def transports() -> Registry:
     return registry("transport")
+
+
+#: The strategy kinds whose strategies may declare settings (``wess plugins --json``).
+CONFIGURABLE_KINDS = ("auth method", "discovery method", "transport")
+
+
+def strategies_by_plugin() -> dict[str, list[dict[str, Any]]]:
+    """Per plugin name, the configurable strategies it registers with their declared
+    settings (name, secret, help, required): what ``wess plugins --json`` lists, so an
+    admin finds the KEYs for ``--option`` / ``--secret-stdin`` without reading code."""
+    from wess_core.strategies import settings_of
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    pm = get_plugin_manager()
+    for kind in CONFIGURABLE_KINDS:
+        hook = getattr(pm.hook, _HOOK_FOR_KIND[kind])
+        for impl in hook.get_hookimpls():
+            names: list[str] = []
+            try:
+                impl.function(register=lambda name, *_, _into=names, **__: _into.append(name))
+            except Exception:  # a broken plugin shows up in its own record
+                continue
+            for name in names:
+                strategy = registry(kind).get(name) if name in registry(kind) else None
+                out.setdefault(impl.plugin_name, []).append(
+                    {
+                        "kind": kind,
+                        "name": name,
+                        "settings": [s.to_dict() for s in settings_of(strategy)],
+                    }
+                )
+    return out
