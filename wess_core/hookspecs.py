@@ -39,7 +39,8 @@ def wess_register_auth_methods(register):
     access type and the impersonation target for a resolved connection. Declare
     ``uses_service_credentials = True`` on a method whose credentials reach other users'
     mailboxes (``False`` for the user's own; undeclared counts as ``True``): the core
-    then uses it only with addresses and URLs an admin set.
+    then uses it only with addresses and URLs an admin set. Declare ``settings`` (a tuple
+    of ``wess_core.strategies.Setting``) and read them as ``connection.settings[name]``.
 
     Example::
 

@@ -452,6 +452,11 @@ class AuthMethod(Protocol):
     e-mail or EWS URL, and service credentials are never used with such a value that no
     admin approved. A method that does not declare it is treated as ``True``. Not part of
     the protocol check, so existing plugins keep loading.
+
+    Declare ``settings`` (a tuple of ``Setting``, also on discovery methods and transport
+    factories) for what the method needs configured: the core stores and encrypts them and
+    the method reads ``connection.settings[name]``. ``principal_setting`` names the one
+    that says who logs in (the scheduler's per-principal connection cap).
     """
 
     def validate(self, connection: Any) -> None:

@@ -76,7 +76,10 @@ def _find(key: str, chosen: Mapping[str, str]) -> tuple[str, Setting]:
         for kind in KINDS
         if (name := chosen.get(kind))
     ]
-    raise UsageError(f"unknown option {quote(key)}; declared options: {'; '.join(known)}")
+    raise UsageError(
+        f"unknown option {quote(key)}; declared options: {'; '.join(known)} "
+        "(another method's: STRATEGY.KEY, e.g. oauth.tenant)"
+    )
 
 
 def check(setting: Setting, strategy: str, raw: str, *, secret_given: bool) -> str:

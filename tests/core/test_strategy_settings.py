@@ -196,6 +196,11 @@ def test_old_flags_are_aliases_of_the_builtin_settings(admin_home, home):
         "svc-pw",
     )
     assert "client_id" not in connection.settings  # only the chosen strategies' settings
+    result = admin_home("connection", "set", "--option", "oauth.tenant=fabrikam.example",
+                        "--skip-check")  # fmt: skip
+    assert result.exit_code == 0, result.stderr  # another method's setting, named in full
+    data = admin_home("connection", "show", "--json").json
+    assert data["strategy_settings"]["oauth"]["tenant"] == "fabrikam.example"
 
 
 def test_an_old_account_file_keeps_working_and_is_rewritten_new(admin_home, home):
