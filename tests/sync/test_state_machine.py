@@ -28,7 +28,7 @@ from wess_core.sync.plan import POLICIES
 from wess_core.sync.review import NO_GUARD
 from wess_core.sync.status import StoreSyncState
 
-from .helpers import FaultyLocalCrm, World
+from .helpers import FaultyLocalCrm, World, examples
 
 VALUES = st.sampled_from([None, "a", "b", "c"])
 WRITES = ("create", "update", "delete")
@@ -171,7 +171,7 @@ class SyncMachine(RuleBasedStateMachine):
 
 
 SyncMachine.TestCase.settings = settings(
-    max_examples=200,
+    max_examples=examples(200),
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
@@ -204,7 +204,7 @@ class LocalSyncMachine(SyncMachine):
 
 
 LocalSyncMachine.TestCase.settings = settings(
-    max_examples=40,
+    max_examples=examples(40),
     stateful_step_count=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

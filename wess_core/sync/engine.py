@@ -523,15 +523,19 @@ class _FolderRun:
         for action in actions:
             by_kind[action.kind].append(action)
         # Status-only steps first: they need no request and are saved with the first batch.
-        for action in by_kind[Kind.LINK]:
-            assert action.row is not None
-            if action.pair_id not in self.state.rows:  # a new pair, not a refreshed row
+        # In plan order: a re-link after a killed restore unlinks the old pair and links
+        # the re-created side under the same pair id (both first seen as ``crm:ID``), so
+        # an unlink applied after the link would drop the new row.
+        for action in actions:
+            if action.kind is Kind.LINK:
+                assert action.row is not None
+                if action.pair_id not in self.state.rows:  # a new pair, not a refreshed row
+                    self._log_action(action)
+                self.state.put(action.row)
+            elif action.kind is Kind.UNLINK:
+                self.state.drop(action.pair_id)
                 self._log_action(action)
-            self.state.put(action.row)
-        for action in by_kind[Kind.UNLINK]:
-            self.state.drop(action.pair_id)
-            self._log_action(action)
-            self._settle(action)
+                self._settle(action)
         for action in by_kind[Kind.HOLD]:
             self.hold(action)
         folder, rtype = self.t.folder, self.t.record_type
