@@ -2,16 +2,17 @@
 
 Issue 14 found one such path (a restore's re-created item lost its link); this walks all
 of them: every write the engine makes (create, update, delete on each side, restores,
-conflicts, reviewers' decisions), for pairs first seen on either side or matched, with
-the status table in memory or in a store file. After the kill, two clean runs must leave
-both sides equal, every thing once on each side and linked, later edits travelling both
-ways, and an idle run writing nothing.
+conflicts, reviewers' decisions), for pairs first seen on either side or matched, over
+the in-memory CRM (state in memory or a store file) and the local CRM. After the kill,
+two clean runs must leave both sides equal, every thing once on each side and linked,
+later edits travelling both ways, and an idle run writing nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ from wess_core.sync.memory import Killed, MemoryCrm, MemoryMailbox
 from wess_core.sync.review import NO_GUARD, DeletionGuard
 from wess_core.sync.status import MemorySyncState, StoreSyncState
 
-from .helpers import World, contact, person
+from .helpers import FaultyLocalCrm, World, contact, person
 
 HOLD_EVERY_DELETE = DeletionGuard(percent=0, maximum=0, minimum=0)
 
@@ -34,10 +35,14 @@ def _thing(w: World, origin: str, n: int) -> None:
             {"label": "EmailAddress1", "email": f"ann{n}@example.com"}]))  # fmt: skip
 
 
-def _world(origin: str, policy: str, state: str, tmp_path: Path) -> World:
-    """Two linked pairs (thing 1 and 2), synced in batches of one, contents inline or not."""
-    saved = StoreSyncState(Store(tmp_path), "alice") if state == "store" else MemorySyncState()
-    w = World(crm=MemoryCrm(), mailbox=MemoryMailbox(max_batch=1, page_size=1, inline=False),
+def _world(origin: str, policy: str, sides: str, tmp_path: Path) -> World:
+    """Two linked pairs (thing 1 and 2), synced in batches of one, content not inline;
+    ``sides``: the in-memory CRM and state, the same with the state in a store file, or
+    the local CRM and a store file."""
+    crm: Any = FaultyLocalCrm(tmp_path) if sides == "local" else MemoryCrm()
+    memory = sides == "memory"
+    saved = MemorySyncState() if memory else StoreSyncState(Store(tmp_path), "alice")
+    w = World(crm=crm, mailbox=MemoryMailbox(max_batch=1, page_size=1, inline=False),
               state=saved, policy=policy, batch_size=1)  # fmt: skip
     for n in (1, 2):
         _thing(w, origin, n)
@@ -115,12 +120,12 @@ CHANGES: dict[str, tuple[str, Callable[[World], None], tuple[str, str], int]] = 
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("state", ["memory", "store"])
+@pytest.mark.parametrize("sides", ["memory", "store", "local"])
 @pytest.mark.parametrize("origin", ["crm", "mailbox", "match"])
 @pytest.mark.parametrize("name", list(CHANGES))
-def test_a_run_killed_after_a_write_lands_relinks(name, origin, state, tmp_path):
+def test_a_run_killed_after_a_write_lands_relinks(name, origin, sides, tmp_path):
     policy, change, (side, method), things = CHANGES[name]
-    w = _world(origin, policy, state, tmp_path)
+    w = _world(origin, policy, sides, tmp_path)
     change(w)
     fake = w.mb if side == "mailbox" else w.crm
     before = fake.calls[method]
