@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 from wess_core.cli import cli
 from wess_core.crm import local
@@ -24,7 +24,15 @@ from wess_core.testing.pytest_plugin import EWS_PASSWORD, EWS_USER
 # (``--hypothesis-seed=N`` to replay one); every failure it finds becomes a pinned
 # regression test (tests/sync/test_state_machine_regressions.py). ``dev`` is the default.
 settings.register_profile("dev")
-settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    # nor a race against the clock on a shared machine: no deadline, no "too slow"
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 settings.register_profile(
     "explore", max_examples=500, derandomize=False, database=None, print_blob=True
 )
