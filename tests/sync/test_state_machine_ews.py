@@ -242,3 +242,13 @@ def test_a_task_completed_in_outlook_converges_over_ews() -> None:
     state.both_create()
     state.mailbox_edit(Draws(sorted(state.w.items())[0], "b"), field="status")  # Completed
     state.teardown()
+
+
+def test_a_single_meeting_given_deleted_occurrences_converges_over_ews() -> None:
+    """Exchange holds no exceptions on a one-off meeting; the CRM record named one."""
+    state = EwsMeetingsMachine()
+    state.setup(policy="crm-wins", page_size=1, batch=1)
+    state.crm_create(title="c")  # a one-off meeting
+    state.both_create()
+    state.crm_edit(Draws("1", "a"), field="deleted_occurrences")
+    state.teardown()

@@ -225,6 +225,15 @@ def _in_own_zone(fields: dict[str, Any], occurrence_names: dict[str, str]) -> di
     return fields
 
 
+def _series_only(fields: dict[str, Any]) -> dict[str, Any]:
+    """Deleted and moved occurrences exist only in a series: a single meeting in Exchange
+    holds none (found by the state machine over EWS: a one-off CRM meeting with deleted
+    occurrences never agreed with its Exchange copy)."""
+    if not fields.get("recurrence"):
+        fields["deleted_occurrences"] = fields["modified_occurrences"] = None
+    return fields
+
+
 class CalendarType(_Simple):
     """CRM meetings ↔ Exchange calendar items, recurring series included."""
 
@@ -248,14 +257,14 @@ class CalendarType(_Simple):
         minutes = record.get("reminder_minutes")
         item["reminder_is_set"] = minutes is not None
         item["reminder_minutes_before_start"] = minutes
-        return _in_own_zone(item, _OCCURRENCE_TO_ITEM)
+        return _in_own_zone(_series_only(item), _OCCURRENCE_TO_ITEM)
 
     def to_record(self, item: Mapping[str, Any]) -> dict[str, Any]:
         record = super().to_record(item)
         minutes = item.get("reminder_minutes_before_start")
         is_set = item.get("reminder_is_set", minutes is not None)
         record["reminder_minutes"] = minutes if is_set else None
-        return _in_own_zone(record, {v: k for k, v in _OCCURRENCE_TO_ITEM.items()})
+        return _in_own_zone(_series_only(record), {v: k for k, v in _OCCURRENCE_TO_ITEM.items()})
 
     def match_keys(self, record: Mapping[str, Any]) -> list[str | None]:
         """iCalendar UID (an item's ``uid``, a record's ``uid``), then subject + start + end."""
