@@ -252,3 +252,15 @@ def test_a_single_meeting_given_deleted_occurrences_converges_over_ews() -> None
     state.both_create()
     state.crm_edit(Draws("1", "a"), field="deleted_occurrences")
     state.teardown()
+
+
+def test_an_occurrence_deleted_in_outlook_before_the_first_sync_converges() -> None:
+    """Matched on the first sync, the CRM wins: the deleted occurrence cannot come back,
+    so the transport says Exchange differs and the CRM takes the deletion."""
+    state = EwsMeetingsMachine()
+    state.setup(policy="crm-wins", page_size=1, batch=1)
+    state.both_create()
+    state.both_create()
+    first = sorted(state.w.items())[0]
+    state.mailbox_edit(Draws(first, "a"), field="deleted_occurrences")
+    state.teardown()
