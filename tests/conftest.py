@@ -3,17 +3,42 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, settings
 
 from wess_core.cli import cli
 from wess_core.crm import local
 from wess_core.service import Context
 from wess_core.testing.pytest_plugin import EWS_PASSWORD, EWS_USER
+
+# Hypothesis profiles. CI must not be a lottery: ``ci`` (chosen whenever ``CI`` is set,
+# as ``.ci/run`` does) draws the same examples every run and keeps no example database,
+# so a red build is red again on a rerun. ``explore`` looks much further, with a random
+# seed: ``pytest tests/sync/test_state_machine.py --hypothesis-profile=explore``
+# (``--hypothesis-seed=N`` to replay one); every failure it finds becomes a pinned
+# regression test (tests/sync/test_state_machine_regressions.py). ``dev`` is the default.
+settings.register_profile("dev")
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    # nor a race against the clock on a shared machine: no deadline, no "too slow"
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "explore", max_examples=500, derandomize=False, database=None, print_blob=True
+)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
 
 
 @dataclass

@@ -240,10 +240,17 @@ def _deleted(fields: dict[str, Any]) -> set[Any]:
 
 
 def _series(fields: dict[str, Any]) -> tuple:
+    """What Exchange drops a series' exceptions for when it changes. An all-day flag
+    Exchange reads back as ``False`` equals one a record leaves out (``None``); else a
+    rewrite of the same series looked like a new one, its deleted occurrences were taken
+    for dropped, and the write reported agreement while Exchange kept them (found by the
+    state machine over EWS)."""
     return tuple(
-        _instant(fields[n]) if n in ("start", "end") and fields.get(n) else fields.get(n)
+        _instant(fields[n]) if n in ("start", "end") and fields.get(n)
+        else bool(fields.get(n)) if n == "is_all_day"
+        else fields.get(n)
         for n in SERIES_FIELDS
-    )
+    )  # fmt: skip
 
 
 def wants_occurrences(fields: dict[str, Any]) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from hypothesis import settings
+
 from wess_core.strategies import CrmBackend, ItemType
 from wess_core.sync.engine import sync_folder
 from wess_core.sync.itemtypes import ContactsType
@@ -14,6 +16,24 @@ from wess_core.sync.result import FolderResult
 from wess_core.sync.status import MemorySyncState, SyncState
 
 WRITES = ("create", "update", "delete")
+
+
+def examples(n: int) -> int:
+    """``n`` examples under the default profiles (``dev``, ``ci``: 100 per test), scaled
+    by the loaded profile, so ``--hypothesis-profile=explore`` (500) runs 5 x ``n``."""
+    return max(1, n * settings.default.max_examples // 100)
+
+
+class Draws:
+    """Stands in for ``st.data()`` when a pinned regression replays a state machine's
+    steps: ``draw`` returns the given values in order, whatever the strategy."""
+
+    def __init__(self, *values: Any) -> None:
+        self.values = list(values)
+
+    def draw(self, strategy: Any, label: Any = None) -> Any:
+        assert self.values, "the pinned steps drew more values than they gave"
+        return self.values.pop(0)
 
 
 class World:

@@ -594,15 +594,19 @@ class _FolderRun:
         for action in actions:
             by_kind[action.kind].append(action)
         # Status-only steps first: they need no request and are saved with the first batch.
-        for action in by_kind[Kind.LINK]:
-            assert action.row is not None
-            if action.pair_id not in self.state.rows:  # a new pair, not a refreshed row
+        # In plan order: a re-link after a killed restore unlinks the old pair and links
+        # the re-created side under the same pair id (both first seen as ``crm:ID``), so
+        # an unlink applied after the link would drop the new row.
+        for action in actions:
+            if action.kind is Kind.LINK:
+                assert action.row is not None
+                if action.pair_id not in self.state.rows:  # a new pair, not a refreshed row
+                    self._log_action(action)
+                self.state.put(action.row)
+            elif action.kind is Kind.UNLINK:
+                self.state.drop(action.pair_id)
                 self._log_action(action)
-            self.state.put(action.row)
-        for action in by_kind[Kind.UNLINK]:
-            self.state.drop(action.pair_id)
-            self._log_action(action)
-            self._settle(action)
+                self._settle(action)
         for action in by_kind[Kind.HOLD]:
             self.hold(action)
         folder, rtype = self.t.folder, self.t.record_type
@@ -792,6 +796,8 @@ class _FolderRun:
                 else:
                     extra.append(Action(Kind.DELETE_RECORD, pid, row=row,
                                         record=rec or CrmRecord(cid, ""), entry=entry))  # fmt: skip
+            elif self._restored(entry, item, rec, mch, cch):
+                self.state.held.pop(entry["id"], None)  # done by a run killed after it
             elif entry["side"] == "exchange" and item is not None:  # restore the record
                 extra.append(Action(Kind.CREATE_RECORD, pid, row=row, item=item, entry=entry))
             elif entry["side"] == "crm" and rec is not None:  # restore the item
@@ -799,6 +805,40 @@ class _FolderRun:
             else:  # the survivor is gone too: nothing to restore
                 extra.append(Action(Kind.UNLINK, pid, row=row, entry=entry))
         return links, no_match, extra
+
+    def _restored(
+        self,
+        entry: dict[str, Any],
+        item: MailboxItem | None,
+        rec: CrmRecord | None,
+        mch: dict[str, MailboxChange],
+        cch: dict[str, CrmRecord],
+    ) -> bool:
+        """A rejected held delete whose restore already landed in a run killed before
+        its status row was saved: the re-created side names the survivor (its CRM id
+        or exchange id) and is still unlinked. Hand the pair to the plan as "deleted,
+        and re-created" (its re-link step) instead of restoring a second time."""
+        (iid,), (cid,) = entry["items"], entry["records"]
+        if entry["side"] == "crm" and rec is not None:  # deleted in Exchange: item restored?
+            self._fetch_content(mch, mch)  # the re-created item's CRM id rides in its content
+            if not any(
+                mc.item is not None and mc.item.crm_id == cid and self.state.by_item(i) is None
+                for i, mc in mch.items()
+            ):
+                return False
+            mch[iid] = MailboxChange(iid, None, deleted=True)
+            cch[cid] = rec
+            return True
+        if entry["side"] == "exchange" and item is not None:  # deleted in the CRM: restored?
+            if not any(
+                not r.deleted and r.exchange_id == iid and self.state.by_crm(c) is None
+                for c, r in cch.items()
+            ):
+                return False
+            cch[cid] = CrmRecord(cid, "", deleted=True)
+            mch[iid] = MailboxChange(iid, item.changekey, item=item)
+            return True
+        return False
 
     def _settle(self, action: Action) -> None:
         """A decided held entry whose action succeeded is done."""

@@ -57,8 +57,9 @@ not a synced field), then subject + start + end (as UTC instants); tasks by subj
 due date. E-mail has none (one-way: nothing to duplicate in Exchange).
 
 Empty values: a mapping emits every field it maps, ``None`` when empty, so an update
-clears what the other side cleared. ``False`` flags and a 0 percent are "empty" too,
-because Exchange always sends them while a CRM record may just not have them.
+clears what the other side cleared. ``False`` flags, a 0 percent and a task's "not
+started" status are "empty" too, because Exchange always sends them while a CRM record
+may just not have them.
 """
 
 from __future__ import annotations
@@ -243,6 +244,15 @@ def _in_own_zone(fields: dict[str, Any], occurrence_names: dict[str, str]) -> di
     return fields
 
 
+def _series_only(fields: dict[str, Any]) -> dict[str, Any]:
+    """Deleted and moved occurrences exist only in a series: a single meeting in Exchange
+    holds none (found by the state machine over EWS: a one-off CRM meeting with deleted
+    occurrences never agreed with its Exchange copy)."""
+    if not fields.get("recurrence"):
+        fields["deleted_occurrences"] = fields["modified_occurrences"] = None
+    return fields
+
+
 class CalendarType(_Simple):
     """CRM meetings ↔ Exchange calendar items, recurring series included."""
 
@@ -266,14 +276,14 @@ class CalendarType(_Simple):
         minutes = record.get("reminder_minutes")
         item["reminder_is_set"] = minutes is not None
         item["reminder_minutes_before_start"] = minutes
-        return _in_own_zone(item, _OCCURRENCE_TO_ITEM)
+        return _in_own_zone(_series_only(item), _OCCURRENCE_TO_ITEM)
 
     def to_record(self, item: Mapping[str, Any]) -> dict[str, Any]:
         record = super().to_record(item)
         minutes = item.get("reminder_minutes_before_start")
         is_set = item.get("reminder_is_set", minutes is not None)
         record["reminder_minutes"] = minutes if is_set else None
-        return _in_own_zone(record, {v: k for k, v in _OCCURRENCE_TO_ITEM.items()})
+        return _in_own_zone(_series_only(record), {v: k for k, v in _OCCURRENCE_TO_ITEM.items()})
 
     def match_keys(self, record: Mapping[str, Any]) -> list[str | None]:
         """iCalendar UID (an item's ``uid``, a record's ``uid``), then subject + start + end."""
@@ -292,6 +302,26 @@ _STATUS = {
     "deferred": "Deferred",
 }
 _STATUS_BACK = {v: k for k, v in _STATUS.items()}
+#: "Not started" is a task's empty status: Exchange always sends one, a CRM task may
+#: have none (found by the state machine over EWS: a CRM task without a status never
+#: agreed with its Exchange copy).
+_NO_STATUS = (None, "", "not_started", "NotStarted")
+
+
+def _task_rules(fields: dict[str, Any], in_progress: str, completed: str) -> dict[str, Any]:
+    """What an Exchange task can hold (exchangelib resets the rest before sending, and
+    Outlook and Exchange keep them so): a task begun is not "not started", a completed
+    task is 100 % done, and it is due no earlier than it starts. Applied both ways, so
+    both sides' views agree however lenient the server is."""
+    percent = fields.get("percent_complete")
+    if fields.get("status") is None and isinstance(percent, int | float) and percent > 0:
+        fields["status"] = completed if percent >= 100 else in_progress
+    if fields.get("status") == completed:
+        fields["percent_complete"] = 100
+    start, due = fields.get("start_date"), fields.get("due_date")
+    if isinstance(start, str) and isinstance(due, str) and due[:10] < start[:10]:
+        fields["due_date"] = start
+    return fields
 
 
 class TasksType(_Simple):
@@ -309,14 +339,14 @@ class TasksType(_Simple):
     def to_item(self, record: Mapping[str, Any]) -> dict[str, Any]:
         item = super().to_item(record)
         status = record.get("status")
-        item["status"] = _STATUS.get(status, status) if status else None
-        return item
+        item["status"] = _STATUS.get(status, status) if status not in _NO_STATUS else None
+        return _task_rules(item, "InProgress", "Completed")
 
     def to_record(self, item: Mapping[str, Any]) -> dict[str, Any]:
         record = super().to_record(item)
         status = item.get("status")
-        record["status"] = _STATUS_BACK.get(status, status) if status else None
-        return record
+        record["status"] = _STATUS_BACK.get(status, status) if status not in _NO_STATUS else None
+        return _task_rules(record, "in_progress", "completed")
 
     def match_keys(self, record: Mapping[str, Any]) -> list[str | None]:
         """Subject + due date."""
