@@ -37,7 +37,7 @@ from typing import Any
 
 import requests
 
-from wess_core.errors import WessError
+from wess_core.errors import WessError, find_cause
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_MIB",
@@ -370,10 +370,4 @@ def _too_large(flight: Flight) -> ResponseTooLarge:
 def cut_in(exc: BaseException | None) -> RequestCut | None:
     """The :class:`RequestCut` behind ``exc`` (exchangelib re-raises connection failures
     as its own errors), if any."""
-    seen = 0
-    while exc is not None and seen < 20:
-        if isinstance(exc, RequestCut):
-            return exc
-        exc = exc.__cause__ or exc.__context__
-        seen += 1
-    return None
+    return find_cause(exc, RequestCut)  # type: ignore[return-value]

@@ -104,3 +104,16 @@ class SyncLocked(WessError):
 
 class JobRunning(WessError):
     """A background job of this user is still running; one at a time per user."""
+
+
+def find_cause(exc: BaseException | None, types: type | tuple[type, ...]) -> BaseException | None:
+    """``exc`` or the first exception in its cause/context chain that is one of ``types``:
+    libraries re-raise a lower failure as their own (exchangelib turns a cut connection into
+    ErrorTimeoutExpired), and the consequence depends on the lower one."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, types):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None

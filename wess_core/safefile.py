@@ -104,18 +104,6 @@ def check_home(home: str | Path) -> None:
             check_stat(st, path)
 
 
-def check_folder(path: str | Path) -> None:
-    """A folder WESS reads files from: not a link, not another user's, not writable by
-    group or others; a missing one is fine (one ``lstat``)."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if stat.S_ISLNK(st.st_mode):
-        raise link_error(path)
-    check_stat(st, path)
-
-
 def ensure_dir(path: Path) -> None:
     """Create ``path`` and its missing parents private to this user (mode 0700 each:
     ``mkdir(parents=True)`` would give the parents the umask's mode)."""
@@ -186,8 +174,9 @@ def open_append(path: Path) -> int:
 
 
 def check_existing(path: str | Path) -> None:
-    """Refuse ``path`` if it is a link, or a file another user owns or could write
-    (before creating or replacing it); a missing file is fine."""
+    """Refuse ``path`` if it is a link, or a file or folder another user owns or could
+    write (before creating, replacing or reading from it); a missing one is fine (one
+    ``lstat``)."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:

@@ -41,7 +41,13 @@ from exchangelib import errors as ews_errors
 from exchangelib.protocol import CachingProtocol, Protocol, RetryPolicy
 
 from wess_core import deadlines, endpoints, tls
-from wess_core.errors import ConnectionFailed, CredentialsRejected, EndpointFailed, UsageError
+from wess_core.errors import (
+    ConnectionFailed,
+    CredentialsRejected,
+    EndpointFailed,
+    UsageError,
+    find_cause,
+)
 
 __all__ = [
     "BASIC",
@@ -332,13 +338,7 @@ def describe_failure(
 def _caused_by(exc: BaseException | None, types: Any) -> bool:
     """``exc`` or an exception it was raised from is one of ``types`` (exchangelib
     re-raises connection failures as ErrorTimeoutExpired)."""
-    seen = 0
-    while exc is not None and seen < 20:
-        if isinstance(exc, types):
-            return True
-        exc = exc.__cause__ or exc.__context__
-        seen += 1
-    return False
+    return find_cause(exc, types) is not None
 
 
 def _is_tls_failure(exc: BaseException) -> bool:

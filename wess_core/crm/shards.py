@@ -222,7 +222,7 @@ class ShardedDb:
         self.name = name
         self.manifest_path = store.path(name)
         self.folder = self.manifest_path.with_name(self.manifest_path.stem + ".d")
-        safefile.check_folder(self.folder)  # its shard files are opened by name
+        safefile.check_existing(self.folder)  # its shard files are opened by name
 
     def exists(self) -> bool:
         return self.manifest_path.exists()
