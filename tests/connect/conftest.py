@@ -11,23 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support import populate
 from wess_core.testing.emulator import EmulatorServer
-
-ALICE_PW = "Alice-Pw-5ecret!"
-SVC_PW = "Svc-Pw-5ecret!"
-NOROLE_PW = "NoRole-Pw-5ecret!"
-CLIENT_SECRET = "Client-5ecret-Value"
-SECRETS = (ALICE_PW, SVC_PW, NOROLE_PW, CLIENT_SECRET)
-
-
-def populate(server: EmulatorServer) -> EmulatorServer:
-    server.add_user("alice@example.com", ALICE_PW, username="EXAMPLE\\alice")
-    server.add_user("bob@example.com", "Bob-Pw-5ecret!")
-    server.add_user("svc@example.com", SVC_PW, impersonator=True)
-    server.add_user("norole@example.com", NOROLE_PW)
-    server.add_user("old.alice@example.com", "x-unused-1", redirect_to="alice@example.com")
-    server.add_app("wess-app", CLIENT_SECRET, tenant="contoso")
-    return server
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,7 @@ ones give the method's own message, and a refused save stores nothing."""
 
 from __future__ import annotations
 
-from tests.connect.conftest import ALICE_PW, CLIENT_SECRET, NOROLE_PW, SVC_PW
+from tests.support import ALICE_PW, CLIENT_SECRET, NOROLE_PW, SVC_PW
 
 
 def users_bytes(home) -> bytes:

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.connect.conftest import ALICE_PW
-from tests.connect.hostile import HostileServer, loopback_names
+from tests.support import ALICE_PW
+from tests.support.hostile import HostileServer, loopback_names
 from wess_core import endpoints, tls
 
 OTHER_HOST = "127.0.0.2"  # another loopback address: "a host in another domain"

@@ -17,8 +17,7 @@ import time
 
 import pytest
 
-from tests.connect.conftest import ALICE_PW
-from tests.reliability.test_kill9 import _assert_no_orphan_workers
+from tests.support import ALICE_PW, assert_no_orphan_workers
 from wess_core.service import Context, history
 from wess_core.testing.trickle import TrickleServer
 
@@ -148,7 +147,7 @@ def test_sigterm_ends_wess_run_while_a_request_trickles(admin_home, home, emu, e
         "wess run: stopped on SIGTERM; requests in flight were cut"
     ), err
     assert "carol: sync of carol cut off: stopped: " in out, out
-    _assert_no_orphan_workers(home)
+    assert_no_orphan_workers(home)
     entry = history.last_entry(Context(home=home), "carol")
     assert entry["kind"] == "error" and "stopped" in entry["message"]
 

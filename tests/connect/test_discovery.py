@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from tests.connect.conftest import ALICE_PW
+from tests.support import ALICE_PW
 
 
 def autodiscover_site(wess, emu):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import logging
 
-from tests.connect.conftest import ALICE_PW, CLIENT_SECRET, NOROLE_PW, SECRETS, SVC_PW
+from tests.support import ALICE_PW, CLIENT_SECRET, NOROLE_PW, SECRETS, SVC_PW
 
 
 def forbidden(emu) -> list[str]:

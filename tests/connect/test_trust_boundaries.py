@@ -18,7 +18,7 @@ import pytest
 import trustme
 from lxml import etree
 
-from tests.connect.conftest import ALICE_PW, CLIENT_SECRET, SVC_PW
+from tests.support import ALICE_PW, CLIENT_SECRET, SVC_PW
 
 
 class Hostile:

@@ -6,30 +6,9 @@ from __future__ import annotations
 import threading
 import time
 
+from tests.support import QUEUE_LOGINS, throttled_home
 from wess_core import hookimpl, plugins
-from wess_core.crm import local
-from wess_core.service import Context, accounts, sync, users
-
-LOGINS = [f"u{i}" for i in range(6)]
-
-
-def _home(home, server):
-    ctx = Context(home=home)
-    accounts.init(ctx)
-    accounts.set_module(ctx, True)
-    accounts.add_licences(ctx, len(LOGINS))
-    accounts.set_connection(ctx, ews_url=server.ews_url, ca_bundle=server.ca_cert, verify=False)
-    accounts.set_setting(ctx, "throttle_cap", "2")
-    for login in LOGINS:
-        server.add_user(f"{login}@example.com", "Pw-" + login)
-        users.add_user(ctx, login, f"{login}@example.com")
-        users.allocate(ctx, login)
-        users.set_sync_enabled(ctx, login, True)
-        users.update_user(ctx, login, password="Pw-" + login, database=login, verify=False)
-        local.create_database(home, login)
-        local.import_records(home, login, "people", [{"first_name": f"{login}-{i}"}
-                                                     for i in range(3)])  # fmt: skip
-    return ctx
+from wess_core.service import sync
 
 
 class Concurrency:
@@ -51,7 +30,7 @@ class Concurrency:
 
 
 def test_cap_per_server_and_status_shows_the_queue(home, ews_server):
-    ctx = _home(home, ews_server)
+    ctx = throttled_home(home, ews_server)
     ews_server.set_latency(0.03)  # each user takes long enough to overlap and be seen
     counter = Concurrency()
     seen = set()
@@ -65,7 +44,7 @@ def test_cap_per_server_and_status_shows_the_queue(home, ews_server):
             queue_states |= {row["queue"] for row in sync.status(ctx)}
             time.sleep(0.02)
         worker.join(timeout=60)
-    assert seen == {tuple(LOGINS)}
+    assert seen == {tuple(QUEUE_LOGINS)}
     assert counter.peak == 2  # six workers, but two at a time on this server
     assert {"running", "waiting"} <= queue_states
     assert {row["queue"] for row in sync.status(ctx)} == {None}  # the pass is over

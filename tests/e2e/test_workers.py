@@ -6,26 +6,26 @@ from __future__ import annotations
 import threading
 import time
 
-from tests.e2e.test_queue import LOGINS, _home
+from tests.support import QUEUE_LOGINS, throttled_home
 from wess_core.service import history, sync, workers
 
 
 def test_workers_in_processes_sync_everyone_and_keep_their_pool(home, ews_server, monkeypatch):
-    ctx = _home(home, ews_server)
+    ctx = throttled_home(home, ews_server)
     monkeypatch.setattr(sync, "THREADS_PER_PROCESS", 2)
     monkeypatch.setattr(sync, "process_count", lambda n: 2)
     first = sync.run_once(ctx, workers=4)
-    assert sorted(first["synced"]) == sorted(LOGINS) and not first["failed"]
+    assert sorted(first["synced"]) == sorted(QUEUE_LOGINS) and not first["failed"]
     pools = dict(workers._pools)
     assert len(pools) == 1
     ews_server.reset_counts()
     second = sync.run_once(ctx, workers=4)
-    assert sorted(second["synced"]) == sorted(LOGINS) and not second["failed"]
+    assert sorted(second["synced"]) == sorted(QUEUE_LOGINS) and not second["failed"]
     assert workers._pools == pools  # the same processes: each user's connection reused
     # no new protocol set-up per pass (exchangelib's version guess is a ConvertId)
     assert ews_server.counts.get("ConvertId", 0) == 0
-    assert ews_server.counts["SyncFolderItems"] >= len(LOGINS)
-    for login in LOGINS:
+    assert ews_server.counts["SyncFolderItems"] >= len(QUEUE_LOGINS)
+    for login in QUEUE_LOGINS:
         assert history.last_entry(ctx, login)["kind"] == "sync"
     workers._close_all()
     assert workers._pools == {}

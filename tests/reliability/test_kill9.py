@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from tests.support import listing
+from tests.support import assert_no_orphan_workers, listing
 from wess_core.crm import local
 from wess_core.strategies import ItemUpdate, NewItem
 
@@ -55,27 +55,6 @@ def _kill_after(server, home, requests: int | None, delay: float | None, argv=SY
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
-
-
-def _assert_no_orphan_workers(home) -> None:
-    """Worker processes die with a killed scheduler (nothing keeps syncing behind it)."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        alive = []
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open(f"/proc/{pid}/environ", "rb") as fh:
-                    environ = fh.read().split(b"\0")
-            except OSError:
-                continue
-            if f"WESS_HOME={home}".encode() in environ:  # only our spawned processes
-                alive.append(pid)
-        if not alive:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"worker processes outlived the killed scheduler: {alive}")
 
 
 def _clean_sync(home) -> None:
@@ -167,7 +146,7 @@ def test_kill_nine_during_initial_and_incremental_sync(synced_home, home, ews_se
     _kill_after(ews_server, home, 2, None, RUN_PROCESSES)
     _kill_after(ews_server, home, None, rng.uniform(0.5, 1.5), RUN_PROCESSES)
     kills += 2
-    _assert_no_orphan_workers(home)
+    assert_no_orphan_workers(home)
     _clean_sync(home)
     _clean_sync(home)
     _assert_equal_sides(home, mailbox)

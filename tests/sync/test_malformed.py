@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.sync.helpers import World, person
+from tests.support.sync_world import World, person
 from wess_core.sync.itemtypes import CalendarType, ContactsType, EmailType, TasksType
 
 

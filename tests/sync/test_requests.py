@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.sync_world import World, contact, person
 from wess_core.store import Store
 from wess_core.sync.memory import MemoryMailbox
 from wess_core.sync.status import MemorySyncState, StoreSyncState
-
-from .helpers import World, contact, person
 
 
 @pytest.mark.parametrize("n", [10, 100, 250])

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import stat
 
+from tests.support.sync_world import World, contact
 from wess_core.store import Store
 from wess_core.sync import status
 from wess_core.sync.memory import MemoryMailbox
 from wess_core.sync.status import FolderState, SqliteRows, StatusRow, StoreSyncState
-
-from .helpers import World, contact
 
 
 def _row(n: int) -> StatusRow:

@@ -32,6 +32,7 @@ from hypothesis.stateful import (
     rule,
 )
 
+from tests.support.sync_world import FaultyLocalCrm, World, examples
 from wess_core.store import Store
 from wess_core.strategies import ItemType
 from wess_core.sync.itemtypes import CalendarType, ContactsType, TasksType
@@ -39,8 +40,6 @@ from wess_core.sync.memory import Killed, MemoryCrm, MemoryMailbox
 from wess_core.sync.plan import POLICIES
 from wess_core.sync.review import NO_GUARD
 from wess_core.sync.status import StoreSyncState
-
-from .helpers import FaultyLocalCrm, World, examples
 
 VALUES = st.sampled_from([None, "a", "b", "c"])
 WRITES = ("create", "update", "delete")

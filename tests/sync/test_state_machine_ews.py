@@ -16,12 +16,12 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis.stateful import initialize
 
+from tests.support.sync_world import Draws, World
 from wess_core.strategies import ChangesPage, InvalidSyncState, ItemRef, ItemUpdate, NewItem
 from wess_core.sync.memory import Faults, MemoryCrm, merge_fields
 from wess_core.sync.plan import POLICIES
 from wess_core.testing.pytest_plugin import EWS_PASSWORD
 
-from .helpers import Draws, World
 from .test_state_machine import CONTACTS, MEETINGS, TASKS, Things, _settings, machine_for
 
 pytestmark = pytest.mark.slow

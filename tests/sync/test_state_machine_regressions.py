@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from .helpers import Draws
+from tests.support.sync_world import Draws
+
 from .test_state_machine import LocalSyncMachine, SyncMachine
 
 

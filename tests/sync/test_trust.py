@@ -3,10 +3,9 @@ ignored ids, the ledger."""
 
 from __future__ import annotations
 
+from tests.support.sync_world import World, contact, person
 from wess_core.sync.itemtypes import CalendarType, EmailType, TasksType
 from wess_core.sync.review import NO_GUARD, DeletionGuard, match
-
-from .helpers import World, contact, person
 
 
 class ListLedger:

@@ -1,0 +1,106 @@
+"""Helpers shared by the tests: the one support package (test modules and conftest files
+import from here, never from each other). ``sync_world`` holds the engine's in-memory
+world, ``hostile`` a server that records the credentials it is sent."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from wess_core.crm import local
+from wess_core.service import Context, accounts, users
+from wess_core.testing.emulator import EmulatorServer
+
+
+def sync_ok(wess, login="alice"):
+    result = wess("sync", login, "--json")
+    assert result.exit_code == 0, result.stderr + result.stdout
+    data = result.json
+    for name, folder in data["folders"].items():
+        assert not folder["failed"], (name, folder["failed"])
+        assert not folder["errors"], (name, folder["errors"])
+    return data
+
+
+def listing(mailbox, folder):
+    """Every item in a mailbox folder (a fresh full listing)."""
+    items, token = {}, None
+    for _ in range(1000):
+        page = mailbox.changes(folder, token)
+        for change in page.changes:
+            if change.deleted:
+                items.pop(change.item_id, None)
+            else:
+                items[change.item_id] = change.item
+        token = page.token
+        if page.done:
+            return list(items.values())
+    raise AssertionError("listing did not finish")
+
+
+# -- emulator users of the connection tests ----------------------------------------
+
+ALICE_PW = "Alice-Pw-5ecret!"
+SVC_PW = "Svc-Pw-5ecret!"
+NOROLE_PW = "NoRole-Pw-5ecret!"
+CLIENT_SECRET = "Client-5ecret-Value"
+SECRETS = (ALICE_PW, SVC_PW, NOROLE_PW, CLIENT_SECRET)
+
+
+def populate(server: EmulatorServer) -> EmulatorServer:
+    server.add_user("alice@example.com", ALICE_PW, username="EXAMPLE\\alice")
+    server.add_user("bob@example.com", "Bob-Pw-5ecret!")
+    server.add_user("svc@example.com", SVC_PW, impersonator=True)
+    server.add_user("norole@example.com", NOROLE_PW)
+    server.add_user("old.alice@example.com", "x-unused-1", redirect_to="alice@example.com")
+    server.add_app("wess-app", CLIENT_SECRET, tenant="contoso")
+    return server
+
+
+# -- the scheduler queue ------------------------------------------------------------
+
+QUEUE_LOGINS = [f"u{i}" for i in range(6)]
+
+
+def throttled_home(home, server):
+    """A home whose account caps one server at 2 users, with QUEUE_LOGINS synced there."""
+    ctx = Context(home=home)
+    accounts.init(ctx)
+    accounts.set_module(ctx, True)
+    accounts.add_licences(ctx, len(QUEUE_LOGINS))
+    accounts.set_connection(ctx, ews_url=server.ews_url, ca_bundle=server.ca_cert, verify=False)
+    accounts.set_setting(ctx, "throttle_cap", "2")
+    for login in QUEUE_LOGINS:
+        server.add_user(f"{login}@example.com", "Pw-" + login)
+        users.add_user(ctx, login, f"{login}@example.com")
+        users.allocate(ctx, login)
+        users.set_sync_enabled(ctx, login, True)
+        users.update_user(ctx, login, password="Pw-" + login, database=login, verify=False)
+        local.create_database(home, login)
+        local.import_records(home, login, "people", [{"first_name": f"{login}-{i}"}
+                                                     for i in range(3)])  # fmt: skip
+    return ctx
+
+
+# -- processes ----------------------------------------------------------------------
+
+
+def assert_no_orphan_workers(home) -> None:
+    """Worker processes die with a killed scheduler (nothing keeps syncing behind it)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        alive = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as fh:
+                    environ = fh.read().split(b"\0")
+            except OSError:
+                continue
+            if f"WESS_HOME={home}".encode() in environ:  # only our spawned processes
+                alive.append(pid)
+        if not alive:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"worker processes outlived the killed scheduler: {alive}")
