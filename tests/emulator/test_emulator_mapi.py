@@ -15,31 +15,12 @@ from exchangelib import CalendarItem, Contact, Message, Task
 from exchangelib.ewsdatetime import UTC, EWSDateTime
 from lxml import etree
 
+from tests.support import SOAP_ENVELOPE, SOAP_NS
 from wess_core.testing.pytest_plugin import EWS_PASSWORD, EWS_USER
-
-NS = {
-    "s": "http://schemas.xmlsoap.org/soap/envelope/",
-    "m": "http://schemas.microsoft.com/exchange/services/2006/messages",
-    "t": "http://schemas.microsoft.com/exchange/services/2006/types",
-    "e": "http://schemas.microsoft.com/exchange/services/2006/errors",
-}
-
-ENVELOPE = """<?xml version="1.0" encoding="utf-8"?>
-<soap:Envelope xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
-               xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages"
-               xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"
-               xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">
-  <soap:Header>
-    <t:RequestServerVersion Version="{version}" />
-  </soap:Header>
-  <soap:Body>
-{body}
-  </soap:Body>
-</soap:Envelope>"""
 
 
 def post(server, body: str, version="Exchange2013", headers=None):
-    envelope = ENVELOPE.format(body=body, version=version).encode()
+    envelope = SOAP_ENVELOPE.format(body=body, version=version).encode()
     return requests.post(
         server.ews_url,
         data=envelope,
@@ -54,13 +35,15 @@ def call(server, body: str, **kw):
     r = post(server, body, **kw)
     assert r.status_code == 200, r.text[:800]
     root = etree.fromstring(r.content)
-    codes = root.xpath("//m:ResponseCode/text()", namespaces=NS)
+    codes = root.xpath("//m:ResponseCode/text()", namespaces=SOAP_NS)
     assert codes and set(codes) == {"NoError"}, codes
     return root
 
 
 def fault_code(response) -> str:
-    return etree.fromstring(response.content).findtext(".//detail/e:ResponseCode", namespaces=NS)
+    return etree.fromstring(response.content).findtext(
+        ".//detail/e:ResponseCode", namespaces=SOAP_NS
+    )
 
 
 def tag_uri(tag: str, kind="String") -> str:
@@ -75,8 +58,10 @@ def ext_prop(tag: str, value: str, kind="String") -> str:
 def ext_values(node) -> dict[str, str]:
     """PropertyTag (as sent) -> Value of a rendered item's extended properties."""
     out = {}
-    for ep in node.iterfind("t:ExtendedProperty", NS):
-        out[ep.find("t:ExtendedFieldURI", NS).get("PropertyTag")] = ep.findtext("t:Value", None, NS)
+    for ep in node.iterfind("t:ExtendedProperty", SOAP_NS):
+        out[ep.find("t:ExtendedFieldURI", SOAP_NS).get("PropertyTag")] = ep.findtext(
+            "t:Value", None, SOAP_NS
+        )
     return out
 
 
@@ -97,8 +82,8 @@ def find_items(server, folder: str, tags, restriction="", kinds=None):
       <m:ParentFolderIds><t:DistinguishedFolderId Id="{folder}" /></m:ParentFolderIds>
     </m:FindItem>""",
     )
-    items = root.find(".//m:RootFolder/t:Items", NS)
-    return [(node.find("t:ItemId", NS).get("Id"), ext_values(node)) for node in items]
+    items = root.find(".//m:RootFolder/t:Items", SOAP_NS)
+    return [(node.find("t:ItemId", SOAP_NS).get("Id"), ext_values(node)) for node in items]
 
 
 def is_equal_to(tag: str, value: str) -> str:
@@ -123,14 +108,14 @@ def test_third_party_client_flow(ews_server, ews_account):
         """<m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape>
         <m:FolderIds><t:DistinguishedFolderId Id="msgfolderroot" /></m:FolderIds></m:GetFolder>""",
     )
-    folder_id = root.find(".//t:FolderId", NS).get("Id")
+    folder_id = root.find(".//t:FolderId", SOAP_NS).get("Id")
     root = call(
         ews_server,
         f"""<m:ConvertId DestinationFormat="EwsId"><m:SourceIds>
           <t:AlternateId Format="EwsId" Id="{folder_id}" Mailbox="blah@blah.com" />
         </m:SourceIds></m:ConvertId>""",
     )
-    alt = root.find(".//m:AlternateId", NS)
+    alt = root.find(".//m:AlternateId", SOAP_NS)
     assert alt.get("Mailbox") == EWS_USER
     assert (alt.get("Format"), alt.get("Id")) == ("EwsId", folder_id)
 
@@ -151,7 +136,7 @@ def test_third_party_client_flow(ews_server, ews_account):
         ]
     )
     root = call(ews_server, CONTACT_BY_EXTENDED_PROPERTIES.format(props=props))
-    item_id = root.find(".//t:Contact/t:ItemId", NS).get("Id")
+    item_id = root.find(".//t:Contact/t:ItemId", SOAP_NS).get("Id")
 
     # 4. List by MAPI tags again, finding the item by its URL name.
     found = find_items(
@@ -233,7 +218,10 @@ def test_computed_tags_article_number_url_name_class_and_mtime(ews_server, ews_a
           <t:AdditionalProperties><t:FieldURI FieldURI="item:LastModifiedTime" />{tags}
           </t:AdditionalProperties></m:ItemShape><m:ItemIds>{ids}</m:ItemIds></m:GetItem>""",
     )
-    nodes = [msg.find("m:Items", NS)[0] for msg in root.iterfind(".//m:GetItemResponseMessage", NS)]
+    nodes = [
+        msg.find("m:Items", SOAP_NS)[0]
+        for msg in root.iterfind(".//m:GetItemResponseMessage", SOAP_NS)
+    ]
     values = [ext_values(n) for n in nodes]
     numbers = [int(v["0x0E23"]) for v in values]
     assert numbers[0] > 0 and numbers == sorted(set(numbers))
@@ -253,7 +241,7 @@ def test_computed_tags_article_number_url_name_class_and_mtime(ews_server, ews_a
     ]
     assert [v.get("0x0037") for v in values][1:4] == ["Kick-off", "Call back", "Hello"]
     for node, v in zip(nodes, values, strict=True):
-        assert v["0x3008"] == node.findtext("t:LastModifiedTime", None, NS)
+        assert v["0x3008"] == node.findtext("t:LastModifiedTime", None, SOAP_NS)
     # A restriction on the article number (a client's "newer than" query).
     newer = f"""<m:Restriction><t:IsGreaterThan>{tag_uri("0x0E23", "Integer")}
         <t:FieldURIOrConstant><t:Constant Value="{numbers[0]}" /></t:FieldURIOrConstant>
@@ -314,7 +302,7 @@ def test_generic_item_with_a_contact_class_is_a_contact(ews_server, ews_account)
         f"""<m:CreateItem><m:SavedItemFolderId><t:DistinguishedFolderId Id="contacts" />
         </m:SavedItemFolderId><m:Items><t:Item>{props}</t:Item></m:Items></m:CreateItem>""",
     )
-    item_id = root.find(".//t:Contact/t:ItemId", NS).get("Id")
+    item_id = root.find(".//t:Contact/t:ItemId", SOAP_NS).get("Id")
     contact = ews_account.contacts.get(id=item_id)
     assert isinstance(contact, Contact) and contact.display_name == "Flo Fox"
 
@@ -328,7 +316,7 @@ def test_folder_class_tag_read_filtered_and_written(ews_server, ews_account):
         <t:DistinguishedFolderId Id="calendar" /><t:DistinguishedFolderId Id="tasks" />
         </m:FolderIds></m:GetFolder>""",
     )
-    got = [ext_values(f) for f in root.iterfind(".//m:Folders/*", NS)]
+    got = [ext_values(f) for f in root.iterfind(".//m:Folders/*", SOAP_NS)]
     assert got == [
         {"0x3613": "IPF.Contact", "0x3001": "Contacts"},
         {"0x3613": "IPF.Appointment", "0x3001": "Calendar"},
@@ -341,7 +329,7 @@ def test_folder_class_tag_read_filtered_and_written(ews_server, ews_account):
         </m:ParentFolderId><m:Folders><t:Folder>{ext_prop("0x3001", "CRM")}
         {ext_prop("0x3613", "IPF.Contact")}</t:Folder></m:Folders></m:CreateFolder>""",
     )
-    assert root.find(".//m:Folders/t:ContactsFolder", NS) is not None
+    assert root.find(".//m:Folders/t:ContactsFolder", SOAP_NS) is not None
     root = call(
         ews_server,
         f"""<m:FindFolder Traversal="Deep">{shape}
@@ -350,7 +338,7 @@ def test_folder_class_tag_read_filtered_and_written(ews_server, ews_account):
         <m:ParentFolderIds><t:DistinguishedFolderId Id="msgfolderroot" /></m:ParentFolderIds>
         </m:FindFolder>""",
     )
-    names = [ext_values(f)["0x3001"] for f in root.iterfind(".//t:Folders/*", NS)]
+    names = [ext_values(f)["0x3001"] for f in root.iterfind(".//t:Folders/*", SOAP_NS)]
     assert names == ["Contacts", "CRM"]
     crm = ews_account.contacts / "CRM"
     assert crm.folder_class == "IPF.Contact"
@@ -368,14 +356,14 @@ def test_convert_id_names_the_owner_whatever_mailbox_was_sent(ews_server, ews_ac
             </m:SourceIds></m:ConvertId>""",
         )
         expected = EWS_USER if source == item.id else "bob@example.com"
-        assert root.find(".//m:AlternateId", NS).get("Mailbox") == expected
+        assert root.find(".//m:AlternateId", SOAP_NS).get("Mailbox") == expected
     r = post(
         ews_server,
         """<m:ConvertId DestinationFormat="EwsId"><m:SourceIds>
           <t:AlternateId Format="EwsId" Id="SToxMjM0NTY6OTk6MDAwMDAwMDAwMQ==" Mailbox="a@b.c" />
         </m:SourceIds></m:ConvertId>""",
     )
-    codes = etree.fromstring(r.content).xpath("//m:ResponseCode/text()", namespaces=NS)
+    codes = etree.fromstring(r.content).xpath("//m:ResponseCode/text()", namespaces=SOAP_NS)
     assert codes == ["ErrorInvalidIdMalformed"]
 
 
@@ -392,22 +380,22 @@ def test_get_user_photo_as_exchange_2013(ews_server):
         r = post(ews_server, GET_USER_PHOTO.format(email=email))
         assert r.status_code == 404
         body = etree.fromstring(r.content)
-        assert body.findtext(".//m:ResponseCode", namespaces=NS) == "ErrorItemNotFound"
+        assert body.findtext(".//m:ResponseCode", namespaces=SOAP_NS) == "ErrorItemNotFound"
 
     picture = b"\xff\xd8\xff\xe0 not really a jpeg"
     ews_server.set_photo(EWS_USER, picture)
     r = post(ews_server, GET_USER_PHOTO.format(email=EWS_USER.upper()))
     assert r.status_code == 200
     body = etree.fromstring(r.content)
-    assert body.findtext(".//m:HasChanged", namespaces=NS) == "true"
-    assert base64.b64decode(body.findtext(".//m:PictureData", namespaces=NS)) == picture
+    assert body.findtext(".//m:HasChanged", namespaces=SOAP_NS) == "true"
+    assert base64.b64decode(body.findtext(".//m:PictureData", namespaces=SOAP_NS)) == picture
     etag = r.headers["ETag"]
 
     r = post(ews_server, GET_USER_PHOTO.format(email=EWS_USER), headers={"If-None-Match": etag})
     body = etree.fromstring(r.content)
     assert r.status_code == 200
-    assert body.findtext(".//m:HasChanged", namespaces=NS) == "false"
-    assert body.find(".//m:PictureData", NS) is None
+    assert body.findtext(".//m:HasChanged", namespaces=SOAP_NS) == "false"
+    assert body.find(".//m:PictureData", SOAP_NS) is None
 
     # The REST form answers the image itself.
     url = ews_server.ews_url + f"/s/GetUserPhoto?email={EWS_USER}&size=HR48x48"

@@ -13,27 +13,11 @@ import pytest
 import requests
 from lxml import etree
 
+from tests.support import SOAP_ENVELOPE
+from tests.support import SOAP_NS as NS
 from wess_core.testing.pytest_plugin import EWS_PASSWORD, EWS_USER
 
-NS = {
-    "s": "http://schemas.xmlsoap.org/soap/envelope/",
-    "m": "http://schemas.microsoft.com/exchange/services/2006/messages",
-    "t": "http://schemas.microsoft.com/exchange/services/2006/types",
-    "e": "http://schemas.microsoft.com/exchange/services/2006/errors",
-}
-
-ENVELOPE = """<?xml version="1.0" encoding="utf-8"?>
-<soap:Envelope xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
-               xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages"
-               xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"
-               xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">
-  <soap:Header>
-    <t:RequestServerVersion Version="Exchange2013" />
-  </soap:Header>
-  <soap:Body>
-{body}
-  </soap:Body>
-</soap:Envelope>"""
+ENVELOPE = SOAP_ENVELOPE.replace("{version}", "Exchange2013")
 
 GET_FOLDER = """
     <m:GetFolder>

@@ -104,3 +104,28 @@ def assert_no_orphan_workers(home) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"worker processes outlived the killed scheduler: {alive}")
+
+
+# -- raw EWS requests ---------------------------------------------------------------
+
+#: Namespaces of EWS SOAP messages, for XPath over raw answers.
+SOAP_NS = {
+    "s": "http://schemas.xmlsoap.org/soap/envelope/",
+    "m": "http://schemas.microsoft.com/exchange/services/2006/messages",
+    "t": "http://schemas.microsoft.com/exchange/services/2006/types",
+    "e": "http://schemas.microsoft.com/exchange/services/2006/errors",
+}
+
+#: A raw EWS request, as Microsoft's examples write it: ``.format(version=, body=)``.
+SOAP_ENVELOPE = """<?xml version="1.0" encoding="utf-8"?>
+<soap:Envelope xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+               xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages"
+               xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"
+               xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">
+  <soap:Header>
+    <t:RequestServerVersion Version="{version}" />
+  </soap:Header>
+  <soap:Body>
+{body}
+  </soap:Body>
+</soap:Envelope>"""
