@@ -96,20 +96,23 @@ def test_http_ews_url_from_autodiscover_is_neither_cached_nor_used(admin_home, e
     assert cached_url(wess) is None
 
 
-def test_http_ews_url_cached_by_an_older_version_is_refused_at_use(admin_home, emu, hostile, home):
+def _cached_then_used(wess, home, url):
+    """Store ``url`` as alice's discovered EWS URL (what an older WESS cached from a
+    hostile Autodiscover answer), then run test-connection and sync with it."""
     from wess_core.service import Context
     from wess_core.service.users import edit_profile
 
-    trap = hostile(tls=False)
-    wess = autodiscover_site(admin_home, emu.autodiscover_url, emu.ca_cert)
-
-    def cache(profile, db):  # what an older WESS stored from a hostile Autodiscover answer
-        profile.discovered_ews_url = trap.url("/EWS/Exchange.asmx")
+    def cache(profile, db):
+        profile.discovered_ews_url = url
 
     edit_profile(Context(home), "alice", cache)
+    return wess("test-connection", "alice"), wess("sync", "alice")
 
-    tested = wess("test-connection", "alice")
-    synced = wess("sync", "alice")
+
+def test_http_ews_url_cached_by_an_older_version_is_refused_at_use(admin_home, emu, hostile, home):
+    trap = hostile(tls=False)
+    wess = autodiscover_site(admin_home, emu.autodiscover_url, emu.ca_cert)
+    tested, synced = _cached_then_used(wess, home, trap.url("/EWS/Exchange.asmx"))
 
     assert trap.credentials == []
     assert trap.requests == []
@@ -181,19 +184,9 @@ def test_soap_redirect_url_to_another_host_is_refused(admin_home, emu, hostile):
 
 
 def test_ews_url_on_another_host_cached_earlier_is_refused_at_use(admin_home, emu, hostile, home):
-    from wess_core.service import Context
-    from wess_core.service.users import edit_profile
-
     trap = hostile(OTHER_HOST)  # with a certificate from the account's private CA
     wess = autodiscover_site(admin_home, emu.autodiscover_url, emu.ca_cert)
-
-    def cache(profile, db):
-        profile.discovered_ews_url = trap.url("/EWS/Exchange.asmx")
-
-    edit_profile(Context(home), "alice", cache)
-
-    tested = wess("test-connection", "alice")
-    synced = wess("sync", "alice")
+    tested, synced = _cached_then_used(wess, home, trap.url("/EWS/Exchange.asmx"))
 
     assert trap.credentials == []
     assert trap.requests == []
