@@ -70,7 +70,7 @@ def start_server(size: int, workdir: Path):
         [
             sys.executable,
             "-c",
-            "from wess_core.testing.cli import emulator; emulator()",
+            "from wess_emulator.cli import emulator; emulator()",
             "serve",
             "--port",
             "0",
@@ -98,7 +98,7 @@ def proc_memory_mb(pid: int) -> dict:
 
 
 def counting_adapter(ca_path: str, counter: collections.Counter):
-    from wess_core.testing.tls import ca_bundle_adapter
+    from wess_emulator.tls import ca_bundle_adapter
 
     base = ca_bundle_adapter(ca_path)
 

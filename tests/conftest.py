@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, settings
 
 from wess_core.cli import cli
-from wess_core.crm import local
 from wess_core.service import Context
-from wess_core.testing.pytest_plugin import EWS_PASSWORD, EWS_USER
+from wess_emulator.pytest_plugin import EWS_PASSWORD, EWS_USER
+from wess_plugins.crm_local import local
 
 # Hypothesis profiles. CI must not be a lottery: ``ci`` (chosen whenever ``CI`` is set,
 # as ``.ci/run`` does) draws the same examples every run and keeps no example database,

@@ -187,3 +187,18 @@ def wess_register_commands(cli):
             def hello():
                 click.echo("hello")
     """
+
+
+@hookspec
+def wess_home_initialised(home):
+    """Prepare what a plugin needs in a new (or existing) WESS home; ``wess init`` calls it.
+
+    ``home`` is the home's ``pathlib.Path``. Must be idempotent: ``wess init`` may run
+    again on an initialised home. Return value ignored.
+
+    Example (the built-in CRM creates its default database)::
+
+        @hookimpl
+        def wess_home_initialised(home):
+            create_database(home, "main")
+    """

@@ -358,7 +358,7 @@ class CrmBackend(Protocol):
     The factory registered through ``wess_register_crm_backends`` is called as
     ``factory(home, database)``: ``home`` is the WESS home (a ``Path``, for connectors
     that keep local files), ``database`` the name on the user's profile. The built-in
-    ``local`` connector (``wess_core.crm.local.LocalCrm``) is an embedded CRM.
+    ``local`` connector (``wess_plugins.crm_local.local.LocalCrm``) is an embedded CRM.
 
     Record types are ``people``, ``meetings``, ``tasks``, ``emails`` (see
     ``RECORD_TYPES``). Every write returns the record as stored, with its new revision,

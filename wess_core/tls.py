@@ -14,7 +14,7 @@ The same adapter enforces ``wess_core.deadlines``: an overall deadline per reque
 cap on each answer, read here in chunks.
 
 :func:`ca_bundle_adapter` is the simpler form (one CA for every server), used by
-the EWS emulator's tests (``wess_core.testing.tls`` still has its own copy; it
+the EWS emulator's tests (``wess_emulator.tls`` still has its own copy; it
 can re-export this one).
 """
 

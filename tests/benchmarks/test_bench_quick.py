@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from wess_core import bench
 from wess_core.cli import cli
+from wess_emulator import bench
 
 REPO = Path(__file__).resolve().parents[2]
 

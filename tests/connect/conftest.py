@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support import populate
-from wess_core.testing.emulator import EmulatorServer
+from wess_emulator.emulator import EmulatorServer
 
 
 @pytest.fixture(autouse=True)

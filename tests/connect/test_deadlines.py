@@ -1,6 +1,6 @@
 """Deadlines: one server cannot stall the service (issue 13, section 3).
 
-Real parts only: a hostile HTTPS server on 127.0.0.1 (``wess_core.testing.trickle``,
+Real parts only: a hostile HTTPS server on 127.0.0.1 (``wess_emulator.trickle``,
 its certificate from the test CA, so TLS is verified) that sends a valid header and
 then one body byte at a time, or an answer without end; the EWS emulator for the
 users that work; real ``wess`` processes where the process matters (signals, memory).
@@ -19,7 +19,7 @@ import pytest
 
 from tests.support import ALICE_PW, assert_no_orphan_workers
 from wess_core.service import Context, history
-from wess_core.testing.trickle import TrickleServer
+from wess_emulator.trickle import TrickleServer
 
 CAROL_PW = "Carol-Pw-5ecret!"
 

@@ -167,8 +167,8 @@ def test_a_symlinked_state_database_is_refused(tmp_path):
 
 
 def test_a_symlinked_crm_shard_is_refused(tmp_path):
-    from wess_core.crm.local import LocalCrm
     from wess_core.strategies import NewRecord
+    from wess_plugins.crm_local.local import LocalCrm
 
     home = tmp_path / "home"
     crm = LocalCrm(home, "main")
@@ -182,8 +182,8 @@ def test_a_symlinked_crm_shard_is_refused(tmp_path):
 
 
 def test_a_symlinked_crm_shard_folder_is_refused(tmp_path):
-    from wess_core.crm.local import LocalCrm
     from wess_core.strategies import NewRecord
+    from wess_plugins.crm_local.local import LocalCrm
 
     home = tmp_path / "home"
     LocalCrm(home, "main").create("people", [NewRecord({"first_name": "Ann"})])

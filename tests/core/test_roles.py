@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from wess_core.store import load_json_file
-from wess_core.testing.pytest_plugin import EWS_PASSWORD
+from wess_emulator.pytest_plugin import EWS_PASSWORD
 
 SELF_ALLOWED = [
     ("users", "show", "alice"),

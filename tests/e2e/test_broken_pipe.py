@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from wess_core.crm import local
+from wess_plugins.crm_local import local
 
 
 def _wess(home, *args, stdout):

@@ -42,8 +42,8 @@ def test_password_change_pauses_once_and_resaving_resumes(synced_home, ews_serve
 
 
 def test_stale_discovered_url_is_discovered_again(admin_home, ews_server, ews_ca, crm):
-    from wess_core.testing.emulator import EmulatorServer
-    from wess_core.testing.pytest_plugin import EWS_PASSWORD
+    from wess_emulator.emulator import EmulatorServer
+    from wess_emulator.pytest_plugin import EWS_PASSWORD
 
     wess = admin_home
     old = EmulatorServer(validate=True, ca=ews_ca)

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from wess_core.crm import local
+from wess_plugins.crm_local import local
 
 
 def _people(count, start=0):

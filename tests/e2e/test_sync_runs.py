@@ -90,7 +90,7 @@ def test_invalid_sync_state_resyncs_without_duplicates(synced_home, ews_server, 
 
 
 def test_initial_sync_uses_requests_in_proportion_to_batches(synced_home, ews_server, home):
-    from wess_core.crm import local
+    from wess_plugins.crm_local import local
 
     people = [{"first_name": f"P{i}", "email": f"p{i}@example.com"} for i in range(250)]
     local.import_records(home, "main", "people", people)
@@ -168,7 +168,7 @@ def test_observers_see_start_and_finish(synced_home, crm):
 
 
 def test_changed_ews_url_takes_effect_on_the_next_sync(synced_home, ews_server, ews_ca):
-    from wess_core.testing.emulator import EmulatorServer
+    from wess_emulator.emulator import EmulatorServer
 
     other = EmulatorServer(validate=True, ca=ews_ca)
     other.add_user("alice@example.com", "Secret-1")

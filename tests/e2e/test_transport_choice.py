@@ -5,8 +5,8 @@ account or one user, and the sync goes through it (no EWS server exists in this 
 from __future__ import annotations
 
 from wess_core import hookimpl, plugins
-from wess_core.crm import local
 from wess_core.sync.memory import MemoryMailbox
+from wess_plugins.crm_local import local
 
 
 class _MemoryTransportPlugin:

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 from tests.support import listing, sync_ok
 from wess_core import plugins
-from wess_core.crm import local
 from wess_core.service import Context
 from wess_core.strategies import NewItem
 from wess_core.sync.ledger import StoreLedger
+from wess_plugins.crm_local import local
 
 
 def _types():

@@ -14,8 +14,8 @@ from exchangelib.errors import (
 )
 from oauthlib.oauth2 import OAuth2Token
 
-from wess_core.testing.autodiscover_client import discover, get_user_settings
-from wess_core.testing.pytest_plugin import EWS_PASSWORD, EWS_USER
+from wess_emulator.autodiscover_client import discover, get_user_settings
+from wess_emulator.pytest_plugin import EWS_PASSWORD, EWS_USER
 
 SCOPE = ["https://outlook.office365.com/.default"]
 

@@ -39,7 +39,7 @@ def test_cli_serve_subprocess(tmp_path):
     cmd = [
         sys.executable,
         "-c",
-        "from wess_core.testing.cli import emulator; emulator()",
+        "from wess_emulator.cli import emulator; emulator()",
         "serve",
         "--port",
         "0",

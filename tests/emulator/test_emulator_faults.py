@@ -15,7 +15,7 @@ from exchangelib.errors import (
     ErrorTimeoutExpired,
 )
 
-from wess_core.testing.pytest_plugin import EWS_PASSWORD, EWS_USER
+from wess_emulator.pytest_plugin import EWS_PASSWORD, EWS_USER
 
 GETFOLDER = b"""<?xml version="1.0" encoding="utf-8"?>
 <s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"

@@ -371,8 +371,8 @@ def test_meeting_invitations_to_local_users(ews_account, ews_server):
 def test_item_shapes_are_parsed_once_per_distinct_xml():
     from lxml import etree
 
-    from wess_core.testing.emulator.operations import items
-    from wess_core.testing.emulator.xmlutil import M, T
+    from wess_emulator.emulator.operations import items
+    from wess_emulator.emulator.xmlutil import M, T
 
     def request(*fields):
         props = "".join(f'<t:FieldURI FieldURI="{f}"/>' for f in fields)

@@ -16,7 +16,7 @@ from exchangelib.ewsdatetime import UTC, EWSDateTime
 from lxml import etree
 
 from tests.support import SOAP_ENVELOPE, SOAP_NS
-from wess_core.testing.pytest_plugin import EWS_PASSWORD, EWS_USER
+from wess_emulator.pytest_plugin import EWS_PASSWORD, EWS_USER
 
 
 def post(server, body: str, version="Exchange2013", headers=None):

@@ -15,7 +15,7 @@ from lxml import etree
 
 from tests.support import SOAP_ENVELOPE
 from tests.support import SOAP_NS as NS
-from wess_core.testing.pytest_plugin import EWS_PASSWORD, EWS_USER
+from wess_emulator.pytest_plugin import EWS_PASSWORD, EWS_USER
 
 ENVELOPE = SOAP_ENVELOPE.replace("{version}", "Exchange2013")
 
@@ -328,7 +328,7 @@ def test_fast_header_parsing_gives_the_stdlib_message(block):
     import http.client
     import io
 
-    from wess_core.testing.emulator.server import parse_headers
+    from wess_emulator.emulator.server import parse_headers
 
     ours = parse_headers(io.BytesIO(block + b"body"))
     theirs = http.client.parse_headers(io.BytesIO(block + b"body"))
@@ -340,7 +340,7 @@ def test_header_limits_are_http_clients(ews_server):
     import http.client
     import io
 
-    from wess_core.testing.emulator.server import parse_headers
+    from wess_emulator.emulator.server import parse_headers
 
     with pytest.raises(http.client.LineTooLong):
         parse_headers(io.BytesIO(b"X: " + b"a" * 70000 + b"\r\n\r\n"))
@@ -391,7 +391,7 @@ def test_request_headers_snapshot_is_dict_of_the_message():
     import http.client
     import io
 
-    from wess_core.testing.emulator.server import _header_dict
+    from wess_emulator.emulator.server import _header_dict
 
     for block in (b"Host: a\r\nX-A: 1\r\n\r\n", b"Host: a\r\nhost: b\r\nX-A: 1\r\nx-a: 2\r\n\r\n"):
         message = http.client.parse_headers(io.BytesIO(block))

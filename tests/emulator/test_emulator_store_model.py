@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wess_core.testing.emulator.store import Mailbox
+from wess_emulator.emulator.store import Mailbox
 
 ops = st.lists(
     st.one_of(

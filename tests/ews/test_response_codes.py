@@ -21,13 +21,13 @@ from click.testing import CliRunner
 from lxml import etree
 
 from wess_core.cli import cli
-from wess_core.crm import local
 from wess_core.service import Context
 from wess_core.service.users import get_profile
-from wess_core.testing.pytest_plugin import EWS_PASSWORD, EWS_USER
+from wess_emulator.pytest_plugin import EWS_PASSWORD, EWS_USER
+from wess_plugins.crm_local import local
 from wess_plugins.transport_ews.response_codes import TABLE, Consequence, consequence
 
-SCHEMA = Path(__file__).parents[2] / "wess_core" / "testing" / "schemas" / "messages.xsd"
+SCHEMA = Path(__file__).parents[2] / "wess_emulator" / "schemas" / "messages.xsd"
 
 #: Codes that, as a SOAP fault, make exchangelib itself try the request again with another
 #: server version: answered once, the retry goes through and the run is clean.
@@ -116,7 +116,7 @@ class _Home:
 def errors_home(tmp_path_factory, ews_ca):
     from exchangelib.protocol import BaseProtocol
 
-    from wess_core.testing.emulator import EmulatorServer
+    from wess_emulator.emulator import EmulatorServer
 
     server = EmulatorServer(validate=True, ca=ews_ca)
     server.add_user(EWS_USER, EWS_PASSWORD, display_name="Alice Example")
@@ -399,7 +399,7 @@ def test_connection_failure_is_unreachable_by_its_class():
 def test_not_found_answer_to_the_check_is_not_cannot_reach(synced_home, ews_server):
     """Saving credentials runs the check (GetFolder on the inbox): a not-found answer is
     Exchange's refusal, said with its code, and no rediscovery."""
-    from wess_core.testing.pytest_plugin import EWS_PASSWORD
+    from wess_emulator.pytest_plugin import EWS_PASSWORD
 
     ews_server.inject("response_code", operation="GetFolder", code="ErrorItemNotFound",
                       text="The specified object was not found in the store.")  # fmt: skip

@@ -38,7 +38,7 @@ def test_full_disk_while_adding_a_user_keeps_the_old_file(admin_home, home):
 
 _FULL_DISK_SCRIPT = """
 import resource, signal, sys
-from wess_core.crm.local import LocalCrm
+from wess_plugins.crm_local.local import LocalCrm
 from wess_core.errors import StoreError
 from wess_core.store import Store
 from wess_core.strategies import NewRecord
@@ -65,9 +65,9 @@ for what, write in (
 
 
 def test_a_full_disk_during_a_state_or_crm_write_changes_nothing(tmp_path):
-    from wess_core.crm.local import LocalCrm
     from wess_core.store import Store
     from wess_core.sync.status import FolderState, StatusRow, StoreSyncState
+    from wess_plugins.crm_local.local import LocalCrm
 
     state = StoreSyncState(Store(tmp_path), "alice")
     state.save(FolderState("contacts", token="old", rows={"p0": StatusRow(

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from tests.support import listing
 from wess_core import plugins
-from wess_core.crm import local
+from wess_plugins.crm_local import local
 
 pytestmark = pytest.mark.slow
 

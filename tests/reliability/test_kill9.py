@@ -21,8 +21,8 @@ import time
 import pytest
 
 from tests.support import assert_no_orphan_workers, listing
-from wess_core.crm import local
 from wess_core.strategies import ItemUpdate, NewItem
+from wess_plugins.crm_local import local
 
 pytestmark = pytest.mark.slow
 

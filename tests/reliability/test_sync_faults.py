@@ -8,8 +8,8 @@ import json
 import pytest
 
 from tests.support import listing, sync_ok
-from wess_core.crm import local
 from wess_core.strategies import NewItem
+from wess_plugins.crm_local import local
 
 
 def _seed(home, mailbox):

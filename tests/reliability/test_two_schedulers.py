@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from wess_core.crm import local
 from wess_core.service import Context, accounts, users
+from wess_plugins.crm_local import local
 
 pytestmark = pytest.mark.slow
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 import time
 
-from wess_core.crm import local
 from wess_core.service import Context, accounts, users
-from wess_core.testing.emulator import EmulatorServer
+from wess_emulator.emulator import EmulatorServer
+from wess_plugins.crm_local import local
 
 
 def sync_ok(wess, login="alice"):

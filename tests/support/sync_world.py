@@ -132,8 +132,8 @@ class FaultyLocalCrm:
     """``LocalCrm`` with the fakes' fault rules and "person" methods, for the state machine."""
 
     def __init__(self, home: Any, database: str = "main") -> None:
-        from wess_core.crm.local import LocalCrm
         from wess_core.sync.memory import Faults
+        from wess_plugins.crm_local.local import LocalCrm
 
         self.real = LocalCrm(home, database)
         self.faults = Faults()
@@ -172,19 +172,19 @@ class FaultyLocalCrm:
     # -- a person using the CRM --------------------------------------------------
 
     def add(self, record_type: str, fields: dict[str, Any]) -> str:
-        from wess_core.crm import local
+        from wess_plugins.crm_local import local
 
         return local.add_record(self.real.store.home, self.real.database, record_type, fields)["id"]
 
     def edit(self, record_type: str, record_id: str, fields: dict[str, Any]) -> None:
-        from wess_core.crm import local
+        from wess_plugins.crm_local import local
 
         local.update_record(
             self.real.store.home, self.real.database, record_type, record_id, fields
         )
 
     def remove(self, record_type: str, record_id: str) -> None:
-        from wess_core.crm import local
+        from wess_plugins.crm_local import local
 
         local.delete_record(self.real.store.home, self.real.database, record_type, record_id)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from wess_core.crm.local import LocalCrm
 from wess_core.sync.contract import CrmBackendContract, TransportContract
 from wess_core.sync.memory import MemoryCrm, MemoryMailbox
+from wess_plugins.crm_local.local import LocalCrm
 
 
 class TestMemoryCrm(CrmBackendContract):

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from wess_core.crm import local
-from wess_core.crm.local import LocalCrm
 from wess_core.errors import ValidationError
 from wess_core.strategies import CrmBackend, NewRecord, RecordNotFound
+from wess_plugins.crm_local import local
+from wess_plugins.crm_local.local import LocalCrm
 
 
 def test_add_update_delete_get_list(tmp_path):
@@ -104,7 +104,7 @@ def test_emails_are_linked_to_people_by_address(tmp_path):
 
 
 def test_the_plugin_registers_local(tmp_path):
-    from wess_core.crm import plugin
+    import wess_plugins.crm_local as plugin
     from wess_core.plugins import Registry
 
     registry = Registry("CRM backend")

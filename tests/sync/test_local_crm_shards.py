@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from wess_core.crm import local, shards
-from wess_core.crm.local import LocalCrm
 from wess_core.errors import StoreCorrupt
 from wess_core.strategies import NewRecord, RecordUpdate
+from wess_plugins.crm_local import local, shards
+from wess_plugins.crm_local.local import LocalCrm
 
 
 def _files(crm: LocalCrm) -> dict[str, int]:

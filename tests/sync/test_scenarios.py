@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from tests.support.sync_world import World, contact, person
-from wess_core.crm.local import LocalCrm
 from wess_core.store import Store
 from wess_core.strategies import ItemChanged, NewRecord, RecordUpdate
 from wess_core.sync.engine import sync_all, sync_folder
 from wess_core.sync.itemtypes import EmailType, builtin_item_types
 from wess_core.sync.memory import Killed, MemoryCrm, MemoryMailbox
 from wess_core.sync.status import StoreSyncState
+from wess_plugins.crm_local.local import LocalCrm
 
 # -- one-sided changes ----------------------------------------------------------
 

@@ -20,7 +20,7 @@ from tests.support.sync_world import Draws, World
 from wess_core.strategies import ChangesPage, InvalidSyncState, ItemRef, ItemUpdate, NewItem
 from wess_core.sync.memory import Faults, MemoryCrm, merge_fields
 from wess_core.sync.plan import POLICIES
-from wess_core.testing.pytest_plugin import EWS_PASSWORD
+from wess_emulator.pytest_plugin import EWS_PASSWORD
 
 from .test_state_machine import CONTACTS, MEETINGS, TASKS, Things, _settings, machine_for
 
@@ -36,8 +36,8 @@ def emulator(ews_ca: Any) -> Iterator[Any]:
     global _server
     from exchangelib.protocol import BaseProtocol, close_connections
 
-    from wess_core.testing.emulator import EmulatorServer
-    from wess_core.testing.tls import ca_bundle_adapter
+    from wess_emulator.emulator import EmulatorServer
+    from wess_emulator.tls import ca_bundle_adapter
 
     server = EmulatorServer(validate=True, ca=ews_ca).start()
     previous = BaseProtocol.HTTP_ADAPTER_CLS

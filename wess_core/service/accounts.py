@@ -84,9 +84,9 @@ def init(ctx: Context) -> dict[str, Any]:
         if not db.table("account").all():
             save_account(db, Account())
             created = True
-    from wess_core.crm.local import create_database
+    from wess_core.plugins import get_plugin_manager
 
-    create_database(ctx.home, "main")  # the default CRM database
+    get_plugin_manager().hook.wess_home_initialised(home=ctx.home)  # e.g. the CRM's database
     return {"home": str(ctx.home), "created": created, "key_created": new_key}
 
 

@@ -3,7 +3,7 @@
 A database ``main`` lives under the WESS home as the TinyDB manifest ``crm/main.json``
 (the ``meta`` table with the database's revision counter) and its shard files in
 ``crm/main.d/``: each record type's table (``people``, ``meetings``, ``tasks``,
-``emails``) split by id into small TinyDB files (``wess_core.crm.shards``), so a lookup or
+``emails``) split by id into small TinyDB files (``wess_plugins.crm_local.shards``), so a lookup or
 a write costs a shard, not the whole database. Every write bumps the counter
 and stamps the record with it, so revisions are monotonic across the database and
 ``changes`` can answer "everything written after revision N" (the cursor is N). A
@@ -29,7 +29,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from wess_core.crm.shards import ShardedDb, Snapshot, Transaction, shard_of
 from wess_core.errors import ValidationError, quote
 from wess_core.store import Store, check_name_part
 from wess_core.strategies import (
@@ -43,6 +42,7 @@ from wess_core.strategies import (
     RecordUpdate,
     merge_fields,
 )
+from wess_plugins.crm_local.shards import ShardedDb, Snapshot, Transaction, shard_of
 
 DEFAULT_DATABASE = "main"
 Doc = dict[str, Any]

@@ -7,7 +7,7 @@
      "ca_cert": "/tmp/.../ca.pem", "token_url": "...", "port": PORT}
 
 It then serves until SIGINT or SIGTERM and exits 0. Clients must trust ``ca_cert``.
-The core attaches the group to the main CLI with ``from wess_core.testing.cli import emulator``.
+The core attaches the group to the main CLI with ``from wess_emulator.cli import emulator``.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def emulator():
 )
 def serve(host, port, users, impersonators, apps, seed, validate):
     """Start the emulator, print one JSON line with its URLs, serve until SIGINT/SIGTERM."""
-    from wess_core.testing.emulator import EmulatorServer
+    from wess_emulator.emulator import EmulatorServer
 
     if host not in ("127.0.0.1", "::1", "localhost"):
         raise click.BadParameter("the emulator only binds loopback addresses", param_hint="--host")

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from wess_core.crm import local
 from wess_core.errors import UsageError, quote
 from wess_core.service.context import Context
 from wess_core.validation import login as check_database
+from wess_plugins.crm_local import local
 
 
 def _not_json(constant: str) -> Any:

@@ -1,7 +1,7 @@
 """Every EWS ResponseCode and what it means for a sync: one table, by code.
 
 Built from the ``ResponseCodeType`` enumeration of the EWS schema (``messages.xsd``, shipped
-in ``wess_core/testing/schemas``); ``tests/ews/test_response_codes.py`` checks that every
+in ``wess_emulator/schemas``); ``tests/ews/test_response_codes.py`` checks that every
 code of that enumeration is here exactly once, so a new schema cannot leave one out.
 Errors are classified by exchangelib's exception class (one per code) or by the code a
 response carried, never by words in messages.

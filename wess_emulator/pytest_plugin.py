@@ -7,13 +7,13 @@ test CA and its certificates are made once per session, the EWS schemas compiled
 
 Fixtures
 --------
-``ews_server`` -> :class:`wess_core.testing.emulator.EmulatorServer`
+``ews_server`` -> :class:`wess_emulator.emulator.EmulatorServer`
     A started server with one user, ``alice@example.com`` / ``EWS_PASSWORD`` (``"Secret-1"``).
     Schema validation is on: every request received and every response sent is validated
     against Microsoft's EWS schemas; a violation is answered with an ``ErrorSchemaValidation``
     SOAP fault *and* fails the test at teardown (``server.schema_errors`` must be empty, and so
     must ``server.errors``, the emulator's own unexpected exceptions). Stopped at teardown.
-``ews_mailbox`` -> :class:`wess_core.testing.emulator.Mailbox`
+``ews_mailbox`` -> :class:`wess_emulator.emulator.Mailbox`
     Alice's in-memory mailbox, for seeding and inspecting state without HTTP, e.g.
     ``ews_mailbox.add_items("contacts", [{"GivenName": "Ann", "DisplayName": "Ann"}])``.
 ``ews_account`` -> :class:`exchangelib.Account`
@@ -61,15 +61,15 @@ EWS_PASSWORD = "Secret-1"
 
 @pytest.fixture(scope="session")
 def ews_ca():
-    """The session's test CA (a :class:`wess_core.testing.tls.CaBundle`)."""
-    from wess_core.testing.tls import session_ca
+    """The session's test CA (a :class:`wess_emulator.tls.CaBundle`)."""
+    from wess_emulator.tls import session_ca
 
     return session_ca()
 
 
 @pytest.fixture
 def ews_server(ews_ca):
-    from wess_core.testing.emulator import EmulatorServer
+    from wess_emulator.emulator import EmulatorServer
 
     server = EmulatorServer(validate=True, ca=ews_ca)
     server.add_user(EWS_USER, EWS_PASSWORD, display_name="Alice Example")
@@ -92,7 +92,7 @@ def ews_trust(ews_server):
     """Make exchangelib trust the emulator's CA for the duration of the test."""
     from exchangelib.protocol import BaseProtocol, close_connections
 
-    from wess_core.testing.tls import ca_bundle_adapter
+    from wess_emulator.tls import ca_bundle_adapter
 
     previous = BaseProtocol.HTTP_ADAPTER_CLS
     BaseProtocol.HTTP_ADAPTER_CLS = ca_bundle_adapter(ews_server.ca_cert)

@@ -21,9 +21,9 @@ from typing import Any
 
 from wess_core import plugins
 from wess_core.connection import resolve
-from wess_core.crm import local
 from wess_core.service import Context, accounts, sync, users
 from wess_core.service.users import get_profile
+from wess_plugins.crm_local import local
 
 PASSWORDS = {"alice": "Alice-Demo-1", "bob": "Bob-Demo-1", "svc": "Service-Demo-1"}
 FIRST = ["Ann", "Ben", "Cleo", "Dev", "Eva", "Finn", "Gus", "Hana", "Ivo", "Jade", "Kai", "Lena"]
@@ -75,7 +75,7 @@ class Demo:
     # -- set-up ------------------------------------------------------------
 
     def start_exchange(self) -> Any:
-        from wess_core.testing.emulator import EmulatorServer
+        from wess_emulator.emulator import EmulatorServer
 
         server = EmulatorServer(validate=False)
         server.add_user("alice@example.com", PASSWORDS["alice"], display_name="Alice")

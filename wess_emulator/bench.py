@@ -32,7 +32,6 @@ import contextlib
 import gc
 import json
 import math
-import multiprocessing
 import os
 import platform
 import re
@@ -156,7 +155,7 @@ class _Control:
     """What the parent may ask the emulator process to do (runs in the child)."""
 
     def __init__(self) -> None:
-        from wess_core.testing.emulator import EmulatorServer
+        from wess_emulator.emulator import EmulatorServer
 
         self.server = EmulatorServer(host="127.0.0.1", port=0, validate=False)
         self.server.start()
@@ -220,6 +219,8 @@ class EmulatorProcess:
     """The EWS emulator in a child process on 127.0.0.1 (``with EmulatorProcess() as emu``)."""
 
     def __init__(self) -> None:
+        import multiprocessing  # here: every `wess` command loads this module
+
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(target=_emulator_main, args=(child,), daemon=True)
@@ -279,10 +280,10 @@ def make_home(
 ) -> Any:
     """A WESS home with ``logins`` eligible to sync against ``emu`` (bulk-written profiles:
     thousands of ``users add`` would measure the set-up, not the case)."""
-    from wess_core.crm import local
     from wess_core.models import UserProfile
     from wess_core.service import Context, accounts
     from wess_core.service.users import USERS
+    from wess_plugins.crm_local import local
 
     ctx = Context(home=home)
     accounts.init(ctx)
@@ -470,7 +471,7 @@ class Bench:
 
     # 2 ------------------------------------------------------------------------------------
     def case_export(self) -> dict[str, Any]:
-        from wess_core.crm import local
+        from wess_plugins.crm_local import local
 
         n = self.sizes.items
         with EmulatorProcess() as emu:
@@ -574,8 +575,8 @@ class Bench:
 
     # 4 ------------------------------------------------------------------------------------
     def case_incremental(self) -> dict[str, Any]:
-        from wess_core.crm import local
         from wess_core.strategies import ItemUpdate
+        from wess_plugins.crm_local import local
 
         n = self.sizes.items
         changed = max(2, round(n * self.sizes.changed_percent / 100))
@@ -950,7 +951,7 @@ def _transport(ctx: Any, login: str) -> Any:
 
 
 def _list_items(mailbox: Any, folder: str) -> list[Any]:
-    from wess_core.demo import _list_items as listing
+    from wess_emulator.demo import _list_items as listing
 
     return listing(mailbox, folder)
 
@@ -965,7 +966,7 @@ def _memory_run(home: str, n: int) -> dict[str, Any]:
 
         import_s, data, mem_import, counts = measured(emu, lambda: _sync(ctx, "mem"))
         assert data["folders"]["contacts"]["to_crm"]["created"] == n
-        from wess_core.crm import local
+        from wess_plugins.crm_local import local
 
         for record in local.list_records(ctx.home, "db-mem", "people")[:: max(1, n // 50)]:
             local.update_record(ctx.home, "db-mem", "people", record["id"], {"job_title": "X"})
@@ -992,6 +993,8 @@ def _child_main(conn: Any, fn: Callable[..., Any], args: tuple[Any, ...]) -> Non
 
 def _in_child(fn: Callable[..., Any], *args: Any, timeout: float = 1800) -> Any:
     """Run ``fn(*args)`` in a fresh (spawned) process and return its result."""
+    import multiprocessing
+
     ctx = multiprocessing.get_context("spawn")
     conn, child = ctx.Pipe()
     proc = ctx.Process(target=_child_main, args=(child, fn, args))

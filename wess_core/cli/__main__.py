@@ -1,0 +1,3 @@
+from wess_core.cli import main
+
+main()

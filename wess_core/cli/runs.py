@@ -1,0 +1,311 @@
+"""Running and inspecting syncs: sync, run, status, history, review, ledger, plugins."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from wess_core.cli.options import (
+    json_option,
+    pass_ctx,
+)
+from wess_core.cli.output import (
+    _fmt,
+    _write,
+    emit,
+    say,
+    table,
+)
+from wess_core.cli.root import cli
+from wess_core.errors import UsageError
+from wess_core.service import Context, checklist, history
+
+# -- plugins, checklist, history, status -------------------------------------
+
+
+@cli.command("plugins")
+@json_option
+def plugins_command(as_json: bool) -> None:
+    """List installed plugins, their hooks and load errors."""
+    from wess_core.plugins import plugin_records, strategies_by_plugin
+
+    strategies = strategies_by_plugin()
+    records = [{**r.to_dict(), "strategies": strategies.get(r.name, [])} for r in plugin_records()]
+    rows = [{**r, "hooks": ", ".join(r["hooks"]), "error": r["error"] or ""} for r in records]
+    emit(
+        records,
+        as_json,
+        table(rows, ["name", "distribution", "version", "status", "hooks", "error"]),
+    )
+
+
+@cli.command("checklist")
+@pass_ctx
+def checklist_command(ctx: Context) -> None:
+    """Print the IT checklist for this account."""
+    for line in checklist.checklist(ctx):
+        say(line)
+
+
+@cli.command("history")
+@click.argument("login")
+@click.option("--limit", type=int, default=None, help="Show at most this many entries.")
+@json_option
+@pass_ctx
+def history_command(ctx: Context, login: str, limit: int | None, as_json: bool) -> None:
+    """Sync runs and errors of LOGIN, newest first."""
+    rows = history.entries(ctx, login, limit)
+    emit(rows, as_json, table(rows, ["time", "kind", "message"]) if rows else "No history yet.")
+
+
+# -- trustworthy sync: review, ledger, retry, ignore -----------------------------
+
+
+def _review_lines(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return ["Nothing held for review."]
+    lines = table(rows, ["id", "type", "kind", "side", "summary", "decision", "reason"])
+    for row in rows:
+        for cand in row.get("candidates") or ():
+            lines.append(
+                f"  {row['id']}={cand['n']}: CRM {cand['crm_id']} ({_fmt(cand['crm'])}) "
+                f"<-> Exchange {cand['item_id'][-12:]} ({_fmt(cand['exchange'])})"
+            )
+    return lines
+
+
+@cli.command("review")
+@click.argument("login")
+@click.argument("ids", nargs=-1, metavar="[ID[=CANDIDATE]]...")
+@click.option("--approve", "decision", flag_value="approve", help="Approve the entries named.")
+@click.option("--reject", "decision", flag_value="reject", help="Reject the entries named.")
+@click.option("--all", "everything", is_flag=True, help="Act on every held entry.")
+@json_option
+@pass_ctx
+def review_command(
+    ctx: Context,
+    login: str,
+    ids: tuple[str, ...],
+    decision: str | None,
+    everything: bool,
+    as_json: bool,
+) -> None:
+    """Held deletes and ambiguous matches of LOGIN; approve or reject them.
+
+    Decisions are carried out by the next sync. Approving a held delete deletes on the
+    other side, rejecting it restores the deleted side. An ambiguous match is approved
+    with the candidate picked, ID=N (N from the listing); rejecting it creates each.
+    """
+    from wess_core.service import review
+
+    if decision is None:
+        if ids or everything:
+            raise UsageError("add --approve or --reject to act on review entries")
+        rows = review.review(ctx, login)
+        emit(rows, as_json, _review_lines(rows))
+        return
+    data = review.decide(ctx, login, list(ids), decision == "approve", everything)
+    verb = "approved" if decision == "approve" else "rejected"
+    text = [f"{row['id']} {verb}" for row in data["decided"]] or ["Nothing to decide."]
+    text += [f"{rid} skipped: pick its candidate with --approve {rid}=N" for rid in data["skipped"]]
+    text += [
+        f"{rid} not approved: it deletes records in the shared CRM; an admin approves it"
+        for rid in data.get("needs_admin", ())
+    ]
+    if data["decided"]:
+        text.append(f"Carried out at the next sync ('wess sync {login}').")
+    emit(data, as_json, text)
+
+
+@cli.command("ledger")
+@click.argument("login")
+@click.option("--item", help="Only entries naming this CRM id or item id.")
+@click.option("--since", help="From this time on: ISO date/time, or relative (30m, 12h, 7d).")
+@json_option
+@pass_ctx
+def ledger_command(
+    ctx: Context, login: str, item: str | None, since: str | None, as_json: bool
+) -> None:
+    """Every item operation of LOGIN's syncs (create, update, delete, link, unlink, skip,
+    hold, error), oldest first, kept for ledger_retention_days."""
+    from wess_core.service import review
+
+    rows = review.ledger(ctx, login, item=item, since=since)
+    shown = [{**r, "item_id": (r.get("item_id") or "")[-16:] or None} for r in rows]
+    columns = ["time", "op", "direction", "type", "crm_id", "item_id", "error"]
+    emit(rows, as_json, table(shown, columns) if rows else "No ledger entries.")
+
+
+@cli.command("retry")
+@click.argument("login")
+@click.argument("item")
+@json_option
+@pass_ctx
+def retry_command(ctx: Context, login: str, item: str, as_json: bool) -> None:
+    """Re-try ITEM (a CRM id or an Exchange item id) at LOGIN's next sync."""
+    from wess_core.service import review
+
+    data = review.retry(ctx, login, item)
+    emit(data, as_json, f"{item} ({data['type']}) will be re-tried at the next sync.")
+
+
+@cli.command("ignore")
+@click.argument("login")
+@click.argument("item")
+@click.option("--undo", is_flag=True, help="Resume syncing ITEM.")
+@json_option
+@pass_ctx
+def ignore_command(ctx: Context, login: str, item: str, undo: bool, as_json: bool) -> None:
+    """Stop syncing ITEM (a CRM id or an Exchange item id) for LOGIN; --undo resumes it."""
+    from wess_core.service import review
+
+    data = review.ignore(ctx, login, item, undo=undo)
+    text = (f"{item} ({data['type']}) syncs again from the next sync." if undo
+            else f"{item} ({data['type']}) is ignored: its changes are not synced.")  # fmt: skip
+    emit(data, as_json, text)
+
+
+@cli.command("status")
+@json_option
+@pass_ctx
+def status_command(ctx: Context, as_json: bool) -> None:
+    """Every user's sync state: eligible, last run, last error (a user: their own line)."""
+    from wess_core.service import sync
+
+    rows = sync.status(ctx)
+    columns = ["login", "sync_enabled", "eligible", "paused", "queue", "held", "jobs",
+               "last_run", "last_result"]  # fmt: skip
+    emit(rows, as_json, table(rows, columns) if rows else "No users yet.")
+
+
+def _sync_text(data: dict[str, Any]) -> list[str]:
+    lines = []
+    for name, folder in data["folders"].items():
+        to_crm, to_ex = folder["to_crm"], folder["to_exchange"]
+        line = (
+            f"{name:<12} to CRM: +{to_crm['created']} ~{to_crm['updated']} -{to_crm['deleted']}"
+            f"   to Exchange: +{to_ex['created']} ~{to_ex['updated']} -{to_ex['deleted']}"
+        )
+        if folder.get("conflicts"):
+            line += f"   conflicts: {len(folder['conflicts'])}"
+        if folder.get("errors"):
+            line += f"   errors: {len(folder['errors'])}"
+        if folder.get("failed"):
+            line += f"   FAILED: {folder['failed']}"
+        lines.append(line)
+    verb = "Would sync" if data.get("dry_run") else "Synced"
+    login, seconds = data["login"], data["seconds"]
+    errors = int(data.get("items_in_error") or 0)
+    failed = [name for name, f in data["folders"].items() if f.get("failed")]
+    if errors or failed:
+        what = [f"{errors} item(s) in error (see wess ledger {login})"] if errors else []
+        what += [f"failed: {', '.join(failed)}"] if failed else []
+        lines.append(f"{verb} {login} with errors in {seconds:.2f} s: {'; '.join(what)}.")
+    else:
+        lines.append(f"{verb} {login} in {seconds:.2f} s.")
+    return lines
+
+
+def _sync_with_progress_bar(ctx: Context, login: str, dry_run: bool) -> dict[str, Any]:
+    """Sync Now with a progress bar on the terminal (stderr): one step per folder."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from wess_core import plugins
+    from wess_core.service import sync
+
+    folders = len(plugins.item_types().names())
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(f"Syncing {login}", total=folders)
+        started: list[str] = []
+
+        def step(folder: str) -> None:
+            if started:
+                bar.advance(task)
+            started.append(folder)
+            bar.update(task, description=f"Syncing {login}: {folder}")
+
+        data = sync.sync_user(ctx, login, dry_run=dry_run, progress=step)
+        bar.update(task, completed=folders)
+    return data
+
+
+@cli.command("sync")
+@click.argument("login")
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@json_option
+@pass_ctx
+def sync_command(ctx: Context, login: str, dry_run: bool, as_json: bool) -> None:
+    """Sync Now: bring LOGIN's CRM records and mailbox in step."""
+    from wess_core.service import sync
+
+    if not as_json and sys.stderr.isatty():
+        data = _sync_with_progress_bar(ctx, login, dry_run)
+    else:
+        data = sync.sync_user(ctx, login, dry_run=dry_run)
+    emit(data, as_json, _sync_text(data))
+    trouble = sync.problems(data)
+    if trouble:  # a folder failed or items are in error: not a clean sync (exit 1)
+        say(f"wess: sync of {login} finished with errors: {trouble}", err=True)
+        sys.exit(1)
+
+
+@cli.command("run")
+@click.option("--workers", type=click.IntRange(1, 256), default=4, show_default=True)
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.1),
+    default=None,
+    help="Seconds between passes (default: the sync_interval setting).",
+)
+@click.option("--once", is_flag=True, help="One pass over all eligible users, then exit.")
+@json_option
+@pass_ctx
+def run_command(
+    ctx: Context, workers: int, interval: float | None, once: bool, as_json: bool
+) -> None:
+    """The scheduler: sync every eligible user, WORKERS at a time, every INTERVAL seconds.
+
+    SIGTERM or Ctrl-C starts no new sync and cuts the requests in flight (what the
+    running syncs applied is saved), then exits 0 within a few seconds.
+    """
+    import signal
+    import threading
+
+    from wess_core import deadlines
+    from wess_core.service import sync
+    from wess_core.service.accounts import setting
+
+    stop = threading.Event()
+    received: list[str] = []
+
+    def on_signal(signum: int, frame: Any) -> None:
+        received.append(signal.Signals(signum).name)
+        stop.set()
+        deadlines.abort_all(f"stopped: wess run received {received[0]}")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    def report(outcome: dict[str, Any]) -> None:
+        if as_json:
+            _write(json.dumps(outcome, sort_keys=True))
+        else:
+            say(
+                f"synced {len(outcome['synced'])}, failed {len(outcome['failed'])}, "
+                f"skipped {len(outcome['skipped'])}"
+            )
+            for login, why in sorted(outcome["failed"].items()):
+                say(f"  {login}: {why}")
+
+    if once:
+        report(sync.run_once(ctx, workers, stop))
+    else:
+        wait = interval if interval is not None else float(setting(ctx, "sync_interval"))
+        sync.run_forever(ctx, workers, wait, stop, on_pass=report)
+    if received:
+        click.echo(f"wess run: stopped on {received[0]}; requests in flight were cut", err=True)
