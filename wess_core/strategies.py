@@ -106,16 +106,24 @@ class MailboxBusy(MailboxError):
 
 
 class MailboxUnavailable(MailboxError):
-    """The whole mailbox cannot be used now; the engine's caller stops the run's other
-    folders at once (``wess_core.service.sync``).
+    """The whole mailbox cannot be used now: the one error a transport raises for a
+    failure that is not one folder's (credentials refused, the mailbox gone, the server
+    not answering). Any transport raises it from ``Transport.changes``; the engine
+    handles it in one place (``wess_core.sync.engine.sync_all``): it never asks the
+    mailbox again for the run's other folders, and its caller
+    (``wess_core.service.sync``) decides from these meanings alone:
 
     ``credentials``: only a change by a person helps (new credentials, a fixed e-mail,
     access granted again): the user is paused with ``str(error)`` as the reason and one
     history entry, until the setting changes. ``rediscover``: a fresh discovery of the
-    mailbox's URL may help (it moved, the server did not answer); the run is tried once
-    more. ``endpoint``: the URL did not answer as a trusted server (refused, timed out,
-    TLS). ``gone``: the mailbox no longer exists or access to it was removed (a pause
-    whose reason says so, not a password problem)."""
+    mailbox's URL may help (it moved, the server did not answer): the core discovers it
+    once more and retries the folder that failed, then goes on with the others.
+    ``retry_after``: neither helps, the mailbox may be asked again after this many
+    seconds (``None``: the next run); the run ends and nobody is paused.
+    ``endpoint``: the URL did not answer as a trusted server (refused, timed out, TLS;
+    for a URL a user set, the core says so in one message that reveals nothing more).
+    ``gone``: the mailbox no longer exists or access to it was removed (a pause whose
+    reason says so, not a password problem)."""
 
     def __init__(
         self,
@@ -123,6 +131,7 @@ class MailboxUnavailable(MailboxError):
         *,
         credentials: bool,
         rediscover: bool,
+        retry_after: float | None = None,
         endpoint: bool = False,
         gone: bool = False,
         code: str | None = None,
@@ -130,6 +139,7 @@ class MailboxUnavailable(MailboxError):
         super().__init__(message, code=code)
         self.credentials = credentials
         self.rediscover = rediscover
+        self.retry_after = retry_after
         self.endpoint = endpoint
         self.gone = gone
 

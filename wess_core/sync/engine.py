@@ -47,6 +47,7 @@ from wess_core.strategies import (
     ItemUpdate,
     MailboxChange,
     MailboxItem,
+    MailboxUnavailable,
     NewItem,
     NewRecord,
     RecordNotFound,
@@ -1010,6 +1011,11 @@ def sync_folder(
     return run.run()
 
 
+#: Called with a whole-mailbox failure; returns a transport to retry the failed folder
+#: with (a rediscovered URL), or ``None`` to end the run with the failure.
+Recover = Callable[[MailboxUnavailable], Transport | None]
+
+
 def sync_all(
     item_types: Iterable[ItemType],
     crm: CrmBackend,
@@ -1021,19 +1027,47 @@ def sync_all(
     batch_size: int = DEFAULT_BATCH_SIZE,
     guard: DeletionGuard | None = None,
     ledger: Ledger | None = None,
+    progress: Callable[[str], None] | None = None,
+    recover: Recover | None = None,
 ) -> SyncResult:
-    """Sync every item type in turn; a folder that fails is reported, the others go on."""
+    """Sync every item type in turn; a folder that fails is reported, the others go on.
+
+    ``progress(folder)`` is called once per mailbox folder, as its sync begins.
+
+    A ``MailboxUnavailable`` is handled here and nowhere else: ``recover(error)`` (the
+    caller's policy) may return a fresh transport, and the folder that failed is tried
+    again with it; otherwise that folder and every one after it fail with the error
+    without asking the mailbox again, and ``result.unavailable`` holds it.
+    """
     check_policy(policy)
     result = SyncResult(dry_run=dry_run)
+    begun: set[str] = set()
     for item_type in item_types:
-        try:
-            result.folders[item_type.name] = sync_folder(
-                item_type, crm, mailbox, state, policy,
-                dry_run=dry_run, batch_size=batch_size, guard=guard, ledger=ledger,
-            )  # fmt: skip
-        except Exception as exc:
-            log.warning("sync of %s failed: %s", item_type.name, _message(exc))
-            folder = FolderResult(item_type.name, item_type.folder, dry_run=dry_run)
-            folder.failed = f"{type(exc).__name__}: {_message(exc)}"
-            result.folders[item_type.name] = folder
+        if progress is not None and item_type.folder not in begun:
+            begun.add(item_type.folder)
+            progress(item_type.folder)
+        while result.unavailable is None:
+            try:
+                result.folders[item_type.name] = sync_folder(
+                    item_type, crm, mailbox, state, policy,
+                    dry_run=dry_run, batch_size=batch_size, guard=guard, ledger=ledger,
+                )  # fmt: skip
+            except MailboxUnavailable as exc:
+                fresh = recover(exc) if recover is not None else None
+                if fresh is not None:
+                    mailbox = fresh
+                    continue
+                result.unavailable = exc
+            except Exception as exc:
+                result.folders[item_type.name] = _failed_folder(item_type, exc, dry_run)
+            break
+        if result.unavailable is not None:
+            result.folders[item_type.name] = _failed_folder(item_type, result.unavailable, dry_run)
     return result
+
+
+def _failed_folder(item_type: ItemType, exc: BaseException, dry_run: bool) -> FolderResult:
+    log.warning("sync of %s failed: %s", item_type.name, _message(exc))
+    folder = FolderResult(item_type.name, item_type.folder, dry_run=dry_run)
+    folder.failed = f"{type(exc).__name__}: {_message(exc)}"
+    return folder
