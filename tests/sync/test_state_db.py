@@ -10,6 +10,7 @@ from tests.support.sync_world import World, contact
 from wess_core.store import Store
 from wess_core.sync import status
 from wess_core.sync.memory import MemoryMailbox
+from wess_core.sync.held import HeldEntry
 from wess_core.sync.status import FolderState, SqliteRows, StatusRow, StoreSyncState
 
 
@@ -99,7 +100,7 @@ def test_every_type_loads_its_own_meta_and_rows_and_a_reload_is_fresh(tmp_path):
     state = StoreSyncState(store, "alice")
     contacts, tasks, calendar = (state.load(t) for t in ("contacts", "tasks", "calendar"))
     assert (contacts.token, contacts.cursor, len(contacts.rows)) == ("c1", "5", 3)
-    assert (tasks.token, tasks.held, len(tasks.rows)) == ("t1", {"p9": {"kind": "delete"}}, 0)
+    assert (tasks.token, tasks.held, len(tasks.rows)) == ("t1", {"p9": HeldEntry(kind="delete")}, 0)
     assert (calendar.token, len(calendar.rows)) == (None, 0)
     writer.save(FolderState("contacts", token="c2", rows={"p7": _row(7)}))  # the whole table
     again = state.load("contacts")  # not what the first load read

@@ -21,6 +21,7 @@ from typing import Any
 
 from wess_core.errors import UsageError
 from wess_core.strategies import CrmRecord, Direction, ItemType, MailboxChange, MailboxItem
+from wess_core.sync.held import AMBIGUOUS, HeldEntry
 from wess_core.sync.result import Conflict
 from wess_core.sync.review import match, match_keys_of, review_id, summary
 from wess_core.sync.status import FolderState, StatusRow, content_hash, pair_id
@@ -79,8 +80,8 @@ class Action:
     record: CrmRecord | None = None
     item: MailboxItem | None = None
     conflict: Conflict | None = None
-    #: HOLD: the entry held for review (see ``wess_core.sync.review``).
-    entry: dict[str, Any] | None = None
+    #: HOLD, and the actions a reviewer's decision leads to: the entry held for review.
+    entry: HeldEntry | None = None
 
     @property
     def crm_id(self) -> str | None:
@@ -103,7 +104,7 @@ class Action:
             out["winner"] = self.conflict.winner
         if self.entry is not None:
             out["review_id"] = self.pair_id
-            out["reason"] = self.entry.get("reason")
+            out["reason"] = self.entry.reason
         return out
 
 
@@ -442,21 +443,20 @@ def _match(
         for cid in group.records:
             del loose_records[cid]
         rid = review_id("ambiguous", t.name, [*group.items, *group.records])
-        entry = {
-            "id": rid,
-            "kind": "ambiguous",
-            "item_type": t.name,
-            "key": group.key,
-            "items": group.items,
-            "records": group.records,
-            "summaries": {
+        entry = HeldEntry(
+            id=rid,
+            kind=AMBIGUOUS,
+            item_type=t.name,
+            key=group.key,
+            items=group.items,
+            records=group.records,
+            summaries={
                 **{i: summary(item_fields[i]) for i in group.items},
                 **{r: summary(record_fields[r]) for r in group.records},
             },
-            "reason": (
+            reason=(
                 f"{len(group.records)} CRM record(s) and {len(group.items)} Exchange item(s) "
                 f"share {group.key}"
             ),
-            "decision": None,
-        }
+        )
         planner.actions.append(Action(Kind.HOLD, rid, entry=entry))

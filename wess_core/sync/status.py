@@ -35,6 +35,7 @@ from typing import Any, Protocol
 from wess_core import safefile
 from wess_core.errors import StoreCorrupt, StoreError
 from wess_core.store import LOCK_TIMEOUT_SECONDS, Store, check_name_part
+from wess_core.sync.held import HeldEntry, held_entries
 from wess_core.sync.legacy_state import legacy_files, read_legacy_state
 
 STATE_VERSION = 1
@@ -266,13 +267,14 @@ class FolderState:
     retry_records: dict[str, str] = field(default_factory=dict)
     #: Entries held for review (held deletes, ambiguous matches), by review id; see
     #: ``wess_core.sync.review``. Their items and records are not synced until decided.
-    held: dict[str, dict[str, Any]] = field(default_factory=dict)
+    held: dict[str, HeldEntry] = field(default_factory=dict)
     #: Mailbox item ids / CRM ids a person asked not to sync (``wess ignore``) → since.
     ignored: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.rows, MemoryRows | SqliteRows):
             self.rows = MemoryRows(self.rows)
+        self.held = held_entries(self.held)
 
     def by_crm(self, crm_id: str) -> StatusRow | None:
         return self.rows.by_crm(crm_id)
@@ -310,7 +312,7 @@ class FolderState:
             "cursor": self.cursor,
             "retry_items": dict(self.retry_items),
             "retry_records": dict(self.retry_records),
-            "held": copy.deepcopy(self.held),
+            "held": {rid: entry.to_dict() for rid, entry in self.held.items()},
             "ignored": dict(self.ignored),
         }
 
@@ -326,7 +328,7 @@ class FolderState:
             rows=rows,
             retry_items=dict(data.get("retry_items") or {}),
             retry_records=dict(data.get("retry_records") or {}),
-            held=copy.deepcopy(dict(data.get("held") or {})),
+            held=held_entries(data.get("held")),
             ignored=dict(data.get("ignored") or {}),
         )
 
@@ -338,10 +340,10 @@ class FolderState:
         items: set[str] = set()
         records: set[str] = set()
         for entry in self.held.values():
-            if entry.get("decision"):
+            if entry.decision:
                 continue
-            items.update(entry.get("items") or ())
-            records.update(entry.get("records") or ())
+            items.update(entry.items)
+            records.update(entry.records)
         for ident in self.ignored:
             items.add(ident)
             records.add(ident)
