@@ -65,9 +65,8 @@ def apply(run: FolderRun, actions: list[Action]) -> None:
             run.settle(action)
     for action in by_kind[Kind.HOLD]:
         hold(run, action)
-    steps = _Steps(run)
-    for kind in (*MAILBOX_WRITES, Kind.CREATE_RECORD, Kind.UPDATE_RECORD, Kind.DELETE_RECORD):
-        _run_batches(run, by_kind[kind], steps.of(kind))
+    for kind, step in _Steps(run).steps().items():
+        _run_batches(run, by_kind[kind], step)
 
 
 def _run_batches(run: FolderRun, actions: list[Action], step: Step) -> None:
@@ -112,43 +111,49 @@ class _Steps:
     def __init__(self, run: FolderRun) -> None:
         self.run = run
 
-    def of(self, kind: Kind) -> Step:
-        run, folder, record_type = (
-            self.run,
-            self.run.item_type.folder,
-            self.run.item_type.record_type,
-        )
+    def steps(self) -> dict[Kind, Step]:
+        """The write steps in the order they run: the mailbox's, then the CRM's."""
+        run = self.run
+        folder, record_type = run.item_type.folder, run.item_type.record_type
         mailbox, crm = run.mailbox, run.crm
-        if kind is Kind.CREATE_ITEM:
-            return Step(
-                self.new_item, lambda i: mailbox.create(folder, i), self.created_item, run.batch
-            )
-        if kind is Kind.UPDATE_ITEM:
-            return Step(
-                self.item_update, lambda i: mailbox.update(folder, i), self.updated_item, run.batch
-            )
-        if kind is Kind.DELETE_ITEM:
-            return Step(
-                self.item_ref, lambda i: mailbox.delete(folder, i), self.deleted_item, run.batch
-            )
-        if kind is Kind.CREATE_RECORD:
-            return Step(
-                self.new_record,
-                lambda i: crm.create(record_type, i),
-                self.created_record,
-                run.crm_batch,
-            )
-        if kind is Kind.UPDATE_RECORD:
-            return Step(
-                self.record_update,
-                lambda i: crm.update(record_type, i),
-                self.updated_record,
-                run.crm_batch,
-            )
-        assert kind is Kind.DELETE_RECORD, kind
-        return Step(
-            self.record_id, lambda i: crm.delete(record_type, i), self.deleted_record, run.crm_batch
-        )
+        return {
+            Kind.CREATE_ITEM: Step(
+                prepare=self.new_item,
+                call=lambda inputs: mailbox.create(folder, inputs),
+                done=self.created_item,
+                batch=run.batch,
+            ),
+            Kind.UPDATE_ITEM: Step(
+                prepare=self.item_update,
+                call=lambda inputs: mailbox.update(folder, inputs),
+                done=self.updated_item,
+                batch=run.batch,
+            ),
+            Kind.DELETE_ITEM: Step(
+                prepare=self.item_ref,
+                call=lambda inputs: mailbox.delete(folder, inputs),
+                done=self.deleted_item,
+                batch=run.batch,
+            ),
+            Kind.CREATE_RECORD: Step(
+                prepare=self.new_record,
+                call=lambda inputs: crm.create(record_type, inputs),
+                done=self.created_record,
+                batch=run.crm_batch,
+            ),
+            Kind.UPDATE_RECORD: Step(
+                prepare=self.record_update,
+                call=lambda inputs: crm.update(record_type, inputs),
+                done=self.updated_record,
+                batch=run.crm_batch,
+            ),
+            Kind.DELETE_RECORD: Step(
+                prepare=self.record_id,
+                call=lambda inputs: crm.delete(record_type, inputs),
+                done=self.deleted_record,
+                batch=run.crm_batch,
+            ),
+        }
 
     # -- inputs --------------------------------------------------------------------
 
