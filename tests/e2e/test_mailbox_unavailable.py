@@ -4,43 +4,24 @@ run). Here the transport is a third-party in-memory one: no EWS code is involved
 
 from __future__ import annotations
 
-from wess_core import hookimpl, plugins
+from tests.support.memory_transport import MemoryTransportPlugin, ready_alice
+from wess_core import plugins
 from wess_core.strategies import MailboxUnavailable
-from wess_core.sync.memory import MemoryMailbox
 from wess_plugins.crm_local import local
 
 FOLDERS = 5
 
 
-class _FailingTransportPlugin:
+class _FailingTransportPlugin(MemoryTransportPlugin):
     """A transport whose ``nth`` ``changes`` call raises ``error``."""
 
     def __init__(self, error: MailboxUnavailable, nth: int = 1) -> None:
-        self.mailbox = MemoryMailbox()
+        super().__init__()
         self.mailbox.faults.fail_call("changes", nth, error=error)
-        self.connections: list = []
-
-    @hookimpl
-    def wess_register_transports(self, register):
-        def factory(connection):
-            self.connections.append(connection)
-            return self.mailbox
-
-        register("memory", factory)
 
 
 def _ready(wess, home):
-    for argv in (
-        ("init",),
-        ("module", "activate"),
-        ("licences", "add", "1"),
-        ("users", "add", "alice", "--email", "alice@example.com"),
-        ("users", "allocate", "alice"),
-        ("users", "enable", "alice"),
-        ("users", "set", "alice", "--transport", "memory", "--skip-check"),
-    ):
-        result = wess(*argv)
-        assert result.exit_code == 0, (argv, result.stderr)
+    ready_alice(wess, ("users", "set", "alice", "--transport", "memory", "--skip-check"))
     local.add_record(home, "main", "people", {"first_name": "Bo", "last_name": "Ng"})
 
 

@@ -9,8 +9,8 @@ import stat
 from tests.support.sync_world import World, contact
 from wess_core.store import Store
 from wess_core.sync import status
-from wess_core.sync.memory import MemoryMailbox
 from wess_core.sync.held import HeldEntry
+from wess_core.sync.memory import MemoryMailbox
 from wess_core.sync.status import FolderState, SqliteRows, StatusRow, StoreSyncState
 
 

@@ -48,7 +48,6 @@ from wess_core.sync.plan import (
     DEFAULT_POLICY,
     MAILBOX_WRITES,
     Kind,
-    check_policy,
     plan_folder,
 )
 from wess_core.sync.result import FolderResult, SyncResult
@@ -122,13 +121,7 @@ def sync_folder(
     ``guard`` (default ``DeletionGuard()``) decides when deletes are held for review;
     ``ledger`` receives every item operation, once per batch.
     """
-    options = Options(
-        policy=policy,
-        dry_run=dry_run,
-        batch_size=batch_size,
-        guard=guard or DeletionGuard(),
-        ledger=ledger,
-    )
+    options = Options.of(policy, dry_run=dry_run, batch_size=batch_size, guard=guard, ledger=ledger)
     return run_folder(FolderRun(item_type, crm, mailbox, state, options))
 
 
@@ -160,13 +153,7 @@ def sync_all(
     again with it; otherwise that folder and every one after it fail with the error
     without asking the mailbox again, and ``result.unavailable`` holds it.
     """
-    options = Options(
-        policy=check_policy(policy),
-        dry_run=dry_run,
-        batch_size=batch_size,
-        guard=guard or DeletionGuard(),
-        ledger=ledger,
-    )
+    options = Options.of(policy, dry_run=dry_run, batch_size=batch_size, guard=guard, ledger=ledger)
     result = SyncResult(dry_run=dry_run)
     begun: set[str] = set()
     for item_type in item_types:

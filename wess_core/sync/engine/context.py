@@ -51,6 +51,21 @@ class Options:
     guard: DeletionGuard = field(default_factory=DeletionGuard)
     ledger: Ledger | None = None
 
+    @classmethod
+    def of(
+        cls,
+        policy: str,
+        *,
+        dry_run: bool,
+        batch_size: int,
+        guard: DeletionGuard | None,
+        ledger: Ledger | None,
+    ) -> Options:
+        """The options of ``sync_folder`` / ``sync_all``; an unknown policy is refused
+        here, before any folder is read."""
+        guard = guard or DeletionGuard()
+        return cls(check_policy(policy), dry_run, batch_size, guard, ledger)
+
 
 #: Ledger operation per action kind.
 LEDGER_OPS = {
