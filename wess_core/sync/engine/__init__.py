@@ -72,12 +72,15 @@ assert set(MAILBOX_WRITES) | set(CRM_WRITES) | {Kind.LINK, Kind.UNLINK, Kind.HOL
 
 def run_folder(run: FolderRun) -> FolderResult:
     """The stages, in order, for one folder."""
+    # 1. gather (a run that writes carries out plain changes page by page meanwhile)
     changes = gather.gather(run, on_page=None if run.dry_run else stream.Streamer(run))
+    # 2. trust: frozen ids out, decisions in, content the plan needs, unmappable out
     trust.freeze(run, changes)
     decisions = trust.release(run, changes)
     gather.fill_content(run, changes)
-    trust.freeze(run, changes)
+    trust.freeze(run, changes)  # what release and fill_content brought in may be frozen
     trust.screen(run, changes)
+    # 3. plan, and trust again: what may be created or deleted now
     actions = plan_folder(
         run.item_type,
         run.state,
@@ -89,6 +92,7 @@ def run_folder(run: FolderRun) -> FolderResult:
     )
     actions = trust.apply_guard(run, trust.defer_unmatched(run, actions)) + decisions.actions
     trust.fill_summaries(run, actions)
+    # 4. apply, 5. commit
     if run.dry_run:
         apply.count(run, actions)
         return run.result
