@@ -15,10 +15,11 @@ Pure helpers the planner and the engine share (no I/O):
   are linked holds every delete it implies (vdirsyncer's ``StorageEmpty``, the extreme
   case). Exchange reports an item moved out of the folder as a deletion, exactly like a
   real one; WESS treats it as a deletion, so a mass move counts towards the guard.
-* **Held entries** (plain dicts kept in ``FolderState.held``, keyed by a short stable
-  review id): ``kind`` "delete" (a pair whose delete was held; ``side`` is where the
-  delete would happen) or "ambiguous" (items and records sharing a key). A reviewer sets
-  ``decision``; the next sync carries it out (``wess_core.sync.engine``).
+* **Held entries** (``wess_core.sync.held.HeldEntry``, kept in ``FolderState.held``,
+  keyed by a short stable review id): ``kind`` "delete" (a pair whose delete was held;
+  ``side`` is where the delete would happen) or "ambiguous" (items and records sharing a
+  key). A reviewer sets ``decision``; the next sync carries it out
+  (``wess_core.sync.engine.trust.release``).
 """
 
 from __future__ import annotations
