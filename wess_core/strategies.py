@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from wess_core.errors import WessError
+from wess_core.strategy_errors import *  # noqa: F403 - part of this contract
 
 T = TypeVar("T")
 #: One entry of a bulk call's answer: the result, or the exception for that input.
@@ -66,104 +66,7 @@ class Direction(StrEnum):
 
 
 # -- errors a transport or connector returns (per item) or raises (per call) -----
-
-
-class MailboxError(WessError):
-    """Base class for errors a transport reports.
-
-    ``code`` is the server's own name for the error when it gave one (an EWS
-    ResponseCode, a Graph error code): it goes to the ledger and history as it is, so a
-    failure nobody classified can still be looked up."""
-
-    #: A subclass may name its own code here; ``code=`` on one error overrides it.
-    code: str | None = None
-
-    def __init__(self, *args: Any, code: str | None = None) -> None:
-        super().__init__(*args)
-        if code is not None:
-            self.code = code
-
-
-class FolderUnavailable(MailboxError):
-    """This folder cannot be read or written this run (the folder is missing, its answer
-    was not understood, the server refused it with a code no other class covers).
-
-    Raised by ``Transport.changes``; the engine skips the folder for this run (its sync
-    state is kept) and the other folders go on. The next run tries again; the user is
-    never paused for it."""
-
-
-class MailboxBusy(MailboxError):
-    """The server asked to back off (EWS ErrorServerBusy and friends, Graph 429).
-
-    Raised by ``Transport.changes`` (the folder is skipped this run) or returned for
-    one item; ``retry_after`` is the wait the server asked for, in seconds, when known.
-    Nobody is paused: the next run tries again."""
-
-    def __init__(self, *args: Any, code: str | None = None, retry_after: float | None = None):
-        super().__init__(*args, code=code)
-        self.retry_after = retry_after
-
-
-class MailboxUnavailable(MailboxError):
-    """The whole mailbox cannot be used now; the engine's caller stops the run's other
-    folders at once (``wess_core.service.sync``).
-
-    ``credentials``: only a change by a person helps (new credentials, a fixed e-mail,
-    access granted again): the user is paused with ``str(error)`` as the reason and one
-    history entry, until the setting changes. ``rediscover``: a fresh discovery of the
-    mailbox's URL may help (it moved, the server did not answer); the run is tried once
-    more. ``endpoint``: the URL did not answer as a trusted server (refused, timed out,
-    TLS). ``gone``: the mailbox no longer exists or access to it was removed (a pause
-    whose reason says so, not a password problem)."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        credentials: bool,
-        rediscover: bool,
-        endpoint: bool = False,
-        gone: bool = False,
-        code: str | None = None,
-    ) -> None:
-        super().__init__(message, code=code)
-        self.credentials = credentials
-        self.rediscover = rediscover
-        self.endpoint = endpoint
-        self.gone = gone
-
-
-class InvalidSyncState(MailboxError):
-    """The sync token is no longer accepted (EWS ErrorInvalidSyncStateData, Graph 410 Gone).
-
-    Raised by ``Transport.changes``; the engine answers with a full resync that
-    re-links items through the stored ids and never duplicates.
-    """
-
-
-class ItemNotFound(MailboxError):
-    """The item does not exist (any more). Per item, from get / update / delete."""
-
-
-class ItemChanged(MailboxError):
-    """The item changed since the changekey given (EWS ErrorIrresolvableConflict).
-
-    Per item, from ``update``; the engine retries the pair on the next run with
-    both sides' current content.
-    """
-
-
-class CrmError(WessError):
-    """Base class for errors a CRM connector reports."""
-
-
-class RecordNotFound(CrmError):
-    """No live record with that id (never existed, or deleted). Per item."""
-
-
-class RecordChanged(CrmError):
-    """The record's revision is not the one expected (someone else wrote it). Per item."""
+# (defined in ``wess_core.strategy_errors``; part of this contract, import them from here)
 
 
 # -- what the mailbox side exchanges ----------------------------------------------
