@@ -13,12 +13,9 @@ from __future__ import annotations
 import base64
 import collections
 import contextvars
-import email.parser
 import functools
-import http.client
 import json
 import logging
-import re
 import secrets
 import socket
 import ssl
@@ -28,7 +25,6 @@ import time
 import traceback
 import urllib.parse
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -132,118 +128,11 @@ class HttpResponse(Exception):
         self.close = close
 
 
-_MAX_HEADER_LINE = 65536  # http.client's limits
-_MAX_HEADERS = 100
-_HEADER_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")  # the email parser's: printable, no colon
-
-
-def parse_headers(fp, message_class=http.client.HTTPMessage):
-    """``http.client.parse_headers``, without the email parser for plain ``Name: value``
-    lines: the same message (same names, values and order), ~10x cheaper, and every
-    request's headers are parsed (a quarter of an idle request's server CPU). Anything
-    else (a folded line, a line the email parser would not take as a header) goes to the
-    email parser, as before. Same limits and errors as ``http.client``."""
-    lines = []
-    while True:
-        line = fp.readline(_MAX_HEADER_LINE + 1)
-        if len(line) > _MAX_HEADER_LINE:
-            raise http.client.LineTooLong("header line")
-        lines.append(line)
-        if len(lines) > _MAX_HEADERS:
-            raise http.client.HTTPException(f"got more than {_MAX_HEADERS} headers")
-        if line in (b"\r\n", b"\n", b""):
-            break
-    message = message_class()
-    for line in lines:
-        if line in (b"\r\n", b"\n", b""):
-            break
-        name, colon, value = line.decode("iso-8859-1").partition(":")
-        if not colon or not _HEADER_NAME.fullmatch(name):
-            text = b"".join(lines).decode("iso-8859-1")
-            return email.parser.Parser(_class=message_class).parsestr(text)
-        message[name] = value.lstrip(" \t").rstrip("\r\n")
-    return message
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "Microsoft-IIS/10.0"
     sys_version = ""
     timeout = 30
-
-    def parse_request(self):
-        """``BaseHTTPRequestHandler.parse_request`` (Python 3.11's, step for step) with
-        :func:`parse_headers`: the stdlib's calls ``http.client.parse_headers``, which
-        cannot be swapped per class."""
-        self.command = None  # set in case of error on the first line
-        self.request_version = version = self.default_request_version
-        self.close_connection = True
-        requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
-        self.requestline = requestline
-        words = requestline.split()
-        if len(words) == 0:
-            return False
-        if len(words) >= 3:  # enough to determine the protocol version
-            version = words[-1]
-            try:
-                if not version.startswith("HTTP/"):
-                    raise ValueError
-                base_version_number = version.split("/", 1)[1]
-                version_number = base_version_number.split(".")
-                if len(version_number) != 2:
-                    raise ValueError
-                if any(not component.isdigit() for component in version_number):
-                    raise ValueError("non digit in http version")
-                if any(len(component) > 10 for component in version_number):
-                    raise ValueError("unreasonable length http version")
-                version_number = int(version_number[0]), int(version_number[1])
-            except (ValueError, IndexError):
-                self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request version ({version!r})")
-                return False
-            if version_number >= (1, 1) and self.protocol_version >= "HTTP/1.1":
-                self.close_connection = False
-            if version_number >= (2, 0):
-                self.send_error(
-                    HTTPStatus.HTTP_VERSION_NOT_SUPPORTED,
-                    f"Invalid HTTP version ({base_version_number})",
-                )
-                return False
-            self.request_version = version
-        if not 2 <= len(words) <= 3:
-            self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request syntax ({requestline!r})")
-            return False
-        command, path = words[:2]
-        if len(words) == 2:
-            self.close_connection = True
-            if command != "GET":
-                self.send_error(HTTPStatus.BAD_REQUEST, f"Bad HTTP/0.9 request type ({command!r})")
-                return False
-        self.command, self.path = command, path
-        if self.path.startswith("//"):  # gh-87389: no open redirects through //host paths
-            self.path = "/" + self.path.lstrip("/")
-        try:
-            self.headers = parse_headers(self.rfile, self.MessageClass)
-        except http.client.LineTooLong as err:
-            too_large = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
-            self.send_error(too_large, "Line too long", str(err))
-            return False
-        except http.client.HTTPException as err:
-            too_large = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
-            self.send_error(too_large, "Too many headers", str(err))
-            return False
-        conntype = self.headers.get("Connection", "").lower()
-        if conntype == "close":
-            self.close_connection = True
-        elif conntype == "keep-alive" and self.protocol_version >= "HTTP/1.1":
-            self.close_connection = False
-        expect = self.headers.get("Expect", "")
-        if (
-            expect.lower() == "100-continue"
-            and self.protocol_version >= "HTTP/1.1"
-            and self.request_version >= "HTTP/1.1"
-        ):
-            return self.handle_expect_100()
-        return True
 
     def log_message(self, format, *args):  # noqa: A002 - stdlib signature
         log.debug("%s - %s", self.address_string(), format % args)
