@@ -364,9 +364,9 @@ def test_request_headers_snapshot_is_dict_of_the_message():
     import http.client
     import io
 
-    from wess_emulator.emulator.server import _header_dict
+    from wess_emulator.emulator.ews_endpoint import header_dict
 
     for block in (b"Host: a\r\nX-A: 1\r\n\r\n", b"Host: a\r\nhost: b\r\nX-A: 1\r\nx-a: 2\r\n\r\n"):
         message = http.client.parse_headers(io.BytesIO(block))
-        assert _header_dict(message) == dict(message)
-        assert list(_header_dict(message)) == list(dict(message))
+        assert header_dict(message) == dict(message)
+        assert list(header_dict(message)) == list(dict(message))
