@@ -40,9 +40,14 @@ def _ready(wess):
 
 def test_a_user_syncs_through_the_transport_named_on_their_profile(wess, home):
     plugin = _MemoryTransportPlugin()
-    plugin.mailbox.add("contacts", {"given_name": "Ann", "surname": "Lee",
-                                    "email_addresses": [{"label": "EmailAddress1",
-                                                         "email": "ann@example.com"}]})  # fmt: skip
+    plugin.mailbox.add(
+        "contacts",
+        {
+            "given_name": "Ann",
+            "surname": "Lee",
+            "email_addresses": [{"label": "EmailAddress1", "email": "ann@example.com"}],
+        },
+    )
     with plugins.registered(plugin):
         _ready(wess)
         result = wess("users", "set", "alice", "--transport", "memory", "--skip-check")
