@@ -29,17 +29,33 @@ def test_the_database_is_private_and_made_only_by_a_save(tmp_path):
 
 def test_a_state_from_the_older_file_is_moved_in_once(tmp_path):
     store = Store(tmp_path)
-    snapshot = {"folders": {"1": {"type": "contacts", "version": 1, "token": "old",
-                                  "cursor": "3", "rows": {"p1": vars(_row(1))}}},
-                "journal": {"1": {"gen": "g1"}}}  # fmt: skip
+    snapshot = {
+        "folders": {
+            "1": {
+                "type": "contacts",
+                "version": 1,
+                "token": "old",
+                "cursor": "3",
+                "rows": {"p1": vars(_row(1))},
+            }
+        },
+        "journal": {"1": {"gen": "g1"}},
+    }
     store.path("state/alice").parent.mkdir(parents=True)
     store.path("state/alice").write_text(json.dumps(snapshot))
     with store.lock("state/alice"):
-        store.append_journal("state/alice", [
-            {"g": "g1", "type": "contacts", "rows": {"p2": vars(_row(2)), "p1": None},
-             "meta": {"token": "newer"}},
-            {"g": "stale", "type": "contacts", "rows": {"p9": vars(_row(9))}, "meta": {}},
-        ])  # fmt: skip
+        store.append_journal(
+            "state/alice",
+            [
+                {
+                    "g": "g1",
+                    "type": "contacts",
+                    "rows": {"p2": vars(_row(2)), "p1": None},
+                    "meta": {"token": "newer"},
+                },
+                {"g": "stale", "type": "contacts", "rows": {"p9": vars(_row(9))}, "meta": {}},
+            ],
+        )
     state = StoreSyncState(store, "alice")
     loaded = state.load("contacts")
     assert (loaded.token, loaded.cursor) == ("newer", "3")
@@ -93,8 +109,9 @@ def test_a_run_holds_a_batch_of_rows_not_the_table(tmp_path, monkeypatch):
 def test_every_type_loads_its_own_meta_and_rows_and_a_reload_is_fresh(tmp_path):
     store = Store(tmp_path)
     writer = StoreSyncState(store, "alice")
-    writer.save(FolderState("contacts", token="c1", cursor="5",
-                            rows={f"p{n}": _row(n) for n in range(3)}))  # fmt: skip
+    writer.save(
+        FolderState("contacts", token="c1", cursor="5", rows={f"p{n}": _row(n) for n in range(3)})
+    )
     writer.save(FolderState("tasks", token="t1", held={"p9": {"kind": "delete"}}))
     state = StoreSyncState(store, "alice")
     contacts, tasks, calendar = (state.load(t) for t in ("contacts", "tasks", "calendar"))
