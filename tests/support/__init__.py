@@ -97,8 +97,8 @@ def throttled_home(home, server):
         users.set_sync_enabled(ctx, login, True)
         users.update_user(ctx, login, password="Pw-" + login, database=login, verify=False)
         local.create_database(home, login)
-        local.import_records(home, login, "people", [{"first_name": f"{login}-{i}"}
-                                                     for i in range(3)])  # fmt: skip
+        people = [{"first_name": f"{login}-{i}"} for i in range(3)]
+        local.import_records(home, login, "people", people)
     return ctx
 
 
