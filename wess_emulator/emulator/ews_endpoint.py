@@ -63,14 +63,8 @@ def handle(server: EmulatorServer, handler: Handler, body: bytes):
     op_cls = operations.REGISTRY.get(op_name) if request.tag == f"{{{M}}}{op_name}" else None
     if op_cls is None:
         return _unknown_operation(server, root, request, op_name)
-    if server.validate:
-        errs = validate(root)
-        if errs:
-            server.record_schema_errors("request", op_name, errs)
-            return fault(
-                "ErrorSchemaValidation",
-                "The request failed schema validation: " + "; ".join(errs[:3]),
-            )
+    if server.validate and (invalid := _schema_fault(server, root, op_name)):
+        return invalid
     header = root.find(f"{{{SOAP}}}Header")
     api_version = "Exchange2016"
     if header is not None:
@@ -137,16 +131,22 @@ def _unknown_operation(server: EmulatorServer, root, request, op_name: str):
     ``SOAP fault`` rather than a response message: a response needs the operation's own
     message types, and a client sees the fault exactly as from a server without it."""
     declared = request.tag == f"{{{M}}}{op_name}" and declared_operation(op_name)
-    if declared and server.validate:
-        errs = validate(root)
-        if errs:
-            server.record_schema_errors("request", op_name, errs)
-            return fault(
-                "ErrorSchemaValidation",
-                "The request failed schema validation: " + "; ".join(errs[:3]),
-            )
+    if declared and server.validate and (invalid := _schema_fault(server, root, op_name)):
+        return invalid
     what = "not supported by this server" if declared else "an unknown operation"
     return fault("ErrorInvalidRequest", f"The request is invalid: {op_name} is {what}.")
+
+
+def _schema_fault(server: EmulatorServer, root, op_name: str):
+    """The ErrorSchemaValidation answer for a request the schema refuses (its violations
+    recorded on the server), or None for a valid one."""
+    errs = validate(root)
+    if not errs:
+        return None
+    server.record_schema_errors("request", op_name, errs)
+    return fault(
+        "ErrorSchemaValidation", "The request failed schema validation: " + "; ".join(errs[:3])
+    )
 
 
 def _effective_mailbox(server: EmulatorServer, principal, header, handler: Handler) -> Mailbox:
