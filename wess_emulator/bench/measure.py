@@ -63,6 +63,12 @@ def total(counts: dict[str, int]) -> int:
     return sum(counts.values())
 
 
+def traffic(counts: dict[str, int], memory: dict[str, Any]) -> dict[str, Any]:
+    """A step's requests by operation, their total and its memory, as every case reports
+    them."""
+    return {"requests": counts, "requests_total": total(counts), "memory": memory}
+
+
 def ratio(a: float, b: float) -> float | None:
     return round(a / b, 3) if b else None
 

@@ -7,7 +7,7 @@ import math
 import time
 from typing import Any
 
-from .measure import peak_memory, timed, total
+from .measure import peak_memory, timed, traffic
 from .processes import EmulatorProcess
 from .sizes import PASSWORD
 from .wess_side import (
@@ -54,10 +54,8 @@ def case_idle(space: Workspace) -> dict[str, Any]:
         "ms_per_user": round(1000 * wall / len(users), 2),
         "client_cpu_ms_per_user": round(1000 * cpu / len(users), 2),
         "synced": len(outcome["synced"]),
-        "requests": counts,
-        "requests_total": total(counts),
+        **traffic(counts, mem),
         "expected_requests": expected,
-        "memory": mem,
         "baseline": None,
         "ratio": None,
         "target": "exactly 1 SyncFolderItems per folder and user, no other request",
@@ -116,10 +114,8 @@ def case_incremental(space: Workspace) -> dict[str, Any]:
         },
         "wall_s": round(wall, 3),
         "moved": {"to_crm": to_crm, "to_exchange": to_ex},
-        "requests": counts,
-        "requests_total": total(counts),
+        **traffic(counts, mem),
         "expected_requests": expected,
-        "memory": mem,
         "baseline": None,
         "ratio": None,
         "target": "requests proportional to the changes: one SyncFolderItems page per "

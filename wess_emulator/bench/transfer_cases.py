@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .measure import ratio, total
+from .measure import ratio, total, traffic
 from .processes import EmulatorProcess
 from .sizes import PASSWORD
 from .wess_side import (
@@ -51,16 +51,12 @@ def case_import(space: Workspace) -> dict[str, Any]:
         "sizes": {"contacts": n, "folders": folders},
         "wall_s": round(wall, 3),
         "items_per_s": round(n / wall),
-        "requests": counts,
-        "requests_total": total(counts),
-        "memory": mem,
+        **traffic(counts, mem),
         "baseline": {
             "what": "exchangelib folder.sync_items(only_fields=<the transport's fields>, "
             "max_changes_returned=512), items counted, nothing stored",
             "wall_s": round(base_s, 3),
-            "requests": base_counts,
-            "requests_total": total(base_counts),
-            "memory": base_mem,
+            **traffic(base_counts, base_mem),
         },
         "ratio": against_base,
         "target": f"wall <= 1.3 x baseline; requests <= baseline + {folders} folders",
@@ -113,16 +109,12 @@ def case_export(space: Workspace) -> dict[str, Any]:
         "sizes": {"people": n, "batch": 100},
         "wall_s": round(wall, 3),
         "items_per_s": round(n / wall),
-        "requests": counts,
-        "requests_total": total(counts),
-        "memory": mem,
+        **traffic(counts, mem),
         "baseline": {
             "what": "exchangelib account.bulk_create(contacts, chunk_size=100) of the same "
             "fields, CRM id extended property included",
             "wall_s": round(base_s, 3),
-            "requests": base_counts,
-            "requests_total": total(base_counts),
-            "memory": base_mem,
+            **traffic(base_counts, base_mem),
         },
         "ratio": against_base,
         "target": "wall <= 1.3 x baseline",
