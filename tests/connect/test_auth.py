@@ -3,7 +3,7 @@ ones give the method's own message, and a refused save stores nothing."""
 
 from __future__ import annotations
 
-from tests.support import ALICE_PW, CLIENT_SECRET, NOROLE_PW, SVC_PW
+from tests.support import ALICE_PW, CLIENT_SECRET, NOROLE_PW, SVC_PW, impersonation_args, oauth_args
 
 
 def users_bytes(home) -> bytes:
@@ -26,10 +26,8 @@ def test_direct_right_password_is_saved_and_test_connection_passes(site, emu, ho
 
 
 def test_direct_domain_backslash_username(site, emu):
-    r = site(
-        "users", "set", "alice", "--exchange-username", "EXAMPLE\\alice", "--password-stdin",
-        input=ALICE_PW + "\n",
-    )  # fmt: skip
+    login = ("--exchange-username", "EXAMPLE\\alice", "--password-stdin")
+    r = site("users", "set", "alice", *login, input=ALICE_PW + "\n")
     assert r.exit_code == 0, r.stderr
 
 
@@ -85,10 +83,7 @@ def test_app_password_right_is_saved(site, emu):
 
 
 def test_impersonation_with_the_role_needs_no_user_password(site, emu, home):
-    r = site(
-        "connection", "set", "--auth", "impersonation", "--impersonation-user",
-        "svc@example.com", "--password-stdin", input=SVC_PW + "\n",
-    )  # fmt: skip
+    r = site(*impersonation_args("svc@example.com"), input=SVC_PW + "\n")
     assert r.exit_code == 0, r.stderr
     r = site("--as", "alice", "test-connection", "alice", "--json")
     assert r.exit_code == 0, r.stderr
@@ -98,10 +93,7 @@ def test_impersonation_with_the_role_needs_no_user_password(site, emu, home):
 
 def test_impersonation_without_the_role_is_refused_and_not_stored(site, emu, home):
     account_before = (home / "account.json").read_bytes()
-    r = site(
-        "connection", "set", "--auth", "impersonation", "--impersonation-user",
-        "norole@example.com", "--password-stdin", input=NOROLE_PW + "\n",
-    )  # fmt: skip
+    r = site(*impersonation_args("norole@example.com"), input=NOROLE_PW + "\n")
     assert r.exit_code == 1
     assert (
         "the service account norole@example.com lacks the ApplicationImpersonation role "
@@ -111,10 +103,7 @@ def test_impersonation_without_the_role_is_refused_and_not_stored(site, emu, hom
 
 
 def test_impersonation_wrong_service_password(site):
-    r = site(
-        "connection", "set", "--auth", "impersonation", "--impersonation-user",
-        "svc@example.com", "--password-stdin", input="nope\n",
-    )  # fmt: skip
+    r = site(*impersonation_args("svc@example.com"), input="nope\n")
     assert r.exit_code == 1
     assert "service account svc@example.com (HTTP 401)" in r.stderr
 
@@ -128,11 +117,7 @@ def test_impersonation_without_service_account_names_the_command(site):
 
 
 def _oauth(site, emu, secret=CLIENT_SECRET):
-    return site(
-        "connection", "set", "--auth", "oauth", "--oauth-tenant", "contoso",
-        "--oauth-client-id", "wess-app", "--oauth-authority", emu.authority("contoso"),
-        "--client-secret-stdin", input=secret + "\n",
-    )  # fmt: skip
+    return site(*oauth_args(emu.authority("contoso")), input=secret + "\n")
 
 
 def test_oauth_client_credentials_and_impersonation(site, emu, home):

@@ -7,7 +7,15 @@ from __future__ import annotations
 import base64
 import logging
 
-from tests.support import ALICE_PW, CLIENT_SECRET, NOROLE_PW, SECRETS, SVC_PW
+from tests.support import (
+    ALICE_PW,
+    CLIENT_SECRET,
+    NOROLE_PW,
+    SECRETS,
+    SVC_PW,
+    impersonation_args,
+    oauth_args,
+)
 
 
 def forbidden(emu) -> list[str]:
@@ -34,24 +42,20 @@ def test_no_secret_anywhere(admin_home, emu, home, caplog):
         outputs.append(r.stdout + r.stderr)
         return r
 
-    run("connection", "set", "--autodiscover-url", emu.autodiscover_url, "--ca-bundle",
-        emu.ca_cert, "--skip-check")  # fmt: skip
+    trust = ("--ca-bundle", emu.ca_cert, "--skip-check")
+    run("connection", "set", "--autodiscover-url", emu.autodiscover_url, *trust)
     run("users", "enable", "alice")
     run("users", "set", "alice", "--password-stdin", input="wrong-" + ALICE_PW)
     assert run("users", "set", "alice", "--password-stdin", input=ALICE_PW).exit_code == 0
-    run("users", "set", "alice", "--exchange-username", "EXAMPLE\\alice", "--password-stdin",
-        input=ALICE_PW)  # fmt: skip
+    login = ("--exchange-username", "EXAMPLE\\alice", "--password-stdin")
+    run("users", "set", "alice", *login, input=ALICE_PW)
     assert run("discover", "alice", "--json").exit_code == 0
     assert run("test-connection", "alice", "--json").exit_code == 0
     run("users", "show", "alice", "--json")
-    run("connection", "set", "--auth", "impersonation", "--impersonation-user",
-        "norole@example.com", "--password-stdin", input=NOROLE_PW)  # fmt: skip
-    assert run("connection", "set", "--auth", "impersonation", "--impersonation-user",
-               "svc@example.com", "--password-stdin", input=SVC_PW).exit_code == 0  # fmt: skip
+    run(*impersonation_args("norole@example.com"), input=NOROLE_PW)
+    assert run(*impersonation_args("svc@example.com"), input=SVC_PW).exit_code == 0
     run("test-connection", "alice", "--json")
-    assert run("connection", "set", "--auth", "oauth", "--oauth-tenant", "contoso",
-               "--oauth-client-id", "wess-app", "--oauth-authority", emu.authority("contoso"),
-               "--client-secret-stdin", input=CLIENT_SECRET).exit_code == 0  # fmt: skip
+    assert run(*oauth_args(emu.authority("contoso")), input=CLIENT_SECRET).exit_code == 0
     assert run("test-connection", "alice", "--json").exit_code == 0
     run("crm", "add", "people", "first_name=Ann", "email=ann@example.com")
     synced = run("sync", "alice", "--json")  # a whole sync over OAuth + impersonation

@@ -51,8 +51,8 @@ def _set_password(wess, login, secret):
 def secrets_home(admin_home, home):
     _set_password(admin_home, "alice", "alice-pw")
     _set_password(admin_home, "bob", "bob-pw")
-    result = admin_home("connection", "set", "--impersonation-user", "svc@example.com",
-                        "--password-stdin", "--no-verify", input="svc-pw\n")  # fmt: skip
+    service_account = ("--impersonation-user", "svc@example.com", "--password-stdin")
+    result = admin_home("connection", "set", *service_account, "--no-verify", input="svc-pw\n")
     assert result.exit_code == 0, result.stderr
     return admin_home
 
@@ -83,8 +83,9 @@ def test_a_failed_rotation_writes_nothing_and_says_so(secrets_home, home):
     foreign = Fernet(Fernet.generate_key()).encrypt(b"lost").decode()
     with Store(home).write("users") as db:  # bob's password under a key nobody has
         table = db.table("users")
-        table.update({"password": foreign}, doc_ids=[r.doc_id for r in table.all()
-                                                     if r["login"] == "bob"])  # fmt: skip
+        table.update(
+            {"password": foreign}, doc_ids=[r.doc_id for r in table.all() if r["login"] == "bob"]
+        )
     _cache_token(home)
     names = (KEY_FILE_NAME, "account.json", "users.json", "oauth_cache.json")
     before = {name: (home / name).read_bytes() for name in names}
@@ -103,7 +104,7 @@ def test_two_rotations_at_once_both_succeed(secrets_home, home):
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             text=True,
-        )  # fmt: skip
+        )
         for _ in range(6)
     ]
     errors = [(run.wait(timeout=120), run.stderr.read()) for run in runs]
@@ -159,7 +160,7 @@ def test_200_rotations_racing_password_writes_in_processes_lose_nothing(secrets_
             [sys.executable, "-c", WRITER, str(home), login, done],
             stdout=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for login in ("alice", "bob")
     }
     assert rotator.wait(timeout=300) == 0
@@ -189,8 +190,7 @@ def test_rotations_racing_password_writes_in_threads_lose_nothing(secrets_home, 
         try:
             while not stop.is_set() or n < 2:
                 n += 1
-                users.update_user(Context(home=home), login, password=f"{login}-{n}",
-                                  verify=False)  # fmt: skip
+                users.update_user(Context(home=home), login, password=f"{login}-{n}", verify=False)
                 last[login] = f"{login}-{n}"
         except BaseException as exc:
             failures.append(exc)
@@ -206,8 +206,11 @@ def test_rotations_racing_password_writes_in_threads_lose_nothing(secrets_home, 
         for thread in threads:
             thread.join(timeout=60)
     assert not failures, failures
-    assert _decrypt_all(home) == {**EXPECTED, ("users", "alice"): last["alice"],
-                                  ("users", "bob"): last["bob"]}  # fmt: skip
+    assert _decrypt_all(home) == {
+        **EXPECTED,
+        ("users", "alice"): last["alice"],
+        ("users", "bob"): last["bob"],
+    }
 
 
 @pytest.mark.slow
@@ -224,8 +227,9 @@ def test_wess_keys_rotate_racing_wess_users_set_loses_nothing(secrets_home, home
     counts = {"rotations": 0}
 
     def run(argv, secret=None):
-        out = subprocess.run([*WESS, *argv], input=secret, env=env, capture_output=True,
-                             text=True, timeout=60)  # fmt: skip
+        out = subprocess.run(
+            [*WESS, *argv], input=secret, env=env, capture_output=True, text=True, timeout=60
+        )
         if out.returncode != 0:
             failures.append(out.stderr)
             stop.set()
@@ -254,5 +258,8 @@ def test_wess_keys_rotate_racing_wess_users_set_loses_nothing(secrets_home, home
         thread.join(timeout=120)
     assert not failures, failures
     assert counts["rotations"] >= 20, counts
-    assert _decrypt_all(home) == {**EXPECTED, ("users", "alice"): last["alice"],
-                                  ("users", "bob"): last["bob"]}  # fmt: skip
+    assert _decrypt_all(home) == {
+        **EXPECTED,
+        ("users", "alice"): last["alice"],
+        ("users", "bob"): last["bob"],
+    }

@@ -18,6 +18,8 @@ from wess_core import hookimpl, hookspecs, plugins
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "wess-domain-discovery"
+#: pip install from the local folder only: no index, no build isolation, no version check.
+OFFLINE_PIP = ("--no-deps", "--no-build-isolation", "--no-index", "--disable-pip-version-check")
 
 
 def test_plugins_json_lists_builtins_through_entry_points(wess):
@@ -88,8 +90,11 @@ def test_broken_plugin_is_listed_and_does_not_break_commands(tmp_path):
     env.pop("WESS_SECRET_KEY", None)
     listed = subprocess.run(
         [sys.executable, "-m", "wess_core.cli", "plugins", "--json"],
-        env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert listed.returncode == 0, listed.stderr
     records = {r["name"]: r for r in json.loads(listed.stdout)}
     assert records["broken"]["status"] == "error"
@@ -98,15 +103,20 @@ def test_broken_plugin_is_listed_and_does_not_break_commands(tmp_path):
     assert records["auth_direct"]["status"] == "ok"
     other = subprocess.run(
         [sys.executable, "-m", "wess_core.cli", "init"],
-        env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert other.returncode == 0, other.stderr
     assert "broken" in other.stderr  # warned, once, on stderr
     strict = subprocess.run(
         [sys.executable, "-m", "wess_core.cli", "plugins"],
         env={**env, "WESS_STRICT_PLUGINS": "1", "WESS_DEBUG": "1"},
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert strict.returncode != 0
     assert "RuntimeError" in strict.stderr
 
@@ -131,8 +141,11 @@ def test_load_plugins_env_selects_third_party_plugins_only(tmp_path):
     def wess(*args):
         return subprocess.run(
             [sys.executable, "-m", "wess_core.cli", "--home", str(home), *args],
-            env=env, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     listed = wess("plugins", "--json")
     assert listed.returncode == 0, listed.stderr
@@ -179,8 +192,10 @@ def test_plugin_commands_are_added(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "wess_core.cli", "hello"],
         env={**os.environ, "PYTHONPATH": str(site_dir)},
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "hello from a plugin"
 
@@ -197,21 +212,26 @@ def test_example_plugin_installs_with_pip_into_a_virtualenv(tmp_path):
     python = env_dir / "bin" / "python"
     purelib = subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     # WESS itself (and its dependencies) come from the environment running the tests
     lines = "".join(f"import site; site.addsitedir({d!r})\n" for d in _site_dirs())
     Path(purelib, "wess_outer.pth").write_text(lines)
     # the venv's bundled setuptools may predate built-in bdist_wheel: use the outer one
     subprocess.run(
         [python, "-m", "pip", "uninstall", "-y", "-q", "setuptools"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     install = subprocess.run(
-        [python, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-         "--disable-pip-version-check", str(EXAMPLE)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [python, "-m", "pip", "install", *OFFLINE_PIP, str(EXAMPLE)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert install.returncode == 0, install.stdout + install.stderr
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if k not in ("WESS_SECRET_KEY", "PYTHONPATH")}
@@ -219,8 +239,11 @@ def test_example_plugin_installs_with_pip_into_a_virtualenv(tmp_path):
     def wess(*args):
         return subprocess.run(
             [python, "-m", "wess_core.cli", "--home", str(home), *args],
-            env=env, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     listed = wess("plugins", "--json")
     assert listed.returncode == 0, listed.stderr
@@ -249,12 +272,16 @@ def test_every_builtin_strategy_satisfies_its_protocol():
     from wess_core import strategies
 
     expected = {
-        "auth method": (strategies.AuthMethod, {"direct", "impersonation", "app_password",
-                                                "oauth"}),
+        "auth method": (
+            strategies.AuthMethod,
+            {"direct", "impersonation", "app_password", "oauth"},
+        ),
         "discovery method": (strategies.DiscoveryMethod, {"autodiscover", "manual"}),
-        "item type": (strategies.ItemType, {"contacts", "calendar", "tasks", "email-inbox",
-                                            "email-sent"}),
-    }  # fmt: skip
+        "item type": (
+            strategies.ItemType,
+            {"contacts", "calendar", "tasks", "email-inbox", "email-sent"},
+        ),
+    }
     for kind, (protocol, names) in expected.items():
         registry = plugins.registry(kind)
         assert names <= set(registry.names()), kind

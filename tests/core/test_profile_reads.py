@@ -63,8 +63,9 @@ def test_the_file_is_parsed_once_per_content(admin_home, home, monkeypatch):
     ctx = Context(home=home)
     parsed = []
     real = users_service.parse_json_bytes
-    monkeypatch.setattr(users_service, "parse_json_bytes",
-                        lambda raw, path: parsed.append(path) or real(raw, path))  # fmt: skip
+    monkeypatch.setattr(
+        users_service, "parse_json_bytes", lambda raw, path: parsed.append(path) or real(raw, path)
+    )
     for _ in range(3):
         get_profile(ctx, "alice")
         get_profile(ctx, "bob")
