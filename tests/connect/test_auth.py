@@ -4,6 +4,7 @@ ones give the method's own message, and a refused save stores nothing."""
 from __future__ import annotations
 
 from tests.support import ALICE_PW, CLIENT_SECRET, NOROLE_PW, SVC_PW
+from wess_core.store import load_json_file
 
 
 def users_bytes(home) -> bytes:
@@ -143,9 +144,13 @@ def test_oauth_client_credentials_and_impersonation(site, emu, home):
     assert site("test-connection", "bob").exit_code == 0
     # the token came from the encrypted cache, not from the authority again
     assert emu.counts["<token>"] == 1
-    cache = (home / "oauth_cache.json").read_text()
-    for token in emu._tokens:
-        assert token not in cache
+    # MSAL's cache is in the core's plugin storage, encrypted; no token in any file
+    (entry,) = load_json_file(home / "plugin_storage.json")["entries"].values()
+    assert entry["plugin"] == "oauth" and entry["secret_value"] and not entry["value"]
+    for path in home.rglob("*"):
+        if path.is_file():
+            for token in emu._tokens:
+                assert token.encode() not in path.read_bytes(), path
 
 
 def test_oauth_wrong_client_secret(site, emu, home):
@@ -157,12 +162,27 @@ def test_oauth_wrong_client_secret(site, emu, home):
     assert (home / "account.json").read_bytes() == before
 
 
-def test_oauth_expired_token_is_explained(site, emu):
+def test_oauth_token_refused_from_the_cache_is_fetched_again_once(site, emu):
+    assert _oauth(site, emu).exit_code == 0
+    emu.expire_tokens()  # Exchange refuses the cached token (HTTP 401)
+    before = emu.counts["<token>"]
+    r = site("test-connection", "alice")
+    assert r.exit_code == 0, r.stderr
+    assert emu.counts["<token>"] == before + 1
+
+
+def test_oauth_token_refused_even_fresh_is_explained(site, emu, monkeypatch):
     assert _oauth(site, emu).exit_code == 0
     emu.expire_tokens()
+    issue = emu._new_token
+    # the authority now issues tokens Exchange refuses (revoked consent)
+    monkeypatch.setattr(emu, "_new_token", lambda principal, expires_in, scopes=(): issue(
+        principal, -60, scopes))  # fmt: skip
+    before = emu.counts["<token>"]
     r = site("test-connection", "alice")
     assert r.exit_code == 1
     assert "refused the OAuth access token of app wess-app" in r.stderr
+    assert emu.counts["<token>"] == before + 1  # asked once more, not in a loop
 
 
 def test_oauth_missing_settings_name_the_flags(site):

@@ -56,6 +56,7 @@ from wess_core.strategies import (
     MailboxItem,
     MailboxUnavailable,
     NewItem,
+    Setting,
 )
 from wess_plugins.transport_ews import occurrences, templates
 from wess_plugins.transport_ews.fields import (
@@ -450,11 +451,34 @@ def _refused(exc: Exception) -> MailboxError:
 _PATHS: dict[str, frozenset[Any]] = {}
 
 
+def _https_scope(value: str) -> str:
+    """A token scope is a resource URL: HTTPS, ending in ``/.default``."""
+    if not value.startswith("https://") or not value.endswith("/.default"):
+        raise ValueError("expected https://RESOURCE/.default")
+    return value
+
+
 class EwsTransport:
     """One user's mailbox over EWS. Built per sync run from a freshly resolved connection."""
 
     #: The core discovers the EWS URL before building one (``strategies.Transport``).
     needs_ews_url = True
+    #: What an admin may configure for EWS (``--option token_scope=...``).
+    settings = (
+        Setting(
+            "token_scope",
+            help="OAuth scope of the EWS tokens (default: https://outlook.office365.com/"
+            ".default; a sovereign cloud has its own, e.g. https://outlook.office365.us/.default)",
+            validate=_https_scope,
+        ),
+    )
+
+    @staticmethod
+    def check(connection: Any) -> None:
+        """The credential check on save: read the mailbox's inbox once."""
+        from wess_plugins.transport_ews.connect import test_connection
+
+        test_connection(connection)
 
     @property
     def max_batch(self) -> int:
