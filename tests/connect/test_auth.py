@@ -191,3 +191,18 @@ def test_oauth_missing_settings_name_the_flags(site):
     r = site("test-connection", "alice")
     assert r.exit_code == 2
     assert "--oauth-client-id C --client-secret-stdin" in r.stderr
+
+
+def test_the_ews_transport_asks_tokens_for_its_own_scope(site, emu):
+    """The token scope is the transport's (its ``token_scope`` setting), not the auth
+    method's: the same OAuth app gives each transport a token for its resource."""
+    assert _oauth(site, emu).exit_code == 0
+    assert {tuple(t.scopes) for t in emu._tokens.values()} == {
+        ("https://outlook.office365.com/.default",)
+    }
+    sovereign = "https://outlook.office365.us/.default"
+    r = site("connection", "set", "--option", f"token_scope={sovereign}")
+    assert r.exit_code == 0, r.stderr
+    assert (sovereign,) in {tuple(t.scopes) for t in emu._tokens.values()}
+    r = site("connection", "set", "--option", "token_scope=http://x", "--skip-check")
+    assert r.exit_code == 2 and "expected https://RESOURCE/.default" in r.stderr

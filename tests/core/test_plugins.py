@@ -393,3 +393,22 @@ def test_every_builtin_strategy_satisfies_its_protocol():
             assert isinstance(strategy, protocol), f"{kind} {name}"
     assert {"local"} <= set(plugins.crm_backends().names())
     assert {"ews"} <= set(plugins.transports().names())
+
+
+def test_auth_and_discovery_plugins_use_no_private_name_of_a_transport():
+    """Auth methods are transport-neutral (they import no transport at all); discovery
+    uses only public names of the EWS transport (Autodiscover is part of EWS)."""
+    import ast
+
+    for folder in sorted((ROOT / "wess_plugins").glob("*_*/")):
+        if not folder.name.startswith(("auth_", "discovery_")):
+            continue
+        for path in folder.rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not isinstance(node, ast.ImportFrom) or not node.module:
+                    continue
+                if not node.module.startswith("wess_plugins.transport_"):
+                    continue
+                assert folder.name.startswith("discovery_"), f"{path} imports {node.module}"
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{path} imports {private} from {node.module}"

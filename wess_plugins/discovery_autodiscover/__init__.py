@@ -51,6 +51,9 @@ class AutodiscoverDiscovery:
     """SOAP Autodiscover (GetUserSettings) through exchangelib."""
 
     name = "autodiscover"
+    #: None of its own: the URLs it uses (``--ews-url``, ``--autodiscover-url``) are the
+    #: connection's own fields, whose provenance the trust rules track.
+    settings = ()
 
     def discover(self, connection) -> str:
         from wess_core import plugins
