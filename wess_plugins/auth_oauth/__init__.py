@@ -139,6 +139,22 @@ class MsalTokens:
         self.method = method
         self.connection = connection
 
+    def _identity(self) -> tuple:
+        settings = self.connection.settings
+        return (
+            self.method.cache_key(self.connection),
+            settings.get("client_secret"),
+            self.connection.home,
+        )
+
+    # Equal for the same app, secret and home (whichever user it was made for): the EWS
+    # transport then shares one session pool between the users of one app, as before.
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MsalTokens) and self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
+
     def token(self, scope: str, *, fresh: bool = False) -> AccessToken:
         """An app-only access token for ``scope`` (MSAL's cache first unless ``fresh``)."""
         import msal

@@ -36,9 +36,11 @@ from exchangelib import (
     Account,
     Configuration,
     FailFast,
+    OAuth2AuthorizationCodeCredentials,
 )
 from exchangelib import errors as ews_errors
 from exchangelib.protocol import CachingProtocol, Protocol, RetryPolicy
+from oauthlib.oauth2 import OAuth2Token
 
 from wess_core import deadlines, endpoints, tls
 from wess_core.errors import (
@@ -131,30 +133,21 @@ def ews_login(credential: Credential, connection, *, fresh: bool = False) -> Ews
     A ``BearerToken``'s provider is asked for a token now (``fresh``: past its cache,
     after Exchange refused the cached one); when exchangelib finds the token expired it
     asks the provider again through :class:`_ProviderCredentials`."""
-    if isinstance(credential, UserPassword):
+    if isinstance(credential, UserPassword | ServiceAccount):
         from exchangelib import Credentials
 
-        auth_type = BASIC if (credential.scheme or "").lower() == "basic" else None
+        own = isinstance(credential, UserPassword)  # a service account impersonates
+        scheme = (credential.scheme or "").lower() if own else ""
         return EwsLogin(
             credentials=Credentials(credential.username, credential.password),
-            access_type=DELEGATE,
-            auth_type=auth_type,
-            principal=credential.principal,
-            source=credential,
-        )
-    if isinstance(credential, ServiceAccount):
-        from exchangelib import Credentials
-
-        return EwsLogin(
-            credentials=Credentials(credential.username, credential.password),
-            access_type=IMPERSONATION,
-            auth_type=None,
+            access_type=DELEGATE if own else IMPERSONATION,
+            auth_type=BASIC if scheme == "basic" else None,
             principal=credential.principal,
             source=credential,
         )
     if isinstance(credential, BearerToken):
         scope = token_scope(connection)
-        credentials = _ProviderCredentials.create(credential.provider, scope, fresh=fresh)
+        credentials = _ProviderCredentials(credential.provider, scope, fresh=fresh)
         return EwsLogin(
             credentials=credentials,
             access_type=IMPERSONATION,
@@ -168,31 +161,20 @@ def ews_login(credential: Credential, connection, *, fresh: bool = False) -> Ews
     )
 
 
-def _provider_credentials_class():
-    from exchangelib import OAuth2AuthorizationCodeCredentials
+class _ProviderCredentials(OAuth2AuthorizationCodeCredentials):
+    """A token from a ``TokenProvider``; when exchangelib finds it expired it calls
+    ``refresh()`` (its documented override point), which asks the provider again."""
 
-    class ProviderCredentials(OAuth2AuthorizationCodeCredentials):
-        """A token from a ``TokenProvider``; when exchangelib finds it expired it calls
-        ``refresh()`` (its documented override point), which asks the provider again."""
+    def __init__(self, provider: Any, scope: str, *, fresh: bool = False) -> None:
+        super().__init__(access_token=_oauth_token(provider.token(scope, fresh=fresh)))
+        self.provider, self.token_scope = provider, scope
 
-        provider: Any = None
-        scope: str = EWS_SCOPE
-
-        @classmethod
-        def create(cls, provider, scope: str, *, fresh: bool = False):
-            credentials = cls(access_token=_oauth_token(provider.token(scope, fresh=fresh)))
-            credentials.provider, credentials.scope = provider, scope
-            return credentials
-
-        def refresh(self, session):
-            self.access_token = _oauth_token(self.provider.token(self.scope, fresh=True))
-
-    return ProviderCredentials
+    def refresh(self, session: Any) -> None:
+        self.access_token = _oauth_token(self.provider.token(self.token_scope, fresh=True))
 
 
-def _oauth_token(token) -> Any:
-    from oauthlib.oauth2 import OAuth2Token
-
+def _oauth_token(token: Any) -> OAuth2Token:
+    """The provider's ``AccessToken`` as requests-oauthlib wants it."""
     return OAuth2Token(
         {
             "access_token": token.value,
@@ -200,21 +182,6 @@ def _oauth_token(token) -> Any:
             "expires_in": token.expires_in,
         }
     )
-
-
-class _LazyClass:
-    """Builds the exchangelib subclass on first use (exchangelib's OAuth imports are slow)."""
-
-    def __init__(self, build) -> None:
-        self._build, self._cls = build, None
-
-    def __getattr__(self, name: str):
-        if self._cls is None:
-            self._cls = self._build()
-        return getattr(self._cls, name)
-
-
-_ProviderCredentials = _LazyClass(_provider_credentials_class)
 
 
 def require(value: Any, message: str) -> None:
