@@ -231,13 +231,12 @@ def _test(factory: Any, auth: Any, connection: Connection) -> None:
     """The transport's check, with one message for any failure of a user-set URL.
 
     A transport without ``check`` is checked by building it; an auth method written
-    before transports checked (its own ``test_connection``) keeps doing its check."""
+    before auth methods returned credentials (its own ``test_connection``, no
+    ``credential``) keeps doing its own check."""
     try:
-        transport_check = getattr(factory, "check", None)
         legacy = getattr(auth, "test_connection", None)
-        if transport_check is not None and hasattr(auth, "credential"):
-            transport_check(connection)
-        elif legacy is not None:
+        transport_check = getattr(factory, "check", None)
+        if legacy is not None and not hasattr(auth, "credential"):
             legacy(connection)
         elif transport_check is not None:
             transport_check(connection)

@@ -355,6 +355,8 @@ def test_example_transport_installs_with_pip_into_a_virtualenv(tmp_path):
     assert chosen.returncode == 0, chosen.stderr
     shown = json.loads(wess("users", "show", "alice", "--json").stdout)
     assert (shown["transport"], shown["auth"]) == ("json_file", "file_key")
+    checked = wess("test-connection", "alice")
+    assert checked.stdout == "Connection OK: alice@example.com.\n", checked.stderr
 
     synced = wess("sync", "alice", "--json")
     assert synced.returncode == 0, synced.stderr
@@ -372,7 +374,7 @@ def test_example_transport_installs_with_pip_into_a_virtualenv(tmp_path):
     for path in wess.home.rglob("*"):
         if path.is_file():
             assert key.encode() not in path.read_bytes(), path
-    for out in (listed, chosen, synced):
+    for out in (listed, chosen, checked, synced):
         assert key not in out.stdout + out.stderr
 
 
