@@ -206,3 +206,15 @@ def test_the_ews_transport_asks_tokens_for_its_own_scope(site, emu):
     assert (sovereign,) in {tuple(t.scopes) for t in emu._tokens.values()}
     r = site("connection", "set", "--option", "token_scope=http://x", "--skip-check")
     assert r.exit_code == 2 and "expected https://RESOURCE/.default" in r.stderr
+
+
+def test_a_sync_whose_cached_token_is_refused_fetches_one_fresh_token(site, emu):
+    assert _oauth(site, emu).exit_code == 0
+    assert site("crm", "add", "people", "first_name=Ann", "email=ann@example.com").exit_code == 0
+    emu.expire_tokens()  # Exchange refuses the token MSAL still has cached
+    before = emu.counts["<token>"]
+    synced = site("sync", "alice", "--json")
+    assert synced.exit_code == 0, synced.stderr
+    assert synced.json["folders"]["contacts"]["to_exchange"]["created"] == 1, synced.json
+    assert emu.counts["<token>"] == before + 1
+    assert site("users", "show", "alice", "--json").json["paused_reason"] is None
