@@ -218,3 +218,15 @@ def test_a_sync_whose_cached_token_is_refused_fetches_one_fresh_token(site, emu)
     assert synced.json["folders"]["contacts"]["to_exchange"]["created"] == 1, synced.json
     assert emu.counts["<token>"] == before + 1
     assert site("users", "show", "alice", "--json").json["paused_reason"] is None
+
+
+def test_the_token_cache_file_of_older_versions_is_removed_on_the_next_save(site, emu, home):
+    from wess_core.service import Context
+    from wess_core.store import Store
+
+    with Store(home).write("oauth_cache") as db:  # as older versions kept MSAL's cache
+        db.table("cache").insert({"key": "k", "blob": Context(home=home).secrets.encrypt("{}")})
+    assert (home / "oauth_cache.json").exists()
+    assert _oauth(site, emu).exit_code == 0
+    assert not (home / "oauth_cache.json").exists()
+    assert (home / "plugin_storage.json").exists()
