@@ -32,7 +32,7 @@ def forbidden(emu) -> list[str]:
     return values
 
 
-def test_no_secret_anywhere(admin_home, emu, home, caplog):
+def test_no_secret_anywhere(admin_home, emu, home, caplog, monkeypatch):
     caplog.set_level(logging.DEBUG)
     wess = admin_home
     outputs = []
@@ -63,6 +63,11 @@ def test_no_secret_anywhere(admin_home, emu, home, caplog):
     run("ledger", "alice", "--json")
     run("review", "alice", "--json")
     emu.expire_tokens()
+    assert run("test-connection", "alice").exit_code == 0  # a fresh token, asked once more
+    issue = emu._new_token  # from now on the authority issues tokens Exchange refuses
+    monkeypatch.setattr(emu, "_new_token", lambda principal, expires_in, scopes=(): issue(
+        principal, -60, scopes))  # fmt: skip
+    emu.expire_tokens()
     assert run("test-connection", "alice").exit_code == 1
     run("connection", "show", "--json")
     run("history", "alice", "--json")
@@ -86,7 +91,7 @@ def test_no_secret_anywhere(admin_home, emu, home, caplog):
 def test_library_loggers_made_later_or_stripped_get_the_scrubber_again():
     import logging
 
-    from wess_plugins.transport_ews.connect import _FILTER, scrub_library_logs
+    from wess_core.library_logs import _FILTER, scrub_library_logs
 
     scrub_library_logs()
     later = logging.getLogger("exchangelib.made.after.the.first.scan")

@@ -3,6 +3,7 @@ the home's secrets lock; no password is ever stored under a key a rotation drops
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import time
 import pytest
 from cryptography.fernet import Fernet
 
+from wess_core.plugin_storage import HomeStorage
 from wess_core.secrets import KEY_FILE_NAME, SecretBox, load_keys
 from wess_core.service import Context, accounts, users
 from wess_core.store import Store, load_json_file
@@ -30,9 +32,10 @@ def _stored(home):
     for strategy, tokens in (account.get("strategy_secrets") or {}).items():
         for key, token in tokens.items():  # e.g. the impersonation password
             found[("account", f"{strategy}_{key}")] = token
-    cache = load_json_file(home / "oauth_cache.json") or {}
-    for n, row in (cache.get("cache") or {}).items():
-        found[("oauth_cache", n)] = row["blob"]
+    kept = load_json_file(home / "plugin_storage.json") or {}
+    for n, row in (kept.get("entries") or {}).items():
+        if row.get("secret_value"):  # e.g. the oauth plugin's token cache
+            found[("plugin_storage", n)] = row["secret_value"]
     return found
 
 
@@ -65,8 +68,11 @@ EXPECTED = {
 
 
 def _cache_token(home):
-    with Store(home).write("oauth_cache") as db:  # as the oauth plugin stores its tokens
-        db.table("cache").insert({"key": "k", "blob": Context(home=home).secrets.encrypt("tok")})
+    HomeStorage(home, "oauth").set("k", b"tok", secret=True)  # as the oauth plugin does
+
+
+#: How the plugin storage keeps the bytes b"tok" (base64, then encrypted).
+TOK = base64.b64encode(b"tok").decode()
 
 
 def test_rotation_reencrypts_every_encrypted_store(secrets_home, home):
@@ -75,7 +81,7 @@ def test_rotation_reencrypts_every_encrypted_store(secrets_home, home):
     assert secrets_home("keys", "rotate").exit_code == 0
     after = _stored(home)
     assert set(after) == set(before) and all(after[k] != before[k] for k in before)
-    assert _decrypt_all(home) == {**EXPECTED, ("oauth_cache", "1"): "tok"}
+    assert _decrypt_all(home) == {**EXPECTED, ("plugin_storage", "1"): TOK}
     assert len((home / KEY_FILE_NAME).read_text().split()) == 1
 
 
@@ -87,7 +93,7 @@ def test_a_failed_rotation_writes_nothing_and_says_so(secrets_home, home):
             {"password": foreign}, doc_ids=[r.doc_id for r in table.all() if r["login"] == "bob"]
         )
     _cache_token(home)
-    names = (KEY_FILE_NAME, "account.json", "users.json", "oauth_cache.json")
+    names = (KEY_FILE_NAME, "account.json", "users.json", "plugin_storage.json")
     before = {name: (home / name).read_bytes() for name in names}
     result = secrets_home("keys", "rotate")
     assert result.exit_code == 1

@@ -236,3 +236,25 @@ def test_an_old_account_file_keeps_working_and_is_rewritten_new(admin_home, home
         doc["strategy_secrets"]["oauth"]["client_secret"]
     ) == ("old-secret")
     assert _connection(home).settings["client_secret"] == "old-secret"
+
+
+def test_transport_and_discovery_settings_are_declared_listed_and_checked(admin_home, home):
+    records = {r["name"]: r for r in admin_home("plugins", "--json").json}
+    (ews,) = records["transport_ews"]["strategies"]
+    assert (ews["kind"], ews["name"]) == ("transport", "ews")
+    assert [s["name"] for s in ews["settings"]] == ["token_scope"]
+    for plugin in ("discovery_manual", "discovery_autodiscover"):
+        (discovery,) = records[plugin]["strategies"]
+        assert discovery["kind"] == "discovery method" and discovery["settings"] == []
+    before = (home / "account.json").read_bytes()
+    result = admin_home("connection", "set", "--option", "colour=red", "--skip-check")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "ews: token_scope" in result.stderr and "autodiscover: none" in result.stderr
+    assert (home / "account.json").read_bytes() == before
+    scope = "https://outlook.office365.us/.default"
+    result = admin_home("connection", "set", "--option", f"token_scope={scope}", "--skip-check")
+    assert result.exit_code == 0, result.stderr
+    assert admin_home("connection", "show", "--json").json["strategy_settings"]["ews"] == {
+        "token_scope": scope
+    }
+    assert _connection(home).settings["token_scope"] == scope

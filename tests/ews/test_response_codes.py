@@ -387,14 +387,10 @@ def test_connection_test_failures_by_code_not_words(exc, unreachable):
     from exchangelib import errors
 
     from wess_core.errors import CredentialsRejected
-    from wess_plugins.transport_ews.connect import (
-        EndpointUnreachable,
-        EwsAuthMethod,
-        describe_failure,
-    )
+    from wess_plugins.transport_ews.connect import EndpointUnreachable, describe_failure
 
     error = getattr(errors, exc)("The specified object was not found in the store. (404)")
-    described = describe_failure(error, _connection(), EwsAuthMethod())
+    described = describe_failure(error, _connection())
     assert isinstance(described, CredentialsRejected)
     assert isinstance(described, EndpointUnreachable) is unreachable, described
     if not unreachable:
@@ -404,15 +400,9 @@ def test_connection_test_failures_by_code_not_words(exc, unreachable):
 def test_connection_failure_is_unreachable_by_its_class():
     import requests
 
-    from wess_plugins.transport_ews.connect import (
-        EndpointUnreachable,
-        EwsAuthMethod,
-        describe_failure,
-    )
+    from wess_plugins.transport_ews.connect import EndpointUnreachable, describe_failure
 
-    described = describe_failure(
-        requests.exceptions.ConnectionError("boom"), _connection(), EwsAuthMethod()
-    )
+    described = describe_failure(requests.exceptions.ConnectionError("boom"), _connection())
     assert isinstance(described, EndpointUnreachable)
     assert "cannot reach Exchange at https://ews.example" in str(described)
 
