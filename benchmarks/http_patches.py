@@ -51,18 +51,6 @@ def _swap(owner: Any, name: str, value: Any) -> Callable[[], None]:
     return lambda: setattr(owner, name, old)
 
 
-def _off_lean_session() -> Callable[[], None]:
-    from wess_core import tls
-
-    return _swap(tls, "make_lean", lambda session: session)
-
-
-def _off_settled_environment() -> Callable[[], None]:
-    from wess_core import tls
-
-    return _swap(tls, "settle_environment", lambda session: session)
-
-
 def _off_templates() -> Callable[[], None]:
     from wess_plugins.transport_ews import templates
 
@@ -87,21 +75,12 @@ def _off_api_versions() -> Callable[[], None]:
     return _swap(_WholeBody, "supported_api_versions", classmethod(versions))
 
 
-def _off_shared_pool() -> Callable[[], None]:
-    from wess_core import tls
-
-    return _swap(tls, "_shareable", lambda *args: False)
-
-
 def _patches() -> dict[str, Callable[[], Callable[[], None]]]:
     """Patch name -> a function that turns the patch off and returns how to turn it on."""
     return {
-        "lean_session": _off_lean_session,
-        "settled_environment": _off_settled_environment,
         "templates": _off_templates,
         "whole_body": _off_whole_body,
         "api_versions": _off_api_versions,
-        "shared_pool": _off_shared_pool,
     }
 
 

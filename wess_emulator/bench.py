@@ -328,9 +328,9 @@ def bare_account(emu: EmulatorProcess, login: str) -> Any:
     """A plain exchangelib Account for ``login`` (the baselines' client)."""
     from exchangelib import BASIC, DELEGATE, UTC, Account, Configuration, Credentials, FailFast
 
-    from wess_core import tls
+    from wess_plugins.transport_ews import adapter
 
-    tls.trust(emu.ews_url, emu.ca_cert)
+    adapter.trust(emu.ews_url, emu.ca_cert)
     config = Configuration(
         service_endpoint=emu.ews_url,
         credentials=Credentials(email_of(login), PASSWORD),

@@ -96,13 +96,13 @@ class OAuthAuth:
 
         self.validate(connection)
         scrub_library_logs()
-        from wess_core import tls
+        from wess_core import http
 
         custom = bool(connection.settings.get("authority"))
         authority = self.authority(connection)
         # A configured authority is the account's own (tests: the emulator), so the
         # account's CA applies to it; login.microsoftonline.com keeps the system store.
-        tls.trust(authority, connection.ca_bundle if custom else None)
+        http.trust(authority, connection.ca_bundle if custom else None)
         with _lock:
             cache = msal.SerializableTokenCache()
             key = self._cache_key(connection)
@@ -117,7 +117,7 @@ class OAuthAuth:
                     validate_authority=not custom,
                     instance_discovery=False if custom else None,
                     token_cache=cache,
-                    http_client=tls.session(),
+                    http_client=http.session(),
                 )
                 result = app.acquire_token_for_client(scopes=[SCOPE])
             except ValueError as exc:  # MSAL: authority unreachable or malformed

@@ -40,7 +40,7 @@ from exchangelib import (
 from exchangelib import errors as ews_errors
 from exchangelib.protocol import CachingProtocol, Protocol, RetryPolicy
 
-from wess_core import deadlines, endpoints, tls
+from wess_core import deadlines, endpoints
 from wess_core.errors import (
     ConnectionFailed,
     CredentialsRejected,
@@ -48,6 +48,7 @@ from wess_core.errors import (
     UsageError,
     find_cause,
 )
+from wess_plugins.transport_ews import adapter
 
 __all__ = [
     "BASIC",
@@ -217,7 +218,7 @@ def prepare_endpoint(url: str, connection, limits: endpoints.Boundary | None = N
     scrub_library_logs()
     limits = limits or endpoints.boundary(connection)
     inside = limits.allows_host(urlsplit(url).hostname or "")
-    tls.trust(url, connection.ca_bundle if inside else None)
+    adapter.trust(url, connection.ca_bundle if inside else None)
 
 
 def _forget_cached_failure(config: Configuration) -> None:
