@@ -58,21 +58,12 @@ def _off_templates() -> Callable[[], None]:
 
 
 def _off_whole_body() -> Callable[[], None]:
-    from wess_plugins.transport_ews.transport import _WholeBody
+    from wess_plugins.transport_ews.patches import WholeBody
 
     def parts(self: Any, response: Any) -> Any:
-        return super(_WholeBody, self)._get_soap_parts(response=response)
+        return super(WholeBody, self)._get_soap_parts(response=response)
 
-    return _swap(_WholeBody, "_get_soap_parts", parts)
-
-
-def _off_api_versions() -> Callable[[], None]:
-    from wess_plugins.transport_ews.transport import _WholeBody
-
-    def versions(cls: Any) -> Any:
-        return super(_WholeBody, cls).supported_api_versions()
-
-    return _swap(_WholeBody, "supported_api_versions", classmethod(versions))
+    return _swap(WholeBody, "_get_soap_parts", parts)
 
 
 def _patches() -> dict[str, Callable[[], Callable[[], None]]]:
@@ -80,7 +71,6 @@ def _patches() -> dict[str, Callable[[], Callable[[], None]]]:
     return {
         "templates": _off_templates,
         "whole_body": _off_whole_body,
-        "api_versions": _off_api_versions,
     }
 
 

@@ -349,7 +349,7 @@ def bare_account(emu: EmulatorProcess, login: str) -> Any:
 def contact_fields() -> list[str]:
     """The contact attributes the EWS transport fetches (the baseline fetches the same)."""
     from wess_plugins.transport_ews.fields import FOLDER_FIELDS
-    from wess_plugins.transport_ews.transport import CRM_ID_FIELD
+    from wess_plugins.transport_ews.items import CRM_ID_FIELD
 
     return [m.attribute for m in FOLDER_FIELDS["contacts"]] + [CRM_ID_FIELD, "last_modified_time"]
 
