@@ -24,6 +24,7 @@ Three rules hold for every request, whoever builds it:
 
 from __future__ import annotations
 
+import collections
 import functools
 import os
 import threading
@@ -162,10 +163,14 @@ def _read_capped(response: requests.Response, flight: deadlines.Flight) -> list[
 
 
 def _replay(chunks: list[bytes]) -> Any:
-    """``HTTPResponse.stream`` for a body already read: requests takes it from here."""
+    """``HTTPResponse.stream`` for a body already read: requests takes it from here (each
+    chunk handed over once, so the body is not held twice)."""
+    left = collections.deque(chunks)
+    chunks.clear()
 
     def stream(amt: int | None = None, decode_content: bool | None = None) -> Iterator[bytes]:
-        yield from chunks
+        while left:
+            yield left.popleft()
 
     return stream
 
