@@ -1,18 +1,22 @@
 """Every use of exchangelib's private internals, in one place (pinned in pyproject.toml).
 
 exchangelib's services are subclassed here where its public surface has no hook for
-what WESS needs; each override below keeps exchangelib's own behaviour but for the one
-thing it changes, and ``tests/ews/test_patches.py`` checks that against the emulator:
+what WESS needs; each override keeps exchangelib's own behaviour but for the one thing
+it changes:
 
 * an answer exchangelib cannot read for one item (or with a ResponseCode it has no class
   for) is that item's result, never the whole batch's or folder's failure;
 * SyncFolderItems reads the ResponseCode of an error answer before its SyncState;
 * an HTTP answer that is not EWS's is marked as such (``http_answer``);
 * the names of exchangelib's private fields (an item's id element, a calendar item's
-  time zones, a folder's distinguished id) and its protocol cache.
+  time zones, a folder's distinguished id) and its protocol cache;
+* two speed patches, kept because ``benchmarks/http_patches.py`` shows a gain of 10 %
+  or more at 20 ms per request: SyncFolderItems written from per-process templates
+  (``templates``) and answers parsed from the whole body (:class:`WholeBody`).
 
-Performance patches are kept only where ``benchmarks/http_patches.py`` shows a gain of
-10 % or more at 20 ms per request (see the commit that kept or retired each).
+``tests/ews/test_patches.py`` checks each private name and overridden signature against
+the installed exchangelib and that what is built here is what exchangelib builds; the
+behaviours are tested with the rest of the transport in ``tests/ews``.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ __all__ = [
     "forget_cached_failure",
     "item_with_id",
     "mailbox_of",
+    "root_folder",
 ]
 
 #: exchangelib's names for a calendar item's start and end time zones (its ``StartTimeZone``
@@ -116,8 +121,8 @@ class WholeBody:
     """Parse a (non-streaming) response from its body in one piece.
 
     exchangelib parses through ``response.iter_content()``, whose default chunk size is
-    one byte: a 500-item SyncFolderItems page costs millions of generator steps, about a
-    quarter of the page's client CPU. The body is already in memory, so lxml gets it as
+    one byte: a 500-item SyncFolderItems page costs millions of generator steps. The
+    body is already in memory, so lxml gets it as
     bytes; the XML and everything exchangelib does with it are unchanged.
     """
 

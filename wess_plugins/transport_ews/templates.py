@@ -1,14 +1,14 @@
 """Whole SyncFolderItems requests from per-process templates.
 
 A scheduler pass over idle users is one SyncFolderItems per folder per user, and those
-requests differ only in the mailbox address and the sync state. Building each with
-lxml (payload, envelope, serialization) costs ~90 µs of the ~950 µs of client CPU an
-idle request costs. So the first request of a kind is built and serialized by
+requests differ only in the mailbox address and the sync state, yet building each with
+lxml (payload, envelope, serialization) is much of the client CPU an idle request
+costs. So the first request of a kind is built and serialized by
 exchangelib as always, and cut into a template: the envelope (by server version,
 impersonated identity and time zone) and the body with the address and the state cut
 out (by folder kind, fields, page size). Later requests of that kind are the template
 with their address and state filled in: byte for byte what exchangelib would send
-(``tests/ews/test_transport.py`` compares them). A value lxml would escape (anything
+(``tests/ews/test_patches.py`` compares them). A value lxml would escape (anything
 but printable ASCII without ``&<>``), an ``Ignore`` list or a sync scope takes
 exchangelib's path.
 """
