@@ -28,18 +28,18 @@ UTC = EWSTimeZone("UTC")
 # last day (inclusive), as exchangelib presents it. The converters never use the machine's
 # local zone: every value is aware, and the end zone is always requested.
 
-_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/GMT", "GMT", "Z"})
+UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/GMT", "GMT", "Z"})
 
 
 def zone_to_ews(name: str | None) -> EWSTimeZone:
-    return UTC if not name or name in _UTC_NAMES else EWSTimeZone(name)
+    return UTC if not name or name in UTC_NAMES else EWSTimeZone(name)
 
 
 def zone_from_ews(value: Any) -> str | None:
     if value is None:
         return None
     name = getattr(value, "key", None) or str(value)
-    return None if name in _UTC_NAMES or getattr(value, "ms_id", None) == "UTC" else name
+    return None if name in UTC_NAMES or getattr(value, "ms_id", None) == "UTC" else name
 
 
 def when_to_ews(value: str | None, tz: EWSTimeZone, all_day: bool) -> Any:
@@ -170,7 +170,8 @@ def fix_all_day(item: Any, source: dict[str, Any] | None) -> None:
         setattr(item, name, EWSDate(day.year, day.month, day.day))
 
 
-def _instant(value: str) -> Any:
+def as_instant(value: str) -> Any:
+    """A neutral time or date as an aware instant (no offset, or a date: UTC), to compare."""
     if len(value) == 10:
         return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
     parsed = dt.datetime.fromisoformat(value)
@@ -200,7 +201,7 @@ def calendar_from_ews(item: Any, fields: dict[str, Any]) -> None:
     deleted = getattr(item, "deleted_occurrences", None) or []
     if deleted:
         starts = [when_from_ews(d.start, tz, all_day) for d in deleted]
-        fields["deleted_occurrences"] = sorted(starts, key=_instant)
+        fields["deleted_occurrences"] = sorted(starts, key=as_instant)
     modified = getattr(item, "modified_occurrences", None) or []
     if modified:
         entries = [
@@ -212,5 +213,5 @@ def calendar_from_ews(item: Any, fields: dict[str, Any]) -> None:
             for o in modified
         ]
         fields["modified_occurrences"] = sorted(
-            entries, key=lambda e: _instant(e["original_start"])
+            entries, key=lambda e: as_instant(e["original_start"])
         )

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from wess_plugins.transport_ews.calendar_fields import _UTC_NAMES
+from wess_plugins.transport_ews.calendar_fields import UTC_NAMES
 
 __all__ = ["instance_index", "local_time", "slots", "zone_of"]
 
@@ -20,7 +20,7 @@ _WEEK_NUMBERS = ["First", "Second", "Third", "Fourth", "Last"]
 
 
 def zone_of(name: str | None) -> dt.tzinfo:
-    return dt.UTC if not name or name in _UTC_NAMES else ZoneInfo(name)
+    return dt.UTC if not name or name in UTC_NAMES else ZoneInfo(name)
 
 
 def local_time(value: str, zone: dt.tzinfo) -> dt.datetime:

@@ -47,7 +47,7 @@ from exchangelib.properties import ItemId, OccurrenceItemId
 
 from wess_core.strategies import ItemRef, MailboxError, MailboxItem
 from wess_plugins.transport_ews.calendar_fields import (
-    _instant,
+    as_instant,
     when_from_ews,
     when_to_ews,
     zone_to_ews,
@@ -86,7 +86,7 @@ def _same_time(a: str | None, b: str | None) -> bool:
         return a == b
     if (len(a) == 10) != (len(b) == 10):
         return False
-    return _instant(a) == _instant(b)
+    return as_instant(a) == as_instant(b)
 
 
 def _text(value: Any) -> str:
@@ -101,10 +101,10 @@ def canonical(fields: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any] |
         return None
     start = entry.get("start") or original
     end = entry.get("end") or _slot_end(fields, start)
-    out: dict[str, Any] = {"original_start": _instant(original)}
+    out: dict[str, Any] = {"original_start": as_instant(original)}
     moved = not _same_time(start, original) or not _same_time(end, _slot_end(fields, original))
     if moved:
-        out.update(start=_instant(start), end=_instant(end))
+        out.update(start=as_instant(start), end=as_instant(end))
     for name in OCCURRENCE_FIELDS:
         if name in entry and _text(entry[name]) != _text(fields.get(name)):
             out[name] = _text(entry[name])
@@ -122,7 +122,7 @@ def _exceptions(fields: dict[str, Any]) -> dict[Any, dict[str, Any]]:
 
 
 def _deleted(fields: dict[str, Any]) -> set[Any]:
-    return {_instant(d) for d in fields.get("deleted_occurrences") or () if d}
+    return {as_instant(d) for d in fields.get("deleted_occurrences") or () if d}
 
 
 def _series(fields: dict[str, Any]) -> tuple:
@@ -132,7 +132,7 @@ def _series(fields: dict[str, Any]) -> tuple:
     for dropped, and the write reported agreement while Exchange kept them (found by the
     state machine over EWS)."""
     return tuple(
-        _instant(fields[n])
+        as_instant(fields[n])
         if n in ("start", "end") and fields.get(n)
         else bool(fields.get(n))
         if n == "is_all_day"
@@ -191,7 +191,7 @@ def fill(transport: EwsTransport, folder: str, pairs: Sequence[tuple[Any, Mailbo
             if canonical(item.fields, entry) is not None:
                 entries.append(entry)
         if entries:
-            entries.sort(key=lambda e: _instant(e["original_start"]))
+            entries.sort(key=lambda e: as_instant(e["original_start"]))
             item.fields["modified_occurrences"] = entries
 
 
@@ -221,7 +221,7 @@ def read(transport: EwsTransport, folder: str, item_ids: Sequence[str]) -> dict[
         tz = getattr(raw, START_TIMEZONE, None)
         all_day = bool(getattr(raw, "is_all_day", False))
         ids = {
-            _instant(when_from_ews(o.original_start, tz, all_day)): (o.id, o.changekey)
+            as_instant(when_from_ews(o.original_start, tz, all_day)): (o.id, o.changekey)
             for o in getattr(raw, "modified_occurrences", None) or ()
         }
         out[item.item_id] = Series(item, ids)
@@ -293,7 +293,7 @@ def plan(
             stale = set(_exceptions(old)) | _deleted(old)
             before = Series(before.item, {})
     texts = {
-        _instant(e["original_start"]): e
+        as_instant(e["original_start"]): e
         for e in fields.get("modified_occurrences") or ()
         if isinstance(e, dict) and e.get("original_start")
     }
@@ -301,7 +301,7 @@ def plan(
     want_del = {d for d in _deleted(fields) if d not in stale}
     p.diverges = bool(stale & (set(_exceptions(fields)) | _deleted(fields)))
     p.diverges |= bool(now_del - want_del)  # a deleted occurrence cannot come back
-    del_texts = {_instant(d): d for d in fields.get("deleted_occurrences") or () if d}
+    del_texts = {as_instant(d): d for d in fields.get("deleted_occurrences") or () if d}
     for original in sorted(want_del - now_del):
         target = _target(p, before, original, del_texts[original])
         if target is None:
@@ -338,7 +338,7 @@ def plan(
 def _original_text(before: Series | None, original: Any) -> str:
     assert before is not None
     for entry in before.item.fields.get("modified_occurrences") or ():
-        if _instant(entry["original_start"]) == original:
+        if as_instant(entry["original_start"]) == original:
             return entry["original_start"]
     raise KeyError(original)
 
