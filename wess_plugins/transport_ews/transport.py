@@ -15,11 +15,7 @@ from typing import Any
 from exchangelib.errors import (
     ErrorItemNotFound,
     ErrorServerBusy,
-    MalformedResponseError,
     RateLimitError,
-    RedirectError,
-    ResponseMessageError,
-    SOAPError,
     TransportError,
     UnauthorizedError,
 )
@@ -42,7 +38,6 @@ from wess_core.strategies import (
     MailboxChange,
     MailboxError,
     MailboxItem,
-    MailboxUnavailable,
     NewItem,
     Setting,
 )
@@ -72,60 +67,10 @@ from wess_plugins.transport_ews.results import (
     refused,
 )
 from wess_plugins.transport_ews.throttle import ServerThrottle, throttle_for
+from wess_plugins.transport_ews.unavailable import mailbox_unavailable, no_ews_answer
 
 PAGE_SIZE = 512
 BATCH_SIZE = 100
-
-
-def _no_ews_answer(exc: BaseException) -> bool:
-    """No EWS answer at all: refused login, no connection, a redirect, an HTTP status
-    that is not EWS's, no EWS version headers (by exception class; a SOAP answer that
-    exchangelib could not read is the folder's failure, not this)."""
-    import requests
-    from oauthlib.oauth2 import OAuth2Error
-
-    if isinstance(exc, UnauthorizedError | OAuth2Error | RedirectError):
-        return True
-    from wess_plugins.transport_ews.connect import _caused_by
-
-    if _caused_by(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
-        return True
-    if isinstance(exc, SOAPError | MalformedResponseError):  # an answer, but not EWS's own
-        return getattr(exc, "http_answer", False)
-    return isinstance(exc, TransportError) and not isinstance(exc, ResponseMessageError)
-
-
-def _unavailable(
-    exc: BaseException, connection: Any, what: Consequence | None = None
-) -> MailboxUnavailable:
-    """A whole-mailbox failure, described as the credential check describes it."""
-    from wess_core import deadlines
-
-    code = code_of(exc)
-    gone = what is Consequence.MAILBOX_GONE
-    cut = deadlines.cut_in(exc)
-    if cut is not None:  # cut by WESS: never a credentials problem
-        return MailboxUnavailable(str(cut), credentials=False, rediscover=not cut.run_level)
-    if connection is None:
-        pause = what in (Consequence.CREDENTIALS, Consequence.MAILBOX_GONE)
-        return MailboxUnavailable(
-            f"{type(exc).__name__}: {str(exc)[:200]}", credentials=pause,
-            rediscover=what is Consequence.REDISCOVER, gone=gone, code=code,
-        )  # fmt: skip
-    from wess_core.errors import EndpointFailed
-    from wess_plugins.transport_ews.connect import auth_method, describe_failure
-
-    described = describe_failure(exc, connection, auth_method(connection))
-    rediscover = bool(getattr(described, "rediscover", False))
-    endpoint = isinstance(described, EndpointFailed)
-    return MailboxUnavailable(
-        getattr(described, "reason", str(described)),
-        credentials=not endpoint,
-        rediscover=rediscover,
-        endpoint=endpoint,
-        gone=gone,
-        code=code,
-    )
 
 
 #: The field paths each folder's sync reads, by folder name (a few per process).
@@ -372,14 +317,14 @@ class EwsTransport(BatchedCalls):
         from wess_core import deadlines
 
         if deadlines.cut_in(exc) is not None:
-            return _unavailable(exc, self.connection)
+            return mailbox_unavailable(exc, self.connection)
         code = code_of(exc)
         if isinstance(exc, ErrorServerBusy):  # exchangelib re-raises other busy codes as it
             code = code_of(exc.__context__) if exc.__context__ is not None else code
             code = code or "ErrorServerBusy"
         if code is None:
-            if _no_ews_answer(exc):
-                return _unavailable(exc, self.connection)
+            if no_ews_answer(exc):
+                return mailbox_unavailable(exc, self.connection)
             if isinstance(exc, RateLimitError):  # exchangelib waited its longest: busy
                 return MailboxBusy(f"Exchange stayed busy: {folder} is tried again next run",
                                    code="ErrorServerBusy", retry_after=exc.wait)  # fmt: skip
@@ -395,7 +340,7 @@ class EwsTransport(BatchedCalls):
         if what is Consequence.RESYNC:
             return InvalidSyncState(text, code=code)
         if what in (Consequence.CREDENTIALS, Consequence.MAILBOX_GONE, Consequence.REDISCOVER):
-            return _unavailable(exc, self.connection, what)
+            return mailbox_unavailable(exc, self.connection, what)
         if what is Consequence.THROTTLED:
             retry_after = getattr(exc, "back_off", None)
             if self.throttle:
