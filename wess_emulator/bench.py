@@ -533,7 +533,7 @@ class Bench:
 
     # 3 ------------------------------------------------------------------------------------
     def case_idle(self) -> dict[str, Any]:
-        from wess_core.service import sync
+        from wess_core.service import scheduler
 
         users = [f"idle{i:04d}" for i in range(self.sizes.idle_users)]
         with EmulatorProcess() as emu:
@@ -541,13 +541,13 @@ class Bench:
             for u in users:
                 emu.call("seed_contacts", email_of(u), 0, self.sizes.seed_per_user)
             ctx = make_home(self.home("idle"), emu, users)
-            first = sync.run_once(ctx, workers=4)
+            first = scheduler.run_once(ctx, workers=4)
             if first["failed"]:
                 raise RuntimeError(f"first pass failed: {first['failed']}")
             emu.call("reset_counts")
             cpu = time.process_time()
             with peak_memory() as mem:
-                wall, outcome = timed(lambda: sync.run_once(ctx, workers=1))
+                wall, outcome = timed(lambda: scheduler.run_once(ctx, workers=1))
             cpu = time.process_time() - cpu
             counts = emu.counts()
         folders = folder_count()
@@ -634,11 +634,11 @@ class Bench:
 
     # 5 ------------------------------------------------------------------------------------
     def case_scheduler(self) -> dict[str, Any]:
-        from wess_core.service import sync
+        from wess_core.service import scheduler
 
         s = self.sizes
         users = [f"sch{i:04d}" for i in range(s.scheduler_users)]
-        with EmulatorProcess() as emu:
+        with EmulatorProcess() as emu, contextlib.ExitStack() as held:
             emu.call("add_users", [email_of(u) for u in users], PASSWORD)
             for u in users:
                 emu.call("seed_contacts", email_of(u), 0, s.seed_per_user)
@@ -649,7 +649,10 @@ class Bench:
             from wess_core.service import accounts
 
             accounts.set_setting(ctx, "throttle_cap", str(s.scheduler_workers))
-            first = sync.run_once(ctx, workers=s.scheduler_workers)  # initial sync, no latency
+            # one scheduler for every pass: its worker processes (and their connections)
+            # live from one pass to the next, as in `wess run`
+            runner = held.enter_context(scheduler.Scheduler(ctx, s.scheduler_workers))
+            first = runner.run_pass()  # initial sync, no latency
             if first["failed"]:
                 raise RuntimeError(f"first pass failed: {first['failed']}")
             emu.call("set_latency", s.latency_s)
@@ -678,7 +681,7 @@ class Bench:
             passes: list[tuple[float, dict[str, Any]]] = []
             with peak_memory() as mem, ProcessCpu(emu.pid) as procs:
                 for _ in range(s.scheduler_passes):
-                    passes.append(timed(lambda: sync.run_once(ctx, workers=s.scheduler_workers)))
+                    passes.append(timed(runner.run_pass))
             cpu, busy = procs.self_s, _machine_busy_s() - busy
             counts = emu.counts()
             handshakes = emu.call("handshakes")
@@ -710,7 +713,7 @@ class Bench:
             # one process, one GIL: users/s can't beat 1 / (client CPU per user); more
             # workers than THREADS_PER_PROCESS run in worker processes, whose CPU is in
             # machine_cpu_ms_per_user (this process's alone is client_cpu_ms_per_user)
-            "worker_processes": sync.process_count(s.scheduler_workers),
+            "worker_processes": scheduler.process_count(s.scheduler_workers),
             "throttle_cap": s.scheduler_workers,
             "client_cpu_ms_per_user": round(1000 * cpu / max(1, done), 2),
             "machine_cpu_ms_per_user": round(1000 * busy / max(1, done), 2),
