@@ -1,6 +1,7 @@
 """``wess run`` as a real process, in every worker mode (threads; worker processes with
-16 and 64 workers): ``--once`` exits when its pass is done, SIGTERM stops a running
-scheduler within 10 s with what was synced saved, and no process is left behind."""
+16 and 64 workers): ``--once`` exits when its pass is done, SIGTERM (and Ctrl-C) stops a
+running scheduler mid-pass within 10 s with exit 0 and what was synced saved, and no
+process is left behind."""
 
 from __future__ import annotations
 
@@ -58,18 +59,28 @@ def test_run_once_exits_after_its_pass(home, ews_server, workers):
 
 @MODES
 def test_sigterm_stops_run_within_10_s_with_state_saved(home, ews_server, workers):
+    _stop_mid_pass(home, ews_server, workers, signal.SIGTERM)
+
+
+def test_ctrl_c_stops_worker_processes_too(home, ews_server):
+    _stop_mid_pass(home, ews_server, 16, signal.SIGINT)
+
+
+def _stop_mid_pass(home, ews_server, workers: int, signum: signal.Signals) -> None:
+    """Signal ``wess run`` while a pass writes to both sides; it must stop within 10 s,
+    exit 0, leave no process, and leave every user's state whole."""
     scheduled_home(home, ews_server, LOGINS, cap=8)
     proc = _spawn(home, "--interval", "0.1", "--workers", str(workers))
     try:
         first = json.loads(proc.stdout.readline() or "{}")  # one pass done
         assert first.get("synced") == LOGINS, first
-        ews_server.set_latency(0.02)  # the next passes are under way when the signal comes
+        ews_server.set_latency(0.05)  # a pass now takes seconds: the signal comes mid-pass
         for login in LOGINS:  # new records: the next pass writes to both sides
             records = [{"first_name": f"{login}-new-{i}"} for i in range(20)]
             local.import_records(home, login, "people", records)
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGTERM)
-        took, _, err = _finish(proc, 10)
+        time.sleep(0.3)
+        proc.send_signal(signum)
+        took, out, err = _finish(proc, 10)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -77,8 +88,10 @@ def test_sigterm_stops_run_within_10_s_with_state_saved(home, ews_server, worker
     assert proc.returncode == 0, err
     assert took < 10, took
     assert err.strip().splitlines()[-1] == (
-        "wess run: stopped on SIGTERM; requests in flight were cut"
+        f"wess run: stopped on {signum.name}; requests in flight were cut"
     ), err
+    stopped = json.loads(out.splitlines()[-1])  # the pass the signal ended
+    assert set(stopped["skipped"]) | set(stopped["failed"]), stopped
     assert_no_orphan_workers(home)
     # what the stopped run wrote is whole: a clean pass finishes every user without
     # a duplicate on either side
