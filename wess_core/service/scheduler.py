@@ -34,7 +34,7 @@ from wess_core.service.context import Context
 from wess_core.service.queue import Queue, server_of
 from wess_core.service.sync import sync_one
 from wess_core.service.users import eligibility, list_profiles
-from wess_core.service.workers import ProcessPool, ThreadPool
+from wess_core.service.workers import ProcessPool, ThreadPool, Workers
 
 #: Scheduler threads per worker process: one Python process runs on one core at a time
 #: (the GIL), and an idle user costs milliseconds of client CPU (XML, TLS, files), so
@@ -83,7 +83,7 @@ class Scheduler:
         self.transport_factory = transport_factory
         #: A transport factory is an object of this process: threads only.
         self.processes = 1 if transport_factory is not None else process_count(self.workers)
-        self._pool: Any = None
+        self._pool: Workers | None = None
 
     def __enter__(self) -> Scheduler:
         return self
@@ -91,7 +91,7 @@ class Scheduler:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _workers(self) -> Any:
+    def _workers(self) -> Workers:
         """This scheduler's pool, started on first use and again after a child died."""
         if self._pool is not None and not self._pool.dead_lanes():
             return self._pool
@@ -134,7 +134,7 @@ class Scheduler:
 class _Dispatch:
     """One pass's hand-out: a queue per lane and server, the cap counted per server."""
 
-    pool: Any
+    pool: Workers
     board: Queue
     stop: threading.Event
     outcome: dict[str, Any]

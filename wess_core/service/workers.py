@@ -34,7 +34,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from wess_core import deadlines
 from wess_core.service.context import Context
@@ -46,6 +46,22 @@ CLOSE_SECONDS = 5.0
 HALT_POLL_SECONDS = 0.2
 
 Report = tuple[str, str, str, str]
+
+
+class Workers(Protocol):
+    """What the scheduler needs of a pool: lanes with capacities, and their reports."""
+
+    #: How many users each lane syncs at once.
+    capacities: list[int]
+    #: ``("end", login, status, message)`` per user handed out (``get(timeout=)``).
+    reports: Any
+
+    def lane_of(self, login: str) -> int: ...
+    def begin_pass(self) -> None: ...
+    def submit(self, lane: int, login: str) -> None: ...
+    def halt(self) -> None: ...
+    def dead_lanes(self) -> set[int]: ...
+    def close(self) -> None: ...
 
 
 def _report_of(login: str, run: Callable[[str], tuple[str, str]]) -> Report:
@@ -62,7 +78,7 @@ class ThreadPool:
 
     def __init__(self, workers: int, run: Callable[[str], tuple[str, str]]) -> None:
         self.capacities = [max(1, workers)]
-        self.reports: queue_module.Queue[Report] = queue_module.Queue()
+        self.reports: Any = queue_module.Queue()
         self._run = run
         self._threads = ThreadPoolExecutor(max(1, workers), thread_name_prefix="wess-worker")
 
@@ -126,20 +142,23 @@ class ProcessPool:
             self._pipes.append(mine)
             self.children.append(child)
 
-    def healthy(self) -> bool:
-        return not self.dead_lanes()
-
     def lane_of(self, login: str) -> int:
         return zlib.crc32(login.encode()) % len(self.children)
 
     def begin_pass(self) -> None:
         """A new pass: requests are accepted again after a halted one."""
         self._halt.clear()
-        for pipe in self._pipes:
-            pipe.send(("pass",))
+        for lane in range(len(self._pipes)):
+            self._send(lane, ("pass",))
 
     def submit(self, lane: int, login: str) -> None:
-        self._pipes[lane].send(("sync", login))
+        self._send(lane, ("sync", login))
+
+    def _send(self, lane: int, message: tuple[str, ...]) -> None:
+        """A child that died meanwhile gets nothing: ``dead_lanes`` reports it, and the
+        scheduler fails the users it had."""
+        with contextlib.suppress(OSError):
+            self._pipes[lane].send(message)
 
     def halt(self) -> None:
         self._halt.set()
@@ -150,9 +169,8 @@ class ProcessPool:
     def close(self) -> None:
         """End the children: ask, drain their reports meanwhile (a child whose report
         queue is full cannot exit), kill whoever is still there after ``CLOSE_SECONDS``."""
-        for pipe in self._pipes:
-            with contextlib.suppress(OSError, ValueError):
-                pipe.send(("exit",))
+        for lane in range(len(self._pipes)):
+            self._send(lane, ("exit",))
         deadline = time.monotonic() + CLOSE_SECONDS
         while any(c.is_alive() for c in self.children) and time.monotonic() < deadline:
             with contextlib.suppress(queue_module.Empty, OSError, ValueError):
