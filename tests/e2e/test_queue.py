@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from tests.support import QUEUE_LOGINS, throttled_home
+from tests.support import QUEUE_LOGINS, scheduled_home, throttled_home
 from wess_core import hookimpl, plugins
-from wess_core.service import scheduler, sync
+from wess_core.service import accounts, scheduler, sync, users
 
 
 class Concurrency:
@@ -82,3 +82,53 @@ def test_cap_per_server_and_status_shows_the_queue(home, ews_server, monkeypatch
         assert users.peak == 2
     assert {"running", "waiting"} <= queue_states
     assert {row["queue"] for row in sync.status(ctx)} == {None}  # the pass is over
+
+
+class Order:
+    """The order in which syncs start and finish."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.events = []
+
+    @hookimpl
+    def wess_sync_started(self, user, item_types):
+        with self.lock:
+            self.events.append(("started", user.login))
+
+    @hookimpl
+    def wess_sync_finished(self, user, result):
+        with self.lock:
+            self.events.append(("finished", user.login))
+
+
+def test_a_capped_server_does_not_hold_up_users_of_another(home, ews_server, ews_ca):
+    """Two workers, cap 1: while a0 syncs, a1 and a2 (same server) wait in the queue and
+    b0 (another server) takes the free worker at once, instead of a worker waiting for
+    a1's turn on the capped server."""
+    from wess_emulator.emulator import EmulatorServer
+
+    other = EmulatorServer(validate=True, ca=ews_ca)
+    other.start()
+    order = Order()
+    try:
+        ctx = scheduled_home(home, ews_server, ["a0", "a1", "a2"], cap=1)
+        other.add_user("b0@example.com", "Pw-b0")
+        users.add_user(ctx, "b0", "b0@example.com")
+        accounts.add_licences(ctx, 1)
+        users.allocate(ctx, "b0")
+        users.set_sync_enabled(ctx, "b0", True)
+        users.update_user(ctx, "b0", password="Pw-b0", ews_url=other.ews_url, verify=False)
+        for server in (ews_server, other):
+            server.set_latency(0.05)  # a user's sync takes a quarter of a second
+        per_server = {ews_server: Concurrency(), other: Concurrency()}
+        for server, counter in per_server.items():
+            _count_requests(server, counter)
+        with plugins.registered(order):
+            outcome = scheduler.run_once(ctx, workers=2)
+    finally:
+        other.stop()
+    assert outcome["synced"] == ["a0", "a1", "a2", "b0"] and not outcome["failed"]
+    assert [c.peak for c in per_server.values()] == [1, 1]  # the cap, per server
+    first_end = next(i for i, (what, _) in enumerate(order.events) if what == "finished")
+    assert ("started", "b0") in order.events[:first_end], order.events
