@@ -39,8 +39,11 @@ def test_a_torn_last_line_is_skipped_and_cut_off_by_the_next_append(tmp_path):
 
 def test_a_file_written_whole_is_taken_over(tmp_path):
     ctx = Context(home=tmp_path)
-    old = {"history": {"1": {"time": "2024-01-01T00:00:00.000+00:00", "kind": "sync",
-                             "message": "old"}}}  # fmt: skip
+    old = {
+        "history": {
+            "1": {"time": "2024-01-01T00:00:00.000+00:00", "kind": "sync", "message": "old"}
+        }
+    }
     write_json_atomic(ctx.store.path("history/alice"), old)
     history.record(ctx, "alice", "sync", "new")
     assert [e["message"] for e in history._all(ctx, "history/alice")] == ["old", "new"]

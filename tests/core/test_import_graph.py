@@ -1,6 +1,7 @@
 """The core's modules import each other in layers (connection <- service <- scheduler,
 settings and deadlines below the service): no circle, counting imports inside
-functions too, so none is hidden by moving an import into a function."""
+functions too, so none is hidden by moving an import into a function (imports only
+for type checkers, under ``if TYPE_CHECKING:``, never run and do not count)."""
 
 from __future__ import annotations
 
@@ -22,11 +23,25 @@ def _modules() -> dict[str, Path]:
     return found
 
 
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node that runs: all but the bodies of ``if TYPE_CHECKING:`` (annotations
+    only, never imported at run time)."""
+    found, todo = [], [tree]
+    while todo:
+        node = todo.pop()
+        found.append(node)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            todo.extend(node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+    return found
+
+
 def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     """The wess_core modules ``name`` imports anywhere in its code."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     targets: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             targets.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -88,3 +103,14 @@ def test_no_import_circle_among_core_modules():
 def test_the_walk_finds_a_circle_hidden_in_a_function():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert _cycles(graph) == [["a", "b", "c"]]
+
+
+def test_imports_for_type_checkers_only_do_not_count(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    import wess_core.store\n"
+        "def f():\n    import wess_core.errors\n"
+    )
+    found = _imports("m", module, _modules())
+    assert found == {"wess_core.errors"}

@@ -41,18 +41,18 @@ class Concurrency:
 
 
 def _count_requests(server, counter: Concurrency) -> None:
-    """Count the EWS requests the emulator is answering at once (a user's sync sends one
-    at a time, so this is how many users sync at once, in any process)."""
-    answer = server._ews
+    """Count the requests the emulator is answering at once (a user's sync sends one at a
+    time, all to EWS here, so this is how many users sync at once, in any process)."""
+    answer = server.dispatch
 
-    def counted(handler, body):
+    def counted(handler, method):
         counter.enter()
         try:
-            return answer(handler, body)
+            return answer(handler, method)
         finally:
             counter.leave()
 
-    server._ews = counted
+    server.dispatch = counted
 
 
 @pytest.mark.parametrize("processes", [1, 2], ids=["threads", "processes"])

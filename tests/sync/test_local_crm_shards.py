@@ -76,9 +76,16 @@ def test_a_reader_overtaken_by_a_writer_starts_again(tmp_path):
 
 
 def test_a_database_from_before_shards_is_read_and_split_by_its_first_write(tmp_path):
-    people = {str(i): {"revision": i, "fields": {"first_name": f"P{i}"}, "exchange_id": None,
-                       "deleted": False, "modified": "2026-01-01T00:00:00+00:00"}
-              for i in range(1, 1201)}  # fmt: skip
+    people = {
+        str(i): {
+            "revision": i,
+            "fields": {"first_name": f"P{i}"},
+            "exchange_id": None,
+            "deleted": False,
+            "modified": "2026-01-01T00:00:00+00:00",
+        }
+        for i in range(1, 1201)
+    }
     people["7"] = {"revision": 1201, "fields": {}, "deleted": True, "modified": "x"}
     old = {"meta": {"1": {"revision": 1201}}, "people": people}
     path = tmp_path / "crm" / "main.json"
