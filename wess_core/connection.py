@@ -14,7 +14,7 @@ connection (the check on save, ``test-connection``, discovery, the sync) goes th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -248,12 +248,12 @@ def _test(factory: Any, auth: Any, connection: Connection) -> None:
         raise
 
 
-def _verify(connection: Connection, account: Account) -> str | None:
-    from wess_core import deadlines
-
+def verify(connection: Connection) -> str | None:
+    """The credential check on save: ``CredentialsRejected`` unless Exchange accepts the
+    connection; a newly discovered URL (None when the URL is explicit). The caller holds
+    the account's deadlines (``deadlines.account_scope``)."""
     try:
-        with deadlines.account_scope(account):
-            url = check(connection)
+        url = check(connection)
     except (CredentialsRejected, UsageError, PermissionDenied):
         raise
     except WessError as exc:
@@ -261,31 +261,20 @@ def _verify(connection: Connection, account: Account) -> str | None:
     return None if connection.ews_url else url
 
 
-def verify_user_connection(ctx, profile: UserProfile) -> str | None:
-    """Credential check on save for a candidate profile; returns a newly discovered URL."""
-    from wess_core.service.accounts import load_account
-
-    account = load_account(ctx)
-    return _verify(resolve(account, profile, ctx.secrets.decrypt, ctx.home), account)
-
-
-def verify_account_connection(ctx, account: Account) -> str | None:
-    """Credential check on save for candidate account settings, with the first user whose
-    settings are complete (sync-enabled users first). Returns that user's login, or None
-    when nobody can be checked yet (e.g. no user has a password, no service account):
-    the settings are then saved unchecked, and ``wess test-connection`` checks them later."""
-    from wess_core.service.users import list_profiles
-
-    profiles = list_profiles(ctx)
-    profiles.sort(key=lambda p: not p.sync_enabled)
-    for profile in profiles:
-        connection = resolve(account, profile, ctx.secrets.decrypt, ctx.home)
+def checkable(
+    account: Account, profiles: list[UserProfile], decrypt: Callable[[str], str], home: Path
+) -> Connection | None:
+    """The connection that checks candidate account settings: the first user's whose
+    settings are complete (sync-enabled users first), or None when nobody can be checked
+    yet (e.g. no user has a password, no service account): the settings are then saved
+    unchecked, and ``wess test-connection`` checks them later."""
+    for profile in sorted(profiles, key=lambda p: not p.sync_enabled):
+        connection = resolve(account, profile, decrypt, home)
         try:
             plugins.auth_methods().get(connection.auth).validate(connection)
         except UsageError:
             continue  # this user's own settings are incomplete: try the next one
         if untrusted_fields(connection):
             continue  # never check service credentials against a user-set address or URL
-        _verify(connection, account)
-        return profile.login
+        return connection
     return None

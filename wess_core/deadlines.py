@@ -37,6 +37,7 @@ from typing import Any
 
 import requests
 
+from wess_core.account_settings import setting_of
 from wess_core.errors import WessError, find_cause
 
 __all__ = [
@@ -63,7 +64,7 @@ __all__ = [
     "too_large",
 ]
 
-#: Defaults of the account settings (``wess config set``; ``service.accounts.SETTINGS``
+#: Defaults of the account settings (``wess config set``; ``account_settings.SETTINGS``
 #: repeats them without importing requests, a test checks they agree), and the limits
 #: outside any scope.
 DEFAULT_REQUEST_SECONDS = 120
@@ -153,8 +154,6 @@ def scope(
 
 def account_scope(account: Any, *, run: bool = False) -> contextlib.AbstractContextManager[Limits]:
     """:func:`scope` with the account's settings (``run``: with its run deadline too)."""
-    from wess_core.service.accounts import setting_of
-
     return scope(
         setting_of(account, "request_deadline_seconds"),
         setting_of(account, "max_response_mib"),

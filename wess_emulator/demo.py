@@ -21,7 +21,7 @@ from typing import Any
 
 from wess_core import plugins
 from wess_core.connection import resolve
-from wess_core.service import Context, accounts, sync, users
+from wess_core.service import Context, accounts, scheduler, users
 from wess_core.service.users import get_profile
 from wess_plugins.crm_local import local
 
@@ -238,12 +238,12 @@ class Demo:
             for login, database in dbs.items():
                 self.seed(login, database)
             self.out(f"Seeded both CRM databases and both mailboxes ({self.size} people each ...)")
-            first = sync.run_once(self.ctx, workers=2)
+            first = scheduler.run_once(self.ctx, workers=2)
             self.report("First sync (both sides merged):", first)
             for login, database in dbs.items():
                 self.edit_both_sides(login, database)
             self.out("\nEdited both sides: 10 CRM changes and 8 Exchange changes per user.")
-            second = sync.run_once(self.ctx, workers=2)
+            second = scheduler.run_once(self.ctx, workers=2)
             self.report("Second sync (the edits travel):", second)
             problems = [p for login, db in dbs.items() for p in self.compare(login, db)]
             problems += [

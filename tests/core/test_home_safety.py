@@ -150,7 +150,8 @@ def test_a_store_append_never_follows_a_link(tmp_path):
 
 
 def test_a_symlinked_state_database_is_refused(tmp_path):
-    from wess_core.sync.status import FolderState, StoreSyncState
+    from wess_core.sync.state_db import StoreSyncState
+    from wess_core.sync.status import FolderState
 
     home = tmp_path / "home"
     (home / "state").mkdir(parents=True, mode=0o700)

@@ -276,7 +276,7 @@ def test_a_user_cannot_approve_mass_deletes_of_shared_crm_records(synced_home, m
     assert len(synced_home("review", "alice", "--json").json) == 12
 
     # a decision stored without the admin's say (older WESS, another writer) is not carried out
-    from wess_core.sync.status import StoreSyncState
+    from wess_core.sync.state_db import StoreSyncState
 
     store = StoreSyncState(crm.ctx().store, "alice")
     state = store.load("contacts")

@@ -1,5 +1,6 @@
-"""Scheduler worker processes: many workers run as a few long-lived processes, the
-per-server cap holds across them, and every user is synced and reported once."""
+"""Scheduler worker processes: many workers run as a few long-lived processes that
+outlive a pass, every user is synced and reported once, and closing the scheduler
+ends them."""
 
 from __future__ import annotations
 
@@ -7,68 +8,55 @@ import threading
 import time
 
 from tests.support import QUEUE_LOGINS, throttled_home
-from wess_core.service import history, sync, workers
+from wess_core.service import history, scheduler
 
 
-def test_workers_in_processes_sync_everyone_and_keep_their_pool(home, ews_server, monkeypatch):
+def test_workers_in_processes_sync_everyone_and_keep_their_processes(home, ews_server, monkeypatch):
     ctx = throttled_home(home, ews_server)
-    monkeypatch.setattr(sync, "THREADS_PER_PROCESS", 2)
-    monkeypatch.setattr(sync, "process_count", lambda n: 2)
-    first = sync.run_once(ctx, workers=4)
-    assert sorted(first["synced"]) == sorted(QUEUE_LOGINS) and not first["failed"]
-    pools = dict(workers._pools)
-    assert len(pools) == 1
-    ews_server.reset_counts()
-    second = sync.run_once(ctx, workers=4)
-    assert sorted(second["synced"]) == sorted(QUEUE_LOGINS) and not second["failed"]
-    assert workers._pools == pools  # the same processes: each user's connection reused
-    # no new protocol set-up per pass (exchangelib's version guess is a ConvertId)
-    assert ews_server.counts.get("ConvertId", 0) == 0
-    assert ews_server.counts["SyncFolderItems"] >= len(QUEUE_LOGINS)
+    monkeypatch.setattr(scheduler, "process_count", lambda workers: 2)
+    with scheduler.Scheduler(ctx, workers=4) as runner:
+        first = runner.run_pass()
+        assert sorted(first["synced"]) == sorted(QUEUE_LOGINS) and not first["failed"]
+        children = list(runner._pool.children)
+        assert len(children) == 2
+        ews_server.reset_counts()
+        second = runner.run_pass()
+        assert sorted(second["synced"]) == sorted(QUEUE_LOGINS) and not second["failed"]
+        assert runner._pool.children == children  # the same processes: connections reused
+        # no new protocol set-up per pass (exchangelib's version guess is a ConvertId)
+        assert ews_server.counts.get("ConvertId", 0) == 0
+        assert ews_server.counts["SyncFolderItems"] >= len(QUEUE_LOGINS)
+    assert not any(child.is_alive() for child in children)  # closed with the scheduler
     for login in QUEUE_LOGINS:
         assert history.last_entry(ctx, login)["kind"] == "sync"
-    workers._close_all()
-    assert workers._pools == {}
 
 
-def test_a_server_slot_is_held_by_at_most_cap_holders(tmp_path):
-    now, peak = [0], [0]
-    lock = threading.Lock()
-
-    def one():
-        with workers.server_slot(tmp_path, "host:443", 3) as held:
-            assert held
-            with lock:
-                now[0] += 1
-                peak[0] = max(peak[0], now[0])
-            time.sleep(0.02)
-            with lock:
-                now[0] -= 1
-
-    threads = [threading.Thread(target=one) for _ in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert peak[0] == 3
-
-
-def test_a_halted_wait_starts_nothing(tmp_path):
-    halt = threading.Event()
-    with workers.server_slot(tmp_path, "h", 1):
-        halt.set()
-        with workers.server_slot(tmp_path, "other", 1, halt) as held:
-            assert held is False
-
-
-def test_a_thread_tries_the_slot_it_held_last_first(tmp_path, monkeypatch):
-    import os
-
-    with workers.server_slot(tmp_path, "h", 4), workers.server_slot(tmp_path, "h", 4):
-        pass  # this thread held slots 0 and then 1
-    opened = []
-    real_open = os.open
-    monkeypatch.setattr(os, "open", lambda path, *a: opened.append(path) or real_open(path, *a))
-    with workers.server_slot(tmp_path, "h", 4) as held:
-        assert held
-    assert len(opened) == 1 and str(opened[0]).endswith(".1.lock")
+def test_a_worker_process_killed_mid_pass_fails_its_users_and_is_replaced(
+    home, ews_server, monkeypatch
+):
+    ctx = throttled_home(home, ews_server)
+    monkeypatch.setattr(scheduler, "process_count", lambda workers: 2)
+    with scheduler.Scheduler(ctx, workers=4) as runner:
+        runner.run_pass()  # the processes are up and every user is synced once
+        ews_server.set_latency(0.2)  # a user's sync takes a second: none ends before the kill
+        ews_server.reset_counts()
+        killed = runner._pool.children[0]
+        mine = {login for login in QUEUE_LOGINS if runner._pool.lane_of(login) == 0}
+        outcome = {}
+        worker = threading.Thread(target=lambda: outcome.update(runner.run_pass()))
+        worker.start()
+        deadline = time.monotonic() + 30
+        while not ews_server.counts.get("SyncFolderItems") and time.monotonic() < deadline:
+            time.sleep(0.02)  # the pass is under way
+        killed.kill()
+        worker.join(timeout=60)
+        assert not worker.is_alive()
+        ended = set(outcome["failed"]) | set(outcome["skipped"])
+        assert ended == mine and mine  # the killed process's users, and only those
+        assert set(outcome["synced"]) == set(QUEUE_LOGINS) - mine
+        for login, why in outcome["failed"].items():
+            assert why == "the worker process syncing this user ended", login
+        ews_server.set_latency(0)
+        again = runner.run_pass()  # a new pool: nobody is lost
+        assert sorted(again["synced"]) == sorted(QUEUE_LOGINS) and not again["failed"]
+        assert killed not in runner._pool.children

@@ -48,7 +48,8 @@ from wess_plugins.crm_local.local import LocalCrm
 from wess_core.errors import StoreError
 from wess_core.store import Store
 from wess_core.strategies import NewRecord
-from wess_core.sync.status import FolderState, StatusRow, StoreSyncState
+from wess_core.sync.status import FolderState, StatusRow
+from wess_core.sync.state_db import StoreSyncState
 
 home = sys.argv[1]
 rows = {f"p{n}": StatusRow(f"p{n}", str(n), n, "c" * 32, f"item{n}" * 8, "ck", "i" * 32)
@@ -72,7 +73,8 @@ for what, write in (
 
 def test_a_full_disk_during_a_state_or_crm_write_changes_nothing(tmp_path):
     from wess_core.store import Store
-    from wess_core.sync.status import FolderState, StatusRow, StoreSyncState
+    from wess_core.sync.state_db import StoreSyncState
+    from wess_core.sync.status import FolderState, StatusRow
     from wess_plugins.crm_local.local import LocalCrm
 
     state = StoreSyncState(Store(tmp_path), "alice")

@@ -94,21 +94,27 @@ QUEUE_LOGINS = [f"u{i}" for i in range(6)]
 
 def throttled_home(home, server):
     """A home whose account caps one server at 2 users, with QUEUE_LOGINS synced there."""
+    return scheduled_home(home, server, QUEUE_LOGINS, cap=2)
+
+
+def scheduled_home(home, server, logins, *, cap: int, people: int = 3):
+    """A home whose users ``logins`` sync with ``server`` (one server, ``throttle_cap``
+    ``cap``), each with ``people`` CRM records of their own database."""
     ctx = Context(home=home)
     accounts.init(ctx)
     accounts.set_module(ctx, True)
-    accounts.add_licences(ctx, len(QUEUE_LOGINS))
+    accounts.add_licences(ctx, len(logins))
     accounts.set_connection(ctx, ews_url=server.ews_url, ca_bundle=server.ca_cert, verify=False)
-    accounts.set_setting(ctx, "throttle_cap", "2")
-    for login in QUEUE_LOGINS:
+    accounts.set_setting(ctx, "throttle_cap", str(cap))
+    for login in logins:
         server.add_user(f"{login}@example.com", "Pw-" + login)
         users.add_user(ctx, login, f"{login}@example.com")
         users.allocate(ctx, login)
         users.set_sync_enabled(ctx, login, True)
         users.update_user(ctx, login, password="Pw-" + login, database=login, verify=False)
         local.create_database(home, login)
-        people = [{"first_name": f"{login}-{i}"} for i in range(3)]
-        local.import_records(home, login, "people", people)
+        records = [{"first_name": f"{login}-{i}"} for i in range(people)]
+        local.import_records(home, login, "people", records)
     return ctx
 
 

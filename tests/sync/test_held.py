@@ -7,7 +7,8 @@ import json
 
 from wess_core.store import Store
 from wess_core.sync.held import HeldEntry
-from wess_core.sync.status import FolderState, StoreSyncState
+from wess_core.sync.state_db import StoreSyncState
+from wess_core.sync.status import FolderState
 
 OLD_DELETE = {
     "id": "d1234567",

@@ -20,7 +20,8 @@ from tests.support.sync_world import FaultyLocalCrm, World, contact, person
 from wess_core.store import Store
 from wess_core.sync.memory import Killed, MemoryCrm, MemoryMailbox
 from wess_core.sync.review import NO_GUARD, DeletionGuard
-from wess_core.sync.status import MemorySyncState, StoreSyncState
+from wess_core.sync.state_db import StoreSyncState
+from wess_core.sync.status import MemorySyncState
 
 HOLD_EVERY_DELETE = DeletionGuard(percent=0, maximum=0, minimum=0)
 

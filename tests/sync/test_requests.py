@@ -7,7 +7,8 @@ import pytest
 from tests.support.sync_world import World, contact, person
 from wess_core.store import Store
 from wess_core.sync.memory import MemoryMailbox
-from wess_core.sync.status import MemorySyncState, StoreSyncState
+from wess_core.sync.state_db import StoreSyncState
+from wess_core.sync.status import MemorySyncState
 
 
 @pytest.mark.parametrize("n", [10, 100, 250])

@@ -10,7 +10,7 @@ from wess_core.strategies import ItemChanged, NewRecord, RecordUpdate
 from wess_core.sync.engine import sync_all, sync_folder
 from wess_core.sync.itemtypes import EmailType, builtin_item_types
 from wess_core.sync.memory import Killed, MemoryCrm, MemoryMailbox
-from wess_core.sync.status import StoreSyncState
+from wess_core.sync.state_db import StoreSyncState
 from wess_plugins.crm_local.local import LocalCrm
 
 # -- one-sided changes ----------------------------------------------------------

@@ -11,7 +11,8 @@ from wess_core.store import Store
 from wess_core.sync import status
 from wess_core.sync.held import HeldEntry
 from wess_core.sync.memory import MemoryMailbox
-from wess_core.sync.status import FolderState, SqliteRows, StatusRow, StoreSyncState
+from wess_core.sync.state_db import StoreSyncState
+from wess_core.sync.status import FolderState, SqliteRows, StatusRow
 
 
 def _row(n: int) -> StatusRow:

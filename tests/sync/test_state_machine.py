@@ -39,7 +39,7 @@ from wess_core.sync.itemtypes import CalendarType, ContactsType, TasksType
 from wess_core.sync.memory import Killed, MemoryCrm, MemoryMailbox
 from wess_core.sync.plan import POLICIES
 from wess_core.sync.review import NO_GUARD
-from wess_core.sync.status import StoreSyncState
+from wess_core.sync.state_db import StoreSyncState
 
 VALUES = st.sampled_from([None, "a", "b", "c"])
 WRITES = ("create", "update", "delete")

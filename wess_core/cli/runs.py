@@ -277,7 +277,7 @@ def run_command(
     import threading
 
     from wess_core import deadlines
-    from wess_core.service import sync
+    from wess_core.service import scheduler
     from wess_core.service.accounts import setting
 
     stop = threading.Event()
@@ -303,9 +303,9 @@ def run_command(
                 say(f"  {login}: {why}")
 
     if once:
-        report(sync.run_once(ctx, workers, stop))
+        report(scheduler.run_once(ctx, workers, stop))
     else:
         wait = interval if interval is not None else float(setting(ctx, "sync_interval"))
-        sync.run_forever(ctx, workers, wait, stop, on_pass=report)
+        scheduler.run_forever(ctx, workers, wait, stop, on_pass=report)
     if received:
         click.echo(f"wess run: stopped on {received[0]}; requests in flight were cut", err=True)

@@ -3,13 +3,12 @@ settings and key rotation. All admin-only."""
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from wess_core import endpoints, validation
+from wess_core import validation
+from wess_core.account_settings import SETTINGS, setting_of
 from wess_core.errors import (
     SecretKeyError,
     StoreError,
@@ -19,8 +18,6 @@ from wess_core.errors import (
     quote,
 )
 from wess_core.models import (
-    CONFLICT_POLICIES,
-    DEFAULT_CONFLICT_POLICY,
     LEGACY_FIELDS,
     SECRET_FIELDS_ACCOUNT,
     Account,
@@ -36,6 +33,7 @@ from wess_core.secrets import (
     write_key_file,
 )
 from wess_core.service.context import Context
+from wess_core.service.profiles import USERS, list_profiles  # registers the users' secrets
 
 ACCOUNT = "account"
 register_encrypted_store(ACCOUNT, "account", SECRET_FIELDS_ACCOUNT)
@@ -112,8 +110,6 @@ def set_module(ctx: Context, active: bool) -> dict[str, Any]:
 
 
 def licence_summary(ctx: Context) -> dict[str, int]:
-    from wess_core.service.users import list_profiles
-
     ctx.require_admin()
     total = load_account(ctx).licences_total
     allocated = sum(1 for u in list_profiles(ctx) if u.licence_allocated)
@@ -160,8 +156,8 @@ def set_connection(
     strategies declare (``--option``, ``--secret-stdin``); ``aliases`` the old keywords
     (``impersonation_user=``, ``oauth_client_secret=`` ...), the same settings by their
     former names."""
-    from wess_core import plugins, strategy_settings
-    from wess_core.connection import verify_account_connection
+    from wess_core import connection as conn
+    from wess_core import deadlines, plugins, strategy_settings
 
     ctx.require_admin()
     unknown = set(aliases) - set(LEGACY_FIELDS)
@@ -207,9 +203,13 @@ def set_connection(
     box = ctx.secrets  # for the check; what is stored is encrypted again under the lock
     candidate = Account.from_dict({**account.to_dict(), **updates})
     strategy_settings.apply(candidate, changes, box.encrypt)
-    checked_with = (
-        verify_account_connection(ctx, candidate) if verify and (updates or changes) else None
-    )
+    checked_with = None
+    if verify and (updates or changes):
+        connection = conn.checkable(candidate, list_profiles(ctx), box.decrypt, ctx.home)
+        if connection is not None:
+            with deadlines.account_scope(candidate):
+                conn.verify(connection)
+            checked_with = connection.login
     verified = checked_with is not None
     has_secrets = any(c.setting.secret and c.value for c in changes)
 
@@ -230,8 +230,6 @@ def set_connection(
 
 def _resume_everyone(ctx: Context) -> None:
     """Connection settings that pass the check resume users paused for credentials."""
-    from wess_core.service.users import USERS
-
     with ctx.store.write(USERS) as db:
         table = db.table("users")
         paused = [row.doc_id for row in table.all() if row.get("paused_reason")]
@@ -257,111 +255,6 @@ def _check_ca_bundle(path: str) -> str:
 # -- settings (``wess config``) --------------------------------------------
 
 
-@dataclass(frozen=True)
-class Setting:
-    key: str
-    default: Any
-    parse: Callable[[str], Any]
-    help: str
-
-
-def _choice(*choices: str) -> Callable[[str], str]:
-    def parse(value: str) -> str:
-        if value not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}")
-        return value
-
-    return parse
-
-
-def _int_range(low: int, high: int) -> Callable[[str], int]:
-    def parse(value: str) -> int:
-        number = int(value)
-        if not low <= number <= high:
-            raise ValueError(f"expected a whole number from {low} to {high}")
-        return number
-
-    return parse
-
-
-def _addresses(value: str) -> list[str]:
-    out = []
-    for part in value.split(","):
-        part = part.strip()
-        if part:
-            out.append(str(ipaddress.ip_network(part, strict=False)))
-    return out
-
-
-SETTINGS: dict[str, Setting] = {
-    s.key: s
-    for s in [
-        Setting(
-            "conflict_policy",
-            DEFAULT_CONFLICT_POLICY,
-            _choice(*CONFLICT_POLICIES),
-            "who wins when both sides changed the same item",
-        ),
-        Setting(
-            "deletion_guard_percent",
-            20,
-            _int_range(0, 100),
-            "hold a run's deletes above this share of a folder",
-        ),
-        Setting(
-            "deletion_guard_max", 50, _int_range(0, 10**9), "hold a run's deletes above this count"
-        ),
-        Setting(
-            "deletion_guard_min",
-            5,
-            _int_range(0, 10**9),
-            "never hold this many deletes or fewer by the percent rule",
-        ),
-        Setting(
-            "ledger_retention_days", 90, _int_range(1, 3650), "days the per-item ledger is kept"
-        ),
-        Setting(
-            "throttle_cap",
-            8,
-            _int_range(1, 1000),
-            "concurrent connections per Exchange server / service account",
-        ),
-        Setting("sync_interval", 300, _int_range(10, 86400), "seconds between scheduled runs"),
-        Setting(
-            "request_deadline_seconds",
-            120,
-            _int_range(1, 3600),
-            "the longest one request to Exchange may take, answer included",
-        ),
-        Setting(
-            "run_deadline_seconds",
-            900,
-            _int_range(5, 86400),
-            "the longest one user's sync run may take; then it is cut off",
-        ),
-        Setting(
-            "max_response_mib",
-            64,
-            _int_range(1, 4096),
-            "the largest answer (MiB) accepted from Exchange",
-        ),
-        Setting(
-            "source_addresses",
-            [],
-            _addresses,
-            "the sync service's outgoing addresses (comma-separated), for the IT checklist",
-        ),
-        Setting(
-            endpoints.SETTING,
-            [],
-            endpoints.parse_domains,
-            "domains (comma-separated) whose hosts may receive credentials through an "
-            "Autodiscover redirect; empty: those of the configured URLs and the users' e-mail",
-        ),
-    ]
-}
-
-
 def settings(ctx: Context) -> dict[str, Any]:
     """Every setting with its value in force (defaults filled in)."""
     ctx.require_admin()
@@ -372,11 +265,6 @@ def settings(ctx: Context) -> dict[str, Any]:
 def setting(ctx: Context, key: str) -> Any:
     """One setting's value in force (no role check: the engine reads these)."""
     return setting_of(load_account(ctx), key)
-
-
-def setting_of(account: Account, key: str) -> Any:
-    """One setting's value in force in an account already read (a sync reads it once)."""
-    return account.settings.get(key, SETTINGS[key].default)
 
 
 def set_setting(ctx: Context, key: str, raw: str) -> dict[str, Any]:
@@ -425,7 +313,6 @@ def rotate_keys(ctx: Context) -> dict[str, Any]:
 
     from wess_core import plugins
     from wess_core.secrets import ENCRYPTED_STORES, ENV_VAR, key_file, secrets_lock
-    from wess_core.service import users  # noqa: F401 - registers the users' secrets
     from wess_core.store import load_json_file
 
     ctx.require_admin()

@@ -1,10 +1,6 @@
-"""The scheduler's queue: a concurrency cap per Exchange server, and a board that
-``wess status`` reads to show who is waiting, who is running, and on which server.
-
-The cap (setting ``throttle_cap``) bounds how many users of one server (or one
-service account on it) sync at once, however many workers the scheduler has:
-Exchange throttles per server and per account, and a burst of parallel logins
-against one server only earns ErrorServerBusy.
+"""The scheduler's board, which ``wess status`` reads to show who is waiting, who is
+running, and on which server; and the server key a user's sync counts against in
+``throttle_cap`` (the scheduler, ``wess_core.service.scheduler``, holds the cap).
 """
 
 from __future__ import annotations
@@ -12,8 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,38 +39,20 @@ def server_of(account: Account, profile: UserProfile) -> str:
 
 
 class Queue:
-    """Per-server semaphores plus the board, for one scheduler pass."""
+    """The board of one scheduler pass: who waits, who runs, on which server."""
 
     def __init__(self, ctx: Context, cap: int, servers: dict[str, str]) -> None:
         self.ctx = ctx
         self.cap = cap
         self.servers = servers  # login -> server key
-        self._sems: dict[str, threading.BoundedSemaphore] = {}
         self._lock = threading.Lock()
         self.waiting: set[str] = set(servers)
         self.running: dict[str, str] = {}
         self.started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         self._last_write = 0.0
 
-    def _sem(self, key: str) -> threading.BoundedSemaphore:
-        with self._lock:
-            if key not in self._sems:
-                self._sems[key] = threading.BoundedSemaphore(self.cap)
-            return self._sems[key]
-
-    @contextmanager
-    def slot(self, login: str) -> Iterator[None]:
-        """Wait for a free slot on the user's server, then hold it while they sync."""
-        with self._sem(self.servers[login]):
-            self.begin(login)
-            try:
-                yield
-            finally:
-                self.end(login)
-
     def begin(self, login: str) -> None:
-        """``login`` holds a slot and runs (the board's view; worker processes hold their
-        slots themselves and report here)."""
+        """``login`` was handed to a worker and runs (the scheduler counts the cap)."""
         with self._lock:
             self.waiting.discard(login)
             self.running[login] = self.servers[login]

@@ -30,7 +30,8 @@ from wess_core.service.sync import user_lock
 from wess_core.service.users import get_profile
 from wess_core.sync.held import DELETE, HeldEntry
 from wess_core.sync.ledger import StoreLedger, parse_since
-from wess_core.sync.status import FolderState, StoreSyncState
+from wess_core.sync.state_db import StoreSyncState
+from wess_core.sync.status import FolderState
 
 
 def _check(ctx: Context, login: str) -> None:

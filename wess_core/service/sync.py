@@ -1,4 +1,4 @@
-"""Sync Now and the scheduler: eligibility, the per-user lock, history, observers.
+"""Sync Now and a scheduled user's sync: eligibility, the per-user lock, history, observers.
 
 The engine (``wess_core.sync.engine``) brings one user's folders in step; this
 module decides whether a user may sync, holds the user's run lock so "Sync Now"
@@ -10,10 +10,8 @@ the next run), and records the outcome in the user's history.
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +25,7 @@ from wess_core.errors import (
     WessError,
 )
 from wess_core.service import history
-from wess_core.service.accounts import load_account, setting, setting_of
+from wess_core.service.accounts import load_account, setting_of
 from wess_core.service.context import Context
 from wess_core.service.users import edit_profile, eligibility, get_profile, list_profiles
 from wess_core.store import LockTimeout, file_lock
@@ -260,7 +258,7 @@ def _run(ctx: Context, login: str, run: _Run) -> Any:
     again would only spend the rest of the run on it."""
     from wess_core.sync.engine import sync_all
     from wess_core.sync.ledger import StoreLedger
-    from wess_core.sync.status import StoreSyncState
+    from wess_core.sync.state_db import StoreSyncState
 
     needs_url = bool(getattr(run.factory, "needs_ews_url", False))
     connection = _connection_for(ctx, login, False, run.known, needs_url)
@@ -292,86 +290,6 @@ def _run(ctx: Context, login: str, run: _Run) -> Any:
     )
 
 
-def eligible_logins(ctx: Context) -> list[str]:
-    """Users the scheduler syncs: eligible and not paused for a credential problem."""
-    account = load_account(ctx)
-    return [
-        p.login for p in list_profiles(ctx) if not eligibility(account, p) and not p.paused_reason
-    ]
-
-
-def run_once(
-    ctx: Context,
-    workers: int = 4,
-    stop: threading.Event | None = None,
-    transport_factory: Callable[[Any], Any] | None = None,
-) -> dict[str, Any]:
-    """One scheduler pass over every eligible user, ``workers`` at a time.
-
-    A failing user does not stop the others; a user another process is syncing is
-    skipped this pass. More workers than ``THREADS_PER_PROCESS`` run in worker
-    processes (``wess_core.service.workers``), at most one per CPU.
-    """
-    from wess_core.service.queue import Queue, server_of
-
-    ctx.require_admin()
-    stop = stop or threading.Event()
-    outcome: dict[str, Any] = {"synced": [], "failed": {}, "skipped": {}}
-    account = load_account(ctx)
-    profiles = {p.login: p for p in list_profiles(ctx)}
-    logins = eligible_logins(ctx)
-    queue = Queue(
-        ctx,
-        int(setting(ctx, "throttle_cap")),
-        {login: server_of(account, profiles[login]) for login in logins},
-    )
-
-    def one(login: str) -> None:
-        if stop.is_set():
-            outcome["skipped"][login] = "stopping"
-            queue.done(login)
-            return
-        with queue.slot(login):
-            kind, message = sync_one(ctx, login, transport_factory)
-        if kind == "synced":
-            outcome["synced"].append(login)
-        else:
-            outcome[kind][login] = message
-
-    queue.publish(force=True)
-    try:
-        processes = 1 if transport_factory is not None else process_count(workers)
-        if processes > 1:
-            from wess_core.service.workers import run_in_processes
-
-            run_in_processes(ctx, logins, workers, processes, queue, stop, outcome)
-        else:
-            with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-                list(pool.map(one, logins))
-    finally:
-        queue.publish(force=True, active=False)
-    outcome["synced"].sort()
-    return outcome
-
-
-#: Scheduler threads per worker process: one Python process runs on one core at a time
-#: (the GIL), and an idle user costs ~9 ms of client CPU (XML, TLS, files), so more
-#: workers than this are spread over processes, at most one per CPU.
-THREADS_PER_PROCESS = 8
-
-
-def process_count(workers: int) -> int:
-    """How many processes ``workers`` scheduler workers run in."""
-    import os
-
-    wanted = -(-max(1, workers) // THREADS_PER_PROCESS)
-    try:
-        cpus = len(os.sched_getaffinity(0))  # the CPUs this process may use
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    return max(1, min(wanted, cpus))
-
-
 def sync_one(
     ctx: Context, login: str, transport_factory: Callable[[Any], Any] | None = None
 ) -> tuple[str, str]:
@@ -389,21 +307,6 @@ def sync_one(
     except Exception as exc:  # one user's bug must not stop the others
         history.record(ctx, login, "error", f"sync failed: {type(exc).__name__}: {exc}")
         return "failed", f"{type(exc).__name__}: {exc}"
-
-
-def run_forever(
-    ctx: Context,
-    workers: int,
-    interval: float,
-    stop: threading.Event,
-    on_pass: Callable[[dict[str, Any]], None] | None = None,
-) -> None:
-    """Passes every ``interval`` seconds until ``stop`` is set (SIGTERM / Ctrl-C)."""
-    while not stop.is_set():
-        outcome = run_once(ctx, workers, stop)
-        if on_pass:
-            on_pass(outcome)
-        stop.wait(interval)
 
 
 def _held_count(entry: dict[str, Any] | None) -> int:

@@ -7,89 +7,25 @@ else is for the admin.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from tinydb import Query
 
 from wess_core import validation
-from wess_core.errors import LicenceError, NotFound, PermissionDenied, UsageError, quote
+from wess_core.errors import LicenceError, PermissionDenied, UsageError, quote
 from wess_core.models import SECRET_FIELDS_USER, USER_STATES, Account, UserProfile, redact
-from wess_core.secrets import register_encrypted_store, secret_writer
+from wess_core.secrets import secret_writer
 from wess_core.service.accounts import load_account
 from wess_core.service.context import Context
-from wess_core.store import parse_json_bytes, read_file_bytes
+from wess_core.service.profiles import USERS, edit_profile, get_profile, list_profiles
 
-USERS = "users"
-register_encrypted_store(USERS, "users", SECRET_FIELDS_USER)
 SELF_SERVICE_FIELDS = {"exchange_email", "exchange_username", "password", "ews_url"}
 
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
-def list_profiles(ctx: Context) -> list[UserProfile]:
-    """Every profile, sorted by login (no role check: internal use)."""
-    with ctx.store.read(USERS) as db:
-        rows = db.table("users").all()
-    return sorted((UserProfile.from_dict(r) for r in rows), key=lambda u: u.login)
-
-
-#: Per users file: its bytes when last parsed, and its rows by login (first row wins, as
-#: with a TinyDB query). Parsing the users file is ~1 ms per 500 users, and every sync reads
-#: one profile: a scheduler pass would cost O(users²) parsing. Reading the bytes and
-#: comparing them with the last parse is ~20x cheaper and can never serve a stale profile.
-_ROWS: dict[str, tuple[bytes, dict[str, dict[str, Any]]]] = {}
-_ROWS_LOCK = threading.Lock()
-
-
-def _rows_by_login(ctx: Context) -> dict[str, dict[str, Any]]:
-    """The users file's rows by login, parsed at most once per content of the file."""
-    path = ctx.store.path(USERS)
-    raw = read_file_bytes(path)
-    if raw is None:
-        return {}
-    key = str(path)
-    with _ROWS_LOCK:
-        cached = _ROWS.get(key)
-    if cached is not None and cached[0] == raw:
-        return cached[1]
-    data = parse_json_bytes(raw, path)
-    table = data.get("users") if isinstance(data, dict) else None
-    rows: dict[str, dict[str, Any]] = {}
-    for row in (table or {}).values():
-        if isinstance(row, dict):
-            rows.setdefault(row.get("login"), row)  # type: ignore[arg-type]
-    with _ROWS_LOCK:
-        _ROWS[key] = (raw, rows)
-    return rows
-
-
-def get_profile(ctx: Context, login: str) -> UserProfile:
-    """One profile, or NotFound (no role check: internal use)."""
-    row = _rows_by_login(ctx).get(login)
-    if row is None:
-        raise NotFound(f"no user {quote(login)}; see 'wess users list'")
-    return UserProfile.from_dict(copy.deepcopy(row))  # the cached row stays as stored
-
-
-def edit_profile(
-    ctx: Context, login: str, change: Callable[[UserProfile, Any], None]
-) -> UserProfile:
-    """Apply ``change(profile, users_db)`` under the users lock; nothing written if it raises."""
-    with ctx.store.write(USERS) as db:
-        table = db.table("users")
-        row = table.get(Query().login == login)
-        if row is None:
-            raise NotFound(f"no user {quote(login)}; see 'wess users list'")
-        profile = UserProfile.from_dict(row)  # type: ignore[arg-type]
-        change(profile, db)
-        table.update(profile.to_dict(), doc_ids=[row.doc_id])  # type: ignore[union-attr]
-    return profile
 
 
 def eligibility(account: Account, profile: UserProfile) -> list[str]:
@@ -220,13 +156,8 @@ def update_user(
     (``--option``, ``--secret-stdin``), stored on the profile over the account's; admin
     only, since a strategy setting may point service credentials anywhere.
     """
-    from wess_core import plugins, strategy_settings
-    from wess_core.connection import (
-        FIELD_LABELS,
-        TRACKED_FIELDS,
-        uses_service_credentials,
-        verify_user_connection,
-    )
+    from wess_core import connection, deadlines, plugins, strategy_settings
+    from wess_core.connection import FIELD_LABELS, TRACKED_FIELDS, uses_service_credentials
 
     given = {
         "exchange_email": exchange_email,
@@ -317,7 +248,10 @@ def update_user(
             "ews_url",
         }
     ):
-        found_url = verify_user_connection(ctx, candidate)
+        account = load_account(ctx)
+        with deadlines.account_scope(account):
+            checked = connection.resolve(account, candidate, ctx.secrets.decrypt, ctx.home)
+            found_url = connection.verify(checked)
         if found_url:
             updates["discovered_ews_url"] = found_url
         updates["paused_reason"] = None  # working credentials resume a paused user

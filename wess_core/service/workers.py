@@ -1,35 +1,28 @@
-"""Scheduler worker processes: a pass's users spread over a few long-lived processes.
+"""Where the scheduler's users sync: lanes of worker threads, in this process or in a few
+long-lived worker processes.
 
-One Python process runs Python on one core at a time, and an idle user's sync is mostly
-client CPU (building and parsing EWS XML, TLS, the user's files), so a scheduler with
-many workers on a multi-core machine runs them as several processes of
-``THREADS_PER_PROCESS`` threads (``wess_core.service.sync.run_once`` decides).
+A pool has lanes, each with a capacity (how many users it syncs at once), and one
+report queue on which every lane puts ``("end", login, status, message)`` when a user it
+was given is done. The scheduler (``wess_core.service.scheduler``) decides who goes
+where and when; a lane never waits for anything but its own syncs.
 
-* **Long-lived and sticky.** The processes outlive a pass (``wess run`` keeps them for
-  its lifetime) and a user always goes to the same process (a hash of the login), so
-  exchangelib's per-user connection pool (TLS sessions, the server version it guessed)
-  is reused from one pass to the next, as it is with threads in one process. Within a
-  process, its threads take its users one at a time.
-* **The per-server cap** (``throttle_cap``) holds across processes: a slot is an
-  exclusive ``flock`` on one of ``cap`` lock files per server under ``.locks/queue``
-  (two schedulers on one home share the cap too).
-* **Reports.** Children report each user's start and end to the parent, which keeps
-  the board and the pass's outcome. SIGTERM / Ctrl-C reach the parent, which tells the
-  children to start no new user and to cut the requests in flight (what a running
-  sync applied is saved, as with threads).
-  Children ignore those signals and die with the parent (Linux ``PR_SET_PDEATHSIG``),
-  so a killed scheduler leaves no orphan syncing on. A child that dies fails the users
-  it was syncing; its pool is dropped and the next pass starts a new one.
-* Children are started with ``spawn`` (nothing shared by accident, e.g. pooled HTTPS
-  connections), about half a second of start-up each, once.
+* :class:`ThreadPool`: one lane of ``workers`` threads in this process.
+* :class:`ProcessPool`: one Python process runs Python on one core at a time, and an
+  idle user's sync is mostly client CPU (EWS XML, TLS, the user's files), so many
+  workers on a multi-core machine run as a few processes, one lane each. The processes
+  outlive a pass (the scheduler keeps them for its lifetime) and a user always goes to
+  the same lane (a hash of the login), so exchangelib's per-user connection pool (TLS
+  sessions, the server version it guessed) is reused from one pass to the next. Children
+  are started with ``spawn`` (nothing shared by accident, e.g. pooled HTTPS
+  connections), ignore SIGTERM / Ctrl-C (the parent decides when to stop) and die with
+  the parent (Linux ``PR_SET_PDEATHSIG``), so a killed scheduler leaves no orphan
+  syncing on. ``halt`` cuts the requests in flight in every child; ``close`` ends them
+  and waits, so nothing depends on the order of exit hooks.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import fcntl
-import hashlib
 import multiprocessing
 import os
 import queue as queue_module
@@ -37,209 +30,159 @@ import signal
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from wess_core import safefile
+from wess_core import deadlines
 from wess_core.service.context import Context
+from wess_core.service.sync import sync_one
 
-#: A server slot's lock file: never through a link planted at its name.
-_LOCK_FLAGS = os.O_RDWR | os.O_CREAT | safefile.NOFOLLOW | safefile.CLOEXEC
-#: How long the parent waits for a report before checking its children and ``stop``.
-POLL_SECONDS = 0.2
+#: How long ``ProcessPool.close`` waits for its children before killing them.
+CLOSE_SECONDS = 5.0
+#: A halted child's cut thread re-checks its event this often.
+HALT_POLL_SECONDS = 0.2
 
-_pools: dict[tuple[str, int, int], WorkerPool] = {}
-_pools_lock = threading.Lock()
-
-
-def run_in_processes(
-    ctx: Context,
-    logins: list[str],
-    workers: int,
-    processes: int,
-    board: Any,
-    stop: threading.Event,
-    outcome: dict[str, Any],
-) -> None:
-    """Sync ``logins`` with ``workers`` threads spread over ``processes`` processes;
-    fill ``outcome`` as ``run_once`` does. ``board`` is the pass's ``Queue``."""
-    threads = -(-workers // processes)
-    key = (str(ctx.home), processes, threads)
-    with _pools_lock:
-        pool = _pools.get(key)
-        if pool is None or not pool.healthy():
-            if pool is not None:
-                pool.close()
-            pool = _pools[key] = WorkerPool(ctx.home, processes, threads)
-            _close_at_exit()
-    ok = pool.run(logins, board, stop, outcome)
-    if not ok:
-        with _pools_lock:
-            if _pools.get(key) is pool:
-                del _pools[key]
-        pool.close()
+Report = tuple[str, str, str, str]
 
 
-_exit_hook: list[bool] = []
+class Workers(Protocol):
+    """What the scheduler needs of a pool: lanes with capacities, and their reports."""
+
+    #: How many users each lane syncs at once.
+    capacities: list[int]
+    #: ``("end", login, status, message)`` per user handed out (``get(timeout=)``).
+    reports: Any
+
+    def lane_of(self, login: str) -> int: ...
+    def begin_pass(self) -> None: ...
+    def submit(self, lane: int, login: str) -> None: ...
+    def halt(self) -> None: ...
+    def dead_lanes(self) -> set[int]: ...
+    def close(self) -> None: ...
 
 
-def _close_at_exit() -> None:
-    """Close the pools at exit *before* multiprocessing's own exit hook, which terminates
-    daemonic children (ours ignore SIGTERM) and then joins them without a timeout: a
-    scheduler stopped by SIGTERM hung there. atexit runs last-registered first, so this
-    registers once multiprocessing's hook is in place."""
-    if not _exit_hook:
-        import multiprocessing.util  # noqa: F401  (registers its exit hook first)
-
-        atexit.register(_close_all)
-        _exit_hook.append(True)
+def _report_of(login: str, run: Callable[[str], tuple[str, str]]) -> Report:
+    """Run one user's sync; its report whatever happens (one user's bug is never lost)."""
+    try:
+        status, message = run(login)
+    except BaseException as exc:  # noqa: BLE001 - reported, never lost
+        status, message = "failed", f"{type(exc).__name__}: {exc}"
+    return ("end", login, status, message)
 
 
-def _close_all() -> None:
-    with _pools_lock:
-        pools = list(_pools.values())
-        _pools.clear()
-    for pool in pools:
-        pool.close()
+class ThreadPool:
+    """One lane of ``workers`` threads in this process."""
+
+    def __init__(self, workers: int, run: Callable[[str], tuple[str, str]]) -> None:
+        self.capacities = [max(1, workers)]
+        self.reports: Any = queue_module.Queue()
+        self._run = run
+        self._threads = ThreadPoolExecutor(max(1, workers), thread_name_prefix="wess-worker")
+
+    def lane_of(self, login: str) -> int:
+        return 0
+
+    def begin_pass(self) -> None:
+        """Nothing to reset: a stop here is the caller's (``deadlines.abort_all``)."""
+
+    def submit(self, lane: int, login: str) -> None:
+        self._threads.submit(lambda: self.reports.put(_report_of(login, self._run)))
+
+    def halt(self) -> None:
+        """The CLI's signal handler cuts this process's requests itself."""
+
+    def dead_lanes(self) -> set[int]:
+        return set()
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=True)
 
 
-class WorkerPool:
-    """``processes`` worker processes of ``threads`` threads for one WESS home."""
+@dataclass(frozen=True)
+class ChildSpec:
+    """What a worker process is started with (pickled once, at spawn)."""
+
+    home: str
+    index: int
+    threads: int
+    parent: int
+    pipe: Any
+    reports: Any
+    halt: Any
+
+
+class ProcessPool:
+    """``processes`` worker processes (lanes) of ``threads`` threads for one WESS home."""
 
     def __init__(self, home: str | Path, processes: int, threads: int) -> None:
         mp = multiprocessing.get_context("spawn")
+        self.capacities = [max(1, threads)] * processes
         self.reports: Any = mp.Queue()
-        self.halt = mp.Event()
-        self.pipes = []
-        self.children = []
+        self._halt = mp.Event()
+        self._pipes: list[Any] = []
+        self.children: list[Any] = []
         for index in range(processes):
             mine, theirs = mp.Pipe()
-            child = mp.Process(
-                target=_child,
-                args=(str(home), index, threads, theirs, self.reports, self.halt, os.getpid()),
-                daemon=True,
-                name=f"wess-worker-{index}",
+            spec = ChildSpec(
+                home=str(home),
+                index=index,
+                threads=max(1, threads),
+                parent=os.getpid(),
+                pipe=theirs,
+                reports=self.reports,
+                halt=self._halt,
             )
+            name = f"wess-worker-{index}"
+            child = mp.Process(target=_child, args=(spec,), daemon=True, name=name)
             child.start()
             theirs.close()
-            self.pipes.append(mine)
+            self._pipes.append(mine)
             self.children.append(child)
-        self.lock = threading.Lock()  # one pass at a time
 
-    def healthy(self) -> bool:
-        return all(c.is_alive() for c in self.children)
+    def lane_of(self, login: str) -> int:
+        return zlib.crc32(login.encode()) % len(self.children)
 
-    def run(self, logins: list[str], board: Any, stop: threading.Event,
-            outcome: dict[str, Any]) -> bool:  # fmt: skip
-        """One pass; False when a child died (the pool should not be used again)."""
-        with self.lock:
-            return self._run(logins, board, stop, outcome)
+    def begin_pass(self) -> None:
+        """A new pass: requests are accepted again after a halted one."""
+        self._halt.clear()
+        for lane in range(len(self._pipes)):
+            self._send(lane, ("pass",))
 
-    def _run(self, logins: list[str], board: Any, stop: threading.Event,
-             outcome: dict[str, Any]) -> bool:  # fmt: skip
-        shares: list[list[str]] = [[] for _ in self.children]
-        for login in logins:
-            shares[zlib.crc32(login.encode()) % len(shares)].append(login)
-        self.halt.clear()
-        busy = set()
-        for index, share in enumerate(shares):
-            servers = {login: board.servers[login] for login in share}
-            self.pipes[index].send(("pass", share, servers, board.cap))
-            busy.add(index)
-        pending, started = set(logins), set()
-        ok = True
-        while busy:
-            if stop.is_set():
-                self.halt.set()
-            try:
-                report = self.reports.get(timeout=POLL_SECONDS)
-            except queue_module.Empty:
-                dead = {i for i in busy if not self.children[i].is_alive()}
-                if dead:
-                    ok = False
-                    busy -= dead
-                continue
-            if report[0] == "idle":
-                busy.discard(report[1])
-            else:
-                _take(report, board, outcome, pending, started)
-        for login in sorted(pending):  # a worker process died (killed, out of memory)
-            if login in started:
-                outcome["failed"][login] = "the worker process syncing this user ended"
-                board.end(login)
-            else:
-                outcome["skipped"][login] = "the worker process for this user ended"
-                board.done(login)
-        return ok
+    def submit(self, lane: int, login: str) -> None:
+        self._send(lane, ("sync", login))
+
+    def _send(self, lane: int, message: tuple[str, ...]) -> None:
+        """A child that died meanwhile gets nothing: ``dead_lanes`` reports it, and the
+        scheduler fails the users it had."""
+        with contextlib.suppress(OSError):
+            self._pipes[lane].send(message)
+
+    def halt(self) -> None:
+        self._halt.set()
+
+    def dead_lanes(self) -> set[int]:
+        return {i for i, child in enumerate(self.children) if not child.is_alive()}
 
     def close(self) -> None:
-        for pipe in self.pipes:
-            with contextlib.suppress(Exception):
-                pipe.send(("exit",))
+        """End the children: ask, drain their reports meanwhile (a child whose report
+        queue is full cannot exit), kill whoever is still there after ``CLOSE_SECONDS``."""
+        for lane in range(len(self._pipes)):
+            self._send(lane, ("exit",))
+        deadline = time.monotonic() + CLOSE_SECONDS
+        while any(c.is_alive() for c in self.children) and time.monotonic() < deadline:
+            with contextlib.suppress(queue_module.Empty, OSError, ValueError):
+                self.reports.get(timeout=0.05)
         for child in self.children:
-            child.join(timeout=10)
             if child.is_alive():
                 child.kill()
-                child.join(timeout=5)
-        for pipe in self.pipes:
+            child.join(timeout=CLOSE_SECONDS)
+        for pipe in self._pipes:
             pipe.close()
-
-
-def _take(report: tuple[Any, ...], board: Any, outcome: dict[str, Any], pending: set[str],
-          started: set[str]) -> None:  # fmt: skip
-    kind, login = report[0], report[1]
-    if kind == "start":
-        started.add(login)
-        board.begin(login)
-        return
-    status, message = report[2], report[3]
-    pending.discard(login)
-    if login in started:
-        board.end(login)
-    else:
-        board.done(login)
-    if status == "synced":
-        outcome["synced"].append(login)
-    else:
-        outcome[status][login] = message
-
-
-_last_slot = threading.local()
-
-
-@contextlib.contextmanager
-def server_slot(home: Path, server: str, cap: int, halt: Any = None) -> Iterator[bool]:
-    """Hold one of ``cap`` slots of ``server`` (an exclusive ``flock`` on one of its lock
-    files), across threads and processes. When all are taken, wait (blocked, no polling)
-    for one of them. Yields False when ``halt`` was set meanwhile (start nothing then)."""
-    folder = home / ".locks" / "queue"
-    safefile.ensure_dir(folder)
-    stem = hashlib.sha256(server.encode()).hexdigest()[:16]
-    slots = max(1, cap)
-    fd = -1
-    # the slot this thread held last first: it is usually free (each thread keeps to its
-    # own), so a slot costs one try, not one per slot other threads hold
-    last = getattr(_last_slot, "value", 0) % slots
-    for slot in (last, *(n for n in range(slots) if n != last)):
-        fd = os.open(folder / f"{stem}.{slot}.lock", _LOCK_FLAGS, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            _last_slot.value = slot
-            break
-        except BlockingIOError:
-            os.close(fd)
-            fd = -1
-    if fd < 0:  # all taken: queue on one (spread over the slots)
-        slot = threading.get_ident() % slots
-        fd = os.open(folder / f"{stem}.{slot}.lock", _LOCK_FLAGS, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-    try:
-        yield not (halt is not None and halt.is_set())
-    finally:
-        with contextlib.suppress(OSError):
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+        self.reports.close()
+        self.reports.cancel_join_thread()
 
 
 def _die_with_parent() -> None:
@@ -251,64 +194,43 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
-def _child(home: str, index: int, threads: int, pipe: Any, reports: Any, halt: Any,
-           parent: int) -> None:  # fmt: skip
-    """A worker process: for each pass the parent sends, ``threads`` threads sync its
-    users; then it reports idle and waits for the next."""
+def _cut_when_halted(halt: Any) -> None:
+    """The parent is stopping: cut the requests in flight, once per halt."""
+    while True:
+        halt.wait()
+        deadlines.abort_all("stopped: the scheduler is stopping")
+        while halt.is_set():
+            time.sleep(HALT_POLL_SECONDS)
+
+
+def _child(spec: ChildSpec) -> None:
+    """A worker process: sync each user the parent sends with one of ``threads``
+    threads, report each, until the parent says exit (or goes away)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _die_with_parent()
-    if os.getppid() != parent:  # the parent died before that took effect
+    if os.getppid() != spec.parent:  # the parent died before that took effect
         return
-    from wess_core import deadlines
-    from wess_core.service.sync import sync_one
+    cutter = threading.Thread(target=_cut_when_halted, args=(spec.halt,), daemon=True)
+    cutter.start()
+    ctx = Context(home=Path(spec.home))
 
-    def cut_when_halted() -> None:  # the parent is stopping: cut the requests in flight
+    def one(login: str) -> None:
+        if spec.halt.is_set():
+            spec.reports.put(("end", login, "skipped", "stopping"))
+            return
+        spec.reports.put(_report_of(login, lambda name: sync_one(ctx, name)))
+
+    with ThreadPoolExecutor(spec.threads, thread_name_prefix="wess-worker") as threads:
         while True:
-            halt.wait()
-            deadlines.abort_all("stopped: the scheduler is stopping")
-            while halt.is_set():
-                time.sleep(POLL_SECONDS)
-
-    threading.Thread(target=cut_when_halted, daemon=True, name="wess-halt").start()
-    ctx = Context(home=Path(home))
-    while True:
-        try:
-            message = pipe.recv()
-        except EOFError:
-            return
-        if message[0] != "pass":
-            return
-        if not halt.is_set():
-            deadlines.reset()
-        _, logins, servers, cap = message
-        left = iter(list(logins))
-        take = threading.Lock()
-
-        def work(left: Iterator[str] = left, servers: dict[str, str] = servers,
-                 cap: int = cap, take: threading.Lock = take) -> None:  # fmt: skip
-            while True:
-                with take:
-                    login = next(left, None)
-                if login is None:
-                    return
-                if halt.is_set():
-                    reports.put(("end", login, "skipped", "stopping"))
-                    continue
-                with server_slot(ctx.home, servers[login], cap, halt) as held:
-                    if not held:
-                        reports.put(("end", login, "skipped", "stopping"))
-                        continue
-                    reports.put(("start", login))
-                    try:
-                        status, text = sync_one(ctx, login)
-                    except BaseException as exc:  # reported, never lost
-                        status, text = "failed", f"{type(exc).__name__}: {exc}"
-                    reports.put(("end", login, status, text))
-
-        pool = [threading.Thread(target=work, daemon=True) for _ in range(max(1, threads))]
-        for thread in pool:
-            thread.start()
-        for thread in pool:
-            thread.join()
-        reports.put(("idle", index))
+            try:
+                message = spec.pipe.recv()
+            except (EOFError, OSError):
+                return
+            if message[0] == "pass":
+                if not spec.halt.is_set():
+                    deadlines.reset()
+            elif message[0] == "sync":
+                threads.submit(one, message[1])
+            else:
+                return

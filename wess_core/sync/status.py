@@ -371,13 +371,3 @@ class MemorySyncState:
         self.saved[state.item_type] = copy.deepcopy(state.to_dict())
         state.rows.saved()
         self.saves += 1
-
-
-def __getattr__(name: str) -> Any:
-    """``StateDb`` and ``StoreSyncState`` live in ``wess_core.sync.state_db`` (the
-    database half); importing them from here keeps working."""
-    if name in ("StateDb", "StoreSyncState"):
-        from wess_core.sync import state_db
-
-        return getattr(state_db, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

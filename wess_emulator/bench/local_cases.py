@@ -18,7 +18,8 @@ from .workspace import Workspace
 def case_store(space: Workspace) -> dict[str, Any]:
     from wess_core.service import users as users_service
     from wess_core.service.users import get_profile
-    from wess_core.sync.status import FolderState, StatusRow, StoreSyncState
+    from wess_core.sync.state_db import StoreSyncState
+    from wess_core.sync.status import FolderState, StatusRow
 
     s = space.sizes
     logins = [f"user{i:05d}" for i in range(s.store_users)]

@@ -3,6 +3,7 @@ the ideal the round-trip floor allows."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 from typing import Any
@@ -50,11 +51,11 @@ def round_trip_s(emu: EmulatorProcess, login: str) -> float:
 
 
 def case_scheduler(space: Workspace) -> dict[str, Any]:
-    from wess_core.service import accounts, sync
+    from wess_core.service import accounts, scheduler
 
     s = space.sizes
     users = [f"sch{i:04d}" for i in range(s.scheduler_users)]
-    with EmulatorProcess() as emu:
+    with EmulatorProcess() as emu, contextlib.ExitStack() as held:
         emu.call("add_users", [email_of(u) for u in users], PASSWORD)
         for u in users:
             emu.call("seed_contacts", email_of(u), 0, s.seed_per_user)
@@ -63,7 +64,10 @@ def case_scheduler(space: Workspace) -> dict[str, Any]:
         # 16 workers could ever run, and the ideal below (workers / per-user time)
         # would be out of reach by design. The cap is set to the workers.
         accounts.set_setting(ctx, "throttle_cap", str(s.scheduler_workers))
-        first = sync.run_once(ctx, workers=s.scheduler_workers)  # initial sync, no latency
+        # one scheduler for every pass: its worker processes (and their connections)
+        # live from one pass to the next, as in `wess run`
+        runner = held.enter_context(scheduler.Scheduler(ctx, s.scheduler_workers))
+        first = runner.run_pass()  # initial sync, no latency
         if first["failed"]:
             raise RuntimeError(f"first pass failed: {first['failed']}")
         emu.call("set_latency", s.latency_s)
@@ -73,7 +77,7 @@ def case_scheduler(space: Workspace) -> dict[str, Any]:
         passes: list[tuple[float, dict[str, Any]]] = []
         with peak_memory() as mem, ProcessCpu(emu.pid) as procs:
             for _ in range(s.scheduler_passes):
-                passes.append(timed(lambda: sync.run_once(ctx, workers=s.scheduler_workers)))
+                passes.append(timed(runner.run_pass))
         cpu, busy = procs.self_s, machine_busy_s() - busy
         counts = emu.counts()
         handshakes = emu.call("handshakes")
@@ -105,7 +109,7 @@ def case_scheduler(space: Workspace) -> dict[str, Any]:
         # one process, one GIL: users/s can't beat 1 / (client CPU per user); more
         # workers than THREADS_PER_PROCESS run in worker processes, whose CPU is in
         # machine_cpu_ms_per_user (this process's alone is client_cpu_ms_per_user)
-        "worker_processes": sync.process_count(s.scheduler_workers),
+        "worker_processes": scheduler.process_count(s.scheduler_workers),
         "throttle_cap": s.scheduler_workers,
         "client_cpu_ms_per_user": round(1000 * cpu / max(1, done), 2),
         "machine_cpu_ms_per_user": round(1000 * busy / max(1, done), 2),

@@ -24,7 +24,7 @@ from .workspace import Workspace
 
 
 def case_idle(space: Workspace) -> dict[str, Any]:
-    from wess_core.service import sync
+    from wess_core.service import scheduler
 
     users = [f"idle{i:04d}" for i in range(space.sizes.idle_users)]
     with EmulatorProcess() as emu:
@@ -32,13 +32,13 @@ def case_idle(space: Workspace) -> dict[str, Any]:
         for u in users:
             emu.call("seed_contacts", email_of(u), 0, space.sizes.seed_per_user)
         ctx = make_home(space.home("idle"), emu, users)
-        first = sync.run_once(ctx, workers=4)
+        first = scheduler.run_once(ctx, workers=4)
         if first["failed"]:
             raise RuntimeError(f"first pass failed: {first['failed']}")
         emu.call("reset_counts")
         cpu = time.process_time()
         with peak_memory() as mem:
-            wall, outcome = timed(lambda: sync.run_once(ctx, workers=1))
+            wall, outcome = timed(lambda: scheduler.run_once(ctx, workers=1))
         cpu = time.process_time() - cpu
         counts = emu.counts()
     folders = folder_count()
