@@ -108,8 +108,9 @@ def _load_entry_points(pm: pluggy.PluginManager) -> list[PluginRecord]:
             record.error = f"{type(exc).__name__}: {exc}"
             from wess_core.display import visible
 
-            print(visible(f"wess: plugin {ep.name!r} failed to load: {record.error}"),
-                  file=sys.stderr)  # fmt: skip
+            print(
+                visible(f"wess: plugin {ep.name!r} failed to load: {record.error}"), file=sys.stderr
+            )
         records.append(record)
     return records
 

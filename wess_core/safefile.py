@@ -65,8 +65,11 @@ def check_stat(st: os.stat_result, path: str | Path, what: str = "") -> None:
             f"use it: check its contents, then run: chown {_user_name(uid)} {path}"
         )
     if st.st_mode & _LOOSE:
-        who = "group and others" if st.st_mode & _LOOSE == _LOOSE else (
-            "others" if st.st_mode & stat.S_IWOTH else "its group")  # fmt: skip
+        who = (
+            "group and others"
+            if st.st_mode & _LOOSE == _LOOSE
+            else ("others" if st.st_mode & stat.S_IWOTH else "its group")
+        )
         raise UnsafeFile(
             f"{what} {path} is writable by {who} (mode {stat.S_IMODE(st.st_mode):04o}); "
             f"WESS will not use it: check its contents, then run: chmod go-w {path}"

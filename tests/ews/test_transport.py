@@ -75,8 +75,13 @@ def test_invalid_sync_state(transport):
 
 
 def test_tasks_and_calendar_round_trip(transport):
-    task = {"subject": "Call", "due_date": "2026-12-01", "status": "InProgress",
-            "percent_complete": 50, "body": "about the deal"}  # fmt: skip
+    task = {
+        "subject": "Call",
+        "due_date": "2026-12-01",
+        "status": "InProgress",
+        "percent_complete": 50,
+        "body": "about the deal",
+    }
     meeting = {
         "subject": "Weekly",
         "start": "2026-12-07T09:00:00+00:00",

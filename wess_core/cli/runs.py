@@ -163,8 +163,10 @@ def ignore_command(ctx: Context, login: str, item: str, undo: bool, as_json: boo
     from wess_core.service import review
 
     data = review.ignore(ctx, login, item, undo=undo)
-    text = (f"{item} ({data['type']}) syncs again from the next sync." if undo
-            else f"{item} ({data['type']}) is ignored: its changes are not synced.")  # fmt: skip
+    if undo:
+        text = f"{item} ({data['type']}) syncs again from the next sync."
+    else:
+        text = f"{item} ({data['type']}) is ignored: its changes are not synced."
     emit(data, as_json, text)
 
 
@@ -176,8 +178,7 @@ def status_command(ctx: Context, as_json: bool) -> None:
     from wess_core.service import sync
 
     rows = sync.status(ctx)
-    columns = ["login", "sync_enabled", "eligible", "paused", "queue", "held", "jobs",
-               "last_run", "last_result"]  # fmt: skip
+    columns = "login sync_enabled eligible paused queue held jobs last_run last_result".split()
     emit(rows, as_json, table(rows, columns) if rows else "No users yet.")
 
 

@@ -26,10 +26,9 @@ from wess_core.service import Context, accounts, users
 
 # -- users --------------------------------------------------------------------
 
-USER_COLUMNS = [
-    "login", "email", "exchange_email", "auth", "state", "licence_allocated", "sync_enabled",
-    "eligible",
-]  # fmt: skip
+USER_COLUMNS = (
+    "login email exchange_email auth state licence_allocated sync_enabled eligible".split()
+)
 
 
 @cli.group("users")
@@ -55,11 +54,11 @@ def users_list(ctx: Context, as_json: bool) -> None:
 
 
 def _show_text(data: dict[str, Any]) -> list[str]:
-    keys = [
-        "login", "email", "pending_email", "state", "licence_allocated", "sync_enabled",
-        "database", "exchange_email", "exchange_username", "password", "auth", "discovery",
-        "transport", "ews_url", "discovered_ews_url", "user_set_fields", "eligible", "reasons",
-    ]  # fmt: skip
+    keys = (
+        "login email pending_email state licence_allocated sync_enabled database "
+        "exchange_email exchange_username password auth discovery transport ews_url "
+        "discovered_ews_url user_set_fields eligible reasons"
+    ).split()
     width = max(len(k) for k in keys)
     lines = [f"{k:<{width}}  {_fmt(data.get(k))}" for k in keys]
     if data.get("notice"):

@@ -83,8 +83,13 @@ _PHONE_LABELS = (
     ("mobile", "MobilePhone"),
     ("home_phone", "HomePhone"),
 )
-_ADDRESS_KEYS = (("street", "street"), ("city", "city"), ("state", "state"),
-                 ("zip", "zipcode"), ("country", "country"))  # fmt: skip
+_ADDRESS_KEYS = (
+    ("street", "street"),
+    ("city", "city"),
+    ("state", "state"),
+    ("zip", "zipcode"),
+    ("country", "country"),
+)
 _ADDRESS_LABELS = (
     ("address", "Business"),
     ("home_address", "Home"),
@@ -175,8 +180,7 @@ class ContactsType(_Simple):
         email = norm_text(record.get("email"))
         name = norm_text(" ".join(str(record.get(k) or "") for k in ("first_name", "last_name")))
         company = norm_text(record.get("company"))
-        return [f"email {email}" if email else None,
-                f"name {name} / {company}" if name else None]  # fmt: skip
+        return [f"email {email}" if email else None, f"name {name} / {company}" if name else None]
 
 
 _UTC_ZONES = frozenset({"UTC", "Etc/UTC", "Etc/GMT", "GMT", "Z"})
@@ -234,8 +238,9 @@ def _in_own_zone(fields: dict[str, Any], occurrence_names: dict[str, str]) -> di
             if not isinstance(entry, Mapping):
                 entries.append(entry)
                 continue
-            out = {k: _zoned(entry[k], zone) for k in ("original_start", "start", "end")
-                   if k in entry}  # fmt: skip
+            out = {
+                k: _zoned(entry[k], zone) for k in ("original_start", "start", "end") if k in entry
+            }
             out.update({occurrence_names.get(k, k): v for k, v in entry.items() if k not in out})
             entries.append(out)
         fields["modified_occurrences"] = sorted(

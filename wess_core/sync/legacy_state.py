@@ -24,8 +24,7 @@ def read_legacy_state(store: Store, name: str) -> dict[str, dict[str, Any]]:
     for line in lines:
         doc = docs.get(line["type"])
         if doc is None:
-            doc = docs[line["type"]] = {"type": line["type"], "version": STATE_VERSION,
-                                        "rows": {}}  # fmt: skip
+            doc = docs[line["type"]] = {"type": line["type"], "version": STATE_VERSION, "rows": {}}
         rows = doc.setdefault("rows", {})
         for pid, row in line["rows"].items():
             if row is None:

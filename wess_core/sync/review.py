@@ -31,8 +31,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 #: Fields tried, in order, for a one-line summary of a record (CRM field names).
-_SUMMARY_FIELDS = ("first_name", "last_name", "email", "company", "subject", "start",
-                   "due_date", "from", "date")  # fmt: skip
+_SUMMARY_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "company",
+    "subject",
+    "start",
+    "due_date",
+    "from",
+    "date",
+)
 
 
 @dataclass(frozen=True)

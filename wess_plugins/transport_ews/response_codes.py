@@ -43,8 +43,9 @@ class Consequence(StrEnum):
 
 
 #: Whole-mailbox consequences: the guard stops the run's other folders at once.
-WHOLE_MAILBOX = frozenset({Consequence.CREDENTIALS, Consequence.MAILBOX_GONE,
-                           Consequence.REDISCOVER})  # fmt: skip
+WHOLE_MAILBOX = frozenset(
+    {Consequence.CREDENTIALS, Consequence.MAILBOX_GONE, Consequence.REDISCOVER}
+)
 #: Consequences that pause the user until someone changes a setting.
 PAUSES = frozenset({Consequence.CREDENTIALS, Consequence.MAILBOX_GONE})
 

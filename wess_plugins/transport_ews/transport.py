@@ -326,8 +326,11 @@ class EwsTransport(BatchedCalls):
             if no_ews_answer(exc):
                 return mailbox_unavailable(exc, self.connection)
             if isinstance(exc, RateLimitError):  # exchangelib waited its longest: busy
-                return MailboxBusy(f"Exchange stayed busy: {folder} is tried again next run",
-                                   code="ErrorServerBusy", retry_after=exc.wait)  # fmt: skip
+                return MailboxBusy(
+                    f"Exchange stayed busy: {folder} is tried again next run",
+                    code="ErrorServerBusy",
+                    retry_after=exc.wait,
+                )
             if isinstance(exc, (TransportError, *PARSE_ERRORS)):
                 return FolderUnavailable(
                     f"Exchange's answer for {folder} was not understood ({type(exc).__name__}: "
@@ -347,8 +350,9 @@ class EwsTransport(BatchedCalls):
                 self.throttle.note_busy(retry_after)
             return MailboxBusy(
                 f"Exchange is busy ({code}): {folder} is tried again next run",
-                code=code, retry_after=retry_after,
-            )  # fmt: skip
+                code=code,
+                retry_after=retry_after,
+            )
         error = FolderUnavailable(
             f"Exchange answered {code} for {folder}: {text}; the folder is tried again next run",
             code=code,
