@@ -8,6 +8,7 @@ import inspect
 
 import pytest
 from exchangelib import CalendarItem, Contact
+from exchangelib.autodiscover import Autodiscovery
 from exchangelib.folders import Contacts, Root
 from exchangelib.properties import DistinguishedFolderId, Mailbox, OccurrenceItemId
 from exchangelib.protocol import CachingProtocol
@@ -24,6 +25,7 @@ OURS = [
     (patches.WessCreateItem, CreateItem),
     (patches.WessUpdateItem, UpdateItem),
     (patches.WessDeleteItem, DeleteItem),
+    (patches.BoundedAutodiscovery, Autodiscovery),
 ]
 
 
@@ -72,6 +74,8 @@ def test_private_names_used_by_the_patches_exist():
     for name in ("_get_exception", "_raise_soap_errors", "_get_soap_parts", "_get_response"):
         assert hasattr(EWSService, name), name
     assert hasattr(EWSAccountService, "_get_element_container")
+    search = Autodiscovery("ann@example.com")
+    assert isinstance(search._urls_visited, list)  # a skipped URL counts as visited
 
 
 def test_folders_built_without_a_request_are_exchangelibs(ews_account):

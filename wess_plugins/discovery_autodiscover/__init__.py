@@ -174,9 +174,7 @@ class AutodiscoverDiscovery:
         from exchangelib import errors as ews_errors
 
         scrub_library_logs()
-        search = _bounded_autodiscovery(connection, limits)(
-            email=email, credentials=login.credentials
-        )
+        search = _bounded_autodiscovery(connection, limits, email, login.credentials)
         try:
             ad_response, protocol = search.discover()
         except ews_errors.UnauthorizedError:
@@ -204,51 +202,17 @@ def _refuse_outside(limits, url: str, what: str) -> None:
         raise DiscoveryError("AutoDiscoverFailed", reason)
 
 
-def _bounded_autodiscovery(connection, limits):
-    """exchangelib's ``Autodiscovery`` (the DNS-name walk, HTTP and SOAP redirects) asking
-    the trust boundary at every hop: a URL or redirect outside it is skipped before any
-    request (its refusal reported if nothing else works), a RedirectAddress to a domain
-    outside it is refused, and the account's CA is applied only inside it."""
-    from exchangelib.autodiscover import Autodiscovery
-
+def _bounded_autodiscovery(connection, limits, email: str, credentials):
+    """exchangelib's Autodiscover search bounded by the account's trust boundary; the
+    account's CA applies only to URLs inside it."""
     from wess_plugins.transport_ews import adapter
+    from wess_plugins.transport_ews.patches import BoundedAutodiscovery
 
     def trust(url: str) -> None:
         inside = limits.refusal(url) is None
         adapter.trust(url, connection.ca_bundle if inside else None)
 
-    class BoundedAutodiscovery(Autodiscovery):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.refused: list[str] = []
-
-        def discover(self):
-            if not limits.allows_email(self.email):
-                domain = self.email.rpartition("@")[2]
-                raise DiscoveryError(
-                    "AutoDiscoverFailed",
-                    limits.outside(domain, f"Autodiscover for {self.email}, which"),
-                )
-            return super().discover()
-
-        def _redirect_url_is_valid(self, url):
-            reason = limits.refusal(url, "the Autodiscover redirect to")
-            if reason:
-                self.refused.append(reason)
-                return False
-            trust(url)
-            return super()._redirect_url_is_valid(url)
-
-        def _attempt_response(self, url):
-            reason = limits.refusal(url, "the Autodiscover URL")
-            if reason:
-                self.refused.append(reason)
-                self._urls_visited.append(url.lower())
-                return False, None
-            trust(url)
-            return super()._attempt_response(url)
-
-    return BoundedAutodiscovery
+    return BoundedAutodiscovery(email=email, credentials=credentials, limits=limits, trust=trust)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -23,12 +23,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from exchangelib.autodiscover import Autodiscovery
 from exchangelib.errors import MalformedResponseError, ResponseMessageError, SOAPError
 from exchangelib.properties import DistinguishedFolderId, Mailbox
 from exchangelib.services import CreateItem, DeleteItem, GetItem, SyncFolderItems, UpdateItem
 from exchangelib.services.common import EWSAccountService, EWSService
 from exchangelib.util import ENS, MNS, get_xml_attr
 
+from wess_core.errors import DiscoveryError
 from wess_core.strategies import MailboxError
 from wess_plugins.transport_ews import templates
 
@@ -333,3 +335,46 @@ class WessGetItem(_PerItem, GetItem):
         """An item exchangelib cannot parse is that item's error, not the batch's."""
         parse = super()._elem_to_obj
         return _parse_alone(lambda: parse(elem), elem, self.account)
+
+
+# -- exchangelib's Autodiscover search -----------------------------------------------
+
+
+class BoundedAutodiscovery(Autodiscovery):
+    """exchangelib's ``Autodiscovery`` (the DNS-name walk, HTTP and SOAP redirects) asking
+    the trust boundary ``limits`` at every hop: a URL or redirect outside it is skipped
+    before any request (its refusal kept in ``refused``, reported if nothing else works),
+    a RedirectAddress to a domain outside it is refused, and ``trust(url)`` runs before
+    each request inside it (the account's CA for that host)."""
+
+    def __init__(self, email: str, credentials: Any = None, *, limits: Any, trust: Any):
+        super().__init__(email, credentials)
+        self.limits = limits
+        self.trust = trust
+        self.refused: list[str] = []
+
+    def discover(self) -> Any:
+        if not self.limits.allows_email(self.email):
+            domain = self.email.rpartition("@")[2]
+            raise DiscoveryError(
+                "AutoDiscoverFailed",
+                self.limits.outside(domain, f"Autodiscover for {self.email}, which"),
+            )
+        return super().discover()
+
+    def _redirect_url_is_valid(self, url: str) -> bool:
+        reason = self.limits.refusal(url, "the Autodiscover redirect to")
+        if reason:
+            self.refused.append(reason)
+            return False
+        self.trust(url)
+        return super()._redirect_url_is_valid(url)
+
+    def _attempt_response(self, url: str) -> Any:
+        reason = self.limits.refusal(url, "the Autodiscover URL")
+        if reason:
+            self.refused.append(reason)
+            self._urls_visited.append(url.lower())
+            return False, None
+        self.trust(url)
+        return super()._attempt_response(url)
