@@ -16,6 +16,8 @@ from wess_core.errors import StoreError, UnsafeFile
 from wess_core.secrets import KEY_FILE_NAME
 from wess_core.service import Context, history
 from wess_core.store import Store
+from wess_core.tables import DB_FILE
+from wess_core.tables.engine import close_databases
 
 NOBODY = 65534
 needs_root = pytest.mark.skipif(
@@ -121,32 +123,36 @@ def test_a_link_at_the_old_key_temp_name_receives_nothing(admin_home, home, tmp_
     assert planted.is_symlink()
 
 
-def test_a_journal_append_never_follows_a_link(admin_home, home, tmp_path):
+def test_a_linked_home_database_is_refused_not_followed(admin_home, home, tmp_path):
     ctx = Context(home=home)
-    history.record(ctx, "alice", "sync", "first")  # the snapshot
-    history.record(ctx, "alice", "sync", "second")  # the journal
-    journal = home / "history" / "alice.journal"
-    assert journal.exists()
+    history.record(ctx, "alice", "sync", "first")
+    database = home / DB_FILE
     target = _outside(tmp_path)
-    journal.unlink()
-    journal.symlink_to(target)
+    database.unlink()
+    database.symlink_to(target)
     with pytest.raises(UnsafeFile, match="symbolic link") as err:
-        history.record(Context(home=home), "alice", "sync", "third")
-    assert str(journal) in str(err.value) and "\n" not in str(err.value)
+        history.record(ctx, "alice", "sync", "second")
+    assert str(database) in str(err.value) and "\n" not in str(err.value)
     assert target.read_bytes() == b"not WESS's file\n"
-    result = admin_home("history", "alice")
-    _one_line(result, str(journal), "symbolic link")
+    _one_line(admin_home("history", "alice"), str(database), "symbolic link")
+    assert database.is_symlink() and target.read_bytes() == b"not WESS's file\n"
 
 
-def test_a_store_append_never_follows_a_link(tmp_path):
-    store = Store(tmp_path / "home")
-    with store.write("ledger/alice") as db:
-        db.insert({"n": 1})
+def test_a_link_at_the_databases_wal_is_refused(admin_home, home, tmp_path):
+    history.record(Context(home=home), "alice", "sync", "first")
+    close_databases()  # the last connection gone: SQLite removed its WAL
+    wal = home / f"{DB_FILE}-wal"
+    assert not wal.exists()
     target = _outside(tmp_path)
-    store.journal_path("ledger/alice").symlink_to(target)
-    with pytest.raises(UnsafeFile, match="symbolic link"), store.lock("ledger/alice"):
-        store.append_journal("ledger/alice", [{"n": 2}])
+    wal.symlink_to(target)
+    _one_line(admin_home("history", "alice"), str(wal), "symbolic link")
     assert target.read_bytes() == b"not WESS's file\n"
+
+
+def test_a_group_writable_home_database_is_refused(admin_home, home):
+    history.record(Context(home=home), "alice", "sync", "first")
+    os.chmod(home / DB_FILE, 0o664)  # while this process has it open
+    _one_line(admin_home("history", "alice"), str(home / DB_FILE), "chmod go-w")
 
 
 def test_a_symlinked_state_database_is_refused(tmp_path):
