@@ -30,6 +30,8 @@ from wess_core.errors import StoreCorrupt, StoreError
 DB_FILE = "wess.sqlite"
 #: How long a writer waits for another's transaction before giving up (seconds).
 BUSY_TIMEOUT_SECONDS = 60.0
+#: The WAL is cut back to this after a checkpoint (a big import grows it for a while).
+WAL_KEEP_BYTES = 16 * 1024 * 1024
 
 
 def sqlite_error(where: str | Path, exc: BaseException) -> StoreError:
@@ -110,6 +112,7 @@ def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute(f"PRAGMA journal_size_limit = {WAL_KEEP_BYTES}")
     finally:
         cursor.close()
 
