@@ -1,9 +1,11 @@
 """TinyDB files under the WESS home, written atomically under an inter-process lock.
 
-Each store file is a TinyDB JSON document. A write transaction takes the file's
-lock, reads the file once, lets the caller change it through TinyDB, and writes
-it back once: temp file in the same folder, fsync, ``os.replace``. A crash at
-any point leaves either the old or the new file, never a half-written one.
+Each store file is a TinyDB JSON document (the account and the profiles, see
+``wess_core.profiles``; the tables are in SQL, see ``wess_core.tables``). A write
+transaction takes the file's lock, reads the file once, lets the caller change it
+(through TinyDB's public API, or the documents as stored: ``edit``), and writes it back
+once: temp file in the same folder, fsync, ``os.replace``. A crash at any point leaves
+either the old or the new file, never a half-written one.
 
 A file that is not valid JSON is never overwritten: every access raises
 ``StoreCorrupt`` naming the file until a person repairs or moves it.
@@ -18,14 +20,13 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import filelock
 from tinydb import TinyDB
 from tinydb.storages import Storage
-from tinydb.table import Table
 
 try:
     import fcntl
@@ -107,59 +108,6 @@ class SnapshotStorage(Storage):
 
     def close(self) -> None:
         pass
-
-
-class _IntKeys(MutableMapping):
-    """A stored (string-keyed) TinyDB table seen with integer document ids, not copied."""
-
-    __slots__ = ("raw", "id_class")
-
-    def __init__(self, raw: dict[str, Any], id_class: Callable[[str], Any]) -> None:
-        self.raw = raw
-        self.id_class = id_class
-
-    def __getitem__(self, doc_id: Any) -> Any:
-        return self.raw[str(doc_id)]
-
-    def __setitem__(self, doc_id: Any, doc: Any) -> None:
-        self.raw[str(doc_id)] = doc
-
-    def __delitem__(self, doc_id: Any) -> None:
-        del self.raw[str(doc_id)]
-
-    def __contains__(self, doc_id: object) -> bool:
-        return str(doc_id) in self.raw
-
-    def __iter__(self) -> Iterator[Any]:
-        return (self.id_class(k) for k in self.raw)
-
-    def __len__(self) -> int:
-        return len(self.raw)
-
-
-class _Table(Table):
-    """TinyDB's table, but a write costs O(documents written), not O(table size).
-
-    TinyDB copies the whole table twice per insert/update/remove (to convert ids to int
-    and back), which makes a batch of writes quadratic; here the updater works on the
-    stored dict through an integer-keyed view. Same documents, same order, same ids.
-    """
-
-    def _update_table(self, updater: Callable[[Any], None]) -> None:
-        tables = self._storage.read()
-        if tables is None:
-            tables = {}
-        raw = tables.get(self.name)
-        if raw is None:
-            raw = {}
-        updater(_IntKeys(raw, self.document_id_class))
-        tables[self.name] = raw
-        self._storage.write(tables)
-        self.clear_cache()
-
-
-class _TinyDB(TinyDB):
-    table_class = _Table
 
 
 class LockTimeout(Exception):
@@ -305,13 +253,29 @@ class Store:
         """
         path = self.path(name)
         with self.lock(name):
-            db = _TinyDB(path, storage=SnapshotStorage)
+            db = TinyDB(path, storage=SnapshotStorage)
             yield db
             db.storage.flush()
 
     def read(self, name: str) -> TinyDB:
         """A read-only snapshot (no lock needed: writers replace the file atomically)."""
-        return _TinyDB(self.path(name), storage=SnapshotStorage, readonly=True)
+        return TinyDB(self.path(name), storage=SnapshotStorage, readonly=True)
+
+    @contextlib.contextmanager
+    def edit(self, name: str, table: str) -> Iterator[dict[str, Any]]:
+        """A write transaction on one table's documents as stored (by document id, the
+        way TinyDB keeps them): lock, read once, change in place, write once if anything
+        changed. If the body raises, nothing is written."""
+        path = self.path(name)
+        with self.lock(name):
+            raw = read_file_bytes(path)
+            data = parse_json_bytes(raw, path) if raw is not None else {}
+            if not isinstance(data, dict):
+                data = {}
+            yield data.setdefault(table, {})
+            text = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            if text != raw:
+                safefile.write_atomic(path, text)
 
     def exists(self, name: str) -> bool:
         return self.path(name).exists()

@@ -5,6 +5,7 @@ memory."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -172,33 +173,40 @@ def test_a_symlinked_state_database_is_refused(tmp_path):
     assert target.read_bytes() == before
 
 
-def test_a_symlinked_crm_shard_is_refused(tmp_path):
-    from wess_core.strategies import NewRecord
-    from wess_plugins.crm_local.local import LocalCrm
-
-    home = tmp_path / "home"
-    crm = LocalCrm(home, "main")
-    crm.create("people", [NewRecord({"first_name": "Ann"})])
-    shard = next((home / "crm" / "main.d").iterdir())
-    target = _outside(tmp_path, "shard.json", shard.read_bytes())
-    shard.unlink()
-    shard.symlink_to(target)
-    with pytest.raises(StoreError, match="symbolic link"):
-        LocalCrm(home, "main").list("people")
-
-
-def test_a_symlinked_crm_shard_folder_is_refused(tmp_path):
+def test_the_crm_refuses_a_linked_database(tmp_path):
     from wess_core.strategies import NewRecord
     from wess_plugins.crm_local.local import LocalCrm
 
     home = tmp_path / "home"
     LocalCrm(home, "main").create("people", [NewRecord({"first_name": "Ann"})])
-    folder = home / "crm" / "main.d"
-    elsewhere = tmp_path / "elsewhere.d"
-    folder.rename(elsewhere)
-    folder.symlink_to(elsewhere)
-    with pytest.raises(StoreError, match="symbolic link"):
+    close_databases()
+    database = home / DB_FILE
+    target = _outside(tmp_path, "elsewhere.sqlite", database.read_bytes())
+    database.unlink()
+    database.symlink_to(target)
+    with pytest.raises(UnsafeFile, match="symbolic link"):
         LocalCrm(home, "main").list("people")
+    assert target.read_bytes()[:16] == b"SQLite format 3\x00"
+
+
+def test_an_old_homes_linked_crm_shard_folder_is_refused_not_imported(tmp_path):
+    home = tmp_path / "home"
+    (home / "crm").mkdir(parents=True, mode=0o700)
+    elsewhere = tmp_path / "elsewhere.d"
+    elsewhere.mkdir(mode=0o700)
+    shard = {"records": {"1": {"revision": 1, "fields": {"first_name": "Planted"}}}}
+    (elsewhere / "people.0.aa.json").write_text(json.dumps(shard))
+    manifest = {
+        "meta": {"1": {"revision": 1}},
+        "shards": {"1": {"table": "people", "n": 0, "file": "people.0.aa.json", "max_rev": 1}},
+    }
+    (home / "crm" / "main.json").write_text(json.dumps(manifest))
+    (home / "crm" / "main.d").symlink_to(elsewhere)
+    from wess_plugins.crm_local.local import LocalCrm
+
+    with pytest.raises(StoreError, match="symbolic link"):
+        LocalCrm(home, "main")
+    assert (elsewhere / "people.0.aa.json").exists()
 
 
 # -- core dumps ----------------------------------------------------------------------

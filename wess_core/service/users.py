@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import threading
 from collections.abc import Callable
 from typing import Any
-
-from tinydb import Query
 
 from wess_core import validation
 from wess_core.errors import LicenceError, NotFound, PermissionDenied, UsageError, quote
 from wess_core.models import SECRET_FIELDS_USER, USER_STATES, Account, UserProfile, redact
+from wess_core.profiles import Profiles, ProfileStore
 from wess_core.secrets import register_encrypted_store, secret_writer
 from wess_core.service.accounts import load_account
 from wess_core.service.context import Context
-from wess_core.store import parse_json_bytes, read_file_bytes
 
 USERS = "users"
 register_encrypted_store(USERS, "users", SECRET_FIELDS_USER)
@@ -32,63 +29,37 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+def user_profiles(ctx: Context) -> ProfileStore:
+    return ProfileStore(ctx.store, USERS, "users", "login")
+
+
 def list_profiles(ctx: Context) -> list[UserProfile]:
     """Every profile, sorted by login (no role check: internal use)."""
-    with ctx.store.read(USERS) as db:
-        rows = db.table("users").all()
-    return sorted((UserProfile.from_dict(r) for r in rows), key=lambda u: u.login)
-
-
-#: Per users file: its bytes when last parsed, and its rows by login (first row wins, as
-#: with a TinyDB query). Parsing the users file is ~1 ms per 500 users, and every sync reads
-#: one profile: a scheduler pass would cost O(users²) parsing. Reading the bytes and
-#: comparing them with the last parse is ~20x cheaper and can never serve a stale profile.
-_ROWS: dict[str, tuple[bytes, dict[str, dict[str, Any]]]] = {}
-_ROWS_LOCK = threading.Lock()
-
-
-def _rows_by_login(ctx: Context) -> dict[str, dict[str, Any]]:
-    """The users file's rows by login, parsed at most once per content of the file."""
-    path = ctx.store.path(USERS)
-    raw = read_file_bytes(path)
-    if raw is None:
-        return {}
-    key = str(path)
-    with _ROWS_LOCK:
-        cached = _ROWS.get(key)
-    if cached is not None and cached[0] == raw:
-        return cached[1]
-    data = parse_json_bytes(raw, path)
-    table = data.get("users") if isinstance(data, dict) else None
-    rows: dict[str, dict[str, Any]] = {}
-    for row in (table or {}).values():
-        if isinstance(row, dict):
-            rows.setdefault(row.get("login"), row)  # type: ignore[arg-type]
-    with _ROWS_LOCK:
-        _ROWS[key] = (raw, rows)
-    return rows
+    return sorted(
+        (UserProfile.from_dict(r) for r in user_profiles(ctx).list()), key=lambda u: u.login
+    )
 
 
 def get_profile(ctx: Context, login: str) -> UserProfile:
     """One profile, or NotFound (no role check: internal use)."""
-    row = _rows_by_login(ctx).get(login)
+    row = user_profiles(ctx).get(login)
     if row is None:
         raise NotFound(f"no user {quote(login)}; see 'wess users list'")
-    return UserProfile.from_dict(copy.deepcopy(row))  # the cached row stays as stored
+    return UserProfile.from_dict(row)
 
 
 def edit_profile(
-    ctx: Context, login: str, change: Callable[[UserProfile, Any], None]
+    ctx: Context, login: str, change: Callable[[UserProfile, Profiles], None]
 ) -> UserProfile:
-    """Apply ``change(profile, users_db)`` under the users lock; nothing written if it raises."""
-    with ctx.store.write(USERS) as db:
-        table = db.table("users")
-        row = table.get(Query().login == login)
+    """Apply ``change(profile, profiles)`` under the users lock (``profiles``: every
+    profile in the same transaction); nothing written if it raises."""
+    with user_profiles(ctx).transaction() as profiles:
+        row = profiles.get(login)
         if row is None:
             raise NotFound(f"no user {quote(login)}; see 'wess users list'")
-        profile = UserProfile.from_dict(row)  # type: ignore[arg-type]
-        change(profile, db)
-        table.update(profile.to_dict(), doc_ids=[row.doc_id])  # type: ignore[union-attr]
+        profile = UserProfile.from_dict(copy.deepcopy(row))
+        change(profile, profiles)
+        profiles.put({**row, **profile.to_dict()})
     return profile
 
 
@@ -132,11 +103,10 @@ def add_user(ctx: Context, login: str, email: str) -> dict[str, Any]:
     email = validation.email(email)
     account = load_account(ctx)
     profile = UserProfile(login=login, email=email, created=_now())
-    with ctx.store.write(USERS) as db:
-        table = db.table("users")
-        if table.contains(Query().login == login):
+    with user_profiles(ctx).transaction() as profiles:
+        if profiles.get(login) is not None:
             raise UsageError(f"user {quote(login)} already exists; see 'wess users show {login}'")
-        table.insert(profile.to_dict())
+        profiles.put(profile.to_dict())
     return describe(ctx, profile, account)
 
 
@@ -156,10 +126,10 @@ def allocate(ctx: Context, login: str) -> dict[str, Any]:
     ctx.require_admin()
     account = load_account(ctx)
 
-    def change(profile: UserProfile, db: Any) -> None:
+    def change(profile: UserProfile, db: Profiles) -> None:
         if profile.licence_allocated:
             return
-        allocated = sum(1 for r in db.table("users").all() if r.get("licence_allocated"))
+        allocated = sum(1 for r in db.list() if r.get("licence_allocated"))
         if allocated >= account.licences_total:
             raise LicenceError(
                 f"no licences left ({allocated} of {account.licences_total} allocated); "
@@ -173,7 +143,7 @@ def allocate(ctx: Context, login: str) -> dict[str, Any]:
 def deallocate(ctx: Context, login: str) -> dict[str, Any]:
     ctx.require_admin()
 
-    def change(profile: UserProfile, db: Any) -> None:
+    def change(profile: UserProfile, db: Profiles) -> None:
         profile.licence_allocated = False
 
     return describe(ctx, edit_profile(ctx, login, change))
@@ -183,7 +153,7 @@ def set_sync_enabled(ctx: Context, login: str, enabled: bool) -> dict[str, Any]:
     """The user's own switch (or the admin's)."""
     ctx.require_self_or_admin(login)
 
-    def change(profile: UserProfile, db: Any) -> None:
+    def change(profile: UserProfile, db: Profiles) -> None:
         profile.sync_enabled = enabled
 
     return describe(ctx, edit_profile(ctx, login, change))
@@ -326,7 +296,7 @@ def update_user(
 
     encrypt: list[Callable[[str], str]] = [ctx.secrets.encrypt]
 
-    def change(profile: UserProfile, db: Any) -> None:
+    def change(profile: UserProfile, db: Profiles) -> None:
         for key, value in updates.items():
             setattr(profile, key, value)
         profile.user_set_fields = _provenance(profile.user_set_fields, updates, ctx.is_admin)
@@ -365,7 +335,7 @@ def confirm_email(ctx: Context, login: str) -> dict[str, Any]:
     """Complete a pending login e-mail change."""
     ctx.require_admin()
 
-    def change(profile: UserProfile, db: Any) -> None:
+    def change(profile: UserProfile, db: Profiles) -> None:
         if not profile.pending_email:
             raise UsageError(f"{login} has no pending login e-mail change")
         if profile.exchange_email is None:

@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from wess_core import safefile
 from wess_core.store import load_json_file
 from wess_core.tables import Database, plugin_tables
 
@@ -56,6 +57,7 @@ def _legacy_docs(manifest: Path) -> tuple[int, dict[str, dict[str, Doc]], list[P
     id, and the files read (the manifest, its shard files, their folder)."""
     raw = load_json_file(manifest) or {}
     folder = manifest.with_name(manifest.stem + ".d")
+    safefile.check_existing(folder)  # its files are opened by name: not through a link
     revision = int(((raw.get("meta") or {}).get("1") or {}).get("revision") or 0)
     tables: dict[str, dict[str, Doc]] = {}
     read = [manifest]
