@@ -1,0 +1,228 @@
+"""A user's sync state in the SQLite database ``state/<login>.sqlite`` (see
+``wess_core.sync.status`` for what it holds and why a database).
+
+One file per user: a scheduler's workers save different users' states at once without
+waiting for each other, and a save costs what its batch changed, whatever the number of
+users.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from wess_core import safefile
+from wess_core.errors import StoreError
+from wess_core.store import LOCK_TIMEOUT_SECONDS, Store, check_name_part
+from wess_core.sync.legacy_state import legacy_files, read_legacy_state
+from wess_core.sync.status import _COLUMNS, _FIELDS, FolderState, SqliteRows, StatusRow
+from wess_core.tables import sqlite_error
+
+_INSERT_ROW = (
+    f"INSERT OR REPLACE INTO rows (type, {_COLUMNS}) VALUES ({', '.join('?' * (1 + len(_FIELDS)))})"
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS folders (type TEXT PRIMARY KEY, meta TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rows (
+    type TEXT NOT NULL, pair_id TEXT NOT NULL, crm_id TEXT NOT NULL, crm_rev,
+    crm_hash TEXT, item_id TEXT NOT NULL, changekey TEXT, item_hash TEXT,
+    PRIMARY KEY (type, pair_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rows_by_crm ON rows (type, crm_id);
+CREATE INDEX IF NOT EXISTS rows_by_item ON rows (type, item_id);
+PRAGMA user_version = 1;
+"""
+
+
+class StateDb:
+    """One connection to a state database; errors become one-line ``StoreError``s."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        # SQLite opens by name: refuse a link (or another user's file) first; a new file
+        # is created private (0600) from the start
+        safefile.check_database(path)
+        try:
+            self.conn = sqlite3.connect(
+                path, timeout=LOCK_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise self.error(exc) from None
+        with self.guard():
+            self.conn.execute("PRAGMA synchronous = FULL")
+            if self.conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+                self.conn.executescript(_SCHEMA)
+
+    def error(self, exc: sqlite3.Error) -> StoreError:
+        return sqlite_error(self.path, exc)
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self.error(exc) from None
+
+    def query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.guard():
+            return self.conn.execute(sql, args).fetchall()
+
+    def stream(self, sql: str, args: Sequence[Any] = (), size: int = 1000) -> Iterator[tuple]:
+        """Rows of a query a chunk at a time (memory: one chunk)."""
+        with self.guard():
+            cursor = self.conn.execute(sql, args)
+        while True:
+            with self.guard():
+                chunk = cursor.fetchmany(size)
+            if not chunk:
+                return
+            yield from chunk
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """All of it, durably, or nothing."""
+        with self.guard():
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.close()
+
+    def __del__(self) -> None:  # the last state or rows object using it is gone
+        if hasattr(self, "conn"):
+            self.close()
+
+
+class StoreSyncState:
+    """A user's sync state in the database ``state/<login>.sqlite`` under the WESS home:
+    table ``folders`` (each item type's token, cursor, retry lists, held and ignored
+    entries, as JSON) and table ``rows`` (the status rows, indexed by CRM id and item id).
+
+    A ``save`` is one transaction with the rows put or dropped since the last save and
+    the folder's small fields, so saving after every batch costs what the batch changed.
+    Loading never creates the file (a dry run writes nothing). A state kept in the older
+    TinyDB file ``state/<login>.json`` (and its journal) is moved in on first use.
+    """
+
+    def __init__(self, store: Store, login: str) -> None:
+        self.store = store
+        self.name = f"state/{check_name_part(login, 'login')}"
+        self.path = store.home / "state" / f"{login}.sqlite"
+        self._db: StateDb | None = None
+        #: Each item type's stored meta and row count, read for all types by the first
+        #: load (a run loads every type: one query instead of two per type); a type's
+        #: entry is used once, so a later load reads the database again.
+        self._first_loads: dict[str, tuple[str | None, int]] | None = None
+
+    def _open(self, create: bool) -> StateDb | None:
+        if self._db is not None:
+            return self._db
+        legacy = [p for p in legacy_files(self.store, self.name) if p.exists()]
+        if not (create or legacy or os.path.lexists(self.path)):
+            return None
+        self._db = StateDb(self.path)
+        if legacy:
+            self._move_legacy_in(self._db)
+        return self._db
+
+    def _move_legacy_in(self, db: StateDb) -> None:
+        with self.store.lock(self.name):
+            if not db.query("SELECT 1 FROM folders LIMIT 1"):
+                docs = read_legacy_state(self.store, self.name)
+                with db.transaction() as conn:
+                    for doc in docs.values():
+                        state = FolderState.from_dict(doc)
+                        self._write(conn, state, whole=True)
+            for path in legacy_files(self.store, self.name):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+
+    def close(self) -> None:
+        """Close the database now (states loaded from it can no longer be used)."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        self._first_loads = None
+
+    # -- SyncState ------------------------------------------------------------------
+
+    def load(self, item_type: str) -> FolderState:
+        db = self._open(create=False)
+        if db is None:
+            return FolderState(item_type)
+        if self._first_loads is None:
+            metas = dict(db.query("SELECT type, meta FROM folders"))
+            counts = dict(db.query("SELECT type, COUNT(*) FROM rows GROUP BY type"))
+            self._first_loads = {t: (metas.get(t), int(counts.get(t, 0)))
+                                 for t in {*metas, *counts}}  # fmt: skip
+            first = self._first_loads.pop(item_type, (None, 0))
+        elif item_type in self._first_loads:
+            first = self._first_loads.pop(item_type)
+        else:
+            found = db.query("SELECT meta FROM folders WHERE type = ?", (item_type,))
+            first = (found[0][0] if found else None, None)
+        text, count = first
+        meta = json.loads(text) if text else {}
+        rows = SqliteRows(db, item_type, count=count)
+        return FolderState.from_dict({**meta, "type": item_type}, rows=rows)
+
+    def save(self, state: FolderState) -> None:
+        db = self._open(create=True)
+        assert db is not None
+        bound = isinstance(state.rows, SqliteRows) and state.rows.db is db
+        with db.transaction() as conn:
+            self._write(conn, state, whole=not bound)
+        if bound:
+            state.rows.saved()
+        else:  # now in the database: look rows up there from here on
+            state.rows = SqliteRows(db, state.item_type)
+
+    @staticmethod
+    def _write(conn: sqlite3.Connection, state: FolderState, whole: bool) -> None:
+        t = state.item_type
+        conn.execute(
+            "INSERT OR REPLACE INTO folders (type, meta) VALUES (?, ?)",
+            (t, json.dumps(state.meta(), separators=(",", ":"))),
+        )
+        if whole:
+            conn.execute("DELETE FROM rows WHERE type = ?", (t,))
+            rows: Iterator[StatusRow] = state.rows.all()
+            conn.executemany(_INSERT_ROW, ((t, *vars(r).values()) for r in rows))
+            return
+        pending = state.rows.pending()
+        gone = [(t, pid) for pid, row in pending.items() if row is None]
+        conn.executemany("DELETE FROM rows WHERE type = ? AND pair_id = ?", gone)
+        conn.executemany(_INSERT_ROW, ((t, *vars(r).values()) for r in pending.values() if r))
+
+    def item_types(self) -> list[str]:
+        """Item types that have state."""
+        db = self._open(create=False)
+        if db is None:
+            return []
+        return [r[0] for r in db.query("SELECT type FROM folders ORDER BY type")]
+
+    def reset(self, item_type: str | None = None) -> None:
+        """Forget the state of one item type (or all): the next run lists both sides in
+        full and re-links through the stored ids, without duplicating."""
+        db = self._open(create=False)
+        if db is None:
+            return
+        with db.transaction() as conn:
+            if item_type is None:
+                conn.execute("DELETE FROM rows")
+                conn.execute("DELETE FROM folders")
+            else:
+                conn.execute("DELETE FROM rows WHERE type = ?", (item_type,))
+                conn.execute("DELETE FROM folders WHERE type = ?", (item_type,))
