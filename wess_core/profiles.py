@@ -94,8 +94,13 @@ class ProfileStore:
         return None if doc is None else copy.deepcopy(doc)
 
     def list(self) -> list[Doc]:
-        """Copies of every document, in stored order."""
-        return [copy.deepcopy(doc) for doc in self._parsed().values()]
+        """Every document as stored now, in stored order (parsed afresh: the caller's to
+        keep or change, at the cost of one parse instead of a copy of each document)."""
+        path = self.store.path(self.name)
+        raw = read_file_bytes(path)
+        data = parse_json_bytes(raw, path) if raw is not None else None
+        table = data.get(self.table) if isinstance(data, dict) else None
+        return [doc for doc in (table or {}).values() if isinstance(doc, dict)]
 
     @contextmanager
     def transaction(self) -> Iterator[Profiles]:
