@@ -100,10 +100,8 @@ def synced_home(admin_home, ews_server):
     wess = admin_home
     result = wess("users", "set", "alice", "--exchange-email", EWS_USER, "--skip-check")
     assert result.exit_code == 0, result.stderr
-    result = wess(
-        "connection", "set", "--ews-url", ews_server.ews_url, "--ca-bundle", ews_server.ca_cert,
-        "--skip-check",
-    )  # fmt: skip
+    trust = ("--ca-bundle", ews_server.ca_cert, "--skip-check")
+    result = wess("connection", "set", "--ews-url", ews_server.ews_url, *trust)
     assert result.exit_code == 0, result.stderr
     result = wess("users", "set", "alice", "--password-stdin", input=EWS_PASSWORD + "\n")
     assert result.exit_code == 0, result.stderr

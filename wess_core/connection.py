@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from wess_core import endpoints, plugins, strategy_settings
 from wess_core.errors import (
@@ -29,6 +30,7 @@ from wess_core.errors import (
     WessError,
 )
 from wess_core.models import Account, UserProfile
+from wess_core.strategies import PluginStorage
 
 #: Connection fields a user may set on their own profile whose provenance is kept,
 #: with the admin command's flag that sets (and so approves) each.
@@ -80,6 +82,13 @@ class Connection:
 
     def with_url(self, url: str) -> Connection:
         return replace(self, discovered_ews_url=url)
+
+    def storage(self, plugin: str, *, per_user: bool = False) -> PluginStorage:
+        """Where strategy ``plugin`` keeps values between runs (a token cache): the
+        account's, or this user's with ``per_user`` (``strategies.PluginStorage``)."""
+        from wess_core import plugin_storage
+
+        return plugin_storage.for_connection(self.home, plugin, self.login if per_user else None)
 
 
 def resolve(
@@ -185,20 +194,26 @@ def discover_url(connection: Connection) -> str:
     return url
 
 
-def check(connection: Connection) -> str:
-    """Test the connection as the credential check on save does; returns the EWS URL used.
+def check(connection: Connection) -> str | None:
+    """Test the connection as the credential check on save does; returns the EWS URL used
+    (``None`` for a transport that finds its mailbox without one).
 
-    The auth method validates its settings first (no network), discovery finds the
-    URL when none is known, then the auth method reads the target mailbox's inbox
-    (``test_connection``). A URL cached by an earlier discovery that no longer answers
+    The auth method validates its settings first (no network); for a transport that
+    needs the EWS URL, discovery finds it when none is known; then the user's transport
+    checks the mailbox (its ``check``: the ``ews`` transport reads the inbox with the auth
+    method's credential). A URL cached by an earlier discovery that no longer answers
     (``exc.rediscover``) is discovered once more and tried again.
     """
     require_trusted(connection)
     auth = plugins.auth_methods().get(connection.auth)
     auth.validate(connection)
+    factory = plugins.transports().get(connection.transport)
+    if not getattr(factory, "needs_ews_url", False):
+        _test(factory, auth, connection)
+        return None
     url = connection.url or discover_url(connection)
     try:
-        _test(auth, connection.with_url(url))
+        _test(factory, auth, connection.with_url(url))
     except CredentialsRejected as exc:
         if not getattr(exc, "rediscover", False) or connection.ews_url:
             raise
@@ -208,14 +223,25 @@ def check(connection: Connection) -> str:
         if fresh == url:
             raise
         url = fresh
-        _test(auth, connection.with_url(url))
+        _test(factory, auth, connection.with_url(url))
     return url
 
 
-def _test(auth, connection: Connection) -> None:
-    """``auth.test_connection``, with one message for any failure of a user-set URL."""
+def _test(factory: Any, auth: Any, connection: Connection) -> None:
+    """The transport's check, with one message for any failure of a user-set URL.
+
+    A transport without ``check`` is checked by building it; an auth method written
+    before auth methods returned credentials (its own ``test_connection``, no
+    ``credential``) keeps doing its own check."""
     try:
-        auth.test_connection(connection)
+        legacy = getattr(auth, "test_connection", None)
+        transport_check = getattr(factory, "check", None)
+        if legacy is not None and not hasattr(auth, "credential"):
+            legacy(connection)
+        elif transport_check is not None:
+            transport_check(connection)
+        else:
+            factory(connection)
     except EndpointFailed:
         if "ews_url" in connection.user_set:
             raise user_url_failure(connection) from None

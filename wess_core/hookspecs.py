@@ -35,8 +35,11 @@ def wess_register_auth_methods(register):
     """Register authentication methods (how a mailbox is logged into).
 
     ``register(name, strategy, aliases=())`` with a ``wess_core.strategies.AuthMethod``:
-    it validates the settings it needs and builds exchangelib credentials, the
-    access type and the impersonation target for a resolved connection. Declare
+    it validates the settings it needs and returns a transport-neutral
+    ``wess_core.strategies.Credential`` for a resolved connection (``UserPassword``,
+    ``ServiceAccount``, ``BearerToken``); the user's transport turns it into its own login.
+    A method that keeps something between runs (a token cache) uses
+    ``connection.storage(name)``, never the core's files. Declare
     ``uses_service_credentials = True`` on a method whose credentials reach other users'
     mailboxes (``False`` for the user's own; undeclared counts as ``True``): the core
     then uses it only with addresses and URLs an admin set. Declare ``settings`` (a tuple
@@ -118,7 +121,9 @@ def wess_register_transports(register):
     ``wess_core.strategies.Transport``. ``ews`` (exchangelib) is built in. Users get
     the account's transport (``wess connection set --transport NAME``) or their own
     (``wess users set LOGIN --transport NAME``). A factory declaring
-    ``needs_ews_url = True`` gets a connection whose EWS URL discovery has found.
+    ``needs_ews_url = True`` gets a connection whose EWS URL discovery has found; one
+    declaring ``check(connection)`` runs the credential check on save; ``settings``
+    declares what it needs configured (``--option KEY=VALUE``, ``--secret-stdin KEY``).
 
     Example::
 

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from wess_core.errors import WessError
+from wess_core.strategy_errors import *  # noqa: F403 - part of this contract
 
 T = TypeVar("T")
 #: One entry of a bulk call's answer: the result, or the exception for that input.
@@ -66,104 +66,7 @@ class Direction(StrEnum):
 
 
 # -- errors a transport or connector returns (per item) or raises (per call) -----
-
-
-class MailboxError(WessError):
-    """Base class for errors a transport reports.
-
-    ``code`` is the server's own name for the error when it gave one (an EWS
-    ResponseCode, a Graph error code): it goes to the ledger and history as it is, so a
-    failure nobody classified can still be looked up."""
-
-    #: A subclass may name its own code here; ``code=`` on one error overrides it.
-    code: str | None = None
-
-    def __init__(self, *args: Any, code: str | None = None) -> None:
-        super().__init__(*args)
-        if code is not None:
-            self.code = code
-
-
-class FolderUnavailable(MailboxError):
-    """This folder cannot be read or written this run (the folder is missing, its answer
-    was not understood, the server refused it with a code no other class covers).
-
-    Raised by ``Transport.changes``; the engine skips the folder for this run (its sync
-    state is kept) and the other folders go on. The next run tries again; the user is
-    never paused for it."""
-
-
-class MailboxBusy(MailboxError):
-    """The server asked to back off (EWS ErrorServerBusy and friends, Graph 429).
-
-    Raised by ``Transport.changes`` (the folder is skipped this run) or returned for
-    one item; ``retry_after`` is the wait the server asked for, in seconds, when known.
-    Nobody is paused: the next run tries again."""
-
-    def __init__(self, *args: Any, code: str | None = None, retry_after: float | None = None):
-        super().__init__(*args, code=code)
-        self.retry_after = retry_after
-
-
-class MailboxUnavailable(MailboxError):
-    """The whole mailbox cannot be used now; the engine's caller stops the run's other
-    folders at once (``wess_core.service.sync``).
-
-    ``credentials``: only a change by a person helps (new credentials, a fixed e-mail,
-    access granted again): the user is paused with ``str(error)`` as the reason and one
-    history entry, until the setting changes. ``rediscover``: a fresh discovery of the
-    mailbox's URL may help (it moved, the server did not answer); the run is tried once
-    more. ``endpoint``: the URL did not answer as a trusted server (refused, timed out,
-    TLS). ``gone``: the mailbox no longer exists or access to it was removed (a pause
-    whose reason says so, not a password problem)."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        credentials: bool,
-        rediscover: bool,
-        endpoint: bool = False,
-        gone: bool = False,
-        code: str | None = None,
-    ) -> None:
-        super().__init__(message, code=code)
-        self.credentials = credentials
-        self.rediscover = rediscover
-        self.endpoint = endpoint
-        self.gone = gone
-
-
-class InvalidSyncState(MailboxError):
-    """The sync token is no longer accepted (EWS ErrorInvalidSyncStateData, Graph 410 Gone).
-
-    Raised by ``Transport.changes``; the engine answers with a full resync that
-    re-links items through the stored ids and never duplicates.
-    """
-
-
-class ItemNotFound(MailboxError):
-    """The item does not exist (any more). Per item, from get / update / delete."""
-
-
-class ItemChanged(MailboxError):
-    """The item changed since the changekey given (EWS ErrorIrresolvableConflict).
-
-    Per item, from ``update``; the engine retries the pair on the next run with
-    both sides' current content.
-    """
-
-
-class CrmError(WessError):
-    """Base class for errors a CRM connector reports."""
-
-
-class RecordNotFound(CrmError):
-    """No live record with that id (never existed, or deleted). Per item."""
-
-
-class RecordChanged(CrmError):
-    """The record's revision is not the one expected (someone else wrote it). Per item."""
+# (defined in ``wess_core.strategy_errors``; part of this contract, import them from here)
 
 
 # -- what the mailbox side exchanges ----------------------------------------------
@@ -261,6 +164,14 @@ class Transport(Protocol):
     mailbox some other way (Microsoft Graph) leaves it out and gets the connection as
     resolved. The user picks a transport by name: ``wess users set LOGIN --transport
     NAME``, or the account's default ``wess connection set --transport NAME``.
+
+    The factory may also declare ``check(connection)``: the credential check on save and
+    ``wess test-connection`` (read the mailbox once; raise
+    ``wess_core.errors.CredentialsRejected`` with a readable reason). It gets the auth
+    method's ``Credential`` with ``plugins.auth_methods().get(connection.auth)
+    .credential(connection)``. Without ``check`` the core builds the transport as the
+    check. ``settings`` (a tuple of ``Setting``) declares what the transport needs
+    configured; it reads them as ``connection.settings[name]``.
     """
 
     #: The most inputs the engine may pass to one get / create / update / delete.
@@ -434,15 +345,122 @@ def settings_of(strategy: Any) -> tuple[Setting, ...]:
     return tuple(getattr(strategy, "settings", None) or ())
 
 
+# -- credentials: what an auth method produces, what a transport consumes ------------
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """A bearer token as a token provider hands it out (never logged, never in ``repr``)."""
+
+    value: str = field(repr=False)
+    #: Seconds the token stays valid, as the issuer said.
+    expires_in: int = 3600
+    token_type: str = "Bearer"
+
+
+@runtime_checkable
+class TokenProvider(Protocol):
+    """Gives a fresh access token for a resource; a transport asks it, the auth method
+    owns it (MSAL client credentials for ``oauth``).
+
+    ``scope`` is the transport's resource (EWS: ``https://outlook.office365.com/.default``;
+    Microsoft Graph: ``https://graph.microsoft.com/.default``). ``fresh=True`` skips any
+    cache: a transport asks once more with it after the server refused a token (HTTP 401)
+    and gives up if that one is refused too. Raise
+    ``wess_core.errors.CredentialsRejected`` with a readable reason when no token comes."""
+
+    def token(self, scope: str, *, fresh: bool = False) -> AccessToken: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Credential:
+    """What an auth method produces for one mailbox: transport-neutral, each transport
+    turns it into its own (the EWS transport into exchangelib credentials and an access
+    type; a Graph transport into an ``Authorization: Bearer`` header).
+
+    ``principal`` names who logs in, for messages (never a secret)."""
+
+    principal: str
+
+    @property
+    def uses_service_credentials(self) -> bool:
+        """Whether the credential reaches other users' mailboxes (see ``AuthMethod``)."""
+        return True
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserPassword(Credential):
+    """The mailbox's own user logs in (delegate access) with a username and password.
+
+    ``scheme``: ``"basic"`` insists on HTTP Basic (app passwords); ``None`` lets the
+    transport take what the server offers (NTLM, Basic)."""
+
+    username: str
+    password: str = field(repr=False)
+    scheme: str | None = None
+
+    @property
+    def uses_service_credentials(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceAccount(Credential):
+    """A service account logs in with a username and password and acts for the mailbox
+    ``acts_for`` (EWS: the ExchangeImpersonation header)."""
+
+    username: str
+    password: str = field(repr=False)
+    acts_for: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class BearerToken(Credential):
+    """An app-only token from ``provider`` (OAuth client credentials), acting for the
+    mailbox ``acts_for``. The transport asks the provider for a token for its own scope
+    each time it needs one, so the provider's cache decides when a request is made."""
+
+    provider: TokenProvider = field(repr=False)
+    acts_for: str
+
+
+# -- storage the core keeps for a strategy --------------------------------------------
+
+
+@runtime_checkable
+class PluginStorage(Protocol):
+    """Small values a strategy keeps between runs (a token cache), kept by the core.
+
+    ``connection.storage(plugin, per_user=False)`` gives one bound to the plugin's name
+    and to the account (or, with ``per_user=True``, to the connection's user). A value
+    set with ``secret=True`` is encrypted with the home's key (and re-encrypted by ``wess
+    keys rotate``); a secret the keys cannot open any more reads as missing. Values are
+    bytes (``json.dumps(...).encode()`` for JSON). A plugin never opens the core's files
+    itself: the backend behind this interface may change (a SQL table)."""
+
+    def get(self, key: str) -> bytes | None:
+        """The value stored under ``key``, or ``None``."""
+        ...
+
+    def set(self, key: str, value: bytes, *, secret: bool = False) -> None:
+        """Store ``value`` under ``key`` (atomically; the last writer wins)."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Forget ``key`` (nothing happens when it is not stored)."""
+        ...
+
+
 @runtime_checkable
 class AuthMethod(Protocol):
     """How a mailbox is logged into; registered through ``wess_register_auth_methods``.
 
     ``connection`` is a ``wess_core.connection.Connection``: the user's effective settings
-    with their secrets decrypted (never log them). The built-in methods (``direct``,
-    ``impersonation``, ``app_password``, ``oauth``) derive from
-    ``wess_plugins.transport_ews.connect.EwsAuthMethod``, which adds the EWS side
-    (``ews_login`` → exchangelib credentials, access type, impersonation target).
+    with their secrets decrypted (never log them). An auth method knows nothing of the
+    transport: ``credential(connection)`` returns a ``Credential`` (``UserPassword``,
+    ``ServiceAccount``, ``BearerToken``) and the user's transport turns it into its own
+    login. The built-in methods are ``direct``, ``impersonation``, ``app_password`` and
+    ``oauth``.
 
     Declare ``uses_service_credentials`` (a class attribute): ``True`` when the method
     logs in with credentials that reach other users' mailboxes (an impersonation service
@@ -457,6 +475,11 @@ class AuthMethod(Protocol):
     factories) for what the method needs configured: the core stores and encrypts them and
     the method reads ``connection.settings[name]``. ``principal_setting`` names the one
     that says who logs in (the scheduler's per-principal connection cap).
+
+    Optional wording a transport uses when the server refuses (the method knows how its
+    settings are fixed): ``unauthorized_reason(connection) -> str`` (the login was
+    refused, HTTP 401) and ``access_denied_reason(connection, credential) -> str`` (the
+    login worked, the mailbox was refused).
     """
 
     def validate(self, connection: Any) -> None:
@@ -464,9 +487,9 @@ class AuthMethod(Protocol):
         ``wess_core.errors.UsageError`` naming the command that fixes what is missing."""
         ...
 
-    def test_connection(self, connection: Any) -> None:
-        """The credential check on save: read the target mailbox's inbox; raise
-        ``wess_core.errors.CredentialsRejected`` with a readable reason on failure."""
+    def credential(self, connection: Any) -> Credential:
+        """The credential for ``connection``'s mailbox (validated first; no network call:
+        a ``BearerToken``'s provider fetches its token when the transport asks)."""
         ...
 
 

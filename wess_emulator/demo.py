@@ -145,9 +145,8 @@ class Demo:
             }
             for i in range(n // 6)
         ]
-        seeded = (("contacts", contacts), ("calendar", meetings), ("tasks", tasks),
-                  ("inbox", mails))  # fmt: skip
-        for folder, items in seeded:
+        seeded = {"contacts": contacts, "calendar": meetings, "tasks": tasks, "inbox": mails}
+        for folder, items in seeded.items():
             refs = mailbox.create(folder, [NewItem(fields=f, crm_id="") for f in items])
             failed = [r for r in refs if isinstance(r, Exception)]
             if failed:

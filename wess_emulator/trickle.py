@@ -94,7 +94,7 @@ class TrickleServer:
                     if self.mode == "huge":
                         self._huge(conn, ends)
                     elif self.mode == "headers":
-                        self._trickle(conn, ends, b"HTTP/1.1 200 OK\r\nX-Slow: ", b"a")
+                        self._trickle(conn, ends, start=b"HTTP/1.1 200 OK\r\nX-Slow: ", byte=b"a")
                     else:
                         self._trickle(conn, ends)
                     return
@@ -119,8 +119,11 @@ class TrickleServer:
             body += chunk
         return True
 
-    def _trickle(self, conn: ssl.SSLSocket, ends: float, start: bytes = b"", byte: bytes = b" ",
-                 ) -> None:  # fmt: skip
+    def _trickle(
+        self, conn: ssl.SSLSocket, ends: float, *, start: bytes = b"", byte: bytes = b" "
+    ) -> None:
+        """Send ``start`` (by default a 200 head announcing a long body), then ``byte``
+        every ``interval`` seconds until ``ends`` or stop."""
         conn.sendall(
             start
             or b"HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=utf-8\r\n"

@@ -3,7 +3,15 @@ ones give the method's own message, and a refused save stores nothing."""
 
 from __future__ import annotations
 
-from tests.support import ALICE_PW, CLIENT_SECRET, NOROLE_PW, SVC_PW
+from tests.support import (
+    ALICE_PW,
+    CLIENT_SECRET,
+    NOROLE_PW,
+    SVC_PW,
+    impersonation_args,
+    oauth_args,
+)
+from wess_core.store import load_json_file
 
 
 def users_bytes(home) -> bytes:
@@ -26,10 +34,8 @@ def test_direct_right_password_is_saved_and_test_connection_passes(site, emu, ho
 
 
 def test_direct_domain_backslash_username(site, emu):
-    r = site(
-        "users", "set", "alice", "--exchange-username", "EXAMPLE\\alice", "--password-stdin",
-        input=ALICE_PW + "\n",
-    )  # fmt: skip
+    login = ("--exchange-username", "EXAMPLE\\alice", "--password-stdin")
+    r = site("users", "set", "alice", *login, input=ALICE_PW + "\n")
     assert r.exit_code == 0, r.stderr
 
 
@@ -85,10 +91,7 @@ def test_app_password_right_is_saved(site, emu):
 
 
 def test_impersonation_with_the_role_needs_no_user_password(site, emu, home):
-    r = site(
-        "connection", "set", "--auth", "impersonation", "--impersonation-user",
-        "svc@example.com", "--password-stdin", input=SVC_PW + "\n",
-    )  # fmt: skip
+    r = site(*impersonation_args("svc@example.com"), input=SVC_PW + "\n")
     assert r.exit_code == 0, r.stderr
     r = site("--as", "alice", "test-connection", "alice", "--json")
     assert r.exit_code == 0, r.stderr
@@ -98,10 +101,7 @@ def test_impersonation_with_the_role_needs_no_user_password(site, emu, home):
 
 def test_impersonation_without_the_role_is_refused_and_not_stored(site, emu, home):
     account_before = (home / "account.json").read_bytes()
-    r = site(
-        "connection", "set", "--auth", "impersonation", "--impersonation-user",
-        "norole@example.com", "--password-stdin", input=NOROLE_PW + "\n",
-    )  # fmt: skip
+    r = site(*impersonation_args("norole@example.com"), input=NOROLE_PW + "\n")
     assert r.exit_code == 1
     assert (
         "the service account norole@example.com lacks the ApplicationImpersonation role "
@@ -111,10 +111,7 @@ def test_impersonation_without_the_role_is_refused_and_not_stored(site, emu, hom
 
 
 def test_impersonation_wrong_service_password(site):
-    r = site(
-        "connection", "set", "--auth", "impersonation", "--impersonation-user",
-        "svc@example.com", "--password-stdin", input="nope\n",
-    )  # fmt: skip
+    r = site(*impersonation_args("svc@example.com"), input="nope\n")
     assert r.exit_code == 1
     assert "service account svc@example.com (HTTP 401)" in r.stderr
 
@@ -128,11 +125,7 @@ def test_impersonation_without_service_account_names_the_command(site):
 
 
 def _oauth(site, emu, secret=CLIENT_SECRET):
-    return site(
-        "connection", "set", "--auth", "oauth", "--oauth-tenant", "contoso",
-        "--oauth-client-id", "wess-app", "--oauth-authority", emu.authority("contoso"),
-        "--client-secret-stdin", input=secret + "\n",
-    )  # fmt: skip
+    return site(*oauth_args(emu.authority("contoso")), input=secret + "\n")
 
 
 def test_oauth_client_credentials_and_impersonation(site, emu, home):
@@ -143,9 +136,13 @@ def test_oauth_client_credentials_and_impersonation(site, emu, home):
     assert site("test-connection", "bob").exit_code == 0
     # the token came from the encrypted cache, not from the authority again
     assert emu.counts["<token>"] == 1
-    cache = (home / "oauth_cache.json").read_text()
-    for token in emu._tokens:
-        assert token not in cache
+    # MSAL's cache is in the core's plugin storage, encrypted; no token in any file
+    (entry,) = load_json_file(home / "plugin_storage.json")["entries"].values()
+    assert entry["plugin"] == "oauth" and entry["secret_value"] and not entry["value"]
+    for path in home.rglob("*"):
+        if path.is_file():
+            for token in emu._tokens:
+                assert token.encode() not in path.read_bytes(), path
 
 
 def test_oauth_wrong_client_secret(site, emu, home):
@@ -157,12 +154,27 @@ def test_oauth_wrong_client_secret(site, emu, home):
     assert (home / "account.json").read_bytes() == before
 
 
-def test_oauth_expired_token_is_explained(site, emu):
+def test_oauth_token_refused_from_the_cache_is_fetched_again_once(site, emu):
+    assert _oauth(site, emu).exit_code == 0
+    emu.expire_tokens()  # Exchange refuses the cached token (HTTP 401)
+    before = emu.counts["<token>"]
+    r = site("test-connection", "alice")
+    assert r.exit_code == 0, r.stderr
+    assert emu.counts["<token>"] == before + 1
+
+
+def test_oauth_token_refused_even_fresh_is_explained(site, emu, monkeypatch):
     assert _oauth(site, emu).exit_code == 0
     emu.expire_tokens()
+    issue = emu._new_token
+    # the authority now issues tokens Exchange refuses (revoked consent)
+    monkeypatch.setattr(emu, "_new_token", lambda principal, expires_in, scopes=(): issue(
+        principal, -60, scopes))  # fmt: skip
+    before = emu.counts["<token>"]
     r = site("test-connection", "alice")
     assert r.exit_code == 1
     assert "refused the OAuth access token of app wess-app" in r.stderr
+    assert emu.counts["<token>"] == before + 1  # asked once more, not in a loop
 
 
 def test_oauth_missing_settings_name_the_flags(site):
@@ -171,3 +183,42 @@ def test_oauth_missing_settings_name_the_flags(site):
     r = site("test-connection", "alice")
     assert r.exit_code == 2
     assert "--oauth-client-id C --client-secret-stdin" in r.stderr
+
+
+def test_the_ews_transport_asks_tokens_for_its_own_scope(site, emu):
+    """The token scope is the transport's (its ``token_scope`` setting), not the auth
+    method's: the same OAuth app gives each transport a token for its resource."""
+    assert _oauth(site, emu).exit_code == 0
+    assert {tuple(t.scopes) for t in emu._tokens.values()} == {
+        ("https://outlook.office365.com/.default",)
+    }
+    sovereign = "https://outlook.office365.us/.default"
+    r = site("connection", "set", "--option", f"token_scope={sovereign}")
+    assert r.exit_code == 0, r.stderr
+    assert (sovereign,) in {tuple(t.scopes) for t in emu._tokens.values()}
+    r = site("connection", "set", "--option", "token_scope=http://x", "--skip-check")
+    assert r.exit_code == 2 and "expected https://RESOURCE/.default" in r.stderr
+
+
+def test_a_sync_whose_cached_token_is_refused_fetches_one_fresh_token(site, emu):
+    assert _oauth(site, emu).exit_code == 0
+    assert site("crm", "add", "people", "first_name=Ann", "email=ann@example.com").exit_code == 0
+    emu.expire_tokens()  # Exchange refuses the token MSAL still has cached
+    before = emu.counts["<token>"]
+    synced = site("sync", "alice", "--json")
+    assert synced.exit_code == 0, synced.stderr
+    assert synced.json["folders"]["contacts"]["to_exchange"]["created"] == 1, synced.json
+    assert emu.counts["<token>"] == before + 1
+    assert site("users", "show", "alice", "--json").json["paused_reason"] is None
+
+
+def test_the_token_cache_file_of_older_versions_is_removed_on_the_next_save(site, emu, home):
+    from wess_core.service import Context
+    from wess_core.store import Store
+
+    with Store(home).write("oauth_cache") as db:  # as older versions kept MSAL's cache
+        db.table("cache").insert({"key": "k", "blob": Context(home=home).secrets.encrypt("{}")})
+    assert (home / "oauth_cache.json").exists()
+    assert _oauth(site, emu).exit_code == 0
+    assert not (home / "oauth_cache.json").exists()
+    assert (home / "plugin_storage.json").exists()

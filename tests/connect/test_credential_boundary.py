@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.support import ALICE_PW
+from tests.support import ALICE_PW, autodiscover_args
 from tests.support.hostile import HostileServer, loopback_names
 from wess_core import endpoints, tls
 
@@ -38,10 +38,7 @@ def hostile(ews_ca) -> Iterator[Callable[..., HostileServer]]:
 
 
 def autodiscover_site(wess, autodiscover_url: str, ca_cert: str):
-    r = wess(
-        "connection", "set", "--discovery", "autodiscover", "--autodiscover-url",
-        autodiscover_url, "--ca-bundle", ca_cert, "--no-verify",
-    )  # fmt: skip
+    r = wess(*autodiscover_args(autodiscover_url, ca_cert), "--no-verify")
     assert r.exit_code == 0, r.stderr
     r = wess("users", "set", "alice", "--password-stdin", "--no-verify", input=ALICE_PW)
     assert r.exit_code == 0, r.stderr
@@ -152,7 +149,7 @@ def test_a_fresh_wess_process_refuses_too(admin_home, emu, hostile, home, attack
             text=True,
             timeout=120,
             stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+        )
         for argv in commands
     ]
     assert trap.credentials == []
@@ -202,11 +199,16 @@ def test_private_ca_applies_inside_the_boundary_only(ews_ca):
     from wess_plugins.transport_ews.connect import prepare_endpoint
 
     connection = Connection(
-        login="alice", exchange_email="alice@example.com", username=None, auth="direct",
-        discovery="autodiscover", ews_url=None, discovered_ews_url=None,
+        login="alice",
+        exchange_email="alice@example.com",
+        username=None,
+        auth="direct",
+        discovery="autodiscover",
+        ews_url=None,
+        discovered_ews_url=None,
         autodiscover_url="https://autodiscover.example.com/autodiscover/autodiscover.svc",
         ca_bundle=ews_ca.path,
-    )  # fmt: skip
+    )
     inside = "https://mail.example.com:4431/EWS/Exchange.asmx"
     outside = "https://mail.example.net:4431/EWS/Exchange.asmx"
     try:
@@ -284,8 +286,9 @@ def test_dns_search_redirect_to_another_domain_is_refused(admin_home, hostile, d
     target = f"https://{evil}/autodiscover/autodiscover.svc"
     # https://example.com/autodiscover/... (the first name tried) redirects to evil.test
     redirector = hostile(names=("example.com",), location=target)
-    dns_search({("example.com", 443): ("127.0.0.1", redirector.port),
-                (evil, 443): (OTHER_HOST, trap.port)})  # fmt: skip
+    dns_search(
+        {("example.com", 443): ("127.0.0.1", redirector.port), (evil, 443): (OTHER_HOST, trap.port)}
+    )
     wess = admin_home
     r = wess("users", "set", "alice", "--password-stdin", "--no-verify", input=ALICE_PW)
     assert r.exit_code == 0, r.stderr
@@ -314,10 +317,15 @@ def test_dns_search_unauthenticated_http_redirect_to_another_domain(
     """Step 3 of the walk: GET http://autodiscover.DOMAIN answers 302 to anywhere."""
     evil = "mail.evil.test"
     trap = hostile(OTHER_HOST, names=(evil,))
-    plain = hostile(tls=False, location=f"https://{evil}/autodiscover/autodiscover.svc",
-                    redirect_anyone=True)  # fmt: skip
-    dns_search({("autodiscover.example.com", 80): ("127.0.0.1", plain.port),
-                (evil, 443): (OTHER_HOST, trap.port)})  # fmt: skip
+    plain = hostile(
+        tls=False, location=f"https://{evil}/autodiscover/autodiscover.svc", redirect_anyone=True
+    )
+    dns_search(
+        {
+            ("autodiscover.example.com", 80): ("127.0.0.1", plain.port),
+            (evil, 443): (OTHER_HOST, trap.port),
+        }
+    )
     wess = admin_home
     wess("users", "set", "alice", "--password-stdin", "--no-verify", input=ALICE_PW)
 

@@ -52,8 +52,11 @@ def _spawn(home, *argv: str) -> subprocess.Popen:
     env = {**os.environ, "WESS_HOME": str(home)}
     return subprocess.Popen(
         [sys.executable, "-m", "wess_core.cli", *argv],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_test_connection_ends_at_the_request_deadline(admin_home, ews_ca):
@@ -159,8 +162,7 @@ def _peak_rss_mib(proc: subprocess.Popen) -> tuple[int, float]:
     return proc.returncode, usage.ru_maxrss / 1024
 
 
-def test_an_endless_answer_is_cut_at_the_size_cap_in_bounded_memory(admin_home, home, emu,
-                                                                     ews_ca):  # fmt: skip
+def test_an_endless_answer_is_cut_at_the_size_cap_in_bounded_memory(admin_home, home, emu, ews_ca):
     wess = admin_home
     _point_alice_at(wess, emu.ews_url, emu.ca_cert)
     baseline = _spawn(home, "test-connection", "alice")

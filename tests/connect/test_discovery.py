@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import time
 
-from tests.support import ALICE_PW
+from tests.support import ALICE_PW, autodiscover_args
 
 
 def autodiscover_site(wess, emu):
-    r = wess(
-        "connection", "set", "--discovery", "autodiscover", "--autodiscover-url",
-        emu.autodiscover_url, "--ca-bundle", emu.ca_cert, "--skip-check",
-    )  # fmt: skip
+    r = wess(*autodiscover_args(emu.autodiscover_url, emu.ca_cert), "--skip-check")
     assert r.exit_code == 0, r.stderr
     r = wess("users", "set", "alice", "--password-stdin", "--skip-check", input=ALICE_PW)
     assert r.exit_code == 0, r.stderr
@@ -46,10 +43,9 @@ def test_saving_credentials_discovers_and_caches(admin_home, emu):
 
 def test_discover_follows_a_redirect_address(admin_home, emu):
     wess = autodiscover_site(admin_home, emu)
-    r = wess(
-        "users", "set", "alice", "--exchange-email", "old.alice@example.com",
-        "--exchange-username", "alice@example.com", "--skip-check",
-    )  # fmt: skip
+    old_address = ("--exchange-email", "old.alice@example.com")
+    login = ("--exchange-username", "alice@example.com")
+    r = wess("users", "set", "alice", *old_address, *login, "--skip-check")
     assert r.exit_code == 0, r.stderr
     r = wess("discover", "alice", "--json")
     assert r.exit_code == 0, r.stderr

@@ -98,17 +98,28 @@ def test_prepared_requests_are_the_ones_requests_prepares(name, monkeypatch):
     _same(configure, monkeypatch, lean_path=name not in NOT_PLAIN, **request)
 
 
-_header_names = st.sampled_from(["Content-Type", "content-type", "User-Agent", "X-AnchorMailbox",
-                                 "Prefer", "Accept", "accept-encoding"])  # fmt: skip
+_header_names = st.sampled_from(
+    [
+        "Content-Type",
+        "content-type",
+        "User-Agent",
+        "X-AnchorMailbox",
+        "Prefer",
+        "Accept",
+        "accept-encoding",
+    ]
+)
 _header_values = st.none() | st.text(
     st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=20
 ).filter(lambda v: v == v.strip())
 
 
 @settings(max_examples=200, deadline=None)
-@given(session_headers=st.dictionaries(_header_names, _header_values, max_size=4),
-       request_headers=st.dictionaries(_header_names, _header_values, max_size=4),
-       body=st.binary(max_size=64))  # fmt: skip
+@given(
+    session_headers=st.dictionaries(_header_names, _header_values, max_size=4),
+    request_headers=st.dictionaries(_header_names, _header_values, max_size=4),
+    body=st.binary(max_size=64),
+)
 def test_any_headers_merge_as_requests_merges_them(session_headers, request_headers, body):
     def configure(s):
         _basic(s)

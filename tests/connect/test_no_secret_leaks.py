@@ -7,7 +7,15 @@ from __future__ import annotations
 import base64
 import logging
 
-from tests.support import ALICE_PW, CLIENT_SECRET, NOROLE_PW, SECRETS, SVC_PW
+from tests.support import (
+    ALICE_PW,
+    CLIENT_SECRET,
+    NOROLE_PW,
+    SECRETS,
+    SVC_PW,
+    impersonation_args,
+    oauth_args,
+)
 
 
 def forbidden(emu) -> list[str]:
@@ -24,7 +32,7 @@ def forbidden(emu) -> list[str]:
     return values
 
 
-def test_no_secret_anywhere(admin_home, emu, home, caplog):
+def test_no_secret_anywhere(admin_home, emu, home, caplog, monkeypatch):
     caplog.set_level(logging.DEBUG)
     wess = admin_home
     outputs = []
@@ -34,30 +42,31 @@ def test_no_secret_anywhere(admin_home, emu, home, caplog):
         outputs.append(r.stdout + r.stderr)
         return r
 
-    run("connection", "set", "--autodiscover-url", emu.autodiscover_url, "--ca-bundle",
-        emu.ca_cert, "--skip-check")  # fmt: skip
+    trust = ("--ca-bundle", emu.ca_cert, "--skip-check")
+    run("connection", "set", "--autodiscover-url", emu.autodiscover_url, *trust)
     run("users", "enable", "alice")
     run("users", "set", "alice", "--password-stdin", input="wrong-" + ALICE_PW)
     assert run("users", "set", "alice", "--password-stdin", input=ALICE_PW).exit_code == 0
-    run("users", "set", "alice", "--exchange-username", "EXAMPLE\\alice", "--password-stdin",
-        input=ALICE_PW)  # fmt: skip
+    login = ("--exchange-username", "EXAMPLE\\alice", "--password-stdin")
+    run("users", "set", "alice", *login, input=ALICE_PW)
     assert run("discover", "alice", "--json").exit_code == 0
     assert run("test-connection", "alice", "--json").exit_code == 0
     run("users", "show", "alice", "--json")
-    run("connection", "set", "--auth", "impersonation", "--impersonation-user",
-        "norole@example.com", "--password-stdin", input=NOROLE_PW)  # fmt: skip
-    assert run("connection", "set", "--auth", "impersonation", "--impersonation-user",
-               "svc@example.com", "--password-stdin", input=SVC_PW).exit_code == 0  # fmt: skip
+    run(*impersonation_args("norole@example.com"), input=NOROLE_PW)
+    assert run(*impersonation_args("svc@example.com"), input=SVC_PW).exit_code == 0
     run("test-connection", "alice", "--json")
-    assert run("connection", "set", "--auth", "oauth", "--oauth-tenant", "contoso",
-               "--oauth-client-id", "wess-app", "--oauth-authority", emu.authority("contoso"),
-               "--client-secret-stdin", input=CLIENT_SECRET).exit_code == 0  # fmt: skip
+    assert run(*oauth_args(emu.authority("contoso")), input=CLIENT_SECRET).exit_code == 0
     assert run("test-connection", "alice", "--json").exit_code == 0
     run("crm", "add", "people", "first_name=Ann", "email=ann@example.com")
     synced = run("sync", "alice", "--json")  # a whole sync over OAuth + impersonation
     assert synced.exit_code == 0, synced.stderr
     run("ledger", "alice", "--json")
     run("review", "alice", "--json")
+    emu.expire_tokens()
+    assert run("test-connection", "alice").exit_code == 0  # a fresh token, asked once more
+    issue = emu._new_token  # from now on the authority issues tokens Exchange refuses
+    monkeypatch.setattr(emu, "_new_token", lambda principal, expires_in, scopes=(): issue(
+        principal, -60, scopes))  # fmt: skip
     emu.expire_tokens()
     assert run("test-connection", "alice").exit_code == 1
     run("connection", "show", "--json")
@@ -82,7 +91,7 @@ def test_no_secret_anywhere(admin_home, emu, home, caplog):
 def test_library_loggers_made_later_or_stripped_get_the_scrubber_again():
     import logging
 
-    from wess_plugins.transport_ews.connect import _FILTER, scrub_library_logs
+    from wess_core.library_logs import _FILTER, scrub_library_logs
 
     scrub_library_logs()
     later = logging.getLogger("exchangelib.made.after.the.first.scan")

@@ -72,8 +72,9 @@ def test_users_of_one_server_share_its_connections(ews_server, ews_account_facto
     ews_server.add_user("bob@example.com", "Bob-Pass-1")
     tls.install()
     alice = EwsTransport(connection=None, account=ews_account_factory())
-    bob = EwsTransport(connection=None,
-                       account=ews_account_factory("bob@example.com", "Bob-Pass-1"))  # fmt: skip
+    bob = EwsTransport(
+        connection=None, account=ews_account_factory("bob@example.com", "Bob-Pass-1")
+    )
     ews_server.reset_counts()
     for _ in range(3):
         for transport in (alice, bob):

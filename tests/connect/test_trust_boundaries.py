@@ -18,7 +18,14 @@ import pytest
 import trustme
 from lxml import etree
 
-from tests.support import ALICE_PW, CLIENT_SECRET, SVC_PW
+from tests.support import (
+    ALICE_PW,
+    CLIENT_SECRET,
+    SVC_PW,
+    autodiscover_args,
+    impersonation_args,
+    oauth_args,
+)
 
 
 class Hostile:
@@ -74,19 +81,12 @@ def hostile(ews_ca) -> Iterator[Hostile]:
 
 
 def impersonation(site):
-    r = site(
-        "connection", "set", "--auth", "impersonation", "--impersonation-user",
-        "svc@example.com", "--password-stdin", input=SVC_PW + "\n",
-    )  # fmt: skip
+    r = site(*impersonation_args("svc@example.com"), input=SVC_PW + "\n")
     assert r.exit_code == 0, r.stderr
 
 
 def oauth(site, emu):
-    r = site(
-        "connection", "set", "--auth", "oauth", "--oauth-tenant", "contoso",
-        "--oauth-client-id", "wess-app", "--oauth-authority", emu.authority("contoso"),
-        "--client-secret-stdin", input=CLIENT_SECRET + "\n",
-    )  # fmt: skip
+    r = site(*oauth_args(emu.authority("contoso")), input=CLIENT_SECRET + "\n")
     assert r.exit_code == 0, r.stderr
 
 
@@ -109,9 +109,14 @@ def seed_bob(emu) -> None:
     box = emu.mailbox("bob@example.com")
     box.add_items(
         "calendar",
-        [{"Subject": "Bob: private appointment", "Start": "2026-12-08T09:00:00Z",
-          "End": "2026-12-08T10:00:00Z"}],
-    )  # fmt: skip
+        [
+            {
+                "Subject": "Bob: private appointment",
+                "Start": "2026-12-08T09:00:00Z",
+                "End": "2026-12-08T10:00:00Z",
+            }
+        ],
+    )
     box.add_items("contacts", [{"DisplayName": "Bob's doctor", "GivenName": "Doc"}])
 
 
@@ -175,8 +180,8 @@ def test_value_set_under_own_credentials_is_not_used_by_the_service_account(site
     (Exchange allowed it); when the admin moves the account to impersonation, the
     service account must not open bob's mailbox for her on her word alone."""
     emu.grant_full_access("bob@example.com", "alice@example.com")
-    r = site("users", "set", "alice", "--exchange-username", "alice@example.com",
-             "--password-stdin", as_="alice", input=ALICE_PW + "\n")  # fmt: skip
+    login = ("--exchange-username", "alice@example.com", "--password-stdin")
+    r = site("users", "set", "alice", *login, as_="alice", input=ALICE_PW + "\n")
     assert r.exit_code == 0, r.stderr
     r = site("users", "set", "alice", "--exchange-email", "bob@example.com", as_="alice")
     assert r.exit_code == 0, r.stderr  # her own credentials: Exchange is the boundary
@@ -206,8 +211,8 @@ def test_value_set_under_own_credentials_is_not_used_by_the_service_account(site
     assert shown["user_set_fields"] == ["ews_url", "exchange_email"]
 
     # the admin approves the address; the user-set URL still waits for approval
-    assert site("users", "set", "alice", "--exchange-email", "bob@example.com",
-                "--skip-check").exit_code == 0  # fmt: skip
+    bobs_address = ("--exchange-email", "bob@example.com", "--skip-check")
+    assert site("users", "set", "alice", *bobs_address).exit_code == 0
     r = site("test-connection", "alice")
     assert r.exit_code == 1 and "EWS URL" in r.stderr and "set by alice" in r.stderr
     assert site("users", "set", "alice", "--ews-url", emu.ews_url).exit_code == 0
@@ -217,8 +222,9 @@ def test_value_set_under_own_credentials_is_not_used_by_the_service_account(site
 
 
 def test_own_credentials_keep_self_service(site, emu):
-    r = site("users", "set", "alice", "--auth", "app_password", "--password-stdin",
-             input=ALICE_PW + "\n")  # fmt: skip
+    r = site(
+        "users", "set", "alice", "--auth", "app_password", "--password-stdin", input=ALICE_PW + "\n"
+    )
     assert r.exit_code == 0, r.stderr
     r = site("users", "set", "alice", "--ews-url", emu.ews_url, as_="alice")
     assert r.exit_code == 0, r.stderr
@@ -226,8 +232,8 @@ def test_own_credentials_keep_self_service(site, emu):
 
 
 def test_users_list_shows_the_exchange_email(site, emu):
-    assert site("users", "set", "alice", "--exchange-email", "bob@example.com",
-                "--skip-check").exit_code == 0  # fmt: skip
+    bobs_address = ("--exchange-email", "bob@example.com", "--skip-check")
+    assert site("users", "set", "alice", *bobs_address).exit_code == 0
     text = site("users", "list").stdout
     header, alice = text.splitlines()[0], next(ln for ln in text.splitlines() if ln[:6] == "alice ")
     assert "EXCHANGE_EMAIL" in header and "bob@example.com" in alice
@@ -269,8 +275,8 @@ def test_user_set_url_failures_all_read_the_same(site, emu, home):
 
 
 def test_user_set_url_that_stops_answering_reads_the_same_in_sync(site, emu, emu2, home):
-    r = site("users", "set", "alice", "--ews-url", emu2.ews_url, "--password-stdin",
-             as_="alice", input=ALICE_PW + "\n")  # fmt: skip
+    own = ("--ews-url", emu2.ews_url, "--password-stdin")
+    r = site("users", "set", "alice", *own, as_="alice", input=ALICE_PW + "\n")
     assert r.exit_code == 0, r.stderr
     emu2.stop()
     r = site("test-connection", "alice", as_="alice")
@@ -292,8 +298,7 @@ def test_one_background_discovery_per_user(admin_home, emu, home):
     from wess_core.service import Context
     from wess_core.service.connect import running_jobs
 
-    r = admin_home("connection", "set", "--discovery", "autodiscover", "--autodiscover-url",
-                   emu.autodiscover_url, "--ca-bundle", emu.ca_cert, "--skip-check")  # fmt: skip
+    r = admin_home(*autodiscover_args(emu.autodiscover_url, emu.ca_cert), "--skip-check")
     assert r.exit_code == 0, r.stderr
     r = admin_home("users", "set", "alice", "--password-stdin", "--skip-check", input=ALICE_PW)
     assert r.exit_code == 0, r.stderr
@@ -317,8 +322,11 @@ def test_one_background_discovery_per_user(admin_home, emu, home):
     emu.set_latency(0.0, operation="GetUserSettings")
     assert admin_home("discover", "alice", "--background", as_="alice").exit_code == 0
     assert finished()
-    starts = [e for e in admin_home("history", "alice", "--json").json
-              if e["message"].startswith("discovery running")]  # fmt: skip
+    starts = [
+        e
+        for e in admin_home("history", "alice", "--json").json
+        if e["message"].startswith("discovery running")
+    ]
     assert len(starts) == 2
 
 

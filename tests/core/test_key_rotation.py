@@ -3,6 +3,7 @@ the home's secrets lock; no password is ever stored under a key a rotation drops
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import time
 import pytest
 from cryptography.fernet import Fernet
 
+from wess_core.plugin_storage import HomeStorage
 from wess_core.secrets import KEY_FILE_NAME, SecretBox, load_keys
 from wess_core.service import Context, accounts, users
 from wess_core.store import Store, load_json_file
@@ -30,9 +32,10 @@ def _stored(home):
     for strategy, tokens in (account.get("strategy_secrets") or {}).items():
         for key, token in tokens.items():  # e.g. the impersonation password
             found[("account", f"{strategy}_{key}")] = token
-    cache = load_json_file(home / "oauth_cache.json") or {}
-    for n, row in (cache.get("cache") or {}).items():
-        found[("oauth_cache", n)] = row["blob"]
+    kept = load_json_file(home / "plugin_storage.json") or {}
+    for n, row in (kept.get("entries") or {}).items():
+        if row.get("secret_value"):  # e.g. the oauth plugin's token cache
+            found[("plugin_storage", n)] = row["secret_value"]
     return found
 
 
@@ -51,8 +54,8 @@ def _set_password(wess, login, secret):
 def secrets_home(admin_home, home):
     _set_password(admin_home, "alice", "alice-pw")
     _set_password(admin_home, "bob", "bob-pw")
-    result = admin_home("connection", "set", "--impersonation-user", "svc@example.com",
-                        "--password-stdin", "--no-verify", input="svc-pw\n")  # fmt: skip
+    service_account = ("--impersonation-user", "svc@example.com", "--password-stdin")
+    result = admin_home("connection", "set", *service_account, "--no-verify", input="svc-pw\n")
     assert result.exit_code == 0, result.stderr
     return admin_home
 
@@ -65,8 +68,11 @@ EXPECTED = {
 
 
 def _cache_token(home):
-    with Store(home).write("oauth_cache") as db:  # as the oauth plugin stores its tokens
-        db.table("cache").insert({"key": "k", "blob": Context(home=home).secrets.encrypt("tok")})
+    HomeStorage(home, "oauth").set("k", b"tok", secret=True)  # as the oauth plugin does
+
+
+#: How the plugin storage keeps the bytes b"tok" (base64, then encrypted).
+TOK = base64.b64encode(b"tok").decode()
 
 
 def test_rotation_reencrypts_every_encrypted_store(secrets_home, home):
@@ -75,7 +81,7 @@ def test_rotation_reencrypts_every_encrypted_store(secrets_home, home):
     assert secrets_home("keys", "rotate").exit_code == 0
     after = _stored(home)
     assert set(after) == set(before) and all(after[k] != before[k] for k in before)
-    assert _decrypt_all(home) == {**EXPECTED, ("oauth_cache", "1"): "tok"}
+    assert _decrypt_all(home) == {**EXPECTED, ("plugin_storage", "1"): TOK}
     assert len((home / KEY_FILE_NAME).read_text().split()) == 1
 
 
@@ -83,10 +89,11 @@ def test_a_failed_rotation_writes_nothing_and_says_so(secrets_home, home):
     foreign = Fernet(Fernet.generate_key()).encrypt(b"lost").decode()
     with Store(home).write("users") as db:  # bob's password under a key nobody has
         table = db.table("users")
-        table.update({"password": foreign}, doc_ids=[r.doc_id for r in table.all()
-                                                     if r["login"] == "bob"])  # fmt: skip
+        table.update(
+            {"password": foreign}, doc_ids=[r.doc_id for r in table.all() if r["login"] == "bob"]
+        )
     _cache_token(home)
-    names = (KEY_FILE_NAME, "account.json", "users.json", "oauth_cache.json")
+    names = (KEY_FILE_NAME, "account.json", "users.json", "plugin_storage.json")
     before = {name: (home / name).read_bytes() for name in names}
     result = secrets_home("keys", "rotate")
     assert result.exit_code == 1
@@ -103,7 +110,7 @@ def test_two_rotations_at_once_both_succeed(secrets_home, home):
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             text=True,
-        )  # fmt: skip
+        )
         for _ in range(6)
     ]
     errors = [(run.wait(timeout=120), run.stderr.read()) for run in runs]
@@ -159,7 +166,7 @@ def test_200_rotations_racing_password_writes_in_processes_lose_nothing(secrets_
             [sys.executable, "-c", WRITER, str(home), login, done],
             stdout=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for login in ("alice", "bob")
     }
     assert rotator.wait(timeout=300) == 0
@@ -189,8 +196,7 @@ def test_rotations_racing_password_writes_in_threads_lose_nothing(secrets_home, 
         try:
             while not stop.is_set() or n < 2:
                 n += 1
-                users.update_user(Context(home=home), login, password=f"{login}-{n}",
-                                  verify=False)  # fmt: skip
+                users.update_user(Context(home=home), login, password=f"{login}-{n}", verify=False)
                 last[login] = f"{login}-{n}"
         except BaseException as exc:
             failures.append(exc)
@@ -206,8 +212,11 @@ def test_rotations_racing_password_writes_in_threads_lose_nothing(secrets_home, 
         for thread in threads:
             thread.join(timeout=60)
     assert not failures, failures
-    assert _decrypt_all(home) == {**EXPECTED, ("users", "alice"): last["alice"],
-                                  ("users", "bob"): last["bob"]}  # fmt: skip
+    assert _decrypt_all(home) == {
+        **EXPECTED,
+        ("users", "alice"): last["alice"],
+        ("users", "bob"): last["bob"],
+    }
 
 
 @pytest.mark.slow
@@ -224,8 +233,9 @@ def test_wess_keys_rotate_racing_wess_users_set_loses_nothing(secrets_home, home
     counts = {"rotations": 0}
 
     def run(argv, secret=None):
-        out = subprocess.run([*WESS, *argv], input=secret, env=env, capture_output=True,
-                             text=True, timeout=60)  # fmt: skip
+        out = subprocess.run(
+            [*WESS, *argv], input=secret, env=env, capture_output=True, text=True, timeout=60
+        )
         if out.returncode != 0:
             failures.append(out.stderr)
             stop.set()
@@ -254,5 +264,8 @@ def test_wess_keys_rotate_racing_wess_users_set_loses_nothing(secrets_home, home
         thread.join(timeout=120)
     assert not failures, failures
     assert counts["rotations"] >= 20, counts
-    assert _decrypt_all(home) == {**EXPECTED, ("users", "alice"): last["alice"],
-                                  ("users", "bob"): last["bob"]}  # fmt: skip
+    assert _decrypt_all(home) == {
+        **EXPECTED,
+        ("users", "alice"): last["alice"],
+        ("users", "bob"): last["bob"],
+    }

@@ -95,11 +95,12 @@ def test_allowed_on_own_profile(admin_home, argv):
 def checked_home(admin_home, ews_server):
     """alice (direct auth) with a working password on the emulator, set by the admin."""
     ews_server.add_user("a2@example.com", EWS_PASSWORD)
-    r = admin_home("connection", "set", "--ews-url", ews_server.ews_url, "--ca-bundle",
-                   ews_server.ca_cert, "--skip-check")  # fmt: skip
+    trust = ("--ca-bundle", ews_server.ca_cert, "--skip-check")
+    r = admin_home("connection", "set", "--ews-url", ews_server.ews_url, *trust)
     assert r.exit_code == 0, r.stderr
-    r = admin_home("users", "set", "alice", "--password-stdin", "--skip-check",
-                   input=EWS_PASSWORD + "\n")  # fmt: skip
+    r = admin_home(
+        "users", "set", "alice", "--password-stdin", "--skip-check", input=EWS_PASSWORD + "\n"
+    )
     assert r.exit_code == 0, r.stderr
     return admin_home
 

@@ -122,12 +122,17 @@ def test_file_lock_excludes_every_other_holder_and_interoperates_with_filelock(t
         with pytest.raises(filelock.Timeout):  # a filelock user waits for us too
             filelock.FileLock(str(path), timeout=0, thread_local=False).acquire()
         proc = subprocess.run(
-            [sys.executable, "-c", "import sys; from pathlib import Path\n"
-             "from wess_core.store import LockTimeout, file_lock\n"
-             "try:\n    file_lock(Path(sys.argv[1]), 0.05).__enter__()\n"
-             "except LockTimeout:\n    sys.exit(3)\n", str(path)],
+            [
+                sys.executable,
+                "-c",
+                "import sys; from pathlib import Path\n"
+                "from wess_core.store import LockTimeout, file_lock\n"
+                "try:\n    file_lock(Path(sys.argv[1]), 0.05).__enter__()\n"
+                "except LockTimeout:\n    sys.exit(3)\n",
+                str(path),
+            ],
             timeout=60,
-        )  # fmt: skip
+        )
         assert proc.returncode == 3  # another process is refused
     other = filelock.FileLock(str(path), timeout=0, thread_local=False)
     other.acquire()

@@ -57,10 +57,9 @@ def vault(admin_home):
 
 
 def _set_vault(wess, *extra, secret=SECRET):
-    return wess(
-        "connection", "set", "--auth", "vault", "--option", "endpoint=https://vault.example",
-        "--secret-stdin", "token", "--skip-check", *extra, input=secret + "\n",
-    )  # fmt: skip
+    options = ("--option", "endpoint=https://vault.example", "--secret-stdin", "token")
+    args = ("connection", "set", "--auth", "vault", *options, "--skip-check", *extra)
+    return wess(*args, input=secret + "\n")
 
 
 def _every_file(home):
@@ -97,8 +96,11 @@ def test_plugins_json_lists_the_settings(vault):
     assert strategy["kind"] == "auth method" and strategy["name"] == "vault"
     by_name = {s["name"]: s for s in strategy["settings"]}
     assert by_name["token"] == {
-        "name": "token", "secret": True, "help": "the vault token", "required": True,
-    }  # fmt: skip
+        "name": "token",
+        "secret": True,
+        "help": "the vault token",
+        "required": True,
+    }
     assert by_name["endpoint"]["secret"] is False
     oauth = records["auth_oauth"]["strategies"][0]["settings"]
     assert [s["name"] for s in oauth] == ["tenant", "client_id", "client_secret", "authority"]
@@ -122,8 +124,9 @@ def test_key_rotation_reencrypts_a_plugin_secret(vault, home):
 
 def test_a_secret_on_argv_is_refused(vault, home):
     before = (home / "account.json").read_bytes()
-    result = vault("connection", "set", "--auth", "vault", "--option", f"token={SECRET}",
-                   "--skip-check")  # fmt: skip
+    result = vault(
+        "connection", "set", "--auth", "vault", "--option", f"token={SECRET}", "--skip-check"
+    )
     assert result.exit_code == 2
     assert "use --secret-stdin token" in result.stderr
     assert SECRET not in result.stderr
@@ -132,12 +135,12 @@ def test_a_secret_on_argv_is_refused(vault, home):
 
 def test_unknown_keys_and_bad_values_are_usage_errors(vault, home):
     before = (home / "account.json").read_bytes()
-    result = vault("connection", "set", "--auth", "vault", "--option", "colour=red",
-                   "--skip-check")  # fmt: skip
+    result = vault("connection", "set", "--auth", "vault", "--option", "colour=red", "--skip-check")
     assert result.exit_code == 2
     assert "colour" in result.stderr and "endpoint, token, label" in result.stderr
-    result = vault("connection", "set", "--auth", "vault", "--option", "endpoint=http://x",
-                   "--skip-check")  # fmt: skip
+    result = vault(
+        "connection", "set", "--auth", "vault", "--option", "endpoint=http://x", "--skip-check"
+    )
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
     assert "expected an https:// URL" in result.stderr
     result = vault("connection", "set", "--option", "no-equals-sign", "--skip-check")
@@ -151,8 +154,8 @@ def test_per_user_settings_are_admin_only_and_override_the_account(vault, home):
     assert _set_vault(vault).exit_code == 0
     result = vault("users", "set", "alice", "--option", "label=mine", as_="alice")
     assert result.exit_code != 0 and "permission denied" in result.stderr
-    result = vault("users", "set", "alice", "--option", "endpoint=https://alice.example",
-                   "--secret-stdin", "token", "--skip-check", input="alice-token\n")  # fmt: skip
+    options = ("--option", "endpoint=https://alice.example", "--secret-stdin", "token")
+    result = vault("users", "set", "alice", *options, "--skip-check", input="alice-token\n")
     assert result.exit_code == 0, result.stderr
     assert "alice-token" not in result.stdout
     for raw in _every_file(home).values():
@@ -168,36 +171,35 @@ def test_per_user_settings_are_admin_only_and_override_the_account(vault, home):
 
 
 def test_old_flags_are_aliases_of_the_builtin_settings(admin_home, home):
-    result = admin_home(
-        "connection", "set", "--auth", "oauth", "--oauth-tenant", "contoso.example",
-        "--oauth-client-id", "app-1", "--client-secret-stdin", "--skip-check",
-        input="app-secret\n",
-    )  # fmt: skip
+    app = ("--oauth-tenant", "contoso.example", "--oauth-client-id", "app-1")
+    args = ("connection", "set", "--auth", "oauth", *app, "--client-secret-stdin", "--skip-check")
+    result = admin_home(*args, input="app-secret\n")
     assert result.exit_code == 0, result.stderr
-    result = admin_home("connection", "set", "--option", "authority=https://login.example/t",
-                        "--skip-check")  # fmt: skip
+    result = admin_home(
+        "connection", "set", "--option", "authority=https://login.example/t", "--skip-check"
+    )
     assert result.exit_code == 0, result.stderr
     data = admin_home("connection", "show", "--json").json
     assert data["strategy_settings"]["oauth"] == {
-        "tenant": "contoso.example", "client_id": "app-1", "authority": "https://login.example/t",
-    }  # fmt: skip
+        "tenant": "contoso.example",
+        "client_id": "app-1",
+        "authority": "https://login.example/t",
+    }
     assert data["strategy_secrets"]["oauth"] == {"client_secret": "<encrypted>"}
     connection = _connection(home)
     assert connection.settings["client_secret"] == "app-secret"
     assert connection.settings["client_id"] == "app-1"
-    result = admin_home(
-        "connection", "set", "--auth", "impersonation", "--option", "user=svc@example.com",
-        "--secret-stdin", "password", "--skip-check", input="svc-pw\n",
-    )  # fmt: skip
+    service_account = ("--option", "user=svc@example.com", "--secret-stdin", "password")
+    args = ("connection", "set", "--auth", "impersonation", *service_account, "--skip-check")
+    result = admin_home(*args, input="svc-pw\n")
     assert result.exit_code == 0, result.stderr
     connection = _connection(home)
-    assert (connection.settings["user"], connection.settings["password"]) == (
-        "svc@example.com",
-        "svc-pw",
-    )
+    user_and_password = (connection.settings["user"], connection.settings["password"])
+    assert user_and_password == ("svc@example.com", "svc-pw")
     assert "client_id" not in connection.settings  # only the chosen strategies' settings
-    result = admin_home("connection", "set", "--option", "oauth.tenant=fabrikam.example",
-                        "--skip-check")  # fmt: skip
+    result = admin_home(
+        "connection", "set", "--option", "oauth.tenant=fabrikam.example", "--skip-check"
+    )
     assert result.exit_code == 0, result.stderr  # another method's setting, named in full
     data = admin_home("connection", "show", "--json").json
     assert data["strategy_settings"]["oauth"]["tenant"] == "fabrikam.example"
@@ -234,3 +236,25 @@ def test_an_old_account_file_keeps_working_and_is_rewritten_new(admin_home, home
         doc["strategy_secrets"]["oauth"]["client_secret"]
     ) == ("old-secret")
     assert _connection(home).settings["client_secret"] == "old-secret"
+
+
+def test_transport_and_discovery_settings_are_declared_listed_and_checked(admin_home, home):
+    records = {r["name"]: r for r in admin_home("plugins", "--json").json}
+    (ews,) = records["transport_ews"]["strategies"]
+    assert (ews["kind"], ews["name"]) == ("transport", "ews")
+    assert [s["name"] for s in ews["settings"]] == ["token_scope"]
+    for plugin in ("discovery_manual", "discovery_autodiscover"):
+        (discovery,) = records[plugin]["strategies"]
+        assert discovery["kind"] == "discovery method" and discovery["settings"] == []
+    before = (home / "account.json").read_bytes()
+    result = admin_home("connection", "set", "--option", "colour=red", "--skip-check")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "ews: token_scope" in result.stderr and "autodiscover: none" in result.stderr
+    assert (home / "account.json").read_bytes() == before
+    scope = "https://outlook.office365.us/.default"
+    result = admin_home("connection", "set", "--option", f"token_scope={scope}", "--skip-check")
+    assert result.exit_code == 0, result.stderr
+    assert admin_home("connection", "show", "--json").json["strategy_settings"]["ews"] == {
+        "token_scope": scope
+    }
+    assert _connection(home).settings["token_scope"] == scope

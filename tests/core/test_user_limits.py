@@ -40,10 +40,13 @@ def test_the_cap_is_in_the_service_layer_and_counts_bytes(admin_home, home):
 
 
 @pytest.mark.parametrize(
-    "flags", [("--password-stdin", "--impersonation-user", "svc@example.com"),
-              ("--client-secret-stdin", "--oauth-tenant", "t", "--oauth-client-id", "c")],
+    "flags",
+    [
+        ("--password-stdin", "--impersonation-user", "svc@example.com"),
+        ("--client-secret-stdin", "--oauth-tenant", "t", "--oauth-client-id", "c"),
+    ],
     ids=["service password", "client secret"],
-)  # fmt: skip
+)
 def test_a_huge_account_secret_is_refused(admin_home, home, flags):
     before = (home / "account.json").read_bytes()
     r = admin_home("connection", "set", *flags, "--skip-check", input="s" * 2000 + "\n")
@@ -78,13 +81,13 @@ BAD_HOSTS = {
 def test_link_local_and_disguised_hosts_are_refused_for_everyone(admin_home, home, host):
     before = {p.name: p.read_bytes() for p in home.glob("*.json")}
     url = f"https://{host}/EWS/Exchange.asmx"
+    autodiscover_url = f"https://{host}/autodiscover/autodiscover.svc"
     attempts = [
         admin_home("users", "set", "alice", "--ews-url", url, as_="alice"),
         admin_home("users", "set", "alice", "--ews-url", url, "--skip-check"),
         admin_home("connection", "set", "--ews-url", url, "--skip-check"),
-        admin_home("connection", "set", "--skip-check", "--autodiscover-url",
-                   f"https://{host}/autodiscover/autodiscover.svc"),
-    ]  # fmt: skip
+        admin_home("connection", "set", "--skip-check", "--autodiscover-url", autodiscover_url),
+    ]
     for r in attempts:
         assert r.exit_code == 2, r.stdout
         assert "link-local address" in r.stderr or "a number for a host" in r.stderr, r.stderr
@@ -94,8 +97,9 @@ def test_link_local_and_disguised_hosts_are_refused_for_everyone(admin_home, hom
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "[::1]", "10.1.2.3", "mail.example.com"])
 def test_loopback_private_and_named_hosts_stay_allowed(admin_home, host):
-    r = admin_home("connection", "set", "--ews-url", f"https://{host}:8443/EWS/Exchange.asmx",
-                   "--skip-check")  # fmt: skip
+    r = admin_home(
+        "connection", "set", "--ews-url", f"https://{host}:8443/EWS/Exchange.asmx", "--skip-check"
+    )
     assert r.exit_code == 0, r.stderr
 
 
@@ -105,8 +109,9 @@ def test_loopback_private_and_named_hosts_stay_allowed(admin_home, host):
 @pytest.mark.parametrize("flag", ["--skip-check", "--no-verify"])
 def test_a_user_may_not_skip_the_check(admin_home, home, flag):
     before = users_bytes(home)
-    r = admin_home("users", "set", "alice", "--password-stdin", flag, as_="alice",
-                   input="whatever\n")  # fmt: skip
+    r = admin_home(
+        "users", "set", "alice", "--password-stdin", flag, as_="alice", input="whatever\n"
+    )
     assert r.exit_code == 1
     assert r.stderr == "wess: permission denied\n"
     assert users_bytes(home) == before

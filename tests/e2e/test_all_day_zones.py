@@ -40,19 +40,33 @@ def machine_zone(request, monkeypatch):
 
 def _event(subject, start, end, zone_xml="", **fields):
     xml = f'<t:CalendarItem xmlns:t="{T}">{zone_xml}</t:CalendarItem>'
-    return {"xml": xml, "Subject": subject, "Start": start, "End": end,
-            "IsAllDayEvent": True, **fields}  # fmt: skip
+    return {
+        "xml": xml,
+        "Subject": subject,
+        "Start": start,
+        "End": end,
+        "IsAllDayEvent": True,
+        **fields,
+    }
 
 
 #: A two-day event on 7-8 December 2026, organised in Los Angeles (UTC-8: local midnights
 #: at 08:00 UTC) and in Tokyo (UTC+9: at 15:00 UTC the day before): Windows id, the
 #: legacy display name, the raw start and end.
 EVENT_ZONES = {
-    "los-angeles": ("Pacific Standard Time", "(UTC-08:00) Pacific Time (US & Canada)",
-                    "2026-12-07T08:00:00Z", "2026-12-09T08:00:00Z"),
-    "tokyo": ("Tokyo Standard Time", "(UTC+09:00) Osaka, Sapporo, Tokyo",
-              "2026-12-06T15:00:00Z", "2026-12-08T15:00:00Z"),
-}  # fmt: skip
+    "los-angeles": (
+        "Pacific Standard Time",
+        "(UTC-08:00) Pacific Time (US & Canada)",
+        "2026-12-07T08:00:00Z",
+        "2026-12-09T08:00:00Z",
+    ),
+    "tokyo": (
+        "Tokyo Standard Time",
+        "(UTC+09:00) Osaka, Sapporo, Tokyo",
+        "2026-12-06T15:00:00Z",
+        "2026-12-08T15:00:00Z",
+    ),
+}
 
 
 def _case(case: str, where: str) -> dict:
@@ -62,8 +76,9 @@ def _case(case: str, where: str) -> dict:
     if case == "legacy-name-only":
         return _event(case, start, end, TimeZone=display)
     if case == "customized-zone":  # exchangelib cannot map the id: the legacy name says
-        return _event(case, start, end, '<t:StartTimeZone Id="Customized Time Zone"/>',
-                      TimeZone=ms_id)  # fmt: skip
+        return _event(
+            case, start, end, '<t:StartTimeZone Id="Customized Time Zone"/>', TimeZone=ms_id
+        )
     if case == "customized-zone-named":  # ... or the definition's own name
         zone = f'<t:StartTimeZone Id="Customized Time Zone" Name="{escape(display)}"/>'
         return _event(case, start, end, zone)
@@ -82,24 +97,31 @@ def test_an_all_day_event_keeps_its_days_whatever_the_machine_zone(
     sync_ok(synced_home)
     (meeting,) = crm.list("meetings")
     fields = meeting["fields"]
-    assert (fields["start"], fields["end"], fields["all_day"]) == (
-        "2026-12-07", "2026-12-08", True), (machine_zone, case, where)  # fmt: skip
+    days = (fields["start"], fields["end"], fields["all_day"])
+    assert days == ("2026-12-07", "2026-12-08", True), (machine_zone, case, where)
 
 
 def test_an_all_day_event_without_any_zone_is_read_in_the_mailbox_zone(
     synced_home, ews_mailbox, crm, machine_zone
 ):
     """No zone at all: the mailbox's zone from the account (WESS opens it in UTC)."""
-    ews_mailbox.add_items("calendar", [_event("no zone", "2026-12-07T00:00:00Z",
-                                              "2026-12-09T00:00:00Z")])  # fmt: skip
+    ews_mailbox.add_items(
+        "calendar", [_event("no zone", "2026-12-07T00:00:00Z", "2026-12-09T00:00:00Z")]
+    )
     sync_ok(synced_home)
     (meeting,) = crm.list("meetings")
     assert (meeting["fields"]["start"], meeting["fields"]["end"]) == ("2026-12-07", "2026-12-08")
 
 
 def test_an_all_day_event_written_from_the_crm_comes_back_the_same(synced_home, crm, machine_zone):
-    crm.add("meetings", subject="Offsite", start="2026-12-07", end="2026-12-08", all_day=True,
-            timezone="America/Los_Angeles")  # fmt: skip
+    crm.add(
+        "meetings",
+        subject="Offsite",
+        start="2026-12-07",
+        end="2026-12-08",
+        all_day=True,
+        timezone="America/Los_Angeles",
+    )
     sync_ok(synced_home)
     again = sync_ok(synced_home)
     assert again["folders"]["calendar"]["to_crm"]["updated"] == 0

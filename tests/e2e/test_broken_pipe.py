@@ -15,8 +15,10 @@ def _wess(home, *args, stdout):
     return subprocess.Popen(
         [sys.executable, "-m", "wess_core.cli", *args],
         env={**os.environ, "WESS_HOME": str(home)},
-        stdout=stdout, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _leftovers(home):
@@ -36,9 +38,12 @@ def test_output_to_a_closed_pipe_ends_quietly(admin_home, home):
 
 
 def test_head_of_a_long_listing_ends_quietly_and_leaves_no_temp_file(admin_home, home):
-    local.import_records(home, "main", "people",
-                         [{"first_name": f"P{i}", "email": f"p{i}@example.com"}
-                          for i in range(3000)])  # fmt: skip
+    local.import_records(
+        home,
+        "main",
+        "people",
+        [{"first_name": f"P{i}", "email": f"p{i}@example.com"} for i in range(3000)],
+    )
     for args in (("crm", "list", "people", "--json"), ("crm", "list", "people")):
         proc = _wess(home, *args, stdout=subprocess.PIPE)
         first = proc.stdout.read(200)  # `| head -c 200`: read a little, then go away

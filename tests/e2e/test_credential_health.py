@@ -51,9 +51,9 @@ def test_stale_discovered_url_is_discovered_again(admin_home, ews_server, ews_ca
     old.start()
     old_url = old.ews_url
     old.stop()
-    assert wess("connection", "set", "--discovery", "autodiscover", "--autodiscover-url",
-                ews_server.autodiscover_url, "--ca-bundle", ews_server.ca_cert,
-                "--skip-check").exit_code == 0  # fmt: skip
+    discovery = ("--discovery", "autodiscover", "--autodiscover-url", ews_server.autodiscover_url)
+    trust = ("--ca-bundle", ews_server.ca_cert, "--skip-check")
+    assert wess("connection", "set", *discovery, *trust).exit_code == 0
     assert wess("users", "enable", "alice").exit_code == 0
     result = wess("users", "set", "alice", "--password-stdin", input=EWS_PASSWORD + "\n")
     assert result.exit_code == 0, result.stderr

@@ -14,9 +14,16 @@ from wess_plugins.crm_local import local
 
 
 def _people(count, start=0):
-    return [{"first_name": f"P{i}", "last_name": "Lee", "email": f"p{i}@example.com",
-             "company": "Acme Corporation", "notes": "x" * 60}
-            for i in range(start, start + count)]  # fmt: skip
+    return [
+        {
+            "first_name": f"P{i}",
+            "last_name": "Lee",
+            "email": f"p{i}@example.com",
+            "company": "Acme Corporation",
+            "notes": "x" * 60,
+        }
+        for i in range(start, start + count)
+    ]
 
 
 def _write(path, text):
@@ -75,8 +82,11 @@ def test_a_bad_record_late_in_a_file_imports_nothing(admin_home, home, tmp_path)
     path = _write(tmp_path / "late.json", json.dumps(records))
     message = _refused(admin_home, home, path, "record 2400")
     assert "must be a JSON object" in message
-    for text, where in (("{}", "must hold a JSON list"), ('[{"a": 1}] trailing', "record 2"),
-                        ('[{"a": 1}, {"a": ', "record 2")):  # fmt: skip
+    for text, where in (
+        ("{}", "must hold a JSON list"),
+        ('[{"a": 1}] trailing', "record 2"),
+        ('[{"a": 1}, {"a": ', "record 2"),
+    ):
         _refused(admin_home, home, _write(tmp_path / "bad.json", text), where)
     assert local.list_records(home, "main", "people") == []
     not_list = _write(tmp_path / "object.json", '{"first_name": "Ann"}')
@@ -110,9 +120,13 @@ finally:
 
 def _peak_mib(home, path):
     """Peak memory (MiB) of one ``wess crm import`` in its own process."""
-    proc = subprocess.run([sys.executable, "-c", PEAK, "crm", "import", "people", str(path)],
-                          env={**os.environ, "WESS_HOME": str(home)}, capture_output=True,
-                          text=True, timeout=600)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", PEAK, "crm", "import", "people", str(path)],
+        env={**os.environ, "WESS_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     return int(proc.stderr.strip().splitlines()[-1])
 

@@ -9,8 +9,11 @@ import sys
 def test_demo_syncs_both_ways_and_ends_identical(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "wess_core.cli", "demo", "--size", "40"],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "alice (direct), bob (impersonation)" in out

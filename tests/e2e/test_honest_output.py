@@ -12,8 +12,9 @@ from wess_core.tables import DB_FILE
 
 def _unstorable_people(crm, count):
     """CRM people Exchange cannot store (U+0001 in a name): each fails alone."""
-    return [crm.add("people", first_name=f"P{i}\x01", email=f"p{i}@example.com")
-            for i in range(count)]  # fmt: skip
+    return [
+        crm.add("people", first_name=f"P{i}\x01", email=f"p{i}@example.com") for i in range(count)
+    ]
 
 
 def test_sync_with_items_in_error_exits_1_and_says_how_many(synced_home, crm):

@@ -25,16 +25,32 @@ WEEKLY = {
         "boundary": {"type": "end_date", "start": "2026-12-07", "end": "2027-03-01"},
     },
 }
-TASK = {"subject": "Send quote", "due_date": "2026-12-10", "status": "in_progress",
-        "percent_complete": 40, "description": "v2 prices"}  # fmt: skip
-PERSON = {"first_name": "Ann", "last_name": "Lee", "email": "ann@acme.example",
-          "company": "Acme", "job_title": "CTO", "phone": "+44 20 7946 0001",
-          "mobile": "+44 7700 900001", "notes": "met at the fair",
-          "address": {"street": "1 Main St", "city": "Leeds", "zip": "LS1 1AA",
-                      "country": "UK"},
-          "home_address": {"street": "2 Elm Rd", "city": "York", "state": "N Yorks",
-                           "zip": "YO1 7HH", "country": "UK"},
-          "other_address": {"city": "Oslo", "country": "Norway"}}  # fmt: skip
+TASK = {
+    "subject": "Send quote",
+    "due_date": "2026-12-10",
+    "status": "in_progress",
+    "percent_complete": 40,
+    "description": "v2 prices",
+}
+PERSON = {
+    "first_name": "Ann",
+    "last_name": "Lee",
+    "email": "ann@acme.example",
+    "company": "Acme",
+    "job_title": "CTO",
+    "phone": "+44 20 7946 0001",
+    "mobile": "+44 7700 900001",
+    "notes": "met at the fair",
+    "address": {"street": "1 Main St", "city": "Leeds", "zip": "LS1 1AA", "country": "UK"},
+    "home_address": {
+        "street": "2 Elm Rd",
+        "city": "York",
+        "state": "N Yorks",
+        "zip": "YO1 7HH",
+        "country": "UK",
+    },
+    "other_address": {"city": "Oslo", "country": "Norway"},
+}
 
 CASES = [
     ("people", "contacts", PERSON, {"job_title": "CEO"}),
@@ -47,12 +63,18 @@ CASES = [
 def _types():
     from wess_core import plugins
 
-    return {t.record_type: t for _, t in plugins.item_types().items() if t.folder != "inbox"
-            and t.folder != "sentitems"}  # fmt: skip
+    return {
+        t.record_type: t
+        for _, t in plugins.item_types().items()
+        if t.folder != "inbox" and t.folder != "sentitems"
+    }
 
 
-@pytest.mark.parametrize(("record_type", "folder", "fields", "change"), CASES,
-                         ids=["contact", "meeting", "weekly-series", "task"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("record_type", "folder", "fields", "change"),
+    CASES,
+    ids=["contact", "meeting", "weekly-series", "task"],
+)
 def test_crm_to_exchange_create_update_delete(
     synced_home, mailbox, crm, record_type, folder, fields, change
 ):
@@ -74,8 +96,11 @@ def test_crm_to_exchange_create_update_delete(
     assert listing(mailbox, folder) == []
 
 
-@pytest.mark.parametrize(("record_type", "folder", "fields", "change"), CASES,
-                         ids=["contact", "meeting", "weekly-series", "task"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("record_type", "folder", "fields", "change"),
+    CASES,
+    ids=["contact", "meeting", "weekly-series", "task"],
+)
 def test_exchange_to_crm_create_update_delete(
     synced_home, mailbox, crm, record_type, folder, fields, change
 ):
@@ -110,14 +135,17 @@ def test_recurring_series_survives_the_round_trip(synced_home, mailbox, crm):
     # a second sync sees no change: the series is stable on both sides
     again = sync_ok(synced_home)
     assert again["folders"]["calendar"]["to_crm"] == {"created": 0, "updated": 0, "deleted": 0}
-    assert again["folders"]["calendar"]["to_exchange"] == {"created": 0, "updated": 0,
-                                                           "deleted": 0}  # fmt: skip
+    assert again["folders"]["calendar"]["to_exchange"] == {"created": 0, "updated": 0, "deleted": 0}
 
 
 def test_mail_is_filed_one_way_and_never_changed_in_exchange(synced_home, mailbox, crm, ews_server):
     crm.add("people", first_name="Ann", email="ann@acme.example")
-    mail = {"subject": "Quote", "sender": "ann@acme.example",
-            "to_recipients": ["alice@example.com"], "body": "Prices please"}  # fmt: skip
+    mail = {
+        "subject": "Quote",
+        "sender": "ann@acme.example",
+        "to_recipients": ["alice@example.com"],
+        "body": "Prices please",
+    }
     (ref,) = mailbox.create("inbox", [NewItem(mail, crm_id="")])
     sync_ok(synced_home)
     (email,) = crm.list("emails")
@@ -140,10 +168,14 @@ def test_mail_is_filed_one_way_and_never_changed_in_exchange(synced_home, mailbo
 def test_an_html_mail_is_filed_as_text_with_its_body_type(synced_home, ews_mailbox, crm):
     from xml.sax.saxutils import escape
 
-    html = ("<html><head><style>p {margin:0}</style></head><body><p>Dear Ann,</p>"
-            "<p>Prices below:<br>one<br>two</p></body></html>")  # fmt: skip
-    xml = ('<t:Message xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">'
-           f'<t:Body BodyType="HTML">{escape(html)}</t:Body></t:Message>')  # fmt: skip
+    html = (
+        "<html><head><style>p {margin:0}</style></head><body><p>Dear Ann,</p>"
+        "<p>Prices below:<br>one<br>two</p></body></html>"
+    )
+    xml = (
+        '<t:Message xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">'
+        f'<t:Body BodyType="HTML">{escape(html)}</t:Body></t:Message>'
+    )
     plain = {"kind": "Message", "Subject": "Plain", "Body": "a <b>"}
     ews_mailbox.add_items("inbox", [{"xml": xml, "Subject": "Quote"}, plain])
     sync_ok(synced_home)
@@ -161,16 +193,21 @@ def test_contact_addresses_round_trip_both_ways(synced_home, mailbox, crm):
     labels = sorted(a["label"] for a in item.fields["physical_addresses"])
     assert labels == ["Business", "Home", "Other"]
     # the CRM moves house and drops the other address: Exchange follows
-    crm.update("people", record_id, home_address={"street": "3 Oak Ave", "city": "Hull"},
-               other_address=None)  # fmt: skip
+    crm.update(
+        "people",
+        record_id,
+        home_address={"street": "3 Oak Ave", "city": "Hull"},
+        other_address=None,
+    )
     sync_ok(synced_home)
     (item,) = listing(mailbox, "contacts")
     back = t.to_record(item.fields)
     assert back["home_address"] == {"street": "3 Oak Ave", "city": "Hull"}
     assert back["other_address"] is None and back["address"] == PERSON["address"]
     # Outlook edits the home address: the CRM follows
-    fields = t.to_item({**PERSON, "home_address": {"street": "4 Ash Ln", "city": "Hull"},
-                        "other_address": None})  # fmt: skip
+    fields = t.to_item(
+        {**PERSON, "home_address": {"street": "4 Ash Ln", "city": "Hull"}, "other_address": None}
+    )
     (ref,) = mailbox.update("contacts", [ItemUpdate(item.item_id, fields, item.changekey)])
     assert not isinstance(ref, Exception), ref
     sync_ok(synced_home)

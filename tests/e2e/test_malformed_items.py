@@ -28,7 +28,10 @@ def test_a_mail_whose_body_has_no_body_type_fails_alone(synced_home, ews_mailbox
     (error,) = inbox["errors"]
     assert error["item_id"] == bad and "KeyError" in error["message"]
     assert sorted(e["fields"]["subject"] for e in crm.list("emails")) == [
-        "Mail 0", "Mail 1", "Mail 2"]  # fmt: skip
+        "Mail 0",
+        "Mail 1",
+        "Mail 2",
+    ]
     # every other folder synced; the next run retries the bad one (and only it)
     assert all(not f["failed"] for f in data["folders"].values())
     result, data = _sync(synced_home)
@@ -53,8 +56,12 @@ def test_a_contact_with_a_numeric_first_name_fails_alone(synced_home, mailbox, c
 
 def test_a_meeting_with_an_unreadable_start_fails_alone(synced_home, mailbox, crm):
     for n in range(3):
-        crm.add("meetings", subject=f"M{n}", start=f"2026-12-0{n + 1}T09:00:00+00:00",
-                end=f"2026-12-0{n + 1}T10:00:00+00:00")  # fmt: skip
+        crm.add(
+            "meetings",
+            subject=f"M{n}",
+            start=f"2026-12-0{n + 1}T09:00:00+00:00",
+            end=f"2026-12-0{n + 1}T10:00:00+00:00",
+        )
     bad = crm.add("meetings", subject="bad", start="next tuesday", end="later")
     result, data = _sync(synced_home)
     calendar = data["folders"]["calendar"]

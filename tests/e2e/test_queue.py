@@ -35,8 +35,9 @@ def test_cap_per_server_and_status_shows_the_queue(home, ews_server):
     counter = Concurrency()
     seen = set()
     with plugins.registered(counter):
-        worker = threading.Thread(target=lambda: seen.add(tuple(
-            sorted(sync.run_once(ctx, workers=6)["synced"]))))  # fmt: skip
+        worker = threading.Thread(
+            target=lambda: seen.add(tuple(sorted(sync.run_once(ctx, workers=6)["synced"])))
+        )
         worker.start()
         queue_states = set()
         deadline = time.monotonic() + 60

@@ -102,8 +102,9 @@ LONDON_UTC = [
 ]
 
 
-def test_weekly_series_across_dst_crm_to_exchange_and_back(synced_home, crm, ews_account,
-                                                            local_zone):  # fmt: skip
+def test_weekly_series_across_dst_crm_to_exchange_and_back(
+    synced_home, crm, ews_account, local_zone
+):
     assert ews_account.default_timezone.key == local_zone
     crm.add("meetings", **LONDON_WEEKLY)
     sync_ok(synced_home)
@@ -121,9 +122,10 @@ def test_weekly_series_across_dst_exchange_to_crm(synced_home, crm, ews_account)
         subject="Stand-up",
         start=EWSDateTime(2026, 10, 12, 9, tzinfo=LONDON),
         end=EWSDateTime(2026, 10, 12, 9, 30, tzinfo=LONDON),
-        recurrence=Recurrence(pattern=WeeklyPattern(interval=1, weekdays=[1]),
-                              start=dt.date(2026, 10, 12), number=4),
-    ).save()  # fmt: skip
+        recurrence=Recurrence(
+            pattern=WeeklyPattern(interval=1, weekdays=[1]), start=dt.date(2026, 10, 12), number=4
+        ),
+    ).save()
     sync_ok(synced_home)
     _golden(crm, LONDON_WEEKLY)
     _idle(synced_home)
@@ -153,9 +155,10 @@ def test_organiser_in_another_zone_keeps_its_wall_clock(synced_home, crm, ews_ac
         subject="Pipeline review",
         start=EWSDateTime(2026, 10, 20, 10, tzinfo=NEW_YORK),
         end=EWSDateTime(2026, 10, 20, 11, tzinfo=NEW_YORK),
-        recurrence=Recurrence(pattern=WeeklyPattern(interval=1, weekdays=[2]),
-                              start=dt.date(2026, 10, 20), number=4),
-    ).save()  # fmt: skip
+        recurrence=Recurrence(
+            pattern=WeeklyPattern(interval=1, weekdays=[2]), start=dt.date(2026, 10, 20), number=4
+        ),
+    ).save()
     sync_ok(synced_home)
     _golden(crm, NEW_YORK_WEEKLY)
     view = _view(ews_account, "2026-10-01T00:00:00Z", "2026-12-01T00:00:00Z")
@@ -201,8 +204,12 @@ ALL_DAY = {
     "timezone": "Europe/Berlin",
     "recurrence": _weekly("Monday", "2026-12-07", 4),
 }
-MOVED = {"original_start": "2026-12-14", "start": "2026-12-15", "end": "2026-12-15",
-         "location": "Plant 2"}  # fmt: skip
+MOVED = {
+    "original_start": "2026-12-14",
+    "start": "2026-12-15",
+    "end": "2026-12-15",
+    "location": "Plant 2",
+}
 ALL_DAY_UTC = [  # local midnights in Berlin (UTC+1)
     ("12-06 23:00", "12-07 23:00", "Occurrence"),
     ("12-14 23:00", "12-15 23:00", "Exception"),  # moved from Monday 14th to Tuesday 15th
@@ -245,9 +252,10 @@ def test_all_day_series_with_a_moved_occurrence_exchange_to_crm(synced_home, crm
         end=EWSDate(2026, 12, 7),
         _start_timezone=BERLIN,
         _end_timezone=BERLIN,
-        recurrence=Recurrence(pattern=WeeklyPattern(interval=1, weekdays=[1]),
-                              start=dt.date(2026, 12, 7), number=4),
-    )  # fmt: skip
+        recurrence=Recurrence(
+            pattern=WeeklyPattern(interval=1, weekdays=[1]), start=dt.date(2026, 12, 7), number=4
+        ),
+    )
     master.save()
     second = master.occurrence(index=2)
     second.refresh()
@@ -324,11 +332,15 @@ EDITED = {
     "recurrence": _weekly("Monday", "2026-10-12", 5),
 }
 EXCEPTIONS = {
-    "modified_occurrences": [{"original_start": "2026-10-19T09:00:00+01:00",
-                              "start": "2026-10-20T11:00:00+01:00",
-                              "end": "2026-10-20T11:30:00+01:00"}],
+    "modified_occurrences": [
+        {
+            "original_start": "2026-10-19T09:00:00+01:00",
+            "start": "2026-10-20T11:00:00+01:00",
+            "end": "2026-10-20T11:30:00+01:00",
+        }
+    ],
     "deleted_occurrences": ["2026-10-26T09:00:00+00:00"],
-}  # fmt: skip
+}
 EDITED_UTC = [
     ("10-12 08:00", "10-12 08:30", "Occurrence"),
     ("10-19 08:00", "10-19 08:30", "Occurrence"),
@@ -353,8 +365,9 @@ def _with_exceptions(synced_home, crm, ews_account) -> str:
 def test_pattern_edited_in_exchange_drops_the_exceptions(synced_home, crm, ews_account):
     _with_exceptions(synced_home, crm, ews_account)
     master = _master(ews_account)
-    master.recurrence = Recurrence(pattern=WeeklyPattern(interval=1, weekdays=[1]),
-                                   start=dt.date(2026, 10, 12), number=5)  # fmt: skip
+    master.recurrence = Recurrence(
+        pattern=WeeklyPattern(interval=1, weekdays=[1]), start=dt.date(2026, 10, 12), number=5
+    )
     master.save(update_fields=["recurrence"])
     sync_ok(synced_home)
     _golden(crm, EDITED)

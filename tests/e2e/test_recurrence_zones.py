@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+GOLDEN_TESTS = "tests/e2e/test_recurrence_golden.py"
 
 
 @pytest.mark.slow
@@ -18,8 +19,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_golden_recurrence_tests_pass_in_a_process_in_this_zone(zone):
     env = {**os.environ, "TZ": zone}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "tests/e2e/test_recurrence_golden.py"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", GOLDEN_TESTS],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

@@ -43,8 +43,11 @@ def test_visible_escapes_controls_and_keeps_ordinary_text():
 @given(st.text())
 def test_visible_leaves_nothing_a_terminal_acts_on(text):
     shown = visible(text)
-    assert not [c for c in shown if c not in "\u200c\u200d" and unicodedata.category(c)
-                in ("Cc", "Cf", "Cs", "Zl", "Zp")]  # fmt: skip
+    assert not [
+        c
+        for c in shown
+        if c not in "\u200c\u200d" and unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp")
+    ]
     assert visible(shown) == shown  # printing twice changes nothing
     if text.isprintable():
         assert shown == text
@@ -68,8 +71,13 @@ def test_a_subject_from_exchange_is_escaped_in_every_listing(synced_home, ews_ma
 def test_a_fault_string_from_exchange_is_escaped_on_stderr_and_in_tables(synced_home, ews_server):
     # a code that pauses the user, so the server's text is the pause's reason in history
     # and status (ErrorInternalServerError only skips the folder, issue 14)
-    ews_server.inject("soap_fault", operation="SyncFolderItems", times=None,
-                      code="ErrorAccountDisabled", text=FAULT)  # fmt: skip
+    ews_server.inject(
+        "soap_fault",
+        operation="SyncFolderItems",
+        times=None,
+        code="ErrorAccountDisabled",
+        text=FAULT,
+    )
     try:
         run = synced_home("run", "--once")
         sync = synced_home("sync", "alice")

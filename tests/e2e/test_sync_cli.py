@@ -5,10 +5,11 @@ from __future__ import annotations
 
 def test_sync_moves_contacts_both_ways(synced_home, ews_server, ews_mailbox):
     wess = synced_home
-    assert wess("crm", "add", "people", "first_name=Ann", "last_name=Lee",
-                "email=ann@example.com").exit_code == 0  # fmt: skip
-    ews_mailbox.add_items("contacts", [{"GivenName": "Bob", "Surname": "Ray",
-                                        "DisplayName": "Bob Ray"}])  # fmt: skip
+    ann = ("first_name=Ann", "last_name=Lee", "email=ann@example.com")
+    assert wess("crm", "add", "people", *ann).exit_code == 0
+    ews_mailbox.add_items(
+        "contacts", [{"GivenName": "Bob", "Surname": "Ray", "DisplayName": "Bob Ray"}]
+    )
     result = wess("sync", "alice", "--json")
     assert result.exit_code == 0, result.stderr
     people = {p["fields"].get("first_name") for p in wess("crm", "list", "people", "--json").json}
@@ -26,13 +27,14 @@ def test_sync_moves_contacts_both_ways(synced_home, ews_server, ews_mailbox):
 def test_connection_set_before_any_user_has_a_password(admin_home, ews_server, home):
     """An admin sets the account up first; users add their passwords later."""
     wess = admin_home
-    result = wess("connection", "set", "--ews-url", ews_server.ews_url,
-                  "--ca-bundle", ews_server.ca_cert)  # fmt: skip
+    result = wess(
+        "connection", "set", "--ews-url", ews_server.ews_url, "--ca-bundle", ews_server.ca_cert
+    )
     assert result.exit_code == 0, result.stderr
     assert "not checked yet" in result.stdout
     assert wess("connection", "show", "--json").json["ews_url"] == ews_server.ews_url
-    saved = wess("users", "set", "alice", "--exchange-email", "alice@example.com",
-                 "--password-stdin", input="Secret-1\n", as_="alice")  # fmt: skip
+    own = ("--exchange-email", "alice@example.com", "--password-stdin")
+    saved = wess("users", "set", "alice", *own, input="Secret-1\n", as_="alice")
     assert saved.exit_code == 0, saved.stderr
     again = wess("connection", "set", "--ews-url", ews_server.ews_url)
     assert "Exchange accepted them (checked as alice)" in again.stdout

@@ -47,8 +47,8 @@ def test_scheduler_pass_keeps_going_when_one_user_fails(synced_home, ews_server,
     assert wess("users", "allocate", "bob").exit_code == 0
     assert wess("users", "enable", "bob").exit_code == 0
     # bob's own URL points at a closed port: his sync fails, alice's must not
-    assert wess("users", "set", "bob", "--ews-url", "https://127.0.0.1:9/EWS/Exchange.asmx",
-                "--skip-check").exit_code == 0  # fmt: skip
+    closed_port = "https://127.0.0.1:9/EWS/Exchange.asmx"
+    assert wess("users", "set", "bob", "--ews-url", closed_port, "--skip-check").exit_code == 0
     crm.add("people", first_name="Ann", email="ann@example.com")
     result = wess("run", "--once", "--workers", "2", "--json")
     assert result.exit_code == 0, result.stderr
@@ -65,8 +65,11 @@ def test_run_stops_cleanly_on_sigterm(synced_home, home):
     env = {**os.environ, "WESS_HOME": str(home)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "wess_core.cli", "run", "--interval", "0.2", "--json"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         first = proc.stdout.readline()  # one pass done
         assert json.loads(first)["synced"] == ["alice"]
@@ -176,8 +179,8 @@ def test_changed_ews_url_takes_effect_on_the_next_sync(synced_home, ews_server, 
     try:
         sync_ok(synced_home)
         ews_server.reset_counts()
-        assert synced_home("connection", "set", "--ews-url", other.ews_url,
-                           "--skip-check").exit_code == 0  # fmt: skip
+        moved = synced_home("connection", "set", "--ews-url", other.ews_url, "--skip-check")
+        assert moved.exit_code == 0
         result = synced_home("sync", "alice", "--json")
         assert other.counts["SyncFolderItems"] >= 5
         assert ews_server.counts.get("SyncFolderItems", 0) == 0
@@ -220,9 +223,11 @@ def test_sync_now_on_a_terminal_shows_a_progress_bar(synced_home, home, crm):
     primary, secondary = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "wess_core.cli", "sync", "alice"],
-        stdin=secondary, stdout=secondary, stderr=secondary,
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
         env={**os.environ, "WESS_HOME": str(home), "COLUMNS": "100", "TERM": "xterm"},
-    )  # fmt: skip
+    )
     os.close(secondary)
     output = b""
     deadline = time.monotonic() + 60

@@ -4,45 +4,22 @@ account or one user, and the sync goes through it (no EWS server exists in this 
 
 from __future__ import annotations
 
-from wess_core import hookimpl, plugins
-from wess_core.sync.memory import MemoryMailbox
+from tests.support.memory_transport import MemoryTransportPlugin
+from tests.support.memory_transport import ready_alice as _ready
+from wess_core import plugins
 from wess_plugins.crm_local import local
 
 
-class _MemoryTransportPlugin:
-    """A third-party transport: every user's mailbox is one in-memory mailbox."""
-
-    def __init__(self) -> None:
-        self.mailbox = MemoryMailbox()
-        self.connections: list = []
-
-    @hookimpl
-    def wess_register_transports(self, register):
-        def factory(connection):
-            self.connections.append(connection)
-            return self.mailbox
-
-        register("memory", factory)
-
-
-def _ready(wess):
-    for argv in (
-        ("init",),
-        ("module", "activate"),
-        ("licences", "add", "1"),
-        ("users", "add", "alice", "--email", "alice@example.com"),
-        ("users", "allocate", "alice"),
-        ("users", "enable", "alice"),
-    ):
-        result = wess(*argv)
-        assert result.exit_code == 0, (argv, result.stderr)
-
-
 def test_a_user_syncs_through_the_transport_named_on_their_profile(wess, home):
-    plugin = _MemoryTransportPlugin()
-    plugin.mailbox.add("contacts", {"given_name": "Ann", "surname": "Lee",
-                                    "email_addresses": [{"label": "EmailAddress1",
-                                                         "email": "ann@example.com"}]})  # fmt: skip
+    plugin = MemoryTransportPlugin()
+    plugin.mailbox.add(
+        "contacts",
+        {
+            "given_name": "Ann",
+            "surname": "Lee",
+            "email_addresses": [{"label": "EmailAddress1", "email": "ann@example.com"}],
+        },
+    )
     with plugins.registered(plugin):
         _ready(wess)
         result = wess("users", "set", "alice", "--transport", "memory", "--skip-check")
@@ -60,7 +37,7 @@ def test_a_user_syncs_through_the_transport_named_on_their_profile(wess, home):
 
 
 def test_the_account_default_transport_applies_to_users_without_one(wess, home):
-    plugin = _MemoryTransportPlugin()
+    plugin = MemoryTransportPlugin()
     with plugins.registered(plugin):
         _ready(wess)
         result = wess("connection", "set", "--transport", "memory", "--skip-check")

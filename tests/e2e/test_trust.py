@@ -26,12 +26,18 @@ def _seed_mailbox(mailbox, folder, items):
 
 def test_first_sync_links_what_both_sides_already_share(synced_home, ews_server, mailbox, home):
     types = _types()
-    people = [{"first_name": f"P{i}", "last_name": "Lee", "email": f"p{i}@example.com",
-               "company": "Acme"} for i in range(500)]  # fmt: skip
-    meetings = [{"subject": f"Meeting {i}",
-                 "start": (datetime(2026, 12, 7, 9, tzinfo=UTC) + timedelta(days=i)).isoformat(),
-                 "end": (datetime(2026, 12, 7, 10, tzinfo=UTC) + timedelta(days=i)).isoformat()}
-                for i in range(50)]  # fmt: skip
+    people = [
+        {"first_name": f"P{i}", "last_name": "Lee", "email": f"p{i}@example.com", "company": "Acme"}
+        for i in range(500)
+    ]
+    meetings = [
+        {
+            "subject": f"Meeting {i}",
+            "start": (datetime(2026, 12, 7, 9, tzinfo=UTC) + timedelta(days=i)).isoformat(),
+            "end": (datetime(2026, 12, 7, 10, tzinfo=UTC) + timedelta(days=i)).isoformat(),
+        }
+        for i in range(50)
+    ]
     tasks = [{"subject": f"Task {i}", "due_date": f"2026-12-{i + 1:02d}"} for i in range(20)]
     for record_type, records in (("people", people), ("meetings", meetings), ("tasks", tasks)):
         local.import_records(home, "main", record_type, records)
@@ -72,8 +78,8 @@ def test_an_ambiguous_match_is_held_shown_and_decided(synced_home, mailbox, crm)
     types = _types()
     ann = crm.add("people", first_name="Ann", last_name="Lee", email="ann@example.com")
     annie = crm.add("people", first_name="Annie", last_name="Lee", email="ann@example.com")
-    mailbox.create("contacts", [NewItem(types["people"].to_item(
-        {"first_name": "Ann", "last_name": "Lee", "email": "ann@example.com"}), "")])  # fmt: skip
+    outlook_ann = {"first_name": "Ann", "last_name": "Lee", "email": "ann@example.com"}
+    mailbox.create("contacts", [NewItem(fields=types["people"].to_item(outlook_ann), crm_id="")])
     data = sync_ok(synced_home)
     assert data["folders"]["contacts"]["to_exchange"]["created"] == 0
     assert synced_home("history", "alice", "--json").json[0]["kind"] == "review"
@@ -211,8 +217,16 @@ def test_ledger_since_and_retention(synced_home, crm, home):
 
     old = (datetime.now(UTC) - timedelta(days=5)).isoformat()
     store = StoreLedger(Context(home=home).store, "alice")
-    store.write([{"time": old, "op": "create", "direction": "to-crm", "type": "contacts",
-                  "crm_id": "old", "item_id": None, "error": None}])  # fmt: skip
+    entry = {
+        "time": old,
+        "op": "create",
+        "direction": "to-crm",
+        "type": "contacts",
+        "crm_id": "old",
+        "item_id": None,
+        "error": None,
+    }
+    store.write([entry])
     assert synced_home("ledger", "alice", "--item", "old", "--json").json != []
     assert synced_home("config", "set", "ledger_retention_days", "3").exit_code == 0
     assert synced_home("ledger", "alice", "--item", "old", "--json").json == []  # past it

@@ -21,9 +21,14 @@ def doc_request(server, operation_xml: str):
         '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" '
         f'xmlns:t="{T}"><soap:Body>{operation_xml}</soap:Body></soap:Envelope>'
     )
-    r = requests.post(server.ews_url, data=envelope.encode(), auth=(EWS_USER, EWS_PASSWORD),
-                      headers={"Content-Type": "text/xml; charset=utf-8"},
-                      verify=server.ca_cert, timeout=10)  # fmt: skip
+    r = requests.post(
+        server.ews_url,
+        data=envelope.encode(),
+        auth=(EWS_USER, EWS_PASSWORD),
+        headers={"Content-Type": "text/xml; charset=utf-8"},
+        verify=server.ca_cert,
+        timeout=10,
+    )
     assert r.status_code == 200, r.text[:500]
     root = etree.fromstring(r.content)
     codes = root.xpath("//m:ResponseCode/text()", namespaces=NS)

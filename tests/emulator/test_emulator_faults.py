@@ -151,22 +151,33 @@ SYNC_CONTACTS = GETFOLDER.replace(
 )
 
 
+def sync_contacts(server) -> requests.Response:
+    """SYNC_CONTACTS as alice, over raw HTTPS."""
+    auth = (EWS_USER, EWS_PASSWORD)
+    return requests.post(
+        server.ews_url, data=SYNC_CONTACTS, auth=auth, verify=server.ca_cert, timeout=10
+    )
+
+
 @pytest.mark.parametrize("sync_elements", [True, False])
 def test_any_response_code_as_an_error_message(ews_server, sync_elements):
     """inject('response_code') answers the operation with that code in its response
     message (ResponseClass="Error"), with or without the empty sync elements; the answer
     stays schema-valid (the fixture checks every answer)."""
     assert b"SyncFolderItems" in SYNC_CONTACTS
-    ews_server.inject("response_code", operation="SyncFolderItems", code="ErrorFolderExists",
-                      text="exists", sync_elements=sync_elements)  # fmt: skip
-    answer = requests.post(ews_server.ews_url, data=SYNC_CONTACTS, auth=(EWS_USER, EWS_PASSWORD),
-                           verify=ews_server.ca_cert, timeout=10)  # fmt: skip
+    ews_server.inject(
+        "response_code",
+        operation="SyncFolderItems",
+        code="ErrorFolderExists",
+        text="exists",
+        sync_elements=sync_elements,
+    )
+    answer = sync_contacts(ews_server)
     body = answer.text
     assert answer.status_code == 200
     assert 'ResponseClass="Error"' in body and ">ErrorFolderExists</m:ResponseCode>" in body
     assert ("<m:SyncState/>" in body) is sync_elements
     assert ("IncludesLastItemInRange" in body) is sync_elements
     assert "<m:Changes" not in body
-    again = requests.post(ews_server.ews_url, data=SYNC_CONTACTS, auth=(EWS_USER, EWS_PASSWORD),
-                          verify=ews_server.ca_cert, timeout=10)  # fmt: skip
+    again = sync_contacts(ews_server)
     assert ">NoError<" in again.text  # consumed

@@ -31,9 +31,11 @@ def test_client_slots_match_the_server(ews_account, zone, pattern):
         "start": start.isoformat(),
         "end": (start + dt.timedelta(minutes=45)).isoformat(),
         "timezone": zone,
-        "recurrence": {"pattern": PATTERNS[pattern],
-                       "boundary": {"type": "numbered", "start": "2026-10-01", "number": 6}},
-    }  # fmt: skip
+        "recurrence": {
+            "pattern": PATTERNS[pattern],
+            "boundary": {"type": "numbered", "start": "2026-10-01", "number": 6},
+        },
+    }
     transport = EwsTransport(connection=None, account=ews_account)
     (ref,) = transport.create("calendar", [NewItem(fields, crm_id="x")])
     assert not isinstance(ref, Exception), ref

@@ -16,10 +16,17 @@ from wess_plugins.transport_ews.transport import EwsTransport
 
 def _connection(server, email, password):
     return Connection(
-        login=email.split("@")[0], exchange_email=email, username=email, auth="direct",
-        discovery="manual", ews_url=server.ews_url, discovered_ews_url=None,
-        autodiscover_url=None, ca_bundle=server.ca_cert, password=password,
-    )  # fmt: skip
+        login=email.split("@")[0],
+        exchange_email=email,
+        username=email,
+        auth="direct",
+        discovery="manual",
+        ews_url=server.ews_url,
+        discovered_ews_url=None,
+        autodiscover_url=None,
+        ca_bundle=server.ca_cert,
+        password=password,
+    )
 
 
 @pytest.fixture
@@ -56,8 +63,9 @@ def test_batches_shrink_while_busy_and_grow_back(two_users, ews_server):
     alice, _ = two_users
     assert alice.max_batch == throttle.MAX_BATCH
     ews_server.inject("server_busy", operation="CreateItem", back_off_ms=10, times=2)
-    refs = alice.create("contacts", [NewItem({"given_name": f"P{i}"}, crm_id=f"c{i}")
-                                     for i in range(30)])  # fmt: skip
+    refs = alice.create(
+        "contacts", [NewItem(fields={"given_name": f"P{i}"}, crm_id=f"c{i}") for i in range(30)]
+    )
     assert all(not isinstance(r, Exception) for r in refs)
     assert alice.throttle.busy_count == 2
     assert alice.max_batch < throttle.MAX_BATCH

@@ -75,8 +75,13 @@ def test_invalid_sync_state(transport):
 
 
 def test_tasks_and_calendar_round_trip(transport):
-    task = {"subject": "Call", "due_date": "2026-12-01", "status": "InProgress",
-            "percent_complete": 50, "body": "about the deal"}  # fmt: skip
+    task = {
+        "subject": "Call",
+        "due_date": "2026-12-01",
+        "status": "InProgress",
+        "percent_complete": 50,
+        "body": "about the deal",
+    }
     meeting = {
         "subject": "Weekly",
         "start": "2026-12-07T09:00:00+00:00",
@@ -110,13 +115,20 @@ def test_sync_request_built_from_the_process_templates_is_exchangelibs_own(
 
     ews_server.add_user("bob@example.com", "Bob-Pass-1")
     alice = EwsTransport(connection=None, account=ews_account_factory())
-    bob = EwsTransport(connection=None, account=ews_account_factory("bob@example.com",
-                                                                    "Bob-Pass-1"))  # fmt: skip
+    bob = EwsTransport(
+        connection=None, account=ews_account_factory("bob@example.com", "Bob-Pass-1")
+    )
     for transport in (alice, bob, alice):
         for folder in ("contacts", "calendar", "tasks", "inbox", "sentitems"):
-            kwargs = dict(folder=transport._folder(folder), shape="IdOnly",
-                          additional_fields=transport._field_paths(folder), sync_state="c3Rh",
-                          ignore=None, max_changes_returned=512, sync_scope=None)  # fmt: skip
+            kwargs = dict(
+                folder=transport._folder(folder),
+                shape="IdOnly",
+                additional_fields=transport._field_paths(folder),
+                sync_state="c3Rh",
+                ignore=None,
+                max_changes_returned=512,
+                sync_scope=None,
+            )
             ours = _SyncFolderItems(account=transport.account)
             theirs = SyncFolderItems(account=transport.account)
             assert ours.wrap(ours.get_payload(**kwargs), "Exchange2016") == theirs.wrap(
@@ -157,10 +169,15 @@ def test_sync_requests_written_from_templates_are_exchangelibs_bytes(
             for folder in ("contacts", "calendar", "inbox"):
                 for state in (None, "", "c3RhdGUx", "c3RhdGUy+/=="):
                     for version in ("Exchange2016", "Exchange2013_SP1"):
-                        kwargs = dict(folder=transport._folder(folder), shape="IdOnly",
-                                      additional_fields=transport._field_paths(folder),
-                                      sync_state=state, ignore=None, max_changes_returned=512,
-                                      sync_scope=None)  # fmt: skip
+                        kwargs = dict(
+                            folder=transport._folder(folder),
+                            shape="IdOnly",
+                            additional_fields=transport._field_paths(folder),
+                            sync_state=state,
+                            ignore=None,
+                            max_changes_returned=512,
+                            sync_scope=None,
+                        )
                         ours = _SyncFolderItems(account=account)
                         theirs = SyncFolderItems(account=account)
                         payload = ours.get_payload(**kwargs)
@@ -180,9 +197,13 @@ def test_service_api_versions_are_exchangelibs():
 
     from wess_plugins.transport_ews import transport as t
 
-    pairs = [(t._SyncFolderItems, SyncFolderItems), (t._GetItem, GetItem),
-             (t._CreateItem, CreateItem), (t._UpdateItem, UpdateItem),
-             (t._DeleteItem, DeleteItem)]  # fmt: skip
+    pairs = [
+        (t._SyncFolderItems, SyncFolderItems),
+        (t._GetItem, GetItem),
+        (t._CreateItem, CreateItem),
+        (t._UpdateItem, UpdateItem),
+        (t._DeleteItem, DeleteItem),
+    ]
     for ours, theirs in pairs:
         for _ in range(2):  # computed, then remembered
             assert ours.supported_api_versions() == theirs.supported_api_versions()

@@ -18,15 +18,21 @@ def _limited(home, size: int, *argv: str):
         f"sys.argv = ['wess', '--home', {str(home)!r}, *{list(argv)!r}]\n"
         "main()\n"
     )
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, env={**os.environ, "WESS_HOME": str(home)})  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "WESS_HOME": str(home)},
+    )
 
 
 def test_full_disk_while_adding_a_user_keeps_the_old_file(admin_home, home):
     users_file = home / "users.json"
     before = users_file.read_bytes()
-    result = _limited(home, len(before) + 10, "users", "add", "carol",
-                      "--email", "carol@example.com")  # fmt: skip
+    result = _limited(
+        home, len(before) + 10, "users", "add", "carol", "--email", "carol@example.com"
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "could not save" in lines[0] and "nothing was changed" in lines[0]
@@ -71,14 +77,26 @@ def test_a_full_disk_during_a_state_or_crm_write_changes_nothing(tmp_path):
     from wess_plugins.crm_local.local import LocalCrm
 
     state = StoreSyncState(Store(tmp_path), "alice")
-    state.save(FolderState("contacts", token="old", rows={"p0": StatusRow(
-        "p0", "0", 0, "c", "item0", "ck", "i")}))  # fmt: skip
+    row = StatusRow(
+        pair_id="p0",
+        crm_id="0",
+        crm_rev=0,
+        crm_hash="c",
+        item_id="item0",
+        changekey="ck",
+        item_hash="i",
+    )
+    state.save(FolderState("contacts", token="old", rows={"p0": row}))
     state.close()
     crm = LocalCrm(tmp_path, "main")
     crm.create("people", [NewRecord({"first_name": "Ann"})])
     before = crm.list("people")
-    out = subprocess.run([sys.executable, "-c", _FULL_DISK_SCRIPT, str(tmp_path)],
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK_SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     lines = out.stdout.strip().splitlines()
     assert len(lines) == 2, out.stdout + out.stderr
     for line in lines:
@@ -96,11 +114,11 @@ def test_a_full_disk_during_a_state_or_crm_write_changes_nothing(tmp_path):
 
 def _secrets_home(admin_home):
     """Alice's password and the account's impersonation password, both encrypted."""
+    service_account = ("--impersonation-user", "svc@example.com", "--password-stdin")
     for argv, secret in (
         (("users", "set", "alice", "--password-stdin", "--no-verify"), "alice-pw"),
-        (("connection", "set", "--impersonation-user", "svc@example.com",
-          "--password-stdin", "--no-verify"), "svc-pw"),
-    ):  # fmt: skip
+        (("connection", "set", *service_account, "--no-verify"), "svc-pw"),
+    ):
         result = admin_home(*argv, input=secret + "\n")
         assert result.exit_code == 0, result.stderr
 

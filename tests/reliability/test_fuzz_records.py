@@ -20,11 +20,13 @@ pytestmark = pytest.mark.slow
 NASTY_TEXT = st.one_of(
     st.text(max_size=40),
     st.text(alphabet=string.printable, max_size=30),
-    st.sampled_from([
-        "]]>", "<b>&amp;</b>", "\u202eevil\u202c", "😀👍🏽", "שלום", "a" * 3000, "\x00nul",
-        "tab\there", "line\nbreak", "\r\n", "'\"", "\\", " leading", "trailing ",
-    ]),
-)  # fmt: skip
+    st.sampled_from(
+        [
+            *("]]>", "<b>&amp;</b>", "\u202eevil\u202c", "😀👍🏽", "שלום", "a" * 3000, "\x00nul"),
+            *("tab\there", "line\nbreak", "\r\n", "'\"", "\\", " leading", "trailing "),
+        ]
+    ),
+)
 
 PERSON = st.fixed_dictionaries(
     {"first_name": NASTY_TEXT, "last_name": NASTY_TEXT},
@@ -46,9 +48,12 @@ def _canon(fields):
     return {k: v for k, v in fields.items() if v not in (None, "")}
 
 
-@settings(max_examples=25, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                 HealthCheck.too_slow])  # fmt: skip
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(people=st.lists(PERSON, min_size=1, max_size=4))
 def test_fuzzed_people_sync_losslessly_or_fail_alone(synced_home, home, mailbox, people):
     contacts = _contacts_type()
@@ -79,22 +84,42 @@ def test_fuzzed_people_sync_losslessly_or_fail_alone(synced_home, home, mailbox,
     assert len(ids) == len(set(ids))
 
 
-MEETING = st.fixed_dictionaries({
-    "subject": NASTY_TEXT,
-    "start": st.sampled_from(["2026-12-07T09:00:00+00:00", "2026-12-07T09:00:00+05:30",
-                              "2026-03-29T01:30:00+00:00", "not a date", ""]),
-    "end": st.sampled_from(["2026-12-07T10:00:00+00:00", "2026-12-07T08:00:00+00:00",
-                            "2026-12-07T09:00:00+05:30", "31/12/2026"]),
-}, optional={
-    "timezone": st.sampled_from(["Europe/London", "America/New_York", "Mars/Olympus", "",
-                                 "UTC", "Asia/Kolkata"]),
-    "location": NASTY_TEXT,
-})  # fmt: skip
+MEETING = st.fixed_dictionaries(
+    {
+        "subject": NASTY_TEXT,
+        "start": st.sampled_from(
+            [
+                "2026-12-07T09:00:00+00:00",
+                "2026-12-07T09:00:00+05:30",
+                "2026-03-29T01:30:00+00:00",
+                "not a date",
+                "",
+            ]
+        ),
+        "end": st.sampled_from(
+            [
+                "2026-12-07T10:00:00+00:00",
+                "2026-12-07T08:00:00+00:00",
+                "2026-12-07T09:00:00+05:30",
+                "31/12/2026",
+            ]
+        ),
+    },
+    optional={
+        "timezone": st.sampled_from(
+            ["Europe/London", "America/New_York", "Mars/Olympus", "", "UTC", "Asia/Kolkata"]
+        ),
+        "location": NASTY_TEXT,
+    },
+)
 
 
-@settings(max_examples=25, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                 HealthCheck.too_slow])  # fmt: skip
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(meetings=st.lists(MEETING, min_size=1, max_size=3))
 def test_fuzzed_meetings_sync_or_fail_alone(synced_home, home, mailbox, meetings):
     """Invalid dates or time zones and an end before the start: refused item by item with

@@ -36,8 +36,11 @@ def _spawn(home, argv=SYNC):
     env = {**os.environ, "WESS_HOME": str(home)}
     return subprocess.Popen(
         [sys.executable, "-m", "wess_core.cli", *argv],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _kill_after(server, home, requests: int | None, delay: float | None, argv=SYNC) -> None:
@@ -61,8 +64,11 @@ def _clean_sync(home) -> None:
     env = {**os.environ, "WESS_HOME": str(home)}
     done = subprocess.run(
         [sys.executable, "-m", "wess_core.cli", "sync", "alice", "--json"],
-        env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr + done.stdout
     result = json.loads(done.stdout)
     for name, folder in result["folders"].items():
@@ -100,10 +106,17 @@ def test_kill_nine_during_initial_and_incremental_sync(synced_home, home, ews_se
     local.import_records(home, "main", "tasks", tasks)
     created = mailbox.create(
         "contacts",
-        [NewItem({"given_name": f"E{i}", "email_addresses": [
-            {"label": "EmailAddress1", "email": f"e{i}@ex.example"}]}, crm_id="")
-         for i in range(150)],
-    )  # fmt: skip
+        [
+            NewItem(
+                {
+                    "given_name": f"E{i}",
+                    "email_addresses": [{"label": "EmailAddress1", "email": f"e{i}@ex.example"}],
+                },
+                crm_id="",
+            )
+            for i in range(150)
+        ],
+    )
     assert not [r for r in created if isinstance(r, Exception)]
     mailbox.create("tasks", [NewItem({"subject": f"ex task {i}"}, crm_id="") for i in range(30)])
 
@@ -125,8 +138,10 @@ def test_kill_nine_during_initial_and_incremental_sync(synced_home, home, ews_se
     for record in rng.sample(local.list_records(home, "main", "people"), 10):
         local.delete_record(home, "main", "people", record["id"])
     items = listing(mailbox, "contacts")
-    mailbox.update("contacts", [ItemUpdate(i.item_id, {"job_title": "Boss"}, i.changekey)
-                                for i in rng.sample(items, 30)])  # fmt: skip
+    mailbox.update(
+        "contacts",
+        [ItemUpdate(i.item_id, {"job_title": "Boss"}, i.changekey) for i in rng.sample(items, 30)],
+    )
     for requests in (1, 2, 3, 4, 5, 7):
         _kill_after(ews_server, home, requests, None)
         kills += 1

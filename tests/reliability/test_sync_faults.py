@@ -13,12 +13,25 @@ from wess_plugins.crm_local import local
 
 
 def _seed(home, mailbox):
-    local.import_records(home, "main", "people",
-                         [{"first_name": f"C{i}", "email": f"c{i}@crm.example"}
-                          for i in range(12)])  # fmt: skip
-    mailbox.create("contacts", [NewItem({"given_name": f"E{i}", "email_addresses": [
-        {"label": "EmailAddress1", "email": f"e{i}@ex.example"}]}, crm_id="")
-        for i in range(8)])  # fmt: skip
+    local.import_records(
+        home,
+        "main",
+        "people",
+        [{"first_name": f"C{i}", "email": f"c{i}@crm.example"} for i in range(12)],
+    )
+    mailbox.create(
+        "contacts",
+        [
+            NewItem(
+                {
+                    "given_name": f"E{i}",
+                    "email_addresses": [{"label": "EmailAddress1", "email": f"e{i}@ex.example"}],
+                },
+                crm_id="",
+            )
+            for i in range(8)
+        ],
+    )
 
 
 def _equal(home, mailbox):
@@ -39,8 +52,9 @@ FAULTS = [
 ]
 
 
-@pytest.mark.parametrize(("kind", "operation", "options"), FAULTS,
-                         ids=[f"{k}-{o}" for k, o, _ in FAULTS])  # fmt: skip
+@pytest.mark.parametrize(
+    ("kind", "operation", "options"), FAULTS, ids=[f"{k}-{o}" for k, o, _ in FAULTS]
+)
 def test_fault_then_repair(synced_home, home, ews_server, mailbox, kind, operation, options):
     _seed(home, mailbox)
     ews_server.inject(kind, operation=operation, times=1, **options)
@@ -87,8 +101,9 @@ def test_changekey_conflict_between_read_and_write(
     ews_server.set_latency(0.5, operation="UpdateItem")
     ews_server.reset_counts()
     outcome = {}
-    worker = threading.Thread(target=lambda: outcome.update(
-        run=synced_home("sync", "alice", "--json")))  # fmt: skip
+    worker = threading.Thread(
+        target=lambda: outcome.update(run=synced_home("sync", "alice", "--json"))
+    )
     worker.start()
     deadline = time.monotonic() + 10
     while ews_server.counts.get("UpdateItem", 0) == 0 and time.monotonic() < deadline:

@@ -24,8 +24,9 @@ def test_two_schedulers_never_sync_one_user_twice(home, ews_server, ews_ca):
     accounts.init(ctx)
     accounts.set_module(ctx, True)
     accounts.add_licences(ctx, len(LOGINS))
-    accounts.set_connection(ctx, ews_url=ews_server.ews_url, ca_bundle=ews_server.ca_cert,
-                            verify=False)  # fmt: skip
+    accounts.set_connection(
+        ctx, ews_url=ews_server.ews_url, ca_bundle=ews_server.ca_cert, verify=False
+    )
     for login in LOGINS:
         email = f"{login}@example.com"
         ews_server.add_user(email, "Pw-" + login)
@@ -34,12 +35,15 @@ def test_two_schedulers_never_sync_one_user_twice(home, ews_server, ews_ca):
         users.set_sync_enabled(ctx, login, True)
         users.update_user(ctx, login, password="Pw-" + login, database=login, verify=False)
         local.create_database(home, login)
-        local.import_records(home, login, "people", [{"first_name": f"{login}-{i}"}
-                                                     for i in range(30)])  # fmt: skip
+        local.import_records(
+            home, login, "people", [{"first_name": f"{login}-{i}"} for i in range(30)]
+        )
     env = {**os.environ, "WESS_HOME": str(home)}
     cmd = [sys.executable, "-m", "wess_core.cli", "run", "--once", "--workers", "4", "--json"]
-    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(2)]  # fmt: skip
+    procs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outcomes = []
     for proc in procs:
         out, err = proc.communicate(timeout=180)

@@ -47,6 +47,26 @@ CLIENT_SECRET = "Client-5ecret-Value"
 SECRETS = (ALICE_PW, SVC_PW, NOROLE_PW, CLIENT_SECRET)
 
 
+def impersonation_args(user: str) -> tuple[str, ...]:
+    """``connection set`` arguments: impersonation through ``user``, password on stdin."""
+    auth = ("--auth", "impersonation", "--impersonation-user", user)
+    return ("connection", "set", *auth, "--password-stdin")
+
+
+def oauth_args(authority: str) -> tuple[str, ...]:
+    """``connection set`` arguments: OAuth as the ``wess-app`` of tenant ``contoso`` that
+    :func:`populate` registers, client secret on stdin."""
+    app = ("--oauth-tenant", "contoso", "--oauth-client-id", "wess-app")
+    auth = ("--auth", "oauth", *app, "--oauth-authority", authority)
+    return ("connection", "set", *auth, "--client-secret-stdin")
+
+
+def autodiscover_args(url: str, ca_cert: str) -> tuple[str, ...]:
+    """``connection set`` arguments: Autodiscover at ``url``, trusting ``ca_cert``."""
+    discovery = ("--discovery", "autodiscover", "--autodiscover-url", url)
+    return ("connection", "set", *discovery, "--ca-bundle", ca_cert)
+
+
 def populate(server: EmulatorServer) -> EmulatorServer:
     server.add_user("alice@example.com", ALICE_PW, username="EXAMPLE\\alice")
     server.add_user("bob@example.com", "Bob-Pw-5ecret!")
@@ -77,8 +97,8 @@ def throttled_home(home, server):
         users.set_sync_enabled(ctx, login, True)
         users.update_user(ctx, login, password="Pw-" + login, database=login, verify=False)
         local.create_database(home, login)
-        local.import_records(home, login, "people", [{"first_name": f"{login}-{i}"}
-                                                     for i in range(3)])  # fmt: skip
+        people = [{"first_name": f"{login}-{i}"} for i in range(3)]
+        local.import_records(home, login, "people", people)
     return ctx
 
 

@@ -51,7 +51,7 @@ MEETINGS = st.fixed_dictionaries(
                 "pattern": {"type": "weekly", "interval": 1, "weekdays": ["Monday"]},
                 "boundary": {"type": "numbered", "start": "2024-05-06", "number": 5},
             }
-        ),  # fmt: skip
+        ),
         "deleted_occurrences": st.lists(st.just("2024-05-13T10:00:00+02:00"), max_size=1),
     },
 )
@@ -129,7 +129,7 @@ def test_contact_item_fields_use_exchangelib_shapes():
             "email": "ann@x.org",
             "mobile": "+1 555",
             "address": {"city": "Oslo", "zip": "0150"},
-        }  # fmt: skip
+        }
     )
     assert item["display_name"] == "Ann Lee"
     assert item["email_addresses"] == [{"label": "EmailAddress1", "email": "ann@x.org"}]
@@ -159,17 +159,28 @@ def test_contact_addresses_map_business_home_and_other_both_ways():
     record = {
         "first_name": "Ann",
         "address": {"street": "1 Main St", "city": "Leeds"},
-        "home_address": {"street": "2 Elm Rd", "city": "York", "zip": "YO1 7HH",
-                         "state": "N Yorks", "country": "UK"},
+        "home_address": {
+            "street": "2 Elm Rd",
+            "city": "York",
+            "zip": "YO1 7HH",
+            "state": "N Yorks",
+            "country": "UK",
+        },
         "other_address": {"city": "Oslo"},
-    }  # fmt: skip
+    }
     item = ContactsType().to_item(record)
     assert item["physical_addresses"] == [
         {"label": "Business", "street": "1 Main St", "city": "Leeds"},
-        {"label": "Home", "street": "2 Elm Rd", "city": "York", "state": "N Yorks",
-         "zipcode": "YO1 7HH", "country": "UK"},
+        {
+            "label": "Home",
+            "street": "2 Elm Rd",
+            "city": "York",
+            "state": "N Yorks",
+            "zipcode": "YO1 7HH",
+            "country": "UK",
+        },
         {"label": "Other", "city": "Oslo"},
-    ]  # fmt: skip
+    ]
     back = ContactsType().to_record(item)
     assert {k: back[k] for k in ("address", "home_address", "other_address")} == {
         k: record[k] for k in ("address", "home_address", "other_address")
@@ -197,7 +208,10 @@ def test_a_task_maps_to_what_an_exchange_task_can_hold():
 def test_a_single_meeting_holds_no_occurrences():
     """Found by the state machine over EWS: deleted occurrences on a one-off meeting."""
     views = Views(CalendarType())
-    single = {"subject": "a", "start": "2024-05-06T09:00:00+00:00",
-              "deleted_occurrences": ["2024-05-13T09:00:00+00:00"]}  # fmt: skip
+    single = {
+        "subject": "a",
+        "start": "2024-05-06T09:00:00+00:00",
+        "deleted_occurrences": ["2024-05-13T09:00:00+00:00"],
+    }
     assert views.record_view(single)["deleted_occurrences"] is None
     assert CalendarType().to_record(single)["deleted_occurrences"] is None

@@ -30,8 +30,12 @@ def _thing(w: World, origin: str, n: int) -> None:
     if origin in ("crm", "match"):
         w.crm.add("people", person(n))
     if origin in ("mailbox", "match"):
-        w.mb.add("contacts", contact(n, email_addresses=[
-            {"label": "EmailAddress1", "email": f"ann{n}@example.com"}]))  # fmt: skip
+        w.mb.add(
+            "contacts",
+            contact(
+                n, email_addresses=[{"label": "EmailAddress1", "email": f"ann{n}@example.com"}]
+            ),
+        )
 
 
 def _world(origin: str, policy: str, sides: str, tmp_path: Path) -> World:
@@ -41,8 +45,13 @@ def _world(origin: str, policy: str, sides: str, tmp_path: Path) -> World:
     crm: Any = FaultyLocalCrm(tmp_path) if sides == "local" else MemoryCrm()
     memory = sides == "memory"
     saved = MemorySyncState() if memory else StoreSyncState(Store(tmp_path), "alice")
-    w = World(crm=crm, mailbox=MemoryMailbox(max_batch=1, page_size=1, inline=False),
-              state=saved, policy=policy, batch_size=1)  # fmt: skip
+    w = World(
+        crm=crm,
+        mailbox=MemoryMailbox(max_batch=1, page_size=1, inline=False),
+        state=saved,
+        policy=policy,
+        batch_size=1,
+    )
     for n in (1, 2):
         _thing(w, origin, n)
     w.sync(guard=NO_GUARD)
@@ -86,37 +95,58 @@ def _mailbox_delete(w: World) -> None:
     w.mb.remove("contacts", _iid(w))
 
 
+def _crm_edit(w: World, title: str = "x") -> None:
+    w.crm.edit("people", _rid(w), {"job_title": title})
+
+
+def _mailbox_edit(w: World, title: str = "x") -> None:
+    w.mb.edit("contacts", _iid(w), {"job_title": title})
+
+
+def _restore_item(w: World) -> None:
+    """The item is deleted in the mailbox while its record is edited in the CRM."""
+    _mailbox_delete(w)
+    _crm_edit(w)
+
+
+def _restore_record(w: World) -> None:
+    """The record is deleted in the CRM while its item is edited in the mailbox."""
+    _mailbox_edit(w)
+    _crm_delete(w)
+
+
+def _conflict_mailbox_first(w: World) -> None:
+    _mailbox_edit(w, "m")
+    _crm_edit(w, "c")
+
+
+def _conflict_crm_first(w: World) -> None:
+    _crm_edit(w, "c")
+    _mailbox_edit(w, "m")
+
+
+_APPROVED_CRM_DELETE = _held(_crm_delete, "approve")
+_REFUSED_CRM_DELETE = _held(_crm_delete, "reject")
+_APPROVED_MAILBOX_DELETE = _held(_mailbox_delete, "approve")
+_REFUSED_MAILBOX_DELETE = _held(_mailbox_delete, "reject")
+
 #: name -> (policy, the change before the killed run, the write it makes, things left).
 CHANGES: dict[str, tuple[str, Callable[[World], None], tuple[str, str], int]] = {
     "crm-new": ("crm-wins", lambda w: w.crm.add("people", person(9)), ("mailbox", "create"), 3),
     "mailbox-new": ("crm-wins", lambda w: w.mb.add("contacts", contact(9)), ("crm", "create"), 3),
-    "crm-edit": ("crm-wins", lambda w: w.crm.edit("people", _rid(w), {"job_title": "x"}),
-                 ("mailbox", "update"), 2),
-    "mailbox-edit": ("crm-wins", lambda w: w.mb.edit("contacts", _iid(w), {"job_title": "x"}),
-                     ("crm", "update"), 2),
+    "crm-edit": ("crm-wins", _crm_edit, ("mailbox", "update"), 2),
+    "mailbox-edit": ("crm-wins", _mailbox_edit, ("crm", "update"), 2),
     "crm-delete": ("crm-wins", _crm_delete, ("mailbox", "delete"), 1),
     "mailbox-delete": ("crm-wins", _mailbox_delete, ("crm", "delete"), 1),
-    "restore-item": ("crm-wins", lambda w: (w.mb.remove("contacts", _iid(w)),
-                                            w.crm.edit("people", _rid(w), {"job_title": "x"})),
-                     ("mailbox", "create"), 2),
-    "restore-record": ("crm-wins", lambda w: (w.mb.edit("contacts", _iid(w), {"job_title": "x"}),
-                                              w.crm.remove("people", _rid(w))),
-                       ("crm", "create"), 2),
-    "conflict-crm-wins": ("crm-wins", lambda w: (w.mb.edit("contacts", _iid(w), {"job_title": "m"}),
-                                                 w.crm.edit("people", _rid(w), {"job_title": "c"})),
-                          ("mailbox", "update"), 2),
-    "conflict-exchange-wins": ("exchange-wins",
-                               lambda w: (w.crm.edit("people", _rid(w), {"job_title": "c"}),
-                                          w.mb.edit("contacts", _iid(w), {"job_title": "m"})),
-                               ("crm", "update"), 2),
-    "held-crm-delete-approved": ("crm-wins", _held(_crm_delete, "approve"),
-                                 ("mailbox", "delete"), 1),
-    "held-crm-delete-rejected": ("crm-wins", _held(_crm_delete, "reject"), ("crm", "create"), 2),
-    "held-mailbox-delete-approved": ("crm-wins", _held(_mailbox_delete, "approve"),
-                                     ("crm", "delete"), 1),
-    "held-mailbox-delete-rejected": ("crm-wins", _held(_mailbox_delete, "reject"),
-                                     ("mailbox", "create"), 2),
-}  # fmt: skip
+    "restore-item": ("crm-wins", _restore_item, ("mailbox", "create"), 2),
+    "restore-record": ("crm-wins", _restore_record, ("crm", "create"), 2),
+    "conflict-crm-wins": ("crm-wins", _conflict_mailbox_first, ("mailbox", "update"), 2),
+    "conflict-exchange-wins": ("exchange-wins", _conflict_crm_first, ("crm", "update"), 2),
+    "held-crm-delete-approved": ("crm-wins", _APPROVED_CRM_DELETE, ("mailbox", "delete"), 1),
+    "held-crm-delete-rejected": ("crm-wins", _REFUSED_CRM_DELETE, ("crm", "create"), 2),
+    "held-mailbox-delete-approved": ("crm-wins", _APPROVED_MAILBOX_DELETE, ("crm", "delete"), 1),
+    "held-mailbox-delete-rejected": ("crm-wins", _REFUSED_MAILBOX_DELETE, ("mailbox", "create"), 2),
+}
 
 
 @pytest.mark.parametrize("sides", ["memory", "store", "local"])

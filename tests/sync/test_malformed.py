@@ -66,15 +66,23 @@ def _fussy(base: type, key: str) -> Any:
 
 TWO_WAY = [
     (ContactsType, "given_name", "first_name", lambda n, v: {"first_name": v, "last_name": "L"}),
-    (CalendarType, "subject", "subject", lambda n, v: {
-        "subject": v, "start": f"2026-12-{n + 1:02d}T09:00:00+00:00",
-        "end": f"2026-12-{n + 1:02d}T10:00:00+00:00"}),
+    (
+        CalendarType,
+        "subject",
+        "subject",
+        lambda n, v: {
+            "subject": v,
+            "start": f"2026-12-{n + 1:02d}T09:00:00+00:00",
+            "end": f"2026-12-{n + 1:02d}T10:00:00+00:00",
+        },
+    ),
     (TasksType, "subject", "subject", lambda n, v: {"subject": v, "due_date": "2026-12-10"}),
-]  # fmt: skip
+]
 
 
-@pytest.mark.parametrize(("base", "item_key", "record_key", "make"), TWO_WAY,
-                         ids=["contacts", "meetings", "tasks"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("base", "item_key", "record_key", "make"), TWO_WAY, ids=["contacts", "meetings", "tasks"]
+)
 def test_a_record_that_cannot_be_mapped_fails_alone(base, item_key, record_key, make):
     t = _fussy(base, record_key)()
     w = World(t, batch_size=4)
@@ -91,8 +99,9 @@ def test_a_record_that_cannot_be_mapped_fails_alone(base, item_key, record_key, 
     w.assert_converged()
 
 
-@pytest.mark.parametrize(("base", "item_key", "record_key", "make"), TWO_WAY,
-                         ids=["contacts", "meetings", "tasks"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("base", "item_key", "record_key", "make"), TWO_WAY, ids=["contacts", "meetings", "tasks"]
+)
 def test_an_item_that_cannot_be_mapped_fails_alone(base, item_key, record_key, make):
     t = _fussy(base, item_key)()
     w = World(t, batch_size=4)

@@ -9,6 +9,7 @@ import stat
 from tests.support.sync_world import World, contact
 from wess_core.store import Store
 from wess_core.sync import status
+from wess_core.sync.held import HeldEntry
 from wess_core.sync.memory import MemoryMailbox
 from wess_core.sync.status import FolderState, SqliteRows, StatusRow, StoreSyncState
 
@@ -29,9 +30,18 @@ def test_the_database_is_private_and_made_only_by_a_save(tmp_path):
 
 def test_a_state_from_the_older_file_is_moved_in_once(tmp_path):
     store = Store(tmp_path)
-    snapshot = {"folders": {"1": {"type": "contacts", "version": 1, "token": "old",
-                                  "cursor": "3", "rows": {"p1": vars(_row(1))}}},
-                "journal": {"1": {"gen": "g1"}}}  # fmt: skip
+    snapshot = {
+        "folders": {
+            "1": {
+                "type": "contacts",
+                "version": 1,
+                "token": "old",
+                "cursor": "3",
+                "rows": {"p1": vars(_row(1))},
+            }
+        },
+        "journal": {"1": {"gen": "g1"}},
+    }
     store.path("state/alice").parent.mkdir(parents=True)
     store.path("state/alice").write_text(json.dumps(snapshot))
     lines = [
@@ -98,13 +108,14 @@ def test_a_run_holds_a_batch_of_rows_not_the_table(tmp_path, monkeypatch):
 def test_every_type_loads_its_own_meta_and_rows_and_a_reload_is_fresh(tmp_path):
     store = Store(tmp_path)
     writer = StoreSyncState(store, "alice")
-    writer.save(FolderState("contacts", token="c1", cursor="5",
-                            rows={f"p{n}": _row(n) for n in range(3)}))  # fmt: skip
+    writer.save(
+        FolderState("contacts", token="c1", cursor="5", rows={f"p{n}": _row(n) for n in range(3)})
+    )
     writer.save(FolderState("tasks", token="t1", held={"p9": {"kind": "delete"}}))
     state = StoreSyncState(store, "alice")
     contacts, tasks, calendar = (state.load(t) for t in ("contacts", "tasks", "calendar"))
     assert (contacts.token, contacts.cursor, len(contacts.rows)) == ("c1", "5", 3)
-    assert (tasks.token, tasks.held, len(tasks.rows)) == ("t1", {"p9": {"kind": "delete"}}, 0)
+    assert (tasks.token, tasks.held, len(tasks.rows)) == ("t1", {"p9": HeldEntry(kind="delete")}, 0)
     assert (calendar.token, len(calendar.rows)) == (None, 0)
     writer.save(FolderState("contacts", token="c2", rows={"p7": _row(7)}))  # the whole table
     again = state.load("contacts")  # not what the first load read

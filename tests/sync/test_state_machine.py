@@ -129,8 +129,12 @@ def _meeting(key: str, value: Value, recurring: bool = True) -> dict[str, Any]:
     }
 
 
-_DELETED = {None: None, "a": [_occurrence(1)], "b": [_occurrence(1), _occurrence(2)],
-            "c": [_occurrence(3)]}  # fmt: skip
+_DELETED = {
+    None: None,
+    "a": [_occurrence(1)],
+    "b": [_occurrence(1), _occurrence(2)],
+    "c": [_occurrence(3)],
+}
 _REMINDER = {None: None, "a": 5, "b": 15, "c": 30}
 
 
@@ -138,8 +142,14 @@ def _moved(value: Value) -> list[dict[str, Any]] | None:
     """The fourth meeting of the series moved by an hour (renamed ``value``)."""
     if value is None:
         return None
-    return [{"original_start": _occurrence(4), "start": _occurrence(4, 1),
-             "end": _occurrence(4, 2), "subject": f"moved {value}"}]  # fmt: skip
+    return [
+        {
+            "original_start": _occurrence(4),
+            "start": _occurrence(4, 1),
+            "end": _occurrence(4, 2),
+            "subject": f"moved {value}",
+        }
+    ]
 
 
 MEETINGS = Things(
@@ -185,13 +195,13 @@ TASKS = Things(
         "percent_complete": _PERCENT.get,
         "description": _same,
         "start_date": _DATE.get,
-    },  # fmt: skip
+    },
     item_edits={
         "status": _ITEM_STATUS.get,
         "percent_complete": _PERCENT.get,
         "body": _same,
         "start_date": _DATE.get,
-    },  # fmt: skip
+    },
 )
 
 
@@ -216,8 +226,13 @@ def machine_for(things: Things) -> type[RuleBasedStateMachine]:
         )
         def setup(self, policy: str, inline: bool, page_size: int, batch: int) -> None:
             mailbox = MemoryMailbox(max_batch=batch, page_size=page_size, inline=inline)
-            self.w = World(things.item_type(), crm=MemoryCrm(), mailbox=mailbox,
-                           policy=policy, batch_size=batch)  # fmt: skip
+            self.w = World(
+                things.item_type(),
+                crm=MemoryCrm(),
+                mailbox=mailbox,
+                policy=policy,
+                batch_size=batch,
+            )
 
         def _new_key(self) -> str:
             key = f"E{next(self.keys)}"
@@ -332,8 +347,12 @@ def machine_for(things: Things) -> type[RuleBasedStateMachine]:
 
 
 def _settings(n: int, steps: int) -> settings:
-    return settings(max_examples=examples(n), stateful_step_count=steps, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+    return settings(
+        max_examples=examples(n),
+        stateful_step_count=steps,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
 
 
 SyncMachine = machine_for(CONTACTS)

@@ -65,10 +65,12 @@ class FaultyEws:
         self.server = server
         self.email = f"user{next(_users)}@example.com"
         self.store = server.add_user(self.email, EWS_PASSWORD)
-        config = Configuration(service_endpoint=server.ews_url, auth_type=BASIC,
-                               credentials=Credentials(self.email, EWS_PASSWORD))  # fmt: skip
-        self.account = Account(self.email, config=config, autodiscover=False,
-                               access_type=DELEGATE)  # fmt: skip
+        config = Configuration(
+            service_endpoint=server.ews_url,
+            auth_type=BASIC,
+            credentials=Credentials(self.email, EWS_PASSWORD),
+        )
+        self.account = Account(self.email, config=config, autodiscover=False, access_type=DELEGATE)
         self.real = EwsTransport(connection=None, account=self.account, page_size=page_size)
         self.faults = Faults()
         self._epoch = 0  # sync states carry it: older ones are refused
@@ -166,8 +168,13 @@ def ews_machine_for(things: Things) -> type:
         def setup(self, policy: str, page_size: int, batch: int) -> None:  # type: ignore[override]
             assert _server is not None, "the module's emulator fixture runs first"
             mailbox = FaultyEws(_server, page_size)
-            self.w = World(things.item_type(), crm=MemoryCrm(), mailbox=mailbox,  # type: ignore[arg-type]
-                           policy=policy, batch_size=batch)  # fmt: skip
+            self.w = World(
+                things.item_type(),
+                crm=MemoryCrm(),
+                mailbox=mailbox,  # type: ignore[arg-type]
+                policy=policy,
+                batch_size=batch,
+            )
 
         def teardown(self) -> None:
             try:

@@ -32,8 +32,13 @@ def _decide(w: World, decision: dict, name: str = "contacts") -> None:
 
 def test_match_pairs_levels_ambiguity_and_veto():
     items = {"i1": ["a", "x"], "i2": ["b", "y"], "i3": [None, "z"], "i4": ["c", "w"]}
-    records = {"r1": ["a", "q"], "r2": [None, "y"], "r3": [None, "z"], "r4": [None, "z"],
-               "r5": ["d", "w"]}  # fmt: skip
+    records = {
+        "r1": ["a", "q"],
+        "r2": [None, "y"],
+        "r3": [None, "z"],
+        "r4": [None, "z"],
+        "r5": ["d", "w"],
+    }
     pairs, groups = match(items, records)
     assert sorted(pairs) == [("i1", "r1"), ("i2", "r2")]
     assert [(g.items, g.records) for g in groups] == [(["i3"], ["r3", "r4"])]
@@ -60,9 +65,14 @@ def test_first_sync_links_the_same_people_instead_of_duplicating():
 def test_matching_normalises_and_follows_the_policy_when_contents_differ():
     w = World()
     w.crm.add("people", person(1, job_title="CTO"))
-    w.mb.add("contacts", {**w.t.to_item(person(1)), "job_title": "Boss",
-                          "email_addresses": [{"label": "EmailAddress1",
-                                               "email": " ANN1@Example.com"}]})  # fmt: skip
+    w.mb.add(
+        "contacts",
+        {
+            **w.t.to_item(person(1)),
+            "job_title": "Boss",
+            "email_addresses": [{"label": "EmailAddress1", "email": " ANN1@Example.com"}],
+        },
+    )
     w.crm.add("people", {"first_name": "Cleo", "last_name": "Ray", "company": "Acme"})
     w.mb.add("contacts", {"given_name": "cleo", "surname": "RAY ", "company_name": "acme"})
     r = w.sync()
@@ -74,14 +84,29 @@ def test_matching_normalises_and_follows_the_policy_when_contents_differ():
 
 def test_meetings_match_by_uid_then_by_subject_and_time_and_tasks_by_subject_and_due():
     cal = World(CalendarType())
-    cal.crm.add("meetings", {"subject": "Review", "start": "2024-05-06T10:00:00+02:00",
-                             "end": "2024-05-06T11:00:00+02:00"})  # fmt: skip
-    cal.mb.add("calendar", {"subject": "Review", "start": "2024-05-06T08:00:00+00:00",
-                            "end": "2024-05-06T09:00:00+00:00", "uid": "U1"})  # fmt: skip
-    cal.crm.add("meetings", {"subject": "Old name", "uid": "U2",
-                             "start": "2024-05-07T10:00:00+00:00"})  # fmt: skip
-    cal.mb.add("calendar", {"subject": "New name", "uid": "U2",
-                            "start": "2024-05-07T10:00:00+00:00"})  # fmt: skip
+    cal.crm.add(
+        "meetings",
+        {
+            "subject": "Review",
+            "start": "2024-05-06T10:00:00+02:00",
+            "end": "2024-05-06T11:00:00+02:00",
+        },
+    )
+    cal.mb.add(
+        "calendar",
+        {
+            "subject": "Review",
+            "start": "2024-05-06T08:00:00+00:00",
+            "end": "2024-05-06T09:00:00+00:00",
+            "uid": "U1",
+        },
+    )
+    cal.crm.add(
+        "meetings", {"subject": "Old name", "uid": "U2", "start": "2024-05-07T10:00:00+00:00"}
+    )
+    cal.mb.add(
+        "calendar", {"subject": "New name", "uid": "U2", "start": "2024-05-07T10:00:00+00:00"}
+    )
     # same subject and time, different UIDs: two different meetings
     cal.crm.add("meetings", {"subject": "Standup", "uid": "U3", "start": "2024-05-08T09:00"})
     cal.mb.add("calendar", {"subject": "Standup", "uid": "U4", "start": "2024-05-08T09:00"})
@@ -261,8 +286,9 @@ def test_the_ledger_gets_every_operation_once_per_batch_with_errors():
     w = World(batch_size=2)
     for n in range(5):
         w.crm.add("people", person(n))
-    w.mb.faults.fail_items("create", lambda new: new.fields["given_name"] == "Ann3",
-                           ValueError("refused"))  # fmt: skip
+    w.mb.faults.fail_items(
+        "create", lambda new: new.fields["given_name"] == "Ann3", ValueError("refused")
+    )
     ledger = ListLedger()
     w.sync(ledger=ledger)
     ops = [(e["op"], e["direction"], e["error"]) for e in ledger.entries]

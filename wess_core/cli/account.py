@@ -178,7 +178,8 @@ def test_connection_command(ctx: Context, login: str, as_json: bool) -> None:
     from wess_core.service import connect
 
     data = connect.test_connection(ctx, login)
-    emit(data, as_json, f"Connection OK: {data['email']} at {data['ews_url']}.")
+    where = f" at {data['ews_url']}" if data["ews_url"] else ""  # a transport without URL
+    emit(data, as_json, f"Connection OK: {data['email']}{where}.")
 
 
 @cli.group()

@@ -129,6 +129,6 @@ def test_connection(ctx: Context, login: str) -> dict[str, Any]:
     connection = conn_mod.resolve(account, get_profile(ctx, login), ctx.secrets.decrypt, ctx.home)
     with deadlines.account_scope(account):
         url = conn_mod.check(connection)
-    if not connection.ews_url and url != connection.discovered_ews_url:
+    if url and not connection.ews_url and url != connection.discovered_ews_url:
         _cache_url(ctx, login, url)
     return {**_summary(connection, url), "ok": True}

@@ -28,6 +28,7 @@ from wess_core.service.accounts import setting
 from wess_core.service.context import Context
 from wess_core.service.sync import user_lock
 from wess_core.service.users import get_profile
+from wess_core.sync.held import DELETE, HeldEntry
 from wess_core.sync.ledger import StoreLedger, parse_since
 from wess_core.sync.status import FolderState, StoreSyncState
 
@@ -55,34 +56,34 @@ def _editing(ctx: Context, login: str) -> Iterator[tuple[StoreSyncState, list[Fo
 # -- review ----------------------------------------------------------------------------
 
 
-def _candidates(entry: dict[str, Any]) -> list[dict[str, Any]]:
-    names = entry.get("summaries") or {}
-    pairs = [(c, i) for c in entry["records"] for i in entry["items"]]
+def _candidates(entry: HeldEntry) -> list[dict[str, Any]]:
+    names = entry.summaries
+    pairs = [(c, i) for c in entry.records for i in entry.items]
     return [
         {"n": str(n), "crm_id": c, "item_id": i, "crm": names.get(c), "exchange": names.get(i)}
         for n, (c, i) in enumerate(pairs, 1)
     ]
 
 
-def _public(entry: dict[str, Any]) -> dict[str, Any]:
-    names = entry.get("summaries") or {}
+def _public(entry: HeldEntry) -> dict[str, Any]:
+    names = entry.summaries
     out: dict[str, Any] = {
-        "id": entry["id"],
-        "type": entry["item_type"],
-        "kind": entry["kind"],
-        "side": entry.get("side"),
-        "reason": entry.get("reason"),
-        "since": entry.get("since"),
-        "decision": (entry.get("decision") or {}).get("action"),
-        "crm_ids": list(entry["records"]),
-        "item_ids": list(entry["items"]),
+        "id": entry.id,
+        "type": entry.item_type,
+        "kind": entry.kind,
+        "side": entry.side,
+        "reason": entry.reason,
+        "since": entry.since,
+        "decision": entry.action,
+        "crm_ids": list(entry.records),
+        "item_ids": list(entry.items),
     }
-    if entry["kind"] == "delete":
-        survivor = entry["items"][0] if entry["side"] == "exchange" else entry["records"][0]
+    if entry.kind == DELETE:
+        survivor = entry.items[0] if entry.side == "exchange" else entry.records[0]
         out["summary"] = names.get(survivor) or next(iter(names.values()), "-")
     else:
         out["side"] = "both"
-        out["summary"] = entry.get("key")
+        out["summary"] = entry.key
         out["candidates"] = _candidates(entry)
     return out
 
@@ -131,7 +132,7 @@ def decide(
                 f"nothing held for {login} under {quote(unknown[0])}; see 'wess review {login}'"
             )
         todo = list(entries) if everything else list(wanted)
-        plan: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        plan: list[tuple[HeldEntry, dict[str, Any]]] = []
         for rid in todo:
             entry = entries[rid]
             pick = wanted.get(rid)
@@ -139,10 +140,10 @@ def decide(
                 if pick:
                     raise UsageError(f"--reject takes review IDs without a candidate ({rid})")
                 decision = {"action": "reject"}
-            elif entry["kind"] == "delete":
+            elif entry.kind == DELETE:
                 if pick:
                     raise UsageError(f"{rid} is a held delete: approve it without =CANDIDATE")
-                if entry.get("side") == "crm" and not ctx.is_admin:
+                if entry.side == "crm" and not ctx.is_admin:
                     if everything:
                         needs_admin.append(rid)
                         continue
@@ -154,10 +155,8 @@ def decide(
                 decision = {"action": "approve"}
             else:
                 cands = {c["n"]: c for c in _candidates(entry)}
-                by_id = {c["crm_id"]: c for c in cands.values() if len(entry["items"]) == 1}
-                by_id.update(
-                    {c["item_id"]: c for c in cands.values() if len(entry["records"]) == 1}
-                )
+                by_id = {c["crm_id"]: c for c in cands.values() if len(entry.items) == 1}
+                by_id.update({c["item_id"]: c for c in cands.values() if len(entry.records) == 1})
                 chosen = cands.get(pick or "") or by_id.get(pick or "")
                 if chosen is None:
                     if everything:
@@ -168,11 +167,14 @@ def decide(
                         f"{rid} is an ambiguous match: pick the candidate, --approve {rid}=N "
                         f"(N: {choices}; see 'wess review {login}')"
                     )
-                decision = {"action": "link", "crm_id": chosen["crm_id"],
-                            "item_id": chosen["item_id"]}  # fmt: skip
+                decision = {
+                    "action": "link",
+                    "crm_id": chosen["crm_id"],
+                    "item_id": chosen["item_id"],
+                }
             plan.append((entry, decision))
         for entry, decision in plan:
-            entry["decision"] = {**decision, "by": actor, "admin": ctx.is_admin, "time": stamp}
+            entry.decision = {**decision, "by": actor, "admin": ctx.is_admin, "time": stamp}
             decided.append(_public(entry))
     return {"login": login, "decided": decided, "skipped": skipped, "needs_admin": needs_admin}
 
@@ -205,10 +207,10 @@ def _locate(
         if state.by_crm(ident) or ident in state.retry_records:
             return state, "crm"
         for entry in state.held.values():
-            if ident in entry["items"] or ident in entry["records"]:
+            if ident in entry.items or ident in entry.records:
                 raise UsageError(
-                    f"{ident} is held for review ({entry['id']}); decide with "
-                    f"'wess review {login} {entry['id']} --approve' or '--reject'"
+                    f"{ident} is held for review ({entry.id}); decide with "
+                    f"'wess review {login} {entry.id} --approve' or '--reject'"
                 )
         if ident in state.ignored:
             side = state.ignored[ident].partition(" ")[2] or "crm"
@@ -241,8 +243,14 @@ def retry(ctx: Context, login: str, item: str) -> dict[str, Any]:
         state, side = _locate(ctx, login, states, item)
         was_ignored = state.ignored.pop(item, None) is not None
         _schedule(state, item, side, "retry requested")
-    return {"login": login, "item": item, "type": state.item_type, "side": side,
-            "resumed": was_ignored, "when": "next sync"}  # fmt: skip
+    return {
+        "login": login,
+        "item": item,
+        "type": state.item_type,
+        "side": side,
+        "resumed": was_ignored,
+        "when": "next sync",
+    }
 
 
 def ignore(ctx: Context, login: str, item: str, undo: bool = False) -> dict[str, Any]:
@@ -263,5 +271,10 @@ def ignore(ctx: Context, login: str, item: str, undo: bool = False) -> dict[str,
             for ident in ids:
                 state.retry_items.pop(ident, None)
                 state.retry_records.pop(ident, None)
-    return {"login": login, "item": item, "type": state.item_type, "side": side,
-            "ignored": not undo}  # fmt: skip
+    return {
+        "login": login,
+        "item": item,
+        "type": state.item_type,
+        "side": side,
+        "ignored": not undo,
+    }

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from wess_core import plugins, safefile
@@ -30,6 +31,7 @@ from wess_core.service.accounts import load_account, setting, setting_of
 from wess_core.service.context import Context
 from wess_core.service.users import edit_profile, eligibility, get_profile, list_profiles
 from wess_core.store import LockTimeout, file_lock
+from wess_core.strategies import MailboxUnavailable
 
 
 @contextlib.contextmanager
@@ -103,42 +105,6 @@ def _connection_for(
     return connection
 
 
-class _Guard:
-    """Wraps the transport: after the first whole-mailbox failure (credentials refused,
-    endpoint unreachable) the other folders fail at once instead of asking again."""
-
-    def __init__(
-        self,
-        mailbox: Any,
-        progress: Callable[[str], None] | None = None,
-        conceal: str | None = None,
-    ) -> None:
-        self._mailbox = mailbox
-        self.fatal: Exception | None = None
-        self._progress = progress
-        self._seen: set[str] = set()
-        #: The one message for an endpoint failure of a user-set URL (see ``user_url_failure``).
-        self._conceal = conceal
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._mailbox, name)
-
-    def changes(self, folder: str, token: str | None) -> Any:
-        if self._progress is not None and folder not in self._seen:
-            self._seen.add(folder)  # a folder's first page: its sync has begun
-            self._progress(folder)
-        if self.fatal is not None:
-            raise self.fatal
-        try:
-            return self._mailbox.changes(folder, token)
-        except Exception as exc:
-            if self._conceal and getattr(exc, "endpoint", False):
-                exc.args = (self._conceal,)  # refused, timed out, TLS: all look the same
-            if hasattr(exc, "credentials") and hasattr(exc, "rediscover"):
-                self.fatal = exc
-            raise
-
-
 def _set_pause(ctx: Context, login: str, reason: str | None) -> bool:
     """Pause (reason) or resume (None) a user; True when that changed anything."""
     changed = []
@@ -184,15 +150,8 @@ def sync_user(
         policy = setting_of(account, "conflict_policy")
         pm.hook.wess_sync_started(user=profile, item_types=[t.name for t in types])
         try:
-            result, guard = _run(ctx, login, types, crm, factory, policy, dry_run, False,
-                                 (account, profile), progress)  # fmt: skip
-            fatal = guard.fatal
-            # a server that was cut off is alive at that address: discovering it again
-            # would only spend the rest of the run on it
-            if fatal is not None and getattr(fatal, "rediscover", False) and not limits.cut:
-                result, guard = _run(ctx, login, types, crm, factory, policy, dry_run, True,
-                                     progress=progress)  # fmt: skip
-                fatal = guard.fatal
+            run = _Run(types, crm, factory, policy, dry_run, (account, profile), limits, progress)
+            result = _run(ctx, login, run)
         except UntrustedSetting as exc:
             # service credentials with a user-set address: paused (the scheduler skips
             # the user, one history entry) until an admin sets or approves the value
@@ -208,15 +167,16 @@ def sync_user(
             if cut is None:
                 raise
             raise ConnectionFailed(f"sync of {login} cut off: {cut}") from None
+        fatal = result.unavailable
         seconds = round(time.monotonic() - started, 3)
         result_dict = result.to_dict()
         data = {"login": login, "seconds": seconds, **result_dict}
         pm.hook.wess_sync_finished(user=profile, result=result)
-        if fatal is not None and getattr(fatal, "credentials", False) and not dry_run:
+        if fatal is not None and fatal.credentials and not dry_run:
             reason = str(fatal)
             if _set_pause(ctx, login, reason):  # one history entry per new problem
                 history.record(ctx, login, "error", f"sync paused: {reason}", paused=True)
-            if getattr(fatal, "gone", False):  # the mailbox or the access to it is gone
+            if fatal.gone:  # the mailbox or the access to it is gone
                 fix = (
                     "fix the Exchange e-mail or the mailbox's access, then save the settings "
                     f"to resume (wess users set {login} --exchange-email ADDRESS)"
@@ -241,8 +201,8 @@ def sync_user(
                 result=result_dict,
             )
             if result.held:
-                history.record(ctx, login, "review", _held_line(login, result.held),
-                               held=result.held)  # fmt: skip
+                line = _held_line(login, result.held)
+                history.record(ctx, login, "review", line, held=result.held)
         if limits.cut is not None:  # what was done is saved; the scheduler counts a failure
             raise ConnectionFailed(f"sync of {login} cut off: {limits.cut}")
     return data
@@ -273,34 +233,63 @@ def deletion_guard(ctx: Context, account: Any = None) -> Any:
     )
 
 
-def _run(
-    ctx: Context,
-    login: str,
-    types: list[Any],
-    crm: Any,
-    factory: Callable[[Any], Any],
-    policy: str,
-    dry_run: bool,
-    rediscover: bool,
-    known: tuple[Any, Any] | None = None,
-    progress: Callable[[str], None] | None = None,
-) -> tuple[Any, _Guard]:
-    """One pass of the engine over every folder, with a freshly resolved connection."""
+@dataclass
+class _Run:
+    """What one engine run of a user needs besides the context."""
+
+    types: list[Any]
+    crm: Any
+    factory: Callable[[Any], Any]
+    policy: str
+    dry_run: bool
+    #: The account and profile this run just read.
+    known: tuple[Any, Any]
+    #: The run's deadlines (``deadlines.account_scope``): a cut run is not rediscovered.
+    limits: Any
+    progress: Callable[[str], None] | None = None
+
+
+def _run(ctx: Context, login: str, run: _Run) -> Any:
+    """The engine over every folder, with a freshly resolved connection.
+
+    A whole-mailbox failure (``MailboxUnavailable``) comes here once, through the
+    engine's ``recover``: an endpoint failure of a user-set URL gets the one message
+    that reveals nothing (``user_url_failure``); ``rediscover`` discovers the URL again
+    and the engine retries the folder that failed with it, once per run. A run that was
+    cut off is not rediscovered: the server is alive at that address, discovering it
+    again would only spend the rest of the run on it."""
     from wess_core.sync.engine import sync_all
     from wess_core.sync.ledger import StoreLedger
     from wess_core.sync.status import StoreSyncState
 
-    known = known or (load_account(ctx), get_profile(ctx, login))
-    needs_url = bool(getattr(factory, "needs_ews_url", False))
-    connection = _connection_for(ctx, login, rediscover, known, needs_url)
+    needs_url = bool(getattr(run.factory, "needs_ews_url", False))
+    connection = _connection_for(ctx, login, False, run.known, needs_url)
     conceal = user_url_failure(connection).reason if "ews_url" in connection.user_set else None
-    guard = _Guard(factory(connection), progress, conceal)
-    account = known[0]
+    rediscovered: list[bool] = []
+
+    def recover(exc: MailboxUnavailable) -> Any:
+        if conceal and exc.endpoint:
+            exc.args = (conceal,)  # refused, timed out, TLS: all look the same
+        if not exc.rediscover or rediscovered or run.limits.cut:
+            return None
+        rediscovered.append(True)
+        known = (load_account(ctx), get_profile(ctx, login))
+        return run.factory(_connection_for(ctx, login, True, known, needs_url))
+
+    account = run.known[0]
     ledger = StoreLedger(ctx.store, login, int(setting_of(account, "ledger_retention_days")))
-    result = sync_all(types, crm, guard, StoreSyncState(ctx.store, login), policy,
-                      dry_run=dry_run, guard=deletion_guard(ctx, account),
-                      ledger=ledger)  # fmt: skip
-    return result, guard
+    return sync_all(
+        run.types,
+        run.crm,
+        run.factory(connection),
+        StoreSyncState(ctx.store, login),
+        run.policy,
+        dry_run=run.dry_run,
+        guard=deletion_guard(ctx, account),
+        ledger=ledger,
+        progress=run.progress,
+        recover=recover,
+    )
 
 
 def eligible_logins(ctx: Context) -> list[str]:

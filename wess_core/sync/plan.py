@@ -21,9 +21,11 @@ from typing import Any
 
 from wess_core.errors import UsageError
 from wess_core.strategies import CrmRecord, Direction, ItemType, MailboxChange, MailboxItem
+from wess_core.sync.held import AMBIGUOUS, HeldEntry
 from wess_core.sync.result import Conflict
 from wess_core.sync.review import match, match_keys_of, review_id, summary
-from wess_core.sync.status import FolderState, StatusRow, content_hash, pair_id
+from wess_core.sync.status import FolderState, StatusRow, content_hash
+from wess_core.sync.status import pair_id as new_pair_id
 
 #: Conflict policies (both sides changed the same pair since the last sync).
 #: ``crm-wins`` is the default: the CRM is the shared system of record (a contact or a
@@ -79,8 +81,8 @@ class Action:
     record: CrmRecord | None = None
     item: MailboxItem | None = None
     conflict: Conflict | None = None
-    #: HOLD: the entry held for review (see ``wess_core.sync.review``).
-    entry: dict[str, Any] | None = None
+    #: HOLD, and the actions a reviewer's decision leads to: the entry held for review.
+    entry: HeldEntry | None = None
 
     @property
     def crm_id(self) -> str | None:
@@ -103,7 +105,7 @@ class Action:
             out["winner"] = self.conflict.winner
         if self.entry is not None:
             out["review_id"] = self.pair_id
-            out["reason"] = self.entry.get("reason")
+            out["reason"] = self.entry.reason
         return out
 
 
@@ -111,13 +113,13 @@ class Views:
     """Hashes and views of both sides through one item type's mapping."""
 
     def __init__(self, item_type: ItemType) -> None:
-        self.t = item_type
+        self.item_type = item_type
 
     def record_view(self, fields: Mapping[str, Any]) -> dict[str, Any]:
-        return self.t.to_record(self.t.to_item(fields))
+        return self.item_type.to_record(self.item_type.to_item(fields))
 
     def item_view(self, fields: Mapping[str, Any]) -> dict[str, Any]:
-        return self.t.to_record(fields)
+        return self.item_type.to_record(fields)
 
     def record_hash(self, record: CrmRecord) -> str:
         return content_hash(self.record_view(record.fields))
@@ -125,9 +127,9 @@ class Views:
     def item_hash(self, item: MailboxItem) -> str:
         return content_hash(self.item_view(item.fields))
 
-    def row(self, pid: str, record: CrmRecord, item: MailboxItem) -> StatusRow:
+    def row(self, pair_id: str, record: CrmRecord, item: MailboxItem) -> StatusRow:
         return StatusRow(
-            pair_id=pid,
+            pair_id=pair_id,
             crm_id=record.id,
             crm_rev=record.revision,
             crm_hash=self.record_hash(record),
@@ -187,7 +189,7 @@ class Planner:
     """Turns the changes of one folder into actions, following the truth tables below."""
 
     def __init__(self, item_type: ItemType, state: FolderState, policy: str) -> None:
-        self.t = item_type
+        self.item_type = item_type
         self.views = Views(item_type)
         self.state = state
         self.policy = check_policy(policy)
@@ -196,14 +198,14 @@ class Planner:
 
     # -- helpers ---------------------------------------------------------------
 
-    def _add(self, kind: Kind, pid: str, **kw: Any) -> None:
-        self.actions.append(Action(kind, pid, **kw))
+    def _add(self, kind: Kind, pair_id: str, **kw: Any) -> None:
+        self.actions.append(Action(kind, pair_id, **kw))
 
     def _conflict(
-        self, pid: str, kind: str, won: str, record: CrmRecord | None, item: MailboxItem | None
+        self, pair_id: str, kind: str, won: str, record: CrmRecord | None, item: MailboxItem | None
     ) -> Conflict:
         return Conflict(
-            pair_id=pid,
+            pair_id=pair_id,
             crm_id=record.id if record else None,
             item_id=item.item_id if item else None,
             kind=kind,
@@ -222,23 +224,26 @@ class Planner:
         if new != row:
             self._add(Kind.LINK, row.pair_id, row=new)
 
-    def _resolve(self, pid: str, kind: str, row: StatusRow | None, rec: CrmRecord,
-                 item: MailboxItem) -> None:  # fmt: skip
+    def _resolve(
+        self, pair_id: str, kind: str, row: StatusRow | None, record: CrmRecord, item: MailboxItem
+    ) -> None:
         """Both sides hold a version and no common base says which is new."""
-        if self.views.record_hash(rec) == self.views.item_hash(item):
-            self._add(Kind.LINK, pid, row=self.views.row(pid, rec, item))
+        if self.views.record_hash(record) == self.views.item_hash(item):
+            self._add(Kind.LINK, pair_id, row=self.views.row(pair_id, record, item))
             return
         if not self.two_way:  # the mailbox is the source; not a conflict
-            self._add(Kind.UPDATE_RECORD, pid, row=row, record=rec, item=item)
+            self._add(Kind.UPDATE_RECORD, pair_id, row=row, record=record, item=item)
             return
-        won = winner(self.policy, rec, item)
-        conflict = self._conflict(pid, kind, won, rec, item)
+        won = winner(self.policy, record, item)
+        conflict = self._conflict(pair_id, kind, won, record, item)
         step = Kind.UPDATE_ITEM if won == "crm" else Kind.UPDATE_RECORD
-        self._add(step, pid, row=row, record=rec, item=item, conflict=conflict)
+        self._add(step, pair_id, row=row, record=record, item=item, conflict=conflict)
 
     # -- the tables --------------------------------------------------------------
 
-    def linked(self, row: StatusRow, mc: MailboxChange | None, cc: CrmRecord | None) -> None:
+    def linked(
+        self, row: StatusRow, item_change: MailboxChange | None, record_change: CrmRecord | None
+    ) -> None:
         """A pair with a status row.
 
         Two-way (rows: mailbox side, columns: CRM side; SAME = no change / echo /
@@ -257,49 +262,51 @@ class Planner:
         the row (the CRM keeps its archived copy; moving a mail out of the folder is a
         delete too); CRM edits are ignored.
         """
-        v = self.views
-        m = _seen_item(v, row, mc)
-        c = _seen_record(v, row, cc)
-        item = mc.item if mc is not None and not mc.deleted else None
-        rec = cc if cc is not None and not cc.deleted else None
-        pid = row.pair_id
+        mailbox_seen = _seen_item(self.views, row, item_change)
+        crm_seen = _seen_record(self.views, row, record_change)
+        item = item_change.item if item_change is not None and not item_change.deleted else None
+        record = record_change if record_change is not None and not record_change.deleted else None
+        pair_id = row.pair_id
         if not self.two_way:
-            if c is Seen.DELETED or m is Seen.DELETED:
-                self._add(Kind.UNLINK, pid, row=row)
-            elif m is Seen.CHANGED:
-                self._add(Kind.UPDATE_RECORD, pid, row=row, item=item)
-            elif m is Seen.TOUCHED:
+            if crm_seen is Seen.DELETED or mailbox_seen is Seen.DELETED:
+                self._add(Kind.UNLINK, pair_id, row=row)
+            elif mailbox_seen is Seen.CHANGED:
+                self._add(Kind.UPDATE_RECORD, pair_id, row=row, item=item)
+            elif mailbox_seen is Seen.TOUCHED:
                 self._refresh(row, None, item)
             return
         same = (Seen.NONE, Seen.ECHO, Seen.TOUCHED)
-        if m in same and c in same:
-            self._refresh(row, rec, item)
-        elif m in same and c is Seen.CHANGED:
-            self._add(Kind.UPDATE_ITEM, pid, row=row, record=rec, item=item)
-        elif m in same and c is Seen.DELETED:
-            self._add(Kind.DELETE_ITEM, pid, row=row, item=item)
-        elif m is Seen.CHANGED and c in same:
-            self._add(Kind.UPDATE_RECORD, pid, row=row, record=rec, item=item)
-        elif m is Seen.CHANGED and c is Seen.CHANGED:
-            assert rec is not None and item is not None
-            self._resolve(pid, "both-changed", row, rec, item)
-        elif m is Seen.CHANGED and c is Seen.DELETED:
-            conflict = self._conflict(pid, "edit-vs-delete", "exchange", None, item)
-            self._add(Kind.CREATE_RECORD, pid, row=row, item=item, conflict=conflict)
-        elif m is Seen.DELETED and c in same:
-            self._add(Kind.DELETE_RECORD, pid, row=row, record=rec)
-        elif m is Seen.DELETED and c is Seen.CHANGED:
-            conflict = self._conflict(pid, "edit-vs-delete", "crm", rec, None)
-            self._add(Kind.CREATE_ITEM, pid, row=row, record=rec, conflict=conflict)
+        if mailbox_seen in same and crm_seen in same:
+            self._refresh(row, record, item)
+        elif mailbox_seen in same and crm_seen is Seen.CHANGED:
+            self._add(Kind.UPDATE_ITEM, pair_id, row=row, record=record, item=item)
+        elif mailbox_seen in same and crm_seen is Seen.DELETED:
+            self._add(Kind.DELETE_ITEM, pair_id, row=row, item=item)
+        elif mailbox_seen is Seen.CHANGED and crm_seen in same:
+            self._add(Kind.UPDATE_RECORD, pair_id, row=row, record=record, item=item)
+        elif mailbox_seen is Seen.CHANGED and crm_seen is Seen.CHANGED:
+            assert record is not None and item is not None
+            self._resolve(pair_id, "both-changed", row, record, item)
+        elif mailbox_seen is Seen.CHANGED and crm_seen is Seen.DELETED:
+            conflict = self._conflict(pair_id, "edit-vs-delete", "exchange", None, item)
+            self._add(Kind.CREATE_RECORD, pair_id, row=row, item=item, conflict=conflict)
+        elif mailbox_seen is Seen.DELETED and crm_seen in same:
+            self._add(Kind.DELETE_RECORD, pair_id, row=row, record=record)
+        elif mailbox_seen is Seen.DELETED and crm_seen is Seen.CHANGED:
+            conflict = self._conflict(pair_id, "edit-vs-delete", "crm", record, None)
+            self._add(Kind.CREATE_ITEM, pair_id, row=row, record=record, conflict=conflict)
         else:  # both deleted
-            self._add(Kind.UNLINK, pid, row=row)
+            self._add(Kind.UNLINK, pair_id, row=row)
 
     def unlinked(
-        self, mc: MailboxChange | None, cc: CrmRecord | None, kind: str = "relink"
+        self,
+        item_change: MailboxChange | None,
+        record_change: CrmRecord | None,
+        kind: str = "relink",
     ) -> None:
         """No status row (new on a side, or found again after a crash or a reset).
 
-        ``mc`` and ``cc`` come together when they name each other (the record's
+        ``item_change`` and ``record_change`` come together when they name each other (the record's
         ``exchange_id`` is the item, or the item's stored CRM id is the record)::
 
           item new,  record new      → the same thing, linked: equal → link row;
@@ -311,24 +318,29 @@ class Planner:
           record new alone           → create item (carrying the CRM id); two-way only
           deletions alone            → nothing (we never had the pair)
         """
-        item = mc.item if mc is not None and not mc.deleted else None
-        rec = cc if cc is not None and not cc.deleted else None
-        if item is not None and rec is not None:
-            self._resolve(pair_id("crm", rec.id), kind, None, rec, item)
-        elif item is not None and cc is not None:  # record deleted
+        item = item_change.item if item_change is not None and not item_change.deleted else None
+        record = record_change if record_change is not None and not record_change.deleted else None
+        if item is not None and record is not None:
+            self._resolve(new_pair_id("crm", record.id), kind, None, record, item)
+        elif item is not None and record_change is not None:  # record deleted
             if self.two_way:
-                self._add(Kind.DELETE_ITEM, pair_id("crm", cc.id), record=cc, item=item)
+                self._add(
+                    Kind.DELETE_ITEM,
+                    new_pair_id("crm", record_change.id),
+                    record=record_change,
+                    item=item,
+                )
         elif item is not None:
-            self._add(Kind.CREATE_RECORD, pair_id("item", item.item_id), item=item)
-        elif rec is not None and self.two_way:
-            self._add(Kind.CREATE_ITEM, pair_id("crm", rec.id), record=rec)
+            self._add(Kind.CREATE_RECORD, new_pair_id("item", item.item_id), item=item)
+        elif record is not None and self.two_way:
+            self._add(Kind.CREATE_ITEM, new_pair_id("crm", record.id), record=record)
 
 
 def plan_folder(
     item_type: ItemType,
     state: FolderState,
-    mchanges: Mapping[str, MailboxChange],
-    cchanges: Mapping[str, CrmRecord],
+    item_changes: Mapping[str, MailboxChange],
+    record_changes: Mapping[str, CrmRecord],
     policy: str = DEFAULT_POLICY,
     *,
     links: Mapping[str, str] | None = None,
@@ -344,67 +356,73 @@ def plan_folder(
     groups: dict[str, tuple[StatusRow, MailboxChange | None, CrmRecord | None]] = {}
     loose_items: dict[str, MailboxChange] = {}
     loose_records: dict[str, CrmRecord] = {}
-    for iid, mc in mchanges.items():
-        row = state.by_item(iid)
+    for item_id, item_change in item_changes.items():
+        row = state.by_item(item_id)
         if row is not None:
-            groups[row.pair_id] = (row, mc, None)
-        elif not mc.deleted:
-            loose_items[iid] = mc
-    for cid, cc in cchanges.items():
-        row = state.by_crm(cid)
+            groups[row.pair_id] = (row, item_change, None)
+        elif not item_change.deleted:
+            loose_items[item_id] = item_change
+    for crm_id, record_change in record_changes.items():
+        row = state.by_crm(crm_id)
         if row is not None:
             old = groups.get(row.pair_id)
-            groups[row.pair_id] = (row, old[1] if old else None, cc)
+            groups[row.pair_id] = (row, old[1] if old else None, record_change)
         else:
-            loose_records[cid] = cc
+            loose_records[crm_id] = record_change
     # A restore (edit beats delete) that a killed run already did: the pair's deleted
     # side was re-created, carrying the surviving side's id, but the row was not saved.
     # Re-link the survivor to the re-created side instead of restoring once more.
     by_exchange_id = {
-        cc.exchange_id: cid
-        for cid, cc in loose_records.items()
-        if cc.exchange_id and not cc.deleted
+        record_change.exchange_id: crm_id
+        for crm_id, record_change in loose_records.items()
+        if record_change.exchange_id and not record_change.deleted
     }
     by_crm_id = {
-        mc.item.crm_id: iid for iid, mc in loose_items.items() if mc.item and mc.item.crm_id
+        item_change.item.crm_id: item_id
+        for item_id, item_change in loose_items.items()
+        if item_change.item and item_change.item.crm_id
     }
-    for pid, (row, mc, cc) in list(groups.items()):
-        if cc is not None and cc.deleted and row.item_id in by_exchange_id:
-            if mc is not None and mc.item is not None:
-                planner.actions.append(Action(Kind.UNLINK, pid, row=row))
-                loose_items[row.item_id] = mc
-                del groups[pid]
-        elif mc is not None and mc.deleted and row.crm_id in by_crm_id:
-            if cc is not None and not cc.deleted:
-                planner.actions.append(Action(Kind.UNLINK, pid, row=row))
-                loose_records[row.crm_id] = cc
-                del groups[pid]
-    for row, mc, cc in groups.values():
-        planner.linked(row, mc, cc)
+    for pair_id, (row, item_change, record_change) in list(groups.items()):
+        if record_change is not None and record_change.deleted and row.item_id in by_exchange_id:
+            if item_change is not None and item_change.item is not None:
+                planner.actions.append(Action(Kind.UNLINK, pair_id, row=row))
+                loose_items[row.item_id] = item_change
+                del groups[pair_id]
+        elif item_change is not None and item_change.deleted and row.crm_id in by_crm_id:
+            if record_change is not None and not record_change.deleted:
+                planner.actions.append(Action(Kind.UNLINK, pair_id, row=row))
+                loose_records[row.crm_id] = record_change
+                del groups[pair_id]
+    for row, item_change, record_change in groups.values():
+        planner.linked(row, item_change, record_change)
 
     # Re-link loose sides that name each other: first by the record's exchange_id,
     # then by the CRM id stored on the item (a copy of a linked item carries a CRM id
     # that is already taken: it is a new item).
     paired: list[tuple[MailboxChange | None, CrmRecord | None]] = []
-    for cid, cc in list(loose_records.items()):
-        if cc.deleted or not cc.exchange_id or cc.exchange_id not in loose_items:
+    for crm_id, record_change in list(loose_records.items()):
+        if (
+            record_change.deleted
+            or not record_change.exchange_id
+            or record_change.exchange_id not in loose_items
+        ):
             continue
-        paired.append((loose_items.pop(cc.exchange_id), loose_records.pop(cid)))
-    for iid, mc in list(loose_items.items()):
-        crm_id = mc.item.crm_id if mc.item is not None else None
+        paired.append((loose_items.pop(record_change.exchange_id), loose_records.pop(crm_id)))
+    for item_id, item_change in list(loose_items.items()):
+        crm_id = item_change.item.crm_id if item_change.item is not None else None
         if crm_id and crm_id in loose_records:
-            paired.append((loose_items.pop(iid), loose_records.pop(crm_id)))
-    for iid, cid in (links or {}).items():
-        if iid in loose_items and cid in loose_records and not loose_records[cid].deleted:
-            paired.append((loose_items.pop(iid), loose_records.pop(cid)))
-    for mc, cc in paired:
-        planner.unlinked(mc, cc)
+            paired.append((loose_items.pop(item_id), loose_records.pop(crm_id)))
+    for item_id, crm_id in (links or {}).items():
+        if item_id in loose_items and crm_id in loose_records and not loose_records[crm_id].deleted:
+            paired.append((loose_items.pop(item_id), loose_records.pop(crm_id)))
+    for item_change, record_change in paired:
+        planner.unlinked(item_change, record_change)
     _match(planner, loose_items, loose_records, no_match)
-    for mc in loose_items.values():
-        planner.unlinked(mc, None)
-    for cc in loose_records.values():
-        if not cc.deleted:
-            planner.unlinked(None, cc)
+    for item_change in loose_items.values():
+        planner.unlinked(item_change, None)
+    for record_change in loose_records.values():
+        if not record_change.deleted:
+            planner.unlinked(None, record_change)
     return planner.actions
 
 
@@ -416,47 +434,46 @@ def _match(
 ) -> None:
     """Link unlinked items and records by the item type's match keys (first sync, lost
     state); hold ambiguous ones for review. Matched and held sides leave the loose sets."""
-    keys_of = match_keys_of(planner.t)
+    keys_of = match_keys_of(planner.item_type)
     if keys_of is None or not planner.two_way or not loose_items or not loose_records:
         return
-    t = planner.t
+    item_type = planner.item_type
     item_fields = {  # the CRM view over the raw item fields: keys may use both (a "uid")
-        iid: {**mc.item.fields, **t.to_record(mc.item.fields)}
-        for iid, mc in loose_items.items()
-        if mc.item is not None and iid not in no_match
+        item_id: {**item_change.item.fields, **item_type.to_record(item_change.item.fields)}
+        for item_id, item_change in loose_items.items()
+        if item_change.item is not None and item_id not in no_match
     }
     record_fields = {
-        cid: cc.fields
-        for cid, cc in loose_records.items()
-        if not cc.deleted and cid not in no_match
+        crm_id: record_change.fields
+        for crm_id, record_change in loose_records.items()
+        if not record_change.deleted and crm_id not in no_match
     }
     pairs, groups = match(
-        {iid: list(keys_of(f)) for iid, f in item_fields.items()},
-        {cid: list(keys_of(f)) for cid, f in record_fields.items()},
+        {item_id: list(keys_of(f)) for item_id, f in item_fields.items()},
+        {crm_id: list(keys_of(f)) for crm_id, f in record_fields.items()},
     )
-    for iid, cid in pairs:
-        planner.unlinked(loose_items.pop(iid), loose_records.pop(cid), "match")
+    for item_id, crm_id in pairs:
+        planner.unlinked(loose_items.pop(item_id), loose_records.pop(crm_id), "match")
     for group in groups:
-        for iid in group.items:
-            del loose_items[iid]
-        for cid in group.records:
-            del loose_records[cid]
-        rid = review_id("ambiguous", t.name, [*group.items, *group.records])
-        entry = {
-            "id": rid,
-            "kind": "ambiguous",
-            "item_type": t.name,
-            "key": group.key,
-            "items": group.items,
-            "records": group.records,
-            "summaries": {
+        for item_id in group.items:
+            del loose_items[item_id]
+        for crm_id in group.records:
+            del loose_records[crm_id]
+        rid = review_id("ambiguous", item_type.name, [*group.items, *group.records])
+        entry = HeldEntry(
+            id=rid,
+            kind=AMBIGUOUS,
+            item_type=item_type.name,
+            key=group.key,
+            items=group.items,
+            records=group.records,
+            summaries={
                 **{i: summary(item_fields[i]) for i in group.items},
                 **{r: summary(record_fields[r]) for r in group.records},
             },
-            "reason": (
+            reason=(
                 f"{len(group.records)} CRM record(s) and {len(group.items)} Exchange item(s) "
                 f"share {group.key}"
             ),
-            "decision": None,
-        }
+        )
         planner.actions.append(Action(Kind.HOLD, rid, entry=entry))

@@ -103,6 +103,9 @@ class SyncResult:
 
     folders: dict[str, FolderResult] = field(default_factory=dict)
     dry_run: bool = False
+    #: The whole-mailbox failure that ended the run (``MailboxUnavailable``), if one did;
+    #: not in ``to_dict``: the failed folders say it, the caller acts on its meanings.
+    unavailable: Any = None
 
     @property
     def total_changes(self) -> int:

@@ -15,10 +15,11 @@ Pure helpers the planner and the engine share (no I/O):
   are linked holds every delete it implies (vdirsyncer's ``StorageEmpty``, the extreme
   case). Exchange reports an item moved out of the folder as a deletion, exactly like a
   real one; WESS treats it as a deletion, so a mass move counts towards the guard.
-* **Held entries** (plain dicts kept in ``FolderState.held``, keyed by a short stable
-  review id): ``kind`` "delete" (a pair whose delete was held; ``side`` is where the
-  delete would happen) or "ambiguous" (items and records sharing a key). A reviewer sets
-  ``decision``; the next sync carries it out (``wess_core.sync.engine``).
+* **Held entries** (``wess_core.sync.held.HeldEntry``, kept in ``FolderState.held``,
+  keyed by a short stable review id): ``kind`` "delete" (a pair whose delete was held;
+  ``side`` is where the delete would happen) or "ambiguous" (items and records sharing a
+  key). A reviewer sets ``decision``; the next sync carries it out
+  (``wess_core.sync.engine.trust.release``).
 """
 
 from __future__ import annotations
@@ -138,42 +139,47 @@ def match(
     Keys are compared level by level (priority order); whatever matched or turned out
     ambiguous at one level is out of the next. Ids that match nothing are left alone.
     """
-    left_i = dict(items)
-    left_r = dict(records)
+    items_left = dict(items)
+    records_left = dict(records)
     pairs: list[tuple[str, str]] = []
     groups: list[Ambiguous] = []
     levels = max((len(k) for k in [*items.values(), *records.values()]), default=0)
 
-    def vetoed(ik: list[str | None], rk: list[str | None], level: int) -> bool:
+    def vetoed(item_keys: list[str | None], record_keys: list[str | None], level: int) -> bool:
         for j in range(level):
-            a = ik[j] if j < len(ik) else None
-            b = rk[j] if j < len(rk) else None
+            a = item_keys[j] if j < len(item_keys) else None
+            b = record_keys[j] if j < len(record_keys) else None
             if a and b and a != b:
                 return True
         return False
 
     for level in range(levels):
-        by_key_i: dict[str, list[str]] = {}
-        by_key_r: dict[str, list[str]] = {}
-        for iid, keys in left_i.items():
+        items_by_key: dict[str, list[str]] = {}
+        records_by_key: dict[str, list[str]] = {}
+        for item_id, keys in items_left.items():
             if level < len(keys) and keys[level]:
-                by_key_i.setdefault(keys[level], []).append(iid)  # type: ignore[arg-type]
-        for cid, keys in left_r.items():
+                items_by_key.setdefault(keys[level], []).append(item_id)  # type: ignore[arg-type]
+        for crm_id, keys in records_left.items():
             if level < len(keys) and keys[level]:
-                by_key_r.setdefault(keys[level], []).append(cid)  # type: ignore[arg-type]
-        for key in sorted(by_key_i.keys() & by_key_r.keys()):
-            its = sorted(i for i in by_key_i[key])
-            recs = sorted(by_key_r[key])
-            edges = {(i, r) for i in its for r in recs if not vetoed(left_i[i], left_r[r], level)}
-            for comp_items, comp_records in _components(edges):
-                if len(comp_items) == 1 and len(comp_records) == 1:
-                    pairs.append((comp_items[0], comp_records[0]))
+                records_by_key.setdefault(keys[level], []).append(crm_id)  # type: ignore[arg-type]
+        for key in sorted(items_by_key.keys() & records_by_key.keys()):
+            item_ids = sorted(i for i in items_by_key[key])
+            record_ids = sorted(records_by_key[key])
+            edges = {
+                (i, r)
+                for i in item_ids
+                for r in record_ids
+                if not vetoed(items_left[i], records_left[r], level)
+            }
+            for component_items, component_records in _components(edges):
+                if len(component_items) == 1 and len(component_records) == 1:
+                    pairs.append((component_items[0], component_records[0]))
                 else:
-                    groups.append(Ambiguous(key, comp_items, comp_records))
-                for i in comp_items:
-                    left_i.pop(i, None)
-                for r in comp_records:
-                    left_r.pop(r, None)
+                    groups.append(Ambiguous(key, component_items, component_records))
+                for i in component_items:
+                    items_left.pop(i, None)
+                for r in component_records:
+                    records_left.pop(r, None)
     return pairs, groups
 
 

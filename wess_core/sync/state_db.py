@@ -1,9 +1,9 @@
-"""A user's sync state in the SQLite database ``state/<login>.sqlite`` (see
-``wess_core.sync.status`` for what it holds and why a database).
+"""The state database: each user's folder states in ``state/<login>.sqlite``.
 
-One file per user: a scheduler's workers save different users' states at once without
-waiting for each other, and a save costs what its batch changed, whatever the number of
-users.
+Table ``folders`` holds each item type's small fields (token, cursor, retry lists, held
+and ignored entries) as JSON; table ``rows`` the status rows, indexed by CRM id and item
+id, so a run looks rows up a batch at a time (``status.SqliteRows``) and never holds the
+table. Why a database and not a TinyDB file: see ``wess_core.sync.status``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,13 @@ from wess_core import safefile
 from wess_core.errors import StoreError
 from wess_core.store import LOCK_TIMEOUT_SECONDS, Store, check_name_part
 from wess_core.sync.legacy_state import legacy_files, read_legacy_state
-from wess_core.sync.status import _COLUMNS, _FIELDS, FolderState, SqliteRows, StatusRow
+from wess_core.sync.status import FolderState, SqliteRows, StatusRow
 from wess_core.tables import sqlite_error
 
+_COLUMNS = [f.name for f in fields(StatusRow)]
 _INSERT_ROW = (
-    f"INSERT OR REPLACE INTO rows (type, {_COLUMNS}) VALUES ({', '.join('?' * (1 + len(_FIELDS)))})"
+    f"INSERT OR REPLACE INTO rows (type, {', '.join(_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * (1 + len(_COLUMNS)))})"
 )
 
 _SCHEMA = """
@@ -165,8 +168,9 @@ class StoreSyncState:
         if self._first_loads is None:
             metas = dict(db.query("SELECT type, meta FROM folders"))
             counts = dict(db.query("SELECT type, COUNT(*) FROM rows GROUP BY type"))
-            self._first_loads = {t: (metas.get(t), int(counts.get(t, 0)))
-                                 for t in {*metas, *counts}}  # fmt: skip
+            self._first_loads = {
+                name: (metas.get(name), int(counts.get(name, 0))) for name in {*metas, *counts}
+            }
             first = self._first_loads.pop(item_type, (None, 0))
         elif item_type in self._first_loads:
             first = self._first_loads.pop(item_type)
@@ -191,20 +195,21 @@ class StoreSyncState:
 
     @staticmethod
     def _write(conn: sqlite3.Connection, state: FolderState, whole: bool) -> None:
-        t = state.item_type
+        item_type = state.item_type
         conn.execute(
             "INSERT OR REPLACE INTO folders (type, meta) VALUES (?, ?)",
-            (t, json.dumps(state.meta(), separators=(",", ":"))),
+            (item_type, json.dumps(state.meta(), separators=(",", ":"))),
         )
         if whole:
-            conn.execute("DELETE FROM rows WHERE type = ?", (t,))
+            conn.execute("DELETE FROM rows WHERE type = ?", (item_type,))
             rows: Iterator[StatusRow] = state.rows.all()
-            conn.executemany(_INSERT_ROW, ((t, *vars(r).values()) for r in rows))
+            conn.executemany(_INSERT_ROW, ((item_type, *vars(r).values()) for r in rows))
             return
         pending = state.rows.pending()
-        gone = [(t, pid) for pid, row in pending.items() if row is None]
+        gone = [(item_type, pid) for pid, row in pending.items() if row is None]
         conn.executemany("DELETE FROM rows WHERE type = ? AND pair_id = ?", gone)
-        conn.executemany(_INSERT_ROW, ((t, *vars(r).values()) for r in pending.values() if r))
+        written = ((item_type, *vars(r).values()) for r in pending.values() if r)
+        conn.executemany(_INSERT_ROW, written)
 
     def item_types(self) -> list[str]:
         """Item types that have state."""

@@ -8,9 +8,9 @@ content hash. Comparing a side's current version with its row is how the engine 
 
 ``FolderState`` is the state of one item type: the mailbox sync token, the CRM cursor,
 the rows, and the ids whose last attempt failed (retried on the next run). A
-``SyncState`` loads and saves folder states: ``StoreSyncState``
-(``wess_core.sync.state_db``) keeps them in the user's state database
-``state/<login>.sqlite``, ``MemorySyncState`` in memory.
+``SyncState`` loads and saves folder states: ``StoreSyncState`` keeps them in the user's
+state database ``state/<login>.sqlite`` (``wess_core.sync.state_db``), ``MemorySyncState``
+in memory.
 
 Why a database and not a TinyDB file like the rest of the home: the engine looks rows up
 by item id and by CRM id, a page at a time. A TinyDB file is read whole for any lookup,
@@ -28,6 +28,8 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Protocol
+
+from wess_core.sync.held import HeldEntry, held_entries
 
 if TYPE_CHECKING:
     from wess_core.sync.state_db import StateDb
@@ -142,7 +144,7 @@ class SqliteRows(Mapping[str, StatusRow]):
 
     def __init__(self, db: StateDb, item_type: str, count: int | None = None) -> None:
         self.db = db
-        self.t = item_type
+        self.item_type = item_type
         self._pending: dict[str, StatusRow | None] = {}
         self._pending_item: dict[str, str] = {}
         self._pending_crm: dict[str, str] = {}
@@ -160,7 +162,7 @@ class SqliteRows(Mapping[str, StatusRow]):
             index = _INDEXES.get(column, "")
             sql = f"SELECT {_COLUMNS} FROM rows {index} WHERE type = ? AND {column} = ?"
             found = self._looked_up[key] = [
-                StatusRow(*r) for r in self.db.query(sql, (self.t, value))
+                StatusRow(*r) for r in self.db.query(sql, (self.item_type, value))
             ]
         return found
 
@@ -182,7 +184,7 @@ class SqliteRows(Mapping[str, StatusRow]):
     def __len__(self) -> int:
         if self._count is None:
             sql = "SELECT COUNT(*) FROM rows WHERE type = ?"
-            self._count = int(self.db.query(sql, (self.t,))[0][0])
+            self._count = int(self.db.query(sql, (self.item_type,))[0][0])
         stored = self._stored_pids(list(self._pending))
         count = self._count
         for pid, row in self._pending.items():
@@ -198,7 +200,7 @@ class SqliteRows(Mapping[str, StatusRow]):
             chunk = pids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             sql = f"SELECT pair_id FROM rows WHERE type = ? AND pair_id IN ({marks})"
-            found.update(r[0] for r in self.db.query(sql, (self.t, *chunk)))
+            found.update(r[0] for r in self.db.query(sql, (self.item_type, *chunk)))
         return found
 
     def all(self) -> Iterator[StatusRow]:
@@ -208,7 +210,7 @@ class SqliteRows(Mapping[str, StatusRow]):
             if row is not None:
                 yield row
         sql = f"SELECT {_COLUMNS} FROM rows WHERE type = ? ORDER BY pair_id"
-        for values in self.db.stream(sql, (self.t,)):
+        for values in self.db.stream(sql, (self.item_type,)):
             if values[0] not in pending:
                 yield StatusRow(*values)
 
@@ -258,13 +260,14 @@ class FolderState:
     retry_records: dict[str, str] = field(default_factory=dict)
     #: Entries held for review (held deletes, ambiguous matches), by review id; see
     #: ``wess_core.sync.review``. Their items and records are not synced until decided.
-    held: dict[str, dict[str, Any]] = field(default_factory=dict)
+    held: dict[str, HeldEntry] = field(default_factory=dict)
     #: Mailbox item ids / CRM ids a person asked not to sync (``wess ignore``) → since.
     ignored: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.rows, MemoryRows | SqliteRows):
             self.rows = MemoryRows(self.rows)
+        self.held = held_entries(self.held)
 
     def by_crm(self, crm_id: str) -> StatusRow | None:
         return self.rows.by_crm(crm_id)
@@ -302,7 +305,7 @@ class FolderState:
             "cursor": self.cursor,
             "retry_items": dict(self.retry_items),
             "retry_records": dict(self.retry_records),
-            "held": copy.deepcopy(self.held),
+            "held": {rid: entry.to_dict() for rid, entry in self.held.items()},
             "ignored": dict(self.ignored),
         }
 
@@ -318,7 +321,7 @@ class FolderState:
             rows=rows,
             retry_items=dict(data.get("retry_items") or {}),
             retry_records=dict(data.get("retry_records") or {}),
-            held=copy.deepcopy(dict(data.get("held") or {})),
+            held=held_entries(data.get("held")),
             ignored=dict(data.get("ignored") or {}),
         )
 
@@ -330,10 +333,10 @@ class FolderState:
         items: set[str] = set()
         records: set[str] = set()
         for entry in self.held.values():
-            if entry.get("decision"):
+            if entry.decision:
                 continue
-            items.update(entry.get("items") or ())
-            records.update(entry.get("records") or ())
+            items.update(entry.items)
+            records.update(entry.records)
         for ident in self.ignored:
             items.add(ident)
             records.add(ident)
@@ -371,9 +374,9 @@ class MemorySyncState:
 
 
 def __getattr__(name: str) -> Any:
-    """``StoreSyncState`` and ``StateDb`` live in ``wess_core.sync.state_db`` (which
-    imports this module); their old import path keeps working."""
-    if name in ("StoreSyncState", "StateDb"):
+    """``StateDb`` and ``StoreSyncState`` live in ``wess_core.sync.state_db`` (the
+    database half); importing them from here keeps working."""
+    if name in ("StateDb", "StoreSyncState"):
         from wess_core.sync import state_db
 
         return getattr(state_db, name)

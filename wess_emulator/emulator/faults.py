@@ -7,9 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 KINDS = (
-    "server_busy", "http_503", "connection_reset", "slow", "invalid_sync_state", "soap_fault",
+    "server_busy",
+    "http_503",
+    "connection_reset",
+    "slow",
+    "invalid_sync_state",
+    "soap_fault",
     "response_code",
-)  # fmt: skip
+)
 #: Faults applied to an operation's answer (inside it), not instead of it.
 IN_ANSWER = ("invalid_sync_state", "response_code")
 

@@ -1,289 +1,28 @@
 """In-memory mailboxes: folders, items, change logs and incremental sync bookkeeping.
 
-Items are kept as the XML elements the client sent (``t:Contact``, ``t:CalendarItem``...), so
-whatever CreateItem/UpdateItem set comes back unchanged from GetItem. Server-managed fields
-(ItemId, ParentFolderId, timestamps...) are inserted at their schema position when rendering.
-
-Every change gets a mailbox-wide sequence number. Each folder keeps an append-only log of
-``(seq, item_id)`` pairs sorted by ``seq``; an entry is live while it is the item's (or its
-tombstone's) latest change. SyncFolderItems resumes with a bisect on the log, so a page costs
-O(page) no matter how large the folder is. Stale entries are compacted lazily.
+Every change gets a mailbox-wide sequence number, logged in the changed item's folder (see
+``model``), so SyncFolderItems can resume from any sequence number.
 """
 
 from __future__ import annotations
 
-import base64
-import bisect
 import copy
-import datetime as dt
 import itertools
 import threading
-import time
-import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from lxml import etree
 
 from . import recurrence
-from .xmlutil import el, insert_ordered, local, normalize_booleans, sort_children, sub, tq
+from .errors import EwsError
+from .model import DEFAULT_FOLDERS, ITEM_KINDS, Folder, Item, b64, now_text, unb64
+from .records import build_item_elem, utc_times
+from .xmlutil import el, insert_ordered, local, normalize_booleans, sort_children, tq
 
 __all__ = ["EwsError", "Folder", "Item", "Mailbox", "ITEM_KINDS", "now_text"]
 
 
-class EwsError(Exception):
-    """An EWS response code (``ErrorItemNotFound``...) raised by the store or an operation."""
-
-    def __init__(self, code: str, text: str = "", message_xml=None, fault: bool = False):
-        super().__init__(f"{code}: {text}")
-        self.code = code
-        self.text = text or code
-        self.message_xml = message_xml
-        self.fault = fault
-
-
-# kind -> (complex type name, default ItemClass)
-ITEM_KINDS = {
-    "Item": ("ItemType", "IPM"),
-    "Message": ("MessageType", "IPM.Note"),
-    "Contact": ("ContactItemType", "IPM.Contact"),
-    "DistributionList": ("DistributionListType", "IPM.DistList"),
-    "CalendarItem": ("CalendarItemType", "IPM.Appointment"),
-    "Task": ("TaskType", "IPM.Task"),
-    "PostItem": ("PostItemType", "IPM.Post"),
-}
-
-FOLDER_KINDS = {
-    "Folder": "FolderType",
-    "CalendarFolder": "CalendarFolderType",
-    "ContactsFolder": "ContactsFolderType",
-    "TasksFolder": "TasksFolderType",
-    "SearchFolder": "SearchFolderType",
-}
-
-# distinguished id -> (display name, folder class, kind, parent distinguished id)
-DEFAULT_FOLDERS = [
-    ("root", "", None, "Folder", None),
-    ("msgfolderroot", "Top of Information Store", "IPF.Note", "Folder", "root"),
-    ("inbox", "Inbox", "IPF.Note", "Folder", "msgfolderroot"),
-    ("sentitems", "Sent Items", "IPF.Note", "Folder", "msgfolderroot"),
-    ("drafts", "Drafts", "IPF.Note", "Folder", "msgfolderroot"),
-    ("deleteditems", "Deleted Items", "IPF.Note", "Folder", "msgfolderroot"),
-    ("outbox", "Outbox", "IPF.Note", "Folder", "msgfolderroot"),
-    ("junkemail", "Junk Email", "IPF.Note", "Folder", "msgfolderroot"),
-    ("calendar", "Calendar", "IPF.Appointment", "CalendarFolder", "msgfolderroot"),
-    ("contacts", "Contacts", "IPF.Contact", "ContactsFolder", "msgfolderroot"),
-    ("tasks", "Tasks", "IPF.Task", "TasksFolder", "msgfolderroot"),
-    ("notes", "Notes", "IPF.StickyNote", "Folder", "msgfolderroot"),
-    ("journal", "Journal", "IPF.Journal", "Folder", "msgfolderroot"),
-    ("conversationhistory", "Conversation History", "IPF.Note", "Folder", "msgfolderroot"),
-]
-
-DEFAULT_KIND_FOR_CLASS = {
-    "IPF.Appointment": "CalendarItem",
-    "IPF.Contact": "Contact",
-    "IPF.Task": "Task",
-}
-
-
 _SERVER_MANAGED = frozenset({"ItemId", "ParentFolderId", "ChangeKey"})
-_NOW_CACHE: list = [0, ""]
-
-
-def now_text(when: dt.datetime | None = None) -> str:
-    """An xs:dateTime in UTC (second precision); the current time when ``when`` is None."""
-    if when is None:
-        second = int(time.time())
-        if _NOW_CACHE[0] != second:
-            stamp = dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            _NOW_CACHE[:] = [second, stamp]
-        return _NOW_CACHE[1]
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-def _unb64(value: str) -> str | None:
-    try:
-        return base64.b64decode(value.encode(), validate=True).decode()
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-class Item:
-    """One stored item. ``elem`` holds client-visible fields (no ItemId/ParentFolderId)."""
-
-    __slots__ = (
-        "id",
-        "folder",
-        "kind",
-        "elem",
-        "version",
-        "created_seq",
-        "content_seq",
-        "read_seq",
-        "created",
-        "modified",
-        "master",
-        "index",
-        "exceptions",
-        "deleted_indexes",
-        "quirks",
-    )
-
-    def __init__(self, item_id: str, folder: Folder, kind: str, elem):
-        self.id = item_id
-        self.folder = folder
-        self.kind = kind
-        self.elem = elem
-        self.version = 1
-        self.created_seq = self.content_seq = self.read_seq = 0
-        self.created = self.modified = now_text()
-        self.master: Item | None = None  # set on calendar exceptions
-        self.index = 0  # instance index of an exception
-        self.exceptions: dict[int, Item] = {}
-        self.deleted_indexes: set[int] = set()
-        #: Deviations from the EWS schema real Exchange makes on this item, rendered
-        #: after validation (see ``render.DEVIATIONS``), e.g. ``{"body_without_type"}``.
-        self.quirks: frozenset[str] = frozenset()
-
-    @property
-    def seq(self) -> int:
-        return max(self.content_seq, self.read_seq)
-
-    @property
-    def type_name(self) -> str:
-        return ITEM_KINDS[self.kind][0]
-
-    @property
-    def change_key(self) -> str:
-        return _b64(f"CK:{self.id[-8:]}:{self.version}")
-
-    def field(self, name: str):
-        return self.elem.find(tq(name))
-
-    def field_text(self, name: str, default=None):
-        f = self.elem.find(tq(name))
-        return default if f is None or f.text is None else f.text
-
-    def set_field(self, name: str, text) -> None:
-        insert_ordered(self.elem, el(f"t:{name}", text), self.type_name)
-
-    @property
-    def is_recurring_master(self) -> bool:
-        return self.kind == "CalendarItem" and self.elem.find(tq("Recurrence")) is not None
-
-
-class Folder:
-    __slots__ = (
-        "id",
-        "mailbox",
-        "parent",
-        "display_name",
-        "folder_class",
-        "kind",
-        "distinguished",
-        "items",
-        "log",
-        "log_seqs",
-        "tombstones",
-        "stale",
-        "version",
-        "seq",
-        "extended",
-    )
-
-    def __init__(self, mailbox, folder_id, parent, display_name, folder_class, kind, distinguished):
-        self.id = folder_id
-        self.mailbox = mailbox
-        self.parent: Folder | None = parent
-        self.display_name = display_name
-        self.folder_class = folder_class
-        self.kind = kind
-        self.distinguished = distinguished
-        self.items: dict[str, Item] = {}
-        self.log: list[str] = []  # item ids, parallel to log_seqs
-        self.log_seqs: list[int] = []
-        self.tombstones: dict[str, int] = {}
-        self.stale = 0
-        self.version = 1
-        self.seq = 0
-        self.extended: list = []
-
-    @property
-    def change_key(self) -> str:
-        return _b64(f"FCK:{self.id[-6:]}:{self.version}")
-
-    @property
-    def type_name(self) -> str:
-        return FOLDER_KINDS[self.kind]
-
-    @property
-    def default_item_kind(self) -> str:
-        return DEFAULT_KIND_FOR_CLASS.get(self.folder_class or "", "Message")
-
-    def children(self) -> list[Folder]:
-        return [f for f in self.mailbox.folders.values() if f.parent is self]
-
-    def unread_count(self) -> int:
-        return sum(1 for i in self.items.values() if i.field_text("IsRead") == "false")
-
-    # ---------------------------------------------------------------- change log
-    def _log(self, item_id: str, seq: int) -> None:
-        self.log.append(item_id)
-        self.log_seqs.append(seq)
-
-    def note_superseded(self) -> None:
-        self.stale += 1
-        if self.stale > 1024 and self.stale * 2 > len(self.log):
-            self.compact()
-
-    def compact(self) -> None:
-        ids, seqs = [], []
-        for item_id, seq in zip(self.log, self.log_seqs, strict=True):
-            if self._entry(item_id, seq) is not None:
-                ids.append(item_id)
-                seqs.append(seq)
-        self.log, self.log_seqs, self.stale = ids, seqs, 0
-
-    def _entry(self, item_id: str, seq: int):
-        item = self.items.get(item_id)
-        if item is not None:
-            return item if item.seq == seq else None
-        if self.tombstones.get(item_id) == seq:
-            return "deleted"
-        return None
-
-    def changes_since(self, since: int, limit: int, include_deletes: bool, ignore=frozenset()):
-        """Return ``(changes, last_seq, includes_last)``; changes are (kind, item_or_id)."""
-        pos = bisect.bisect_right(self.log_seqs, since)
-        out = []
-        last_seq = since
-        n = len(self.log)
-        while pos < n and len(out) < limit:
-            item_id, seq = self.log[pos], self.log_seqs[pos]
-            pos += 1
-            entry = self._entry(item_id, seq)
-            if entry is None:
-                continue
-            last_seq = seq
-            if item_id in ignore:
-                continue
-            if entry == "deleted":
-                if include_deletes:
-                    out.append(("Delete", item_id))
-                continue
-            if entry.created_seq > since:
-                out.append(("Create", entry))
-            elif entry.content_seq > since:
-                out.append(("Update", entry))
-            else:
-                out.append(("ReadFlagChange", entry))
-        # Skip trailing stale entries so includes_last is exact.
-        while pos < n and self._entry(self.log[pos], self.log_seqs[pos]) is None:
-            pos += 1
-        return out, last_seq, pos >= n
 
 
 class Mailbox:
@@ -306,13 +45,13 @@ class Mailbox:
 
     # ---------------------------------------------------------------- ids
     def _new_id(self, prefix: str) -> str:
-        return _b64(f"{prefix}:{self._key}:{self.number}:{next(self._counter):010d}")
+        return b64(f"{prefix}:{self._key}:{self.number}:{next(self._counter):010d}")
 
     def occurrence_id(self, master: Item, index: int) -> str:
-        return _b64(f"O:{self._key}:{self.number}:{master.id}:{index}")
+        return b64(f"O:{self._key}:{self.number}:{master.id}:{index}")
 
     def parse_occurrence_id(self, item_id: str) -> tuple[Item, int] | None:
-        text = _unb64(item_id)
+        text = unb64(item_id)
         if not text or not text.startswith("O:"):
             return None
         parts = text.split(":")
@@ -384,7 +123,7 @@ class Mailbox:
             seq = self.next_seq()
             item.created_seq = item.content_seq = seq
             folder.items[item.id] = item
-            folder._log(item.id, seq)
+            folder.log_change(item.id, seq)
             self.items[item.id] = item
             return item
 
@@ -472,7 +211,7 @@ class Mailbox:
                 item.read_seq = seq
             else:
                 item.content_seq = seq
-            folder._log(item.id, seq)
+            folder.log_change(item.id, seq)
 
     def delete_item(self, item: Item) -> None:
         with self.lock:
@@ -489,7 +228,7 @@ class Mailbox:
                 folder.note_superseded()
                 seq = self.next_seq()
                 folder.tombstones[item.id] = seq
-                folder._log(item.id, seq)
+                folder.log_change(item.id, seq)
 
     def move_item(self, item: Item, target: Folder) -> Item:
         with self.lock:
@@ -514,13 +253,13 @@ class Mailbox:
             return master.exceptions[index]
         for idx, start, end in self.occurrences(master, limit=index):
             if idx == index:
-                return self._synth_occurrence(master, index, start, end)
+                return self.synthesize_occurrence(master, index, start, end)
         raise EwsError(
             "ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange",
             "Occurrence index is out of recurrence range.",
         )
 
-    def _synth_occurrence(self, master: Item, index: int, start, end) -> Item:
+    def synthesize_occurrence(self, master: Item, index: int, start, end) -> Item:
         elem = copy.deepcopy(master.elem)
         for name in ("Recurrence", "ModifiedOccurrences", "DeletedOccurrences"):
             for child in elem.findall(tq(name)):
@@ -564,111 +303,3 @@ class Mailbox:
                 self.items.pop(exc.id, None)
             master.deleted_indexes.add(index)
             self.update_item(master)
-
-
-def utc_times(elem) -> None:
-    """Store a calendar item's times as Exchange returns them: Start/End in UTC ("...Z")
-    whatever offset the client sent (exchangelib sends local times with their offset on
-    update), and the recurrence range's dates with the series zone's offset on that day
-    ("2026-10-12+01:00"; a bare date would be read as the client's local midnight)."""
-    for name in ("Start", "End"):
-        node = elem.find(tq(name))
-        if node is not None and node.text:
-            try:
-                node.text = now_text(recurrence.parse_dt(node.text))
-            except ValueError:
-                raise EwsError("ErrorInvalidPropertySet", f"Invalid {name}: {node.text}") from None
-    rec = elem.find(tq("Recurrence"))
-    if rec is None or len(rec) < 2:
-        return
-    zone = recurrence.item_zone(elem)
-    for name in ("StartDate", "EndDate"):
-        node = rec[1].find(tq(name))
-        if node is not None and node.text:
-            try:
-                day = recurrence.parse_date(node.text)
-            except ValueError:
-                raise EwsError("ErrorInvalidPropertySet", f"Invalid {name}: {node.text}") from None
-            offset = dt.datetime.combine(day, dt.time(), tzinfo=zone).strftime("%z")
-            suffix = "Z" if offset in ("", "+0000") else f"{offset[:3]}:{offset[3:]}"
-            node.text = day.isoformat() + suffix
-
-
-def build_item_elem(record: dict, folder: Folder):
-    """Build a ``t:<Kind>`` element from a bulk-seeding record (see ``Mailbox.add_items``)."""
-    if "xml" in record:
-        from .xmlutil import parse_xml
-
-        elem = parse_xml(
-            record["xml"].encode() if isinstance(record["xml"], str) else record["xml"]
-        )
-    else:
-        kind = record.get("kind") or folder.default_item_kind
-        if kind not in ITEM_KINDS:
-            raise ValueError(f"Unknown item kind {kind!r}")
-        elem = etree.Element(tq(kind))
-    type_name = ITEM_KINDS[local(elem.tag)][0]
-    for key, value in record.items():
-        if key in ("kind", "xml", "email_addresses", "extended_properties", "quirks"):
-            continue
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        node = etree.SubElement(elem, tq(key))
-        node.text = str(value)
-        if key == "Body":  # plain text, unless the record's "xml" says otherwise
-            node.set("BodyType", "Text")
-    if record.get("email_addresses"):
-        addrs = el("t:EmailAddresses")
-        for key, addr in record["email_addresses"].items():
-            sub(addrs, "t:Entry", addr, {"Key": key})
-        elem.append(addrs)
-    for prop in record.get("extended_properties") or ():
-        attrs = {k: v for k, v in prop.items() if k not in ("Value", "Values")}
-        ep = el("t:ExtendedProperty")
-        sub(ep, "t:ExtendedFieldURI", attrib=attrs)
-        if "Values" in prop:
-            values = sub(ep, "t:Values")
-            for v in prop["Values"]:
-                sub(values, "t:Value", v)
-        else:
-            sub(ep, "t:Value", prop["Value"])
-        elem.append(ep)
-    sort_children(elem, type_name)
-    if record.get("extended_properties"):
-        from .mapi import absorb_extended  # MAPI tags seed the fields they alias, as over EWS
-
-        elem = absorb_extended(elem)
-    return elem
-
-
-def encode_sync_state(secret: str, scope: str, seq: int) -> str:
-    body = f"{scope}|{seq}"
-    crc = zlib.crc32(f"{secret}|{body}".encode())
-    return base64.b64encode(f"WESS1|{body}|{crc:08x}".encode()).decode()
-
-
-def decode_sync_state(secret: str, scope: str, state: str) -> int:
-    """Return the seq in ``state``; raise ErrorInvalidSyncStateData when garbled or foreign."""
-    bad = EwsError(
-        "ErrorInvalidSyncStateData", "Synchronization state data is corrupt or otherwise invalid."
-    )
-    text = _unb64(state.strip())
-    if not text:
-        raise bad
-    head, _, rest = text.partition("|")
-    body, _, crc = rest.rpartition("|")
-    got_scope, _, seq = body.rpartition("|")  # the scope itself may hold "|"
-    if head != "WESS1" or got_scope != scope or not seq.isdigit():
-        raise bad
-    if f"{zlib.crc32(f'{secret}|{body}'.encode()):08x}" != crc:
-        raise bad
-    return int(seq)
-
-
-def iter_folder_tree(folder: Folder, deep: bool) -> Iterator[Folder]:
-    for child in sorted(folder.children(), key=lambda f: f.seq):
-        yield child
-        if deep:
-            yield from iter_folder_tree(child, deep)

@@ -18,7 +18,7 @@ class AppPasswordAuth(DirectAuth):
     """Delegate access with an app password (Basic authentication)."""
 
     name = "app_password"
-    auth_type = "basic"
+    scheme = "basic"
 
     def missing_password(self, connection) -> str:
         return (

@@ -2,14 +2,16 @@
 
 The username is a UPN (``user@domain``) or ``DOMAIN\\user`` and defaults to the
 Exchange e-mail; the password is stored encrypted on the profile
-(``wess users set LOGIN --password-stdin``). exchangelib picks NTLM or Basic from
-what the server offers.
+(``wess users set LOGIN --password-stdin``). The method hands the transport a
+``UserPassword``; the EWS transport lets exchangelib pick NTLM or Basic from what the
+server offers.
 """
 
 from __future__ import annotations
 
 from wess_core import hookimpl, validation
 from wess_core.errors import UsageError
+from wess_core.strategies import UserPassword
 
 
 class DirectAuth:
@@ -19,8 +21,8 @@ class DirectAuth:
     #: The user's own credentials: Exchange itself limits them to the user's mailbox, so
     #: the user may set their own Exchange e-mail and EWS URL.
     uses_service_credentials = False
-    #: exchangelib auth type; ``None`` lets exchangelib read it from the server (NTLM/Basic).
-    auth_type: str | None = None
+    #: HTTP authentication scheme the transport must use; ``None``: what the server offers.
+    scheme: str | None = None
 
     def username(self, connection) -> str:
         return connection.username or connection.exchange_email
@@ -37,18 +39,12 @@ class DirectAuth:
             f"wess users set {connection.login} --password-stdin"
         )
 
-    def ews_login(self, connection):
-        from exchangelib import Credentials
-
-        from wess_plugins.transport_ews.connect import DELEGATE, EwsLogin
-
+    def credential(self, connection) -> UserPassword:
+        """The user's own username and password, for delegate access."""
         self.validate(connection)
         user = self.username(connection)
-        return EwsLogin(
-            credentials=Credentials(user, connection.password),
-            access_type=DELEGATE,
-            auth_type=self.auth_type,
-            principal=user,
+        return UserPassword(
+            principal=user, username=user, password=connection.password, scheme=self.scheme
         )
 
     def unauthorized_reason(self, connection) -> str:
@@ -58,13 +54,8 @@ class DirectAuth:
             "--exchange-username USER --password-stdin)"
         )
 
-    def impersonation_denied_reason(self, connection, login) -> str:
-        return f"{login.principal} may not open {connection.exchange_email}"
-
-    def test_connection(self, connection) -> None:
-        from wess_plugins.transport_ews.connect import test_connection
-
-        test_connection(connection, method=self)
+    def access_denied_reason(self, connection, credential) -> str:
+        return f"{credential.principal} may not open {connection.exchange_email}"
 
 
 @hookimpl

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from wess_core import hookimpl, validation
 from wess_core.errors import UsageError
-from wess_core.strategies import Setting
+from wess_core.strategies import ServiceAccount, Setting
 
 ROLE_HINT = (
     "grant it on Exchange with: New-ManagementRoleAssignment -Role ApplicationImpersonation "
@@ -47,17 +47,15 @@ class ImpersonationAuth:
             )
         validation.exchange_username(connection.settings["user"])
 
-    def ews_login(self, connection):
-        from exchangelib import Credentials
-
-        from wess_plugins.transport_ews.connect import IMPERSONATION, EwsLogin
-
+    def credential(self, connection) -> ServiceAccount:
+        """The service account, acting for the user's Exchange e-mail."""
         self.validate(connection)
-        return EwsLogin(
-            credentials=Credentials(connection.settings["user"], connection.settings["password"]),
-            access_type=IMPERSONATION,
-            auth_type=None,
-            principal=connection.settings["user"],
+        user = connection.settings["user"]
+        return ServiceAccount(
+            principal=user,
+            username=user,
+            password=connection.settings["password"],
+            acts_for=connection.exchange_email,
         )
 
     def unauthorized_reason(self, connection) -> str:
@@ -67,18 +65,13 @@ class ImpersonationAuth:
             "--impersonation-user USER --password-stdin)"
         )
 
-    def impersonation_denied_reason(self, connection, login) -> str:
+    def access_denied_reason(self, connection, credential) -> str:
         user = connection.settings.get("user")
         return (
             f"the service account {user} lacks the ApplicationImpersonation role for mailbox "
             f"{connection.exchange_email} (ErrorImpersonateUserDenied); "
             + ROLE_HINT.format(user=user)
         )
-
-    def test_connection(self, connection) -> None:
-        from wess_plugins.transport_ews.connect import test_connection
-
-        test_connection(connection, method=self)
 
 
 @hookimpl

@@ -2,15 +2,18 @@
 
 Exchange Online needs OAuth. The account holds the app registration (``wess connection
 set --oauth-tenant T --oauth-client-id C --client-secret-stdin``); MSAL gets an app-only
-token (``https://outlook.office365.com/.default``, the app needs ``full_access_as_app``)
-and exchangelib opens each user's mailbox with it plus the ExchangeImpersonation header.
+token for the scope the transport asks (EWS: ``https://outlook.office365.com/.default``,
+the app needs ``full_access_as_app``; Graph: ``https://graph.microsoft.com/.default``): the
+method hands the transport a ``BearerToken`` whose provider is :class:`MsalTokens`, and
+the EWS transport opens each user's mailbox with it plus the ExchangeImpersonation header.
 
-The token cache lives in the WESS home as the store file ``oauth_cache``, encrypted with
-the home's key, so a token is reused across runs until it expires and never lies on disk
-in clear. The authority is ``https://login.microsoftonline.com/{tenant}`` unless the
-account sets the ``authority`` setting (a sovereign cloud, or the emulator's loopback token
-endpoint in tests); authority validation and instance discovery are turned off only for
-such an explicitly configured authority.
+MSAL's token cache is kept in the core's plugin storage (``connection.storage("oauth")``),
+as a secret encrypted with the home's key, so a token is reused across runs until it
+expires and never lies on disk in clear. The authority is
+``https://login.microsoftonline.com/{tenant}`` unless the account sets the ``authority``
+setting (a sovereign cloud, or the emulator's loopback token endpoint in tests); authority
+validation and instance discovery are turned off only for such an explicitly configured
+authority.
 """
 
 from __future__ import annotations
@@ -19,14 +22,15 @@ import threading
 
 from wess_core import hookimpl, validation
 from wess_core.errors import CredentialsRejected, UsageError
-from wess_core.secrets import register_encrypted_store
-from wess_core.strategies import Setting
+from wess_core.library_logs import TLS_HINT, is_tls_failure, scrub_library_logs
+from wess_core.strategies import AccessToken, BearerToken, Setting
 
-SCOPE = "https://outlook.office365.com/.default"
 DEFAULT_AUTHORITY = "https://login.microsoftonline.com/{tenant}"
-CACHE_STORE = "oauth_cache"
+#: The plugin storage name of MSAL's token cache.
+STORAGE = "oauth"
+#: The store file of token caches written before the plugin storage (removed on save).
+LEGACY_CACHE_STORE = "oauth_cache"
 _lock = threading.Lock()
-register_encrypted_store(CACHE_STORE, "cache", ("blob",))  # 'wess keys rotate' includes it
 
 
 def _text(what: str):
@@ -88,63 +92,16 @@ class OAuthAuth:
             tenant=connection.settings.get("tenant")
         )
 
-    def access_token(self, connection) -> dict:
-        """An app-only access token from MSAL (its cache first), as exchangelib wants it."""
-        import msal
-
-        from wess_plugins.transport_ews.connect import scrub_library_logs
-
+    def credential(self, connection) -> BearerToken:
+        """An app-only token provider, acting for the user's Exchange e-mail."""
         self.validate(connection)
-        scrub_library_logs()
-        from wess_core import tls
+        return BearerToken(
+            principal=f"the OAuth app {connection.settings.get('client_id')}",
+            provider=MsalTokens(self, connection),
+            acts_for=connection.exchange_email,
+        )
 
-        custom = bool(connection.settings.get("authority"))
-        authority = self.authority(connection)
-        # A configured authority is the account's own (tests: the emulator), so the
-        # account's CA applies to it; login.microsoftonline.com keeps the system store.
-        tls.trust(authority, connection.ca_bundle if custom else None)
-        with _lock:
-            cache = msal.SerializableTokenCache()
-            key = self._cache_key(connection)
-            blob = _load_cache(connection, key)
-            if blob:
-                cache.deserialize(blob)
-            try:
-                app = msal.ConfidentialClientApplication(
-                    connection.settings.get("client_id"),
-                    client_credential=connection.settings.get("client_secret"),
-                    authority=authority,
-                    validate_authority=not custom,
-                    instance_discovery=False if custom else None,
-                    token_cache=cache,
-                    http_client=tls.session(),
-                )
-                result = app.acquire_token_for_client(scopes=[SCOPE])
-            except ValueError as exc:  # MSAL: authority unreachable or malformed
-                raise CredentialsRejected(
-                    f"cannot reach the OAuth authority {self.authority(connection)} "
-                    f"({type(exc).__name__}); check --oauth-authority / --oauth-tenant"
-                ) from None
-            except Exception as exc:  # requests errors: unreachable, TLS
-                from wess_plugins.transport_ews.connect import TLS_HINT, _is_tls_failure
-
-                if _is_tls_failure(exc):
-                    raise CredentialsRejected(TLS_HINT) from None
-                raise CredentialsRejected(
-                    f"cannot reach the OAuth authority {self.authority(connection)} "
-                    f"({type(exc).__name__})"
-                ) from None
-            if cache.has_state_changed:
-                _save_cache(connection, key, cache.serialize())
-        if "access_token" not in result:
-            raise CredentialsRejected(self._token_error(connection, result))
-        return {
-            "access_token": result["access_token"],
-            "token_type": result.get("token_type", "Bearer"),
-            "expires_in": result.get("expires_in", 3600),
-        }
-
-    def _token_error(self, connection, result: dict) -> str:
+    def token_error(self, connection, result: dict) -> str:
         code = result.get("error", "error")
         desc = (result.get("error_description") or "").splitlines()[0][:200]
         if code == "invalid_client":
@@ -155,32 +112,8 @@ class OAuthAuth:
             )
         return f"no OAuth token for app {connection.settings.get('client_id')} ({code}: {desc})"
 
-    def _cache_key(self, connection) -> str:
+    def cache_key(self, connection) -> str:
         return f"{self.authority(connection)}|{connection.settings.get('client_id')}"
-
-    def ews_login(self, connection):
-        from exchangelib import OAuth2AuthorizationCodeCredentials
-
-        from wess_plugins.transport_ews.connect import IMPERSONATION, OAUTH2, EwsLogin
-
-        auth = self
-
-        class _MsalCredentials(OAuth2AuthorizationCodeCredentials):
-            """A pre-acquired token; on expiry exchangelib calls refresh(), which asks MSAL."""
-
-            def refresh(self, session):  # exchangelib's documented override point
-                self.access_token = auth.access_token(connection)
-
-        token = self.access_token(connection)
-        from oauthlib.oauth2 import OAuth2Token
-
-        credentials = _MsalCredentials(access_token=OAuth2Token(token))
-        return EwsLogin(
-            credentials=credentials,
-            access_type=IMPERSONATION,
-            auth_type=OAUTH2,
-            principal=f"the OAuth app {connection.settings.get('client_id')}",
-        )
 
     def unauthorized_reason(self, connection) -> str:
         return (
@@ -190,49 +123,102 @@ class OAuthAuth:
             "check the app registration's API permissions and admin consent"
         )
 
-    def impersonation_denied_reason(self, connection, login) -> str:
+    def access_denied_reason(self, connection, credential) -> str:
         return (
             f"the OAuth app {connection.settings.get('client_id')} may not open the mailbox "
             f"{connection.exchange_email} (ErrorImpersonateUserDenied): grant it "
             "full_access_as_app (or an application access policy that includes the mailbox)"
         )
 
-    def test_connection(self, connection) -> None:
-        from wess_plugins.transport_ews.connect import test_connection
 
-        test_connection(connection, method=self)
+class MsalTokens:
+    """The ``oauth`` method's ``TokenProvider``: MSAL client credentials for one app,
+    with MSAL's cache kept (encrypted) in the core's plugin storage."""
+
+    def __init__(self, method: OAuthAuth, connection) -> None:
+        self.method = method
+        self.connection = connection
+
+    def _identity(self) -> tuple:
+        settings = self.connection.settings
+        return (
+            self.method.cache_key(self.connection),
+            settings.get("client_secret"),
+            self.connection.home,
+        )
+
+    # Equal for the same app, secret and home (whichever user it was made for): the EWS
+    # transport then shares one session pool between the users of one app, as before.
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MsalTokens) and self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
+
+    def token(self, scope: str, *, fresh: bool = False) -> AccessToken:
+        """An app-only access token for ``scope`` (MSAL's cache first unless ``fresh``)."""
+        import msal
+
+        connection, method = self.connection, self.method
+        method.validate(connection)
+        scrub_library_logs()
+        from wess_core import tls
+
+        custom = bool(connection.settings.get("authority"))
+        authority = method.authority(connection)
+        # A configured authority is the account's own (tests: the emulator), so the
+        # account's CA applies to it; login.microsoftonline.com keeps the system store.
+        tls.trust(authority, connection.ca_bundle if custom else None)
+        storage = connection.storage(STORAGE)
+        key = method.cache_key(connection)
+        with _lock:
+            cache = msal.SerializableTokenCache()
+            blob = None if fresh else storage.get(key)  # fresh: MSAL refuses force_refresh
+            if blob:
+                cache.deserialize(blob.decode("utf-8"))
+            try:
+                app = msal.ConfidentialClientApplication(
+                    connection.settings.get("client_id"),
+                    client_credential=connection.settings.get("client_secret"),
+                    authority=authority,
+                    validate_authority=not custom,
+                    instance_discovery=False if custom else None,
+                    token_cache=cache,
+                    http_client=tls.session(),
+                )
+                result = app.acquire_token_for_client(scopes=[scope])
+            except ValueError as exc:  # MSAL: authority unreachable or malformed
+                raise CredentialsRejected(
+                    f"cannot reach the OAuth authority {authority} "
+                    f"({type(exc).__name__}); check --oauth-authority / --oauth-tenant"
+                ) from None
+            except Exception as exc:  # requests errors: unreachable, TLS
+                if is_tls_failure(exc):
+                    raise CredentialsRejected(TLS_HINT) from None
+                raise CredentialsRejected(
+                    f"cannot reach the OAuth authority {authority} ({type(exc).__name__})"
+                ) from None
+            if cache.has_state_changed:
+                storage.set(key, cache.serialize().encode("utf-8"), secret=True)
+                _drop_legacy_cache(connection)
+        if "access_token" not in result:
+            raise CredentialsRejected(method.token_error(connection, result))
+        return AccessToken(
+            value=result["access_token"],
+            token_type=result.get("token_type", "Bearer"),
+            expires_in=int(result.get("expires_in", 3600)),
+        )
 
 
-def _load_cache(connection, key: str) -> str | None:
-    if connection.home is None:
-        return None
-    from tinydb import Query
-
-    from wess_core.secrets import SecretBox
-    from wess_core.store import Store
-
-    with Store(connection.home).read(CACHE_STORE) as db:
-        row = db.table("cache").get(Query().key == key)
-    if not row:
-        return None
-    try:
-        return SecretBox.for_home(connection.home).decrypt(row["blob"])
-    except Exception:  # a key rotated away: start with an empty cache
-        return None
-
-
-def _save_cache(connection, key: str, blob: str) -> None:
+def _drop_legacy_cache(connection) -> None:
+    """Remove the token cache file older versions kept beside the plugin storage."""
     if connection.home is None:
         return
-    from tinydb import Query
-
-    from wess_core.secrets import secret_writer
     from wess_core.store import Store
 
-    # encrypted with the keys in force under the secrets lock: a concurrent
-    # 'wess keys rotate' cannot leave it under a key it drops
-    with secret_writer(connection.home) as box, Store(connection.home).write(CACHE_STORE) as db:
-        db.table("cache").upsert({"key": key, "blob": box.encrypt(blob)}, Query().key == key)
+    store = Store(connection.home)
+    if store.exists(LEGACY_CACHE_STORE):
+        store.remove(LEGACY_CACHE_STORE)
 
 
 @hookimpl

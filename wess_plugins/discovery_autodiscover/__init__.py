@@ -1,6 +1,8 @@
 """Discovery method ``autodiscover`` (the default): the EWS URL from SOAP Autodiscover.
 
-From the user's Exchange e-mail and the credentials of the user's auth method:
+From the user's Exchange e-mail and the credential of the user's auth method, turned into
+an exchangelib login by the EWS transport's public ``ews_login`` (Autodiscover is part of
+EWS):
 
 1. the account's known Autodiscover endpoint (``wess connection set --autodiscover-url
    https://HOST/autodiscover/autodiscover.svc``), when set, is asked first; e-mail
@@ -32,6 +34,7 @@ import os
 
 from wess_core import endpoints, hookimpl
 from wess_core.errors import DiscoveryError
+from wess_core.library_logs import TLS_HINT, is_tls_failure, scrub_library_logs
 
 MAX_REDIRECTS = 5
 MANUAL_HINT = (
@@ -48,13 +51,17 @@ class AutodiscoverDiscovery:
     """SOAP Autodiscover (GetUserSettings) through exchangelib."""
 
     name = "autodiscover"
+    #: None of its own: the URLs it uses (``--ews-url``, ``--autodiscover-url``) are the
+    #: connection's own fields, whose provenance the trust rules track.
+    settings = ()
 
     def discover(self, connection) -> str:
         from wess_core import plugins
+        from wess_plugins.transport_ews.connect import ews_login
 
         method = plugins.auth_methods().get(connection.auth)
         method.validate(connection)
-        login = method.ews_login(connection)
+        login = ews_login(method.credential(connection), connection)
         email = connection.exchange_email
         limits = endpoints.boundary(connection)
         try:
@@ -87,11 +94,7 @@ class AutodiscoverDiscovery:
         from exchangelib.autodiscover.protocol import AutodiscoverProtocol
         from exchangelib.util import CONNECTION_ERRORS
 
-        from wess_plugins.transport_ews.connect import (
-            TLS_HINT,
-            _is_tls_failure,
-            prepare_endpoint,
-        )
+        from wess_plugins.transport_ews.connect import prepare_endpoint
 
         url = connection.autodiscover_url
         seen = {email.lower()}
@@ -118,7 +121,7 @@ class AutodiscoverDiscovery:
                     "Unauthorized", method.unauthorized_reason(connection)
                 ) from None
             except (ews_errors.TransportError, *CONNECTION_ERRORS) as exc:
-                if _is_tls_failure(exc):
+                if is_tls_failure(exc):
                     raise DiscoveryError("AutoDiscoverFailed", TLS_HINT) from None
                 raise _Unreachable(_first_line(exc)) from None
             finally:
@@ -169,8 +172,6 @@ class AutodiscoverDiscovery:
 
     def _dns_search(self, connection, method, login, email: str, tried: str, limits) -> str:
         from exchangelib import errors as ews_errors
-
-        from wess_plugins.transport_ews.connect import scrub_library_logs
 
         scrub_library_logs()
         search = _bounded_autodiscovery(connection, limits)(

@@ -15,6 +15,9 @@ class ManualDiscovery:
     """Returns the URL the admin or user entered; finds nothing by itself."""
 
     name = "manual"
+    #: None of its own: the URLs it uses (``--ews-url``, ``--autodiscover-url``) are the
+    #: connection's own fields, whose provenance the trust rules track.
+    settings = ()
 
     def discover(self, connection) -> str:
         if not connection.ews_url:

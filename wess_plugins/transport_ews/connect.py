@@ -1,10 +1,13 @@
-"""Reaching one user's mailbox over EWS: the login an auth method builds, the exchangelib
-``Account`` opened from it, and the connection test behind the credential check on save.
+"""Reaching one user's mailbox over EWS: the exchangelib login made from an auth
+method's ``Credential``, the exchangelib ``Account`` opened with it, and the connection
+test behind the credential check on save.
 
-The auth plugins (``wess_plugins.auth_*``) subclass :class:`EwsAuthMethod`; the EWS
-transport calls :func:`open_account` for its data; the core's credential check
-(``wess_core.connection.check``) calls ``auth_method.test_connection(connection)``,
-which is :func:`test_connection` here.
+Auth methods are transport-neutral (``wess_core.strategies.Credential``): this module
+turns a ``UserPassword`` into delegate access, a ``ServiceAccount`` into impersonation
+with its password, a ``BearerToken`` into OAuth 2.0 with impersonation, asking the
+token provider for the EWS scope. The EWS transport calls :func:`open_account` for its
+data; the core's credential check (``wess_core.connection.check``) calls the transport's
+``check``, which is :func:`test_connection` here.
 
 Nothing is cached between calls that could outlive a changed setting: every call
 resolves the URL, the credentials and the CA from the connection it is given.
@@ -13,15 +16,12 @@ new URL or password always gets a new one; a cached *failure* for a URL is dropp
 before each use, so a server that comes back is tried again.
 
 Secrets: passwords and tokens live only in exchangelib credential objects and in the
-``Connection`` (repr-free fields). exchangelib and requests-oauthlib log request
-headers and tokens at DEBUG; :func:`scrub_library_logs` installs a filter on those
-loggers that blanks them, and WESS never turns that logging on itself.
+``Connection`` (repr-free fields); library logs are scrubbed
+(``wess_core.library_logs``).
 """
 
 from __future__ import annotations
 
-import logging
-import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,9 +36,11 @@ from exchangelib import (
     Account,
     Configuration,
     FailFast,
+    OAuth2AuthorizationCodeCredentials,
 )
 from exchangelib import errors as ews_errors
 from exchangelib.protocol import CachingProtocol, Protocol, RetryPolicy
+from oauthlib.oauth2 import OAuth2Token
 
 from wess_core import deadlines, endpoints, tls
 from wess_core.errors import (
@@ -48,28 +50,31 @@ from wess_core.errors import (
     UsageError,
     find_cause,
 )
+from wess_core.library_logs import TLS_HINT, is_tls_failure, scrub_library_logs
+from wess_core.strategies import BearerToken, Credential, ServiceAccount, UserPassword
 
 __all__ = [
     "BASIC",
     "DELEGATE",
+    "EWS_SCOPE",
     "IMPERSONATION",
     "NTLM",
     "OAUTH2",
     "EndpointUnreachable",
     "EndpointUntrusted",
-    "EwsAuthMethod",
     "EwsLogin",
     "ExchangeCutOff",
     "describe_failure",
+    "ews_login",
     "open_account",
+    "prepare_endpoint",
     "scrub_library_logs",
     "test_connection",
 ]
 
-TLS_HINT = (
-    "the Exchange server's certificate is not trusted: set the CA with "
-    "wess connection set --ca-bundle CA.pem"
-)
+#: The token scope of Exchange Online's EWS (the ``ews`` transport's ``token_scope``
+#: setting changes it, e.g. for a sovereign cloud).
+EWS_SCOPE = "https://outlook.office365.com/.default"
 
 
 class EndpointUnreachable(EndpointFailed):
@@ -99,7 +104,7 @@ class ExchangeCutOff(EndpointUnreachable):
 
 @dataclass
 class EwsLogin:
-    """What an auth method hands exchangelib for one mailbox.
+    """What exchangelib gets for one mailbox, made from a ``Credential``.
 
     ``credentials``: an exchangelib credentials object; ``access_type``: ``DELEGATE``
     (the credentials own the mailbox) or ``IMPERSONATION`` (a service account or app
@@ -113,47 +118,70 @@ class EwsLogin:
     access_type: str
     auth_type: str | None
     principal: str
+    #: The credential it was made from (a token credential can be asked again).
+    source: Credential | None = field(default=None, repr=False)
 
 
-class EwsAuthMethod:
-    """Base of the built-in auth methods (``wess_core.strategies`` describes the protocol).
+def token_scope(connection) -> str:
+    """The scope the EWS transport asks a token provider for."""
+    return (getattr(connection, "settings", None) or {}).get("token_scope") or EWS_SCOPE
 
-    Subclasses implement :meth:`validate` and :meth:`ews_login`, and may override the
-    messages for the failures users meet most: a refused login (HTTP 401) and a refused
-    impersonation.
-    """
 
-    #: Registered name, used in messages.
-    name = "ews"
-    #: Whether the credentials reach other users' mailboxes (a service account, an app).
-    #: ``False`` only for the user's own credentials; see ``wess_core.strategies.AuthMethod``.
-    uses_service_credentials = True
+def ews_login(credential: Credential, connection, *, fresh: bool = False) -> EwsLogin:
+    """The exchangelib login for a transport-neutral credential.
 
-    def validate(self, connection) -> None:
-        """Check the settings this method needs, without network; raise ``UsageError``."""
-        raise NotImplementedError
+    A ``BearerToken``'s provider is asked for a token now (``fresh``: past its cache,
+    after Exchange refused the cached one); when exchangelib finds the token expired it
+    asks the provider again through :class:`_ProviderCredentials`."""
+    if isinstance(credential, UserPassword | ServiceAccount):
+        from exchangelib import Credentials
 
-    def ews_login(self, connection) -> EwsLogin:
-        """Build the exchangelib login for ``connection`` (may fetch a token)."""
-        raise NotImplementedError
-
-    def unauthorized_reason(self, connection) -> str:
-        """Why Exchange answered 401, in this method's words."""
-        who = connection.username or connection.exchange_email
-        return (
-            f"Exchange refused the login of {who} (HTTP 401): check the username and password "
-            f"(wess users set {connection.login} --exchange-username U --password-stdin)"
+        own = isinstance(credential, UserPassword)  # a service account impersonates
+        scheme = (credential.scheme or "").lower() if own else ""
+        return EwsLogin(
+            credentials=Credentials(credential.username, credential.password),
+            access_type=DELEGATE if own else IMPERSONATION,
+            auth_type=BASIC if scheme == "basic" else None,
+            principal=credential.principal,
+            source=credential,
         )
-
-    def impersonation_denied_reason(self, connection, login: EwsLogin) -> str:
-        return (
-            f"{login.principal} may not impersonate the mailbox {connection.exchange_email} "
-            "(ErrorImpersonateUserDenied)"
+    if isinstance(credential, BearerToken):
+        scope = token_scope(connection)
+        credentials = _ProviderCredentials(credential.provider, scope, fresh=fresh)
+        return EwsLogin(
+            credentials=credentials,
+            access_type=IMPERSONATION,
+            auth_type=OAUTH2,
+            principal=credential.principal,
+            source=credential,
         )
+    raise UsageError(
+        f"the EWS transport cannot log in with a {type(credential).__name__} credential "
+        f"(auth method {connection.auth}); choose another transport or auth method"
+    )
 
-    def test_connection(self, connection) -> None:
-        """Read the target mailbox's inbox (the credential check on save)."""
-        test_connection(connection, method=self)
+
+class _ProviderCredentials(OAuth2AuthorizationCodeCredentials):
+    """A token from a ``TokenProvider``; when exchangelib finds it expired it calls
+    ``refresh()`` (its documented override point), which asks the provider again."""
+
+    def __init__(self, provider: Any, scope: str, *, fresh: bool = False) -> None:
+        super().__init__(access_token=_oauth_token(provider.token(scope, fresh=fresh)))
+        self.provider, self.token_scope = provider, scope
+
+    def refresh(self, session: Any) -> None:
+        self.access_token = _oauth_token(self.provider.token(self.token_scope, fresh=True))
+
+
+def _oauth_token(token: Any) -> OAuth2Token:
+    """The provider's ``AccessToken`` as requests-oauthlib wants it."""
+    return OAuth2Token(
+        {
+            "access_token": token.value,
+            "token_type": token.token_type,
+            "expires_in": token.expires_in,
+        }
+    )
 
 
 def require(value: Any, message: str) -> None:
@@ -168,7 +196,6 @@ def require(value: Any, message: str) -> None:
 def open_account(
     connection,
     *,
-    method: EwsAuthMethod | None = None,
     retry_policy: RetryPolicy | None = None,
     login: EwsLogin | None = None,
 ) -> Account:
@@ -191,8 +218,7 @@ def open_account(
             f"{reason}; find it again with 'wess discover {connection.login}' or set it by "
             "hand: wess connection set --ews-url https://HOST/EWS/Exchange.asmx"
         )
-    method = method or auth_method(connection)
-    login = login or method.ews_login(connection)
+    login = login or ews_login(auth_method(connection).credential(connection), connection)
     prepare_endpoint(url, connection, limits)
     config = Configuration(
         service_endpoint=url,
@@ -239,7 +265,7 @@ def forget_protocol(account: Account) -> None:
     account.protocol.close()
 
 
-def auth_method(connection) -> EwsAuthMethod:
+def auth_method(connection) -> Any:
     from wess_core import plugins
 
     return plugins.auth_methods().get(connection.auth)
@@ -248,21 +274,33 @@ def auth_method(connection) -> EwsAuthMethod:
 # -- the connection test --------------------------------------------------------
 
 
-def test_connection(connection, *, method: EwsAuthMethod | None = None) -> None:
-    """GetFolder on the mailbox's inbox (impersonated where configured).
+def test_connection(connection) -> None:
+    """GetFolder on the mailbox's inbox (impersonated where configured): the ``ews``
+    transport's ``check``.
 
     Raises ``CredentialsRejected`` with a readable reason (``EndpointUnreachable`` when
-    the URL does not answer); never with a secret in it.
+    the URL does not answer); never with a secret in it. A refused token is asked for
+    once more past the provider's cache before the refusal counts.
     """
+    method = auth_method(connection)
+    method.validate(connection)
+    credential = method.credential(connection)
+    try:
+        _read_inbox(connection, method, credential, fresh=False)
+    except CredentialsRejected as exc:
+        if not isinstance(credential, BearerToken) or not getattr(exc, "unauthorized", False):
+            raise
+        _read_inbox(connection, method, credential, fresh=True)
+
+
+def _read_inbox(connection, method, credential: Credential, *, fresh: bool) -> None:
     from exchangelib.folders import Inbox, Root
 
-    method = method or auth_method(connection)
-    method.validate(connection)
     login = None
     account = None
     try:
-        login = method.ews_login(connection)
-        account = open_account(connection, method=method, login=login)
+        login = ews_login(credential, connection, fresh=fresh)
+        account = open_account(connection, login=login)
         Inbox.get_distinguished(root=Root(account=account))
     except (CredentialsRejected, UsageError, endpoints.CredentialRefused):
         raise
@@ -273,7 +311,7 @@ def test_connection(connection, *, method: EwsAuthMethod | None = None) -> None:
 
 
 def describe_failure(
-    exc: BaseException, connection, method: EwsAuthMethod, login: EwsLogin | None = None
+    exc: BaseException, connection, method: Any = None, login: EwsLogin | None = None
 ) -> CredentialsRejected:
     """Turn an exchangelib / requests / oauthlib failure into ``CredentialsRejected``.
 
@@ -296,13 +334,15 @@ def describe_failure(
     code = code_of(exc)
     what = consequence(code) if code else None
     if isinstance(exc, ews_errors.UnauthorizedError) or isinstance(exc, OAuth2Error):
-        reason = method.unauthorized_reason(connection)
+        refused = CredentialsRejected(
+            _without_secrets(unauthorized_reason(method, connection), connection)
+        )
+        refused.unauthorized = True  # a token credential is asked once more, past its cache
+        return refused
     elif isinstance(
         exc, ews_errors.ErrorImpersonateUserDenied | ews_errors.ErrorImpersonationDenied
     ):
-        principal = login.principal if login else "the service account"
-        login = login or EwsLogin(None, IMPERSONATION, None, principal)
-        reason = method.impersonation_denied_reason(connection, login)
+        reason = access_denied_reason(method, connection, login)
     elif isinstance(exc, ews_errors.ErrorNonExistentMailbox):
         reason = (
             f"Exchange at {url} has no mailbox {email} (ErrorNonExistentMailbox): check the "
@@ -311,7 +351,7 @@ def describe_failure(
     elif isinstance(exc, ews_errors.ErrorAccessDenied):
         who = login.principal if login else "the account"
         reason = f"{who} has no access to the mailbox {email} (ErrorAccessDenied)"
-    elif _is_tls_failure(exc):
+    elif is_tls_failure(exc):
         return EndpointUntrusted(TLS_HINT)
     elif _caused_by(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
         return EndpointUnreachable(f"cannot reach Exchange at {url} ({_short(exc)})")
@@ -335,19 +375,35 @@ def describe_failure(
     return CredentialsRejected(_without_secrets(reason, connection))
 
 
+def unauthorized_reason(method: Any, connection) -> str:
+    """Why Exchange answered 401, in the auth method's words when it has some."""
+    own = getattr(method, "unauthorized_reason", None)
+    if own is not None:
+        return own(connection)
+    who = connection.username or connection.exchange_email
+    return (
+        f"Exchange refused the login of {who} (HTTP 401): check the credentials of auth "
+        f"method {connection.auth} (wess plugins --json lists its settings)"
+    )
+
+
+def access_denied_reason(method: Any, connection, login: EwsLogin | None) -> str:
+    """Why Exchange refused to let the login open the mailbox, in the method's words."""
+    source = login.source if login else None
+    own = getattr(method, "access_denied_reason", None)
+    if own is not None and source is not None:
+        return own(connection, source)
+    principal = login.principal if login else "the service account"
+    return (
+        f"{principal} may not impersonate the mailbox {connection.exchange_email} "
+        "(ErrorImpersonateUserDenied)"
+    )
+
+
 def _caused_by(exc: BaseException | None, types: Any) -> bool:
     """``exc`` or an exception it was raised from is one of ``types`` (exchangelib
     re-raises connection failures as ErrorTimeoutExpired)."""
     return find_cause(exc, types) is not None
-
-
-def _is_tls_failure(exc: BaseException) -> bool:
-    import requests
-
-    if isinstance(exc, requests.exceptions.SSLError):
-        return True
-    text = str(exc)
-    return "CERTIFICATE_VERIFY_FAILED" in text or "SSLError" in text
 
 
 def _short(exc: BaseException) -> str:
@@ -368,76 +424,3 @@ def _without_secrets(text: str, connection) -> str:
             continue
         text = text.replace(secret, "********")
     return text
-
-
-# -- keeping secrets out of library logs -----------------------------------------
-
-_SECRET_PATTERNS = [
-    # Authorization headers: Basic / Bearer / NTLM / Negotiate values
-    (
-        re.compile(
-            r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(basic|bearer|ntlm|negotiate)\s+[^'\",}\s]+"
-        ),
-        r"\1\2 ********",
-    ),
-    # token dicts and form bodies: access_token, refresh_token, id_token, client_secret, password
-    (
-        re.compile(
-            r"(?i)(['\"]?(?:access_token|refresh_token|id_token|client_secret|client_assertion|"
-            r"password)['\"]?\s*[:=]\s*['\"]?)[^'\"&,}\s]+"
-        ),
-        r"\1********",
-    ),
-]
-_LOGGERS = (
-    "exchangelib",
-    "requests_oauthlib",
-    "oauthlib",
-    "msal",
-    "urllib3",
-)
-
-
-def scrub(text: str) -> str:
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-class _ScrubSecrets(logging.Filter):
-    """Blank Authorization headers, tokens and passwords in a library's log records."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken record: drop its arguments rather than risk a leak
-            message = str(record.msg)
-        cleaned = scrub(message)
-        if cleaned != message or record.args:
-            record.msg, record.args = cleaned, ()
-        return True
-
-
-_FILTER = _ScrubSecrets()
-
-
-#: The library loggers found by the last full scan, and how many loggers existed then.
-_scrubbed: tuple[int, list[logging.Logger]] = (-1, [])
-
-
-def scrub_library_logs() -> None:
-    """Attach the scrubbing filter to every logger of exchangelib, requests-oauthlib,
-    oauthlib, msal and urllib3 (logger filters apply where a record is created, so each
-    module's logger gets one). Idempotent; cheap enough to call before each connection:
-    the logger tree is scanned again only when loggers were added since the last scan
-    (they are never removed), and every library logger's filter is checked each call."""
-    global _scrubbed
-    manager = logging.Logger.manager
-    count, loggers = _scrubbed
-    if count != len(manager.loggerDict):
-        names = [n for n in list(manager.loggerDict) if n.split(".")[0] in _LOGGERS]
-        loggers = [logging.getLogger(n) for n in [*names, *_LOGGERS]]
-        _scrubbed = (len(manager.loggerDict), loggers)
-    for logger in loggers:
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)

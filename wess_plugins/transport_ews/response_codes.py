@@ -17,8 +17,9 @@ The consequences, and the transport-neutral errors (``wess_core.strategies``) th
 ``RESYNC``       the sync state is lost (``InvalidSyncState``): a full resync that re-links.
 ``CREDENTIALS``  only new credentials help: the user is paused, one history entry.
 ``MAILBOX_GONE`` the mailbox is gone or access to it was removed: paused with that reason.
-``REDISCOVER``   the mailbox is served elsewhere or the server did not answer: the run tries
-                 again with a freshly discovered URL (``MailboxUnavailable.rediscover``).
+``REDISCOVER``   the mailbox is served elsewhere or the server did not answer: the folder
+                 that failed is tried again with a freshly discovered URL, once per run
+                 (``MailboxUnavailable.rediscover``).
 ``UNKNOWN``      anything else: recorded with its code, the user is not paused, the next
                  run retries.
 """

@@ -56,6 +56,7 @@ from wess_core.strategies import (
     MailboxItem,
     MailboxUnavailable,
     NewItem,
+    Setting,
 )
 from wess_plugins.transport_ews import occurrences, templates
 from wess_plugins.transport_ews.fields import (
@@ -450,11 +451,34 @@ def _refused(exc: Exception) -> MailboxError:
 _PATHS: dict[str, frozenset[Any]] = {}
 
 
+def _https_scope(value: str) -> str:
+    """A token scope is a resource URL: HTTPS, ending in ``/.default``."""
+    if not value.startswith("https://") or not value.endswith("/.default"):
+        raise ValueError("expected https://RESOURCE/.default")
+    return value
+
+
 class EwsTransport:
     """One user's mailbox over EWS. Built per sync run from a freshly resolved connection."""
 
     #: The core discovers the EWS URL before building one (``strategies.Transport``).
     needs_ews_url = True
+    #: What an admin may configure for EWS (``--option token_scope=...``).
+    settings = (
+        Setting(
+            "token_scope",
+            help="OAuth scope of the EWS tokens (default: https://outlook.office365.com/"
+            ".default; a sovereign cloud has its own, e.g. https://outlook.office365.us/.default)",
+            validate=_https_scope,
+        ),
+    )
+
+    @staticmethod
+    def check(connection: Any) -> None:
+        """The credential check on save: read the mailbox's inbox once."""
+        from wess_plugins.transport_ews.connect import test_connection
+
+        test_connection(connection)
 
     @property
     def max_batch(self) -> int:
@@ -463,16 +487,46 @@ class EwsTransport:
 
     def __init__(self, connection: Any, account: Any = None, page_size: int = PAGE_SIZE) -> None:
         self.throttle: ServerThrottle | None = None
+        self.connection = connection
+        #: The auth method's token credential, while a refused token may be replaced once.
+        self._token_credential: Any = None
         if account is None:
-            from wess_plugins.transport_ews.connect import open_account
+            from wess_core.strategies import BearerToken
+            from wess_plugins.transport_ews.connect import auth_method, open_account
 
             self.throttle = throttle_for(connection.url)
-            account = open_account(connection, retry_policy=self.throttle.policy)
-        self.connection = connection
+            credential = auth_method(connection).credential(connection)
+            if isinstance(credential, BearerToken):
+                self._token_credential = credential
+            account = open_account(
+                connection, retry_policy=self.throttle.policy, login=self._login(credential)
+            )
         self.account = account
         self.page_size = page_size
         self._folders: dict[str, Any] = {}
         self._root_folder: Any = None
+
+    def _login(self, credential: Any, *, fresh: bool = False) -> Any:
+        from wess_plugins.transport_ews.connect import ews_login
+
+        return ews_login(credential, self.connection, fresh=fresh)
+
+    def _fresh_token(self, exc: Exception) -> bool:
+        """After Exchange refused a token (HTTP 401), open the mailbox again with a token
+        fetched past the provider's cache: once per transport, so a token that is refused
+        fresh too ends the run as a credentials problem."""
+        if self._token_credential is None or not isinstance(exc, UnauthorizedError):
+            return False
+        from wess_plugins.transport_ews.connect import forget_protocol, open_account
+
+        credential, self._token_credential = self._token_credential, None
+        forget_protocol(self.account)
+        login = self._login(credential, fresh=True)
+        policy = self.throttle.policy if self.throttle else None
+        self.account = open_account(self.connection, retry_policy=policy, login=login)
+        self._folders.clear()
+        self._root_folder = None
+        return True
 
     # -- folders -----------------------------------------------------------
 
@@ -663,6 +717,8 @@ class EwsTransport:
         except MailboxError:
             raise
         except Exception as exc:
+            if self._fresh_token(exc):
+                return self.changes(folder, token)
             error = self._folder_error(folder, exc)
             if error is None:
                 raise

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from .. import mapi
+from ..model import iter_folder_tree
 from ..render import Shape, matches_folder, render_folder
-from ..store import EwsError, decode_sync_state, encode_sync_state, iter_folder_tree
+from ..store import EwsError
+from ..sync_state import decode_sync_state, encode_sync_state
 from ..xmlutil import el, local, mq, sub
 from .base import Operation, find_required
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import urllib.parse
 
 from ..store import EwsError
 from ..xmlutil import el, sub
@@ -20,6 +21,26 @@ def photo_type(photo: bytes) -> str:
     if photo.startswith(b"\x89PNG"):
         return "image/png"
     return "image/jpeg"
+
+
+def rest_user_photo(server, handler) -> tuple[int, bytes, dict[str, str]]:
+    """GetUserPhoto's REST form (Exchange 2013+), ``GET /EWS/Exchange.asmx/s/
+    GetUserPhoto?email=...&size=HR48x48``: the image itself, 304 when ``If-None-Match``
+    still matches, 404 when the user has no photo or does not exist."""
+    auth_header = handler.headers.get("Authorization")
+    if server.authenticate(auth_header) is None:
+        raise server.unauthorized(bearer_error=bool(auth_header and "earer" in auth_header[:7]))
+    server.count_request("GetUserPhoto")
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(handler.path).query)
+    email = (query.get("email") or [""])[0]
+    user = server.user(email) if email else None
+    photo = user.photo if user is not None else None
+    if not photo:
+        return 404, b"", {}
+    etag = photo_etag(photo)
+    if handler.headers.get("If-None-Match") == etag:
+        return 304, b"", {"ETag": etag}
+    return 200, photo, {"Content-Type": photo_type(photo), "ETag": etag}
 
 
 class GetUserPhoto(Operation):

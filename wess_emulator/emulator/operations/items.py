@@ -7,8 +7,9 @@ import copy
 from lxml import etree
 
 from .. import mapi, recurrence
+from ..records import utc_times
 from ..render import INDEXED_CONTAINERS, Shape, ext_key, field_name, find_ext, render_item
-from ..store import ITEM_KINDS, EwsError, Item, utc_times
+from ..store import ITEM_KINDS, EwsError, Item
 from ..xmlutil import (
     el,
     element_order,

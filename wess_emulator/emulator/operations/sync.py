@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from .. import recurrence
 from ..render import matches, render_item, sort_key_for
-from ..store import EwsError, decode_sync_state, encode_sync_state
+from ..store import EwsError
+from ..sync_state import decode_sync_state, encode_sync_state
 from ..xmlutil import el, mq, sub
 from .base import Operation, find_required
 from .items import item_shape
@@ -111,7 +112,7 @@ class FindItem(Operation):
                         out.append(exc)
                     continue
                 if occ_end > start:
-                    out.append(mailbox._synth_occurrence(item, idx, occ_start, occ_end))
+                    out.append(mailbox.synthesize_occurrence(item, idx, occ_start, occ_end))
         out.sort(key=lambda i: i.field_text("Start") or "")
         return out
 

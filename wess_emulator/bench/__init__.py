@@ -1,0 +1,37 @@
+"""Benchmarks: WESS's cost against bare exchangelib and the round-trip floor.
+
+``wess bench`` (or ``python -m benchmarks`` in a checkout) runs each case against the EWS
+emulator on 127.0.0.1 and prints one JSON object per case: sizes, wall time, EWS requests by
+operation, peak memory and the ratio against a baseline measured in the same run.
+
+The emulator runs in its own process (a ``multiprocessing`` child driven over a pipe), so its
+CPU and its in-memory mailboxes are not counted as WESS's: the benchmark process holds only the
+client side. Requests are counted by the emulator, per operation. Peak memory is the benchmark
+process's peak resident set size during the measured step (Linux: ``VmHWM``, reset before each
+step through ``/proc/self/clear_refs``; elsewhere the process's lifetime ``ru_maxrss``).
+
+Cases (``--case NAME``, repeatable; default all):
+
+``import``       10,000 contacts Exchange → local CRM; baseline: exchangelib ``sync_items``.
+``export``       10,000 CRM people → Exchange; baseline: exchangelib ``bulk_create`` (100).
+``idle``         100 users, nothing changed: one SyncFolderItems per folder, nothing else.
+``incremental``  1% of 10,000 items changed (half in Exchange, half in the CRM).
+``scheduler``    500 users, 20 ms emulator latency, 16 workers; users/s against the ideal
+                 (the median of 3 passes; CPU and requests are over all of them).
+``store``        10,000 profiles; list, read, write; a state write with 100 vs 10,000
+                 other users' state files present.
+``memory``       peak memory of importing a 10,000- and a 100,000-item folder, each in a
+                 fresh process.
+
+``--quick`` scales every size down (1,000 items, 20 users) so a test can run it in seconds.
+
+Modules: ``sizes`` (case names and sizes), ``measure`` (time, memory, CPU),
+``processes`` (the emulator process), ``wess_side`` (homes and clients),
+one module per group of cases, ``runner`` and ``command`` (``wess bench``).
+"""
+
+from .command import bench_command
+from .runner import run, summary
+from .sizes import CASES, FULL, MIB, QUICK, Sizes
+
+__all__ = ["CASES", "FULL", "MIB", "QUICK", "Sizes", "bench_command", "run", "summary"]

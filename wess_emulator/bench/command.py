@@ -1,0 +1,40 @@
+"""``wess bench``: the click command (loaded with every ``wess`` command, so the cases
+are imported only when it runs)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .sizes import CASES
+
+
+@click.command("bench")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON document.")
+@click.option("--quick", is_flag=True, help="Small sizes (1,000 items, 20 users): seconds.")
+@click.option(
+    "--case",
+    "cases",
+    multiple=True,
+    type=click.Choice(CASES),
+    help="Run only this case (repeatable).",
+)
+@click.option("--output", type=click.Path(dir_okay=False), help="Also write the JSON here.")
+def bench_command(as_json: bool, quick: bool, cases: tuple[str, ...], output: str | None) -> None:
+    """Benchmarks against the EWS emulator on 127.0.0.1: WESS vs bare exchangelib."""
+    from .runner import run
+
+    log = (lambda line: click.echo(line, err=True)) if as_json else click.echo
+    doc = run(list(cases) or None, quick=quick, log=log)
+    text = json.dumps(doc, indent=2, sort_keys=False)
+    if output:
+        Path(output).write_text(text + "\n", encoding="utf-8")
+    if as_json:
+        click.echo(text)
+    failed = [c["name"] for c in doc["cases"] if "error" in c]
+    if failed:
+        click.echo(f"wess bench: case(s) failed to run: {', '.join(failed)}", err=True)
+        sys.exit(1)

@@ -1,0 +1,37 @@
+"""The cases' names and sizes: the full run and ``--quick``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CASES = ("import", "export", "idle", "incremental", "scheduler", "store", "memory")
+PASSWORD = "Bench-Pass-1"
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Sizes:
+    items: int = 10_000
+    idle_users: int = 100
+    changed_percent: float = 1.0
+    scheduler_users: int = 500
+    scheduler_workers: int = 16
+    scheduler_passes: int = 3
+    latency_s: float = 0.020
+    store_users: int = 10_000
+    store_few_states: int = 100
+    memory_sizes: tuple[int, ...] = (10_000, 100_000)
+    seed_per_user: int = 10
+
+
+FULL = Sizes()
+QUICK = Sizes(
+    items=1_000,
+    idle_users=20,
+    scheduler_users=20,
+    scheduler_workers=4,
+    store_users=1_000,
+    store_few_states=100,
+    memory_sizes=(1_000, 5_000),
+    seed_per_user=3,
+)

@@ -1,0 +1,174 @@
+"""The client side of the cases: WESS homes whose users sync against the emulator
+process, bare exchangelib accounts for the baselines, and one measured step."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .measure import peak_memory, timed
+from .processes import EmulatorProcess
+from .sizes import PASSWORD
+
+
+def email_of(login: str) -> str:
+    return f"{login}@example.com"
+
+
+def person(n: int) -> dict[str, Any]:
+    """The ``n``-th CRM person of the export case."""
+    first = ("Ann", "Ben", "Cleo", "Dev", "Eva", "Finn", "Gus", "Hana")[n % 8]
+    return {
+        "first_name": first,
+        "last_name": f"Person{n:06d}",
+        "email": f"{first.lower()}.p{n}@bench.example",
+        "company": ("Acme", "Globex", "Initech", "Hooli")[n % 4],
+        "job_title": ("CEO", "Buyer", "Engineer")[n % 3],
+        "phone": f"+44 20 7946 {n % 10000:04d}",
+    }
+
+
+def make_home(
+    home: Path,
+    emu: EmulatorProcess | None,
+    logins: list[str],
+    *,
+    own_databases: bool = True,
+    password: str | None = PASSWORD,
+) -> Any:
+    """A WESS home with ``logins`` eligible to sync against ``emu`` (bulk-written profiles:
+    thousands of ``users add`` would measure the set-up, not the case)."""
+    from wess_core.models import UserProfile
+    from wess_core.service import Context, accounts
+    from wess_core.service.users import user_profiles
+    from wess_plugins.crm_local import local
+
+    ctx = Context(home=home)
+    accounts.init(ctx)
+    accounts.set_module(ctx, True)
+    accounts.add_licences(ctx, max(1, len(logins)))
+    if emu is not None:
+        accounts.set_connection(ctx, ews_url=emu.ews_url, ca_bundle=emu.ca_cert, verify=False)
+    secret = ctx.secrets.encrypt(password) if password else None
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    rows = []
+    for login in logins:
+        database = f"db-{login}" if own_databases else "main"
+        rows.append(
+            UserProfile(
+                login=login,
+                email=email_of(login),
+                licence_allocated=True,
+                sync_enabled=True,
+                database=database,
+                password=secret,
+                auth="direct",
+                created=now,
+            ).to_dict()
+        )
+    with user_profiles(ctx).transaction() as profiles:
+        for row in rows:
+            profiles.put(row)
+    if own_databases:
+        for login in logins:
+            local.create_database(home, f"db-{login}")
+    return ctx
+
+
+def forget_protocols() -> None:
+    """Cold start: drop exchangelib's cached protocols (sessions, guessed versions)."""
+    from exchangelib.protocol import CachingProtocol
+
+    with contextlib.suppress(Exception):
+        CachingProtocol.clear_cache()
+
+
+def bare_account(emu: EmulatorProcess, login: str) -> Any:
+    """A plain exchangelib Account for ``login`` (the baselines' client)."""
+    from exchangelib import BASIC, DELEGATE, UTC, Account, Configuration, Credentials, FailFast
+
+    from wess_core import tls
+
+    tls.trust(emu.ews_url, emu.ca_cert)
+    config = Configuration(
+        service_endpoint=emu.ews_url,
+        credentials=Credentials(email_of(login), PASSWORD),
+        auth_type=BASIC,
+        retry_policy=FailFast(),
+    )
+    return Account(
+        email_of(login),
+        access_type=DELEGATE,
+        config=config,
+        autodiscover=False,
+        default_timezone=UTC,
+    )
+
+
+def contact_fields() -> list[str]:
+    """The contact attributes the EWS transport fetches (the baseline fetches the same)."""
+    from wess_plugins.transport_ews.fields import FOLDER_FIELDS
+    from wess_plugins.transport_ews.transport import CRM_ID_FIELD
+
+    return [m.attribute for m in FOLDER_FIELDS["contacts"]] + [CRM_ID_FIELD, "last_modified_time"]
+
+
+def measured(
+    emu: EmulatorProcess, fn: Callable[[], Any], *, cold: bool = False
+) -> tuple[float, Any, dict[str, Any], dict[str, int]]:
+    """One measured step: requests counted from zero, peak memory and wall time of ``fn``;
+    ``cold`` drops exchangelib's cached protocols first. Returns (seconds, value,
+    memory, requests by operation)."""
+    if cold:
+        forget_protocols()
+    emu.call("reset_counts")
+    with peak_memory() as memory:
+        seconds, value = timed(fn)
+    return seconds, value, memory, emu.counts()
+
+
+def folder_count() -> int:
+    from wess_core import plugins
+
+    return len({t.folder for _, t in plugins.item_types().items()})
+
+
+def sync_user(ctx: Any, login: str) -> dict[str, Any]:
+    """One user's sync through WESS; raises if any folder failed."""
+    from wess_core.service import sync
+
+    data = sync.sync_user(ctx, login)
+    failed = {n: f["failed"] for n, f in data["folders"].items() if f.get("failed")}
+    errors = [e for f in data["folders"].values() for e in f.get("errors", [])]
+    if failed or errors:
+        raise RuntimeError(f"sync of {login} failed: {failed or errors[:3]}")
+    return data
+
+
+def moved(data: dict[str, Any], side: str) -> int:
+    """Items created, updated or deleted on ``side`` (``to_crm``/``to_exchange``)."""
+    return sum(
+        sum(f[side][k] for k in ("created", "updated", "deleted")) for f in data["folders"].values()
+    )
+
+
+def transport(ctx: Any, login: str) -> Any:
+    """The EWS transport for ``login``, as the engine makes it (to edit the mailbox)."""
+    from wess_core import plugins
+    from wess_core.connection import resolve
+    from wess_core.service import accounts
+    from wess_core.service.users import get_profile
+
+    connection = resolve(
+        accounts.load_account(ctx), get_profile(ctx, login), ctx.secrets.decrypt, ctx.home
+    )
+    return plugins.transports().get("ews")(connection)
+
+
+def list_items(mailbox: Any, folder: str) -> list[Any]:
+    from wess_emulator.demo import _list_items as listing
+
+    return listing(mailbox, folder)
