@@ -4,7 +4,7 @@ One server must not stall the service. exchangelib's timeout applies to each soc
 read, so a server that trickles one byte every few seconds keeps a request alive
 forever, and a scheduler thread with it. Here every request gets an overall deadline
 and its answer a size cap, enforced where all requests pass: the HTTP adapter of
-``wess_core.tls``, which calls :func:`arm` before sending and :func:`disarm` once the
+``wess_core.http``, which calls :func:`arm` before sending and :func:`disarm` once the
 whole body is read.
 
 * **The deadline** is the sooner of the request deadline (``request_deadline_seconds``)
@@ -57,10 +57,10 @@ __all__ = [
     "current",
     "cut_in",
     "disarm",
-    "read_body",
     "reset",
     "scope",
     "stopping",
+    "too_large",
 ]
 
 #: Defaults of the account settings (``wess config set``; ``service.accounts.SETTINGS``
@@ -340,30 +340,13 @@ def _shut(conn: Any) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
-def read_body(response: requests.Response, flight: Flight) -> None:
-    """Read ``response``'s body in chunks into ``response._content`` (what requests does
-    for a non-streamed response), refusing more than the scope's cap."""
-    cap = flight.limits.max_bytes
-    length = response.headers.get("Content-Length")
-    if length and length.isdigit() and int(length) > cap:
-        response.close()
-        raise flight.error(_too_large(flight))
-    chunks: list[bytes] = []
-    total = 0
-    for chunk in response.iter_content(64 * 1024):
-        total += len(chunk)
-        if total > cap:
-            response.close()
-            raise flight.error(_too_large(flight))
-        chunks.append(chunk)
-    response._content = b"".join(chunks)
-    response._content_consumed = True
-
-
-def _too_large(flight: Flight) -> ResponseTooLarge:
-    return ResponseTooLarge(
-        f"Exchange at {flight.host} sent an answer larger than "
-        f"{flight.limits.max_bytes / MIB:g} MiB (max_response_mib)"
+def too_large(flight: Flight) -> ResponseTooLarge:
+    """The error for an answer over the scope's cap, remembered on its scope."""
+    return flight.error(  # type: ignore[return-value]
+        ResponseTooLarge(
+            f"Exchange at {flight.host} sent an answer larger than "
+            f"{flight.limits.max_bytes / MIB:g} MiB (max_response_mib)"
+        )
     )
 
 

@@ -14,7 +14,7 @@ The rule is checked where a credential is about to be sent: the configured URL, 
 Autodiscover endpoint and redirect (SOAP RedirectUrl, HTTP 302, RedirectAddress's
 domain), the EWS URL discovery returns (before it is cached) and again when a cached URL
 is used. :func:`guarding` makes the same check the last line of defence during
-discovery: the HTTP adapter WESS installs for exchangelib (``wess_core.tls``) refuses to
+discovery: the HTTP adapter of every WESS client (``wess_core.http``) refuses to
 send an ``Authorization`` header over plain HTTP at any time, and, inside ``guarding``,
 to a host the boundary does not allow, whichever code path built the request
 (exchangelib's own DNS search included).

@@ -1,7 +1,7 @@
 """TLS helpers for talking to the EWS emulator (or any server with a private CA) without ever
 disabling certificate verification.
 
-* :func:`ca_bundle_adapter` (from :mod:`wess_core.tls`, re-exported here) returns a
+* :func:`ca_bundle_adapter` returns a
   ``requests`` HTTP adapter class that verifies server certificates against one CA bundle
   file. Assign it to
   ``exchangelib.protocol.BaseProtocol.HTTP_ADAPTER_CLS`` (exchangelib's documented extension
@@ -12,13 +12,13 @@ disabling certificate verification.
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import threading
 
+import requests.adapters
 import trustme
-
-from wess_core.tls import ca_bundle_adapter
 
 __all__ = ["CaBundle", "ca_bundle_adapter", "session_ca"]
 
@@ -55,3 +55,28 @@ def session_ca() -> CaBundle:
         if _SESSION_CA is None:
             _SESSION_CA = CaBundle()
         return _SESSION_CA
+
+
+@functools.cache
+def ca_bundle_adapter(ca_path: str) -> type[requests.adapters.HTTPAdapter]:
+    """An ``HTTPAdapter`` subclass that verifies every server against ``ca_path``.
+
+    Verification stays on whatever ``verify`` the caller passes. Cached per path, so
+    repeated calls return the same class (exchangelib compares adapters by class).
+    """
+    ca_path = os.fspath(ca_path)
+
+    class CaBundleAdapter(requests.adapters.HTTPAdapter):
+        CA_PATH = ca_path
+
+        def cert_verify(self, conn, url, verify, cert):
+            super().cert_verify(conn=conn, url=url, verify=self.CA_PATH, cert=cert)
+
+        def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
+            # requests >= 2.32.3 picks the pool's trust store here, not in cert_verify().
+            return super().get_connection_with_tls_context(
+                request=request, verify=self.CA_PATH, proxies=proxies, cert=cert
+            )
+
+    CaBundleAdapter.__qualname__ = CaBundleAdapter.__name__ = "CaBundleAdapter"
+    return CaBundleAdapter

@@ -9,6 +9,7 @@ from tests.support import (
     NOROLE_PW,
     SVC_PW,
     impersonation_args,
+    issue_dead_tokens,
     oauth_args,
 )
 from wess_core.store import load_json_file
@@ -166,10 +167,7 @@ def test_oauth_token_refused_from_the_cache_is_fetched_again_once(site, emu):
 def test_oauth_token_refused_even_fresh_is_explained(site, emu, monkeypatch):
     assert _oauth(site, emu).exit_code == 0
     emu.expire_tokens()
-    issue = emu._new_token
-    # the authority now issues tokens Exchange refuses (revoked consent)
-    monkeypatch.setattr(emu, "_new_token", lambda principal, expires_in, scopes=(): issue(
-        principal, -60, scopes))  # fmt: skip
+    issue_dead_tokens(monkeypatch, emu)
     before = emu.counts["<token>"]
     r = site("test-connection", "alice")
     assert r.exit_code == 1

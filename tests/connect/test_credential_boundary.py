@@ -15,7 +15,8 @@ import pytest
 
 from tests.support import ALICE_PW, autodiscover_args
 from tests.support.hostile import HostileServer, loopback_names
-from wess_core import endpoints, tls
+from wess_core import endpoints, http
+from wess_plugins.transport_ews import adapter
 
 OTHER_HOST = "127.0.0.2"  # another loopback address: "a host in another domain"
 
@@ -172,7 +173,7 @@ def test_soap_redirect_url_to_another_host_is_refused(admin_home, emu, hostile):
 
     assert trap.credentials == []
     assert trap.requests == []
-    assert tls.trusted_ca(trap.url()) is None  # the private CA was not extended to it
+    assert http.trusted_ca(trap.url()) is None  # the private CA was not extended to it
     assert r.exit_code == 1
     line = one_line(r.stderr)
     assert "AutoDiscoverFailed" in line and OTHER_HOST in line
@@ -187,7 +188,7 @@ def test_ews_url_on_another_host_cached_earlier_is_refused_at_use(admin_home, em
 
     assert trap.credentials == []
     assert trap.requests == []
-    assert tls.trusted_ca(trap.url()) is None
+    assert http.trusted_ca(trap.url()) is None
     for r in (tested, synced):
         assert r.exit_code == 1
         line = one_line(r.stderr)
@@ -214,10 +215,10 @@ def test_private_ca_applies_inside_the_boundary_only(ews_ca):
     try:
         prepare_endpoint(inside, connection)
         prepare_endpoint(outside, connection)
-        assert tls.trusted_ca(inside) == ews_ca.path
-        assert tls.trusted_ca(outside) is None
+        assert http.trusted_ca(inside) == ews_ca.path
+        assert http.trusted_ca(outside) is None
     finally:
-        tls.trust(inside, None)
+        http.trust(inside, None)
 
 
 def test_http_302_to_another_host_is_refused(admin_home, hostile, ews_ca):
@@ -230,7 +231,7 @@ def test_http_302_to_another_host_is_refused(admin_home, hostile, ews_ca):
 
     assert trap.credentials == []
     assert trap.requests == []
-    assert tls.trusted_ca(trap.url()) is None
+    assert http.trusted_ca(trap.url()) is None
     assert len(redirector.credentials) == 1  # the configured host: it may have them
     assert r.exit_code == 1
     line = one_line(r.stderr)
@@ -345,7 +346,7 @@ def _user_settings(url: str, credentials) -> None:
     from exchangelib import BASIC, Configuration, FailFast
     from exchangelib.autodiscover.protocol import AutodiscoverProtocol
 
-    tls.install()
+    adapter.install()
     protocol = AutodiscoverProtocol(
         config=Configuration(
             service_endpoint=url, credentials=credentials, auth_type=BASIC, retry_policy=FailFast()
@@ -370,13 +371,13 @@ def test_adapter_refuses_a_host_outside_the_boundary_during_discovery(hostile, e
     from exchangelib import Credentials
 
     trap = hostile(OTHER_HOST)
-    tls.trust(trap.url(), ews_ca.path)  # even with the CA trusted for it
+    adapter.trust(trap.url(), ews_ca.path)  # even with the CA trusted for it
     limits = endpoints.make_boundary(["https://127.0.0.1/x"], ["alice@example.com"])
     try:
         with endpoints.guarding(limits), pytest.raises(endpoints.CredentialRefused):
             _user_settings(trap.url(), Credentials("alice@example.com", ALICE_PW))
     finally:
-        tls.trust(trap.url(), None)
+        http.trust(trap.url(), None)
     assert trap.requests == []
 
 

@@ -191,36 +191,36 @@ def test_an_endless_answer_is_cut_at_the_size_cap_in_bounded_memory(admin_home, 
 
 
 def test_a_trickling_header_is_cut_too_on_the_msal_session(ews_ca):
-    """The OAuth token client (MSAL) uses ``tls.session()``: the same rule holds there,
+    """The OAuth token client (MSAL) uses ``http.session()``: the same rule holds there,
     and while the server is still sending its header."""
-    from wess_core import deadlines, tls
+    from wess_core import deadlines, http
 
     with TrickleServer(ews_ca, mode="headers", interval=0.2, limit=20) as server:
-        tls.trust(server.url, ews_ca.path)
+        http.trust(server.url, ews_ca.path)
         started = time.monotonic()
         with (
             deadlines.scope(request_seconds=1) as limits,
             pytest.raises(deadlines.DeadlineExceeded, match=r"did not answer within 1 s"),
         ):
-            tls.session().post(server.url, data=b"x")
+            http.session().post(server.url, data=b"x")
         took = time.monotonic() - started
         assert server.sent >= 3
-        tls.trust(server.url, None)
+        http.trust(server.url, None)
     assert 0.9 < took < 3, took
     assert isinstance(limits.cut, deadlines.DeadlineExceeded)
 
 
 def test_an_announced_answer_over_the_cap_is_refused_before_reading_it(ews_ca):
-    from wess_core import deadlines, tls
+    from wess_core import deadlines, http
 
     with TrickleServer(ews_ca, mode="huge", huge_mib=64, announce_length=True) as server:
-        tls.trust(server.url, ews_ca.path)
+        http.trust(server.url, ews_ca.path)
         with (
             deadlines.scope(max_response_mib=1),
             pytest.raises(deadlines.ResponseTooLarge, match=r"sent an answer larger than 1 MiB"),
         ):
-            tls.session().post(server.url, data=b"x")
-        tls.trust(server.url, None)
+            http.session().post(server.url, data=b"x")
+        http.trust(server.url, None)
     assert server.sent < 64 * 1024 * 1024
 
 

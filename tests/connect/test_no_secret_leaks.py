@@ -14,6 +14,7 @@ from tests.support import (
     SECRETS,
     SVC_PW,
     impersonation_args,
+    issue_dead_tokens,
     oauth_args,
 )
 
@@ -64,9 +65,7 @@ def test_no_secret_anywhere(admin_home, emu, home, caplog, monkeypatch):
     run("review", "alice", "--json")
     emu.expire_tokens()
     assert run("test-connection", "alice").exit_code == 0  # a fresh token, asked once more
-    issue = emu._new_token  # from now on the authority issues tokens Exchange refuses
-    monkeypatch.setattr(emu, "_new_token", lambda principal, expires_in, scopes=(): issue(
-        principal, -60, scopes))  # fmt: skip
+    issue_dead_tokens(monkeypatch, emu)
     emu.expire_tokens()
     assert run("test-connection", "alice").exit_code == 1
     run("connection", "show", "--json")

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from wess_plugins.transport_ews.fields import all_day_date, zone_from_name
+from wess_plugins.transport_ews.calendar_fields import all_day_date, zone_from_name
 
 
 @pytest.mark.parametrize(

@@ -61,6 +61,16 @@ def oauth_args(authority: str) -> tuple[str, ...]:
     return ("connection", "set", *auth, "--client-secret-stdin")
 
 
+def issue_dead_tokens(monkeypatch, server: EmulatorServer) -> None:
+    """From now on the emulator's authority issues tokens Exchange refuses (revoked consent)."""
+    issue = server.new_token
+
+    def dead_token(principal, expires_in, scopes=()):
+        return issue(principal, -60, scopes)
+
+    monkeypatch.setattr(server, "new_token", dead_token)
+
+
 def autodiscover_args(url: str, ca_cert: str) -> tuple[str, ...]:
     """``connection set`` arguments: Autodiscover at ``url``, trusting ``ca_cert``."""
     discovery = ("--discovery", "autodiscover", "--autodiscover-url", url)

@@ -90,9 +90,9 @@ def bare_account(emu: EmulatorProcess, login: str) -> Any:
     """A plain exchangelib Account for ``login`` (the baselines' client)."""
     from exchangelib import BASIC, DELEGATE, UTC, Account, Configuration, Credentials, FailFast
 
-    from wess_core import tls
+    from wess_plugins.transport_ews import adapter
 
-    tls.trust(emu.ews_url, emu.ca_cert)
+    adapter.trust(emu.ews_url, emu.ca_cert)
     config = Configuration(
         service_endpoint=emu.ews_url,
         credentials=Credentials(email_of(login), PASSWORD),
@@ -111,7 +111,7 @@ def bare_account(emu: EmulatorProcess, login: str) -> Any:
 def contact_fields() -> list[str]:
     """The contact attributes the EWS transport fetches (the baseline fetches the same)."""
     from wess_plugins.transport_ews.fields import FOLDER_FIELDS
-    from wess_plugins.transport_ews.transport import CRM_ID_FIELD
+    from wess_plugins.transport_ews.items import CRM_ID_FIELD
 
     return [m.attribute for m in FOLDER_FIELDS["contacts"]] + [CRM_ID_FIELD, "last_modified_time"]
 

@@ -162,13 +162,13 @@ class MsalTokens:
         connection, method = self.connection, self.method
         method.validate(connection)
         scrub_library_logs()
-        from wess_core import tls
+        from wess_core import http
 
         custom = bool(connection.settings.get("authority"))
         authority = method.authority(connection)
         # A configured authority is the account's own (tests: the emulator), so the
         # account's CA applies to it; login.microsoftonline.com keeps the system store.
-        tls.trust(authority, connection.ca_bundle if custom else None)
+        http.trust(authority, connection.ca_bundle if custom else None)
         storage = connection.storage(STORAGE)
         key = method.cache_key(connection)
         with _lock:
@@ -184,7 +184,7 @@ class MsalTokens:
                     validate_authority=not custom,
                     instance_discovery=False if custom else None,
                     token_cache=cache,
-                    http_client=tls.session(),
+                    http_client=http.session(),
                 )
                 result = app.acquire_token_for_client(scopes=[scope])
             except ValueError as exc:  # MSAL: authority unreachable or malformed

@@ -211,11 +211,11 @@ def _bounded_autodiscovery(connection, limits):
     outside it is refused, and the account's CA is applied only inside it."""
     from exchangelib.autodiscover import Autodiscovery
 
-    from wess_core import tls
+    from wess_plugins.transport_ews import adapter
 
     def trust(url: str) -> None:
         inside = limits.refusal(url) is None
-        tls.trust(url, connection.ca_bundle if inside else None)
+        adapter.trust(url, connection.ca_bundle if inside else None)
 
     class BoundedAutodiscovery(Autodiscovery):
         def __init__(self, *args, **kwargs):

@@ -39,10 +39,10 @@ from exchangelib import (
     OAuth2AuthorizationCodeCredentials,
 )
 from exchangelib import errors as ews_errors
-from exchangelib.protocol import CachingProtocol, Protocol, RetryPolicy
+from exchangelib.protocol import Protocol, RetryPolicy
 from oauthlib.oauth2 import OAuth2Token
 
-from wess_core import deadlines, endpoints, tls
+from wess_core import deadlines, endpoints
 from wess_core.errors import (
     ConnectionFailed,
     CredentialsRejected,
@@ -52,6 +52,8 @@ from wess_core.errors import (
 )
 from wess_core.library_logs import TLS_HINT, is_tls_failure, scrub_library_logs
 from wess_core.strategies import BearerToken, Credential, ServiceAccount, UserPassword
+from wess_plugins.transport_ews import adapter
+from wess_plugins.transport_ews.patches import forget_cached_failure
 
 __all__ = [
     "BASIC",
@@ -226,7 +228,7 @@ def open_account(
         auth_type=login.auth_type,
         retry_policy=retry_policy or FailFast(),
     )
-    _forget_cached_failure(config)
+    forget_cached_failure(config)
     return Account(
         primary_smtp_address=connection.exchange_email,
         access_type=login.access_type,
@@ -243,17 +245,7 @@ def prepare_endpoint(url: str, connection, limits: endpoints.Boundary | None = N
     scrub_library_logs()
     limits = limits or endpoints.boundary(connection)
     inside = limits.allows_host(urlsplit(url).hostname or "")
-    tls.trust(url, connection.ca_bundle if inside else None)
-
-
-def _forget_cached_failure(config: Configuration) -> None:
-    """exchangelib remembers a failed Protocol creation forever; forget it so a server
-    that is back (or a fixed setting) is tried again."""
-    key = CachingProtocol._cache_key(config)
-    with CachingProtocol._protocol_cache_lock:
-        cached = CachingProtocol._protocol_cache.get(key)
-        if cached is not None and isinstance(cached[0], Exception):
-            del CachingProtocol._protocol_cache[key]
+    adapter.trust(url, connection.ca_bundle if inside else None)
 
 
 def forget_protocol(account: Account) -> None:

@@ -34,12 +34,10 @@ series and brings the CRM record in line with Exchange.
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from exchangelib import CalendarItem
 from exchangelib.items import (
@@ -48,12 +46,18 @@ from exchangelib.items import (
 from exchangelib.properties import ItemId, OccurrenceItemId
 
 from wess_core.strategies import ItemRef, MailboxError, MailboxItem
-from wess_plugins.transport_ews.fields import (
-    _UTC_NAMES,
-    _instant,
+from wess_plugins.transport_ews.calendar_fields import (
+    as_instant,
     when_from_ews,
     when_to_ews,
     zone_to_ews,
+)
+from wess_plugins.transport_ews.occurrence_slots import instance_index, local_time, zone_of
+from wess_plugins.transport_ews.patches import (
+    END_TIMEZONE,
+    START_TIMEZONE,
+    WessGetItem,
+    item_with_id,
 )
 
 if TYPE_CHECKING:
@@ -63,124 +67,6 @@ if TYPE_CHECKING:
 OCCURRENCE_FIELDS = ("subject", "location", "body")
 #: What defines the series' slots; changing any of these drops the exceptions.
 SERIES_FIELDS = ("recurrence", "start", "end", "timezone", "is_all_day")
-_MAX_STEPS = 20000
-_DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-_MONTHS = list(calendar.month_name)[1:]
-_WEEK_NUMBERS = ["First", "Second", "Third", "Fourth", "Last"]
-
-
-# -- the pattern, expanded on the client (for instance indexes) ----------------
-
-
-def _zone(name: str | None) -> dt.tzinfo:
-    return dt.UTC if not name or name in _UTC_NAMES else ZoneInfo(name)
-
-
-def _local(value: str, zone: dt.tzinfo) -> dt.datetime:
-    """A neutral time as a naive local time in ``zone`` (dates: midnight)."""
-    if len(value) == 10:
-        return dt.datetime.fromisoformat(value)
-    parsed = dt.datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        return parsed
-    return parsed.astimezone(zone).replace(tzinfo=None)
-
-
-def _day_index(value: Any) -> int:
-    if isinstance(value, int):
-        return value - 1
-    return _DAYS.index(value) if value in _DAYS else -1
-
-
-def _days_of(value: Any) -> list[int]:
-    """A relative pattern's weekday: a day name, or Day / Weekday / WeekendDay."""
-    if value == "Day":
-        return list(range(7))
-    if value == "Weekday":
-        return list(range(5))
-    if value == "WeekendDay":
-        return [5, 6]
-    return [_day_index(value)]
-
-
-def _nth(year: int, month: int, weekday: Any, week_number: Any) -> dt.date:
-    days = [
-        d
-        for d in range(1, calendar.monthrange(year, month)[1] + 1)
-        if dt.date(year, month, d).weekday() in _days_of(weekday)
-    ]
-    number = week_number if isinstance(week_number, int) else _WEEK_NUMBERS.index(week_number) + 1
-    return dt.date(year, month, days[-1 if number >= 5 else number - 1])
-
-
-def _month_of(value: Any) -> int:
-    return value if isinstance(value, int) else _MONTHS.index(value) + 1
-
-
-def _pattern_dates(pattern: dict[str, Any], first: dt.date) -> Iterator[dt.date]:
-    kind = pattern.get("type")
-    interval = int(pattern.get("interval") or 1)
-    if kind == "daily":
-        for step in range(_MAX_STEPS):
-            yield first + dt.timedelta(days=step * interval)
-    elif kind == "weekly":
-        days = sorted({_day_index(d) for d in pattern.get("weekdays") or []} - {-1})
-        days = days or [first.weekday()]
-        week_first = _day_index(pattern.get("first_day_of_week") or "Monday")
-        week_start = first - dt.timedelta(days=(first.weekday() - week_first) % 7)
-        order = sorted(days, key=lambda d: (d - week_first) % 7)
-        for _ in range(_MAX_STEPS):
-            for d in order:
-                day = week_start + dt.timedelta(days=(d - week_first) % 7)
-                if day >= first:
-                    yield day
-            week_start += dt.timedelta(weeks=interval)
-    elif kind in ("absolute_monthly", "absolute_yearly", "relative_monthly", "relative_yearly"):
-        yearly = kind.endswith("yearly")
-        year = first.year
-        month = _month_of(pattern["month"]) if yearly else first.month
-        step = 12 if yearly else interval
-        for _ in range(_MAX_STEPS):
-            if kind.startswith("absolute"):
-                last = calendar.monthrange(year, month)[1]
-                day = dt.date(year, month, min(int(pattern.get("day_of_month") or 1), last))
-            else:
-                day = _nth(year, month, pattern.get("weekday"), pattern.get("week_number"))
-            if day >= first:
-                yield day
-            month += step
-            year += (month - 1) // 12
-            month = (month - 1) % 12 + 1
-
-
-def slots(fields: dict[str, Any]) -> Iterator[tuple[int, dt.datetime]]:
-    """``(instance index, naive local start)`` of every occurrence of a series (bounded)."""
-    recurrence = fields.get("recurrence") or {}
-    if not recurrence.get("pattern") or not fields.get("start"):
-        return
-    start = _local(fields["start"], _zone(fields.get("timezone")))
-    boundary = recurrence.get("boundary") or {}
-    first = dt.date.fromisoformat(boundary["start"][:10]) if boundary.get("start") else None
-    first = first or start.date()
-    end = boundary.get("end") if boundary.get("type") == "end_date" else None
-    last_day = dt.date.fromisoformat(end[:10]) if end else None
-    number = int(boundary.get("number") or 0) if boundary.get("type") == "numbered" else 0
-    for index, day in enumerate(_pattern_dates(recurrence["pattern"], first), start=1):
-        if (last_day and day > last_day) or (number and index > number):
-            return
-        yield index, dt.datetime.combine(day, start.time())
-
-
-def instance_index(fields: dict[str, Any], original_start: str) -> int | None:
-    """The instance index of the slot starting at ``original_start``; ``None`` if the
-    pattern has no such slot."""
-    wanted = _local(original_start, _zone(fields.get("timezone")))
-    for index, start in slots(fields):
-        if start == wanted:
-            return index
-        if start > wanted:
-            return None
-    return None
 
 
 # -- comparing exceptions --------------------------------------------------------
@@ -188,11 +74,11 @@ def instance_index(fields: dict[str, Any], original_start: str) -> int | None:
 
 def _slot_end(fields: dict[str, Any], original_start: str) -> str:
     """Where an unmoved occurrence at ``original_start`` ends (the master's length)."""
-    zone = _zone(fields.get("timezone"))
-    length = _local(fields["end"], zone) - _local(fields["start"], zone)
+    zone = zone_of(fields.get("timezone"))
+    length = local_time(fields["end"], zone) - local_time(fields["start"], zone)
     if len(original_start) == 10:
         return (dt.date.fromisoformat(original_start) + length).isoformat()
-    return (_local(original_start, zone) + length).replace(tzinfo=zone).isoformat()
+    return (local_time(original_start, zone) + length).replace(tzinfo=zone).isoformat()
 
 
 def _same_time(a: str | None, b: str | None) -> bool:
@@ -200,7 +86,7 @@ def _same_time(a: str | None, b: str | None) -> bool:
         return a == b
     if (len(a) == 10) != (len(b) == 10):
         return False
-    return _instant(a) == _instant(b)
+    return as_instant(a) == as_instant(b)
 
 
 def _text(value: Any) -> str:
@@ -215,10 +101,10 @@ def canonical(fields: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any] |
         return None
     start = entry.get("start") or original
     end = entry.get("end") or _slot_end(fields, start)
-    out: dict[str, Any] = {"original_start": _instant(original)}
+    out: dict[str, Any] = {"original_start": as_instant(original)}
     moved = not _same_time(start, original) or not _same_time(end, _slot_end(fields, original))
     if moved:
-        out.update(start=_instant(start), end=_instant(end))
+        out.update(start=as_instant(start), end=as_instant(end))
     for name in OCCURRENCE_FIELDS:
         if name in entry and _text(entry[name]) != _text(fields.get(name)):
             out[name] = _text(entry[name])
@@ -236,7 +122,7 @@ def _exceptions(fields: dict[str, Any]) -> dict[Any, dict[str, Any]]:
 
 
 def _deleted(fields: dict[str, Any]) -> set[Any]:
-    return {_instant(d) for d in fields.get("deleted_occurrences") or () if d}
+    return {as_instant(d) for d in fields.get("deleted_occurrences") or () if d}
 
 
 def _series(fields: dict[str, Any]) -> tuple:
@@ -246,11 +132,13 @@ def _series(fields: dict[str, Any]) -> tuple:
     for dropped, and the write reported agreement while Exchange kept them (found by the
     state machine over EWS)."""
     return tuple(
-        _instant(fields[n]) if n in ("start", "end") and fields.get(n)
-        else bool(fields.get(n)) if n == "is_all_day"
+        as_instant(fields[n])
+        if n in ("start", "end") and fields.get(n)
+        else bool(fields.get(n))
+        if n == "is_all_day"
         else fields.get(n)
         for n in SERIES_FIELDS
-    )  # fmt: skip
+    )
 
 
 def wants_occurrences(fields: dict[str, Any]) -> bool:
@@ -273,14 +161,12 @@ def _exception_paths(transport: EwsTransport, folder: str) -> Any:
 def fill(transport: EwsTransport, folder: str, pairs: Sequence[tuple[Any, MailboxItem]]) -> None:
     """Give the masters' ``modified_occurrences`` their changed fields (one GetItem for the
     exceptions of all ``pairs``) and drop exceptions equal to their slot."""
-    from wess_plugins.transport_ews.transport import _GetItem
-
     series = [(raw, item) for raw, item in pairs if getattr(raw, "modified_occurrences", None)]
     ids = [o.id for raw, _ in series for o in raw.modified_occurrences]
     got: dict[str, Any] = {}
     if ids:
         answers = transport._call(
-            _GetItem,
+            WessGetItem,
             items=[(i, None) for i in ids],
             additional_fields=_exception_paths(transport, folder),
             shape="IdOnly",
@@ -288,7 +174,7 @@ def fill(transport: EwsTransport, folder: str, pairs: Sequence[tuple[Any, Mailbo
         got = {i: a for i, a in zip(ids, answers, strict=True) if not isinstance(a, Exception)}
     for raw, item in series:
         item.fields.pop("modified_occurrences", None)
-        tz = getattr(raw, "_start_timezone", None)
+        tz = getattr(raw, START_TIMEZONE, None)
         all_day = bool(getattr(raw, "is_all_day", False))
         entries = []
         for occ in raw.modified_occurrences:
@@ -305,7 +191,7 @@ def fill(transport: EwsTransport, folder: str, pairs: Sequence[tuple[Any, Mailbo
             if canonical(item.fields, entry) is not None:
                 entries.append(entry)
         if entries:
-            entries.sort(key=lambda e: _instant(e["original_start"]))
+            entries.sort(key=lambda e: as_instant(e["original_start"]))
             item.fields["modified_occurrences"] = entries
 
 
@@ -319,12 +205,10 @@ class Series:
 
 def read(transport: EwsTransport, folder: str, item_ids: Sequence[str]) -> dict[str, Series]:
     """The current state of recurring masters (missing or failed ones are left out)."""
-    from wess_plugins.transport_ews.transport import _GetItem
-
     if not item_ids:
         return {}
     answers = transport._call(
-        _GetItem,
+        WessGetItem,
         items=[(i, None) for i in item_ids],
         additional_fields=transport._field_paths(folder),
         shape="IdOnly",
@@ -334,10 +218,10 @@ def read(transport: EwsTransport, folder: str, item_ids: Sequence[str]) -> dict[
     fill(transport, folder, pairs)
     out = {}
     for raw, item in pairs:
-        tz = getattr(raw, "_start_timezone", None)
+        tz = getattr(raw, START_TIMEZONE, None)
         all_day = bool(getattr(raw, "is_all_day", False))
         ids = {
-            _instant(when_from_ews(o.original_start, tz, all_day)): (o.id, o.changekey)
+            as_instant(when_from_ews(o.original_start, tz, all_day)): (o.id, o.changekey)
             for o in getattr(raw, "modified_occurrences", None) or ()
         }
         out[item.item_id] = Series(item, ids)
@@ -366,28 +250,34 @@ def _target(plan: _Plan, before: Series | None, original: Any, original_text: st
     return OccurrenceItemId(id=plan.master_id, changekey=None, instance_index=index)
 
 
-def _occurrence_item(transport: EwsTransport, folder: str, plan: _Plan, target: Any,
-                     values: dict[str, Any]) -> tuple[Any, list[str]]:  # fmt: skip
+def _occurrence_item(
+    transport: EwsTransport, folder: str, plan: _Plan, target: Any, values: dict[str, Any]
+) -> tuple[Any, list[str]]:
     fields = plan.fields
     tz = zone_to_ews(fields.get("timezone"))
     all_day = bool(fields.get("is_all_day"))
     attrs = {
         "start": when_to_ews(values["start"], tz, all_day),
         "end": when_to_ews(values["end"], tz, all_day),
-        "_start_timezone": tz,
-        "_end_timezone": tz,
+        START_TIMEZONE: tz,
+        END_TIMEZONE: tz,
     }
     for name in OCCURRENCE_FIELDS:
         value = values.get(name, fields.get(name))
         attrs[name] = None if value in (None, "") else str(value)
-    item = CalendarItem(
-        account=transport.account, folder=transport._folder(folder), _id=target, **attrs
+    item = item_with_id(
+        CalendarItem, target, account=transport.account, folder=transport._folder(folder), **attrs
     )
     return item, list(attrs)
 
 
-def plan(transport: EwsTransport, folder: str, master_id: str, fields: dict[str, Any],
-         before: Series | None) -> _Plan:  # fmt: skip
+def plan(
+    transport: EwsTransport,
+    folder: str,
+    master_id: str,
+    fields: dict[str, Any],
+    before: Series | None,
+) -> _Plan:
     """What to write so that the series' exceptions become those of ``fields``."""
     p = _Plan(master_id, fields)
     if not fields.get("recurrence"):
@@ -402,13 +292,16 @@ def plan(transport: EwsTransport, folder: str, master_id: str, fields: dict[str,
         else:  # Exchange has just dropped them: the record's old ones are stale
             stale = set(_exceptions(old)) | _deleted(old)
             before = Series(before.item, {})
-    texts = {_instant(e["original_start"]): e for e in fields.get("modified_occurrences") or ()
-             if isinstance(e, dict) and e.get("original_start")}  # fmt: skip
+    texts = {
+        as_instant(e["original_start"]): e
+        for e in fields.get("modified_occurrences") or ()
+        if isinstance(e, dict) and e.get("original_start")
+    }
     want_exc = {k: v for k, v in _exceptions(fields).items() if k not in stale}
     want_del = {d for d in _deleted(fields) if d not in stale}
     p.diverges = bool(stale & (set(_exceptions(fields)) | _deleted(fields)))
     p.diverges |= bool(now_del - want_del)  # a deleted occurrence cannot come back
-    del_texts = {_instant(d): d for d in fields.get("deleted_occurrences") or () if d}
+    del_texts = {as_instant(d): d for d in fields.get("deleted_occurrences") or () if d}
     for original in sorted(want_del - now_del):
         target = _target(p, before, original, del_texts[original])
         if target is None:
@@ -445,17 +338,18 @@ def plan(transport: EwsTransport, folder: str, master_id: str, fields: dict[str,
 def _original_text(before: Series | None, original: Any) -> str:
     assert before is not None
     for entry in before.item.fields.get("modified_occurrences") or ():
-        if _instant(entry["original_start"]) == original:
+        if as_instant(entry["original_start"]) == original:
             return entry["original_start"]
     raise KeyError(original)
 
 
-def apply(transport: EwsTransport, folder: str, jobs: Sequence[tuple[int, _Plan]],
-          out: list[Any]) -> None:  # fmt: skip
+def apply(
+    transport: EwsTransport, folder: str, jobs: Sequence[tuple[int, _Plan]], out: list[Any]
+) -> None:
     """Carry out the plans of masters written successfully; ``out[i]`` (an ``ItemRef``)
     becomes the master's final ref, ``ItemRef(id, "")`` when Exchange differs from the
     record, or a ``MailboxError`` when Exchange refused an occurrence write."""
-    from wess_plugins.transport_ews.transport import _to_error
+    from wess_plugins.transport_ews.results import item_error
 
     busy = [(i, p) for i, p in jobs if p.deletes or p.updates or p.diverges]
     if not busy:
@@ -467,12 +361,12 @@ def apply(transport: EwsTransport, folder: str, jobs: Sequence[tuple[int, _Plan]
         answers = transport._delete_items([ref for _, ref in deletes])
         for (i, _), answer in zip(deletes, answers, strict=True):
             if answer is not True:
-                failures.setdefault(i, []).append(f"delete occurrence: {_to_error(answer)}")
+                failures.setdefault(i, []).append(f"delete occurrence: {item_error(answer)}")
     if updates:
         answers = transport._update_items([upd for _, upd in updates], AUTO_RESOLVE)
         for (i, _), answer in zip(updates, answers, strict=True):
             if isinstance(answer, Exception):
-                failures.setdefault(i, []).append(f"change occurrence: {_to_error(answer)}")
+                failures.setdefault(i, []).append(f"change occurrence: {item_error(answer)}")
     final = read(transport, folder, [p.master_id for _, p in busy])
     for i, p in busy:
         if failures.get(i):

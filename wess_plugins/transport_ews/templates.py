@@ -1,14 +1,14 @@
 """Whole SyncFolderItems requests from per-process templates.
 
 A scheduler pass over idle users is one SyncFolderItems per folder per user, and those
-requests differ only in the mailbox address and the sync state. Building each with
-lxml (payload, envelope, serialization) costs ~90 µs of the ~950 µs of client CPU an
-idle request costs. So the first request of a kind is built and serialized by
+requests differ only in the mailbox address and the sync state, yet building each with
+lxml (payload, envelope, serialization) is much of the client CPU an idle request
+costs. So the first request of a kind is built and serialized by
 exchangelib as always, and cut into a template: the envelope (by server version,
 impersonated identity and time zone) and the body with the address and the state cut
 out (by folder kind, fields, page size). Later requests of that kind are the template
 with their address and state filled in: byte for byte what exchangelib would send
-(``tests/ews/test_transport.py`` compares them). A value lxml would escape (anything
+(``tests/ews/test_patches.py`` compares them). A value lxml would escape (anything
 but printable ASCII without ``&<>``), an ``Ignore`` list or a sync scope takes
 exchangelib's path.
 """
@@ -39,16 +39,10 @@ class Prepared:
 
     __slots__ = ("body_key", "email", "state", "build")
 
-    def __init__(self, body_key: tuple[Any, ...], email: str, state: str | None,
-                 build: Callable[[], Any]) -> None:  # fmt: skip
+    def __init__(
+        self, body_key: tuple[Any, ...], email: str, state: str | None, build: Callable[[], Any]
+    ) -> None:
         self.body_key, self.email, self.state, self.build = body_key, email, state, build
-
-
-def envelope_key(service: Any, api_version: str | None) -> tuple[Any, ...]:
-    identity = service._account_to_impersonate
-    timezone = service._timezone
-    return (api_version, repr(identity) if identity else None,
-            timezone.ms_id if timezone else None)  # fmt: skip
 
 
 def _cut_body(body: bytes, email: str, state: str | None) -> tuple[bytes, ...] | None:
@@ -65,16 +59,21 @@ def _cut_body(body: bytes, email: str, state: str | None) -> tuple[bytes, ...] |
     return (*parts, rest)
 
 
-def write(service: Any, prepared: Prepared, api_version: str | None,
-          wrap: Callable[[Any, str | None], bytes]) -> bytes:  # fmt: skip
-    """The request bytes for ``prepared``: from the templates when both are known,
-    else exchangelib's own (``wrap``), from which the templates are then cut."""
-    env_key = envelope_key(service, api_version)
+def write(
+    env_key: tuple[Any, ...],
+    prepared: Prepared,
+    api_version: str | None,
+    wrap: Callable[[Any, str | None], bytes],
+) -> bytes:
+    """The request bytes for ``prepared``: from the templates when both are known
+    (``env_key``: what its envelope depends on), else exchangelib's own (``wrap``), from
+    which the templates are then cut."""
     envelope = _ENVELOPES.get(env_key)
     body = _BODIES.get(prepared.body_key, ())
     if envelope is not None and body:
-        values = (prepared.email, prepared.state) if prepared.state is not None else (
-            prepared.email,)  # fmt: skip
+        values = [prepared.email]
+        if prepared.state is not None:
+            values.append(prepared.state)
         out = [envelope[0]]
         for part, value in zip(body, values, strict=False):
             out += (part, value.encode())

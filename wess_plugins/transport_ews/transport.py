@@ -9,15 +9,11 @@ request: an idle sync is exactly one SyncFolderItems per folder.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
-from exchangelib import CalendarItem, Contact, ExtendedProperty, Message, Task
 from exchangelib.errors import (
-    ErrorIrresolvableConflict,
     ErrorItemNotFound,
-    ErrorSchemaValidation,
     ErrorServerBusy,
     MalformedResponseError,
     RateLimitError,
@@ -27,27 +23,19 @@ from exchangelib.errors import (
     TransportError,
     UnauthorizedError,
 )
-from exchangelib.folders import Calendar, Contacts, Inbox, Root, SentItems, Tasks
+from exchangelib.folders import Root
 from exchangelib.items import (
-    ALL_OCCURRENCES,
     AUTO_RESOLVE,
     ID_ONLY,
-    MOVE_TO_DELETED_ITEMS,
     NEVER_OVERWRITE,
-    SAVE_ONLY,
-    SEND_TO_NONE,
 )
-from exchangelib.properties import DistinguishedFolderId, Mailbox
-from exchangelib.services import CreateItem, DeleteItem, GetItem, SyncFolderItems, UpdateItem
-from exchangelib.services.common import EWSAccountService, EWSService
-from exchangelib.util import ENS, MNS, get_xml_attr
+from exchangelib.properties import Mailbox
+from exchangelib.services import SyncFolderItems
 
 from wess_core.strategies import (
     ChangesPage,
     FolderUnavailable,
     InvalidSyncState,
-    ItemChanged,
-    ItemNotFound,
     ItemRef,
     ItemUpdate,
     MailboxBusy,
@@ -58,301 +46,35 @@ from wess_core.strategies import (
     NewItem,
     Setting,
 )
-from wess_plugins.transport_ews import occurrences, templates
-from wess_plugins.transport_ews.fields import (
-    FOLDER_FIELDS,
-    FOLDER_FROM_EWS,
-    FOLDER_TO_EWS,
-    FieldMap,
-    all_day_source,
-    fix_all_day,
+from wess_plugins.transport_ews import occurrences
+from wess_plugins.transport_ews.batches import BatchedCalls
+from wess_plugins.transport_ews.fields import FOLDER_FIELDS
+from wess_plugins.transport_ews.items import (
+    CRM_ID_FIELD,
+    FOLDERS,
+    to_ews_values,
+    to_mailbox_item,
+)
+from wess_plugins.transport_ews.patches import (
+    PayloadRefused,
+    Unreadable,
+    WessGetItem,
+    WessSyncFolderItems,
+    distinguished_folder,
+    mailbox_of,
+    root_folder,
 )
 from wess_plugins.transport_ews.response_codes import Consequence, code_of, consequence
+from wess_plugins.transport_ews.results import (
+    PARSE_ERRORS,
+    item_error,
+    item_ref,
+    refused,
+)
 from wess_plugins.transport_ews.throttle import ServerThrottle, throttle_for
 
-CRM_ID_FIELD = "wess_crm_id"
 PAGE_SIZE = 512
 BATCH_SIZE = 100
-
-
-class CrmIdProperty(ExtendedProperty):
-    """The CRM record id WESS stores on every item it creates (re-linking after a crash)."""
-
-    distinguished_property_set_id = "PublicStrings"
-    property_name = "WessCrmId"
-    property_type = "String"
-
-
-_ITEM_CLASSES = (Contact, CalendarItem, Task, Message)
-for _cls in _ITEM_CLASSES:
-    if CRM_ID_FIELD not in {f.name for f in _cls.FIELDS}:
-        _cls.register(CRM_ID_FIELD, CrmIdProperty)
-
-_FOLDERS = {
-    "contacts": (Contacts, Contact),
-    "calendar": (Calendar, CalendarItem),
-    "tasks": (Tasks, Task),
-    "inbox": (Inbox, Message),
-    "sentitems": (SentItems, Message),
-}
-
-
-class _Read:
-    """A response body already read whole, in the shape exchangelib's parser takes."""
-
-    def __init__(self, content: bytes) -> None:
-        self.content = content
-
-    def iter_content(self) -> bytes:
-        return self.content
-
-
-class UnknownResponseCode(ResponseMessageError):
-    """An EWS answer with a ResponseCode exchangelib has no class for (a newer server's):
-    kept as an answer with its code, so it is classified (``response_codes``) and, in a
-    bulk call, is that item's result rather than the whole call's failure."""
-
-    def __init__(self, code: str, text: str | None = None) -> None:
-        super().__init__(f"{code}: {text}" if text else code)
-        self.response_code = code
-
-
-class _WholeBody:
-    """Parse a (non-streaming) response from its body in one piece.
-
-    exchangelib parses through ``response.iter_content()``, whose default chunk size is
-    one byte: a 500-item SyncFolderItems page costs millions of generator steps, about a
-    quarter of the page's client CPU. The body is already in memory, so lxml gets it as
-    bytes; the XML and everything exchangelib does with it are unchanged.
-    """
-
-    def _get_soap_parts(self, response: Any) -> Any:
-        if getattr(self, "streaming", False):
-            return super()._get_soap_parts(response=response)  # type: ignore[misc]
-        return super()._get_soap_parts(response=_Read(response.content))  # type: ignore[misc]
-
-    def _get_response(self, payload: Any, api_version: Any) -> Any:
-        try:
-            return super()._get_response(payload=payload, api_version=api_version)  # type: ignore[misc]
-        except MalformedResponseError as exc:  # raised for the HTTP status, before parsing
-            exc.http_answer = True  # type: ignore[attr-defined]
-            raise
-
-    @staticmethod
-    def _get_exception(code: Any, text: Any, msg_xml: Any = None, rule_errors: Any = None) -> Any:
-        """exchangelib's exception for a response message; a code it does not know stays
-        a response error with its code (exchangelib makes it a bare TransportError)."""
-        exc = EWSService._get_exception(code=code, text=text, msg_xml=msg_xml,
-                                        rule_errors=rule_errors)  # fmt: skip
-        if code and not isinstance(exc, ResponseMessageError):
-            return UnknownResponseCode(str(code), text)
-        return exc
-
-    @classmethod
-    def _raise_soap_errors(cls, fault: Any) -> None:
-        """A SOAP fault whose code exchangelib does not know keeps its code."""
-        try:
-            super()._raise_soap_errors(fault=fault)  # type: ignore[misc]
-        except SOAPError:
-            detail = fault.find("detail")
-            code = get_xml_attr(detail, f"{{{ENS}}}ResponseCode") if detail is not None else None
-            if not code:
-                raise
-            text = get_xml_attr(detail, f"{{{ENS}}}Message")
-            raise UnknownResponseCode(code.strip(), text) from None
-
-    @classmethod
-    def supported_api_versions(cls) -> list[str]:
-        """exchangelib's list, computed once per service class: it depends on the class
-        only, and exchangelib rebuilds it (16 Version objects) for every request."""
-        known = cls.__dict__.get("_api_versions")
-        if known is None:
-            known = tuple(super().supported_api_versions())  # type: ignore[misc]
-            cls._api_versions = known  # type: ignore[attr-defined]
-        return list(known)
-
-
-def _folder_id_key(folder: Any, version: Any) -> tuple[Any, ...] | None:
-    """What a distinguished folder's SyncFolderId depends on, besides the mailbox address;
-    None for any other folder (its requests are built by exchangelib every time)."""
-    fid = getattr(folder, "_distinguished_id", None)
-    if type(fid) is not DistinguishedFolderId or fid.mailbox is None:
-        return None
-    mb = fid.mailbox
-    if type(mb) is not Mailbox or mb.item_id is not None or not mb.email_address:
-        return None
-    return (repr(version), fid.id, fid.changekey, mb.name, mb.routing_type, mb.mailbox_type)
-
-
-class Unreadable(MailboxError):
-    """One item in an answer exchangelib cannot parse (a Body without its BodyType makes
-    it raise KeyError): that item fails alone, the rest of its page is read."""
-
-    code = "UnreadableItem"
-
-    def __init__(self, item_id: str | None, changekey: str | None, exc: BaseException) -> None:
-        super().__init__(f"cannot read this item from Exchange: {type(exc).__name__}: {exc}")
-        self.item_id = item_id
-        self.changekey = changekey
-
-
-def _item_ref(item_elem: Any) -> tuple[str, str | None] | None:
-    """An item element's (id, changekey), read before exchangelib parses (and empties) it."""
-    from exchangelib.properties import ItemId
-
-    id_elem = item_elem.find(ItemId.response_tag()) if item_elem is not None else None
-    return None if id_elem is None else (id_elem.get("Id"), id_elem.get("ChangeKey"))
-
-
-def _parse_alone(parse: Any, item_elem: Any, account: Any) -> Any:
-    """``parse()``, or an :class:`Unreadable` for that item when exchangelib cannot; an
-    all-day event's dates are read in its own zone, never the machine's (see
-    ``fields.all_day_source``)."""
-    ref = _item_ref(item_elem)
-    all_day = all_day_source(item_elem, getattr(account, "default_timezone", None))
-    try:
-        item = parse()
-        fix_all_day(item, all_day)
-        return item
-    except Exception as exc:
-        if ref is None:
-            raise
-        return Unreadable(ref[0], ref[1], exc)
-
-
-class _SyncFolderItems(_WholeBody, SyncFolderItems):
-    """SyncFolderItems written from per-process templates (``templates``): an idle sync is
-    mostly such requests, alike but for the mailbox address and the sync state, so
-    building each with lxml would be client CPU on every request of every scheduler pass."""
-
-    def get_payload(self, folder: Any, shape: Any, additional_fields: Any, sync_state: Any,
-                    ignore: Any, max_changes_returned: Any, sync_scope: Any) -> Any:  # fmt: skip
-        """A :class:`templates.Prepared` request when it can be written from a template
-        (see ``wess_plugins.transport_ews.templates``), else exchangelib's payload."""
-        kwargs = dict(folder=folder, shape=shape, additional_fields=additional_fields,
-                      sync_state=sync_state, ignore=ignore,
-                      max_changes_returned=max_changes_returned, sync_scope=sync_scope)  # fmt: skip
-        id_key = _folder_id_key(folder, self.account.version)
-        state = sync_state or None
-        if ignore is not None or sync_scope or not additional_fields or id_key is None:
-            return super().get_payload(**kwargs)
-        email = folder._distinguished_id.mailbox.email_address
-        if not (templates.plain(email) and templates.plain(state)):
-            return super().get_payload(**kwargs)
-        body_key = (id_key, shape, frozenset(additional_fields), state is not None,
-                    max_changes_returned)  # fmt: skip
-        return templates.Prepared(
-            body_key, email, state, lambda: super(_SyncFolderItems, self).get_payload(**kwargs)
-        )
-
-    def _get_element_container(self, message: Any, name: Any = None) -> Any:
-        """exchangelib reads SyncState and IncludesLastItemInRange before the ResponseCode
-        and fails (AttributeError) on an error answer without them: read the code first."""
-        state = message.find(f"{{{MNS}}}SyncState")
-        last = message.find(self.last_in_range_name)
-        if state is not None and last is not None:
-            return super()._get_element_container(message=message, name=name)
-        self.sync_state = state.text if state is not None else None
-        self.includes_last_item_in_range = None
-        return EWSAccountService._get_element_container(self, message=message, name=name)
-
-    def _elem_to_obj(self, elem: Any) -> Any:
-        """An item exchangelib cannot parse comes back as an :class:`Unreadable` in its
-        place, never as an exception that ends the page (and the folder's sync)."""
-        change_type = self.change_types_map.get(elem.tag)
-        if change_type not in (SyncFolderItems.CREATE, SyncFolderItems.UPDATE) or not len(elem):
-            return super()._elem_to_obj(elem)
-        parse = super()._elem_to_obj
-        parsed = _parse_alone(lambda: parse(elem)[1], elem[0], self.account)
-        return change_type, parsed
-
-    def wrap(self, content: Any, api_version: Any = None) -> Any:
-        if type(content) is not templates.Prepared:
-            return super().wrap(content=content, api_version=api_version)
-        return templates.write(self, content, api_version,
-                               lambda payload, version: super(_SyncFolderItems, self).wrap(
-                                   content=payload, api_version=version))  # fmt: skip
-
-
-class _PerItem(_WholeBody):
-    """Every error inside a response message is that item's own result, never the batch's
-    (exchangelib raises some, e.g. ErrorIrresolvableConflict, which would sink the rest)."""
-
-    ERRORS_TO_CATCH_IN_RESPONSE = ResponseMessageError
-
-
-class _PayloadRefused(Exception):
-    """Building a request failed (exchangelib refused a value): nothing was sent."""
-
-
-class _CreateItem(_PerItem, CreateItem):
-    def get_payload(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().get_payload(*args, **kwargs)
-        except Exception as exc:  # raised before the POST: the chunk was never sent
-            raise _PayloadRefused(exc) from exc
-
-
-class _UpdateItem(_PerItem, UpdateItem):
-    pass
-
-
-class _DeleteItem(_PerItem, DeleteItem):
-    pass
-
-
-class _GetItem(_PerItem, GetItem):
-    def _elem_to_obj(self, elem: Any) -> Any:
-        """An item exchangelib cannot parse is that item's error, not the batch's."""
-        parse = super()._elem_to_obj
-        return _parse_alone(lambda: parse(elem), elem, self.account)
-
-
-def _field_maps(folder: str) -> list[FieldMap]:
-    return FOLDER_FIELDS[folder]
-
-
-# What exchangelib would silently turn into "?" (XML 1.0's forbidden and discouraged code
-# points: its ``_ILLEGAL_XML_CHARS_RE``), plus lone surrogates.
-_NOT_XML = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufdd0-\ufddf\ufffe\uffff]"
-)
-
-
-def _refuse_unstorable(value: Any, name: str = "") -> None:
-    """Refuse a value Exchange cannot store, rather than let it be altered on the way."""
-    if isinstance(value, str):
-        bad = _NOT_XML.search(value)
-        if bad:
-            raise MailboxError(
-                f"field {name or 'value'} contains U+{ord(bad.group()):04X}, a character "
-                "Exchange cannot store; remove it in the CRM"
-            )
-    elif isinstance(value, dict):
-        for key, sub in value.items():
-            _refuse_unstorable(sub, f"{name}.{key}" if name else str(key))
-    elif isinstance(value, list | tuple):
-        for sub in value:
-            _refuse_unstorable(sub, name)
-
-
-_NAME_FIELDS = {"given_name", "surname", "company_name", "email_addresses", "display_name"}
-
-
-def _display_name(fields: dict[str, Any]) -> str | None:
-    """Exchange requires a contact's display name; derive it as Outlook does."""
-    name = " ".join(p for p in (fields.get("given_name"), fields.get("surname")) if p)
-    if name:
-        return name
-    if fields.get("company_name"):
-        return fields["company_name"]
-    emails = fields.get("email_addresses") or []
-    return emails[0].get("email") if emails else None
-
-
-#: Exceptions of a non-conforming answer inside exchangelib's parser (a missing element,
-#: an unexpected value): the folder's typed error, never a crash of the run.
-_PARSE_ERRORS = (AttributeError, KeyError, TypeError, ValueError, IndexError, LookupError)
 
 
 def _no_ews_answer(exc: BaseException) -> bool:
@@ -406,47 +128,6 @@ def _unavailable(
     )
 
 
-def _to_error(exc: Exception) -> Exception:
-    """exchangelib's per-item errors -> the engine's transport-neutral ones; every one
-    keeps its ResponseCode (``code``) and is that item's failure alone."""
-    if isinstance(exc, ErrorItemNotFound):
-        return ItemNotFound(str(exc), code="ErrorItemNotFound")
-    if isinstance(exc, ErrorIrresolvableConflict):
-        return ItemChanged(str(exc), code="ErrorIrresolvableConflict")
-    if isinstance(exc, MailboxError):
-        return exc
-    code = code_of(exc) or type(exc).__name__
-    text = str(exc) if code in str(exc)[: len(code) + 1] else f"{code}: {exc}"
-    if consequence(code) is Consequence.THROTTLED:
-        return MailboxBusy(text, code=code, retry_after=getattr(exc, "back_off", None))
-    return MailboxError(text, code=code)
-
-
-def _malformed(exc: BaseException) -> MailboxError:
-    """An answer for one item that exchangelib could not read: that item's error."""
-    return MailboxError(
-        f"Exchange's answer for this item was not understood ({type(exc).__name__}: "
-        f"{str(exc)[:200]})",
-        code="MalformedResponse",
-    )
-
-
-def _ref(answer: Any, parts: Any) -> Any:
-    """An ItemRef from one Create/UpdateItem answer, or that item's error."""
-    try:
-        item_id, changekey = parts(answer)
-    except _PARSE_ERRORS as exc:
-        return _malformed(exc)
-    if not isinstance(item_id, str) or not item_id:
-        return _malformed(ValueError(f"no item id in {type(answer).__name__}"))
-    return ItemRef(item_id, changekey)
-
-
-def _refused(exc: Exception) -> MailboxError:
-    """A value refused before sending (exchangelib's checks; Exchange's schema would)."""
-    return MailboxError(f"cannot convert item: {exc}", code="InvalidValue")
-
-
 #: The field paths each folder's sync reads, by folder name (a few per process).
 _PATHS: dict[str, frozenset[Any]] = {}
 
@@ -458,7 +139,7 @@ def _https_scope(value: str) -> str:
     return value
 
 
-class EwsTransport:
+class EwsTransport(BatchedCalls):
     """One user's mailbox over EWS. Built per sync run from a freshly resolved connection."""
 
     #: The core discovers the EWS URL before building one (``strategies.Transport``).
@@ -534,33 +215,23 @@ class EwsTransport:
         """The mailbox's root folder object (one per transport, shared by its folders)."""
         if self._root_folder is None:
             mailbox = Mailbox(email_address=self.account.primary_smtp_address)
-            self._root_folder = Root(
-                account=self.account,
-                _distinguished_id=DistinguishedFolderId(id="root", mailbox=mailbox),
-            )
+            self._root_folder = root_folder(Root, self.account, mailbox)
         return self._root_folder
 
     def _folder(self, name: str) -> Any:
         """A distinguished folder object that costs no request to build."""
         if name not in self._folders:
-            if name not in _FOLDERS:
-                raise MailboxError(f"unknown folder {name!r}; known: {', '.join(_FOLDERS)}")
+            if name not in FOLDERS:
+                raise MailboxError(f"unknown folder {name!r}; known: {', '.join(FOLDERS)}")
             root = self._root()
-            mailbox = root._distinguished_id.mailbox
-            folder_cls = _FOLDERS[name][0]
-            self._folders[name] = folder_cls(
-                root=root,
-                _distinguished_id=DistinguishedFolderId(
-                    id=folder_cls.DISTINGUISHED_FOLDER_ID, mailbox=mailbox
-                ),
-            )
+            self._folders[name] = distinguished_folder(FOLDERS[name][0], root, mailbox_of(root))
         return self._folders[name]
 
     def _field_paths(self, name: str) -> Any:
         """The fields a folder's sync reads (the same for every mailbox: kept per process)."""
         if name not in _PATHS:
             folder = self._folder(name)
-            attributes = [m.attribute for m in _field_maps(name)] + [
+            attributes = [m.attribute for m in FOLDER_FIELDS[name]] + [
                 CRM_ID_FIELD,
                 "last_modified_time",
             ]
@@ -572,48 +243,18 @@ class EwsTransport:
     # -- conversions -------------------------------------------------------
 
     def _to_mailbox_item(self, folder: str, item: Any) -> MailboxItem:
-        fields = {}
-        for m in _field_maps(folder):
-            value = m.from_ews(getattr(item, m.attribute, None))
-            if value not in (None, "", []):
-                fields[m.name] = value
-        if folder in FOLDER_FROM_EWS:
-            FOLDER_FROM_EWS[folder](item, fields)
-        modified = getattr(item, "last_modified_time", None)
-        return MailboxItem(
-            item_id=item.id,
-            changekey=item.changekey,
-            fields=fields,
-            crm_id=getattr(item, CRM_ID_FIELD, None),
-            modified=modified.isoformat() if modified else None,
-        )
+        return to_mailbox_item(folder, item)
 
     def _converted(self, folder: str, item: Any) -> Any:
         """``_to_mailbox_item``, or that item's error when a field map cannot read it."""
         try:
-            return self._to_mailbox_item(folder, item)
+            return to_mailbox_item(folder, item)
         except Exception as exc:
             return Unreadable(item.id, item.changekey, exc)
 
-    def _to_ews_values(self, folder: str, fields: dict[str, Any], creating: bool) -> dict[str, Any]:
-        _refuse_unstorable(fields)
-        values = {}
-        for m in _field_maps(folder):
-            if m.name in fields and m.to_ews is not None and (creating or not m.create_only):
-                values[m.attribute] = m.to_ews(fields[m.name])
-        if folder in FOLDER_TO_EWS:
-            FOLDER_TO_EWS[folder](fields, values)
-        if (
-            folder == "contacts"
-            and not fields.get("display_name")
-            and (creating or _NAME_FIELDS & set(fields))
-        ):
-            values["display_name"] = _display_name(fields) or "(no name)"
-        return values
-
     def _to_ews_item(self, folder: str, fields: dict[str, Any], **extra: Any) -> Any:
-        item_cls = _FOLDERS[folder][1]
-        values = self._to_ews_values(folder, fields, creating="id" not in extra)
+        item_cls = FOLDERS[folder][1]
+        values = to_ews_values(folder, fields, creating="id" not in extra)
         item = item_cls(account=self.account, folder=self._folder(folder), **values, **extra)
         return item, list(values)
 
@@ -624,60 +265,6 @@ class EwsTransport:
             value = getattr(item, name, None)
             if value is not None:
                 item.get_field_by_fieldname(name).clean(value, version=self.account.version)
-
-    def _call(self, service_cls: type, **kwargs: Any) -> list[Any]:
-        """One batched EWS call; one result or exception per input, in input order.
-
-        A request Exchange refuses whole because one item in it is invalid (a schema
-        violation: nothing was written) is sent again item by item, so only that item
-        fails and never its batch.
-        """
-        try:
-            results = list(
-                service_cls(account=self.account, chunk_size=self.max_batch).call(**kwargs)
-            )
-        except ErrorSchemaValidation as exc:
-            items = list(kwargs["items"])
-            if len(items) <= 1:
-                return [exc] * len(items)
-            return [self._call(service_cls, **{**kwargs, "items": [i]})[0] for i in items]
-        except ResponseMessageError as exc:  # the whole request refused: every item failed
-            raise _to_error(exc) from None
-        if self.throttle:
-            self.throttle.note_ok()
-        return results
-
-    # The EWS options every write uses, in one place: save only, never send invitations,
-    # cancellations or read receipts, and deletes go to Deleted Items.
-
-    def _create_items(self, folder: str, items: list[Any]) -> list[Any]:
-        return self._call(
-            _CreateItem,
-            items=items,
-            folder=self._folder(folder),
-            message_disposition=SAVE_ONLY,
-            send_meeting_invitations=SEND_TO_NONE,
-        )
-
-    def _update_items(self, items: list[Any], conflict_resolution: str) -> list[Any]:
-        return self._call(
-            _UpdateItem,
-            items=items,
-            conflict_resolution=conflict_resolution,
-            message_disposition=SAVE_ONLY,
-            send_meeting_invitations_or_cancellations=SEND_TO_NONE,
-            suppress_read_receipts=True,
-        )
-
-    def _delete_items(self, items: list[Any]) -> list[Any]:
-        return self._call(
-            _DeleteItem,
-            items=items,
-            delete_type=MOVE_TO_DELETED_ITEMS,
-            send_meeting_cancellations=SEND_TO_NONE,
-            affected_task_occurrences=ALL_OCCURRENCES,
-            suppress_read_receipts=True,
-        )
 
     # -- recurring series: exceptions by original start (see occurrences.py) --
 
@@ -693,8 +280,13 @@ class EwsTransport:
         ids = [u.item_id for u in updates if occurrences.wants_occurrences(u.fields)]
         return occurrences.read(self, folder, ids)
 
-    def _write_occurrences(self, folder: str, wanted: list[dict[str, Any]], out: list[Any],
-                           before: dict[str, Any] | None = None) -> None:  # fmt: skip
+    def _write_occurrences(
+        self,
+        folder: str,
+        wanted: list[dict[str, Any]],
+        out: list[Any],
+        before: dict[str, Any] | None = None,
+    ) -> None:
         """After the masters were written: delete / change their occurrences as ``wanted``
         says; ``out`` gets each series' final ref."""
         if folder != "calendar":
@@ -725,7 +317,7 @@ class EwsTransport:
             raise error from None
 
     def _changes(self, folder: str, token: str | None) -> ChangesPage:
-        svc = _SyncFolderItems(account=self.account)
+        svc = WessSyncFolderItems(account=self.account)
         results = list(
             svc.call(
                 folder=self._folder(folder),
@@ -791,7 +383,7 @@ class EwsTransport:
             if isinstance(exc, RateLimitError):  # exchangelib waited its longest: busy
                 return MailboxBusy(f"Exchange stayed busy: {folder} is tried again next run",
                                    code="ErrorServerBusy", retry_after=exc.wait)  # fmt: skip
-            if isinstance(exc, (TransportError, *_PARSE_ERRORS)):
+            if isinstance(exc, (TransportError, *PARSE_ERRORS)):
                 return FolderUnavailable(
                     f"Exchange's answer for {folder} was not understood ({type(exc).__name__}: "
                     f"{str(exc)[:200]}); the folder is tried again next run",
@@ -823,20 +415,22 @@ class EwsTransport:
         if not item_ids:
             return []
         results = self._call(
-            _GetItem,
+            WessGetItem,
             items=[(i, None) for i in item_ids],
             additional_fields=self._field_paths(folder),
             shape=ID_ONLY,
         )
         out = [self._read_item(folder, r) for r in results]
-        self._fill_occurrences(folder, [(r, o) for r, o in zip(results, out, strict=True)
-                                        if isinstance(o, MailboxItem)])  # fmt: skip
+        self._fill_occurrences(
+            folder,
+            [(r, o) for r, o in zip(results, out, strict=True) if isinstance(o, MailboxItem)],
+        )
         return out
 
     def _read_item(self, folder: str, answer: Any) -> Any:
         """One GetItem answer: the item, or that item's own error (never the batch's)."""
         if isinstance(answer, Exception):
-            return _to_error(answer)
+            return item_error(answer)
         return self._converted(folder, answer)
 
     def create(self, folder: str, items: Sequence[NewItem]) -> list[Any]:
@@ -848,7 +442,7 @@ class EwsTransport:
                 item, _ = self._to_ews_item(folder, new.fields, **{CRM_ID_FIELD: new.crm_id})
                 prepared.append(item)
             except Exception as exc:  # a field exchangelib refuses: that item fails alone
-                prepared.append(_refused(exc))
+                prepared.append(refused(exc))
         valid = [p for p in prepared if not isinstance(p, Exception)]
         if valid and len(valid) <= self.max_batch:
             # One request: exchangelib cleans each item while building it (clean() is
@@ -858,14 +452,14 @@ class EwsTransport:
             try:
                 answers = self._create_items(folder, valid)
                 return self._created(folder, items, prepared, answers)
-            except _PayloadRefused:
+            except PayloadRefused:
                 pass
         for index, p in enumerate(prepared):
             if not isinstance(p, Exception):
                 try:
                     p.clean(version=self.account.version)
                 except Exception as exc:
-                    prepared[index] = _refused(exc)
+                    prepared[index] = refused(exc)
         valid = [p for p in prepared if not isinstance(p, Exception)]
         answers = self._create_items(folder, valid) if valid else []
         return self._created(folder, items, prepared, answers)
@@ -882,9 +476,9 @@ class EwsTransport:
                 continue
             answer = next(answers)
             if isinstance(answer, Exception):
-                out.append(_to_error(answer))
+                out.append(item_error(answer))
             else:
-                out.append(_ref(answer, lambda a: (a.id, a.changekey)))
+                out.append(item_ref(answer, lambda a: (a.id, a.changekey)))
         self._write_occurrences(folder, [new.fields for new in items], out)
         return out
 
@@ -902,7 +496,7 @@ class EwsTransport:
                 )
                 self._check_values(item, names)
             except Exception as exc:
-                out[index] = _refused(exc)
+                out[index] = refused(exc)
                 continue
             (guarded if upd.changekey else unguarded).append((index, item, names))
         for group, policy in ((guarded, NEVER_OVERWRITE), (unguarded, AUTO_RESOLVE)):
@@ -911,9 +505,9 @@ class EwsTransport:
             answers = self._update_items([(item, names) for _, item, names in group], policy)
             for (index, _, _), answer in zip(group, answers, strict=True):
                 if isinstance(answer, Exception):
-                    out[index] = _to_error(answer)
+                    out[index] = item_error(answer)
                 else:
-                    out[index] = _ref(answer, lambda a: (a[0], a[1]))
+                    out[index] = item_ref(answer, lambda a: (a[0], a[1]))
         self._write_occurrences(folder, [upd.fields for upd in updates], out, before)
         return out
 
@@ -926,5 +520,5 @@ class EwsTransport:
             if isinstance(answer, ErrorItemNotFound) or answer is True:
                 out.append(None)
             else:
-                out.append(_to_error(answer))
+                out.append(item_error(answer))
         return out
