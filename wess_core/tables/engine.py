@@ -60,18 +60,18 @@ class Database:
         self.identity: tuple[int, ...] | None = None
         self._ready: set[str] = set()
         self._ready_lock = threading.Lock()
-        self.engine = sa.create_engine(
-            url,
-            connect_args={
+        sqlite = sa.engine.make_url(url).get_backend_name() == "sqlite"
+        connect_args: dict[str, Any] = {}
+        if sqlite:
+            connect_args = {
                 "timeout": BUSY_TIMEOUT_SECONDS,
                 "isolation_level": None,  # transactions are ours (see _begin)
                 "check_same_thread": False,
-            },
-            pool_size=8,
-            max_overflow=-1,
-        )
-        event.listen(self.engine, "connect", _on_connect)
-        event.listen(self.engine, "begin", _begin)
+            }
+        self.engine = sa.create_engine(url, connect_args=connect_args, pool_size=8, max_overflow=-1)
+        if sqlite:  # another database keeps its driver's transactions and settings
+            event.listen(self.engine, "connect", _on_connect)
+            event.listen(self.engine, "begin", _begin)
 
     @contextlib.contextmanager
     def guard(self) -> Iterator[None]:
@@ -135,6 +135,12 @@ def _identity(path: str) -> tuple[int, ...] | None:
     return (st.st_dev, st.st_ino, st.st_mode, st.st_uid)
 
 
+def home_url(home: str | Path) -> str:
+    """The URL of a home's database: its SQLite file. (The seam for a shared database,
+    e.g. PostgreSQL through ``WESS_DATABASE_URL``: same tables, another URL.)"""
+    return f"sqlite:///{os.path.join(os.path.abspath(home), DB_FILE)}"
+
+
 def home_database(home: str | Path) -> Database:
     """The database of ``home``: one engine per process and home file (it pools
     connections), made again when the file was replaced or removed.
@@ -156,7 +162,7 @@ def home_database(home: str | Path) -> Database:
             found.dispose()
         safefile.check_home(key)
         safefile.check_database(Path(path))
-        db = Database(f"sqlite:///{path}", path, Path(key))
+        db = Database(home_url(key), path, Path(key))
         db.identity = _identity(path)
         check = lambda *_: safefile.check_database(Path(path))  # noqa: E731
         event.listen(db.engine, "connect", check, insert=True)
