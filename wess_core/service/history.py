@@ -19,6 +19,22 @@ from wess_core.tables.schema import history as table
 
 MAX_ENTRIES = 1000
 
+#: Statements built once (every run records an entry; building one costs more than
+#: running it).
+_INSERT = sa.insert(table).values(
+    login=sa.bindparam("login"), kind=sa.bindparam("kind"), entry=sa.bindparam("entry")
+)
+_PRUNE = sa.delete(table).where(
+    table.c.login == sa.bindparam("login"),
+    table.c.id
+    <= sa.select(table.c.id)
+    .where(table.c.login == sa.bindparam("login"))
+    .order_by(table.c.id.desc())
+    .offset(sa.bindparam("keep"))
+    .limit(1)
+    .scalar_subquery(),
+)
+
 
 def record(ctx: Context, login: str, kind: str, message: str, **details: Any) -> dict[str, Any]:
     """Append one entry (kinds: sync, error, skipped, discovery, conflict, ...)."""
@@ -29,16 +45,8 @@ def record(ctx: Context, login: str, kind: str, message: str, **details: Any) ->
         **details,
     }
     with core_tables(ctx.home).write() as conn:
-        conn.execute(sa.insert(table).values(login=login, kind=kind, entry=entry))
-        beyond = (
-            sa.select(table.c.id)
-            .where(table.c.login == login)
-            .order_by(table.c.id.desc())
-            .offset(MAX_ENTRIES)
-            .limit(1)
-            .scalar_subquery()
-        )
-        conn.execute(sa.delete(table).where(table.c.login == login, table.c.id <= beyond))
+        conn.execute(_INSERT, {"login": login, "kind": kind, "entry": entry})
+        conn.execute(_PRUNE, {"login": login, "keep": MAX_ENTRIES})
     return entry
 
 

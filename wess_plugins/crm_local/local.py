@@ -247,9 +247,9 @@ class LocalCrm:
         check_record_type(record_type)
         start = int(cursor) if cursor else 0
         with self.view() as view:
-            if view.revision() is None:  # nothing written yet: all is after revision 0
-                return [], cursor or "0"
-            newest = view.table_revision(record_type)
+            counter, newest = view.heads(record_type)
+        if counter is None:  # nothing written yet: all is after revision 0
+            return [], cursor or "0"
         head = str(max(newest, start))
         return self._changed(record_type, start, newest, live_only=cursor is None), head
 

@@ -117,6 +117,14 @@ def _of(database: str, table: str) -> sa.ColumnElement[bool]:
     return sa.and_(records.c.db == database, records.c.type == table)
 
 
+_HEADS = sa.select(
+    sa.select(databases.c.revision).where(databases.c.name == sa.bindparam("db")).scalar_subquery(),
+    sa.select(sa.func.max(records.c.revision))
+    .where(records.c.db == sa.bindparam("db"), records.c.type == sa.bindparam("type"))
+    .scalar_subquery(),
+)
+
+
 class View:
     """Reads of one CRM database over an open connection."""
 
@@ -129,9 +137,12 @@ class View:
         query = sa.select(databases.c.revision).where(databases.c.name == self.database)
         return self.conn.scalar(query)
 
-    def table_revision(self, table: str) -> int:
-        query = sa.select(sa.func.max(records.c.revision)).where(_of(self.database, table))
-        return int(self.conn.scalar(query) or 0)
+    def heads(self, table: str) -> tuple[int | None, int]:
+        """The database's counter (None: no such database) and the newest revision of
+        ``table``'s records (0: none), in one statement built once (an idle sync asks
+        per folder, and building a statement costs more than running it)."""
+        found = self.conn.execute(_HEADS, {"db": self.database, "type": table}).one()
+        return found[0], int(found[1] or 0)
 
     def get_many(self, table: str, doc_ids: Sequence[int]) -> dict[int, Doc]:
         found: dict[int, Doc] = {}
