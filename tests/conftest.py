@@ -41,6 +41,15 @@ settings.load_profile(
 )
 
 
+@pytest.fixture(autouse=True)
+def _close_databases():
+    """Each test has its own home: close its SQL engine after it (open files stay few)."""
+    yield
+    from wess_core.tables.engine import close_databases
+
+    close_databases()
+
+
 @dataclass
 class Run:
     exit_code: int

@@ -7,7 +7,6 @@ planted at a file's name would make WESS write a key or a secret where the link 
 or read an attacker's file as its own. Every open of a home file goes through here:
 
 - read: ``O_NOFOLLOW``, then ``fstat`` of the open file (owner, mode, a regular file);
-- append: ``O_APPEND|O_NOFOLLOW``, the same check;
 - replace: a temp file with a random name, ``O_CREAT|O_EXCL|O_NOFOLLOW``, mode 0600,
   fsync, ``rename`` over the target (a rename replaces a link, never follows it; a
   target that is a link is refused first, so it is never silently replaced).
@@ -165,15 +164,6 @@ def read_bytes(path: str | Path) -> bytes | None:
     """A home file's bytes (checked, never through a link); ``None`` when missing."""
     found = read_with_stat(path)
     return None if found is None else found[0]
-
-
-def open_append(path: Path) -> int:
-    """An fd to append to the home file ``path`` (created 0600), never through a link."""
-    ensure_dir(path.parent)
-    try:
-        return open_checked(path, os.O_RDWR | os.O_CREAT | os.O_APPEND)
-    except OSError as exc:
-        raise WriteFailed(path, exc) from None
 
 
 def check_existing(path: str | Path) -> None:

@@ -1,9 +1,11 @@
 """TinyDB files under the WESS home, written atomically under an inter-process lock.
 
-Each store file is a TinyDB JSON document. A write transaction takes the file's
-lock, reads the file once, lets the caller change it through TinyDB, and writes
-it back once: temp file in the same folder, fsync, ``os.replace``. A crash at
-any point leaves either the old or the new file, never a half-written one.
+Each store file is a TinyDB JSON document (the account and the profiles, see
+``wess_core.profiles``; the tables are in SQL, see ``wess_core.tables``). A write
+transaction takes the file's lock, reads the file once, lets the caller change it
+(through TinyDB's public API, or the documents as stored: ``edit``), and writes it back
+once: temp file in the same folder, fsync, ``os.replace``. A crash at any point leaves
+either the old or the new file, never a half-written one.
 
 A file that is not valid JSON is never overwritten: every access raises
 ``StoreCorrupt`` naming the file until a person repairs or moves it.
@@ -16,17 +18,15 @@ import errno
 import json
 import os
 import re
-import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import filelock
 from tinydb import TinyDB
 from tinydb.storages import Storage
-from tinydb.table import Table
 
 try:
     import fcntl
@@ -110,59 +110,6 @@ class SnapshotStorage(Storage):
         pass
 
 
-class _IntKeys(MutableMapping):
-    """A stored (string-keyed) TinyDB table seen with integer document ids, not copied."""
-
-    __slots__ = ("raw", "id_class")
-
-    def __init__(self, raw: dict[str, Any], id_class: Callable[[str], Any]) -> None:
-        self.raw = raw
-        self.id_class = id_class
-
-    def __getitem__(self, doc_id: Any) -> Any:
-        return self.raw[str(doc_id)]
-
-    def __setitem__(self, doc_id: Any, doc: Any) -> None:
-        self.raw[str(doc_id)] = doc
-
-    def __delitem__(self, doc_id: Any) -> None:
-        del self.raw[str(doc_id)]
-
-    def __contains__(self, doc_id: object) -> bool:
-        return str(doc_id) in self.raw
-
-    def __iter__(self) -> Iterator[Any]:
-        return (self.id_class(k) for k in self.raw)
-
-    def __len__(self) -> int:
-        return len(self.raw)
-
-
-class _Table(Table):
-    """TinyDB's table, but a write costs O(documents written), not O(table size).
-
-    TinyDB copies the whole table twice per insert/update/remove (to convert ids to int
-    and back), which makes a batch of writes quadratic; here the updater works on the
-    stored dict through an integer-keyed view. Same documents, same order, same ids.
-    """
-
-    def _update_table(self, updater: Callable[[Any], None]) -> None:
-        tables = self._storage.read()
-        if tables is None:
-            tables = {}
-        raw = tables.get(self.name)
-        if raw is None:
-            raw = {}
-        updater(_IntKeys(raw, self.document_id_class))
-        tables[self.name] = raw
-        self._storage.write(tables)
-        self.clear_cache()
-
-
-class _TinyDB(TinyDB):
-    table_class = _Table
-
-
 class LockTimeout(Exception):
     """Another process (or another open of the file) holds the lock past the timeout."""
 
@@ -242,10 +189,6 @@ def _thread_lock(path: Path) -> threading.RLock:
         return _thread_locks.setdefault(str(path), threading.RLock())
 
 
-def _line(value: Any) -> bytes:
-    return (json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
-
-
 class Store:
     """The TinyDB files of one WESS home, by logical name ("users", "state/alice")."""
 
@@ -256,7 +199,6 @@ class Store:
     def __init__(self, home: str | Path) -> None:
         self.home = Path(home)
         self._paths: dict[str, Path] = {}
-        self._journals: dict[str, Path] = {}
         self._home_checked = False
 
     def check_home(self) -> None:
@@ -311,131 +253,33 @@ class Store:
         """
         path = self.path(name)
         with self.lock(name):
-            db = _TinyDB(path, storage=SnapshotStorage)
+            db = TinyDB(path, storage=SnapshotStorage)
             yield db
             db.storage.flush()
 
     def read(self, name: str) -> TinyDB:
         """A read-only snapshot (no lock needed: writers replace the file atomically)."""
-        return _TinyDB(self.path(name), storage=SnapshotStorage, readonly=True)
+        return TinyDB(self.path(name), storage=SnapshotStorage, readonly=True)
+
+    @contextlib.contextmanager
+    def edit(self, name: str, table: str) -> Iterator[dict[str, Any]]:
+        """A write transaction on one table's documents as stored (by document id, the
+        way TinyDB keeps them): lock, read once, change in place, write once if anything
+        changed. If the body raises, nothing is written."""
+        path = self.path(name)
+        with self.lock(name):
+            raw = read_file_bytes(path)
+            data = parse_json_bytes(raw, path) if raw is not None else {}
+            if not isinstance(data, dict):
+                data = {}
+            yield data.setdefault(table, {})
+            text = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            if text != raw:
+                safefile.write_atomic(path, text)
 
     def exists(self, name: str) -> bool:
         return self.path(name).exists()
 
     def remove(self, name: str) -> None:
-        with self.lock(name):
-            for path in (self.path(name), self.journal_path(name)):
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-
-    # -- journals: append-only companions of a store file ----------------------------
-    #
-    # A file that changes a little at a time (a sync's status table, the ledger) keeps
-    # its changes in ``<name>.journal``: one JSON line per write, appended and fsynced
-    # under the file's lock, so a write costs what it changes, not the file's size. A
-    # line is complete only with its newline: a process killed mid-append leaves a torn
-    # last line, which readers skip and the next append cuts off. The owner tags lines
-    # with the snapshot's generation and folds them into the snapshot now and then
-    # (``compact``-style: a new snapshot with a new generation, then the journal is
-    # removed; lines of an older generation left by a crash in between are ignored).
-
-    def journal_path(self, name: str) -> Path:
-        found = self._journals.get(name)
-        if found is None:
-            path = self.path(name)
-            found = path.with_name(path.name[: -len(".json")] + ".journal")
-            if len(self._journals) >= self.PATH_CACHE_SIZE:
-                self._journals.clear()
-            self._journals[name] = found
-        return found
-
-    def read_journal(self, name: str) -> list[Any]:
-        """The journal's complete lines, oldest first (``[]`` when there is none)."""
-        path = self.journal_path(name)
-        raw = safefile.read_bytes(path)
-        if raw is None:
-            return []
-        lines = raw.split(b"\n")
-        lines.pop()  # after the last newline: nothing, or a line torn by a crash
-        out = []
-        for number, line in enumerate(lines, 1):
-            try:
-                out.append(json.loads(line))
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise StoreCorrupt(
-                    f"{path} is corrupt (line {number}: {str(exc).splitlines()[0]}); "
-                    "restore it from a backup or move it aside. WESS will not overwrite it."
-                ) from None
-        return out
-
-    def append_journal(self, name: str, lines: list[Any]) -> int:
-        """Append ``lines`` (JSON values) and fsync; the caller holds ``lock(name)``.
-        Returns the journal's size in bytes. On failure nothing was appended."""
-        path = self.journal_path(name)
-        data = b"".join(_line(value) for value in lines)
-        fd = safefile.open_append(path)
-        try:
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":  # a torn line: cut it off
-                whole = os.pread(fd, size, 0)
-                size = whole.rfind(b"\n") + 1
-                os.ftruncate(fd, size)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            except OSError as exc:
-                with contextlib.suppress(OSError):
-                    os.ftruncate(fd, size)
-                raise StoreError(
-                    f"could not save {path}: {exc.strerror or exc}; nothing was changed"
-                ) from None
-        finally:
-            os.close(fd)
-        if size == 0:
-            safefile.fsync_dir(path.parent)
-        return size + len(data)
-
-    def drop_journal(self, name: str) -> None:
-        """Remove the journal (after its lines were folded into a new snapshot)."""
-        with contextlib.suppress(FileNotFoundError):
-            self.journal_path(name).unlink()
-
-    #: The snapshot's table that holds its generation (document "1": ``{"gen": ...}``).
-    GEN_TABLE = "journal"
-
-    def signature(self, name: str) -> tuple[int, int, int] | None:
-        """The file's (inode, mtime, size), ``None`` when missing: a fold replaces the
-        file, so a changed signature means a new snapshot."""
-        try:
-            st = os.stat(self.path(name))
-        except FileNotFoundError:
-            return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
-
-    def read_generation(self, name: str, table: str) -> tuple[list[Any], str, list[Any]]:
-        """A journaled file as stored: the snapshot's documents of ``table``, its
-        generation ("" when it has none) and the journal lines of that generation (older
-        ones were left by a crash between a fold and the journal's removal);
-        ``([], "", [])`` when there is no snapshot."""
-        raw = load_json_file(self.path(name))
-        if not isinstance(raw, dict):
-            return [], "", []
-        gen = str(((raw.get(self.GEN_TABLE) or {}).get("1") or {}).get("gen", ""))
-        docs = list((raw.get(table) or {}).values())
-        lines = [line for line in self.read_journal(name) if line.get("g") == gen]
-        return docs, gen, lines
-
-    def write_generation(self, name: str, table: str, docs: Iterable[Any]) -> str:
-        """Fold: a new snapshot of ``docs`` under a new generation (written first, so it
-        can be read from the file's first bytes), then the journal is dropped; returns
-        the generation. The caller holds ``lock(name)``."""
-        gen = secrets.token_hex(6)
-        raw = {
-            self.GEN_TABLE: {"1": {"gen": gen}},
-            table: {str(n): doc for n, doc in enumerate(docs, 1)},
-        }
-        write_json_atomic(self.path(name), raw)
-        self.drop_journal(name)
-        return gen
+        with self.lock(name), contextlib.suppress(FileNotFoundError):
+            self.path(name).unlink()

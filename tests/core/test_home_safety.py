@@ -5,6 +5,7 @@ memory."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -16,6 +17,8 @@ from wess_core.errors import StoreError, UnsafeFile
 from wess_core.secrets import KEY_FILE_NAME
 from wess_core.service import Context, history
 from wess_core.store import Store
+from wess_core.tables import DB_FILE
+from wess_core.tables.engine import close_databases
 
 NOBODY = 65534
 needs_root = pytest.mark.skipif(
@@ -121,32 +124,36 @@ def test_a_link_at_the_old_key_temp_name_receives_nothing(admin_home, home, tmp_
     assert planted.is_symlink()
 
 
-def test_a_journal_append_never_follows_a_link(admin_home, home, tmp_path):
+def test_a_linked_home_database_is_refused_not_followed(admin_home, home, tmp_path):
     ctx = Context(home=home)
-    history.record(ctx, "alice", "sync", "first")  # the snapshot
-    history.record(ctx, "alice", "sync", "second")  # the journal
-    journal = home / "history" / "alice.journal"
-    assert journal.exists()
+    history.record(ctx, "alice", "sync", "first")
+    database = home / DB_FILE
     target = _outside(tmp_path)
-    journal.unlink()
-    journal.symlink_to(target)
+    database.unlink()
+    database.symlink_to(target)
     with pytest.raises(UnsafeFile, match="symbolic link") as err:
-        history.record(Context(home=home), "alice", "sync", "third")
-    assert str(journal) in str(err.value) and "\n" not in str(err.value)
+        history.record(ctx, "alice", "sync", "second")
+    assert str(database) in str(err.value) and "\n" not in str(err.value)
     assert target.read_bytes() == b"not WESS's file\n"
-    result = admin_home("history", "alice")
-    _one_line(result, str(journal), "symbolic link")
+    _one_line(admin_home("history", "alice"), str(database), "symbolic link")
+    assert database.is_symlink() and target.read_bytes() == b"not WESS's file\n"
 
 
-def test_a_store_append_never_follows_a_link(tmp_path):
-    store = Store(tmp_path / "home")
-    with store.write("ledger/alice") as db:
-        db.insert({"n": 1})
+def test_a_link_at_the_databases_wal_is_refused(admin_home, home, tmp_path):
+    history.record(Context(home=home), "alice", "sync", "first")
+    close_databases()  # the last connection gone: SQLite removed its WAL
+    wal = home / f"{DB_FILE}-wal"
+    assert not wal.exists()
     target = _outside(tmp_path)
-    store.journal_path("ledger/alice").symlink_to(target)
-    with pytest.raises(UnsafeFile, match="symbolic link"), store.lock("ledger/alice"):
-        store.append_journal("ledger/alice", [{"n": 2}])
+    wal.symlink_to(target)
+    _one_line(admin_home("history", "alice"), str(wal), "symbolic link")
     assert target.read_bytes() == b"not WESS's file\n"
+
+
+def test_a_group_writable_home_database_is_refused(admin_home, home):
+    history.record(Context(home=home), "alice", "sync", "first")
+    os.chmod(home / DB_FILE, 0o664)  # while this process has it open
+    _one_line(admin_home("history", "alice"), str(home / DB_FILE), "chmod go-w")
 
 
 def test_a_symlinked_state_database_is_refused(tmp_path):
@@ -167,33 +174,40 @@ def test_a_symlinked_state_database_is_refused(tmp_path):
     assert target.read_bytes() == before
 
 
-def test_a_symlinked_crm_shard_is_refused(tmp_path):
-    from wess_core.strategies import NewRecord
-    from wess_plugins.crm_local.local import LocalCrm
-
-    home = tmp_path / "home"
-    crm = LocalCrm(home, "main")
-    crm.create("people", [NewRecord({"first_name": "Ann"})])
-    shard = next((home / "crm" / "main.d").iterdir())
-    target = _outside(tmp_path, "shard.json", shard.read_bytes())
-    shard.unlink()
-    shard.symlink_to(target)
-    with pytest.raises(StoreError, match="symbolic link"):
-        LocalCrm(home, "main").list("people")
-
-
-def test_a_symlinked_crm_shard_folder_is_refused(tmp_path):
+def test_the_crm_refuses_a_linked_database(tmp_path):
     from wess_core.strategies import NewRecord
     from wess_plugins.crm_local.local import LocalCrm
 
     home = tmp_path / "home"
     LocalCrm(home, "main").create("people", [NewRecord({"first_name": "Ann"})])
-    folder = home / "crm" / "main.d"
-    elsewhere = tmp_path / "elsewhere.d"
-    folder.rename(elsewhere)
-    folder.symlink_to(elsewhere)
-    with pytest.raises(StoreError, match="symbolic link"):
+    close_databases()
+    database = home / DB_FILE
+    target = _outside(tmp_path, "elsewhere.sqlite", database.read_bytes())
+    database.unlink()
+    database.symlink_to(target)
+    with pytest.raises(UnsafeFile, match="symbolic link"):
         LocalCrm(home, "main").list("people")
+    assert target.read_bytes()[:16] == b"SQLite format 3\x00"
+
+
+def test_an_old_homes_linked_crm_shard_folder_is_refused_not_imported(tmp_path):
+    home = tmp_path / "home"
+    (home / "crm").mkdir(parents=True, mode=0o700)
+    elsewhere = tmp_path / "elsewhere.d"
+    elsewhere.mkdir(mode=0o700)
+    shard = {"records": {"1": {"revision": 1, "fields": {"first_name": "Planted"}}}}
+    (elsewhere / "people.0.aa.json").write_text(json.dumps(shard))
+    manifest = {
+        "meta": {"1": {"revision": 1}},
+        "shards": {"1": {"table": "people", "n": 0, "file": "people.0.aa.json", "max_rev": 1}},
+    }
+    (home / "crm" / "main.json").write_text(json.dumps(manifest))
+    (home / "crm" / "main.d").symlink_to(elsewhere)
+    from wess_plugins.crm_local.local import LocalCrm
+
+    with pytest.raises(StoreError, match="symbolic link"):
+        LocalCrm(home, "main")
+    assert (elsewhere / "people.0.aa.json").exists()
 
 
 # -- core dumps ----------------------------------------------------------------------

@@ -9,8 +9,9 @@ import textwrap
 
 import pytest
 
+from wess_core import profiles
 from wess_core.errors import NotFound, StoreCorrupt
-from wess_core.service import Context, profiles
+from wess_core.service import Context
 from wess_core.service.users import edit_profile, get_profile
 
 SET_REASON = textwrap.dedent(
@@ -62,9 +63,12 @@ def test_the_file_is_parsed_once_per_content(admin_home, home, monkeypatch):
     ctx = Context(home=home)
     parsed = []
     real = profiles.parse_json_bytes
-    monkeypatch.setattr(
-        profiles, "parse_json_bytes", lambda raw, path: parsed.append(path) or real(raw, path)
-    )
+
+    def counting(raw, path):
+        parsed.append(path)
+        return real(raw, path)
+
+    monkeypatch.setattr(profiles, "parse_json_bytes", counting)
     for _ in range(3):
         get_profile(ctx, "alice")
         get_profile(ctx, "bob")

@@ -151,7 +151,6 @@ def test_paths_are_remembered_and_bad_names_still_refused(tmp_path):
     store = Store(tmp_path)
     assert store.path("state/alice") == tmp_path / "state" / "alice.json"
     assert store.path("state/alice") is store.path("state/alice")
-    assert store.journal_path("state/alice") == tmp_path / "state" / "alice.journal"
     for bad in ("../x", "state/../x", "a/.", ""):
         for _ in range(2):
             with pytest.raises(ValidationError):

@@ -32,8 +32,14 @@ def _write(path, text):
 
 
 def _state(home):
-    """The CRM database's files and their bytes: an aborted import changes none."""
-    return {p.relative_to(home): p.read_bytes() for p in (home / "crm").rglob("*") if p.is_file()}
+    """Every CRM database's counter and records, tombstones included: an aborted import
+    changes none."""
+    import sqlalchemy as sa
+
+    from wess_plugins.crm_local.tables import crm_tables, databases, records
+
+    with crm_tables(home).read() as conn:
+        return list(conn.execute(sa.select(databases))), list(conn.execute(sa.select(records)))
 
 
 def _refused(wess, home, path, *words):
@@ -44,7 +50,7 @@ def _refused(wess, home, path, *words):
     assert "Traceback" not in result.stderr and "unexpected error" not in result.stderr
     for word in words:
         assert word in result.stderr
-    assert _state(home) == before  # nothing imported, no shard file left behind
+    assert _state(home) == before  # nothing imported, no counter moved
     return result.stderr
 
 
@@ -72,7 +78,7 @@ def test_nan_and_infinity_are_refused(admin_home, home, tmp_path, constant):
 
 def test_a_bad_record_late_in_a_file_imports_nothing(admin_home, home, tmp_path):
     records = _people(2500)
-    records[2399] = ["not", "an", "object"]  # after two shards were written out
+    records[2399] = ["not", "an", "object"]  # after two batches were sent to the database
     path = _write(tmp_path / "late.json", json.dumps(records))
     message = _refused(admin_home, home, path, "record 2400")
     assert "must be a JSON object" in message
@@ -86,7 +92,7 @@ def test_a_bad_record_late_in_a_file_imports_nothing(admin_home, home, tmp_path)
     not_list = _write(tmp_path / "object.json", '{"first_name": "Ann"}')
     fresh = admin_home("crm", "import", "people", not_list, "--database", "new")
     assert fresh.exit_code == 2  # refused before the database is locked or created
-    assert not list((home / "crm").glob("new*"))
+    assert not local.LocalCrm(home, "new").exists()
 
 
 def test_import_json_prints_the_records_with_their_ids(admin_home, home, tmp_path):

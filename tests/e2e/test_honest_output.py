@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 
 from tests.support import sync_ok
+from wess_core.tables import DB_FILE
 
 
 def _unstorable_people(crm, count):
@@ -48,9 +51,15 @@ def test_run_counts_a_user_with_items_in_error_as_failed(synced_home, crm):
 def test_run_counts_a_user_whose_every_folder_failed_as_failed(synced_home, crm, home):
     crm.add("people", first_name="Ann")
     sync_ok(synced_home)
-    manifest = home / "crm" / "main.json"
-    good = manifest.read_bytes()
-    manifest.write_bytes(b"{not json")  # the CRM side is unreadable: every folder fails
+    database = home / DB_FILE
+
+    def move_records(old: str, new: str) -> None:
+        with contextlib.closing(sqlite3.connect(database)) as db:
+            db.execute(f"ALTER TABLE {old} RENAME TO {new}")
+            db.commit()
+
+    move_records("crm_records", "crm_records_away")  # the CRM side is unreadable
+
     result = synced_home("run", "--once", "--json")
     human = synced_home("run", "--once")
     sync = synced_home("sync", "alice")
@@ -63,5 +72,5 @@ def test_run_counts_a_user_whose_every_folder_failed_as_failed(synced_home, crm,
     assert "Synced alice with errors in " in sync.stdout
     assert "failed: calendar, contacts, email-inbox, email-sent, tasks." in sync.stdout
     assert "wess: sync of alice finished with errors: failed for " in sync.stderr
-    manifest.write_bytes(good)
+    move_records("crm_records_away", "crm_records")
     sync_ok(synced_home)  # and the next run, the CRM readable again, is clean

@@ -73,6 +73,7 @@ for what, write in (
 
 def test_a_full_disk_during_a_state_or_crm_write_changes_nothing(tmp_path):
     from wess_core.store import Store
+    from wess_core.strategies import NewRecord
     from wess_core.sync.state_db import StoreSyncState
     from wess_core.sync.status import FolderState, StatusRow
     from wess_plugins.crm_local.local import LocalCrm
@@ -90,8 +91,8 @@ def test_a_full_disk_during_a_state_or_crm_write_changes_nothing(tmp_path):
     state.save(FolderState("contacts", token="old", rows={"p0": row}))
     state.close()
     crm = LocalCrm(tmp_path, "main")
-    crm.create("people", [])
-    before = sorted(p.name for p in (tmp_path / "crm").rglob("*"))
+    crm.create("people", [NewRecord({"first_name": "Ann"})])
+    before = crm.list("people")
     out = subprocess.run(
         [sys.executable, "-c", _FULL_DISK_SCRIPT, str(tmp_path)],
         capture_output=True,
@@ -104,8 +105,9 @@ def test_a_full_disk_during_a_state_or_crm_write_changes_nothing(tmp_path):
         assert "could not save" in line and "nothing was changed" in line, line
     after = StoreSyncState(Store(tmp_path), "alice").load("contacts")
     assert after.token == "old" and sorted(after.rows) == ["p0"]
-    assert sorted(p.name for p in (tmp_path / "crm").rglob("*")) == before  # no stray file
-    assert crm.list("people") == []
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]  # no stray file
+    assert LocalCrm(tmp_path, "main").list("people") == before
+    assert LocalCrm(tmp_path, "main").create("people", [NewRecord({"a": "b"})])[0].id == "2"
 
 
 # -- keys rotate on a full disk or a read-only home: one line naming the file, no temp

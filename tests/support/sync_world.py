@@ -174,19 +174,17 @@ class FaultyLocalCrm:
     def add(self, record_type: str, fields: dict[str, Any]) -> str:
         from wess_plugins.crm_local import local
 
-        return local.add_record(self.real.store.home, self.real.database, record_type, fields)["id"]
+        return local.add_record(self.real.home, self.real.database, record_type, fields)["id"]
 
     def edit(self, record_type: str, record_id: str, fields: dict[str, Any]) -> None:
         from wess_plugins.crm_local import local
 
-        local.update_record(
-            self.real.store.home, self.real.database, record_type, record_id, fields
-        )
+        local.update_record(self.real.home, self.real.database, record_type, record_id, fields)
 
     def remove(self, record_type: str, record_id: str) -> None:
         from wess_plugins.crm_local import local
 
-        local.delete_record(self.real.store.home, self.real.database, record_type, record_id)
+        local.delete_record(self.real.home, self.real.database, record_type, record_id)
 
     def live(self, record_type: str) -> dict[str, Any]:
         found, _ = self.real.changes(record_type, None)

@@ -44,13 +44,15 @@ def test_revisions_are_monotonic_across_the_database(tmp_path):
     assert revs == sorted(revs) and len(set(revs)) == 4
 
 
-def test_databases_are_separate_files(tmp_path):
+def test_databases_are_separate(tmp_path):
     assert local.create_database(tmp_path, "main") is True
     assert local.create_database(tmp_path, "main") is False
     local.add_record(tmp_path, "other", "people", {"first_name": "Ann"})
     assert local.list_records(tmp_path, "main", "people") == []
-    assert (tmp_path / "crm" / "other.json").exists()
+    assert LocalCrm(tmp_path, "other").exists() and LocalCrm(tmp_path, "main").exists()
+    assert [r["id"] for r in local.list_records(tmp_path, "other", "people")] == ["1"]
     assert local.list_records(tmp_path, "never-made", "tasks") == []
+    assert not LocalCrm(tmp_path, "never-made").exists()
 
 
 def test_bad_input_is_refused(tmp_path):

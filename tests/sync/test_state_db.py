@@ -45,24 +45,22 @@ def test_a_state_from_the_older_file_is_moved_in_once(tmp_path):
     }
     store.path("state/alice").parent.mkdir(parents=True)
     store.path("state/alice").write_text(json.dumps(snapshot))
-    with store.lock("state/alice"):
-        store.append_journal(
-            "state/alice",
-            [
-                {
-                    "g": "g1",
-                    "type": "contacts",
-                    "rows": {"p2": vars(_row(2)), "p1": None},
-                    "meta": {"token": "newer"},
-                },
-                {"g": "stale", "type": "contacts", "rows": {"p9": vars(_row(9))}, "meta": {}},
-            ],
-        )
+    lines = [
+        {
+            "g": "g1",
+            "type": "contacts",
+            "rows": {"p2": vars(_row(2)), "p1": None},
+            "meta": {"token": "newer"},
+        },
+        {"g": "stale", "type": "contacts", "rows": {"p9": vars(_row(9))}, "meta": {}},
+    ]  # the journal an older WESS appended to
+    journal = tmp_path / "state" / "alice.journal"
+    journal.write_text("".join(json.dumps(line) + "\n" for line in lines))
     state = StoreSyncState(store, "alice")
     loaded = state.load("contacts")
     assert (loaded.token, loaded.cursor) == ("newer", "3")
     assert {r.pair_id for r in loaded} == {"p2"}  # journal applied, stale line ignored
-    assert not store.path("state/alice").exists() and not store.journal_path("state/alice").exists()
+    assert not store.path("state/alice").exists() and not journal.exists()
     assert StoreSyncState(store, "alice").item_types() == ["contacts"]
 
 

@@ -3,6 +3,7 @@ settings and key rotation. All admin-only."""
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,7 @@ from wess_core.models import (
     Account,
     redact,
 )
+from wess_core.profiles import ProfileStore
 from wess_core.safefile import WriteFailed
 from wess_core.secrets import (
     SecretBox,
@@ -33,7 +35,10 @@ from wess_core.secrets import (
     write_key_file,
 )
 from wess_core.service.context import Context
-from wess_core.service.profiles import USERS, list_profiles  # registers the users' secrets
+from wess_core.service.profiles import (  # registers the users' secrets
+    list_profiles,
+    user_profiles,
+)
 
 ACCOUNT = "account"
 register_encrypted_store(ACCOUNT, "account", SECRET_FIELDS_ACCOUNT)
@@ -43,30 +48,27 @@ class NotInitialised(WessError):
     pass
 
 
+def _account(ctx: Context) -> ProfileStore:
+    return ProfileStore(ctx.store, ACCOUNT, "account", None)
+
+
 def load_account(ctx: Context) -> Account:
     """The account, or a clear error when ``wess init`` has not run."""
-    with ctx.store.read(ACCOUNT) as db:
-        rows = db.table("account").all()
-    if not rows:
+    doc = _account(ctx).get()
+    if doc is None:
         raise NotInitialised(f"{ctx.home} is not a WESS home yet; run 'wess init' first")
-    return Account.from_dict(rows[0])
-
-
-def save_account(db: Any, account: Account) -> None:
-    table = db.table("account")
-    table.truncate()
-    table.insert(account.to_dict())
+    return Account.from_dict(doc)
 
 
 def edit_account(ctx: Context, change: Callable[[Account], None]) -> Account:
     """Apply ``change`` to the account under its lock; nothing is written if it raises."""
-    with ctx.store.write(ACCOUNT) as db:
-        rows = db.table("account").all()
-        if not rows:
+    with _account(ctx).transaction() as docs:
+        doc = docs.get()
+        if doc is None:
             raise NotInitialised(f"{ctx.home} is not a WESS home yet; run 'wess init' first")
-        account = Account.from_dict(rows[0])
+        account = Account.from_dict(copy.deepcopy(doc))
         change(account)
-        save_account(db, account)
+        docs.put(account.to_dict())
     return account
 
 
@@ -78,9 +80,9 @@ def init(ctx: Context) -> dict[str, Any]:
     new_key = ensure_key_file(ctx.home)
     load_keys(ctx.home)  # a wrong or loose key file is reported now, not at first use
     created = False
-    with ctx.store.write(ACCOUNT) as db:
-        if not db.table("account").all():
-            save_account(db, Account())
+    with _account(ctx).transaction() as docs:
+        if docs.get() is None:
+            docs.put(Account().to_dict())
             created = True
     from wess_core.plugins import get_plugin_manager
 
@@ -230,11 +232,10 @@ def set_connection(
 
 def _resume_everyone(ctx: Context) -> None:
     """Connection settings that pass the check resume users paused for credentials."""
-    with ctx.store.write(USERS) as db:
-        table = db.table("users")
-        paused = [row.doc_id for row in table.all() if row.get("paused_reason")]
-        if paused:
-            table.update({"paused_reason": None}, doc_ids=paused)
+    with user_profiles(ctx).transaction() as profiles:
+        for doc in profiles.list():
+            if doc.get("paused_reason"):
+                doc["paused_reason"] = None
 
 
 def _check_ca_bundle(path: str) -> str:
@@ -356,16 +357,13 @@ def rotate_keys(ctx: Context) -> dict[str, Any]:
         for name, changes in plan.items():
             table, _ = ENCRYPTED_STORES[name]
             try:
-                with ctx.store.write(name) as db:
-                    tbl = db.table(table)
-                    for doc in tbl.all():
-                        changed = {
-                            field: new if doc.get(field) == old else rotate_value(box, doc[field])
-                            for field, (old, new) in changes.get(str(doc.doc_id), {}).items()
-                            if doc.get(field)
-                        }
-                        if changed:
-                            tbl.update(changed, doc_ids=[doc.doc_id])
+                with ctx.store.edit(name, table) as docs:
+                    for doc_id, doc in docs.items():
+                        for field, (old, new) in changes.get(doc_id, {}).items():
+                            if doc.get(field):
+                                doc[field] = (
+                                    new if doc[field] == old else rotate_value(box, doc[field])
+                                )
             except StoreError as exc:
                 raise KeyRotationFailed(
                     f"key rotation stopped: {exc} ({keep} the old key too, so every secret "

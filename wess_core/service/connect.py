@@ -2,7 +2,7 @@
 
 ``discover`` runs the user's discovery method, caches the URL on the profile and
 records the outcome in the user's history; ``discover_in_background`` does the same
-in a detached process and returns at once (a marker in ``jobs/<login>`` and a
+in a detached process and returns at once (a marker in the ``jobs`` table and a
 history entry say it is running). ``test_connection`` is the credential check on
 save, run on demand. A user may do all three for their own profile.
 """
@@ -16,11 +16,12 @@ import sys
 from typing import Any
 
 from wess_core import connection as conn_mod
-from wess_core.errors import JobRunning, WessError
+from wess_core.errors import WessError
 from wess_core.models import UserProfile
-from wess_core.service import history
+from wess_core.service import history, jobs
 from wess_core.service.accounts import load_account
 from wess_core.service.context import Context
+from wess_core.service.jobs import running_jobs  # noqa: F401 - its old home
 from wess_core.service.users import edit_profile, get_profile
 
 
@@ -72,38 +73,28 @@ def discover(ctx: Context, login: str) -> dict[str, Any]:
             _cache_url(ctx, login, url)
         history.record(ctx, login, "discovery", f"EWS URL found: {url}", ews_url=url)
     finally:
-        _clear_job(ctx, login, os.environ.get(JOB_ENV))
+        jobs.clear(ctx, login, os.environ.get(JOB_ENV))
     return _summary(connection, url)
 
 
 #: Set in a background job's environment: the ``started`` stamp of its marker, so the
 #: job clears its own marker and nothing else.
 JOB_ENV = "WESS_JOB_STARTED"
-#: A marker without a pid older than this is a launch that died half-way.
-LAUNCH_GRACE_SECONDS = 60
 
 
 def discover_in_background(ctx: Context, login: str) -> dict[str, Any]:
     """Start ``wess discover LOGIN`` as a detached process and return at once.
 
-    One background job per user at a time: while one runs (its marker in ``jobs/LOGIN``
-    names a live process, or one being launched), another request is refused with
-    ``JobRunning`` (exit 1) and starts nothing. The child reads the secrets from the home
-    like any command: nothing secret is in its argv or environment beyond what this
-    process already has.
+    One background job per user at a time: while one runs (its marker, see
+    ``wess_core.service.jobs``, names a live process, or one being launched), another
+    request is refused with ``JobRunning`` (exit 1) and starts nothing. The child reads
+    the secrets from the home like any command: nothing secret is in its argv or
+    environment beyond what this process already has.
     """
     ctx.require_self_or_admin(login)
     conn_mod.require_trusted(_resolve(ctx, login))
     started = _now()
-    with ctx.store.write(_job_name(login)) as db:
-        for row in db.table("jobs").all():
-            if _job_running(row):
-                raise JobRunning(
-                    f"a {row.get('kind', 'discovery')} of {login} is already running "
-                    f"(started {row.get('started')}); see 'wess history {login}' for its outcome"
-                )
-        db.table("jobs").truncate()
-        db.table("jobs").insert({"kind": "discovery", "state": "running", "started": started})
+    jobs.claim(ctx, login, "discovery", started)
     history.record(ctx, login, "discovery", "discovery running (started in the background)")
     argv = [sys.executable, "-m", "wess_core.cli", "--home", str(ctx.home)]
     if ctx.actor:
@@ -120,68 +111,10 @@ def discover_in_background(ctx: Context, login: str) -> dict[str, Any]:
             env={**os.environ, "WESS_HOME": str(ctx.home), JOB_ENV: started},
         )
     except OSError:
-        _clear_job(ctx, login, started)
+        jobs.clear(ctx, login, started)
         raise
-    with ctx.store.write(_job_name(login)) as db:
-        for row in db.table("jobs").all():
-            if row.get("started") == started:
-                db.table("jobs").update({"pid": child.pid}, doc_ids=[row.doc_id])
+    jobs.set_pid(ctx, login, started, child.pid)
     return {"login": login, "state": "running", "pid": child.pid, "started": started}
-
-
-def _job_running(row: dict[str, Any]) -> bool:
-    """A job marker whose process is alive, or whose launch is under way."""
-    if row.get("state") != "running":
-        return False
-    pid = row.get("pid")
-    if pid:
-        return _alive(pid)
-    try:
-        age = dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(row["started"])
-    except (KeyError, TypeError, ValueError):
-        return False
-    return age.total_seconds() < LAUNCH_GRACE_SECONDS
-
-
-def _job_name(login: str) -> str:
-    return f"jobs/{login}"
-
-
-def _clear_job(ctx: Context, login: str, started: str | None) -> None:
-    """Remove the marker of the background job started at ``started`` (None: not a job)."""
-    if started is None or not ctx.store.exists(_job_name(login)):
-        return
-    with ctx.store.write(_job_name(login)) as db:
-        table = db.table("jobs")
-        table.remove(doc_ids=[r.doc_id for r in table.all() if r.get("started") == started])
-
-
-def running_jobs(ctx: Context, login: str) -> list[dict[str, Any]]:
-    """Background jobs of ``login`` still marked running (a dead process shows as stale)."""
-    if not ctx.store.exists(_job_name(login)):
-        return []
-    with ctx.store.read(_job_name(login)) as db:
-        rows = [dict(r) for r in db.table("jobs").all()]
-    for row in rows:
-        pid = row.get("pid")
-        if pid and not _alive(pid):
-            row["state"] = "stale"
-    return rows
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a finished child of this very process is a zombie until reaped
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return done == 0
 
 
 def test_connection(ctx: Context, login: str) -> dict[str, Any]:

@@ -11,9 +11,13 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
+
 from wess_core import plugins
 from wess_core.models import Account, UserProfile
 from wess_core.service.context import Context
+from wess_core.tables import core_tables
+from wess_core.tables.schema import boards
 
 BOARD = "scheduler"
 WRITE_EVERY_SECONDS = 0.5
@@ -93,18 +97,20 @@ class Queue:
         self._last_write = now
         board = self.snapshot(active)
         try:
-            with self.ctx.store.write(BOARD) as db:
-                table = db.table("board")
-                table.truncate()
-                table.insert(board)
+            write_board(self.ctx, board)
         except Exception:  # the board is informative: never fail a sync over it
             pass
 
 
+def write_board(ctx: Context, board: dict[str, Any]) -> None:
+    """Replace the board ``wess status`` shows (table ``boards``, one row)."""
+    with core_tables(ctx.home).write() as conn:
+        conn.execute(sa.delete(boards).where(boards.c.name == BOARD))
+        conn.execute(sa.insert(boards).values(name=BOARD, doc=board))
+
+
 def read_board(ctx: Context) -> dict[str, Any] | None:
     """The last board a scheduler wrote, or None."""
-    if not ctx.store.exists(BOARD):
-        return None
-    with ctx.store.read(BOARD) as db:
-        rows = db.table("board").all()
-    return dict(rows[0]) if rows else None
+    with core_tables(ctx.home).read() as conn:
+        found = conn.scalar(sa.select(boards.c.doc).where(boards.c.name == BOARD))
+    return dict(found) if found else None

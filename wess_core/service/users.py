@@ -11,15 +11,19 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from tinydb import Query
-
 from wess_core import validation
 from wess_core.errors import LicenceError, PermissionDenied, UsageError, quote
 from wess_core.models import SECRET_FIELDS_USER, USER_STATES, Account, UserProfile, redact
+from wess_core.profiles import Profiles
 from wess_core.secrets import secret_writer
 from wess_core.service.accounts import load_account
 from wess_core.service.context import Context
-from wess_core.service.profiles import USERS, edit_profile, get_profile, list_profiles
+from wess_core.service.profiles import (
+    edit_profile,
+    get_profile,
+    list_profiles,
+    user_profiles,
+)
 
 SELF_SERVICE_FIELDS = {"exchange_email", "exchange_username", "password", "ews_url"}
 
@@ -68,11 +72,10 @@ def add_user(ctx: Context, login: str, email: str) -> dict[str, Any]:
     email = validation.email(email)
     account = load_account(ctx)
     profile = UserProfile(login=login, email=email, created=_now())
-    with ctx.store.write(USERS) as db:
-        table = db.table("users")
-        if table.contains(Query().login == login):
+    with user_profiles(ctx).transaction() as profiles:
+        if profiles.get(login) is not None:
             raise UsageError(f"user {quote(login)} already exists; see 'wess users show {login}'")
-        table.insert(profile.to_dict())
+        profiles.put(profile.to_dict())
     return describe(ctx, profile, account)
 
 
@@ -92,10 +95,10 @@ def allocate(ctx: Context, login: str) -> dict[str, Any]:
     ctx.require_admin()
     account = load_account(ctx)
 
-    def change(profile: UserProfile, db: Any) -> None:
+    def change(profile: UserProfile, db: Profiles) -> None:
         if profile.licence_allocated:
             return
-        allocated = sum(1 for r in db.table("users").all() if r.get("licence_allocated"))
+        allocated = sum(1 for r in db.list() if r.get("licence_allocated"))
         if allocated >= account.licences_total:
             raise LicenceError(
                 f"no licences left ({allocated} of {account.licences_total} allocated); "
@@ -109,7 +112,7 @@ def allocate(ctx: Context, login: str) -> dict[str, Any]:
 def deallocate(ctx: Context, login: str) -> dict[str, Any]:
     ctx.require_admin()
 
-    def change(profile: UserProfile, db: Any) -> None:
+    def change(profile: UserProfile, db: Profiles) -> None:
         profile.licence_allocated = False
 
     return describe(ctx, edit_profile(ctx, login, change))
@@ -119,7 +122,7 @@ def set_sync_enabled(ctx: Context, login: str, enabled: bool) -> dict[str, Any]:
     """The user's own switch (or the admin's)."""
     ctx.require_self_or_admin(login)
 
-    def change(profile: UserProfile, db: Any) -> None:
+    def change(profile: UserProfile, db: Profiles) -> None:
         profile.sync_enabled = enabled
 
     return describe(ctx, edit_profile(ctx, login, change))
@@ -260,7 +263,7 @@ def update_user(
 
     encrypt: list[Callable[[str], str]] = [ctx.secrets.encrypt]
 
-    def change(profile: UserProfile, db: Any) -> None:
+    def change(profile: UserProfile, db: Profiles) -> None:
         for key, value in updates.items():
             setattr(profile, key, value)
         profile.user_set_fields = _provenance(profile.user_set_fields, updates, ctx.is_admin)
@@ -299,7 +302,7 @@ def confirm_email(ctx: Context, login: str) -> dict[str, Any]:
     """Complete a pending login e-mail change."""
     ctx.require_admin()
 
-    def change(profile: UserProfile, db: Any) -> None:
+    def change(profile: UserProfile, db: Profiles) -> None:
         if not profile.pending_email:
             raise UsageError(f"{login} has no pending login e-mail change")
         if profile.exchange_email is None:

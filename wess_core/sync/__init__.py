@@ -4,7 +4,7 @@
 * ``plan``      the truth tables (create / update / delete / conflict / echo) and policies.
 * ``status``    the status table and per-user state (``StoreSyncState``: ``state/<login>``).
 * ``review``    matching keys, the deletion guard, entries held for review.
-* ``ledger``    the per-item ledger (``StoreLedger``: ``ledger/<login>``).
+* ``ledger``    the per-item ledger (``StoreLedger``: the home's ``ledger`` table).
 * ``result``    ``SyncResult`` / ``FolderResult``: counts, conflicts, errors (``to_dict``).
 * ``itemtypes`` the built-in field mappings (contacts, calendar, tasks, e-mail).
 * ``memory``    in-memory mailbox and CRM with fault rules (tests, plugin authors).

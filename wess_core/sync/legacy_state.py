@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from wess_core.store import Store
+from wess_core.tables.legacy import journal_path, read_generation
 
 STATE_VERSION = 1
 _TABLE = "folders"
@@ -19,7 +20,7 @@ _TABLE = "folders"
 
 def read_legacy_state(store: Store, name: str) -> dict[str, dict[str, Any]]:
     """Every item type's document (journal applied), keyed by item type; ``{}`` if none."""
-    stored, _, lines = store.read_generation(name, _TABLE)
+    stored, lines = read_generation(store.path(name), _TABLE)
     docs = {d["type"]: d for d in stored if "type" in d}
     for line in lines:
         doc = docs.get(line["type"])
@@ -36,4 +37,4 @@ def read_legacy_state(store: Store, name: str) -> dict[str, dict[str, Any]]:
 
 
 def legacy_files(store: Store, name: str) -> list[Path]:
-    return [store.path(name), store.journal_path(name)]
+    return [store.path(name), journal_path(store.path(name))]

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from wess_core import safefile
-from wess_core.errors import StoreCorrupt, StoreError
+from wess_core.errors import StoreError
 from wess_core.store import LOCK_TIMEOUT_SECONDS, Store, check_name_part
 from wess_core.sync.legacy_state import legacy_files, read_legacy_state
 from wess_core.sync.status import FolderState, SqliteRows, StatusRow
+from wess_core.tables import sqlite_error
 
 _COLUMNS = [f.name for f in fields(StatusRow)]
 _INSERT_ROW = (
@@ -62,17 +63,7 @@ class StateDb:
                 self.conn.executescript(_SCHEMA)
 
     def error(self, exc: sqlite3.Error) -> StoreError:
-        text = str(exc)
-        if "not a database" in text or "malformed" in text:
-            return StoreCorrupt(
-                f"{self.path} is corrupt ({text}); restore it from a backup or move it "
-                "aside. WESS will not overwrite it."
-            )
-        if "locked" in text or "busy" in text:
-            return StoreError(f"{self.path} is locked by another WESS process; try again shortly")
-        if "disk" in text or "full" in text:
-            text = f"the disk is full or failing ({text})"
-        return StoreError(f"could not save {self.path}: {text}; nothing was changed")
+        return sqlite_error(self.path, exc)
 
     @contextlib.contextmanager
     def guard(self) -> Iterator[None]:

@@ -43,7 +43,7 @@ def make_home(
     thousands of ``users add`` would measure the set-up, not the case)."""
     from wess_core.models import UserProfile
     from wess_core.service import Context, accounts
-    from wess_core.service.users import USERS
+    from wess_core.service.users import user_profiles
     from wess_plugins.crm_local import local
 
     ctx = Context(home=home)
@@ -69,8 +69,9 @@ def make_home(
                 created=now,
             ).to_dict()
         )
-    with ctx.store.write(USERS) as db:
-        db.table("users").insert_multiple(rows)
+    with user_profiles(ctx).transaction() as profiles:
+        for row in rows:
+            profiles.put(row)
     if own_databases:
         for login in logins:
             local.create_database(home, f"db-{login}")

@@ -1,4 +1,4 @@
-"""Built-in plugin: the ``local`` CRM backend (an embedded CRM on TinyDB).
+"""Built-in plugin: the ``local`` CRM backend (an embedded CRM in the home's SQL tables).
 
 Registered through the ``wess`` entry point like any third-party connector.
 """
@@ -10,7 +10,7 @@ from wess_core import hookimpl
 
 @hookimpl
 def wess_register_crm_backends(register):
-    """``local``: ``LocalCrm(home, database)``, one store file ``crm/<database>``."""
+    """``local``: ``LocalCrm(home, database)``, a database in the home's tables."""
     from wess_plugins.crm_local.local import LocalCrm
 
     register("local", LocalCrm)

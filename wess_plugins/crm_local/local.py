@@ -1,10 +1,9 @@
-"""The built-in ``local`` CRM: an embedded CRM in one TinyDB store file per database.
+"""The built-in ``local`` CRM: an embedded CRM in the home's SQL tables.
 
-A database ``main`` lives under the WESS home as the TinyDB manifest ``crm/main.json``
-(the ``meta`` table with the database's revision counter) and its shard files in
-``crm/main.d/``: each record type's table (``people``, ``meetings``, ``tasks``,
-``emails``) split by id into small TinyDB files (``wess_plugins.crm_local.shards``), so a lookup or
-a write costs a shard, not the whole database. Every write bumps the counter
+A database (``main``, ...) is a revision counter and its records of each type
+(``people``, ``meetings``, ``tasks``, ``emails``) in the tables of
+``wess_plugins.crm_local.tables``, so a lookup or a write costs the rows it touches,
+not the whole database. Every write bumps the counter
 and stamps the record with it, so revisions are monotonic across the database and
 ``changes`` can answer "everything written after revision N" (the cursor is N). A
 deleted record stays as a tombstone (no fields, ``deleted: true``) so ``changes`` can
@@ -22,15 +21,15 @@ Each bulk call and each function is one atomic write of the database.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from wess_core.errors import ValidationError, quote
-from wess_core.store import Store, check_name_part
+from wess_core.store import check_name_part
 from wess_core.strategies import (
     RECORD_TYPES,
     CrmChange,
@@ -42,7 +41,8 @@ from wess_core.strategies import (
     RecordUpdate,
     merge_fields,
 )
-from wess_plugins.crm_local.shards import ShardedDb, Snapshot, Transaction, shard_of
+from wess_plugins.crm_local.checks import check_fields, read_import_file
+from wess_plugins.crm_local.tables import CHUNK, Transaction, View, crm_tables
 
 DEFAULT_DATABASE = "main"
 Doc = dict[str, Any]
@@ -60,52 +60,6 @@ def check_record_type(record_type: str) -> str:
             f"unknown record type {quote(record_type)}; choose one of {', '.join(RECORD_TYPES)}"
         )
     return record_type
-
-
-#: How deep a record may nest: the record object is level 1, a list in one of its fields
-#: level 2. Records are flat objects of fields (a contact's addresses are the deepest, at
-#: 3), so anything near this is not a record, and deeper input would cost recursion
-#: (RecursionError) in every later ``json.dumps`` of it.
-MAX_DEPTH = 32
-
-
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
-def _too_deep(value: Any) -> bool:
-    """Whether ``value`` nests deeper than ``MAX_DEPTH`` (walked without recursion; a
-    flat record costs one look at each field)."""
-    level: list[tuple[Any, int]] = [(value, 1)]
-    while level:
-        item, depth = level.pop()
-        if depth > MAX_DEPTH:
-            return True
-        for child in item.values() if isinstance(item, Mapping) else item:
-            if type(child) not in _SCALARS and isinstance(child, Mapping | list | tuple):
-                level.append((child, depth + 1))
-    return False
-
-
-def check_fields(fields: Any, what: str = "fields", parsed: bool = False) -> dict[str, Any]:
-    """Record fields are a JSON object with non-empty string keys, values JSON as the
-    standard defines it (no NaN or Infinity, which other JSON readers refuse), nested at
-    most ``MAX_DEPTH`` levels. ``parsed``: just read from JSON text by a parser that
-    refuses NaN and Infinity, so JSON by construction (an import skips that check)."""
-    if not isinstance(fields, Mapping):
-        raise ValidationError(f"{what} must be a JSON object, got {type(fields).__name__}")
-    for key in fields:
-        if not isinstance(key, str) or not key.strip():
-            raise ValidationError(
-                f"{what}: field names must be non-empty strings, got {quote(key)}"
-            )
-    if _too_deep(fields):
-        raise ValidationError(f"{what}: nested deeper than {MAX_DEPTH} levels")
-    try:
-        if not parsed:
-            json.dumps(fields, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"{what}: values must be JSON ({exc})") from None
-    return dict(fields)
 
 
 def _addresses(value: Any) -> set[str]:
@@ -146,7 +100,7 @@ def _public(doc_id: int, doc: Doc, record_type: str) -> dict[str, Any]:
 
 
 def _record_id(record_id: str) -> int:
-    """A record id as the shard key (0, never found, for ids that are not numbers)."""
+    """A record id as the table's key (0, never found, for ids that are not numbers)."""
     return int(record_id) if record_id.isdigit() else 0
 
 
@@ -240,28 +194,39 @@ class _Tx:
 class LocalCrm:
     """The ``local`` CRM backend: ``LocalCrm(home, database)``."""
 
-    #: Each bulk call writes the shards it touched and the manifest once: batches of a
-    #: thousand (a shard) keep an import of thousands of records from writing the
-    #: manifest per hundred.
+    #: Each bulk call is one transaction: batches of a thousand keep an import of
+    #: thousands of records from committing per hundred.
     preferred_batch = 1000
 
     def __init__(self, home: str | Path, database: str = DEFAULT_DATABASE) -> None:
-        self.store = Store(home)
+        self.home = Path(home)
         self.database = check_name_part(database, "database")
-        self.name = f"crm/{self.database}"
-        self.db = ShardedDb(self.store, self.name)
+        self.tables = crm_tables(self.home)
 
     def __repr__(self) -> str:
-        return f"LocalCrm({str(self.store.home)!r}, {self.database!r})"
+        return f"LocalCrm({str(self.home)!r}, {self.database!r})"
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[_Tx]:
+        """One write transaction on the database (created when missing): all or nothing."""
+        with self.tables.write() as conn:
+            tx = Transaction(conn, self.database)
+            yield _Tx(tx)
+            tx.commit()
+
+    @contextlib.contextmanager
+    def view(self) -> Iterator[View]:
+        with self.tables.read() as conn:
+            yield View(conn, self.database)
 
     def exists(self) -> bool:
-        return self.db.exists()
+        with self.view() as view:
+            return view.revision() is not None
 
-    def _bulk(self, inputs: Sequence[Any], one: Callable[[_Tx, Any], tuple[int, Doc]]) -> list[Any]:
+    def _bulk(self, inputs: Sequence[Any], one: Callable[[_Tx], tuple[int, Doc]]) -> list[Any]:
         """One write transaction for the whole batch; one result or error per input."""
         out: list[Any] = []
-        with self.db.write() as tx:
-            crm_tx = _Tx(tx)
+        with self.transaction() as crm_tx:
             for value in inputs:
                 try:
                     out.append(_to_record(*one(crm_tx, value)))
@@ -275,46 +240,47 @@ class LocalCrm:
         self, record_type: str, cursor: str | None
     ) -> tuple[Iterable[CrmChange], str | None]:
         """Records written after ``cursor`` (a revision number), tombstones included,
-        read a shard at a time as they are consumed (only shards holding a revision
-        after the cursor are read).
+        read a page at a time as they are consumed.
 
         The new cursor is the record type's own newest revision, so writes to other
         record types leave it where it was (and the folder's sync state unwritten)."""
         check_record_type(record_type)
-        if not self.exists():  # nothing written yet: everything is after revision 0
-            return [], cursor or "0"
         start = int(cursor) if cursor else 0
-        snap = Snapshot(self.db)  # the manifest only: shards are read lazily below
-        newest = snap.table_revision(record_type)
-        if newest is None:  # a table from before shards: the database's counter
-            newest = int(snap.meta.get("revision") or 0)
+        with self.view() as view:
+            counter, newest = view.heads(record_type)
+        if counter is None:  # nothing written yet: all is after revision 0
+            return [], cursor or "0"
         head = str(max(newest, start))
-        return self._changed(snap, record_type, start, live_only=cursor is None), head
+        return self._changed(record_type, start, newest, live_only=cursor is None), head
 
     def _changed(
-        self, snap: Snapshot, record_type: str, start: int, live_only: bool
+        self, record_type: str, start: int, upto: int, live_only: bool
     ) -> Iterator[CrmChange]:
-        for doc_id, doc in self.db.read_docs(snap, record_type, newer_than=start):
-            if doc["revision"] > start and not (live_only and doc.get("deleted")):
-                yield _to_record(doc_id, doc)
+        """Pages of revisions in (start, upto]: a record written meanwhile (a newer
+        revision) is the next run's change."""
+        while start < upto:
+            with self.view() as view:
+                page = view.newer(record_type, start, upto)
+            if not page:
+                return
+            for doc_id, doc in page:
+                if not (live_only and doc.get("deleted")):
+                    yield _to_record(doc_id, doc)
+            start = page[-1][1]["revision"]
 
     def get(self, record_type: str, ids: Sequence[str]) -> list[Outcome[CrmRecord]]:
         check_record_type(record_type)
-
-        def read(snap: Snapshot) -> list[Outcome[CrmRecord]]:
-            out: list[Outcome[CrmRecord]] = []
-            for rid in ids:
-                doc_id = _record_id(rid)
-                doc = snap.get(record_type, doc_id)
-                if doc is None or doc.get("deleted"):
-                    out.append(RecordNotFound(f"no {record_type} record {quote(rid)}"))
-                else:
-                    out.append(_to_record(doc_id, doc))
-            return out
-
-        if not self.exists():
-            return [RecordNotFound(f"no {record_type} record {quote(rid)}") for rid in ids]
-        return self.db.read(read)
+        with self.view() as view:
+            found = view.get_many(record_type, [_record_id(rid) for rid in ids])
+        out: list[Outcome[CrmRecord]] = []
+        for rid in ids:
+            doc_id = _record_id(rid)
+            doc = found.get(doc_id)
+            if doc is None or doc.get("deleted"):
+                out.append(RecordNotFound(f"no {record_type} record {quote(rid)}"))
+            else:
+                out.append(_to_record(doc_id, doc))
+        return out
 
     def create(self, record_type: str, records: Sequence[NewRecord]) -> list[Outcome[CrmRecord]]:
         check_record_type(record_type)
@@ -335,20 +301,26 @@ class LocalCrm:
     def list(self, record_type: str) -> list[dict[str, Any]]:
         """Live records, oldest first, each with id and fields (no tombstones)."""
         check_record_type(record_type)
-        if not self.exists():
-            return []
-        return self.db.read(
-            lambda snap: [
-                _public(doc_id, doc, record_type)
-                for doc_id, doc in snap.docs(record_type)
-                if not doc.get("deleted")
-            ]
-        )
+        with self.view() as view:
+            return [_public(i, doc, record_type) for i, doc in view.docs(record_type, live=True)]
+
+    def records(self, record_type: str, ids: range) -> Iterator[dict[str, Any]]:
+        """The live records of ``ids``, oldest first, read a page at a time."""
+        check_record_type(record_type)
+        after = ids.start - 1
+        while after + 1 < ids.stop:
+            with self.view() as view:
+                page = view.page(record_type, after, live=True, stop=ids.stop)
+            yield from (_public(doc_id, doc, record_type) for doc_id, doc in page)
+            if len(page) < CHUNK:
+                return
+            after = page[-1][0]
 
     def record(self, record_type: str, record_id: str) -> dict[str, Any]:
         check_record_type(record_type)
         doc_id = _record_id(str(record_id))
-        doc = self.db.read(lambda snap: snap.get(record_type, doc_id)) if self.exists() else None
+        with self.view() as view:
+            doc = view.get_many(record_type, [doc_id]).get(doc_id)
         if doc is None or doc.get("deleted"):
             raise RecordNotFound(
                 f"no {record_type} record {quote(record_id)} in database {self.database}"
@@ -357,8 +329,8 @@ class LocalCrm:
 
     def write(self, record_type: str, action: Callable[[_Tx], tuple[int, Doc]]) -> dict[str, Any]:
         check_record_type(record_type)
-        with self.db.write() as tx:
-            doc_id, doc = action(_Tx(tx))
+        with self.transaction() as crm_tx:
+            doc_id, doc = action(crm_tx)
         return _public(doc_id, doc, record_type)
 
 
@@ -370,8 +342,8 @@ def create_database(home: str | Path, database: str = DEFAULT_DATABASE) -> bool:
     crm = LocalCrm(home, database)
     if crm.exists():
         return False
-    with crm.db.write() as tx:
-        tx.meta.setdefault("revision", 0)
+    with crm.transaction():
+        pass
     return True
 
 
@@ -415,72 +387,6 @@ def list_records(home: str | Path, database: str, record_type: str) -> list[dict
     return LocalCrm(home, database).list(record_type)
 
 
-def _first_line(exc: BaseException) -> str:
-    """ijson's messages quote the input over three lines; the first says what is wrong."""
-    text = exc.args[0] if exc.args else str(exc)
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    lines = str(text).strip().splitlines()
-    return lines[0].strip() if lines else type(exc).__name__
-
-
-def read_import_file(path: str | Path) -> Iterator[Any]:
-    """The entries of a JSON list file, one at a time, never the whole file in memory.
-
-    The file is parsed as a stream of events (ijson's ``basic_parse``; its C backend) and
-    each entry built here, so memory is one entry, not the 10x the file's size that
-    ``json.loads`` takes. Refused with one line naming the file and the entry: anything
-    but a list at the top, invalid JSON, NaN or Infinity (not JSON, though Python's
-    ``json`` reads them), a number beyond 64 bits, an entry nested deeper than
-    ``MAX_DEPTH`` (refused as it is read, before it costs memory: ijson's own ``items``
-    builds a prefix per level, quadratic in the depth)."""
-    import ijson
-
-    path = Path(path)
-    count = 0
-    try:
-        with path.open("rb") as stream:
-            events = ijson.basic_parse(stream, use_float=True)
-            first = next(events, None)
-            if first is None or first[0] != "start_array":
-                raise ValidationError(f"{path}: the import file must hold a JSON list of records")
-            stack: list[Any] = []  # the containers of the entry being built
-            keys: list[Any] = []  # for each, the key of the value that comes next
-            for event, value in events:
-                if event == "map_key":
-                    keys[-1] = value
-                    continue
-                if event in ("start_map", "start_array"):
-                    if len(stack) >= MAX_DEPTH:
-                        raise ValidationError(
-                            f"{path}: record {count + 1}: nested deeper than {MAX_DEPTH} levels"
-                        )
-                    stack.append({} if event == "start_map" else [])
-                    keys.append(None)
-                    continue
-                if event in ("end_map", "end_array"):
-                    if not stack:  # the end of the list: only whitespace may follow
-                        continue
-                    value = stack.pop()
-                    keys.pop()
-                if not stack:
-                    count += 1
-                    yield value
-                elif isinstance(stack[-1], list):
-                    stack[-1].append(value)
-                else:
-                    stack[-1][keys[-1]] = value
-    except FileNotFoundError:
-        raise ValidationError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ValidationError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    except ijson.JSONError as exc:
-        reason = _first_line(exc)
-        if any(word in str(exc) for word in ("NaN", "Infinity")):
-            reason += " (NaN and Infinity are not JSON)"
-        raise ValidationError(f"{path} is not a JSON file: record {count + 1}: {reason}") from None
-
-
 _NONE = object()
 
 
@@ -501,11 +407,10 @@ def import_stream(
     Each entry is a record's fields, or an object with a ``fields`` key (the shape
     ``wess crm list --json`` prints; its ``id`` is ignored, new ids are given).
 
-    One streaming pass in one write transaction: each entry is checked as it is read and
-    written to its shard, and shards are written out as they fill (``KEEP_SHARDS`` in
-    memory), so memory does not grow with the file. The first bad entry aborts the
-    transaction: the shard files written so far are removed and the manifest never named
-    them, so nothing of the file is imported (and readers never saw any of it).
+    One streaming pass in one write transaction: each entry is checked as it is read,
+    and the records are sent to the database a batch at a time, so memory does not grow
+    with the file. The first bad entry rolls the transaction back: nothing of the file is
+    imported (and readers never saw any of it).
     """
     check_record_type(record_type)
     entries = iter(_entries(source))
@@ -517,8 +422,7 @@ def import_stream(
     parsed = isinstance(source, str | Path)  # read_import_file's entries are JSON
     crm = LocalCrm(home, database)
     first = last = 0
-    with crm.db.write() as tx:
-        crm_tx = _Tx(tx)
+    with crm.transaction() as crm_tx:
         for n, entry in enumerate(entries, 1):
             if isinstance(entry, Mapping) and isinstance(entry.get("fields"), Mapping):
                 entry = entry["fields"]
@@ -533,16 +437,8 @@ def imported_records(
     home: str | Path, database: str, record_type: str, ids: range
 ) -> Iterator[dict[str, Any]]:
     """The live records of ``ids`` (an import's range) as ``wess crm list`` shows them,
-    read a shard at a time."""
-    crm = LocalCrm(home, database)
-    if not ids:
-        return
-    for n in range(shard_of(ids.start), shard_of(ids[-1]) + 1):
-        docs = crm.db.read(lambda snap, n=n: snap.shard(check_record_type(record_type), n))
-        for key in sorted(docs, key=int):
-            doc_id, doc = int(key), docs[key]
-            if doc_id in ids and not doc.get("deleted"):
-                yield _public(doc_id, doc, record_type)
+    read a page at a time."""
+    return LocalCrm(home, database).records(record_type, ids)
 
 
 def import_records(
@@ -562,13 +458,10 @@ def relink_emails(home: str | Path, database: str = DEFAULT_DATABASE) -> int:
     if not crm.exists():
         return 0
     changed = 0
-    with crm.db.write() as tx:
-        crm_tx = _Tx(tx)
-        for doc_id, doc in tx.docs("emails"):  # each shard is iterated from a copy
-            if doc.get("deleted"):
-                continue
+    with crm.transaction() as crm_tx:
+        for doc_id, doc in crm_tx.tx.docs("emails", live=True):
             ids = crm_tx.people_ids(doc.get("fields") or {})
             if ids != doc.get("people_ids"):
-                tx.put("emails", doc_id, {**doc, "people_ids": ids})
+                crm_tx.tx.put("emails", doc_id, {**doc, "people_ids": ids})
                 changed += 1
     return changed

@@ -76,7 +76,7 @@ def import_records(
 ) -> dict[str, Any]:
     """Import a JSON list file, all or nothing, streamed (memory does not grow with the
     file; see ``local.import_stream``). Returns how many and their id range; the records
-    themselves are read back a shard at a time by ``imported_records``."""
+    themselves are read back a page at a time by ``imported_records``."""
     ids = local.import_stream(ctx.home, _db(ctx, database), record_type, path)
     return {
         "type": record_type,
@@ -89,7 +89,7 @@ def import_records(
 
 def imported_records(ctx: Context, summary: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """The records an import (``import_records``'s summary) added, as ``list_records``
-    shows them, read a shard at a time."""
+    shows them, read a page at a time."""
     if not summary["imported"]:
         return iter(())
     ids = range(int(summary["first_id"]), int(summary["last_id"]) + 1)

@@ -1,0 +1,192 @@
+"""One SQL database per WESS home, through SQLAlchemy Core.
+
+The embedded default is the SQLite file ``wess.sqlite`` in the home: WAL (readers never
+wait for a writer), a busy timeout (writers queue instead of failing), foreign keys on,
+``synchronous=FULL`` (a write is on disk when it returns, as the files before it were).
+Every write is a transaction started ``BEGIN IMMEDIATE``: it takes the write lock first,
+so two writers never deadlock upgrading a read, and a crash leaves it whole or absent.
+
+``Database`` takes a URL, so the same tables can later live in another database; the
+home's file is opened only after the home's safety checks (no link, not writable by
+others, created 0600). SQLite errors become one-line ``StoreError``s naming the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+
+from wess_core import safefile
+from wess_core.errors import StoreCorrupt, StoreError
+
+DB_FILE = "wess.sqlite"
+#: How long a writer waits for another's transaction before giving up (seconds).
+BUSY_TIMEOUT_SECONDS = 60.0
+#: The WAL is cut back to this after a checkpoint (a big import grows it for a while).
+WAL_KEEP_BYTES = 16 * 1024 * 1024
+
+
+def sqlite_error(where: str | Path, exc: BaseException) -> StoreError:
+    """A SQLite error as the one line a person reads: corrupt, locked, or not saved."""
+    text = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    if "not a database" in text or "malformed" in text:
+        return StoreCorrupt(
+            f"{where} is corrupt ({text}); restore it from a backup or move it "
+            "aside. WESS will not overwrite it."
+        )
+    if "locked" in text or "busy" in text:
+        return StoreError(f"{where} is locked by another WESS process; try again shortly")
+    if "disk" in text or "full" in text:
+        text = f"the disk is full or failing ({text})"
+    return StoreError(f"could not save {where}: {text}; nothing was changed")
+
+
+class Database:
+    """An engine and its write/read transactions; ``where`` names it in errors."""
+
+    def __init__(self, url: str, where: str, home: Path | None = None) -> None:
+        self.url = url
+        self.where = where
+        self.home = home
+        #: The file's device, inode, mode and owner when checked (see home_database).
+        self.identity: tuple[int, ...] | None = None
+        self._ready: set[str] = set()
+        self._ready_lock = threading.Lock()
+        sqlite = sa.engine.make_url(url).get_backend_name() == "sqlite"
+        connect_args: dict[str, Any] = {}
+        if sqlite:
+            connect_args = {
+                "timeout": BUSY_TIMEOUT_SECONDS,
+                "isolation_level": None,  # transactions are ours (see _begin)
+                "check_same_thread": False,
+            }
+        self.engine = sa.create_engine(url, connect_args=connect_args, pool_size=8, max_overflow=-1)
+        if sqlite:  # another database keeps its driver's transactions and settings
+            event.listen(self.engine, "connect", _on_connect)
+            event.listen(self.engine, "begin", _begin)
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        """SQLAlchemy's errors as ``StoreError`` naming the database."""
+        try:
+            yield
+        except sa.exc.DBAPIError as exc:
+            raise sqlite_error(self.where, exc) from None
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction: all of it, durably, or nothing."""
+        with self.guard(), self.engine.connect() as conn:
+            conn.execution_options(wess_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        """One read transaction: a consistent view while it lasts."""
+        with self.guard(), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def is_ready(self, component: str) -> bool:
+        return component in self._ready
+
+    def mark_ready(self, component: str) -> None:
+        with self._ready_lock:
+            self._ready.add(component)
+
+    def dispose(self, close: bool = True) -> None:
+        self.engine.dispose(close=close)
+
+
+def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute(f"PRAGMA journal_size_limit = {WAL_KEEP_BYTES}")
+    finally:
+        cursor.close()
+
+
+def _begin(conn: Connection) -> None:
+    immediate = conn.get_execution_options().get("wess_write")
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+_databases: dict[str, Database] = {}
+_databases_lock = threading.Lock()
+
+
+def _identity(path: str) -> tuple[int, ...] | None:
+    """What the safety checks looked at: a changed file, owner or mode checks again."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_mode, st.st_uid)
+
+
+def home_url(home: str | Path) -> str:
+    """The URL of a home's database: its SQLite file. (The seam for a shared database,
+    e.g. PostgreSQL through ``WESS_DATABASE_URL``: same tables, another URL.)"""
+    return f"sqlite:///{os.path.join(os.path.abspath(home), DB_FILE)}"
+
+
+def home_database(home: str | Path) -> Database:
+    """The database of ``home``: one engine per process and home file (it pools
+    connections), made again when the file was replaced or removed.
+
+    The home's safety checks run before SQLite opens the file by name: a link at the
+    file or at its companions (``-wal``, ``-shm``) is refused, so is another user's or a
+    loose file or home; a missing file is created 0600. Each call compares the file's
+    ``lstat`` with the checked one, and each new connection checks the companions."""
+    key = os.path.abspath(home)
+    path = os.path.join(key, DB_FILE)
+    found = _databases.get(key)
+    if found is not None and found.identity == _identity(path):
+        return found
+    with _databases_lock:
+        found = _databases.get(key)
+        if found is not None and found.identity == _identity(path):
+            return found
+        if found is not None:
+            found.dispose()
+        safefile.check_home(key)
+        safefile.check_database(Path(path))
+        db = Database(home_url(key), path, Path(key))
+        db.identity = _identity(path)
+        check = lambda *_: safefile.check_database(Path(path))  # noqa: E731
+        event.listen(db.engine, "connect", check, insert=True)
+        _databases[key] = db
+    return db
+
+
+def close_databases() -> None:
+    """Close every engine of this process (tests: a home per test)."""
+    with _databases_lock:
+        for db in _databases.values():
+            db.dispose()
+        _databases.clear()
+
+
+def forget_databases() -> None:
+    """Drop every engine without closing its connections: a forked child must not use
+    its parent's SQLite connections (nor close them under the parent)."""
+    global _databases_lock
+    _databases_lock = threading.Lock()  # another thread may have held it at the fork
+    for db in list(_databases.values()):
+        db.dispose(close=False)
+    _databases.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=forget_databases)
