@@ -181,8 +181,7 @@ class _Tx:
 
     def delete(self, record_type: str, record_id: str) -> tuple[int, Doc]:
         doc_id, doc = self.live(record_type, record_id)
-        tomb = {**doc, "revision": self.bump(), "fields": {}, "deleted": True,
-                "modified": _now()}  # fmt: skip
+        tomb = {**doc, "revision": self.bump(), "fields": {}, "deleted": True, "modified": _now()}
         if record_type == "emails":
             tomb["people_ids"] = []
         if record_type == "people":
