@@ -2,10 +2,10 @@
 
 A plugin that keeps something between runs (the ``oauth`` method's token cache) asks its
 connection for it (``connection.storage("oauth")``) instead of opening the core's files.
-The values live in the store file ``plugin_storage`` of the home, one document per
-(plugin, owner, key): plain values base64-encoded, secret ones encrypted with the home's
-keys (``wess keys rotate`` re-encrypts them). Only this module knows that layout, so the
-backend can move (to a SQL table) without a plugin noticing.
+The values live in the home's database (table ``plugin_storage``, ``wess_core.tables``),
+one row per (plugin, owner, key): plain values base64-encoded, secret ones encrypted with
+the home's keys (``wess keys rotate`` re-encrypts them: ``rotation_plan`` and
+``apply_rotation``). Only this module knows that layout.
 """
 
 from __future__ import annotations
@@ -14,16 +14,29 @@ import base64
 import threading
 from pathlib import Path
 
-from wess_core.secrets import register_encrypted_store
+import sqlalchemy as sa
+
+from wess_core.errors import SecretKeyError
+from wess_core.secrets import SecretBox
 from wess_core.store import check_name_part
+from wess_core.tables import core_tables
+from wess_core.tables.schema import plugin_storage as table
 
-__all__ = ["ACCOUNT", "HomeStorage", "MemoryStorage", "for_connection", "user_owner"]
+__all__ = [
+    "ACCOUNT",
+    "HomeStorage",
+    "MemoryStorage",
+    "Rotation",
+    "apply_rotation",
+    "for_connection",
+    "rotation_plan",
+    "user_owner",
+]
 
-STORE = "plugin_storage"
-TABLE = "entries"
 #: The owner of values kept for the whole account.
 ACCOUNT = "account"
-register_encrypted_store(STORE, TABLE, ("secret_value",))
+#: One secret value to re-encrypt: its row's key, the token read, the token to write.
+Rotation = tuple[tuple[str, str, str], str, str]
 
 
 def user_owner(login: str) -> str:
@@ -32,69 +45,86 @@ def user_owner(login: str) -> str:
 
 
 class HomeStorage:
-    """A ``PluginStorage`` in the home's ``plugin_storage`` store file."""
+    """A ``PluginStorage`` in the home's database."""
 
     def __init__(self, home: Path, plugin: str, owner: str = ACCOUNT) -> None:
         self.home = Path(home)
         self.plugin = check_name_part(plugin, "plugin name")
         self.owner = owner
 
-    def _match(self):
-        from tinydb import Query
-
-        q = Query()
-        return (q.plugin == self.plugin) & (q.owner == self.owner)
+    def _row(self, key: str) -> sa.ColumnElement[bool]:
+        return sa.and_(
+            table.c.plugin == self.plugin, table.c.owner == self.owner, table.c.key == key
+        )
 
     def get(self, key: str) -> bytes | None:
-        from tinydb import Query
-
-        from wess_core.store import Store
-
-        store = Store(self.home)
-        if not store.exists(STORE):
+        with core_tables(self.home).read() as conn:
+            row = conn.execute(
+                sa.select(table.c.value, table.c.secret_value).where(self._row(key))
+            ).first()
+        if row is None:
             return None
-        with store.read(STORE) as db:
-            row = db.table(TABLE).get(self._match() & (Query().key == key))
-        if not row:
-            return None
-        if row.get("secret_value"):
-            from wess_core.secrets import SecretBox
-
+        if row.secret_value:
             try:
-                text = SecretBox.for_home(self.home).decrypt(row["secret_value"])
+                text = SecretBox.for_home(self.home).decrypt(row.secret_value)
             except Exception:  # a key dropped since: as if nothing were stored
                 return None
         else:
-            text = row.get("value") or ""
+            text = row.value or ""
         return base64.b64decode(text)
 
     def set(self, key: str, value: bytes, *, secret: bool = False) -> None:
-        from tinydb import Query
-
         from wess_core.secrets import secret_writer
-        from wess_core.store import Store
 
         text = base64.b64encode(bytes(value)).decode("ascii")
-        doc = {"plugin": self.plugin, "owner": self.owner, "key": key}
+        row = {"plugin": self.plugin, "owner": self.owner, "key": key}
         # a secret is encrypted with the keys in force under the secrets lock: a
         # concurrent 'wess keys rotate' cannot leave it under a key it drops
-        with secret_writer(self.home) as box, Store(self.home).write(STORE) as db:
+        with secret_writer(self.home) as box, core_tables(self.home).write() as conn:
             if secret:
-                doc.update(secret_value=box.encrypt(text), value=None)
+                row.update(secret_value=box.encrypt(text), value=None)
             else:
-                doc.update(value=text, secret_value=None)
-            db.table(TABLE).upsert(doc, self._match() & (Query().key == key))
+                row.update(value=text, secret_value=None)
+            conn.execute(sa.delete(table).where(self._row(key)))
+            conn.execute(sa.insert(table).values(**row))
 
     def delete(self, key: str) -> None:
-        from tinydb import Query
+        with core_tables(self.home).write() as conn:
+            conn.execute(sa.delete(table).where(self._row(key)))
 
-        from wess_core.store import Store
 
-        store = Store(self.home)
-        if not store.exists(STORE):
-            return
-        with store.write(STORE) as db:
-            db.table(TABLE).remove(self._match() & (Query().key == key))
+def rotation_plan(home: Path, box: SecretBox) -> list[Rotation]:
+    """Every secret value re-encrypted in memory; ``SecretKeyError`` (nothing changed)
+    when one decrypts with no configured key. Called under the secrets lock."""
+    plan: list[Rotation] = []
+    with core_tables(home).read() as conn:
+        rows = conn.execute(
+            sa.select(table.c.plugin, table.c.owner, table.c.key, table.c.secret_value).where(
+                table.c.secret_value.is_not(None)
+            )
+        ).all()
+    for plugin, owner, key, token in rows:
+        try:
+            plan.append(((plugin, owner, key), token, box.rotate(token)))
+        except SecretKeyError:
+            raise SecretKeyError(
+                f"cannot decrypt the stored value {key!r} of plugin {plugin!r} ({owner}) with "
+                "any configured key; nothing was rotated (restore the key that encrypted it, "
+                "or let the plugin store it again)"
+            ) from None
+    return plan
+
+
+def apply_rotation(home: Path, box: SecretBox, plan: list[Rotation]) -> None:
+    """Write the re-encrypted values in one transaction (a value changed since the plan
+    was made is re-encrypted as it is now)."""
+    with core_tables(home).write() as conn:
+        for (plugin, owner, key), old, new in plan:
+            match = sa.and_(table.c.plugin == plugin, table.c.owner == owner, table.c.key == key)
+            now = conn.scalar(sa.select(table.c.secret_value).where(match))
+            if now:
+                token = new if now == old else box.rotate(now)
+                conn.execute(sa.update(table).where(match).values(secret_value=token))
 
 
 class MemoryStorage:

@@ -11,8 +11,9 @@ from tests.support import (
     impersonation_args,
     issue_dead_tokens,
     oauth_args,
+    plugin_storage_rows,
 )
-from wess_core.store import load_json_file
+from wess_core.plugin_storage import HomeStorage
 
 
 def users_bytes(home) -> bytes:
@@ -138,8 +139,9 @@ def test_oauth_client_credentials_and_impersonation(site, emu, home):
     # the token came from the encrypted cache, not from the authority again
     assert emu.counts["<token>"] == 1
     # MSAL's cache is in the core's plugin storage, encrypted; no token in any file
-    (entry,) = load_json_file(home / "plugin_storage.json")["entries"].values()
-    assert entry["plugin"] == "oauth" and entry["secret_value"] and not entry["value"]
+    (((plugin, _owner, key), stored),) = plugin_storage_rows(home).items()
+    assert plugin == "oauth" and stored.startswith("gAAAA")  # a Fernet token: encrypted
+    assert b"AccessToken" in HomeStorage(home, "oauth").get(key)  # MSAL's cache, to the core
     for path in home.rglob("*"):
         if path.is_file():
             for token in emu._tokens:
@@ -219,4 +221,4 @@ def test_the_token_cache_file_of_older_versions_is_removed_on_the_next_save(site
     assert (home / "oauth_cache.json").exists()
     assert _oauth(site, emu).exit_code == 0
     assert not (home / "oauth_cache.json").exists()
-    assert (home / "plugin_storage.json").exists()
+    assert [row[0] for row in plugin_storage_rows(home)] == ["oauth"]

@@ -14,9 +14,11 @@ import time
 import pytest
 from cryptography.fernet import Fernet
 
+from tests.support import plugin_storage_rows
 from wess_core.plugin_storage import HomeStorage
 from wess_core.secrets import KEY_FILE_NAME, SecretBox, load_keys
-from wess_core.service import Context, accounts, users
+from wess_core.service import Context, users
+from wess_core.service.keys import rotate_keys
 from wess_core.store import Store, load_json_file
 
 WESS = [sys.executable, "-m", "wess_core.cli"]
@@ -32,10 +34,8 @@ def _stored(home):
     for strategy, tokens in (account.get("strategy_secrets") or {}).items():
         for key, token in tokens.items():  # e.g. the impersonation password
             found[("account", f"{strategy}_{key}")] = token
-    kept = load_json_file(home / "plugin_storage.json") or {}
-    for n, row in (kept.get("entries") or {}).items():
-        if row.get("secret_value"):  # e.g. the oauth plugin's token cache
-            found[("plugin_storage", n)] = row["secret_value"]
+    for (plugin, _owner, key), token in plugin_storage_rows(home).items():
+        found[("plugin_storage", f"{plugin}/{key}")] = token  # e.g. the oauth token cache
     return found
 
 
@@ -81,7 +81,7 @@ def test_rotation_reencrypts_every_encrypted_store(secrets_home, home):
     assert secrets_home("keys", "rotate").exit_code == 0
     after = _stored(home)
     assert set(after) == set(before) and all(after[k] != before[k] for k in before)
-    assert _decrypt_all(home) == {**EXPECTED, ("plugin_storage", "1"): TOK}
+    assert _decrypt_all(home) == {**EXPECTED, ("plugin_storage", "oauth/k"): TOK}
     assert len((home / KEY_FILE_NAME).read_text().split()) == 1
 
 
@@ -93,11 +93,13 @@ def test_a_failed_rotation_writes_nothing_and_says_so(secrets_home, home):
             {"password": foreign}, doc_ids=[r.doc_id for r in table.all() if r["login"] == "bob"]
         )
     _cache_token(home)
-    names = (KEY_FILE_NAME, "account.json", "users.json", "plugin_storage.json")
+    names = (KEY_FILE_NAME, "account.json", "users.json")
     before = {name: (home / name).read_bytes() for name in names}
+    stored = plugin_storage_rows(home)
     result = secrets_home("keys", "rotate")
     assert result.exit_code == 1
     assert {name: (home / name).read_bytes() for name in names} == before
+    assert plugin_storage_rows(home) == stored
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "nothing was rotated" in lines[0], result.stderr
     assert str(home / "users.json") in lines[0]
@@ -133,10 +135,10 @@ def test_a_running_process_reads_secrets_rotated_meanwhile(secrets_home, home):
 ROTATOR = textwrap.dedent(
     """
     import sys
-    from wess_core.service import Context, accounts
+    from wess_core.service import Context, keys
     home, rounds, done = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     for _ in range(rounds):
-        accounts.rotate_keys(Context(home=home))
+        keys.rotate_keys(Context(home=home))
     open(done, "w").close()
     """
 )
@@ -206,7 +208,7 @@ def test_rotations_racing_password_writes_in_threads_lose_nothing(secrets_home, 
         thread.start()
     try:
         for _ in range(200):
-            accounts.rotate_keys(Context(home=home))
+            rotate_keys(Context(home=home))
     finally:
         stop.set()
         for thread in threads:

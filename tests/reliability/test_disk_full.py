@@ -4,6 +4,7 @@ clear one-line error, and the previous file is intact with no temp file left beh
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 
@@ -179,6 +180,20 @@ def test_full_disk_between_rotation_steps_keeps_every_secret(admin_home, home):
     assert _decrypted(home) == ("alice-pw", "svc-pw")
 
 
+def _home_contents(home) -> dict[str, object]:
+    """Every file's bytes, and the database's rows (SQLite may checkpoint its log into the
+    file when a reader closes: the same rows, other bytes)."""
+    files = {p.name: p.read_bytes() for p in home.iterdir() if p.is_file()}
+    database = home / "wess.sqlite"
+    if database.exists():
+        for name in list(files):
+            if name.startswith("wess.sqlite"):
+                del files[name]
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
+            files["wess.sqlite rows"] = list(conn.iterdump())
+    return files
+
+
 def _read_only(argv: list[str]) -> list[str]:
     """``argv`` run where the home's permission bits bind: as root, without the
     capabilities that override them (setpriv); as anyone else, as is."""
@@ -196,7 +211,7 @@ def _read_only(argv: list[str]) -> list[str]:
 
 def test_read_only_home_during_rotate_is_one_line_naming_the_file(admin_home, home):
     _secrets_home(admin_home)
-    before = {p.name: p.read_bytes() for p in home.iterdir() if p.is_file()}
+    before = _home_contents(home)
     os.chmod(home, 0o555)
     try:
         argv = [sys.executable, "-m", "wess_core.cli", "--home", str(home), "keys", "rotate"]
@@ -207,6 +222,6 @@ def test_read_only_home_during_rotate_is_one_line_naming_the_file(admin_home, ho
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert str(home / "secret.key") in lines[0] and "nothing was rotated" in lines[0]
-    assert {p.name: p.read_bytes() for p in home.iterdir() if p.is_file()} == before
+    assert _home_contents(home) == before
     assert not _temp_files(home)
     assert _decrypted(home) == ("alice-pw", "svc-pw")

@@ -5,6 +5,7 @@ world, ``hostile`` a server that records the credentials it is sent."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 
 from wess_core.service import Context, accounts, users
@@ -165,3 +166,23 @@ SOAP_ENVELOPE = """<?xml version="1.0" encoding="utf-8"?>
 {body}
   </soap:Body>
 </soap:Envelope>"""
+
+
+def plugin_storage_rows(home) -> dict[tuple[str, str, str], str | None]:
+    """The plugins' stored values as on disk, read past WESS: {(plugin, owner, key): the
+    secret token, or the plain value}."""
+    if not (home / "wess.sqlite").exists():
+        return {}
+    with sqlite3.connect(f"file:{home / 'wess.sqlite'}?mode=ro", uri=True) as conn:
+        rows = conn.execute(
+            "SELECT plugin, owner, key, secret_value, value FROM plugin_storage"
+        ).fetchall()
+    return {(plugin, owner, key): secret or value for plugin, owner, key, secret, value in rows}
+
+
+def overwrite_plugin_secrets(home, token: str) -> None:
+    """Every secret the plugins stored replaced by ``token`` behind WESS's back."""
+    with sqlite3.connect(home / "wess.sqlite") as conn:
+        conn.execute(
+            "UPDATE plugin_storage SET secret_value = ? WHERE secret_value IS NOT NULL", (token,)
+        )

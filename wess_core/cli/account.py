@@ -214,7 +214,9 @@ def keys() -> None:
 @pass_ctx
 def keys_rotate(ctx: Context) -> None:
     """Re-encrypt every stored secret with a new key."""
-    result = accounts.rotate_keys(ctx)
+    from wess_core.service.keys import rotate_keys
+
+    result = rotate_keys(ctx)
     say(
         f"Re-encrypted {result['rotated_user_secrets']} user secret(s) and the account's "
         f"secrets with the newest key ({result['key_source']})."

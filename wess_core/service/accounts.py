@@ -4,15 +4,12 @@ settings and key rotation. All admin-only."""
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Callable
 from typing import Any
 
 from wess_core import validation
 from wess_core.account_settings import SETTINGS, setting_of
 from wess_core.errors import (
-    SecretKeyError,
-    StoreError,
     UsageError,
     ValidationError,
     WessError,
@@ -25,14 +22,11 @@ from wess_core.models import (
     redact,
 )
 from wess_core.profiles import ProfileStore
-from wess_core.safefile import WriteFailed
 from wess_core.secrets import (
-    SecretBox,
     ensure_key_file,
     load_keys,
     register_encrypted_store,
     secret_writer,
-    write_key_file,
 )
 from wess_core.service.context import Context
 from wess_core.service.profiles import (  # registers the users' secrets
@@ -283,102 +277,3 @@ def set_setting(ctx: Context, key: str, raw: str) -> dict[str, Any]:
 
     edit_account(ctx, change)
     return settings(ctx)
-
-
-# -- keys -------------------------------------------------------------------
-
-
-def rotate_value(box: SecretBox, value: Any) -> Any:
-    """A token re-encrypted, or every token of a map of them (``strategy_secrets``)."""
-    if isinstance(value, dict):
-        return {k: rotate_value(box, v) for k, v in value.items() if v}
-    return box.rotate(value)
-
-
-class KeyRotationFailed(WessError):
-    """``wess keys rotate`` stopped; the message says what is where (every secret still
-    decrypts with the keys in force)."""
-
-
-def rotate_keys(ctx: Context) -> dict[str, Any]:
-    """Re-encrypt every stored secret with a new key (or the newest of ``WESS_SECRET_KEY``),
-    all or nothing, under the home's secrets lock (so no secret write runs meanwhile).
-
-    1. Every re-encrypted value is computed in memory first; one that no key decrypts
-       stops the rotation before anything is written.
-    2. The key file gets [new, old...]; 3. each encrypted store is rewritten; 4. the key
-       file keeps only [new]. A crash or a failed write between any two steps leaves every
-       secret decryptable with the key file's keys, and a second run completes the job.
-    """
-    from cryptography.fernet import Fernet
-
-    from wess_core import plugins
-    from wess_core.secrets import ENCRYPTED_STORES, ENV_VAR, key_file, secrets_lock
-    from wess_core.store import load_json_file
-
-    ctx.require_admin()
-    plugins.get_plugin_manager()  # plugins that store secrets register them on import
-    from_env = bool(os.environ.get(ENV_VAR))
-    with secrets_lock(ctx.home):
-        old_keys = load_keys(ctx.home)
-        keys = old_keys if from_env else [Fernet.generate_key(), *old_keys]
-        box = SecretBox(keys)
-        # 1. in memory: {store: {doc id: {field: (old token, new token)}}}
-        plan: dict[str, dict[str, dict[str, tuple[Any, Any]]]] = {}
-        for name, (table, fields) in sorted(ENCRYPTED_STORES.items()):
-            path = ctx.store.path(name)
-            raw = load_json_file(path)
-            docs = (raw.get(table) or {}) if isinstance(raw, dict) else {}
-            for doc_id, doc in docs.items():
-                for field in fields:
-                    token = doc.get(field) if isinstance(doc, dict) else None
-                    if not token:
-                        continue
-                    try:
-                        new = rotate_value(box, token)
-                    except SecretKeyError:
-                        raise SecretKeyError(
-                            f"cannot decrypt the {field} of {table} document {doc_id} in "
-                            f"{path} with any configured key; nothing was rotated (restore "
-                            f"the key that encrypted it, or set that value again)"
-                        ) from None
-                    plan.setdefault(name, {}).setdefault(doc_id, {})[field] = (token, new)
-        # 2. the new key beside the old ones
-        if not from_env:
-            try:
-                write_key_file(ctx.home, keys)
-            except WriteFailed as exc:
-                raise KeyRotationFailed(
-                    f"could not save {exc.path}: {exc.reason}; nothing was rotated"
-                ) from None
-        keep = f"{ENV_VAR} still holds" if from_env else f"{key_file(ctx.home)} keeps"
-        # 3. every store, re-read under its lock (other fields may have changed meanwhile;
-        # secret fields cannot: their writers wait for the secrets lock)
-        for name, changes in plan.items():
-            table, _ = ENCRYPTED_STORES[name]
-            try:
-                with ctx.store.edit(name, table) as docs:
-                    for doc_id, doc in docs.items():
-                        for field, (old, new) in changes.get(doc_id, {}).items():
-                            if doc.get(field):
-                                doc[field] = (
-                                    new if doc[field] == old else rotate_value(box, doc[field])
-                                )
-            except StoreError as exc:
-                raise KeyRotationFailed(
-                    f"key rotation stopped: {exc} ({keep} the old key too, so every secret "
-                    "still decrypts); fix that and run 'wess keys rotate' again"
-                ) from None
-        # 4. the old keys go
-        if not from_env:
-            try:
-                write_key_file(ctx.home, keys[:1])
-            except WriteFailed as exc:
-                raise KeyRotationFailed(
-                    f"every secret is re-encrypted with the new key, but {exc.path} could not "
-                    f"be saved without the old key ({exc.reason}); it keeps both, which "
-                    "works: run 'wess keys rotate' again to drop the old one"
-                ) from None
-    ctx._box = None
-    count = sum(len(fields) for fields in plan.get("users", {}).values())
-    return {"rotated_user_secrets": count, "key_source": ENV_VAR if from_env else "key file"}

@@ -68,3 +68,16 @@ boards = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("doc", sa.JSON, nullable=False),
 )
+
+
+#: What the core keeps for strategies (``wess_core.plugin_storage``): one value per
+#: (plugin, owner, key), base64 text in ``value`` or a Fernet token in ``secret_value``.
+plugin_storage = sa.Table(
+    "plugin_storage",
+    metadata,
+    sa.Column("plugin", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.String(160), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("value", sa.Text, nullable=True),
+    sa.Column("secret_value", sa.Text, nullable=True),
+)

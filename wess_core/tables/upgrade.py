@@ -1,6 +1,6 @@
 """The core's migrations: create its tables, then import an older home's files once
 (history and ledger snapshots with their journals, background-job markers, the
-scheduler's board)."""
+scheduler's board, then the plugins' storage file)."""
 
 from __future__ import annotations
 
@@ -71,4 +71,27 @@ def import_home_files(conn: Connection, home: Path | None) -> list[Path]:
     return read + [home / "history", home / "ledger", home / "jobs"]
 
 
-STEPS = (create_tables, import_home_files)
+def add_plugin_storage(conn: Connection, home: Path | None) -> list[Path]:
+    """The plugins' storage table, and the values an older WESS kept in the store file
+    ``plugin_storage`` (secret ones stay encrypted as they were)."""
+    schema.plugin_storage.create(conn, checkfirst=True)
+    if home is None:
+        return []
+    path = home / "plugin_storage.json"
+    entries = ((load_json_file(path) or {}).get("entries") or {}).values()
+    rows = {
+        (str(e["plugin"]), str(e["owner"]), str(e["key"])): {
+            "plugin": str(e["plugin"]),
+            "owner": str(e["owner"]),
+            "key": str(e["key"]),
+            "value": e.get("value"),
+            "secret_value": e.get("secret_value"),
+        }
+        for e in entries
+        if isinstance(e, dict) and all(e.get(k) for k in ("plugin", "owner", "key"))
+    }
+    _insert(conn, schema.plugin_storage, list(rows.values()))
+    return [path]
+
+
+STEPS = (create_tables, import_home_files, add_plugin_storage)
