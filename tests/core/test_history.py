@@ -58,3 +58,42 @@ def test_concurrent_appends_from_threads_and_processes_lose_nothing(tmp_path):
     for writer in writers:  # each writer's entries in the order it wrote them
         mine = [m for m in reversed(newest_first) if m.startswith(writer + " ")]
         assert mine == [f"{writer} {n}" for n in range(30)]
+
+
+def test_idle_runs_fold_and_other_entries_break_the_fold(tmp_path):
+    ctx = Context(home=tmp_path)
+    for _ in range(4):
+        history.record(ctx, "alice", "sync", "nothing", idle=True, result={"n": 0})
+    history.record(ctx, "bob", "sync", "nothing", idle=True)  # another user's fold
+    (entry,) = history._newest(ctx, "alice", None, 10)
+    assert entry["idle_runs"] == 4 and entry["first"] <= entry["last"] == entry["time"]
+    assert entry["message"].startswith("4 runs, nothing to sync, ")
+    assert entry["result"] == {"n": 0}
+    history.record(ctx, "alice", "error", "sync failed")
+    history.record(ctx, "alice", "sync", "nothing", idle=True)
+    kinds = [(e["kind"], e.get("idle_runs")) for e in history._newest(ctx, "alice", None, 10)]
+    assert kinds == [("sync", 1), ("error", None), ("sync", 4)]
+
+
+def test_concurrent_idle_runs_are_all_counted(tmp_path):
+    ctx = Context(home=tmp_path)
+    history.record(ctx, "alice", "sync", "nothing", idle=True)
+
+    def idle_runs() -> None:
+        for _ in range(25):
+            history.record(ctx, "alice", "sync", "nothing", idle=True)
+
+    threads = [threading.Thread(target=idle_runs) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    (entry,) = history._newest(ctx, "alice", None, 10)
+    assert entry["idle_runs"] == 101
+
+
+def test_idle_line_names_the_count_and_the_span():
+    ten = "2026-01-02T10:00:00.000+00:00"
+    assert history.idle_line(1, ten, ten) == "1 run, nothing to sync, 10:00:00 UTC"
+    line = history.idle_line(12, ten, "2026-01-03T11:00:00.000+00:00")
+    assert line == "12 runs, nothing to sync, 2026-01-02 10:00:00–2026-01-03 11:00:00 UTC"

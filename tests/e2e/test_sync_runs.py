@@ -244,3 +244,46 @@ def test_sync_now_on_a_terminal_shows_a_progress_bar(synced_home, home, crm):
     text = output.decode(errors="replace")
     assert "Syncing alice" in text  # the bar, drawn on the terminal
     assert "Synced alice in" in text  # then the summary
+
+
+def _sync_entries(wess):
+    return [e for e in wess("history", "alice", "--json").json if e["kind"] in ("sync", "error")]
+
+
+def test_idle_runs_fold_into_one_entry_and_changes_or_errors_never_do(synced_home, crm, ews_server):
+    wess = synced_home
+    crm.add("people", first_name="Ann", email="ann@example.com")
+    sync_ok(wess)  # the first run lists everything and creates Ann: its own entry
+    for _ in range(5):
+        sync_ok(wess)
+    first, changed = _sync_entries(wess)[:2]
+    assert first["idle_runs"] == 5
+    assert first["first"] < first["last"] == first["time"]
+    assert first["message"].startswith("5 runs, nothing to sync, ")
+    assert first["result"]["total_changes"] == 0  # every existing key is kept
+    assert "idle_runs" not in changed and changed["result"]["total_changes"] == 1
+    text = wess("history", "alice")
+    assert text.exit_code == 0 and "5 runs, nothing to sync" in text.stdout
+
+    crm.add("people", first_name="Bea", email="bea@example.com")
+    sync_ok(wess)  # a change: a new entry, the idle count above it stays 5
+    sync_ok(wess)
+    sync_ok(wess)  # idle again: a new idle entry, not the old one counting on
+    idle_again, change, idle = _sync_entries(wess)[:3]
+    assert idle_again["idle_runs"] == 2
+    assert "idle_runs" not in change and change["result"]["total_changes"] == 1
+    assert idle["idle_runs"] == 5
+
+    ews_server.inject(
+        "soap_fault", operation="SyncFolderItems", times=None, code="ErrorInternalServerError"
+    )
+    try:
+        for _ in range(3):
+            assert wess("sync", "alice").exit_code == 1
+    finally:
+        ews_server.faults.clear()
+    errors = _sync_entries(wess)[:3]
+    assert [e["kind"] for e in errors] == ["error"] * 3
+    assert not any("idle_runs" in e for e in errors)
+    sync_ok(wess)  # after the errors, an idle run starts its own entry again
+    assert _sync_entries(wess)[0]["idle_runs"] == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -22,7 +23,7 @@ from wess_core.cli.output import (
     table,
 )
 from wess_core.cli.root import cli
-from wess_core.service import Context, accounts, users
+from wess_core.service import Context, accounts, user_import, users
 
 # -- users --------------------------------------------------------------------
 
@@ -43,6 +44,27 @@ def users_group() -> None:
 @pass_ctx
 def users_add(ctx: Context, login: str, email: str, as_json: bool) -> None:
     emit(users.add_user(ctx, login, email), as_json, f"User {login} added.")
+
+
+@users_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--allocate", is_flag=True, help="Give each a licence (all or none).")
+@click.option("--enable", is_flag=True, help="Switch on Exchange sync for each.")
+@json_option
+@pass_ctx
+def users_import(ctx: Context, file: Path, allocate: bool, enable: bool, as_json: bool) -> None:
+    """Add the users in FILE (JSON list or CSV with a header row: login, email, optional
+    exchange_email, database) in one write: every row is checked first, all or nothing."""
+    rows = user_import.read_rows(file)
+    summary = user_import.import_users(
+        ctx, rows, source=str(file), allocate=allocate, enable=enable
+    )
+    done = [f"{summary['imported']} user(s) imported"]
+    if allocate:
+        done.append(f"{summary['allocated']} licence(s) allocated")
+    if enable:
+        done.append(f"sync enabled for {summary['enabled']}")
+    emit(summary, as_json, "; ".join(done) + ".")
 
 
 @users_group.command("list")

@@ -4,6 +4,12 @@ The user sees their own history; the admin sees everyone's. Entries live in the
 home's ``history`` table (``wess_core.tables``): a record is one insert and the removal
 of what falls beyond the newest ``MAX_ENTRIES`` of that user, in one transaction, so
 concurrent records (a scheduler's workers, ``wess sync`` beside it) all land.
+
+Idle runs (nothing changed either way, no error, nothing held) fold into one entry that
+counts them (``idle_runs``, ``first``, ``last``): a scheduler polling every 5 minutes
+would otherwise write 288 entries a day of "nothing changed" per user and push the runs
+that did something out of the bounded history. The fold reads the newest entry and
+updates it in the same write transaction (``BEGIN IMMEDIATE``) as the insert it replaces.
 """
 
 from __future__ import annotations
@@ -25,6 +31,15 @@ MAX_ENTRIES = HISTORY_MAX_ENTRIES
 _INSERT = sa.insert(table).values(
     login=sa.bindparam("login"), kind=sa.bindparam("kind"), entry=sa.bindparam("entry")
 )
+_NEWEST = (
+    sa.select(table.c.id, table.c.entry)
+    .where(table.c.login == sa.bindparam("login"))
+    .order_by(table.c.id.desc())
+    .limit(1)
+)
+_UPDATE = (
+    sa.update(table).where(table.c.id == sa.bindparam("row_id")).values(entry=sa.bindparam("entry"))
+)
 _PRUNE = sa.delete(table).where(
     table.c.login == sa.bindparam("login"),
     table.c.id
@@ -37,18 +52,60 @@ _PRUNE = sa.delete(table).where(
 )
 
 
-def record(ctx: Context, login: str, kind: str, message: str, **details: Any) -> dict[str, Any]:
-    """Append one entry (kinds: sync, error, skipped, discovery, conflict, ...)."""
-    entry = {
-        "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-        "kind": kind,
-        "message": message,
-        **details,
-    }
+def record(
+    ctx: Context, login: str, kind: str, message: str, *, idle: bool = False, **details: Any
+) -> dict[str, Any]:
+    """Append one entry (kinds: sync, error, skipped, discovery, conflict, ...).
+
+    ``idle``: a run that changed nothing, failed nothing and held nothing; it is counted
+    on the newest entry when that one is an idle run too (``message`` is then replaced by
+    the count's line), else it starts a new idle entry.
+    """
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+    entry = {"time": now, "kind": kind, "message": message, **details}
     with core_tables(ctx.home).write() as conn:
+        if idle:
+            newest = conn.execute(_NEWEST, {"login": login}).first()
+            if newest is not None and _is_idle(newest.entry, kind):
+                folded = _fold(dict(newest.entry), entry)
+                conn.execute(_UPDATE, {"row_id": newest.id, "entry": folded})
+                return folded
+            entry.update(idle_runs=1, first=now, last=now)
+            entry["message"] = idle_line(1, now, now)
         conn.execute(_INSERT, {"login": login, "kind": kind, "entry": entry})
         conn.execute(_PRUNE, {"login": login, "keep": MAX_ENTRIES})
     return entry
+
+
+def _is_idle(entry: dict[str, Any], kind: str) -> bool:
+    return entry.get("kind") == kind and isinstance(entry.get("idle_runs"), int)
+
+
+def _fold(previous: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    """The newest idle entry counting one more run: the latest run's details and time."""
+    count = previous["idle_runs"] + 1
+    first = previous.get("first") or previous["time"]
+    return {
+        **run,
+        "idle_runs": count,
+        "first": first,
+        "last": run["time"],
+        "message": idle_line(count, first, run["time"]),
+    }
+
+
+def idle_line(count: int, first: str, last: str) -> str:
+    """ "12 runs, nothing to sync, 10:00:00–11:00:00 UTC" (dates shown when they differ)."""
+    runs = "1 run" if count == 1 else f"{count} runs"
+    start, end = _clock(first), _clock(last)
+    if first[:10] != last[:10]:
+        start, end = f"{first[:10]} {start}", f"{last[:10]} {end}"
+    span = start if start == end else f"{start}–{end}"
+    return f"{runs}, nothing to sync, {span} UTC"
+
+
+def _clock(iso: str) -> str:
+    return iso[11:19]
 
 
 def _newest(ctx: Context, login: str, kind: str | None, limit: int) -> list[dict[str, Any]]:

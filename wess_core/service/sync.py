@@ -65,6 +65,19 @@ def summary_line(result: Any) -> str:
     return ", ".join(parts)
 
 
+def is_idle(result: Any) -> bool:
+    """A run with nothing to tell: no change either way, no conflict, error or held item,
+    no failed folder, no full listing (its history entry is folded with the idle runs
+    before it)."""
+    return not (
+        result.total_changes
+        or result.conflicts
+        or result.errors
+        or getattr(result, "held", [])
+        or any(f.failed or f.full_resync for f in result.folders.values())
+    )
+
+
 def problems(data: dict[str, Any]) -> str | None:
     """What went wrong in a run (a ``sync_user`` document), one line; None when nothing did.
 
@@ -190,11 +203,13 @@ def sync_user(
             line = summary_line(result)
             if limits.cut is not None:
                 line = f"sync cut off: {limits.cut}; {line}"
+            failed = failed or limits.cut is not None
             history.record(
                 ctx,
                 login,
-                "error" if failed or limits.cut else "sync",
+                "error" if failed else "sync",
                 line,
+                idle=not failed and is_idle(result),
                 seconds=seconds,
                 result=result_dict,
             )
