@@ -32,3 +32,26 @@ def test_the_core_imports_no_emulator_and_no_http_patch():
 
 def _forbidden(module: str) -> bool:
     return any(module == name or module.startswith(f"{name}.") for name in FORBIDDEN)
+
+
+#: ``wess --help`` in-process, then the modules it loaded.
+HELP = """
+import json, sys
+from click.testing import CliRunner
+from wess_core.cli import cli
+result = CliRunner().invoke(cli, ["--help"])
+assert result.exit_code == 0, result.output
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_listing_the_commands_opens_no_database_engine():
+    """Every ``wess`` command starts by listing the commands (plugins add theirs): that
+    must not import SQLAlchemy (most of a command's start-up), only the commands that read
+    a table do."""
+    out = subprocess.run(
+        [sys.executable, "-c", HELP], capture_output=True, text=True, check=True, timeout=120
+    )
+    loaded = json.loads(out.stdout)
+    assert "wess_plugins.crm_local.commands" in loaded  # the plugins' commands are there
+    assert [name for name in loaded if name.split(".")[0] == "sqlalchemy"] == []

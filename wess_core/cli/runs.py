@@ -21,7 +21,7 @@ from wess_core.cli.output import (
 )
 from wess_core.cli.root import cli
 from wess_core.errors import UsageError
-from wess_core.service import Context, checklist, history
+from wess_core.service import Context, checklist
 
 # -- plugins, checklist, history, status -------------------------------------
 
@@ -57,6 +57,8 @@ def checklist_command(ctx: Context) -> None:
 @pass_ctx
 def history_command(ctx: Context, login: str, limit: int | None, as_json: bool) -> None:
     """Sync runs and errors of LOGIN, newest first."""
+    from wess_core.service import history  # the tables' engine: only when it is read
+
     rows = history.entries(ctx, login, limit)
     emit(rows, as_json, table(rows, ["time", "kind", "message"]) if rows else "No history yet.")
 

@@ -10,7 +10,6 @@ import click
 from wess_core.cli import emit, emit_list, json_option, pass_ctx, say
 from wess_core.cli.output import _fmt
 from wess_core.service import Context
-from wess_plugins.crm_local import records as crm
 
 RECORD_TYPES = click.Choice(["people", "meetings", "tasks", "emails"])
 database_option = click.option(
@@ -36,6 +35,8 @@ def _record_line(record: dict[str, Any]) -> str:
 @pass_ctx
 def crm_list(ctx: Context, record_type: str, database: str, as_json: bool) -> None:
     """List live records of TYPE (people, meetings, tasks, emails)."""
+    from wess_plugins.crm_local import records as crm  # the tables: only when used
+
     rows = crm.list_records(ctx, record_type, database)
     emit(rows, as_json, [_record_line(r) for r in rows] or f"No {record_type} yet.")
 
@@ -51,6 +52,8 @@ def crm_add(
 ) -> None:
     """Add a record: wess crm add people first_name=Ann last_name=Lee email=ann@example.com
     (KEY:=JSON for typed values, e.g. percent_complete:=50)."""
+    from wess_plugins.crm_local import records as crm  # the tables: only when used
+
     record = crm.add_record(ctx, record_type, database, crm.parse_assignments(assignments))
     emit(record, as_json, f"Added {record_type} {record['id']}.")
 
@@ -71,6 +74,8 @@ def crm_update(
     as_json: bool,
 ) -> None:
     """Change fields of record ID (KEY:=null removes a field)."""
+    from wess_plugins.crm_local import records as crm  # the tables: only when used
+
     fields = crm.parse_assignments(assignments)
     record = crm.update_record(ctx, record_type, database, record_id, fields)
     emit(record, as_json, f"Updated {record_type} {record_id}.")
@@ -85,6 +90,8 @@ def crm_update(
 def crm_delete(
     ctx: Context, record_type: str, record_id: str, database: str, as_json: bool
 ) -> None:
+    from wess_plugins.crm_local import records as crm  # the tables: only when used
+
     record = crm.delete_record(ctx, record_type, database, record_id)
     emit(record, as_json, f"Deleted {record_type} {record_id}.")
 
@@ -97,6 +104,8 @@ def crm_delete(
 @pass_ctx
 def crm_import(ctx: Context, record_type: str, path: str, database: str, as_json: bool) -> None:
     """Import a JSON list of records (all or nothing; any size: read as a stream)."""
+    from wess_plugins.crm_local import records as crm  # the tables: only when used
+
     summary = crm.import_records(ctx, record_type, database, path)
     if as_json:  # the records with their new ids, as 'crm list --json' prints them
         emit_list(crm.imported_records(ctx, summary))
