@@ -17,7 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from wess_core.errors import SecretKeyError
-from wess_core.secrets import SecretBox
+from wess_core.secrets import SecretBox, secret_writer
 from wess_core.store import check_name_part
 from wess_core.tables import core_tables
 from wess_core.tables.schema import plugin_storage as table
@@ -74,8 +74,6 @@ class HomeStorage:
         return base64.b64decode(text)
 
     def set(self, key: str, value: bytes, *, secret: bool = False) -> None:
-        from wess_core.secrets import secret_writer
-
         text = base64.b64encode(bytes(value)).decode("ascii")
         row = {"plugin": self.plugin, "owner": self.owner, "key": key}
         # a secret is encrypted with the keys in force under the secrets lock: a

@@ -30,6 +30,7 @@ from wess_core.service.context import Context
 from wess_core.service.users import edit_profile, eligibility, get_profile, list_profiles
 from wess_core.store import LockTimeout, file_lock
 from wess_core.strategies import MailboxUnavailable
+from wess_core.sync.result import SyncResult
 
 
 @contextlib.contextmanager
@@ -65,7 +66,7 @@ def summary_line(result: Any) -> str:
     return ", ".join(parts)
 
 
-def is_idle(result: Any) -> bool:
+def is_idle(result: SyncResult) -> bool:
     """A run with nothing to tell: no change either way, no conflict, error or held item,
     no failed folder, no full listing (its history entry is folded with the idle runs
     before it)."""
@@ -73,7 +74,7 @@ def is_idle(result: Any) -> bool:
         result.total_changes
         or result.conflicts
         or result.errors
-        or getattr(result, "held", [])
+        or result.held
         or any(f.failed or f.full_resync for f in result.folders.values())
     )
 
