@@ -21,8 +21,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..model import Item, now_text
-from ..recurrence import DAYS, parse_dt
 from ..records import utc_times
+from ..recurrence import DAYS, parse_dt
 from ..xmlutil import el, insert_ordered, local, sort_children, sub, tq
 
 TYPE_NAME = "CalendarItemType"
@@ -41,12 +41,19 @@ _PATTERNS = {
     "RelativeYearlyRecurrence": "relativeYearly",
 }
 _PATTERN_TAGS = {v: k for k, v in _PATTERNS.items()}
-_RANGES = {"NoEndRecurrence": "noEnd", "EndDateRecurrence": "endDate", "NumberedRecurrence": "numbered"}
+_RANGES = {
+    "NoEndRecurrence": "noEnd",
+    "EndDateRecurrence": "endDate",
+    "NumberedRecurrence": "numbered",
+}
 _RANGE_TAGS = {v: k for k, v in _RANGES.items()}
-_INDEXES = ["First", "Second", "Third", "Fourth", "Last"]
 _MONTHS = list(calendar.month_name)[1:]
 _GROUPS = {"Day": DAYS, "Weekday": DAYS[:5], "WeekendDay": DAYS[5:]}
-_ATTENDEES = {"required": "RequiredAttendees", "optional": "OptionalAttendees", "resource": "Resources"}
+_ATTENDEES = {
+    "required": "RequiredAttendees",
+    "optional": "OptionalAttendees",
+    "resource": "Resources",
+}
 _UTC = frozenset({"UTC", "Etc/UTC", "GMT", "Etc/GMT", "Z"})
 
 
@@ -199,7 +206,11 @@ def recurrence_elem(value: dict) -> Any:
         if kind == "weekly" or kind.startswith("relative"):
             sub(pattern, "t:DaysOfWeek", _days_in(spec.get("daysOfWeek"), kind != "weekly"))
         if kind == "weekly":
-            sub(pattern, "t:FirstDayOfWeek", str(spec.get("firstDayOfWeek") or "sunday").capitalize())
+            sub(
+                pattern,
+                "t:FirstDayOfWeek",
+                str(spec.get("firstDayOfWeek") or "sunday").capitalize(),
+            )
         if kind.startswith("relative"):
             sub(pattern, "t:DayOfWeekIndex", str(spec.get("index") or "first").capitalize())
         if kind.startswith("absolute"):
@@ -291,7 +302,9 @@ def _drop(elem, name: str) -> None:
 
 def _zone_elem(name: str, label: str):
     iana = _iana(label) or "UTC"
-    return el(f"t:{name}", attrib={"Id": _windows(iana) if iana not in _UTC else "UTC", "Name": label})
+    return el(
+        f"t:{name}", attrib={"Id": _windows(iana) if iana not in _UTC else "UTC", "Name": label}
+    )
 
 
 def _set_time(elem, name: str, value: Any, all_day: bool) -> None:
@@ -338,9 +351,7 @@ def apply_event(elem, doc: dict, *, occurrence: bool = False) -> None:
     if "body" in doc:
         body = doc["body"] or {}
         kind = "HTML" if str(body.get("contentType", "text")).lower() == "html" else "Text"
-        insert_ordered(
-            elem, el("t:Body", body.get("content") or "", {"BodyType": kind}), TYPE_NAME
-        )
+        insert_ordered(elem, el("t:Body", body.get("content") or "", {"BodyType": kind}), TYPE_NAME)
     if "location" in doc:
         name = (doc["location"] or {}).get("displayName") or ""
         if name:
