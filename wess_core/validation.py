@@ -161,3 +161,11 @@ def autodiscover_url(value: str) -> str:
 def plain_text(value: str, what: str) -> str:
     _no_control(value, what)
     return value
+
+
+def token_scope(value: str) -> str:
+    """An OAuth token scope is a resource URL: HTTPS, ending in ``/.default`` (a
+    transport's ``token_scope`` setting; ``ValueError`` for the setting's message)."""
+    if not value.startswith("https://") or not value.endswith("/.default"):
+        raise ValueError("expected https://RESOURCE/.default")
+    return value

@@ -6,7 +6,7 @@ Importing the package registers every resource module's routes in ``router.ROUTE
 
 from __future__ import annotations
 
-from . import event_routes, users  # noqa: F401 - register their routes
+from . import contacts, event_routes, users  # noqa: F401 - register their routes
 from .controls import GraphControls
 from .router import PREFIX, ROUTES, GraphError, GraphRequest, handle, route
 

@@ -110,6 +110,12 @@ class GraphRequest:
         """An absolute URL under this request's mailbox (``nextLink``, ``deltaLink``)."""
         return f"{self.graph_url}/users/{urllib.parse.quote(self.user, safe='@')}{rest}"
 
+    def link(self, query: dict[str, str]) -> str:
+        """An absolute URL to this request's path with ``query`` (nextLink, deltaLink)."""
+        path = urllib.parse.quote(self.path, safe="/@$:%")
+        text = urllib.parse.urlencode(query, safe="$:'()", quote_via=urllib.parse.quote)
+        return f"{self.graph_url}{path}?{text}" if text else f"{self.graph_url}{path}"
+
     def item_id_out(self, item: Item) -> str:
         """``item``'s id in the space the request's ``Prefer: IdType`` asks for."""
         return ids.item_id_out(self.require_mailbox(), item.id, self.immutable)
