@@ -11,7 +11,7 @@ import urllib.parse
 
 from .. import recurrence
 from ..model import Item
-from . import calendar_view, event_props
+from . import calendar_view, props
 from .events import TYPE_NAME, apply_event, new_event_elem, render_event
 from .router import USER, GraphError, GraphRequest, bad_request, not_found, route
 
@@ -33,12 +33,7 @@ def _event(ctx: GraphRequest, graph_id: str) -> Item:
 
 def _json(ctx: GraphRequest, item: Item) -> dict:
     doc = render_event(item, ctx.item_id_out)
-    try:
-        props = event_props.expanded(item.elem, ctx.query.get("$expand"))
-    except ValueError as e:
-        raise _invalid(e) from None
-    if props is not None:
-        doc[PROPS] = props
+    doc.update(props.expanded(item, props.parse_expand(ctx.query)))
     return doc
 
 
@@ -74,15 +69,12 @@ def _check_if_match(ctx: GraphRequest, item: Item) -> None:
 @route("GET", EVENTS, "events.list")
 def list_events(ctx: GraphRequest, match) -> tuple:
     folder = ctx.require_mailbox().distinguished["calendar"]
-    try:
-        wanted = event_props.filter_matcher(ctx.query.get("$filter"))
-    except ValueError as e:
-        raise _invalid(e) from None
+    wanted = props.parse_filter(ctx.query) or (lambda item: True)
     with ctx.mailbox.lock:
         items = [
             i
             for i in sorted(folder.items.values(), key=lambda i: i.created_seq)
-            if i.kind == "CalendarItem" and wanted(i.elem)
+            if i.kind == "CalendarItem" and wanted(i)
         ]
         values = [_json(ctx, i) for i in items]
     return 200, _page(ctx, values, "/events"), {}
@@ -94,9 +86,9 @@ def create_event(ctx: GraphRequest, match) -> tuple:
     doc = ctx.body or {}
     try:
         elem = new_event_elem(doc)
-        event_props.set_props(elem, doc.get(PROPS), TYPE_NAME)
     except ValueError as e:
         raise _invalid(e) from None
+    props.write_all(elem, "CalendarItem", TYPE_NAME, doc.get(PROPS))
     item = mailbox.create_item(mailbox.distinguished["calendar"], elem)
     return 201, _json(ctx, item), {}
 
@@ -122,10 +114,10 @@ def update_event(ctx: GraphRequest, match) -> tuple:
         backup = copy.deepcopy(item.elem)
         try:
             apply_event(item.elem, doc, occurrence=occurrence)
-            event_props.set_props(item.elem, doc.get(PROPS), TYPE_NAME)
-        except ValueError as e:
+            props.write_all(item.elem, "CalendarItem", TYPE_NAME, doc.get(PROPS))
+        except (ValueError, GraphError) as e:
             item.elem = backup
-            raise _invalid(e) from None
+            raise _invalid(e) if isinstance(e, ValueError) else e from None
         if master and recurrence.series_signature(item.elem) != series:
             mailbox.drop_exceptions(item)  # a new pattern or series time, as in Exchange
         mailbox.update_item(item)
