@@ -3,31 +3,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-
 import requests
+
+from tests.support.emulator_cli import serving
 
 
 def test_serve_announces_graph_and_its_authority():
-    cmd = [
-        sys.executable,
-        "-c",
-        "from wess_emulator.cli import emulator; emulator()",
-        "serve",
-        "--user",
-        "alice@example.com:pw-a",
-        "--app",
-        "client-1:app-secret",
-    ]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ)
-    )
-    try:
-        info = json.loads(proc.stdout.readline())
+    with serving("--user", "alice@example.com:pw-a", "--app", "client-1:app-secret") as info:
         assert info["ews_url"].startswith("https://127.0.0.1:")  # the existing keys stay
         assert info["graph_url"] == f"https://127.0.0.1:{info['port']}/graph/v1.0"
         assert info["token_url"] == info["authority"] + "/oauth2/v2.0/token"
@@ -50,11 +32,3 @@ def test_serve_announces_graph_and_its_authority():
         )
         assert user.status_code == 200
         assert user.json()["userPrincipalName"] == "alice@example.com"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            rc = proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-    assert rc == 0, proc.stderr.read()
