@@ -7,7 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lxml import etree
+
 from ..model import Folder, Item
+from ..xmlutil import tq
 from . import delta, props
 from .router import Answer, GraphError, GraphRequest, bad_request, not_found
 
@@ -21,8 +24,7 @@ class Resource:
     item_kind: str  # the EWS kind of its items ("Contact"...)
     folder_kinds: tuple[str, ...]  # EWS folder kinds holding them
     render: Render
-    #: JSON -> new element, and JSON -> changes on an element (None: read only)
-    new_elem: Callable[[dict], object] | None = None
+    #: writes a request's JSON members onto an item element (None: read only)
     apply: Callable[[object, dict], None] | None = None
     #: Graph well-known folder names -> EWS distinguished names
     well_known: dict[str, str] | None = None
@@ -78,11 +80,13 @@ def get_item(ctx: GraphRequest, resource: Resource, item: Item) -> Answer:
 
 
 def create_item(ctx: GraphRequest, resource: Resource, folder: Folder) -> Answer:
-    if resource.new_elem is None:
+    if resource.apply is None:
         raise GraphError(405, "BadRequest", "This collection is read only.")
     if ctx.body is None:
         raise bad_request("A request body is required.")
-    item = ctx.require_mailbox().create_item(folder, resource.new_elem(ctx.body))
+    elem = etree.Element(tq(resource.item_kind))
+    resource.apply(elem, ctx.body)
+    item = ctx.require_mailbox().create_item(folder, elem)
     with ctx.require_mailbox().lock:
         return 201, resource.render(ctx, item, []), {}
 
