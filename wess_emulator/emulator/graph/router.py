@@ -100,7 +100,8 @@ class GraphRequest:
     #: The ``{u}`` of the request path as sent (links are built with it).
     user: str = ""
     operation: str = ""
-    extra: dict = field(default_factory=dict)
+    #: every ``Prefer`` value sent (a ``$batch`` passes its own on to sub-requests)
+    prefer: list[str] = field(default_factory=list)
 
     @property
     def graph_url(self) -> str:
@@ -323,6 +324,7 @@ def new_request(
         headers=headers,
         immutable=immutable,
         page_size=page,
+        prefer=list(prefer),
     )
 
 
