@@ -5,7 +5,7 @@ twice, and one request per folder when nothing changed."""
 
 from __future__ import annotations
 
-from tests.support.graph_sync import DELTA_OPERATIONS, graph_requests, graph_sync
+from tests.support.graph_sync import IDLE, graph_requests, graph_sync
 
 ALICE = "alice@example.com"
 
@@ -50,9 +50,7 @@ def test_contacts_sync_both_ways_and_a_second_run_changes_nothing(graph_site, em
     emu.reset_counts()
     again = graph_sync(graph_site)
     assert again["total_changes"] == 0
-    counts = graph_requests(emu.counts)
-    assert counts == {op: counts[op] for op in DELTA_OPERATIONS if op in counts}
-    assert counts["graph:contacts.delta"] == 1
+    assert graph_requests(emu.counts) == IDLE
 
 
 def test_an_edit_on_either_side_reaches_the_other(graph_site, emu, crm):
@@ -73,3 +71,44 @@ def test_an_edit_on_either_side_reaches_the_other(graph_site, emu, crm):
     crm.delete("people", ann)
     assert graph_sync(graph_site)["folders"]["contacts"]["to_exchange"]["deleted"] == 1
     assert _stored(emu, "contacts", "GivenName") == []
+
+
+def test_tasks_sync_both_ways_with_their_percentage(graph_site, emu, crm):
+    crm.add("tasks", subject="Send quote", due_date="2026-05-01", status="in_progress")
+    emu.mailbox(ALICE).add_items(
+        "tasks",
+        [{"kind": "Task", "Subject": "Call Bo", "PercentComplete": "40", "Status": "InProgress"}],
+    )
+    data = graph_sync(graph_site)
+    tasks = data["folders"]["tasks"]
+    assert tasks["to_exchange"]["created"] == 1 and tasks["to_crm"]["created"] == 1
+    assert _stored(emu, "tasks", "Subject") == ["Call Bo", "Send quote"]
+    assert _stored(emu, "tasks", "DueDate")[1].startswith("2026-05-01")
+    records = {t["fields"]["subject"]: t["fields"] for t in crm.list("tasks")}
+    assert records["Call Bo"]["percent_complete"] == 40
+    assert records["Call Bo"]["status"] == "in_progress"
+
+    (call,) = [t for t in crm.list("tasks") if t["fields"]["subject"] == "Call Bo"]
+    crm.update("tasks", call["id"], percent_complete=75)
+    assert graph_sync(graph_site)["folders"]["tasks"]["to_exchange"]["updated"] == 1
+    assert "75" in _stored(emu, "tasks", "PercentComplete")
+    assert graph_sync(graph_site)["total_changes"] == 0
+
+
+def test_inbox_mail_is_filed_in_the_crm_and_never_written_back(graph_site, emu, crm):
+    emu.mailbox(ALICE).add_items(
+        "inbox",
+        [
+            {"kind": "Message", "Subject": "Quote", "Body": "Prices below"},
+            {"kind": "Message", "Subject": "Hello", "Body": "Hi Alice"},
+        ],
+    )
+    data = graph_sync(graph_site)
+    assert data["folders"]["email-inbox"]["to_crm"]["created"] == 2
+    mails = {m["fields"]["subject"]: m["fields"] for m in crm.list("emails")}
+    assert mails["Quote"]["body"] == "Prices below"
+    assert mails["Quote"]["direction"] == "in"
+
+    emu.reset_counts()
+    assert graph_sync(graph_site)["total_changes"] == 0
+    assert graph_requests(emu.counts) == IDLE

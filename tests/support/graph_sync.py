@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from wess_plugins.transport_graph.transport import NO_CALENDAR
 
-#: Graph operations (the emulator's counters) of an idle run: one delta per folder.
-DELTA_OPERATIONS = ("graph:contacts.delta", "graph:tasks.delta", "graph:messages.delta")
+#: The Graph requests of an idle run (the emulator's counters): one delta per folder.
+IDLE = {"graph:contacts.delta": 1, "graph:tasks.delta": 1, "graph:messages.delta": 2}
 
 
 def graph_sync(wess, login: str = "alice") -> dict:
