@@ -18,6 +18,7 @@ from urllib.parse import quote
 from wess_core import validation
 from wess_core.strategies import (
     ChangesPage,
+    FolderUnavailable,
     ItemRef,
     ItemUpdate,
     MailboxError,
@@ -40,6 +41,8 @@ __all__ = ["GraphTransport"]
 
 #: Folders whose items WESS never writes (mail is synced from Exchange to the CRM only).
 READ_ONLY = frozenset({"inbox", "sentitems"})
+#: Why the calendar is skipped by an installation without the Graph calendar module.
+NO_CALENDAR = "this installation of the graph transport has no calendar (calendar.py)"
 #: Inputs per bulk call: five ``$batch`` requests of 20.
 BATCH_SIZE = 100
 
@@ -127,9 +130,14 @@ class GraphTransport:
         return f"{self.user}/messages/{_segment(item_id)}"
 
     def _calendar_part(self) -> Any:
+        """The calendar's own part (``calendar.py``), over the same client."""
         if self._calendar is None:
-            from wess_plugins.transport_graph.calendar import GraphCalendar
-
+            try:
+                from wess_plugins.transport_graph.calendar import GraphCalendar
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{__package__}.calendar":
+                    raise
+                raise FolderUnavailable(NO_CALENDAR, code="NoCalendar") from None
             self._calendar = GraphCalendar(self.client, self.user)
         return self._calendar
 
