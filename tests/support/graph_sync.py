@@ -5,7 +5,12 @@ from __future__ import annotations
 from wess_plugins.transport_graph.transport import NO_CALENDAR
 
 #: The Graph requests of an idle run (the emulator's counters): one delta per folder.
-IDLE = {"graph:contacts.delta": 1, "graph:tasks.delta": 1, "graph:messages.delta": 2}
+IDLE = {
+    "graph:contacts.delta": 1,
+    "graph:tasks.delta": 1,
+    "graph:messages.delta": 2,
+    "graph:events.delta": 1,
+}
 
 
 def graph_sync(wess, login: str = "alice") -> dict:

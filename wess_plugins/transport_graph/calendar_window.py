@@ -45,7 +45,9 @@ class Window:
         """The window of a round beginning ``now`` (whole UTC days)."""
         today = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
         midnight = today.replace(hour=0, minute=0, second=0, microsecond=0)
-        return cls(midnight - dt.timedelta(days=BACK_DAYS), midnight + dt.timedelta(days=AHEAD_DAYS))
+        return cls(
+            midnight - dt.timedelta(days=BACK_DAYS), midnight + dt.timedelta(days=AHEAD_DAYS)
+        )
 
     def params(self) -> dict[str, str]:
         return {"startDateTime": _text(self.start), "endDateTime": _text(self.end)}

@@ -43,7 +43,6 @@ from wess_plugins.transport_graph.calendar_series import (
     master_changekey,
     read_instances,
     segment,
-    to_item,
 )
 from wess_plugins.transport_graph.calendar_window import Window
 from wess_plugins.transport_graph.fields import CRM_ID_PROPERTY
@@ -113,9 +112,7 @@ def deleted_of(fields: Mapping[str, Any]) -> set[dt.datetime]:
 def series_key(fields: Mapping[str, Any]) -> tuple:
     """What Exchange drops a series' exceptions for when it changes."""
     zone = fields.get("timezone")
-    times = tuple(
-        as_instant(fields[n], zone) if fields.get(n) else None for n in ("start", "end")
-    )
+    times = tuple(as_instant(fields[n], zone) if fields.get(n) else None for n in ("start", "end"))
     return (fields.get("recurrence"), *times, zone or None, bool(fields.get("is_all_day")))
 
 
@@ -275,7 +272,13 @@ def create(cal: GraphCalendar, items: Sequence[NewItem]) -> list[Any]:
             continue
         body["singleValueExtendedProperties"] = [{"id": CRM_ID_PROPERTY, "value": new.crm_id}]
         requests.append(
-            {"id": str(n), "method": "POST", "url": f"{cal.user}/events", "headers": _JSON, "body": body}
+            {
+                "id": str(n),
+                "method": "POST",
+                "url": f"{cal.user}/events",
+                "headers": _JSON,
+                "body": body,
+            }
         )
     answers = _answers(cal, requests)
     series = []
@@ -316,7 +319,9 @@ def update(cal: GraphCalendar, updates: Sequence[ItemUpdate]) -> list[Any]:
         if upd.changekey:
             headers["If-Match"] = if_match(upd.changekey)
         url = f"{cal.user}/events/{segment(upd.item_id)}"
-        requests.append({"id": str(n), "method": "PATCH", "url": url, "headers": headers, "body": body})
+        requests.append(
+            {"id": str(n), "method": "PATCH", "url": url, "headers": headers, "body": body}
+        )
     answers = _answers(cal, requests)
     series = []
     for request in requests:

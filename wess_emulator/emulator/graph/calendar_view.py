@@ -6,7 +6,10 @@ into the round's tokens; the view holds single events, occurrences and exception
 overlap it, never series masters. A round compares the view now with the view the token
 saw: new or changed instances come with their content, instances gone come as
 ``@removed`` — reason ``deleted`` when the event or occurrence was really deleted,
-``changed`` when it only left the window (moved, or its series changed).
+``changed`` when it only left the window (moved, or its series changed). Every event
+deleted from the calendar since the token comes as ``deleted`` too, a series by its
+master's id and an event the token never saw included, so a client that links items
+by id learns of each delete (the EWS endpoint's SyncFolderItems does the same).
 
 The state of each token lives on the server (as Graph's does): tokens name a snapshot;
 a token of another mailbox, an unknown or expired one (``server.graph.
@@ -178,9 +181,19 @@ def start_round(
         for store_id, (item, sig) in now.items():
             if old.get(store_id) != sig:
                 changes.append(render_event(item, ctx.item_id_out))
-        for store_id in old.keys() - now.keys():
+        gone = old.keys() - now.keys()
+        for store_id in gone:
             reason = "deleted" if _really_deleted(mailbox, store_id) else "changed"
             changes.append({"id": ctx.removed_id_out(store_id), "@removed": {"reason": reason}})
+        if before is not None:  # events deleted since, seen or not (a series: its master)
+            folder = mailbox.distinguished["calendar"]
+            for store_id, when in folder.tombstones.items():
+                if when > before.folder_seq and store_id not in gone:
+                    deleted = {
+                        "id": ctx.removed_id_out(store_id),
+                        "@removed": {"reason": "deleted"},
+                    }
+                    changes.append(deleted)
         seen = {store_id: sig for store_id, (_, sig) in now.items()}
         return Round(generation, changes, Snapshot(generation, lo, hi, seq, seen))
 

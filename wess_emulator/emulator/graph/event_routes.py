@@ -26,8 +26,9 @@ def _invalid(error: ValueError) -> GraphError:
 
 def _event(ctx: GraphRequest, graph_id: str) -> Item:
     item = ctx.resolve_item(graph_id)
-    if item.kind != "CalendarItem":
-        raise not_found()
+    folder = (item.master or item).folder
+    if item.kind != "CalendarItem" or folder.kind != "CalendarFolder":
+        raise not_found()  # e.g. a meeting moved to Deleted Items
     return item
 
 
