@@ -1,54 +1,71 @@
 """Meetings over Microsoft Graph through real syncs (``wess sync``, ``--transport graph``,
 the emulator's Graph endpoint): a weekly series with one changed and one cancelled
-occurrence goes both ways as one record, a second run changes nothing, and a series
-edited in Exchange reaches the CRM."""
+occurrence goes both ways as one record and a second run changes nothing; edits and
+deletes in Exchange reach the CRM; a lost token resyncs without deleting or doubling
+the meetings outside the calendar window.
+
+Dates are relative to today: the calendar window runs from 90 days back to a year
+ahead of the day a round begins."""
 
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from tests.support.graph_sync import graph_sync
-from wess_emulator.emulator.recurrence import parse_dt
 
 ALICE = "alice@example.com"
+LONDON = ZoneInfo("Europe/London")
+#: A Monday five to six weeks ahead: the series' first day.
+FIRST = dt.date.today() + dt.timedelta(days=35 + (7 - dt.date.today().weekday()) % 7)
 
-#: Mondays 09:00-09:30 London from 11 Jan 2027 (inside the calendar window: today is
-#: before it, and it ends within the year ahead), six times; the 18th moved to 10:00 and
-#: renamed, the 25th cancelled.
-SERIES = {
-    "subject": "Standup",
-    "description": "notes",
-    "location": "Room 1",
-    "start": "2027-01-11T09:00:00+00:00",
-    "end": "2027-01-11T09:30:00+00:00",
-    "timezone": "Europe/London",
-    "recurrence": {
-        "pattern": {"type": "weekly", "interval": 1, "weekdays": ["Monday"]},
-        "boundary": {"type": "numbered", "start": "2027-01-11", "number": 6},
-    },
-    "modified_occurrences": [
-        {
-            "original_start": "2027-01-18T09:00:00+00:00",
-            "start": "2027-01-18T10:00:00+00:00",
-            "end": "2027-01-18T10:30:00+00:00",
-            "subject": "Standup (late)",
-        }
-    ],
-    "deleted_occurrences": ["2027-01-25T09:00:00+00:00"],
-}
+
+def _day(weeks: int, days: int = 0) -> dt.date:
+    return FIRST + dt.timedelta(weeks=weeks, days=days)
+
+
+def at(day: dt.date, hour: int, minute: int = 0) -> str:
+    """A neutral time: London wall-clock time with its offset that day."""
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=LONDON).isoformat()
+
+
+def utc(day: dt.date, hour: int, minute: int = 0) -> str:
+    """The same time as the store keeps it (UTC, "Z")."""
+    local = dt.datetime.combine(day, dt.time(hour, minute), tzinfo=LONDON)
+    return local.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def weekly_series() -> dict:
+    """Mondays 09:00-09:30 London, six times; the second moved to 10:00 and renamed, the
+    third cancelled."""
+    return {
+        "subject": "Standup",
+        "description": "notes",
+        "location": "Room 1",
+        "start": at(FIRST, 9),
+        "end": at(FIRST, 9, 30),
+        "timezone": "Europe/London",
+        "recurrence": {
+            "pattern": {"type": "weekly", "interval": 1, "weekdays": ["Monday"]},
+            "boundary": {"type": "numbered", "start": FIRST.isoformat(), "number": 6},
+        },
+        "modified_occurrences": [
+            {
+                "original_start": at(_day(1), 9),
+                "start": at(_day(1), 10),
+                "end": at(_day(1), 10, 30),
+                "subject": "Standup (late)",
+            }
+        ],
+        "deleted_occurrences": [at(_day(2), 9)],
+    }
 
 
 def _calendar(emu):
     return emu.mailbox(ALICE).folder("calendar")
 
 
-def _series_in_exchange(emu):
-    (master,) = _calendar(emu).items.values()
-    assert master.is_recurring_master
-    return master
-
-
-def _calendar_counts(data: dict) -> tuple[dict, dict]:
+def _counts(data: dict) -> tuple[dict, dict]:
     folder = data["folders"]["calendar"]
     return folder["to_exchange"], folder["to_crm"]
 
@@ -56,86 +73,143 @@ def _calendar_counts(data: dict) -> tuple[dict, dict]:
 def test_a_series_from_the_crm_reaches_exchange_and_a_second_run_changes_nothing(
     graph_site, emu, crm
 ):
-    crm.add("meetings", **SERIES)
-    to_exchange, _ = _calendar_counts(graph_sync(graph_site))
+    crm.add("meetings", **weekly_series())
+    to_exchange, _ = _counts(graph_sync(graph_site))
     assert to_exchange["created"] == 1
-    master = _series_in_exchange(emu)
-    assert master.field_text("Subject") == "Standup"
-    assert master.field_text("Start") == "2027-01-11T09:00:00Z"
+    (master,) = _calendar(emu).items.values()
+    assert master.is_recurring_master and master.field_text("Subject") == "Standup"
+    assert master.field_text("Start") == utc(FIRST, 9)
     (exception,) = master.exceptions.values()
     assert exception.field_text("Subject") == "Standup (late)"
-    assert exception.field_text("Start") == "2027-01-18T10:00:00Z"
+    assert exception.field_text("Start") == utc(_day(1), 10)
     assert master.deleted_indexes == {3}
 
     again = graph_sync(graph_site)
     assert again["total_changes"] == 0, again["folders"]["calendar"]
     (record,) = crm.list("meetings")
-    assert record["fields"]["deleted_occurrences"] == SERIES["deleted_occurrences"]
-    assert record["fields"]["modified_occurrences"] == SERIES["modified_occurrences"]
+    assert record["fields"]["modified_occurrences"] == weekly_series()["modified_occurrences"]
+    assert record["fields"]["deleted_occurrences"] == weekly_series()["deleted_occurrences"]
 
 
-def test_a_series_made_in_exchange_arrives_as_one_record_with_its_occurrences(graph_site, emu, crm):
-    # a series written in Exchange (Outlook over EWS, as the emulator stores it)
-    mailbox = emu.mailbox(ALICE)
+def test_a_crm_edit_of_the_exceptions_reaches_the_series(graph_site, emu, crm):
+    meeting = crm.add("meetings", **weekly_series())
+    graph_sync(graph_site)
+    series = weekly_series()
+    series["modified_occurrences"] = [  # the moved one is back in its slot, another moved
+        {"original_start": at(_day(3), 9), "start": at(_day(3, 1), 9), "end": at(_day(3, 1), 9, 30)}
+    ]
+    series["deleted_occurrences"] = [at(_day(2), 9), at(_day(4), 9)]
+    crm.update(
+        "meetings",
+        meeting,
+        modified_occurrences=series["modified_occurrences"],
+        deleted_occurrences=series["deleted_occurrences"],
+    )
+    assert _counts(graph_sync(graph_site))[0]["updated"] == 1
+    (master,) = _calendar(emu).items.values()
+    assert master.deleted_indexes == {3, 5}
+    moved = {i: e.field_text("Start") for i, e in master.exceptions.items()}
+    assert moved[4] == utc(_day(3, 1), 9)
+    assert moved.get(2, utc(_day(1), 9)) == utc(_day(1), 9)  # back in its slot
+    assert graph_sync(graph_site)["total_changes"] == 0
+
+
+def _review_in_exchange(emu) -> str:
+    """Tuesdays 14:00-15:00 London, four times, written in Exchange (Outlook over EWS, as
+    the emulator stores it); the second moved to 16:00, the third cancelled."""
+    day = _day(0, 1)
     xml = (
         '<t:CalendarItem xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">'
         "<t:Subject>Review</t:Subject><t:Body BodyType='Text'>agenda</t:Body>"
-        "<t:Start>2027-01-12T14:00:00Z</t:Start><t:End>2027-01-12T15:00:00Z</t:End>"
+        f"<t:Start>{utc(day, 14)}</t:Start><t:End>{utc(day, 15)}</t:End>"
         "<t:Location>Room 2</t:Location>"
         "<t:Recurrence><t:WeeklyRecurrence><t:Interval>1</t:Interval>"
         "<t:DaysOfWeek>Tuesday</t:DaysOfWeek><t:FirstDayOfWeek>Monday</t:FirstDayOfWeek>"
-        "</t:WeeklyRecurrence><t:NumberedRecurrence><t:StartDate>2027-01-12</t:StartDate>"
+        f"</t:WeeklyRecurrence><t:NumberedRecurrence><t:StartDate>{day}</t:StartDate>"
         "<t:NumberOfOccurrences>4</t:NumberOfOccurrences></t:NumberedRecurrence>"
         "</t:Recurrence><t:StartTimeZone Id='GMT Standard Time'/>"
         "<t:EndTimeZone Id='GMT Standard Time'/></t:CalendarItem>"
     )
+    mailbox = emu.mailbox(ALICE)
     (master_id,) = mailbox.add_items("calendar", [{"xml": xml}])
     master = mailbox.items[master_id]
     moved = mailbox.materialize_exception(mailbox.occurrence(master, 2))
-    moved.set_field("Start", "2027-01-19T16:00:00Z")
-    moved.set_field("End", "2027-01-19T17:00:00Z")
+    moved.set_field("Start", utc(_day(1, 1), 16))
+    moved.set_field("End", utc(_day(1, 1), 17))
     mailbox.update_item(moved)
     mailbox.delete_occurrence(master, 3)
+    return master_id
 
-    _, to_crm = _calendar_counts(graph_sync(graph_site))
-    assert to_crm["created"] == 1
+
+def test_a_series_made_in_exchange_arrives_as_one_record_with_its_occurrences(graph_site, emu, crm):
+    master_id = _review_in_exchange(emu)
+    assert _counts(graph_sync(graph_site))[1]["created"] == 1
     (record,) = crm.list("meetings")
     fields = record["fields"]
     assert fields["subject"] == "Review" and fields["timezone"] == "Europe/London"
-    assert fields["start"] == "2027-01-12T14:00:00+00:00"
+    assert fields["start"] == at(_day(0, 1), 14)
     assert fields["modified_occurrences"] == [
         {
-            "original_start": "2027-01-19T14:00:00+00:00",
-            "start": "2027-01-19T16:00:00+00:00",
-            "end": "2027-01-19T17:00:00+00:00",
+            "original_start": at(_day(1, 1), 14),
+            "start": at(_day(1, 1), 16),
+            "end": at(_day(1, 1), 17),
         }
     ]
-    assert fields["deleted_occurrences"] == ["2027-01-26T14:00:00+00:00"]
+    assert fields["deleted_occurrences"] == [at(_day(2, 1), 14)]
     assert graph_sync(graph_site)["total_changes"] == 0
 
-    # an occurrence cancelled later in Outlook reaches the CRM record
-    mailbox.delete_occurrence(master, 4)
-    _, to_crm = _calendar_counts(graph_sync(graph_site))
-    assert to_crm["updated"] == 1
+    # an occurrence cancelled later in Outlook reaches the record; then the whole series
+    mailbox = emu.mailbox(ALICE)
+    mailbox.delete_occurrence(mailbox.items[master_id], 4)
+    assert _counts(graph_sync(graph_site))[1]["updated"] == 1
     (record,) = crm.list("meetings")
-    assert record["fields"]["deleted_occurrences"] == [
-        "2027-01-26T14:00:00+00:00",
-        "2027-02-02T14:00:00+00:00",
-    ]
+    assert record["fields"]["deleted_occurrences"] == [at(_day(2, 1), 14), at(_day(3, 1), 14)]
+    mailbox.delete_item(mailbox.items[master_id])
+    assert _counts(graph_sync(graph_site))[1]["deleted"] == 1
+    assert crm.list("meetings") == []
 
 
-def test_a_meeting_deleted_in_exchange_is_deleted_in_the_crm(graph_site, emu, crm):
+def test_single_meetings_moved_or_deleted_in_exchange(graph_site, emu, crm):
+    for n, subject in enumerate(("Lunch", "Dinner")):
+        crm.add(
+            "meetings",
+            subject=subject,
+            start=at(_day(0, 2 + n), 12),
+            end=at(_day(0, 2 + n), 13),
+            timezone="Europe/London",
+        )
+    graph_sync(graph_site)
+    # the next round sees them (a round only reports what its window saw change)
+    assert graph_sync(graph_site)["total_changes"] == 0
+    mailbox = emu.mailbox(ALICE)
+    by_subject = {i.field_text("Subject"): i for i in _calendar(emu).items.values()}
+    mailbox.delete_item(by_subject["Lunch"])
+    later = dt.date.today() + dt.timedelta(days=500)  # out of the window: not a delete
+    dinner = by_subject["Dinner"]
+    dinner.set_field("Start", utc(later, 19))
+    dinner.set_field("End", utc(later, 20))
+    mailbox.update_item(dinner)
+    _, to_crm = _counts(graph_sync(graph_site))
+    assert (to_crm["deleted"], to_crm["updated"]) == (1, 1)
+    (record,) = crm.list("meetings")
+    assert record["fields"]["start"] == at(later, 19)
+
+
+def test_a_lost_token_resyncs_in_full_keeping_meetings_outside_the_window(graph_site, emu, crm):
+    old = dt.date.today() - dt.timedelta(days=200)
     crm.add(
         "meetings",
-        subject="Lunch",
-        start="2027-01-13T12:00:00+00:00",
-        end="2027-01-13T13:00:00+00:00",
+        subject="Kick-off",
+        start=at(old, 10),
+        end=at(old, 11),
         timezone="Europe/London",
     )
+    crm.add("meetings", **weekly_series())
     graph_sync(graph_site)
-    (item,) = _calendar(emu).items.values()
-    assert parse_dt(item.field_text("Start")) == dt.datetime(2027, 1, 13, 12, tzinfo=dt.UTC)
-    emu.mailbox(ALICE).delete_item(item)
-    _, to_crm = _calendar_counts(graph_sync(graph_site))
-    assert to_crm["deleted"] == 1
-    assert crm.list("meetings") == []
+    assert len(_calendar(emu).items) == 2
+    emu.graph.expire_delta_tokens()
+    data = graph_sync(graph_site)
+    assert data["folders"]["calendar"]["full_resync"] is True
+    assert data["total_changes"] == 0, data["folders"]["calendar"]
+    assert len(_calendar(emu).items) == 2 and len(crm.list("meetings")) == 2
+    assert graph_sync(graph_site)["total_changes"] == 0
