@@ -13,6 +13,9 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from tests.support.graph_sync import graph_sync
+from wess_core.service import Context
+from wess_core.sync.state_db import StoreSyncState
+from wess_plugins.transport_graph import calendar_window
 
 ALICE = "alice@example.com"
 LONDON = ZoneInfo("Europe/London")
@@ -213,3 +216,25 @@ def test_a_lost_token_resyncs_in_full_keeping_meetings_outside_the_window(graph_
     assert data["total_changes"] == 0, data["folders"]["calendar"]
     assert len(_calendar(emu).items) == 2 and len(crm.list("meetings")) == 2
     assert graph_sync(graph_site)["total_changes"] == 0
+
+
+def test_an_old_window_moves_forward_without_deleting_anything(graph_site, emu, crm, home):
+    crm.add("meetings", **weekly_series())
+    graph_sync(graph_site)
+    graph_sync(graph_site)
+    state_db = StoreSyncState(Context(home=home).store, "alice")
+    state = state_db.load("calendar")
+    link, window = calendar_window.split(state.token)
+    aged = calendar_window.Window(window.start - dt.timedelta(days=30), window.end)
+    state.token = aged.tag(link)  # the round began 30 days ago
+    state_db.save(state)
+    state_db.close()
+    emu.reset_counts()
+    data = graph_sync(graph_site)
+    calendar = data["folders"]["calendar"]
+    assert calendar["full_resync"] is False and data["total_changes"] == 0, calendar
+    assert emu.counts["graph:events.delta"] == 1  # a new round over the new window
+    state_db = StoreSyncState(Context(home=home).store, "alice")
+    _, now = calendar_window.split(state_db.load("calendar").token)
+    state_db.close()
+    assert now == calendar_window.Window.around()
