@@ -11,10 +11,10 @@ import pytest
 from exchangelib import CalendarItem, EWSDate, EWSDateTime, EWSTimeZone
 from exchangelib.recurrence import EndDatePattern, Recurrence, WeeklyPattern
 
+from tests.support.graph import CRM_ID, EXPAND_CRM, crm_filter, delta_round
 from wess_emulator.pytest_plugin import EWS_PASSWORD, EWS_USER
 
 ALICE = f"/users/{EWS_USER}"
-CRM_ID = "String {00020329-0000-0000-C000-000000000046} Name WessCrmId"
 LONDON = EWSTimeZone("Europe/London")
 WINDOW = {"startDateTime": "2026-10-01T00:00:00Z", "endDateTime": "2026-11-30T00:00:00Z"}
 
@@ -119,19 +119,15 @@ def test_a_series_created_over_graph_reads_over_ews_with_its_crm_id(
     found = graph_http.get(
         f"{ALICE}/events",
         params={
-            "$filter": f"singleValueExtendedProperties/Any(ep: ep/id eq '{CRM_ID}' "
-            "and ep/value eq 'crm-1')",
-            "$expand": f"singleValueExtendedProperties($filter=id eq '{CRM_ID}')",
+            "$filter": crm_filter("crm-1"),
+            "$expand": EXPAND_CRM,
         },
     ).json()["value"]
     assert [e["id"] for e in found] == [created["id"]]
     assert found[0]["singleValueExtendedProperties"] == [{"id": CRM_ID, "value": "crm-1"}]
     none = graph_http.get(
         f"{ALICE}/events",
-        params={
-            "$filter": f"singleValueExtendedProperties/Any(ep: ep/id eq '{CRM_ID}' "
-            "and ep/value eq 'crm-2')"
-        },
+        params={"$filter": crm_filter("crm-2")},
     ).json()["value"]
     assert none == []
     assert not ews_server.schema_errors
@@ -199,19 +195,6 @@ def test_a_new_series_time_drops_its_exceptions_as_exchange_does(graph_http):
     assert {i["subject"] for i in now} == {"renamed"}
 
 
-def _delta_round(graph_http, url: str, page: int = 100) -> tuple[list[dict], str]:
-    values, headers = [], {"Prefer": f'IdType="ImmutableId", odata.maxpagesize={page}'}
-    params = None if "?" in url else WINDOW
-    while True:
-        answer = graph_http.get(url, params=params, headers=headers)
-        assert answer.status_code == 200, answer.text
-        doc = answer.json()
-        values += doc["value"]
-        if "@odata.deltaLink" in doc:
-            return values, doc["@odata.deltaLink"]
-        url, params = doc["@odata.nextLink"], None
-
-
 def test_calendar_view_delta_sends_instances_never_masters(ews_account, graph_http, ews_server):
     series = weekly_series_over_ews(ews_account)
     single = CalendarItem(
@@ -228,20 +211,20 @@ def test_calendar_view_delta_sends_instances_never_masters(ews_account, graph_ht
         end=EWSDateTime(2027, 3, 1, 13, 0, tzinfo=LONDON),
     ).save()
     start = f"{ALICE}/calendarView/delta"
-    values, delta = _delta_round(graph_http, start, page=3)
+    values, delta, _ = delta_round(graph_http, start, 3, **WINDOW)
     assert ews_server.counts["graph:events.delta"] == 3  # 7 instances, 3 a page
     (lunch,) = [v["id"] for v in values if v["subject"] == "Lunch"]
     kinds = sorted(v["type"] for v in values)
     assert kinds == ["exception"] + ["occurrence"] * 5 + ["singleInstance"]
     assert delta.startswith(ews_server.graph_url + start + "?$deltatoken=")
-    assert _delta_round(graph_http, delta)[0] == []  # nothing changed
+    assert delta_round(graph_http, delta)[0] == []  # nothing changed
 
     # an occurrence cancelled over EWS: deleted; the lunch moved out of the window: changed
     series.occurrence(5).delete()
     single.start = EWSDateTime(2027, 1, 6, 12, 0, tzinfo=LONDON)
     single.end = EWSDateTime(2027, 1, 6, 13, 0, tzinfo=LONDON)
     single.save(update_fields=["start", "end"])
-    values, delta2 = _delta_round(graph_http, delta)
+    values, delta2, _ = delta_round(graph_http, delta)
     removed = {v["id"]: v["@removed"]["reason"] for v in values if "@removed" in v}
     assert sorted(removed.values()) == ["changed", "deleted"]
     assert removed[lunch] == "changed"
@@ -249,19 +232,28 @@ def test_calendar_view_delta_sends_instances_never_masters(ews_account, graph_ht
     # unchanged exception does not
     assert {v["type"] for v in values if "@removed" not in v} == {"occurrence"}
     assert all(v["seriesMasterId"] for v in values if "@removed" not in v)
-    assert _delta_round(graph_http, delta2)[0] == []
+    assert delta_round(graph_http, delta2)[0] == []
+
+    # the series moved to Deleted Items: its master's id comes as deleted, and
+    # /events no longer serves it
+    (master_id,) = {v["seriesMasterId"] for v in values if "@removed" not in v}
+    series.move_to_trash()
+    values, _, _ = delta_round(graph_http, delta2)
+    removed = {v["id"]: v["@removed"]["reason"] for v in values}
+    assert removed[master_id] == "deleted"
+    assert graph_http.get(f"{ALICE}/events/{master_id}").status_code == 404
 
 
 def test_calendar_view_delta_refuses_expand_other_mailboxes_and_lost_tokens(ews_server, graph_http):
     ews_server.add_user("bob@example.com", EWS_PASSWORD)
     expand = graph_http.get(
         f"{ALICE}/calendarView/delta",
-        params={**WINDOW, "$expand": f"singleValueExtendedProperties($filter=id eq '{CRM_ID}')"},
+        params={**WINDOW, "$expand": EXPAND_CRM},
     )
     assert expand.status_code == 400
     assert expand.json()["error"]["code"] == "ErrorInvalidProperty"
     assert graph_http.get(f"{ALICE}/calendarView/delta").status_code == 400  # no window
-    _, delta = _delta_round(graph_http, f"{ALICE}/calendarView/delta")
+    _, delta, _ = delta_round(graph_http, f"{ALICE}/calendarView/delta", **WINDOW)
     other = delta.replace(EWS_USER, "bob@example.com")
     assert graph_http.get(other).status_code == 410
     ews_server.graph.expire_delta_tokens()

@@ -46,6 +46,7 @@ from wess_plugins.transport_graph.calendar_series import (
 )
 from wess_plugins.transport_graph.calendar_window import Window
 from wess_plugins.transport_graph.fields import CRM_ID_PROPERTY
+from wess_plugins.transport_graph.transport import if_match as etag_of
 
 if TYPE_CHECKING:
     from wess_plugins.transport_graph.calendar import GraphCalendar
@@ -64,8 +65,8 @@ def refused(exc: Exception) -> MailboxError:
 
 
 def if_match(changekey: str) -> str:
-    key = master_changekey(changekey)
-    return key if key.startswith(('W/"', '"')) else f'W/"{key}"'
+    """``If-Match`` for a series version: its master's change key."""
+    return etag_of(master_changekey(changekey))
 
 
 # -- comparing a series' occurrences -------------------------------------------------

@@ -12,6 +12,7 @@ import urllib.parse
 from .. import recurrence
 from ..model import Item
 from . import calendar_view, props
+from .collection import check_if_match
 from .events import TYPE_NAME, apply_event, new_event_elem, render_event
 from .router import USER, GraphError, GraphRequest, bad_request, not_found, route
 
@@ -50,21 +51,6 @@ def _page(ctx: GraphRequest, values: list[dict], path: str) -> dict:
         query = {**ctx.query, "$skip": str(skip + size)}
         doc["@odata.nextLink"] = ctx.user_url(path) + "?" + urllib.parse.urlencode(query)
     return doc
-
-
-def _check_if_match(ctx: GraphRequest, item: Item) -> None:
-    wanted = ctx.headers.get("if-match")
-    if not wanted or wanted == "*":
-        return
-    key = wanted.strip()
-    if key.startswith("W/"):
-        key = key[2:]
-    if key.strip('"') != item.change_key:
-        raise GraphError(
-            412,
-            "ErrorIrresolvableConflict",
-            "The change key passed in the request does not match the current change key.",
-        )
 
 
 @route("GET", EVENTS, "events.list")
@@ -106,7 +92,7 @@ def update_event(ctx: GraphRequest, match) -> tuple:
     doc = ctx.body or {}
     with mailbox.lock:
         item = _event(ctx, match["event"])
-        _check_if_match(ctx, item)
+        check_if_match(ctx, item)
         occurrence = item.master is not None
         if occurrence:
             item = mailbox.materialize_exception(item)
