@@ -241,3 +241,21 @@ def test_unknown_or_foreign_ids_are_404(graph_http, ews_server):
     assert answer.json()["error"]["code"] == "ErrorItemNotFound"
     assert graph_http.delete(f"{ALICE}/contacts/{doc['id']}").status_code == 204
     assert graph_http.delete(f"{ALICE}/contacts/{doc['id']}").status_code == 404
+
+
+def test_select_shapes_every_page_of_a_delta_round(graph_http):
+    folder = _folder_id(graph_http)
+    path = f"{ALICE}/contactFolders/{folder}/contacts"
+    for n in range(3):
+        body = {"givenName": f"S{n}", "surname": "X", "jobTitle": "Dev"}
+        body["singleValueExtendedProperties"] = [{"id": CRM_ID, "value": f"s{n}"}]
+        graph_http.post(path, json=body)
+    params = {"$select": "givenName,surname", "$expand": EXPAND_CRM}
+    values, _, pages = delta_round(graph_http, f"{path}/delta", page_size=1, **params)
+    assert pages == 3
+    assert [sorted(v) for v in values] == [
+        ["@odata.etag", "givenName", "id", "singleValueExtendedProperties", "surname"]
+    ] * 3
+    assert [crm_id_of(v) for v in values] == ["s0", "s1", "s2"]
+    one = graph_http.get(f"{path}/{values[0]['id']}", params={"$select": "jobTitle"}).json()
+    assert sorted(one) == ["@odata.etag", "id", "jobTitle"]

@@ -44,8 +44,13 @@ def item_of(ctx: GraphRequest, resource: Resource, graph_id: str, folder: Folder
     return item
 
 
+def render(ctx: GraphRequest, resource: Resource, item: Item, shape: props.Shape) -> dict:
+    """``item`` as JSON, shaped by the request's ``$expand`` and ``$select``."""
+    return shape.apply(resource.render(ctx, item, shape.expand))
+
+
 def list_items(ctx: GraphRequest, resource: Resource, folder: Folder) -> Answer:
-    expand = props.parse_expand(ctx.query)
+    shape = props.Shape.from_query(ctx.query)
     wanted = props.parse_filter(ctx.query)
     top = _int_option(ctx, "$top", ctx.page_size)
     skip = _int_option(ctx, "$skip", 0)
@@ -55,7 +60,7 @@ def list_items(ctx: GraphRequest, resource: Resource, folder: Folder) -> Answer:
         if wanted is not None:
             items = [item for item in items if wanted(item)]
         page = items[skip : skip + top]
-        values = [resource.render(ctx, item, expand) for item in page]
+        values = [render(ctx, resource, item, shape) for item in page]
     doc: dict = {"value": values}
     if skip + top < len(items):
         query = {k: v for k, v in ctx.query.items() if k != "$skip"}
@@ -74,9 +79,9 @@ def _int_option(ctx: GraphRequest, name: str, default: int) -> int:
 
 
 def get_item(ctx: GraphRequest, resource: Resource, item: Item) -> Answer:
-    expand = props.parse_expand(ctx.query)
+    shape = props.Shape.from_query(ctx.query)
     with ctx.require_mailbox().lock:
-        return 200, resource.render(ctx, item, expand), {}
+        return 200, render(ctx, resource, item, shape), {}
 
 
 def create_item(ctx: GraphRequest, resource: Resource, folder: Folder) -> Answer:
@@ -131,4 +136,7 @@ def delete_item(ctx: GraphRequest, resource: Resource, item: Item) -> Answer:
 
 
 def delta_items(ctx: GraphRequest, resource: Resource, folder: Folder) -> Answer:
-    return delta.delta_page(ctx, folder, resource.render, props.parse_expand(ctx.query))
+    def one(ctx: GraphRequest, item: Item, shape: props.Shape) -> dict:
+        return render(ctx, resource, item, shape)
+
+    return delta.delta_page(ctx, folder, one, props.Shape.from_query(ctx.query))

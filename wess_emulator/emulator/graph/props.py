@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from .. import mapi
 from ..model import Item
@@ -210,3 +211,28 @@ def parse_filter(query: dict[str, str]) -> Callable[[Item], bool] | None:
     value = m["value"].replace("''", "'")
     ews_attrs(prop_id)
     return lambda item: read(item, prop_id) == value
+
+
+#: Members every item keeps under ``$select`` (as Graph answers).
+ALWAYS_SELECTED = frozenset({"id", "@odata.etag", "singleValueExtendedProperties"})
+
+
+@dataclass
+class Shape:
+    """What a request asks of each item: the properties to expand and the members to keep
+    (``$select``; None: all)."""
+
+    expand: list[str]
+    select: list[str] | None = None
+
+    @classmethod
+    def from_query(cls, query: dict[str, str]) -> Shape:
+        select = query.get("$select")
+        fields = [f.strip() for f in select.split(",") if f.strip()] if select else None
+        return cls(parse_expand(query), fields)
+
+    def apply(self, doc: dict) -> dict:
+        if self.select is None:
+            return doc
+        keep = ALWAYS_SELECTED.union(self.select)
+        return {k: v for k, v in doc.items() if k in keep}
