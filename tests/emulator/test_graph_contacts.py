@@ -259,3 +259,17 @@ def test_select_shapes_every_page_of_a_delta_round(graph_http):
     assert [crm_id_of(v) for v in values] == ["s0", "s1", "s2"]
     one = graph_http.get(f"{path}/{values[0]['id']}", params={"$select": "jobTitle"}).json()
     assert sorted(one) == ["@odata.etag", "id", "jobTitle"]
+
+
+def test_property_ids_in_any_case_name_the_ews_property(graph_http, ews_account):
+    lower = "string {00020329-0000-0000-c000-000000000046} name WessCrmId"
+    body = {"displayName": "Lo", "singleValueExtendedProperties": [{"id": lower, "value": "lc-1"}]}
+    doc = graph_http.post(f"{ALICE}/contacts", json=body).json()
+    assert getattr(ews_account.contacts.get(display_name="Lo"), CRM_ID_FIELD) == "lc-1"
+    expand = f"singleValueExtendedProperties($filter=id eq '{lower}')"
+    got = graph_http.get(f"{ALICE}/contacts/{doc['id']}", params={"$expand": expand}).json()
+    assert crm_id_of(got) == "lc-1"
+    bad = {"singleValueExtendedProperties": [{"id": "Text {nope} Name X", "value": "1"}]}
+    answer = graph_http.post(f"{ALICE}/contacts", json=bad)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "ErrorInvalidProperty"

@@ -40,8 +40,27 @@ _PERCENT_KEY = ("Task", None, None, None, 0x8102)
 
 _ID = re.compile(
     r"^\s*(?P<type>\w+)\s+(?:\{(?P<guid>[0-9a-fA-F-]{36})\}\s+"
-    r"(?:Name\s+(?P<name>.+?)|Id\s+(?P<id>0x[0-9a-fA-F]+|\d+))|(?P<tag>0x[0-9a-fA-F]+))\s*$"
+    r"(?:Name\s+(?P<name>.+?)|Id\s+(?P<id>0x[0-9a-fA-F]+|\d+))|(?P<tag>0x[0-9a-fA-F]+))\s*$",
+    re.IGNORECASE,
 )
+#: Graph property types, any case -> the EWS PropertyType spelling.
+TYPES = {
+    name.lower(): name
+    for name in (
+        "String",
+        "Double",
+        "Integer",
+        "Long",
+        "Short",
+        "Float",
+        "Boolean",
+        "SystemTime",
+        "Binary",
+        "CLSID",
+        "Currency",
+        "ApplicationTime",
+    )
+}
 
 
 def ews_attrs(prop_id: str) -> dict[str, str]:
@@ -62,7 +81,10 @@ def ews_attrs(prop_id: str) -> dict[str, str]:
             attrs["PropertyName"] = m["name"]
         else:
             attrs["PropertyId"] = str(int(m["id"], 0))
-    attrs["PropertyType"] = m["type"]
+    kind = TYPES.get(m["type"].lower())
+    if kind is None:
+        raise GraphError(400, "ErrorInvalidProperty", f"Unknown property type in {prop_id!r}.")
+    attrs["PropertyType"] = kind
     return attrs
 
 
