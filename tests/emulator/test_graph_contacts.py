@@ -273,3 +273,20 @@ def test_property_ids_in_any_case_name_the_ews_property(graph_http, ews_account)
     answer = graph_http.post(f"{ALICE}/contacts", json=bad)
     assert answer.status_code == 400
     assert answer.json()["error"]["code"] == "ErrorInvalidProperty"
+
+
+def test_an_item_changed_during_a_round_is_replayed_later_in_it(graph_http):
+    folder = _folder_id(graph_http)
+    path = f"{ALICE}/contactFolders/{folder}/contacts"
+    ids = [graph_http.post(path, json={"givenName": f"R{n}"}).json()["id"] for n in range(3)]
+    headers = {"Prefer": 'IdType="ImmutableId", odata.maxpagesize=1'}
+    first = graph_http.get(f"{path}/delta", headers=headers).json()
+    assert [v["id"] for v in first["value"]] == [ids[0]]
+    graph_http.patch(f"{ALICE}/contacts/{ids[0]}", json={"surname": "Later"})
+    graph_http.delete(f"{ALICE}/contacts/{ids[1]}")
+    rest, link, _ = delta_round(graph_http, first["@odata.nextLink"], page_size=1)
+    by_id = latest(first["value"] + rest)
+    assert by_id[ids[0]]["surname"] == "Later"  # the replay wins
+    assert by_id[ids[1]]["@removed"] == {"reason": "deleted"}  # deleted during the round
+    assert by_id[ids[2]]["givenName"] == "R2"
+    assert delta_round(graph_http, link)[0] == []

@@ -244,6 +244,7 @@ FAULT_ANSWERS = {
         "ErrorAccessDenied",
         "Access is denied. Check credentials and try again.",
     ),
+    "graph_timeout": (504, "GatewayTimeout", "The gateway did not receive a timely response."),
 }
 
 
@@ -256,7 +257,7 @@ def injected_fault(ctx: GraphRequest) -> None:
         return
     status, code, message = FAULT_ANSWERS[fault.kind]
     headers = {}
-    if status in (429, 503):
+    if status in (429, 503, 504):
         headers["Retry-After"] = str(fault.retry_after)
     raise GraphError(status, code, message, headers)
 
