@@ -4,6 +4,7 @@ delta. Each resource module describes itself with a :class:`Resource`."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -44,8 +45,13 @@ def item_of(ctx: GraphRequest, resource: Resource, graph_id: str, folder: Folder
     return item
 
 
+def render(ctx: GraphRequest, resource: Resource, item: Item, shape: props.Shape) -> dict:
+    """``item`` as JSON, shaped by the request's ``$expand`` and ``$select``."""
+    return shape.apply(resource.render(ctx, item, shape.expand))
+
+
 def list_items(ctx: GraphRequest, resource: Resource, folder: Folder) -> Answer:
-    expand = props.parse_expand(ctx.query)
+    shape = props.Shape.from_query(ctx.query)
     wanted = props.parse_filter(ctx.query)
     top = _int_option(ctx, "$top", ctx.page_size)
     skip = _int_option(ctx, "$skip", 0)
@@ -55,7 +61,7 @@ def list_items(ctx: GraphRequest, resource: Resource, folder: Folder) -> Answer:
         if wanted is not None:
             items = [item for item in items if wanted(item)]
         page = items[skip : skip + top]
-        values = [resource.render(ctx, item, expand) for item in page]
+        values = [render(ctx, resource, item, shape) for item in page]
     doc: dict = {"value": values}
     if skip + top < len(items):
         query = {k: v for k, v in ctx.query.items() if k != "$skip"}
@@ -74,9 +80,9 @@ def _int_option(ctx: GraphRequest, name: str, default: int) -> int:
 
 
 def get_item(ctx: GraphRequest, resource: Resource, item: Item) -> Answer:
-    expand = props.parse_expand(ctx.query)
+    shape = props.Shape.from_query(ctx.query)
     with ctx.require_mailbox().lock:
-        return 200, resource.render(ctx, item, expand), {}
+        return 200, render(ctx, resource, item, shape), {}
 
 
 def create_item(ctx: GraphRequest, resource: Resource, folder: Folder) -> Answer:
@@ -85,10 +91,18 @@ def create_item(ctx: GraphRequest, resource: Resource, folder: Folder) -> Answer
     if ctx.body is None:
         raise bad_request("A request body is required.")
     elem = etree.Element(tq(resource.item_kind))
-    resource.apply(elem, ctx.body)
+    _apply(resource, elem, ctx.body)
     item = ctx.require_mailbox().create_item(folder, elem)
     with ctx.require_mailbox().lock:
         return 201, resource.render(ctx, item, []), {}
+
+
+def _apply(resource: Resource, elem, body: dict) -> None:
+    """``resource.apply``, with text XML cannot hold (NUL, control characters) refused."""
+    try:
+        resource.apply(elem, body)
+    except ValueError as e:  # lxml: "All strings must be XML compatible"
+        raise GraphError(400, "ErrorInvalidProperty", f"Invalid property value: {e}") from None
 
 
 def check_if_match(ctx: GraphRequest, item: Item) -> None:
@@ -115,7 +129,9 @@ def update_item(ctx: GraphRequest, resource: Resource, item: Item) -> Answer:
     mailbox = ctx.require_mailbox()
     with mailbox.lock:
         check_if_match(ctx, item)
-        resource.apply(item.elem, ctx.body)
+        changed = copy.deepcopy(item.elem)  # all of the request or none of it
+        _apply(resource, changed, ctx.body)
+        item.elem = changed
         mailbox.update_item(item)
         return 200, resource.render(ctx, item, []), {}
 
@@ -131,4 +147,7 @@ def delete_item(ctx: GraphRequest, resource: Resource, item: Item) -> Answer:
 
 
 def delta_items(ctx: GraphRequest, resource: Resource, folder: Folder) -> Answer:
-    return delta.delta_page(ctx, folder, resource.render, props.parse_expand(ctx.query))
+    def one(ctx: GraphRequest, item: Item, shape: props.Shape) -> dict:
+        return render(ctx, resource, item, shape)
+
+    return delta.delta_page(ctx, folder, one, props.Shape.from_query(ctx.query))
