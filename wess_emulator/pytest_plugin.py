@@ -38,7 +38,8 @@ Fixtures
 
 Graph controls: ``server.graph_url``, ``server.graph.deny(email)`` / ``allow(email)``,
 ``server.graph.translate_for_apps``, ``server.graph.expire_delta_tokens()``,
-``server.inject("graph_throttle"|"graph_gone"|"graph_unavailable"|"graph_denied",
+``server.inject("graph_throttle"|"graph_gone"|"graph_unavailable"|"graph_denied"|
+"graph_timeout",
 operation="graph:contacts.delta" or "graph:*", mailbox=email, retry_after=1)``.
 
 Typical use::

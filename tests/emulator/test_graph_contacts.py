@@ -241,3 +241,52 @@ def test_unknown_or_foreign_ids_are_404(graph_http, ews_server):
     assert answer.json()["error"]["code"] == "ErrorItemNotFound"
     assert graph_http.delete(f"{ALICE}/contacts/{doc['id']}").status_code == 204
     assert graph_http.delete(f"{ALICE}/contacts/{doc['id']}").status_code == 404
+
+
+def test_select_shapes_every_page_of_a_delta_round(graph_http):
+    folder = _folder_id(graph_http)
+    path = f"{ALICE}/contactFolders/{folder}/contacts"
+    for n in range(3):
+        body = {"givenName": f"S{n}", "surname": "X", "jobTitle": "Dev"}
+        body["singleValueExtendedProperties"] = [{"id": CRM_ID, "value": f"s{n}"}]
+        graph_http.post(path, json=body)
+    params = {"$select": "givenName,surname", "$expand": EXPAND_CRM}
+    values, _, pages = delta_round(graph_http, f"{path}/delta", page_size=1, **params)
+    assert pages == 3
+    assert [sorted(v) for v in values] == [
+        ["@odata.etag", "givenName", "id", "singleValueExtendedProperties", "surname"]
+    ] * 3
+    assert [crm_id_of(v) for v in values] == ["s0", "s1", "s2"]
+    one = graph_http.get(f"{path}/{values[0]['id']}", params={"$select": "jobTitle"}).json()
+    assert sorted(one) == ["@odata.etag", "id", "jobTitle"]
+
+
+def test_property_ids_in_any_case_name_the_ews_property(graph_http, ews_account):
+    lower = "string {00020329-0000-0000-c000-000000000046} name WessCrmId"
+    body = {"displayName": "Lo", "singleValueExtendedProperties": [{"id": lower, "value": "lc-1"}]}
+    doc = graph_http.post(f"{ALICE}/contacts", json=body).json()
+    assert getattr(ews_account.contacts.get(display_name="Lo"), CRM_ID_FIELD) == "lc-1"
+    expand = f"singleValueExtendedProperties($filter=id eq '{lower}')"
+    got = graph_http.get(f"{ALICE}/contacts/{doc['id']}", params={"$expand": expand}).json()
+    assert crm_id_of(got) == "lc-1"
+    bad = {"singleValueExtendedProperties": [{"id": "Text {nope} Name X", "value": "1"}]}
+    answer = graph_http.post(f"{ALICE}/contacts", json=bad)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "ErrorInvalidProperty"
+
+
+def test_an_item_changed_during_a_round_is_replayed_later_in_it(graph_http):
+    folder = _folder_id(graph_http)
+    path = f"{ALICE}/contactFolders/{folder}/contacts"
+    ids = [graph_http.post(path, json={"givenName": f"R{n}"}).json()["id"] for n in range(3)]
+    headers = {"Prefer": 'IdType="ImmutableId", odata.maxpagesize=1'}
+    first = graph_http.get(f"{path}/delta", headers=headers).json()
+    assert [v["id"] for v in first["value"]] == [ids[0]]
+    graph_http.patch(f"{ALICE}/contacts/{ids[0]}", json={"surname": "Later"})
+    graph_http.delete(f"{ALICE}/contacts/{ids[1]}")
+    rest, link, _ = delta_round(graph_http, first["@odata.nextLink"], page_size=1)
+    by_id = latest(first["value"] + rest)
+    assert by_id[ids[0]]["surname"] == "Later"  # the replay wins
+    assert by_id[ids[1]]["@removed"] == {"reason": "deleted"}  # deleted during the round
+    assert by_id[ids[2]]["givenName"] == "R2"
+    assert delta_round(graph_http, link)[0] == []

@@ -117,7 +117,11 @@ def test_injected_faults_per_mailbox_and_operation(ews_server, graph_http):
     assert graph_http.get(ALICE).json()["error"]["code"] == "ErrorAccessDenied"
     ews_server.inject("graph_gone", "graph:users.get")
     assert graph_http.get(ALICE).json()["error"]["code"] == "syncStateNotFound"
-    assert ews_server.counts["graph:users.get"] == 7
+    ews_server.inject("graph_timeout", "graph:*", retry_after=2)
+    timeout = graph_http.get(ALICE)
+    assert (timeout.status_code, timeout.headers["Retry-After"]) == (504, "2")
+    assert timeout.json()["error"]["code"] == "GatewayTimeout"
+    assert ews_server.counts["graph:users.get"] == 8
 
 
 def test_graph_faults_leave_ews_alone(ews_server, ews_account):

@@ -18,9 +18,10 @@ KINDS = (
     "graph_throttle",
     "graph_unavailable",
     "graph_denied",
+    "graph_timeout",
 )
 #: Faults answered by the Graph endpoint only (operation ``graph:<name>`` or ``graph:*``).
-GRAPH_KINDS = ("graph_gone", "graph_throttle", "graph_unavailable", "graph_denied")
+GRAPH_KINDS = ("graph_gone", "graph_throttle", "graph_unavailable", "graph_denied", "graph_timeout")
 #: Faults applied to an operation's answer (inside it), not instead of it.
 IN_ANSWER = ("invalid_sync_state", "response_code")
 

@@ -6,7 +6,7 @@ Importing the package registers every resource module's routes in ``router.ROUTE
 
 from __future__ import annotations
 
-from . import batch, contacts, messages, tasks, users  # noqa: F401 - registers their routes
+from . import batch, contacts, messages, tasks, translate, users  # noqa: F401 - registers routes
 from .controls import GraphControls
 from .router import PREFIX, ROUTES, GraphError, GraphRequest, handle, route
 

@@ -7,7 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lxml import etree
+
 from ..model import Folder, Item
+from ..xmlutil import tq
 from . import delta, props
 from .router import Answer, GraphError, GraphRequest, bad_request, not_found
 
@@ -21,8 +24,7 @@ class Resource:
     item_kind: str  # the EWS kind of its items ("Contact"...)
     folder_kinds: tuple[str, ...]  # EWS folder kinds holding them
     render: Render
-    #: JSON -> new element, and JSON -> changes on an element (None: read only)
-    new_elem: Callable[[dict], object] | None = None
+    #: writes a request's JSON members onto an item element (None: read only)
     apply: Callable[[object, dict], None] | None = None
     #: Graph well-known folder names -> EWS distinguished names
     well_known: dict[str, str] | None = None
@@ -42,8 +44,13 @@ def item_of(ctx: GraphRequest, resource: Resource, graph_id: str, folder: Folder
     return item
 
 
+def render(ctx: GraphRequest, resource: Resource, item: Item, shape: props.Shape) -> dict:
+    """``item`` as JSON, shaped by the request's ``$expand`` and ``$select``."""
+    return shape.apply(resource.render(ctx, item, shape.expand))
+
+
 def list_items(ctx: GraphRequest, resource: Resource, folder: Folder) -> Answer:
-    expand = props.parse_expand(ctx.query)
+    shape = props.Shape.from_query(ctx.query)
     wanted = props.parse_filter(ctx.query)
     top = _int_option(ctx, "$top", ctx.page_size)
     skip = _int_option(ctx, "$skip", 0)
@@ -53,7 +60,7 @@ def list_items(ctx: GraphRequest, resource: Resource, folder: Folder) -> Answer:
         if wanted is not None:
             items = [item for item in items if wanted(item)]
         page = items[skip : skip + top]
-        values = [resource.render(ctx, item, expand) for item in page]
+        values = [render(ctx, resource, item, shape) for item in page]
     doc: dict = {"value": values}
     if skip + top < len(items):
         query = {k: v for k, v in ctx.query.items() if k != "$skip"}
@@ -72,17 +79,19 @@ def _int_option(ctx: GraphRequest, name: str, default: int) -> int:
 
 
 def get_item(ctx: GraphRequest, resource: Resource, item: Item) -> Answer:
-    expand = props.parse_expand(ctx.query)
+    shape = props.Shape.from_query(ctx.query)
     with ctx.require_mailbox().lock:
-        return 200, resource.render(ctx, item, expand), {}
+        return 200, render(ctx, resource, item, shape), {}
 
 
 def create_item(ctx: GraphRequest, resource: Resource, folder: Folder) -> Answer:
-    if resource.new_elem is None:
+    if resource.apply is None:
         raise GraphError(405, "BadRequest", "This collection is read only.")
     if ctx.body is None:
         raise bad_request("A request body is required.")
-    item = ctx.require_mailbox().create_item(folder, resource.new_elem(ctx.body))
+    elem = etree.Element(tq(resource.item_kind))
+    resource.apply(elem, ctx.body)
+    item = ctx.require_mailbox().create_item(folder, elem)
     with ctx.require_mailbox().lock:
         return 201, resource.render(ctx, item, []), {}
 
@@ -127,4 +136,7 @@ def delete_item(ctx: GraphRequest, resource: Resource, item: Item) -> Answer:
 
 
 def delta_items(ctx: GraphRequest, resource: Resource, folder: Folder) -> Answer:
-    return delta.delta_page(ctx, folder, resource.render, props.parse_expand(ctx.query))
+    def one(ctx: GraphRequest, item: Item, shape: props.Shape) -> dict:
+        return render(ctx, resource, item, shape)
+
+    return delta.delta_page(ctx, folder, one, props.Shape.from_query(ctx.query))

@@ -11,7 +11,6 @@ CONTACTS = Resource(
     item_kind="Contact",
     folder_kinds=("ContactsFolder",),
     render=json_items.contact_json,
-    new_elem=json_items.new_contact,
     apply=json_items.apply_contact,
     well_known={"contacts": "contacts"},
 )

@@ -2,7 +2,8 @@
 
 A token binds one mailbox and folder, the change sequence number to resume after, whether
 it resumes a round (``$skiptoken``, nextLink) or starts the next one (``$deltatoken``,
-deltaLink), the sequence number the first round started at, the ``$expand`` asked for, and
+deltaLink), the sequence number the first round started at, the ``$expand`` and ``$select``
+asked for, and
 the generation of ``server.graph`` (``expire_delta_tokens`` bumps it), sealed with a CRC
 over the server's secret. Anything else - another mailbox or folder, a garbled or expired
 token - is ``410 syncStateNotFound``.
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..model import Folder, Item
+from .props import Shape
 from .router import Answer, GraphError, GraphRequest
 
 #: Superseded log entries a page may skip per entry it may return.
@@ -33,7 +35,7 @@ class Position:
     first_round: bool
     #: the sequence number when the first round started: deletes after it are reported
     round_start: int
-    expand: list[str]
+    shape: Shape
 
 
 def gone() -> GraphError:
@@ -52,7 +54,8 @@ def encode_token(ctx: GraphRequest, folder: Folder, kind: str, position: Positio
         "n": position.since,
         "f": position.first_round,
         "r": position.round_start,
-        "e": position.expand,
+        "e": position.shape.expand,
+        "x": position.shape.select,
     }
     text = json.dumps(doc, separators=(",", ":"))
     crc = zlib.crc32(f"{ctx.server.secret}|{text}".encode())
@@ -75,10 +78,11 @@ def decode_token(ctx: GraphRequest, folder: Folder, kind: str, token: str) -> Po
         or doc.get("s") != _scope(ctx, folder)
     ):
         raise gone()
-    return Position(int(doc["n"]), bool(doc["f"]), int(doc["r"]), list(doc["e"]))
+    shape = Shape(list(doc["e"]), doc.get("x"))
+    return Position(int(doc["n"]), bool(doc["f"]), int(doc["r"]), shape)
 
 
-def start_position(ctx: GraphRequest, folder: Folder, expand: list[str]) -> Position:
+def start_position(ctx: GraphRequest, folder: Folder, shape: Shape) -> Position:
     """Where a delta request resumes: its token's position, or a new first round."""
     skip = ctx.query.get("$skiptoken")
     if skip is not None:
@@ -86,23 +90,23 @@ def start_position(ctx: GraphRequest, folder: Folder, expand: list[str]) -> Posi
     delta = ctx.query.get("$deltatoken")
     if delta is not None:
         return decode_token(ctx, folder, "delta", delta)
-    return Position(0, True, ctx.require_mailbox().seq, expand)
+    return Position(0, True, ctx.require_mailbox().seq, shape)
 
 
 def delta_page(
     ctx: GraphRequest,
     folder: Folder,
-    render: Callable[[GraphRequest, Item, list[str]], dict],
-    expand: list[str],
+    render: Callable[[GraphRequest, Item, Shape], dict],
+    shape: Shape,
 ) -> Answer:
     """One page of a delta round over ``folder`` (see the module docstring)."""
     mailbox = ctx.require_mailbox()
     with mailbox.lock:
-        position = start_position(ctx, folder, expand)
+        position = start_position(ctx, folder, shape)
         values, last_seq, done = _scan(ctx, folder, position, render)
     position.since = last_seq
     if done:
-        after = Position(last_seq, False, position.round_start, position.expand)
+        after = Position(last_seq, False, position.round_start, position.shape)
         token = encode_token(ctx, folder, "delta", after)
         link = {"@odata.deltaLink": ctx.link({"$deltatoken": token})}
     else:
@@ -131,7 +135,7 @@ def _scan(ctx, folder: Folder, position: Position, render) -> tuple[list[dict], 
                 reason = "changed" if item_id in mailbox.moved_out else "deleted"
                 values.append({"id": ctx.removed_id_out(item_id), "@removed": {"reason": reason}})
         else:
-            values.append(render(ctx, entry, position.expand))
+            values.append(render(ctx, entry, position.shape))
         if read >= page:
             return values, last_seq, entries.at_end()
     return values, last_seq, True

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 
 import lxml.html
-from lxml import etree
 
 from ..model import ITEM_KINDS, Item
 from ..xmlutil import el, insert_ordered, sub, tq
@@ -157,13 +156,6 @@ def contact_json(ctx: GraphRequest, item: Item, expand: list[str]) -> dict:
     return doc
 
 
-def new_contact(body: dict) -> object:
-    """A ``t:Contact`` element from a create request's JSON."""
-    elem = etree.Element(tq("Contact"))
-    apply_contact(elem, body)
-    return elem
-
-
 def apply_contact(elem, body: dict) -> None:
     """Write the members present in ``body`` (create or PATCH) onto a ``t:Contact``."""
     for member, name in CONTACT_TEXT.items():
@@ -266,12 +258,6 @@ def task_json(ctx: GraphRequest, item: Item, expand: list[str]) -> dict:
     doc["dueDateTime"] = _graph_date(item.field_text("DueDate"))
     doc.update(props.expanded(item, expand))
     return doc
-
-
-def new_task(body: dict) -> object:
-    elem = etree.Element(tq("Task"))
-    apply_task(elem, body)
-    return elem
 
 
 def apply_task(elem, body: dict) -> None:

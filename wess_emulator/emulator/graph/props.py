@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from .. import mapi
 from ..model import Item
@@ -39,8 +40,27 @@ _PERCENT_KEY = ("Task", None, None, None, 0x8102)
 
 _ID = re.compile(
     r"^\s*(?P<type>\w+)\s+(?:\{(?P<guid>[0-9a-fA-F-]{36})\}\s+"
-    r"(?:Name\s+(?P<name>.+?)|Id\s+(?P<id>0x[0-9a-fA-F]+|\d+))|(?P<tag>0x[0-9a-fA-F]+))\s*$"
+    r"(?:Name\s+(?P<name>.+?)|Id\s+(?P<id>0x[0-9a-fA-F]+|\d+))|(?P<tag>0x[0-9a-fA-F]+))\s*$",
+    re.IGNORECASE,
 )
+#: Graph property types, any case -> the EWS PropertyType spelling.
+TYPES = {
+    name.lower(): name
+    for name in (
+        "String",
+        "Double",
+        "Integer",
+        "Long",
+        "Short",
+        "Float",
+        "Boolean",
+        "SystemTime",
+        "Binary",
+        "CLSID",
+        "Currency",
+        "ApplicationTime",
+    )
+}
 
 
 def ews_attrs(prop_id: str) -> dict[str, str]:
@@ -61,7 +81,10 @@ def ews_attrs(prop_id: str) -> dict[str, str]:
             attrs["PropertyName"] = m["name"]
         else:
             attrs["PropertyId"] = str(int(m["id"], 0))
-    attrs["PropertyType"] = m["type"]
+    kind = TYPES.get(m["type"].lower())
+    if kind is None:
+        raise GraphError(400, "ErrorInvalidProperty", f"Unknown property type in {prop_id!r}.")
+    attrs["PropertyType"] = kind
     return attrs
 
 
@@ -210,3 +233,28 @@ def parse_filter(query: dict[str, str]) -> Callable[[Item], bool] | None:
     value = m["value"].replace("''", "'")
     ews_attrs(prop_id)
     return lambda item: read(item, prop_id) == value
+
+
+#: Members every item keeps under ``$select`` (as Graph answers).
+ALWAYS_SELECTED = frozenset({"id", "@odata.etag", "singleValueExtendedProperties"})
+
+
+@dataclass
+class Shape:
+    """What a request asks of each item: the properties to expand and the members to keep
+    (``$select``; None: all)."""
+
+    expand: list[str]
+    select: list[str] | None = None
+
+    @classmethod
+    def from_query(cls, query: dict[str, str]) -> Shape:
+        select = query.get("$select")
+        fields = [f.strip() for f in select.split(",") if f.strip()] if select else None
+        return cls(parse_expand(query), fields)
+
+    def apply(self, doc: dict) -> dict:
+        if self.select is None:
+            return doc
+        keep = ALWAYS_SELECTED.union(self.select)
+        return {k: v for k, v in doc.items() if k in keep}

@@ -97,7 +97,7 @@ class GraphRequest:
     immutable: bool = False
     page_size: int = DEFAULT_PAGE
     mailbox: Mailbox | None = None
-    #: The ``{u}`` of the request path as sent (links are built with it).
+    #: The ``{u}`` of the request path, unquoted.
     user: str = ""
     operation: str = ""
     #: every ``Prefer`` value sent (a ``$batch`` passes its own on to sub-requests)
@@ -106,10 +106,6 @@ class GraphRequest:
     @property
     def graph_url(self) -> str:
         return self.server.graph_url
-
-    def user_url(self, rest: str = "") -> str:
-        """An absolute URL under this request's mailbox (``nextLink``, ``deltaLink``)."""
-        return f"{self.graph_url}/users/{urllib.parse.quote(self.user, safe='@')}{rest}"
 
     def link(self, query: dict[str, str]) -> str:
         """An absolute URL to this request's path with ``query`` (nextLink, deltaLink)."""
@@ -244,6 +240,7 @@ FAULT_ANSWERS = {
         "ErrorAccessDenied",
         "Access is denied. Check credentials and try again.",
     ),
+    "graph_timeout": (504, "GatewayTimeout", "The gateway did not receive a timely response."),
 }
 
 
@@ -256,7 +253,7 @@ def injected_fault(ctx: GraphRequest) -> None:
         return
     status, code, message = FAULT_ANSWERS[fault.kind]
     headers = {}
-    if status in (429, 503):
+    if status in (429, 503, 504):
         headers["Retry-After"] = str(fault.retry_after)
     raise GraphError(status, code, message, headers)
 

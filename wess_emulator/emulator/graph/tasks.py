@@ -11,7 +11,6 @@ TASKS = Resource(
     item_kind="Task",
     folder_kinds=("TasksFolder",),
     render=json_items.task_json,
-    new_elem=json_items.new_task,
     apply=json_items.apply_task,
 )
 LISTS = USER + r"/todo/lists"
