@@ -111,6 +111,7 @@ def test_a_token_refused_even_fresh_pauses_the_user(graph_site, emu, monkeypatch
     assert emu.counts["<token>"] == before + 1  # asked once more, not in a loop
     reason = graph_site("users", "show", "alice", "--json").json["paused_reason"]
     assert "refused the OAuth access token of app wess-app" in reason
+    assert "Tasks.ReadWrite.All" in reason  # what the Graph app needs, named
 
 
 def test_a_stored_link_to_another_host_is_never_requested(graph_site, emu, crm, home, ews_ca):
