@@ -57,3 +57,12 @@ def test_no_token_is_written_to_the_home(graph_site, emu, crm, home):
         if path.is_file():
             for token in emu._tokens:
                 assert token.encode() not in path.read_bytes(), path
+
+
+def test_the_checklist_gives_the_graph_admin_steps(graph_site):
+    lines = graph_site("checklist").stdout
+    assert "Microsoft Graph (transport graph)" in lines
+    assert "New-ManagementRoleAssignment -App wess-app" in lines
+    assert "Tasks.ReadWrite.All" in lines
+    graph_site("connection", "set", "--transport", "ews", "--skip-check")
+    assert "New-ManagementRoleAssignment" not in graph_site("checklist").stdout

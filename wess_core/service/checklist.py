@@ -40,8 +40,11 @@ def checklist(ctx: Context) -> list[str]:
     )
     lines.append(
         "Exchange Online: EWS is blocked from October 2026; on-premises Exchange keeps EWS. "
-        "Exchange Online needs OAuth (an app registration with full_access_as_app)."
+        "Exchange Online needs OAuth (an app registration with full_access_as_app), or "
+        "Microsoft Graph: wess connection set --transport graph."
     )
+    if account.transport == "graph":
+        lines.append(_graph_steps(account))
     addresses = conf.get("source_addresses") or []
     if addresses:
         lines.append(
@@ -70,3 +73,22 @@ def checklist(ctx: Context) -> list[str]:
         + f"; {account.licences_total} licence(s) purchased."
     )
     return [f"{i}. {line}" for i, line in enumerate(lines, 1)]
+
+
+def _graph_steps(account) -> str:
+    """What an Exchange Online admin sets up for the ``graph`` transport: the app's
+    Graph permissions, and its mailboxes scoped with RBAC for Applications
+    (ApplicationImpersonation is gone there)."""
+    app = (account.strategy_settings.get("oauth") or {}).get("client_id") or "CLIENT_ID"
+    return (
+        f"Microsoft Graph (transport graph): give the app registration {app} the application "
+        "permissions Contacts.ReadWrite, Calendars.ReadWrite, Mail.Read and "
+        "Tasks.ReadWrite.All with admin consent; then, in Exchange Online PowerShell, limit "
+        "it to the synced mailboxes with RBAC for Applications: New-ServicePrincipal -AppId "
+        f"{app} -ObjectId OBJECT_ID -DisplayName WESS; New-ManagementScope -Name 'WESS users' "
+        "-RecipientRestrictionFilter \"MemberOfGroup -eq 'DN of the WESS users group'\"; "
+        f"New-ManagementRoleAssignment -App {app} -Role 'Application Contacts.ReadWrite' "
+        "-CustomResourceScope 'WESS users' (likewise 'Application Calendars.ReadWrite' and "
+        "'Application Mail.Read'). A mailbox outside the scope is refused (403): its user is "
+        "paused with that reason until the scope includes it and the settings are saved."
+    )
