@@ -176,6 +176,12 @@ class Transport(Protocol):
     .credential(connection)``. Without ``check`` the core builds the transport as the
     check. ``settings`` (a tuple of ``Setting``) declares what the transport needs
     configured; it reads them as ``connection.settings[name]``.
+
+    Switching transports: a transport may name its ids with ``id_space`` (``"ews"``,
+    ``"graph"``). When a folder's stored ids are another space's, the engine asks the
+    optional ``adopt_ids(folder, item_ids, from_space) -> dict[old_id, new_id]`` for
+    what it can convert, keeps those pairs, and links the rest again by CRM id or match
+    keys (``wess_core.sync.engine.adopt``); nothing is created or deleted by a switch.
     """
 
     #: The most inputs the engine may pass to one get / create / update / delete.

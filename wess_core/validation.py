@@ -11,6 +11,11 @@ from wess_core.errors import ValidationError, quote
 from wess_core.store import check_name_part
 
 O365_EWS_URL = "https://outlook.office365.com/EWS/Exchange.asmx"
+#: EWS hosts of Exchange Online (worldwide, US government, 21Vianet): EWS is blocked there
+#: from October 2026, so an account pointing at one should use Microsoft Graph.
+EXCHANGE_ONLINE_HOSTS = frozenset(
+    {"outlook.office365.com", "outlook.office.com", "outlook.office365.us", "partner.outlook.cn"}
+)
 MAX_FIELD = 256
 #: Longest password or client secret accepted (bytes, UTF-8): real ones are far shorter,
 #: and every command reads the whole users file, so one huge secret would slow them all.
@@ -169,3 +174,9 @@ def token_scope(value: str) -> str:
     if not value.startswith("https://") or not value.endswith("/.default"):
         raise ValueError("expected https://RESOURCE/.default")
     return value
+
+
+def is_exchange_online(url: str | None) -> bool:
+    """Whether an EWS URL is Exchange Online's (where EWS is being switched off)."""
+    host = (urlsplit(url).hostname or "").lower() if url else ""
+    return host in EXCHANGE_ONLINE_HOSTS

@@ -4,23 +4,9 @@ emulator's Graph endpoint over real HTTPS on 127.0.0.1."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from tests.support import CLIENT_SECRET, oauth_args, populate
-from wess_emulator.emulator import EmulatorServer
-
-
-@pytest.fixture
-def emu(ews_ca) -> Iterator[EmulatorServer]:
-    """A started emulator with alice, bob and the OAuth app ``wess-app``."""
-    server = populate(EmulatorServer(validate=True, ca=ews_ca)).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-    assert not server.errors, server.errors
+from tests.support import CLIENT_SECRET, oauth_args
 
 
 @pytest.fixture

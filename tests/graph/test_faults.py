@@ -111,6 +111,7 @@ def test_a_token_refused_even_fresh_pauses_the_user(graph_site, emu, monkeypatch
     assert emu.counts["<token>"] == before + 1  # asked once more, not in a loop
     reason = graph_site("users", "show", "alice", "--json").json["paused_reason"]
     assert "refused the OAuth access token of app wess-app" in reason
+    assert "Tasks.ReadWrite.All" in reason  # what the Graph app needs, named
 
 
 def test_a_stored_link_to_another_host_is_never_requested(graph_site, emu, crm, home, ews_ca):
@@ -130,3 +131,24 @@ def test_a_stored_link_to_another_host_is_never_requested(graph_site, emu, crm, 
     assert data["folders"]["contacts"]["full_resync"] is True
     assert data["total_changes"] == 0 and _counts(emu, crm) == (3, 3)
     assert graph_requests(emu.counts)["graph:contacts.delta"] == 1
+
+
+def test_a_graph_service_that_does_not_answer_ends_the_run_without_a_pause(graph_site, emu):
+    graph_sync(graph_site)
+    closed = "https://127.0.0.1:1/graph/v1.0"  # connection refused
+    r = graph_site("connection", "set", "--option", f"graph_url={closed}", "--skip-check")
+    assert r.exit_code == 0, r.stderr
+    r = graph_site("sync", "alice", "--json")
+    assert r.exit_code == 1
+    assert "cannot reach Microsoft Graph at 127.0.0.1:1" in r.json["folders"]["contacts"]["failed"]
+    assert graph_site("users", "show", "alice", "--json").json["paused_reason"] is None
+
+
+def test_a_stalled_answer_is_cut_at_the_request_deadline(graph_site, emu):
+    graph_sync(graph_site)
+    assert graph_site("config", "set", "request_deadline_seconds", "1").exit_code == 0
+    emu.set_latency(3, operation="graph:contacts.delta")
+    r = graph_site("sync", "alice", "--json")
+    assert r.exit_code == 1
+    assert "did not answer within 1 s (request_deadline_seconds)" in r.stderr, r.stderr
+    assert graph_site("users", "show", "alice", "--json").json["paused_reason"] is None

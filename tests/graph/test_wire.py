@@ -15,7 +15,7 @@ from wess_core.strategies import (
     MailboxUnavailable,
 )
 from wess_plugins.transport_graph.batch import chunks
-from wess_plugins.transport_graph.client import is_under, query_string
+from wess_plugins.transport_graph.client import GraphClient, is_under, query_string
 from wess_plugins.transport_graph.errors import error_for
 from wess_plugins.transport_graph.transport import if_match
 
@@ -94,3 +94,12 @@ def test_access_denied_pauses_the_user_with_the_rbac_reason():
     assert "outside the app's RBAC management scope" in str(denied)
     unknown = error_for(404, _error("Request_ResourceNotFound"), mailbox="x@example.com")
     assert isinstance(unknown, MailboxUnavailable) and unknown.gone
+
+
+def test_parameters_join_a_link_that_has_its_own_query():
+    client = GraphClient(BASE, "a@b.com", provider=None, scope="s")
+    link = f"{BASE}/users/a@b.com/events/delta?$skiptoken=x"
+    assert client.url(link, {"$top": 5}) == link + "&$top=5"
+    assert client.url("/users/a@b.com", {"$top": 5}) == f"{BASE}/users/a@b.com?$top=5"
+    with pytest.raises(FolderUnavailable):
+        client.url("https://elsewhere.example/v1.0/users/a@b.com")

@@ -136,6 +136,8 @@ def connection_set(
             "Connection settings saved; not checked yet: no user has complete credentials. "
             "Check later with: wess test-connection LOGIN"
         )
+    if data.get("suggestion"):
+        text += "\n" + data["suggestion"]
     emit(data, as_json, text)
 
 

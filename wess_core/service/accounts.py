@@ -221,7 +221,25 @@ def set_connection(
         edit_account(ctx, change)
     if verified:
         _resume_everyone(ctx)
-    return {**show_account(ctx), "checked_with": checked_with}
+    data = {**show_account(ctx), "checked_with": checked_with}
+    if transport is None and data.get("transport", "ews") == "ews" and _on_exchange_online(ctx):
+        data["suggestion"] = GRAPH_SUGGESTION
+    return data
+
+
+#: What ``connection set`` adds when the account's EWS URL is Exchange Online's.
+GRAPH_SUGGESTION = (
+    "This is Exchange Online, where EWS is blocked from October 2026 (switched off in "
+    "April 2027): sync over Microsoft Graph with 'wess connection set --transport graph' "
+    "(OAuth; see 'wess checklist')."
+)
+
+
+def _on_exchange_online(ctx: Context) -> bool:
+    """The account's URL, or a URL Autodiscover found for a user, is Exchange Online's."""
+    if validation.is_exchange_online(load_account(ctx).ews_url):
+        return True
+    return any(validation.is_exchange_online(p.discovered_ews_url) for p in list_profiles(ctx))
 
 
 def _resume_everyone(ctx: Context) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from wess_core import plugins
 from wess_core.service.accounts import load_account, settings
 from wess_core.service.context import Context
 from wess_core.validation import O365_EWS_URL
@@ -12,6 +15,34 @@ def checklist(ctx: Context) -> list[str]:
     ctx.require_admin()
     account = load_account(ctx)
     conf = settings(ctx)
+    lines: list[str] = []
+    for name in _transports_in_use(ctx, account):
+        steps = getattr(plugins.transports().get(name), "checklist_steps", None)
+        if steps is not None:  # the transport knows what its server needs
+            lines.extend(steps(account))
+    if not lines:
+        lines.extend(_ews_steps(account))
+    lines.append(
+        "Multi-factor authentication: users with MFA need an app password (auth "
+        "'app_password'), or use OAuth (auth 'oauth', required for Exchange Online)."
+    )
+    lines.extend(_common_steps(account, conf))
+    return [f"{i}. {line}" for i, line in enumerate(lines, 1)]
+
+
+def _transports_in_use(ctx: Context, account: Any) -> list[str]:
+    """The account's default transport first, then the others users were given."""
+    from wess_core.service.profiles import list_profiles
+
+    names = [account.transport or "ews"]
+    for profile in list_profiles(ctx):
+        if profile.transport and profile.transport not in names:
+            names.append(profile.transport)
+    return names
+
+
+def _ews_steps(account: Any) -> list[str]:
+    """What EWS needs: the URL, the service account, Exchange Online's end of EWS."""
     lines: list[str] = []
     if account.ews_url and account.discovery == "manual":
         lines.append(f"EWS URL: {account.ews_url} (entered by hand).")
@@ -35,13 +66,16 @@ def checklist(ctx: Context) -> list[str]:
             "wess connection set --impersonation-user USER --password-stdin"
         )
     lines.append(
-        "Multi-factor authentication: users with MFA need an app password (auth "
-        "'app_password'), or use OAuth (auth 'oauth', required for Exchange Online)."
-    )
-    lines.append(
         "Exchange Online: EWS is blocked from October 2026; on-premises Exchange keeps EWS. "
-        "Exchange Online needs OAuth (an app registration with full_access_as_app)."
+        "For Exchange Online use Microsoft Graph: wess connection set --transport graph "
+        "(then this checklist shows its steps)."
     )
+    return lines
+
+
+def _common_steps(account: Any, conf: dict[str, Any]) -> list[str]:
+    """Firewall, TLS, module and licences: whatever the transport."""
+    lines: list[str] = []
     addresses = conf.get("source_addresses") or []
     if addresses:
         lines.append(
@@ -69,4 +103,4 @@ def checklist(ctx: Context) -> list[str]:
         )
         + f"; {account.licences_total} licence(s) purchased."
     )
-    return [f"{i}. {line}" for i, line in enumerate(lines, 1)]
+    return lines

@@ -263,6 +263,9 @@ class FolderState:
     held: dict[str, HeldEntry] = field(default_factory=dict)
     #: Mailbox item ids / CRM ids a person asked not to sync (``wess ignore``) → since.
     ignored: dict[str, str] = field(default_factory=dict)
+    #: Whose ids the rows hold: the transport's ``id_space`` ("ews", "graph") when they
+    #: were written; ``None`` before transports declared one (then: EWS ids).
+    id_space: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.rows, MemoryRows | SqliteRows):
@@ -307,6 +310,7 @@ class FolderState:
             "retry_records": dict(self.retry_records),
             "held": {rid: entry.to_dict() for rid, entry in self.held.items()},
             "ignored": dict(self.ignored),
+            "id_space": self.id_space,
         }
 
     @classmethod
@@ -323,6 +327,7 @@ class FolderState:
             retry_records=dict(data.get("retry_records") or {}),
             held=held_entries(data.get("held")),
             ignored=dict(data.get("ignored") or {}),
+            id_space=data.get("id_space"),
         )
 
     def frozen_ids(self) -> tuple[set[str], set[str]]:

@@ -83,6 +83,8 @@ class EwsTransport(BatchedCalls):
 
     #: The core discovers the EWS URL before building one (``strategies.Transport``).
     needs_ews_url = True
+    #: Stored item ids are EWS ids (another transport converts them on a switch).
+    id_space = "ews"
     #: What an admin may configure for EWS (``--option token_scope=...``).
     settings = (
         Setting(

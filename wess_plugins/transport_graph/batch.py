@@ -3,11 +3,14 @@
 Graph takes at most 20 sub-requests per batch and answers them in any order; one
 sub-request may be throttled (429 with its own ``Retry-After``) while the others are
 done, so only those are sent again, after the longest wait they asked for. A
-sub-request that ``dependsOn`` others goes in the same batch as them.
+sub-request that ``dependsOn`` others goes in the same batch as them. The batches of one
+call go side by side, as many as the mailbox's slots allow (one batch takes one).
 """
 
 from __future__ import annotations
 
+import contextvars
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from wess_core import deadlines
@@ -22,6 +25,8 @@ __all__ = ["MAX_BATCH", "chunks", "run"]
 MAX_BATCH = 20
 #: Rounds of sending again the sub-requests answered 429 (the first one not counted).
 MAX_RETRIES = 4
+#: Batches of one call sent side by side (each takes one of the mailbox's four slots).
+PARALLEL = 4
 #: Longer waits are not spent within the run: those answers stay 429 (``MailboxBusy``).
 MAX_WAIT_SECONDS = 120.0
 
@@ -83,6 +88,19 @@ def _send(client: GraphClient, chunk: list[dict[str, Any]]) -> dict[str, dict[st
     return out
 
 
+def _send_all(client: GraphClient, batches: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    """Every batch's answers; several batches go side by side, each thread in the
+    caller's context (its deadlines)."""
+    if len(batches) <= 1:
+        return _send(client, batches[0]) if batches else {}
+    answers: dict[str, dict[str, Any]] = {}
+    with ThreadPoolExecutor(max_workers=min(PARALLEL, len(batches))) as pool:
+        sent = [pool.submit(contextvars.copy_context().run, _send, client, b) for b in batches]
+        for future in sent:
+            answers.update(future.result())
+    return answers
+
+
 def _without_done_dependencies(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The requests sent again, depending only on each other (the rest is done)."""
     ids = {str(r["id"]) for r in requests}
@@ -102,8 +120,7 @@ def run(client: GraphClient, requests: list[dict[str, Any]]) -> dict[str, dict[s
     answers: dict[str, dict[str, Any]] = {}
     pending = list(requests)
     for round_ in range(MAX_RETRIES + 1):
-        for chunk in chunks(pending):
-            answers.update(_send(client, chunk))
+        answers.update(_send_all(client, chunks(pending)))
         throttled = {str(r["id"]) for r in pending if answers[str(r["id"])]["status"] == 429}
         if not throttled or round_ == MAX_RETRIES:
             break

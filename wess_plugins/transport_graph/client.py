@@ -27,7 +27,12 @@ import requests
 from wess_core import deadlines, http
 from wess_core.errors import CredentialsRejected, WessError
 from wess_core.library_logs import TLS_HINT, is_tls_failure
-from wess_core.strategies import AccessToken, MailboxUnavailable, TokenProvider
+from wess_core.strategies import (
+    AccessToken,
+    FolderUnavailable,
+    MailboxUnavailable,
+    TokenProvider,
+)
 from wess_plugins.transport_graph import batch as batching
 from wess_plugins.transport_graph.errors import BUSY_STATUSES, error_for, retry_after
 
@@ -171,14 +176,17 @@ class GraphClient:
         """The absolute URL of a path below ``base_url``; a link must already be under it."""
         if "://" in path_or_url:
             if not is_under(self.base_url, path_or_url):
-                raise MailboxUnavailable(
+                raise FolderUnavailable(
                     f"Microsoft Graph sent a link outside {self.base_url}; not followed",
-                    credentials=False,
-                    rediscover=False,
                     code="ForeignLink",
                 )
-            return path_or_url + query_string(params)
-        return self.base_url + "/" + path_or_url.lstrip("/") + query_string(params)
+            url = path_or_url
+        else:
+            url = self.base_url + "/" + path_or_url.lstrip("/")
+        query = query_string(params)
+        if query and "?" in url:  # a link that has its own query already
+            query = "&" + query[1:]
+        return url + query
 
     def send(
         self,

@@ -25,7 +25,14 @@ from wess_core.strategies import (
 from wess_plugins.transport_graph.client import GraphClient, is_under
 from wess_plugins.transport_graph.fields import FROM_GRAPH, crm_id_of, modified_of
 
-__all__ = ["PAGE_SIZE", "changekey_of", "folder_id_in", "page", "to_mailbox_item"]
+__all__ = [
+    "PAGE_SIZE",
+    "changekey_of",
+    "check_token",
+    "folder_id_in",
+    "page",
+    "to_mailbox_item",
+]
 
 log = logging.getLogger(__name__)
 
@@ -75,18 +82,30 @@ def _change(folder: str, entry: dict[str, Any]) -> MailboxChange:
     return MailboxChange(item_id=item_id, changekey=item.changekey, item=item)
 
 
-def page(
-    client: GraphClient, folder: str, link: str, params: dict[str, Any] | None = None
-) -> ChangesPage:
-    """One page of a delta round at ``link`` (a start path with ``params``, or a link)."""
-    if "://" in link and not is_under(client.base_url, link):
+def check_token(client: GraphClient, folder: str, token: str) -> str:
+    """A stored token, if it is a link under this transport's ``graph_url``; anything
+    else (another service's link, not a link at all) is a lost token: the engine reads
+    the folder again in full, and the token goes nowhere."""
+    if not is_under(client.base_url, token):
         raise InvalidSyncState(
             f"the stored {folder} sync token is not a link of {client.base_url}; "
             "the folder is read again in full",
             code="ForeignToken",
         )
+    return token
+
+
+def page(
+    client: GraphClient,
+    folder: str,
+    link: str,
+    params: dict[str, Any] | None = None,
+    page_size: int = PAGE_SIZE,
+) -> ChangesPage:
+    """One page of a delta round at ``link`` (a start path with ``params``, or a link
+    :func:`check_token` let through)."""
     try:
-        answer = client.get(link, params, prefer=f"odata.maxpagesize={PAGE_SIZE}")
+        answer = client.get(link, params, prefer=f"odata.maxpagesize={page_size}")
     except ItemNotFound as exc:
         raise FolderUnavailable(
             f"Microsoft Graph has no {folder} folder for {client.mailbox}: {exc}",

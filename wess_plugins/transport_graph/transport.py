@@ -85,8 +85,11 @@ class GraphTransport:
         """The credential check on save: read the user and their contacts folder."""
         check_mailbox(connection)
 
-    def __init__(self, connection: Any, client: GraphClient | None = None) -> None:
+    def __init__(
+        self, connection: Any, client: GraphClient | None = None, page_size: int = delta.PAGE_SIZE
+    ) -> None:
         self.connection = connection
+        self.page_size = page_size
         self.client = client or open_client(connection)
         self.user = self.client.user_path
         #: Folder ids: the default contact folder's, To Do's default list's.
@@ -147,18 +150,22 @@ class GraphTransport:
         if folder == "calendar":
             return self._calendar_part().changes(token)
         if token:
-            if folder not in self._folder_ids and delta.folder_id_in(folder, token):
-                self._folder_ids[folder] = delta.folder_id_in(folder, token) or ""
-            return delta.page(self.client, folder, token)
+            link = delta.check_token(self.client, folder, token)
+            named = delta.folder_id_in(folder, link)
+            if named and folder not in self._folder_ids:
+                self._folder_ids[folder] = named
+            return delta.page(self.client, folder, link, page_size=self.page_size)
         self._collection(folder)  # unknown folders refused before any request
         start = f"{self._collection(folder)}/delta"
-        return delta.page(self.client, folder, start, {"$expand": EXPAND[folder]})
+        params = {"$expand": EXPAND[folder]}
+        return delta.page(self.client, folder, start, params, self.page_size)
 
     def get(self, folder: str, item_ids: Sequence[str]) -> list[Any]:
         if folder == "calendar":
             return self._calendar_part().get(item_ids)
         if not item_ids:
             return []
+        self._collection(folder)
         query = query_string({"$expand": EXPAND[folder]})
         requests = [
             {"id": str(n), "method": "GET", "url": self._item_path(folder, i) + query}
@@ -183,6 +190,7 @@ class GraphTransport:
             return []
         if folder in READ_ONLY:
             return [_read_only(folder) for _ in refs]
+        self._collection(folder)
         requests = [
             {"id": str(n), "method": "DELETE", "url": self._item_path(folder, r.item_id)}
             for n, r in enumerate(refs)
@@ -223,6 +231,7 @@ class GraphTransport:
             return []
         if folder in READ_ONLY:
             return [_read_only(folder) for _ in inputs]
+        self._collection(folder)  # the folder's id: its failure is the whole call's
         out: list[Any] = [None] * len(inputs)
         requests = []
         for n, given in enumerate(inputs):

@@ -1,6 +1,7 @@
 """The sync engine: one function per folder over a status table (vdirsyncer style).
 
-``sync_folder`` runs five stages, one module each, with typed values between them:
+``sync_folder`` runs five stages, one module each, with typed values between them
+(after ``adopt``, which converts stored ids when the user switched transports):
 
 1. **Gather** (``gather``): both sides' changes since the stored token and cursor, plus
    the ids that failed last run → ``Changes``. Plain changes are carried out while the
@@ -33,7 +34,7 @@ import logging
 from collections.abc import Callable, Iterable
 
 from wess_core.strategies import CrmBackend, ItemType, MailboxUnavailable, Transport
-from wess_core.sync.engine import apply, commit, gather, stream, trust
+from wess_core.sync.engine import adopt, apply, commit, gather, stream, trust
 from wess_core.sync.engine.context import (
     DEFAULT_BATCH_SIZE,
     FolderRun,
@@ -72,6 +73,8 @@ assert set(MAILBOX_WRITES) | set(CRM_WRITES) | {Kind.LINK, Kind.UNLINK, Kind.HOL
 
 def run_folder(run: FolderRun) -> FolderResult:
     """The stages, in order, for one folder."""
+    # 0. adopt: stored ids from another transport's id space are converted or unlinked
+    adopt.adopt(run)
     # 1. gather (a run that writes carries out plain changes page by page meanwhile)
     changes = gather.gather(run, on_page=None if run.dry_run else stream.Streamer(run))
     # 2. trust: frozen ids out, decisions in, content the plan needs, unmappable out

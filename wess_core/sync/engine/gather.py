@@ -204,8 +204,8 @@ def fill_content(run: FolderRun, changes: Changes) -> None:
     for crm_id, record in run.get_records(sorted(want_records)).items():
         if record is not None:
             records[crm_id] = record
-    if not run.two_way:
-        return
+    if not run.two_way or run.result.full_resync:
+        return  # a full listing listed every item there is: one it did not is gone
     want_items = {
         record.exchange_id
         for crm_id, record in records.items()
