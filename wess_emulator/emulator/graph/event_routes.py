@@ -7,7 +7,6 @@ and ``/calendarView/delta`` (see ``calendar_view``)."""
 from __future__ import annotations
 
 import copy
-import urllib.parse
 
 from .. import recurrence
 from ..model import Item
@@ -39,7 +38,7 @@ def _json(ctx: GraphRequest, item: Item) -> dict:
     return doc
 
 
-def _page(ctx: GraphRequest, values: list[dict], path: str) -> dict:
+def _page(ctx: GraphRequest, values: list[dict]) -> dict:
     """One page of a plain list (``$skip`` in the nextLink, the query kept)."""
     try:
         skip = int(ctx.query.get("$skip") or 0)
@@ -49,7 +48,7 @@ def _page(ctx: GraphRequest, values: list[dict], path: str) -> dict:
     doc: dict = {"value": values[skip : skip + size]}
     if skip + size < len(values):
         query = {**ctx.query, "$skip": str(skip + size)}
-        doc["@odata.nextLink"] = ctx.user_url(path) + "?" + urllib.parse.urlencode(query)
+        doc["@odata.nextLink"] = ctx.link(query)
     return doc
 
 
@@ -64,7 +63,7 @@ def list_events(ctx: GraphRequest, match) -> tuple:
             if i.kind == "CalendarItem" and wanted(i)
         ]
         values = [_json(ctx, i) for i in items]
-    return 200, _page(ctx, values, "/events"), {}
+    return 200, _page(ctx, values), {}
 
 
 @route("POST", EVENTS, "events.create")
@@ -138,8 +137,7 @@ def event_instances(ctx: GraphRequest, match) -> tuple:
         if master.is_recurring_master:
             found = calendar_view.instances(mailbox, master, lo, hi)
         values = [_json(ctx, inst) for inst, _ in found]
-    path = f"/events/{urllib.parse.quote(match['event'])}/instances"
-    return 200, _page(ctx, values, path), {}
+    return 200, _page(ctx, values), {}
 
 
 @route("GET", USER + r"/calendarView/delta", "events.delta")
@@ -170,10 +168,9 @@ def calendar_view_delta(ctx: GraphRequest, match) -> tuple:
         ) from None
     end = start + ctx.page_size
     doc: dict = {"value": rnd.changes[start:end]}
-    link = ctx.user_url("/calendarView/delta")
     if end < len(rnd.changes):
-        doc["@odata.nextLink"] = f"{link}?$skiptoken={key}.{end}"
+        doc["@odata.nextLink"] = ctx.link({"$skiptoken": f"{key}.{end}"})
     else:
         token = calendar_view.save_snapshot(mailbox, rnd.snapshot)
-        doc["@odata.deltaLink"] = f"{link}?$deltatoken={token}"
+        doc["@odata.deltaLink"] = ctx.link({"$deltatoken": token})
     return 200, doc, {}
