@@ -85,6 +85,13 @@ class GraphTransport:
         """The credential check on save: read the user and their contacts folder."""
         check_mailbox(connection)
 
+    @staticmethod
+    def checklist_steps(account: Any) -> list[str]:
+        """The IT checklist's lines for an account on Graph."""
+        from wess_plugins.transport_graph.checklist import checklist_steps
+
+        return checklist_steps(account)
+
     def __init__(
         self, connection: Any, client: GraphClient | None = None, page_size: int = delta.PAGE_SIZE
     ) -> None:
