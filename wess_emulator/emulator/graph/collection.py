@@ -4,6 +4,7 @@ delta. Each resource module describes itself with a :class:`Resource`."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -90,10 +91,18 @@ def create_item(ctx: GraphRequest, resource: Resource, folder: Folder) -> Answer
     if ctx.body is None:
         raise bad_request("A request body is required.")
     elem = etree.Element(tq(resource.item_kind))
-    resource.apply(elem, ctx.body)
+    _apply(resource, elem, ctx.body)
     item = ctx.require_mailbox().create_item(folder, elem)
     with ctx.require_mailbox().lock:
         return 201, resource.render(ctx, item, []), {}
+
+
+def _apply(resource: Resource, elem, body: dict) -> None:
+    """``resource.apply``, with text XML cannot hold (NUL, control characters) refused."""
+    try:
+        resource.apply(elem, body)
+    except ValueError as e:  # lxml: "All strings must be XML compatible"
+        raise GraphError(400, "ErrorInvalidProperty", f"Invalid property value: {e}") from None
 
 
 def check_if_match(ctx: GraphRequest, item: Item) -> None:
@@ -120,7 +129,9 @@ def update_item(ctx: GraphRequest, resource: Resource, item: Item) -> Answer:
     mailbox = ctx.require_mailbox()
     with mailbox.lock:
         check_if_match(ctx, item)
-        resource.apply(item.elem, ctx.body)
+        changed = copy.deepcopy(item.elem)  # all of the request or none of it
+        _apply(resource, changed, ctx.body)
+        item.elem = changed
         mailbox.update_item(item)
         return 200, resource.render(ctx, item, []), {}
 

@@ -31,6 +31,7 @@ class GraphControls:
         self.generation = 1
         #: Highest number of requests seen in flight at once for one mailbox.
         self.peak_in_flight = 0
+        self._ids: dict[str, str] = {}  # user id -> e-mail, for the users seen so far
 
     # ---------------------------------------------------------------- RBAC scope
     def deny(self, email: str) -> None:
@@ -82,7 +83,8 @@ class GraphControls:
         mailbox = self._server.mailbox(ref)
         if mailbox is not None:
             return mailbox
-        for user in self._server.users_snapshot():
-            if self.user_id(user.mailbox) == ref.lower():
-                return user.mailbox
-        return None
+        users = self._server.users_snapshot()
+        if len(self._ids) != len(users):
+            self._ids = {self.user_id(u.mailbox): u.email for u in users}
+        email = self._ids.get(ref.lower())
+        return self._server.mailbox(email) if email else None
