@@ -59,10 +59,12 @@ def test_no_token_is_written_to_the_home(graph_site, emu, crm, home):
                 assert token.encode() not in path.read_bytes(), path
 
 
-def test_the_checklist_gives_the_graph_admin_steps(graph_site):
+def test_the_checklist_gives_the_graph_admin_steps(graph_site, emu):
     lines = graph_site("checklist").stdout
-    assert "Microsoft Graph (transport graph)" in lines
+    assert f"1. Microsoft Graph: {emu.graph_url} (transport graph)." in lines
+    assert "the OAuth app wess-app of tenant contoso (configured)" in lines
     assert "New-ManagementRoleAssignment -App wess-app" in lines
     assert "Tasks.ReadWrite.All" in lines
+    assert "EWS URL" not in lines and "Firewall" in lines
     graph_site("connection", "set", "--transport", "ews", "--skip-check")
     assert "New-ManagementRoleAssignment" not in graph_site("checklist").stdout

@@ -11,6 +11,7 @@ property the EWS transport writes, sent in the create's body. The calendar is
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -39,10 +40,14 @@ from wess_plugins.transport_graph.fields import CRM_ID_PROPERTY, EXPAND, TO_GRAP
 
 __all__ = ["GraphTransport"]
 
+log = logging.getLogger(__name__)
+
 #: Folders whose items WESS never writes (mail is synced from Exchange to the CRM only).
 READ_ONLY = frozenset({"inbox", "sentitems"})
 #: Why the calendar is skipped by an installation without the Graph calendar module.
 NO_CALENDAR = "this installation of the graph transport has no calendar (calendar.py)"
+#: Ids per translateExchangeIds call (Graph's limit).
+TRANSLATE_BATCH = 1000
 #: Inputs per bulk call: five ``$batch`` requests of 20.
 BATCH_SIZE = 100
 
@@ -79,11 +84,20 @@ class GraphTransport:
         ),
     )
     max_batch = BATCH_SIZE
+    #: Stored item ids are Graph's immutable ids (EWS ids are converted on a switch).
+    id_space = "graph"
 
     @staticmethod
     def check(connection: Any) -> None:
         """The credential check on save: read the user and their contacts folder."""
         check_mailbox(connection)
+
+    @staticmethod
+    def checklist_steps(account: Any) -> list[str]:
+        """The IT checklist's lines for an account on Graph."""
+        from wess_plugins.transport_graph.checklist import checklist_steps
+
+        return checklist_steps(account)
 
     def __init__(
         self, connection: Any, client: GraphClient | None = None, page_size: int = delta.PAGE_SIZE
@@ -196,6 +210,32 @@ class GraphTransport:
             for n, r in enumerate(refs)
         ]
         return self._answers(requests, lambda answer, _: None, missing_is_done=True)
+
+    def adopt_ids(self, folder: str, item_ids: Sequence[str], from_space: str) -> dict[str, str]:
+        """EWS ids of a user switched to Graph, as immutable ids (``translateExchangeIds``,
+        1000 a call); ids it does not know are left out. Microsoft refuses the call to
+        app-only tokens (403): then nothing is converted and the engine links the items
+        again by the CRM id WESS stored on them or by match keys."""
+        if from_space != "ews" or not item_ids:
+            return {}
+        out: dict[str, str] = {}
+        ids = list(dict.fromkeys(item_ids))
+        for start in range(0, len(ids), TRANSLATE_BATCH):
+            body = {
+                "inputIds": ids[start : start + TRANSLATE_BATCH],
+                "sourceIdType": "ewsId",
+                "targetIdType": "restImmutableEntryId",
+            }
+            answer = self.client.send("POST", f"{self.user}/translateExchangeIds", body=body)
+            if answer.status == 403:
+                log.info("%s: translateExchangeIds refused; links are found again", folder)
+                return {}
+            if not answer.ok:
+                raise self.client.error_for(answer.status, answer.body, answer.headers)
+            for pair in (answer.body or {}).get("value") or ():
+                if isinstance(pair, dict) and pair.get("sourceId") and pair.get("targetId"):
+                    out[str(pair["sourceId"])] = str(pair["targetId"])
+        return out
 
     # -- writes --------------------------------------------------------------------------
 
