@@ -4,64 +4,19 @@ occurrence goes both ways as one record and a second run changes nothing; edits 
 deletes in Exchange reach the CRM; a lost token resyncs without deleting or doubling
 the meetings outside the calendar window.
 
-Dates are relative to today: the calendar window runs from 90 days back to a year
-ahead of the day a round begins."""
+Dates are relative to today (``tests.support.graph_calendar``)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
+from tests.support.graph_calendar import FIRST, at, later_day, utc, weekly_series
 from tests.support.graph_sync import graph_sync
 from wess_core.service import Context
 from wess_core.sync.state_db import StoreSyncState
 from wess_plugins.transport_graph import calendar_window
 
 ALICE = "alice@example.com"
-LONDON = ZoneInfo("Europe/London")
-#: A Monday five to six weeks ahead: the series' first day.
-FIRST = dt.date.today() + dt.timedelta(days=35 + (7 - dt.date.today().weekday()) % 7)
-
-
-def _day(weeks: int, days: int = 0) -> dt.date:
-    return FIRST + dt.timedelta(weeks=weeks, days=days)
-
-
-def at(day: dt.date, hour: int, minute: int = 0) -> str:
-    """A neutral time: London wall-clock time with its offset that day."""
-    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=LONDON).isoformat()
-
-
-def utc(day: dt.date, hour: int, minute: int = 0) -> str:
-    """The same time as the store keeps it (UTC, "Z")."""
-    local = dt.datetime.combine(day, dt.time(hour, minute), tzinfo=LONDON)
-    return local.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def weekly_series() -> dict:
-    """Mondays 09:00-09:30 London, six times; the second moved to 10:00 and renamed, the
-    third cancelled."""
-    return {
-        "subject": "Standup",
-        "description": "notes",
-        "location": "Room 1",
-        "start": at(FIRST, 9),
-        "end": at(FIRST, 9, 30),
-        "timezone": "Europe/London",
-        "recurrence": {
-            "pattern": {"type": "weekly", "interval": 1, "weekdays": ["Monday"]},
-            "boundary": {"type": "numbered", "start": FIRST.isoformat(), "number": 6},
-        },
-        "modified_occurrences": [
-            {
-                "original_start": at(_day(1), 9),
-                "start": at(_day(1), 10),
-                "end": at(_day(1), 10, 30),
-                "subject": "Standup (late)",
-            }
-        ],
-        "deleted_occurrences": [at(_day(2), 9)],
-    }
 
 
 def _calendar(emu):
@@ -84,7 +39,7 @@ def test_a_series_from_the_crm_reaches_exchange_and_a_second_run_changes_nothing
     assert master.field_text("Start") == utc(FIRST, 9)
     (exception,) = master.exceptions.values()
     assert exception.field_text("Subject") == "Standup (late)"
-    assert exception.field_text("Start") == utc(_day(1), 10)
+    assert exception.field_text("Start") == utc(later_day(1), 10)
     assert master.deleted_indexes == {3}
 
     again = graph_sync(graph_site)
@@ -99,9 +54,13 @@ def test_a_crm_edit_of_the_exceptions_reaches_the_series(graph_site, emu, crm):
     graph_sync(graph_site)
     series = weekly_series()
     series["modified_occurrences"] = [  # the moved one is back in its slot, another moved
-        {"original_start": at(_day(3), 9), "start": at(_day(3, 1), 9), "end": at(_day(3, 1), 9, 30)}
+        {
+            "original_start": at(later_day(3), 9),
+            "start": at(later_day(3, 1), 9),
+            "end": at(later_day(3, 1), 9, 30),
+        }
     ]
-    series["deleted_occurrences"] = [at(_day(2), 9), at(_day(4), 9)]
+    series["deleted_occurrences"] = [at(later_day(2), 9), at(later_day(4), 9)]
     crm.update(
         "meetings",
         meeting,
@@ -112,15 +71,15 @@ def test_a_crm_edit_of_the_exceptions_reaches_the_series(graph_site, emu, crm):
     (master,) = _calendar(emu).items.values()
     assert master.deleted_indexes == {3, 5}
     moved = {i: e.field_text("Start") for i, e in master.exceptions.items()}
-    assert moved[4] == utc(_day(3, 1), 9)
-    assert moved.get(2, utc(_day(1), 9)) == utc(_day(1), 9)  # back in its slot
+    assert moved[4] == utc(later_day(3, 1), 9)
+    assert moved.get(2, utc(later_day(1), 9)) == utc(later_day(1), 9)  # back in its slot
     assert graph_sync(graph_site)["total_changes"] == 0
 
 
 def _review_in_exchange(emu) -> str:
     """Tuesdays 14:00-15:00 London, four times, written in Exchange (Outlook over EWS, as
     the emulator stores it); the second moved to 16:00, the third cancelled."""
-    day = _day(0, 1)
+    day = later_day(0, 1)
     xml = (
         '<t:CalendarItem xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">'
         "<t:Subject>Review</t:Subject><t:Body BodyType='Text'>agenda</t:Body>"
@@ -137,8 +96,8 @@ def _review_in_exchange(emu) -> str:
     (master_id,) = mailbox.add_items("calendar", [{"xml": xml}])
     master = mailbox.items[master_id]
     moved = mailbox.materialize_exception(mailbox.occurrence(master, 2))
-    moved.set_field("Start", utc(_day(1, 1), 16))
-    moved.set_field("End", utc(_day(1, 1), 17))
+    moved.set_field("Start", utc(later_day(1, 1), 16))
+    moved.set_field("End", utc(later_day(1, 1), 17))
     mailbox.update_item(moved)
     mailbox.delete_occurrence(master, 3)
     return master_id
@@ -150,15 +109,15 @@ def test_a_series_made_in_exchange_arrives_as_one_record_with_its_occurrences(gr
     (record,) = crm.list("meetings")
     fields = record["fields"]
     assert fields["subject"] == "Review" and fields["timezone"] == "Europe/London"
-    assert fields["start"] == at(_day(0, 1), 14)
+    assert fields["start"] == at(later_day(0, 1), 14)
     assert fields["modified_occurrences"] == [
         {
-            "original_start": at(_day(1, 1), 14),
-            "start": at(_day(1, 1), 16),
-            "end": at(_day(1, 1), 17),
+            "original_start": at(later_day(1, 1), 14),
+            "start": at(later_day(1, 1), 16),
+            "end": at(later_day(1, 1), 17),
         }
     ]
-    assert fields["deleted_occurrences"] == [at(_day(2, 1), 14)]
+    assert fields["deleted_occurrences"] == [at(later_day(2, 1), 14)]
     assert graph_sync(graph_site)["total_changes"] == 0
 
     # an occurrence cancelled later in Outlook reaches the record; then the whole series
@@ -166,7 +125,10 @@ def test_a_series_made_in_exchange_arrives_as_one_record_with_its_occurrences(gr
     mailbox.delete_occurrence(mailbox.items[master_id], 4)
     assert _counts(graph_sync(graph_site))[1]["updated"] == 1
     (record,) = crm.list("meetings")
-    assert record["fields"]["deleted_occurrences"] == [at(_day(2, 1), 14), at(_day(3, 1), 14)]
+    assert record["fields"]["deleted_occurrences"] == [
+        at(later_day(2, 1), 14),
+        at(later_day(3, 1), 14),
+    ]
     mailbox.delete_item(mailbox.items[master_id])
     assert _counts(graph_sync(graph_site))[1]["deleted"] == 1
     assert crm.list("meetings") == []
@@ -177,8 +139,8 @@ def test_single_meetings_moved_or_deleted_in_exchange(graph_site, emu, crm):
         crm.add(
             "meetings",
             subject=subject,
-            start=at(_day(0, 2 + n), 12),
-            end=at(_day(0, 2 + n), 13),
+            start=at(later_day(0, 2 + n), 12),
+            end=at(later_day(0, 2 + n), 13),
             timezone="Europe/London",
         )
     graph_sync(graph_site)
