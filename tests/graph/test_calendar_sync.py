@@ -9,6 +9,7 @@ Dates are relative to today (``tests.support.graph_calendar``)."""
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from tests.support.graph_calendar import FIRST, at, later_day, utc, weekly_series
 from tests.support.graph_sync import graph_sync
@@ -200,3 +201,31 @@ def test_an_old_window_moves_forward_without_deleting_anything(graph_site, emu, 
     _, now = calendar_window.split(state_db.load("calendar").token)
     state_db.close()
     assert now == calendar_window.Window.around()
+
+
+def test_an_all_day_series_keeps_its_days(graph_site, emu, crm):
+    crm.add(
+        "meetings",
+        subject="Offsite",
+        all_day=True,
+        start=later_day(0, 3).isoformat(),
+        end=later_day(0, 4).isoformat(),  # two days, the last one inclusive
+        timezone="America/New_York",
+        recurrence={
+            "pattern": {"type": "weekly", "interval": 1, "weekdays": ["Thursday"]},
+            "boundary": {"type": "numbered", "start": later_day(0, 3).isoformat(), "number": 3},
+        },
+        deleted_occurrences=[later_day(1, 3).isoformat()],
+    )
+    assert _counts(graph_sync(graph_site))[0]["created"] == 1
+    (master,) = _calendar(emu).items.values()
+    assert master.field_text("IsAllDayEvent") == "true" and master.deleted_indexes == {2}
+    ny = dt.datetime.combine(later_day(0, 3), dt.time(), tzinfo=ZoneInfo("America/New_York"))
+    assert master.field_text("Start") == ny.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert graph_sync(graph_site)["total_changes"] == 0
+    (record,) = crm.list("meetings")
+    assert (record["fields"]["start"], record["fields"]["end"]) == (
+        later_day(0, 3).isoformat(),
+        later_day(0, 4).isoformat(),
+    )
+    assert record["fields"]["deleted_occurrences"] == [later_day(1, 3).isoformat()]

@@ -220,11 +220,13 @@ def _finish(cal: GraphCalendar, plans: Sequence[tuple[int, Plan]], out: list[Any
             if not 200 <= status < 300 and not (status == 404 and request["method"] == "DELETE"):
                 error = cal.client.error_for(status, answer.get("body"), answer.get("headers"))
                 failures.setdefault(n, []).append(f"{request['method']} occurrence: {error}")
+    done = [(n, p) for n, p in plans if not failures.get(n)]
+    final = dict(zip((n for n, _ in done), cal.get([p.master_id for _, p in done]), strict=True))
     for n, p in plans:
         if failures.get(n):
             out[n] = MailboxError("; ".join(failures[n]), code="OccurrenceWrite")
             continue
-        (now,) = cal.get([p.master_id])
+        now = final[n]
         if not isinstance(now, MailboxItem):
             out[n] = now if isinstance(now, Exception) else MailboxError("series unreadable")
             continue
