@@ -290,3 +290,15 @@ def test_the_module_needs_no_ews_transport():
         "assert 'wess_plugins.transport_ews' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_times_graph_answers_in_utc_read_in_the_zone_the_meeting_was_made_in():
+    event = event_from_fields(SERIES)
+    event["originalStartTimeZone"] = "GMT Standard Time"  # as Outlook sets it
+    event["start"] = {"dateTime": "2026-10-12T08:00:00.0000000", "timeZone": "UTC"}
+    event["end"] = {"dateTime": "2026-10-12T08:30:00.0000000", "timeZone": "UTC"}
+    fields = fields_from_event(event)
+    assert fields["timezone"] == "Europe/London"
+    assert (fields["start"], fields["end"]) == (SERIES["start"], SERIES["end"])
+    event["originalStartTimeZone"] = "tzone://Microsoft/Custom"  # unknown: the next one
+    assert fields_from_event(event)["timezone"] == "Europe/London"  # the series' zone

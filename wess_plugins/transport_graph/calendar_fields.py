@@ -112,14 +112,14 @@ def when_from_graph(
     value: Mapping[str, Any] | None, zone: str | None, all_day: bool, end: bool = False
 ) -> str | None:
     """A Graph dateTimeTimeZone -> neutral: local time in the meeting's zone with its
-    offset, or a date for all-day events (an end becomes the last day)."""
+    offset, or a date for all-day events (an end becomes the last day; all-day times
+    are midnights of their days in any zone Graph gives them in)."""
     if not value or not value.get("dateTime"):
         return None
-    local = instant(value).astimezone(zone_of(zone))
-    if all_day:
-        day = local.date()
+    if all_day:  # midnights, whatever zone they are given in: the date as written
+        day = dt.date.fromisoformat(str(value["dateTime"])[:10])
         return (day - dt.timedelta(days=1) if end else day).isoformat()
-    return local.isoformat()
+    return instant(value).astimezone(zone_of(zone)).isoformat()
 
 
 def utc_to_local(text: str, zone: str | None, all_day: bool) -> str:
@@ -251,8 +251,6 @@ def event_from_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     for name in ("start", "end"):
         if fields.get(name):
             out[name] = when_to_graph(fields[name], zone, all_day, end=name == "end")
-    if "timezone" in fields or "start" in fields:
-        out["originalStartTimeZone"] = out["originalEndTimeZone"] = zone or "UTC"
     if "required_attendees" in fields:
         out["attendees"] = [
             {"emailAddress": {"address": a}, "type": "required"}
@@ -268,11 +266,21 @@ def event_from_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def event_zone(event: Mapping[str, Any]) -> str | None:
-    """The zone a Graph event keeps its wall-clock time in."""
-    start = event.get("start") or {}
-    return zone_name(
-        start.get("timeZone") or event.get("originalStartTimeZone") or _range_zone(event)
+    """The zone a Graph event keeps its wall-clock time in: the zone it was created in
+    (Graph answers times in UTC unless asked otherwise), else its series' zone, else the
+    zone its start is given in; a name nobody knows is skipped."""
+    candidates = (
+        event.get("originalStartTimeZone"),
+        _range_zone(event),
+        (event.get("start") or {}).get("timeZone"),
     )
+    for candidate in candidates:
+        if candidate in UTC_NAMES:
+            return None
+        name = zone_name(candidate)
+        if name is not None:
+            return name
+    return None
 
 
 def _range_zone(event: Mapping[str, Any]) -> Any:
@@ -363,6 +371,4 @@ def occurrence_patch(master: Mapping[str, Any], entry: Mapping[str, Any]) -> dic
         fields[name] = entry.get(name, master.get(name))
     patch = event_from_fields(fields)
     patch.pop("isAllDay", None)
-    patch.pop("originalStartTimeZone", None)
-    patch.pop("originalEndTimeZone", None)
     return patch
