@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 
 #: Instances per calendarView delta page, and events per listing page.
 PAGE_SIZE = 200
+#: Instances per page of the delta round a full listing only needs the deltaLink of.
+SKIM_PAGE_SIZE = 1000
 
 
 class GraphCalendar:
@@ -84,8 +86,10 @@ class GraphCalendar:
                 code="ForeignToken",
             )
 
-    def _delta_answer(self, link: str, params: dict[str, Any] | None) -> dict[str, Any]:
-        return self.client.get(link, params, prefer=f"odata.maxpagesize={PAGE_SIZE}")
+    def _delta_answer(
+        self, link: str, params: dict[str, Any] | None, page_size: int = PAGE_SIZE
+    ) -> dict[str, Any]:
+        return self.client.get(link, params, prefer=f"odata.maxpagesize={page_size}")
 
     def _delta_page(self, link: str, window: Window, params: dict[str, Any] | None) -> ChangesPage:
         answer = self._delta_answer(link, params)
@@ -163,13 +167,14 @@ class GraphCalendar:
         """A full listing: a delta round to its deltaLink (content not needed), then the
         first page of ``/events``."""
         window = Window.around()
-        answer = self._delta_answer(f"{self.user}/calendarView/delta", window.params())
+        start = f"{self.user}/calendarView/delta"
+        answer = self._delta_answer(start, window.params(), SKIM_PAGE_SIZE)
         while "@odata.deltaLink" not in answer:
             following = answer.get("@odata.nextLink")
             if not isinstance(following, str):
                 raise InvalidSyncState("calendarView delta answered without a link", code="NoLink")
             self._check_link(following)
-            answer = self._delta_answer(following, None)
+            answer = self._delta_answer(following, None, SKIM_PAGE_SIZE)
         delta = answer["@odata.deltaLink"]
         self._check_link(delta)
         first = f"{self.user}/events" + query_string({"$expand": EXPAND})
