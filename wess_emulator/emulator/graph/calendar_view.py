@@ -26,12 +26,15 @@ import threading
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..model import Item
 from ..recurrence import parse_dt
 from ..store import Mailbox
 from .events import render_event
+
+if TYPE_CHECKING:
+    from .router import GraphRequest
 
 #: Snapshots kept per mailbox (older tokens answer 410, as expired ones do).
 KEEP = 64
@@ -157,7 +160,7 @@ def _recall(mailbox: Mailbox, key: str, generation: int) -> Any:
 
 def start_round(
     mailbox: Mailbox,
-    ctx,
+    ctx: GraphRequest,
     generation: int,
     window: tuple[dt.datetime, dt.datetime] | None = None,
     token: str | None = None,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import functools
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -244,7 +245,7 @@ def _attendees(elem) -> list[dict]:
     return out
 
 
-def render_event(item: Item, item_id_out) -> dict[str, Any]:
+def render_event(item: Item, item_id_out: Callable[[Item], str]) -> dict[str, Any]:
     """Graph's JSON for a stored calendar item, occurrence or exception (``item_id_out``
     gives an item's Graph id; extended properties are added by the caller)."""
     elem = item.elem
@@ -300,7 +301,7 @@ def _drop(elem, name: str) -> None:
         elem.remove(node)
 
 
-def _zone_elem(name: str, label: str):
+def _zone_elem(name: str, label: str) -> Any:
     iana = _iana(label) or "UTC"
     return el(
         f"t:{name}", attrib={"Id": _windows(iana) if iana not in _UTC else "UTC", "Name": label}
@@ -384,7 +385,7 @@ def apply_event(elem, doc: dict, *, occurrence: bool = False) -> None:
     sort_children(elem, TYPE_NAME)
 
 
-def new_event_elem(doc: dict):
+def new_event_elem(doc: dict) -> Any:
     """A new ``t:CalendarItem`` from a Graph POST body."""
     if not doc.get("start") or not doc.get("end"):
         raise ValueError("an event needs start and end")
