@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from tests.support.graph_calendar import FIRST, at, later_day, utc, weekly_series
+from tests.support.graph_calendar import FIRST, LONDON, at, later_day, utc, weekly_series
 from tests.support.graph_sync import graph_sync
 from wess_core.service import Context
 from wess_core.sync.state_db import StoreSyncState
@@ -229,3 +229,45 @@ def test_an_all_day_series_keeps_its_days(graph_site, emu, crm):
         later_day(0, 4).isoformat(),
     )
     assert record["fields"]["deleted_occurrences"] == [later_day(1, 3).isoformat()]
+
+
+def test_a_relative_monthly_series_has_only_the_cancellations_asked(graph_site, emu, crm):
+    first = later_day(0)
+    month = first.replace(day=1)
+    seconds = []  # the second Tuesday of four months from the series' month
+    for _ in range(4):
+        tuesdays = [d for d in range(1, 32) if _weekday(month, d) == 1]
+        seconds.append(month.replace(day=tuesdays[1]))
+        month = (month + dt.timedelta(days=32)).replace(day=1)
+    crm.add(
+        "meetings",
+        subject="Board",
+        start=at(seconds[0], 15),
+        end=at(seconds[0], 16),
+        timezone="Europe/London",
+        recurrence={
+            "pattern": {
+                "type": "relative_monthly",
+                "interval": 1,
+                "weekday": "Tuesday",
+                "week_number": "Second",
+            },
+            "boundary": {"type": "numbered", "start": seconds[0].isoformat(), "number": 4},
+        },
+        deleted_occurrences=[at(seconds[2], 15)],
+    )
+    graph_sync(graph_site)
+    (master,) = _calendar(emu).items.values()
+    assert master.deleted_indexes == {3}
+    starts = [s for i, s, _ in emu.mailbox(ALICE).occurrences(master)]
+    assert [s.astimezone(LONDON).date() for s in starts] == seconds
+    assert graph_sync(graph_site)["total_changes"] == 0
+    (record,) = crm.list("meetings")
+    assert record["fields"]["deleted_occurrences"] == [at(seconds[2], 15)]
+
+
+def _weekday(month: dt.date, day: int) -> int:
+    try:
+        return month.replace(day=day).weekday()
+    except ValueError:
+        return -1
