@@ -271,3 +271,15 @@ def _weekday(month: dt.date, day: int) -> int:
         return month.replace(day=day).weekday()
     except ValueError:
         return -1
+
+
+def test_a_calendar_outside_the_rbac_scope_pauses_the_user(graph_site, emu, crm):
+    crm.add("meetings", **weekly_series())
+    graph_sync(graph_site)
+    emu.inject("graph_denied", operation="graph:events.instances", mailbox=ALICE, times=None)
+    (record,) = crm.list("meetings")
+    crm.update("meetings", record["id"], subject="Standup (new room)")
+    r = graph_site("sync", "alice", "--json")
+    assert r.exit_code != 0
+    reason = graph_site("users", "show", "alice", "--json").json["paused_reason"]
+    assert "outside the app's RBAC management scope" in reason

@@ -30,6 +30,7 @@ from wess_core.strategies import (
     ItemRef,
     ItemUpdate,
     MailboxChange,
+    MailboxError,
     MailboxItem,
     NewItem,
 )
@@ -157,8 +158,10 @@ class GraphCalendar:
     def _item(self, event: dict[str, Any], window: Window) -> Any:
         try:
             return to_item(self.client, self.user, event, window.end)
-        except (ItemNotFound, InvalidSyncState) as exc:
+        except ItemNotFound as exc:  # the series went while it was read
             return exc
+        except MailboxError:  # the mailbox's own trouble (busy, denied...): the run's
+            raise
         except Exception as exc:  # a value the field maps cannot read: that item fails
             log.info("calendar: event unreadable (%s)", type(exc).__name__)
             return calendar_writes.refused(exc)
