@@ -241,7 +241,7 @@ def _series_plans(cal: GraphCalendar, jobs: Sequence[tuple[int, str, dict]], out
     for n, master_id, fields in jobs:
         try:
             plans.append((n, plan(cal, master_id, fields)))
-        except MailboxError as exc:
+        except ItemNotFound as exc:  # the series went meanwhile: that item's answer
             out[n] = exc
     _finish(cal, plans, out)
 
