@@ -285,3 +285,15 @@ def test_single_events_keep_their_day_and_zone(graph_http, ews_account, all_day)
         )
     assert graph_http.delete(f"{ALICE}/events/{created['id']}").status_code == 204
     assert graph_http.get(f"{ALICE}/events/{created['id']}").status_code == 404
+
+
+def test_instances_page_with_next_links(graph_http):
+    master = _new_series(graph_http)
+    headers = {"Prefer": 'IdType="ImmutableId", odata.maxpagesize=2'}
+    url, params, pages, seen = f"{ALICE}/events/{master['id']}/instances", WINDOW, 0, []
+    while url:
+        doc = graph_http.get(url, params=params, headers=headers).json()
+        seen += [v["originalStart"] for v in doc["value"]]
+        url, params, pages = doc.get("@odata.nextLink"), None, pages + 1
+    assert pages == 3 and len(seen) == len(set(seen)) == 5
+    assert seen == sorted(seen)
