@@ -4,7 +4,12 @@
 
     {"ews_url": "https://127.0.0.1:PORT/EWS/Exchange.asmx",
      "autodiscover_url": "https://127.0.0.1:PORT/autodiscover/autodiscover.svc",
-     "ca_cert": "/tmp/.../ca.pem", "token_url": "...", "port": PORT}
+     "ca_cert": "/tmp/.../ca.pem", "token_url": "...", "port": PORT,
+     "graph_url": "https://127.0.0.1:PORT/graph/v1.0",
+     "authority": "https://127.0.0.1:PORT/common"}
+
+``graph_url`` serves Microsoft Graph over the same mailboxes to the ``--app`` apps'
+client-credentials tokens; ``authority`` is the value for ``--oauth-authority``.
 
 It then serves until SIGINT or SIGTERM and exits 0. Clients must trust ``ca_cert``.
 The core attaches the group to the main CLI with ``from wess_emulator.cli import emulator``.
@@ -83,6 +88,8 @@ def serve(host, port, users, impersonators, apps, seed, validate):
             "ca_cert": server.ca_cert,
             "token_url": server.token_url(),
             "port": server.port,
+            "graph_url": server.graph_url,
+            "authority": server.authority(),
         }
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()

@@ -26,6 +26,22 @@ Fixtures
     Build more accounts against ``ews_server`` (other users, impersonation, retry policies,
     OAuth credentials via ``credentials=...``).
 
+``graph_app`` -> :class:`wess_emulator.emulator.App`
+    An OAuth app (``GRAPH_CLIENT_ID`` / ``GRAPH_SECRET``) registered on ``ews_server``; its
+    client-credentials tokens are app-only Graph tokens for every mailbox.
+``graph_token`` -> str
+    A Bearer token for ``graph_app`` from the server's own v2.0 token endpoint (scope
+    ``https://graph.microsoft.com/.default``), fetched over HTTPS.
+``graph_http`` -> :class:`wess_emulator.graph_client.GraphHttp`
+    ``requests`` on ``ews_server.graph_url`` with that token, trusting the emulator's CA:
+    ``graph_http.get("/users/alice@example.com")`` -> ``requests.Response``.
+
+Graph controls: ``server.graph_url``, ``server.graph.deny(email)`` / ``allow(email)``,
+``server.graph.translate_for_apps``, ``server.graph.expire_delta_tokens()``,
+``server.inject("graph_throttle"|"graph_gone"|"graph_unavailable"|"graph_denied"|
+"graph_timeout",
+operation="graph:contacts.delta" or "graph:*", mailbox=email, retry_after=1)``.
+
 Typical use::
 
     def test_contact_roundtrip(ews_account, ews_server):
@@ -57,6 +73,8 @@ import pytest
 
 EWS_USER = "alice@example.com"
 EWS_PASSWORD = "Secret-1"
+GRAPH_CLIENT_ID = "11111111-2222-3333-4444-555555555555"
+GRAPH_SECRET = "graph-app-secret"
 
 
 @pytest.fixture(scope="session")
@@ -149,3 +167,26 @@ def ews_account_factory(ews_server, ews_trust):
 @pytest.fixture
 def ews_account(ews_account_factory):
     return ews_account_factory()
+
+
+@pytest.fixture
+def graph_app(ews_server):
+    return ews_server.add_app(GRAPH_CLIENT_ID, GRAPH_SECRET)
+
+
+@pytest.fixture
+def graph_token(ews_server, graph_app):
+    from wess_emulator.graph_client import app_token
+
+    return app_token(ews_server, GRAPH_CLIENT_ID, GRAPH_SECRET)
+
+
+@pytest.fixture
+def graph_http(ews_server, graph_token):
+    from wess_emulator.graph_client import GraphHttp
+
+    client = GraphHttp(ews_server.graph_url, graph_token, ews_server.ca_cert)
+    try:
+        yield client
+    finally:
+        client.close()

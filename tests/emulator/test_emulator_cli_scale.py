@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import statistics
-import subprocess
-import sys
 
 import requests
+
+from tests.support.emulator_cli import serving
 
 GETFOLDER = b"""<?xml version="1.0" encoding="utf-8"?>
 <s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"
@@ -36,25 +35,9 @@ def test_cli_serve_subprocess(tmp_path):
             }
         )
     )
-    cmd = [
-        sys.executable,
-        "-c",
-        "from wess_emulator.cli import emulator; emulator()",
-        "serve",
-        "--port",
-        "0",
-        "--user",
-        "alice@example.com:pw-a",
-        "--impersonator",
-        "svc@example.com:pw-svc",
-        "--seed",
-        str(seed),
-    ]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ)
-    )
-    try:
-        info = json.loads(proc.stdout.readline())
+    args = ["--port", "0", "--user", "alice@example.com:pw-a"]
+    args += ["--impersonator", "svc@example.com:pw-svc", "--seed", str(seed)]
+    with serving(*args) as info:
         assert info["ews_url"].startswith("https://127.0.0.1:")
         assert info["autodiscover_url"].endswith("/autodiscover/autodiscover.svc")
         assert os.path.exists(info["ca_cert"])
@@ -75,14 +58,6 @@ def test_cli_serve_subprocess(tmp_path):
             timeout=10,
         )
         assert b"<t:TotalCount>0</t:TotalCount>" in r.content
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            rc = proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-    assert rc == 0, proc.stderr.read()
 
 
 def test_sync_20k_items_is_o_page(ews_server, ews_mailbox, ews_account):

@@ -182,6 +182,13 @@ class Directory:
             for token in self._tokens.values():
                 token.expires_at = 0
 
+    def valid_token(self, value: str) -> Token | None:
+        """The issued Bearer token ``value`` while it is neither expired nor revoked."""
+        token = self._tokens.get(value.strip())
+        if token is None or token.revoked or token.expires_at < time.time():
+            return None
+        return token
+
     def authenticate(self, header: str | None):
         """The User or App an ``Authorization`` header (Basic or Bearer) proves, or None."""
         if not header:
@@ -199,8 +206,6 @@ class Directory:
                 return user
             return None
         if scheme.lower() == "bearer":
-            token = self._tokens.get(value.strip())
-            if token is None or token.revoked or token.expires_at < time.time():
-                return None
-            return token.principal
+            token = self.valid_token(value)
+            return None if token is None else token.principal
         return None

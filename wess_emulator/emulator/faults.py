@@ -14,7 +14,14 @@ KINDS = (
     "invalid_sync_state",
     "soap_fault",
     "response_code",
+    "graph_gone",
+    "graph_throttle",
+    "graph_unavailable",
+    "graph_denied",
+    "graph_timeout",
 )
+#: Faults answered by the Graph endpoint only (operation ``graph:<name>`` or ``graph:*``).
+GRAPH_KINDS = ("graph_gone", "graph_throttle", "graph_unavailable", "graph_denied", "graph_timeout")
 #: Faults applied to an operation's answer (inside it), not instead of it.
 IN_ANSWER = ("invalid_sync_state", "response_code")
 
@@ -34,11 +41,15 @@ class Fault:
     sync_elements: bool = True
     #: response_code: which response message of the answer turns into the error.
     index: int = 0
+    #: graph_*: only requests on this mailbox (an e-mail address; None: any mailbox).
+    mailbox: str | None = None
     fired: int = field(default=0)
 
     def applies(self, operation: str | None, kind: str | None) -> bool:
         if kind is not None and self.kind != kind:
             return False
+        if self.operation == "graph:*":
+            return (operation or "").startswith("graph:")
         return self.operation is None or self.operation == operation
 
 
@@ -76,8 +87,22 @@ class Faults:
     def take_transport(self, operation: str | None) -> Fault | None:
         """Like take(), but skips faults applied inside answers (``IN_ANSWER``)."""
         return self._take(
-            lambda fault: fault.kind not in IN_ANSWER and fault.applies(operation, None)
+            lambda fault: (
+                fault.kind not in IN_ANSWER
+                and fault.kind not in GRAPH_KINDS
+                and fault.applies(operation, None)
+            )
         )
+
+    def take_graph(self, operation: str, mailbox: str | None) -> Fault | None:
+        """The first Graph fault (``GRAPH_KINDS``) for ``operation`` on ``mailbox``."""
+
+        def wanted(fault: Fault) -> bool:
+            if fault.kind not in GRAPH_KINDS or not fault.applies(operation, None):
+                return False
+            return fault.mailbox is None or fault.mailbox.lower() == (mailbox or "").lower()
+
+        return self._take(wanted)
 
     def _take(self, wanted: Callable[[Fault], bool]) -> Fault | None:
         with self._lock:

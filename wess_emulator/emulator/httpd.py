@@ -45,6 +45,12 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         self.server.emulator.dispatch(self, "GET")
 
+    def do_PATCH(self):
+        self.server.emulator.dispatch(self, "PATCH")
+
+    def do_DELETE(self):
+        self.server.emulator.dispatch(self, "DELETE")
+
     def do_HEAD(self):
         self.server.emulator.dispatch(self, "HEAD")
 

@@ -233,6 +233,10 @@ class Folder:
             return "deleted"
         return None
 
+    def log_entries(self, since: int) -> LogCursor:
+        """A cursor over the change log after sequence number ``since``."""
+        return LogCursor(self, bisect.bisect_right(self.log_seqs, since))
+
     def changes_since(self, since: int, limit: int, include_deletes: bool, ignore=frozenset()):
         """Return ``(changes, last_seq, includes_last)``; changes are (kind, item_or_id)."""
         pos = bisect.bisect_right(self.log_seqs, since)
@@ -262,6 +266,39 @@ class Folder:
         while pos < n and self._entry(self.log[pos], self.log_seqs[pos]) is None:
             pos += 1
         return out, last_seq, pos >= n
+
+
+class LogCursor:
+    """Walks a folder's change log from one position, yielding ``(item_id, seq, entry)``:
+    entry is the live item, ``"deleted"`` for its tombstone, or None for a superseded
+    entry (the item has a later one)."""
+
+    __slots__ = ("folder", "pos")
+
+    def __init__(self, folder: Folder, pos: int) -> None:
+        self.folder = folder
+        self.pos = pos
+
+    def __iter__(self) -> LogCursor:
+        return self
+
+    def __next__(self) -> tuple[str, int, object]:
+        folder = self.folder
+        if self.pos >= len(folder.log):
+            raise StopIteration
+        item_id, seq = folder.log[self.pos], folder.log_seqs[self.pos]
+        self.pos += 1
+        return item_id, seq, folder._entry(item_id, seq)
+
+    def at_end(self) -> bool:
+        """Whether nothing but superseded entries is left (skipping them)."""
+        folder = self.folder
+        n = len(folder.log)
+        while (
+            self.pos < n and folder._entry(folder.log[self.pos], folder.log_seqs[self.pos]) is None
+        ):
+            self.pos += 1
+        return self.pos >= n
 
 
 def iter_folder_tree(folder: Folder, deep: bool) -> Iterator[Folder]:

@@ -7,7 +7,8 @@ Serves, on one port:
 * ``GET /EWS/Exchange.asmx/s/GetUserPhoto`` - the REST form of GetUserPhoto;
 * ``POST /autodiscover/autodiscover.svc`` - SOAP Autodiscover ``GetUserSettings``;
 * ``POST /{tenant}/oauth2/v2.0/token`` - OAuth2 client-credentials token endpoint (``oauth``);
-* ``GET /{tenant}/v2.0/.well-known/openid-configuration`` - OIDC metadata for MSAL.
+* ``GET /{tenant}/v2.0/.well-known/openid-configuration`` - OIDC metadata for MSAL;
+* ``/graph/v1.0/...`` - Microsoft Graph over the same mailboxes (``graph``), any method.
 
 Users, apps and tokens are the :class:`~.directory.Directory` this server extends.
 """
@@ -28,7 +29,7 @@ import urllib.parse
 from pathlib import Path
 
 from ..tls import CaBundle, session_ca
-from . import autodiscover, ews_endpoint, oauth
+from . import autodiscover, ews_endpoint, graph, oauth
 from .directory import App, Directory, Token, User
 from .faults import Faults
 from .httpd import ConnectionReset, Handler, HttpResponse, HttpServer, read_body
@@ -70,6 +71,8 @@ class EmulatorServer(Directory):
         self.min_tls = min_tls
         self.secret = secrets.token_hex(8)
         self.faults = Faults()
+        #: The Graph endpoint's test controls (``deny``/``allow``, ``translate_for_apps``).
+        self.graph = graph.GraphControls(self)
         self.latency = self.faults.latency
         self.counts: collections.Counter = collections.Counter()
         self._counts_lock = threading.Lock()
@@ -133,6 +136,11 @@ class EmulatorServer(Directory):
     @property
     def ews_url(self) -> str:
         return f"{self.base_url}/EWS/Exchange.asmx"
+
+    @property
+    def graph_url(self) -> str:
+        """Microsoft Graph v1.0 on this server (what ``https://graph.microsoft.com/v1.0`` is)."""
+        return f"{self.base_url}{graph.PREFIX}"
 
     @property
     def autodiscover_url(self) -> str:
@@ -247,8 +255,12 @@ class EmulatorServer(Directory):
         """Answer one HTTP request by its path; never lets an exception reach the client."""
         path = urllib.parse.urlsplit(handler.path).path.lower().rstrip("/")
         try:
-            body = read_body(handler) if method == "POST" else b""
-            if path == "/ews/exchange.asmx":
+            body = read_body(handler) if method in ("POST", "PATCH", "PUT") else b""
+            if path.startswith(graph.PREFIX.lower() + "/") or path == graph.PREFIX.lower():
+                status, out, headers = graph.handle(self, handler, method, body)
+            elif method in ("PATCH", "DELETE"):
+                raise HttpResponse(405, b"", {"Allow": "GET, POST"})
+            elif path == "/ews/exchange.asmx":
                 if method != "POST":
                     raise HttpResponse(405, b"", {"Allow": "POST"})
                 started = time.perf_counter()

@@ -40,6 +40,12 @@ class Mailbox:
         self.distinguished: dict[str, Folder] = {}
         self.items: dict[str, Item] = {}  # all live items by id (incl. calendar exceptions)
         self.hierarchy_tombstones: dict[str, int] = {}
+        #: An item's first id, for ids that survive moves (Graph's immutable ids): item id
+        #: -> first id, and first id -> current id, kept only for items that moved.
+        self.origins: dict[str, str] = {}
+        self.by_origin: dict[str, str] = {}
+        #: Ids that left their folder by a move (not a delete).
+        self.moved_out: set[str] = set()
         for dist, name, cls, kind, parent in DEFAULT_FOLDERS:
             self._add_folder(name, cls, kind, self.distinguished.get(parent), dist)
 
@@ -234,7 +240,20 @@ class Mailbox:
         with self.lock:
             elem = item.elem
             self.delete_item(item)
-            return self.create_item(target, elem)
+            self.moved_out.add(item.id)
+            moved = self.create_item(target, elem)
+            origin = self.origin_of(item.id)
+            self.origins[moved.id] = origin
+            self.by_origin[origin] = moved.id
+            return moved
+
+    def origin_of(self, item_id: str) -> str:
+        """The id the item had when it was created (the same across moves)."""
+        return self.origins.get(item_id, item_id)
+
+    def current_id(self, origin: str) -> str:
+        """The id now held by the item first created with id ``origin``."""
+        return self.by_origin.get(origin, origin)
 
     # ---------------------------------------------------------------- calendar
     def occurrences(self, master: Item, limit: int = recurrence.MAX_OCCURRENCES):

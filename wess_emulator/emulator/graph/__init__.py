@@ -1,0 +1,13 @@
+"""Microsoft Graph v1.0 over the emulator's mailboxes (the subset WESS uses; see the wire
+contract in issue 16): the same items the EWS endpoint serves, as JSON.
+
+Importing the package registers every resource module's routes in ``router.ROUTES``.
+"""
+
+from __future__ import annotations
+
+from . import batch, contacts, messages, tasks, translate, users  # noqa: F401 - registers routes
+from .controls import GraphControls
+from .router import PREFIX, ROUTES, GraphError, GraphRequest, handle, route
+
+__all__ = ["PREFIX", "ROUTES", "GraphControls", "GraphError", "GraphRequest", "handle", "route"]
