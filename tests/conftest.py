@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,8 +12,10 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, settings
 
+from tests.support import populate
 from wess_core.cli import cli
 from wess_core.service import Context
+from wess_emulator.emulator import EmulatorServer
 from wess_emulator.pytest_plugin import EWS_PASSWORD, EWS_USER
 from wess_plugins.crm_local import local
 
@@ -107,6 +109,20 @@ def synced_home(admin_home, ews_server):
     assert result.exit_code == 0, result.stderr
     assert wess("users", "enable", "alice").exit_code == 0
     return wess
+
+
+@pytest.fixture
+def emu(ews_ca) -> Iterator[EmulatorServer]:
+    """A started emulator with alice, bob, a service account with and one without the
+    impersonation role, a redirected address and an OAuth app (``support.populate``),
+    serving EWS and Graph."""
+    server = populate(EmulatorServer(validate=True, ca=ews_ca)).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+    assert not server.schema_errors, server.schema_errors
+    assert not server.errors, server.errors
 
 
 @pytest.fixture

@@ -168,6 +168,14 @@ def plain_text(value: str, what: str) -> str:
     return value
 
 
+def token_scope(value: str) -> str:
+    """An OAuth token scope is a resource URL: HTTPS, ending in ``/.default`` (a
+    transport's ``token_scope`` setting; ``ValueError`` for the setting's message)."""
+    if not value.startswith("https://") or not value.endswith("/.default"):
+        raise ValueError("expected https://RESOURCE/.default")
+    return value
+
+
 def is_exchange_online(url: str | None) -> bool:
     """Whether an EWS URL is Exchange Online's (where EWS is being switched off)."""
     host = (urlsplit(url).hostname or "").lower() if url else ""

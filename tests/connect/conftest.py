@@ -21,19 +21,6 @@ def _no_public_dns(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def emu(ews_ca) -> Iterator[EmulatorServer]:
-    """A started emulator with alice, bob, a service account with and one without the
-    impersonation role, a redirected address and an OAuth app."""
-    server = populate(EmulatorServer(validate=True, ca=ews_ca)).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-    assert not server.schema_errors, server.schema_errors
-    assert not server.errors, server.errors
-
-
-@pytest.fixture
 def emu2(ews_ca) -> Iterator[EmulatorServer]:
     """A second, independent emulator (same test CA) to move users to."""
     server = populate(EmulatorServer(validate=True, ca=ews_ca)).start()

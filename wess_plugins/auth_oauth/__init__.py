@@ -119,7 +119,9 @@ class OAuthAuth:
         return (
             "Exchange refused the OAuth access token of app "
             f"{connection.settings.get('client_id')} "
-            "(HTTP 401: expired, revoked or without the full_access_as_app permission); "
+            "(HTTP 401: expired, revoked or without the application permissions its "
+            "transport needs: full_access_as_app for EWS; Contacts.ReadWrite, "
+            "Tasks.ReadWrite.All, Calendars.ReadWrite and Mail.Read for Microsoft Graph); "
             "check the app registration's API permissions and admin consent"
         )
 

@@ -4,13 +4,13 @@ WESS creates carries, the folders it syncs, and the conversions through the fiel
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from exchangelib import CalendarItem, Contact, ExtendedProperty, Message, Task
 from exchangelib.folders import Calendar, Contacts, Inbox, SentItems, Tasks
 
-from wess_core.strategies import MailboxError, MailboxItem
+from wess_core.strategies import MailboxItem
+from wess_core.sync.neutral import contact_display_name, needs_display_name, refuse_unstorable
 from wess_plugins.transport_ews.fields import FOLDER_FIELDS, FOLDER_FROM_EWS, FOLDER_TO_EWS
 
 __all__ = ["CRM_ID_FIELD", "FOLDERS", "CrmIdProperty", "to_ews_values", "to_mailbox_item"]
@@ -41,44 +41,6 @@ FOLDERS = {
 }
 
 
-# What exchangelib would silently turn into "?" (XML 1.0's forbidden and discouraged code
-# points: its ``_ILLEGAL_XML_CHARS_RE``), plus lone surrogates.
-_NOT_XML = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufdd0-\ufddf\ufffe\uffff]"
-)
-
-
-def _refuse_unstorable(value: Any, name: str = "") -> None:
-    """Refuse a value Exchange cannot store, rather than let it be altered on the way."""
-    if isinstance(value, str):
-        bad = _NOT_XML.search(value)
-        if bad:
-            raise MailboxError(
-                f"field {name or 'value'} contains U+{ord(bad.group()):04X}, a character "
-                "Exchange cannot store; remove it in the CRM"
-            )
-    elif isinstance(value, dict):
-        for key, sub in value.items():
-            _refuse_unstorable(sub, f"{name}.{key}" if name else str(key))
-    elif isinstance(value, list | tuple):
-        for sub in value:
-            _refuse_unstorable(sub, name)
-
-
-_NAME_FIELDS = {"given_name", "surname", "company_name", "email_addresses", "display_name"}
-
-
-def _display_name(fields: dict[str, Any]) -> str | None:
-    """Exchange requires a contact's display name; derive it as Outlook does."""
-    name = " ".join(p for p in (fields.get("given_name"), fields.get("surname")) if p)
-    if name:
-        return name
-    if fields.get("company_name"):
-        return fields["company_name"]
-    emails = fields.get("email_addresses") or []
-    return emails[0].get("email") if emails else None
-
-
 def to_mailbox_item(folder: str, item: Any) -> MailboxItem:
     """An exchangelib item as the engine's neutral item."""
     fields = {}
@@ -100,17 +62,13 @@ def to_mailbox_item(folder: str, item: Any) -> MailboxItem:
 
 def to_ews_values(folder: str, fields: dict[str, Any], creating: bool) -> dict[str, Any]:
     """The exchangelib attribute values for neutral ``fields`` (``creating``: a new item)."""
-    _refuse_unstorable(fields)
+    refuse_unstorable(fields)
     values = {}
     for m in FOLDER_FIELDS[folder]:
         if m.name in fields and m.to_ews is not None and (creating or not m.create_only):
             values[m.attribute] = m.to_ews(fields[m.name])
     if folder in FOLDER_TO_EWS:
         FOLDER_TO_EWS[folder](fields, values)
-    if (
-        folder == "contacts"
-        and not fields.get("display_name")
-        and (creating or _NAME_FIELDS & set(fields))
-    ):
-        values["display_name"] = _display_name(fields) or "(no name)"
+    if folder == "contacts" and needs_display_name(fields, creating):
+        values["display_name"] = contact_display_name(fields) or "(no name)"
     return values

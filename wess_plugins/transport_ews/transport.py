@@ -28,6 +28,7 @@ from exchangelib.items import (
 from exchangelib.properties import Mailbox
 from exchangelib.services import SyncFolderItems
 
+from wess_core import validation
 from wess_core.strategies import (
     ChangesPage,
     FolderUnavailable,
@@ -77,13 +78,6 @@ BATCH_SIZE = 100
 _PATHS: dict[str, frozenset[Any]] = {}
 
 
-def _https_scope(value: str) -> str:
-    """A token scope is a resource URL: HTTPS, ending in ``/.default``."""
-    if not value.startswith("https://") or not value.endswith("/.default"):
-        raise ValueError("expected https://RESOURCE/.default")
-    return value
-
-
 class EwsTransport(BatchedCalls):
     """One user's mailbox over EWS. Built per sync run from a freshly resolved connection."""
 
@@ -97,7 +91,7 @@ class EwsTransport(BatchedCalls):
             "token_scope",
             help="OAuth scope of the EWS tokens (default: https://outlook.office365.com/"
             ".default; a sovereign cloud has its own, e.g. https://outlook.office365.us/.default)",
-            validate=_https_scope,
+            validate=validation.token_scope,
         ),
     )
 
