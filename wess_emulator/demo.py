@@ -131,6 +131,7 @@ class Demo:
             transport="graph",
             auth="oauth",
             ca_bundle=server.ca_cert,
+            ews_url=server.ews_url,  # the demo's mail arrives over EWS
             options=[
                 ("tenant", tenant),
                 ("client_id", client_id),
@@ -140,13 +141,14 @@ class Demo:
             secret_options=[("client_secret", secret)],
         )  # checked for real: a token from the emulated tenant, then the mailbox
 
-    def mailbox(self, login: str) -> Any:
-        """The user's mailbox through the same transport the sync uses."""
+    def mailbox(self, login: str, transport: str | None = None) -> Any:
+        """The user's mailbox through the same transport the sync uses (or ``transport``:
+        mail arrives over EWS, the same app's token, when the sync reads it over Graph)."""
         ctx = self.ctx
         connection = resolve(
             accounts.load_account(ctx), get_profile(ctx, login), ctx.secrets.decrypt, ctx.home
         )
-        return plugins.transports().get(self.transport)(connection)
+        return plugins.transports().get(transport or self.transport)(connection)
 
     def seed(self, login: str, database: str) -> None:
         from wess_core.strategies import NewItem
@@ -180,7 +182,9 @@ class Demo:
         ]
         seeded = {"contacts": contacts, "calendar": meetings, "tasks": tasks, "inbox": mails}
         for folder, items in seeded.items():
-            refs = mailbox.create(folder, [NewItem(fields=f, crm_id="") for f in items])
+            # WESS never writes mail over Graph: the demo's mail arrives over EWS
+            target = self.mailbox(login, "ews") if folder == "inbox" else mailbox
+            refs = target.create(folder, [NewItem(fields=f, crm_id="") for f in items])
             failed = [r for r in refs if isinstance(r, Exception)]
             if failed:
                 raise RuntimeError(f"seeding {folder} failed: {failed[0]}")
@@ -339,9 +343,10 @@ def _last_sync(ctx: Context, login: str) -> dict[str, Any] | None:
 
 
 def _requests(server: Any, transport: str) -> str:
-    """How many requests the sync's protocol took (a batch counts once)."""
+    """How much the sync asked of the server (over Graph, each of a $batch's requests
+    counts as an operation)."""
     if transport == "graph":
         calls = sum(n for op, n in server.counts.items() if op.startswith("graph:"))
         inner = server.counts.get("graph:batch", 0)
-        return f"{calls} Graph requests, {inner} of them $batch"
+        return f"{calls} Graph operations, the writes among them in {inner} $batch requests"
     return f"{sum(server.counts.values())} EWS requests"
