@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from wess_core.errors import UsageError
 from wess_core.service import Context
-from wess_core.service.logins import Identity, identity_exists
+from wess_core.service.logins import Identity, credential_stamp
 from wess_core.strategies import WebCredentials
 from wess_web.app import WebState
 from wess_web.sessions import COOKIE, CSRF_HEADER, Session
@@ -28,8 +28,14 @@ def web_state(request: Request) -> WebState:
 
 
 def session_of(request: Request) -> Session | None:
-    """The request's valid session, or None."""
-    return web_state(request).signer.read(request.cookies.get(COOKIE))
+    """The request's valid session, or None: signed, not expired, not logged out, and its
+    account still there with the password it logged in with."""
+    state = web_state(request)
+    session = state.signer.read(request.cookies.get(COOKIE))
+    if session is None:
+        return None
+    stamp = credential_stamp(Context(home=state.home), session.identity)
+    return session if stamp == session.stamp else None
 
 
 def acting(request: Request) -> Context:
@@ -37,8 +43,7 @@ def acting(request: Request) -> Context:
     state-changing request lacks the session's CSRF token."""
     state = web_state(request)
     session = session_of(request)
-    ctx = Context(home=state.home, actor=None)
-    if session is None or not identity_exists(ctx, session.identity):
+    if session is None:
         raise HTTPException(401, "log in first: POST /api/session")
     if request.method not in SAFE_METHODS and not session.csrf_ok(request.headers.get(CSRF_HEADER)):
         raise HTTPException(403, f"missing or wrong {CSRF_HEADER} header")
@@ -91,14 +96,16 @@ def log_in(body: LoginBody, request: Request, response: Response) -> dict[str, A
         headers={k.lower(): v for k, v in request.headers.items()},
         client=client,
     )
-    identity = authenticate(Context(home=state.home), credentials)
-    if identity is None:
+    ctx = Context(home=state.home)
+    identity = authenticate(ctx, credentials)
+    stamp = credential_stamp(ctx, identity) if identity else None
+    if identity is None or stamp is None:
         state.per_client.failed(client)
         if body.login:
             state.per_login.failed(body.login)
         raise HTTPException(401, "wrong login or password")
     state.per_login.succeeded(identity.login)
-    session, cookie = state.signer.new(identity)
+    session, cookie = state.signer.new(identity, stamp)
     response.set_cookie(
         COOKIE,
         cookie,

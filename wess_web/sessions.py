@@ -31,6 +31,8 @@ class Session:
     identity: Identity
     csrf_token: str
     session_id: str
+    #: ``credential_stamp`` at log-in: a changed password ends the session
+    stamp: str = ""
 
     def csrf_ok(self, token: str | None) -> bool:
         return bool(token) and hmac.compare_digest(token.encode(), self.csrf_token.encode())
@@ -71,14 +73,15 @@ class SessionSigner:
         # itsdangerous signs with the last key and accepts every one
         return URLSafeTimedSerializer(list(reversed(derived)), salt="wess-session")
 
-    def new(self, identity: Identity) -> tuple[Session, str]:
+    def new(self, identity: Identity, stamp: str) -> tuple[Session, str]:
         """A fresh session for ``identity`` and its cookie value."""
-        session = Session(identity, secrets.token_urlsafe(32), secrets.token_urlsafe(16))
+        session = Session(identity, secrets.token_urlsafe(32), secrets.token_urlsafe(16), stamp)
         payload = {
             "l": identity.login,
             "r": identity.role,
             "c": session.csrf_token,
             "s": session.session_id,
+            "p": stamp,
         }
         return session, self._serializer().dumps(payload)
 
@@ -91,7 +94,8 @@ class SessionSigner:
         except (SignatureExpired, BadSignature):
             return None
         try:
-            session = Session(Identity(payload["l"], payload["r"]), payload["c"], payload["s"])
+            identity = Identity(payload["l"], payload["r"])
+            session = Session(identity, payload["c"], payload["s"], payload["p"])
         except (KeyError, TypeError):
             return None
         return None if session.session_id in self.revoked else session

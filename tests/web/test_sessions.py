@@ -100,3 +100,14 @@ def test_failed_log_ins_are_throttled_per_login_then_per_address(serve):
             assert r.status_code == 401
         r = client.post("/api/session", json={"login": "bob", "password": BOB_WEB_PW})
         assert r.status_code == 429
+
+
+def test_a_new_web_password_ends_the_sessions_made_before(serve, web_home):
+    server = serve()
+    old, _ = server.login("alice", ALICE_WEB_PW)
+    r = web_home("users", "set", "alice", "--web-password-stdin", input="Alice-New-Pw-2\n")
+    assert r.exit_code == 0, r.stderr
+    assert old.get("/api/users/alice").status_code == 401
+    assert old.get("/api/session").status_code == 401
+    fresh, _ = server.login("alice", "Alice-New-Pw-2")
+    assert fresh.get("/api/users/alice").status_code == 200

@@ -9,6 +9,7 @@ live in their own store file, ``admins.json``.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,8 +147,15 @@ def user_identity(ctx: Context, login: str) -> Identity | None:
     return Identity(login, ROLE_USER)
 
 
-def identity_exists(ctx: Context, identity: Identity) -> bool:
-    """Whether a session's identity still exists (a removed admin or user is logged out)."""
+def credential_stamp(ctx: Context, identity: Identity) -> str | None:
+    """A short fingerprint of ``identity``'s stored web password hash, kept in its
+    sessions: a new password (or a removed account: None) ends the sessions made before."""
     if identity.role == ROLE_ADMIN:
-        return _admins(ctx).get(identity.login) is not None
-    return user_profiles(ctx).get(identity.login) is not None
+        row = _admins(ctx).get(identity.login)
+        stored = row.get("password_hash") if row else None
+    else:
+        row = user_profiles(ctx).get(identity.login)
+        stored = row.get("web_password_hash") if row else None
+    if row is None:
+        return None
+    return hashlib.sha256((stored or "").encode()).hexdigest()[:16]
