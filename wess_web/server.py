@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wess_core.errors import WessError
 from wess_core.service import Context
 from wess_core.service.accounts import load_account
 
@@ -27,10 +28,15 @@ class ServeOptions:
 
 
 def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host``:``port`` (0: a free port); a clear error if taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise WessError(f"cannot listen on {host} port {port}: {exc.strerror}") from None
     sock.listen(128)
     sock.set_inheritable(True)
     return sock

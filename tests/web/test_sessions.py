@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 from tests.support.web import ADMIN_WEB_PW, ALICE_WEB_PW, BOB_WEB_PW
@@ -111,3 +113,47 @@ def test_a_new_web_password_ends_the_sessions_made_before(serve, web_home):
     assert old.get("/api/session").status_code == 401
     fresh, _ = server.login("alice", "Alice-New-Pw-2")
     assert fresh.get("/api/users/alice").status_code == 200
+
+
+def test_behind_a_trusted_proxy_cookies_are_secure_and_clients_told_apart(serve):
+    server = serve("--forwarded-allow-ips", "127.0.0.1")
+    https = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
+    with server.client() as client:
+        r = client.post(
+            "/api/session", json={"login": "bob", "password": BOB_WEB_PW}, headers=https
+        )
+        assert r.status_code == 200 and "secure" in r.headers["set-cookie"].lower()
+        for n in range(20):  # one address's failures ...
+            client.post("/api/session", json={"login": f"x{n}", "password": "guess"}, headers=https)
+        r = client.post(
+            "/api/session", json={"login": "bob", "password": BOB_WEB_PW}, headers=https
+        )
+        assert r.status_code == 429
+        other = {**https, "X-Forwarded-For": "198.51.100.9"}  # ... do not hold back another's
+        r = client.post(
+            "/api/session", json={"login": "bob", "password": BOB_WEB_PW}, headers=other
+        )
+        assert r.status_code == 200
+
+
+def test_forwarded_headers_are_ignored_without_a_trusted_proxy(serve):
+    server = serve()
+    with server.client() as client:
+        r = client.post(
+            "/api/session",
+            json={"login": "bob", "password": BOB_WEB_PW},
+            headers={"X-Forwarded-Proto": "https"},
+        )
+        assert r.status_code == 200 and "secure" not in r.headers["set-cookie"].lower()
+
+
+def test_serve_refuses_a_home_that_is_not_set_up_and_a_taken_port(tmp_path, home, serve):
+    port = serve().url.rsplit(":", 1)[1].rstrip("/")
+    for where, args, expected in (
+        (tmp_path / "empty", ("--port", "0"), "wess init"),
+        (home, ("--port", port), f"cannot listen on 127.0.0.1 port {port}"),
+    ):
+        argv = [sys.executable, "-m", "wess_core.cli", "--home", str(where), "serve", *args]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1 and expected in r.stderr and r.stdout == "", r.stderr
+        assert "Traceback" not in r.stderr
