@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -157,3 +158,14 @@ def test_serve_refuses_a_home_that_is_not_set_up_and_a_taken_port(tmp_path, home
         r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
         assert r.returncode == 1 and expected in r.stderr and r.stdout == "", r.stderr
         assert "Traceback" not in r.stderr
+
+
+def test_a_cross_site_form_cannot_log_anyone_in(serve):
+    """A form on another site can post text/plain but not application/json: a log-in
+    posted that way is refused, so no one is logged into an attacker's account."""
+    server = serve()
+    body = json.dumps({"login": "bob", "password": BOB_WEB_PW})
+    with server.client() as client:
+        for kind in ("text/plain", "application/x-www-form-urlencoded"):
+            r = client.post("/api/session", content=body, headers={"Content-Type": kind})
+            assert r.status_code == 422 and "set-cookie" not in r.headers, r.text
