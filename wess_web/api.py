@@ -164,6 +164,7 @@ class ProfileChange(Strict):
     database: str | None = None
     state: str | None = None
     email: str | None = None
+    skip_check: bool = False  # save without the credential check (admin only, as on the CLI)
 
 
 @router.get("/users/{login}")
@@ -179,14 +180,15 @@ def patch_user(login: str, change: ProfileChange, ctx: Context = Acting) -> dict
     stored when it refuses them)."""
     from wess_core.service import users
 
-    fields = {k: v for k, v in change.model_dump(exclude_unset=True).items() if v is not None}
+    given = change.model_dump(exclude_unset=True, exclude={"skip_check"})
+    fields = {k: v for k, v in given.items() if v is not None}
     enabled = fields.pop("sync_enabled", None)
     if not fields and enabled is None:
         raise UsageError("nothing to change")
     if enabled is not None:
         ctx.require_self_or_admin(login)  # before anything else is stored
     if fields:
-        users.update_user(ctx, login, **fields)
+        users.update_user(ctx, login, verify=not change.skip_check, **fields)
     if enabled is not None:
         users.set_sync_enabled(ctx, login, enabled)
     return public_profile(users.show_user(ctx, login))

@@ -14,6 +14,7 @@ TABLE = [
     ("GET", "/api/users/alice", None, (200, 200, 403, 401)),
     ("PATCH", "/api/users/alice", {"sync_enabled": True}, (200, 200, 403, 401)),
     ("PATCH", "/api/users/alice", {"database": "sales"}, (200, 403, 403, 401)),
+    ("PATCH", "/api/users/alice", {"ews_url": "", "skip_check": True}, (200, 403, 403, 401)),
     ("PATCH", "/api/users/alice", {"exchange_email": "nope"}, (422, 422, 403, 401)),
     ("PATCH", "/api/users/alice", {"no_such_field": 1}, (422, 422, 422, 401)),
     ("GET", "/api/users/alice/history", None, (200, 200, 403, 401)),
