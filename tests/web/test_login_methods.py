@@ -3,6 +3,8 @@ own users in; WESS's password check still comes last."""
 
 from __future__ import annotations
 
+import logging
+
 from tests.support.web import ALICE_WEB_PW, ThreadServer
 from wess_core import hookimpl, plugins
 from wess_web.logins import login_methods
@@ -30,7 +32,8 @@ class Broken:
         register("broken", explode)
 
 
-def test_a_plugin_logs_its_users_in(web_home, home):
+def test_a_plugin_logs_its_users_in(web_home, home, caplog):
+    caplog.set_level(logging.DEBUG)
     with plugins.registered(CrmSso()), plugins.registered(Broken()), ThreadServer(home) as web:
         assert [name for name, _ in login_methods()] == ["broken", "crm_sso"]
         with web.client() as client:
@@ -46,3 +49,5 @@ def test_a_plugin_logs_its_users_in(web_home, home):
             r = client.post("/api/session", json={"login": "alice", "password": ALICE_WEB_PW})
             assert r.status_code == 200 and r.json()["login"] == "alice"
     assert login_methods() == []  # unregistered with the plugins
+    assert "web login method broken failed (RuntimeError)" in caplog.text
+    assert ALICE_WEB_PW not in caplog.text  # the failing method's error is not logged
