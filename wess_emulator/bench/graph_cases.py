@@ -5,7 +5,6 @@ same work, against WESS over EWS (``vs_ews``) in the same run and emulator."""
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 from .graph_side import (
@@ -17,20 +16,21 @@ from .graph_side import (
     idle_requests,
     on_the_wire,
 )
-from .measure import peak_memory, ratio, timed, total, traffic
+from .measure import ratio, total, traffic
 from .processes import EmulatorProcess
 from .sizes import PASSWORD
 from .wess_side import (
+    change_both_sides,
     email_of,
-    list_items,
+    home_after_first_pass,
+    idle_pass,
     make_home,
     measured,
     moved,
-    pass_users,
     person,
+    seeded_users,
     sync_user,
     synced_folders,
-    transport,
 )
 from .workspace import Workspace
 
@@ -185,29 +185,17 @@ def case_graph_export(space: Workspace) -> dict[str, Any]:
 
 
 def case_graph_idle(space: Workspace) -> dict[str, Any]:
-    from wess_core.service import scheduler
-
-    users = [f"idle{i:04d}" for i in range(space.sizes.idle_users)]
     with EmulatorProcess() as emu:
-        emu.call("add_users", [email_of(u) for u in users], PASSWORD)
-        for u in users:
-            emu.call("seed_contacts", email_of(u), 0, space.sizes.seed_per_user)
-        ctx = make_home(space.home("graph-idle"), emu, users, transport="graph")
-        _, failed = pass_users(scheduler.run_once(ctx, workers=4))
-        if failed:
-            raise RuntimeError(f"first pass failed: {failed}")
+        users = seeded_users(emu, space.sizes.idle_users, space.sizes.seed_per_user)
+        ctx = home_after_first_pass(space.home("graph-idle"), emu, users, "graph")
         folders = synced_folders(sync_user(ctx, users[0]))
         emu.call("reset_counts")
-        cpu = time.process_time()
-        with peak_memory() as mem:
-            wall, outcome = timed(lambda: pass_users(scheduler.run_once(ctx, workers=1)))
-        cpu = time.process_time() - cpu
+        figures, mem = idle_pass(ctx, users)
         wire, batched = on_the_wire(emu.counts(), emu.batched())
         handshakes = emu.call("handshakes")
-        ews_ctx = make_home(space.home("ews-idle"), emu, users)
-        scheduler.run_once(ews_ctx, workers=4)
+        ews_ctx = home_after_first_pass(space.home("ews-idle"), emu, users)
         emu.call("reset_counts")
-        ews_wall, _ = timed(lambda: scheduler.run_once(ews_ctx, workers=1))
+        ews_figures, _ = idle_pass(ews_ctx, users)
         ews_counts, ews_handshakes = emu.counts(), emu.call("handshakes")
     expected = idle_requests(folders, len(users))
     per_user = round(total(wire) / len(users), 2)
@@ -219,10 +207,7 @@ def case_graph_idle(space: Workspace) -> dict[str, Any]:
             "workers": 1,
             "items_per_user": space.sizes.seed_per_user,
         },
-        "wall_s": round(wall, 3),
-        "ms_per_user": round(1000 * wall / len(users), 2),
-        "client_cpu_ms_per_user": round(1000 * cpu / len(users), 2),
-        "synced": len(outcome[0]),
+        **figures,
         **graph_traffic(wire, batched, mem),
         "requests_per_user": per_user,
         "tls_handshakes": handshakes,
@@ -231,21 +216,17 @@ def case_graph_idle(space: Workspace) -> dict[str, Any]:
         "ratio": None,
         "ews": {
             "what": "the same idle pass by WESS over EWS",
-            "wall_s": round(ews_wall, 3),
-            "ms_per_user": round(1000 * ews_wall / len(users), 2),
+            **ews_figures,
             "requests": ews_counts,
             "tls_handshakes": ews_handshakes,
         },
-        "vs_ews": ratio(wall, ews_wall),
+        "vs_ews": ratio(figures["wall_s"], ews_figures["wall_s"]),
         "target": "exactly 1 delta request per synced folder and user, no other request",
-        "met": wire == expected and not batched and len(outcome[0]) == len(users),
+        "met": wire == expected and not batched and figures["synced"] == len(users),
     }
 
 
 def case_graph_incremental(space: Workspace) -> dict[str, Any]:
-    from wess_core.strategies import ItemUpdate
-    from wess_plugins.crm_local import local
-
     n = space.sizes.items
     changed = max(2, round(n * space.sizes.changed_percent / 100))
     on_exchange, on_crm = changed // 2, changed - changed // 2
@@ -254,28 +235,8 @@ def case_graph_incremental(space: Workspace) -> dict[str, Any]:
         emu.call("seed_contacts", email_of("inc"), 0, n)
         ctx = make_home(space.home("graph-incremental"), emu, ["inc"], transport="graph")
         folders = synced_folders(sync_user(ctx, "inc"))  # the initial import
-        # Exchange side: as another Graph app would, through the same transport ($batch).
-        mailbox = transport(ctx, "inc")
-        listing = list_items(mailbox, "contacts")
-        chosen = listing[:: max(1, len(listing) // on_exchange)][:on_exchange]
-        changes = [
-            ItemUpdate(
-                item_id=item.item_id,
-                fields={"job_title": "Changed in Outlook"},
-                changekey=item.changekey,
-            )
-            for item in chosen
-        ]
-        refs = mailbox.update("contacts", changes)
-        assert not [r for r in refs if isinstance(r, Exception)], refs
-        # CRM side: as the CRM would.
-        records = local.list_records(ctx.home, "db-inc", "people")
-        picked = {c.item_id for c in chosen}  # imported records carry their item id
-        others = [r for r in records if r["exchange_id"] not in picked]
-        for record in others[:: max(1, len(others) // on_crm)][:on_crm]:
-            local.update_record(
-                ctx.home, "db-inc", "people", record["id"], {"job_title": "Changed in CRM"}
-            )
+        # both sides edited, as another Graph client (one $batch) and the CRM would
+        change_both_sides(ctx, "inc", on_exchange, on_crm)
         wall, data, mem, wire, batched = graph_measured(emu, lambda: sync_user(ctx, "inc"))
     to_crm, to_ex = moved(data, "to_crm"), moved(data, "to_exchange")
     expected = idle_requests(folders, 1)

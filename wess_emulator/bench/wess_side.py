@@ -207,3 +207,74 @@ def list_items(mailbox: Any, folder: str) -> list[Any]:
     from wess_emulator.demo import _list_items as listing
 
     return listing(mailbox, folder)
+
+
+def change_both_sides(ctx: Any, login: str, on_exchange: int, on_crm: int) -> None:
+    """The incremental cases' edits: ``on_exchange`` contacts changed in the mailbox
+    through the user's own transport (as another client would), ``on_crm`` other
+    people changed in the CRM, both spread over the folder."""
+    from wess_core.strategies import ItemUpdate
+    from wess_plugins.crm_local import local
+
+    mailbox = transport(ctx, login)
+    listing = list_items(mailbox, "contacts")
+    chosen = listing[:: max(1, len(listing) // on_exchange)][:on_exchange]
+    changes = [
+        ItemUpdate(
+            item_id=item.item_id,
+            fields={"job_title": "Changed in Outlook"},
+            changekey=item.changekey,
+        )
+        for item in chosen
+    ]
+    refs = mailbox.update("contacts", changes)
+    assert not [r for r in refs if isinstance(r, Exception)], refs
+    database = f"db-{login}"
+    records = local.list_records(ctx.home, database, "people")
+    picked = {c.item_id for c in chosen}  # imported records carry their item id
+    others = [r for r in records if r["exchange_id"] not in picked]
+    for record in others[:: max(1, len(others) // on_crm)][:on_crm]:
+        local.update_record(
+            ctx.home, database, "people", record["id"], {"job_title": "Changed in CRM"}
+        )
+
+
+def seeded_users(emu: EmulatorProcess, count: int, per_user: int) -> list[str]:
+    """The idle cases' users: ``count`` mailboxes with ``per_user`` contacts each."""
+    users = [f"idle{i:04d}" for i in range(count)]
+    emu.call("add_users", [email_of(u) for u in users], PASSWORD)
+    for u in users:
+        emu.call("seed_contacts", email_of(u), 0, per_user)
+    return users
+
+
+def home_after_first_pass(
+    home: Path, emu: EmulatorProcess, users: list[str], transport: str = "ews"
+) -> Any:
+    """A home whose ``users`` have had their first (importing) scheduler pass, so the
+    next pass is idle; raises if a user failed it."""
+    from wess_core.service import scheduler
+
+    ctx = make_home(home, emu, users, transport=transport)
+    _, failed = pass_users(scheduler.run_once(ctx, workers=4))
+    if failed:
+        raise RuntimeError(f"first pass failed: {failed}")
+    return ctx
+
+
+def idle_pass(ctx: Any, users: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One measured scheduler pass with one worker over ``users`` of ``ctx``:
+    (the idle cases' figures, peak memory)."""
+    from wess_core.service import scheduler
+
+    cpu = time.process_time()
+    with peak_memory() as memory:
+        wall, outcome = timed(lambda: pass_users(scheduler.run_once(ctx, workers=1)))
+    cpu = time.process_time() - cpu
+    figures = {
+        "wall_s": round(wall, 3),
+        "ms_per_user": round(1000 * wall / len(users), 2),
+        "client_cpu_ms_per_user": round(1000 * cpu / len(users), 2),
+        "synced": len(outcome[0]),
+    }
+    return figures, memory
