@@ -114,10 +114,18 @@ def test_graph_export_creates_every_item_in_batches_of_twenty(doc):
 def test_graph_idle_is_one_delta_request_per_synced_folder(doc):
     c = case(doc, "graph_idle")
     users, folders = c["sizes"]["users"], c["sizes"]["folders_per_user"]
-    assert folders == len(c["sizes"]["folders"]) >= 4  # contacts, tasks, inbox, sent
-    assert c["requests"] == c["expected_requests"]
+    assert folders == len(c["sizes"]["folders"]) == 5
+    assert (
+        c["requests"]
+        == c["expected_requests"]
+        == {
+            "graph:contacts.delta": users,
+            "graph:events.delta": users,
+            "graph:messages.delta": 2 * users,  # the inbox and sent items
+            "graph:tasks.delta": users,
+        }
+    )
     assert c["requests_total"] == users * folders and c["requests_per_user"] == folders
-    assert c["requests"]["graph:messages.delta"] == 2 * users
     assert c["batch_subrequests"] == {}  # no token request either: it is cached
     assert c["synced"] == users and c["met"] is True
     assert c["ews"]["requests"] == {"SyncFolderItems": users * 5}

@@ -1,6 +1,7 @@
 """The EWS cases over Microsoft Graph: import, export, idle and incremental through the
-``graph`` transport, each against a bare Graph client doing the same work and, for the
-same work, against WESS over EWS (``vs_ews``) in the same run and emulator."""
+``graph`` transport (every item type, the calendar too), each against a bare Graph client
+doing the same work and, for the same work, against WESS over EWS (``vs_ews``) in the
+same run and emulator."""
 
 from __future__ import annotations
 
@@ -24,13 +25,13 @@ from .wess_side import (
     email_of,
     home_after_first_pass,
     idle_pass,
+    item_type_names,
     make_home,
     measured,
     moved,
     person,
     seeded_users,
     sync_user,
-    synced_folders,
 )
 from .workspace import Workspace
 
@@ -93,7 +94,7 @@ def case_graph_import(space: Workspace) -> dict[str, Any]:
         ews = _over_ews(space, emu, "ews", "ews-import")
     imported = data["folders"]["contacts"]["to_crm"]["created"]
     assert imported == n, f"imported {imported} of {n}"
-    folders = synced_folders(data)
+    folders = item_type_names()
     against_base = ratio(wall, base_s)
     pages = math.ceil(n / PAGE_SIZE)
     requests = total(wire)
@@ -188,7 +189,6 @@ def case_graph_idle(space: Workspace) -> dict[str, Any]:
     with EmulatorProcess() as emu:
         users = seeded_users(emu, space.sizes.idle_users, space.sizes.seed_per_user)
         ctx = home_after_first_pass(space.home("graph-idle"), emu, users, "graph")
-        folders = synced_folders(sync_user(ctx, users[0]))
         emu.call("reset_counts")
         figures, mem = idle_pass(ctx, users)
         wire, batched = on_the_wire(emu.counts(), emu.batched())
@@ -197,6 +197,7 @@ def case_graph_idle(space: Workspace) -> dict[str, Any]:
         emu.call("reset_counts")
         ews_figures, _ = idle_pass(ews_ctx, users)
         ews_counts, ews_handshakes = emu.counts(), emu.call("handshakes")
+    folders = item_type_names()
     expected = idle_requests(folders, len(users))
     per_user = round(total(wire) / len(users), 2)
     return {
@@ -234,11 +235,12 @@ def case_graph_incremental(space: Workspace) -> dict[str, Any]:
         emu.call("add_users", [email_of("inc")], PASSWORD)
         emu.call("seed_contacts", email_of("inc"), 0, n)
         ctx = make_home(space.home("graph-incremental"), emu, ["inc"], transport="graph")
-        folders = synced_folders(sync_user(ctx, "inc"))  # the initial import
+        sync_user(ctx, "inc")  # the initial import
         # both sides edited, as another Graph client (one $batch) and the CRM would
         change_both_sides(ctx, "inc", on_exchange, on_crm)
         wall, data, mem, wire, batched = graph_measured(emu, lambda: sync_user(ctx, "inc"))
     to_crm, to_ex = moved(data, "to_crm"), moved(data, "to_exchange")
+    folders = item_type_names()
     expected = idle_requests(folders, 1)
     expected["graph:contacts.delta"] += max(0, math.ceil(on_exchange / PAGE_SIZE) - 1)
     expected["graph:batch"] = math.ceil(on_crm / BATCH_LIMIT)

@@ -145,28 +145,11 @@ def folder_count() -> int:
     return len({t.folder for _, t in plugins.item_types().items()})
 
 
-def skipped(name: str, folder: dict[str, Any]) -> bool:
-    """A folder the transport does not sync in this installation (the Graph calendar
-    before its module is installed): not a failure of the case."""
-    from wess_plugins.transport_graph.transport import NO_CALENDAR
+def item_type_names() -> list[str]:
+    """The item types every user syncs (one mailbox folder each)."""
+    from wess_core import plugins
 
-    return name == "calendar" and NO_CALENDAR in (folder.get("failed") or "")
-
-
-def synced_folders(data: dict[str, Any]) -> list[str]:
-    """The folders a sync result synced (those :func:`skipped` left out)."""
-    return [n for n, f in data["folders"].items() if not skipped(n, f)]
-
-
-def pass_users(outcome: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
-    """A scheduler pass's (synced users, failed users with why); a user whose only
-    failure is a :func:`skipped` folder synced."""
-    from wess_plugins.transport_graph.transport import NO_CALENDAR
-
-    skip_only = f"failed for calendar: FolderUnavailable: {NO_CALENDAR}"
-    failed = {u: why for u, why in outcome["failed"].items() if why != skip_only}
-    synced = [*outcome["synced"], *(u for u in outcome["failed"] if u not in failed)]
-    return sorted(synced), failed
+    return sorted(plugins.item_types().names())
 
 
 def sync_user(ctx: Any, login: str) -> dict[str, Any]:
@@ -174,9 +157,7 @@ def sync_user(ctx: Any, login: str) -> dict[str, Any]:
     from wess_core.service import sync
 
     data = sync.sync_user(ctx, login)
-    failed = {
-        n: f["failed"] for n, f in data["folders"].items() if f.get("failed") and not skipped(n, f)
-    }
+    failed = {n: f["failed"] for n, f in data["folders"].items() if f.get("failed")}
     errors = [e for f in data["folders"].values() for e in f.get("errors", [])]
     if failed or errors:
         raise RuntimeError(f"sync of {login} failed: {failed or errors[:3]}")
@@ -256,9 +237,9 @@ def home_after_first_pass(
     from wess_core.service import scheduler
 
     ctx = make_home(home, emu, users, transport=transport)
-    _, failed = pass_users(scheduler.run_once(ctx, workers=4))
-    if failed:
-        raise RuntimeError(f"first pass failed: {failed}")
+    first = scheduler.run_once(ctx, workers=4)
+    if first["failed"]:
+        raise RuntimeError(f"first pass failed: {first['failed']}")
     return ctx
 
 
@@ -269,12 +250,12 @@ def idle_pass(ctx: Any, users: list[str]) -> tuple[dict[str, Any], dict[str, Any
 
     cpu = time.process_time()
     with peak_memory() as memory:
-        wall, outcome = timed(lambda: pass_users(scheduler.run_once(ctx, workers=1)))
+        wall, outcome = timed(lambda: scheduler.run_once(ctx, workers=1))
     cpu = time.process_time() - cpu
     figures = {
         "wall_s": round(wall, 3),
         "ms_per_user": round(1000 * wall / len(users), 2),
         "client_cpu_ms_per_user": round(1000 * cpu / len(users), 2),
-        "synced": len(outcome[0]),
+        "synced": len(outcome["synced"]),
     }
     return figures, memory
