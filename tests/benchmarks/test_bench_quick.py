@@ -183,3 +183,11 @@ def test_the_command_is_wired():
         timeout=60,
     )
     assert proc.returncode == 0 and "--case" in proc.stdout
+    patches = subprocess.run(
+        [sys.executable, "-m", "benchmarks.http_patches", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert patches.returncode == 0 and "--patch" in patches.stdout, patches.stderr
