@@ -175,19 +175,12 @@ def test_the_command_is_wired():
     assert result.exit_code == 0 and "--quick" in result.output
     bad = CliRunner().invoke(cli, ["bench", "--case", "nope"])
     assert bad.exit_code == 2
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--help"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0 and "--case" in proc.stdout
-    patches = subprocess.run(
-        [sys.executable, "-m", "benchmarks.http_patches", "--help"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert patches.returncode == 0 and "--patch" in patches.stdout, patches.stderr
+    for module, option in (("benchmarks", "--case"), ("benchmarks.http_patches", "--patch")):
+        proc = subprocess.run(
+            [sys.executable, "-m", module, "--help"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0 and option in proc.stdout, (module, proc.stderr)
