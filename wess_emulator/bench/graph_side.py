@@ -76,34 +76,36 @@ def idle_requests(item_types: list[str], users: int) -> dict[str, int]:
 
 def graph_measured(
     emu: EmulatorProcess, fn: Callable[[], Any], *, cold: bool = False
-) -> tuple[float, Any, dict[str, Any], dict[str, int], dict[str, int]]:
-    """:func:`wess_side.measured` for Graph: (seconds, value, memory, requests on the
-    wire by operation, ``$batch`` sub-requests by operation)."""
+) -> tuple[float, Any, dict[str, Any], dict[str, dict[str, int]]]:
+    """:func:`wess_side.measured` for Graph: (seconds, value, memory, the requests as
+    :func:`split_counts` sorts them)."""
     seconds, value, memory, counts = measured(emu, fn, cold=cold)
-    wire, batched = on_the_wire(counts, emu.batched())
-    return seconds, value, memory, wire, batched
+    return seconds, value, memory, split_counts(counts, emu.batched())
 
 
-def on_the_wire(
-    counts: dict[str, int], batched: dict[str, int]
-) -> tuple[dict[str, int], dict[str, int]]:
-    """The emulator's counts split: (HTTP requests by operation, ``$batch``
-    sub-requests by operation)."""
-    wire = {k: v - batched.get(k, 0) for k, v in counts.items()}
-    return {k: v for k, v in wire.items() if v}, batched
-
-
-def graph_traffic(
-    wire: dict[str, int], batched: dict[str, int], memory: dict[str, Any]
-) -> dict[str, Any]:
-    """A Graph step's requests as every graph case reports them: ``requests`` are HTTP
-    requests (a ``$batch`` counts once, as ``graph:batch``), ``batch_subrequests`` what
-    those batches carried."""
+def split_counts(counts: dict[str, int], batched: dict[str, int]) -> dict[str, dict[str, int]]:
+    """The emulator's counts sorted: ``wire`` (Graph HTTP requests by operation, a
+    ``$batch`` once), ``batched`` (the sub-requests those batches carried) and
+    ``authority`` (requests to the OAuth authority: tokens, its OpenID metadata; on
+    login.microsoftonline.com in production, not on Graph)."""
+    wire = {k: v - batched.get(k, 0) for k, v in counts.items() if not k.startswith("<")}
     return {
-        "requests": wire,
-        "requests_total": total(wire),
-        "batch_subrequests": batched,
-        "batch_subrequests_total": total(batched),
+        "wire": {k: v for k, v in wire.items() if v},
+        "batched": batched,
+        "authority": {k: v for k, v in counts.items() if k.startswith("<")},
+    }
+
+
+def graph_traffic(split: dict[str, dict[str, int]], memory: dict[str, Any]) -> dict[str, Any]:
+    """A Graph step's requests as every graph case reports them: ``requests`` are Graph
+    HTTP requests (a ``$batch`` counts once, as ``graph:batch``), ``batch_subrequests``
+    what those batches carried, ``authority_requests`` those to the OAuth authority."""
+    return {
+        "requests": split["wire"],
+        "requests_total": total(split["wire"]),
+        "batch_subrequests": split["batched"],
+        "batch_subrequests_total": total(split["batched"]),
+        "authority_requests": split["authority"],
         "memory": memory,
     }
 
