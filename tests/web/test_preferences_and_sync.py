@@ -4,6 +4,9 @@ the server's log."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 from tests.support import ALICE_PW, SECRETS
 from tests.support.web import ADMIN_WEB_PW, ALICE_WEB_PW, WEB_SECRETS
 
@@ -64,3 +67,34 @@ def test_bad_input_is_one_line_without_the_input(serve):
     assert r.status_code == 422 and "Not-Shown-9" not in r.text
     r = client.patch("/api/users/alice", json={}, headers=csrf)
     assert r.status_code == 422 and r.json()["error"] == "nothing to change"
+
+
+def test_a_running_sync_does_not_block_the_server(serve, web_home, emu):
+    """Sync Now runs in a worker thread: while one is in flight (Exchange answers slowly)
+    the server answers other requests."""
+    r = web_home("users", "set", "alice", "--password-stdin", "--skip-check", input=ALICE_PW)
+    assert r.exit_code == 0, r.stderr
+    server = serve()
+    client, session = server.login("alice", ALICE_WEB_PW)
+    csrf = {"X-CSRF-Token": session["csrf_token"]}
+    emu.reset_counts()
+    emu.set_latency(2.0, "SyncFolderItems")  # every folder's sync waits 2 s
+    results: list = []
+    running = threading.Thread(
+        target=lambda: results.append(client.post("/api/users/alice/sync", headers=csrf))
+    )
+    running.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not emu.counts["SyncFolderItems"] and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the sync is talking to Exchange
+        assert emu.counts["SyncFolderItems"]
+        with server.client() as other:
+            other.cookies.update(dict(client.cookies))
+            assert other.get("/api/users/alice/history").status_code == 200
+            assert other.get("/api/session").json()["login"] == "alice"
+        assert running.is_alive()  # both answered while the sync still runs
+    finally:
+        emu.set_latency(0, "SyncFolderItems")
+        running.join(timeout=120)
+    assert results and results[0].status_code == 200, results
