@@ -1,0 +1,43 @@
+"""The state machines over the Graph transport and the emulator's Graph endpoint (real
+HTTPS, the OAuth app's tokens, immutable ids, ``$batch`` writes, delta rounds in pages
+of one to four): the same weather and invariant as over the fakes and over EWS
+(``tests/support/sync_machines.py``, ``test_state_machine_ews.py``).
+
+A person's edits go through the Graph transport too; a lost sync state is the
+emulator's: every delta token issued so far answers 410 ``syncStateNotFound``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.sync_machines import CONTACTS, TASKS, _settings
+from tests.support.transport_machines import FaultyGraph, module_emulator, transport_machine_for
+
+pytestmark = pytest.mark.slow
+
+GraphContactsMachine = transport_machine_for(CONTACTS, FaultyGraph, "Graph")
+GraphContactsMachine.TestCase.settings = _settings(12, 15)
+TestGraphContactsConverge = GraphContactsMachine.TestCase
+
+GraphTasksMachine = transport_machine_for(TASKS, FaultyGraph, "Graph")
+GraphTasksMachine.TestCase.settings = _settings(8, 12)
+TestGraphTasksConverge = GraphTasksMachine.TestCase
+
+MACHINES = (GraphContactsMachine, GraphTasksMachine)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def emulator(ews_ca: Any) -> Iterator[Any]:
+    """One emulator for the module; every example gets a new user (a fresh mailbox)."""
+    with module_emulator(ews_ca) as server:
+        for machine in MACHINES:
+            machine.server = server
+        try:
+            yield server
+        finally:
+            for machine in MACHINES:
+                machine.server = None
