@@ -10,7 +10,7 @@ import pytest
 from exchangelib import EWSDateTime, EWSTimeZone
 
 from wess_core.strategies import NewItem
-from wess_plugins.transport_ews.occurrence_slots import instance_index, slots
+from wess_core.sync.occurrence_slots import instance_index, slots
 from wess_plugins.transport_ews.transport import EwsTransport
 
 UTC = EWSTimeZone("UTC")

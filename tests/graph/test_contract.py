@@ -1,8 +1,10 @@
 """The transport contract every mailbox transport passes (``wess_core.sync.contract``),
-run against the Graph transport on the emulator's Graph endpoint: contacts and To Do
-tasks."""
+run against the Graph transport on the emulator's Graph endpoint: contacts, To Do
+tasks and meetings."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import pytest
 
@@ -35,3 +37,23 @@ class TestGraphContactsInSmallPages(TransportContract):
     @pytest.fixture
     def mailbox(self, emu):
         return graph_transport(emu, "alice@example.com", CLIENT_SECRET, page_size=7)
+
+
+class TestGraphCalendar(TransportContract):
+    """Single meetings (a day ahead, inside the calendar window)."""
+
+    folder = "calendar"
+    edit_field, kept_field, extra_field = "subject", "location", "body"
+
+    def sample_item(self, n):
+        day = (dt.date.today() + dt.timedelta(days=1 + n)).isoformat()
+        return {
+            "subject": f"Meeting {n}",
+            "location": "Room 1",
+            "start": f"{day}T09:00:00+00:00",
+            "end": f"{day}T10:00:00+00:00",
+        }
+
+    @pytest.fixture
+    def mailbox(self, emu):
+        return graph_transport(emu, "alice@example.com", CLIENT_SECRET)

@@ -10,7 +10,12 @@ from wess_plugins.transport_graph.connect import GRAPH_SCOPE
 from wess_plugins.transport_graph.transport import NO_CALENDAR, GraphTransport
 
 #: The Graph requests of an idle run (the emulator's counters): one delta per folder.
-IDLE = {"graph:contacts.delta": 1, "graph:tasks.delta": 1, "graph:messages.delta": 2}
+IDLE = {
+    "graph:contacts.delta": 1,
+    "graph:tasks.delta": 1,
+    "graph:messages.delta": 2,
+    "graph:events.delta": 1,
+}
 
 
 def graph_sync(wess, login: str = "alice") -> dict:

@@ -34,6 +34,7 @@ MAX_OCCURRENCES = 1000  # NoEndRecurrence is cut off here; every loop below is b
 _MAX_STEPS = 20000
 
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+_INDEXES = ["First", "Second", "Third", "Fourth", "Last"]
 UTC = dt.UTC
 
 
@@ -152,7 +153,24 @@ def _dates(pattern, start_date: dt.date) -> Iterator[dt.date]:
             month += step
             year += (month - 1) // 12
             month = (month - 1) % 12 + 1
-    # Relative patterns are not expanded: the master is the only instance.
+    elif kind in ("RelativeMonthlyRecurrence", "RelativeYearlyRecurrence"):
+        days = _weekdays(pattern.findtext(tq("DaysOfWeek"))) or [start_date.weekday()]
+        index = pattern.findtext(tq("DayOfWeekIndex")) or "First"
+        nth = _INDEXES.index(index) if index in _INDEXES else 0
+        if kind == "RelativeYearlyRecurrence":
+            month_name = pattern.findtext(tq("Month")) or calendar.month_name[start_date.month]
+            year, month, step = start_date.year, list(calendar.month_name).index(month_name), 12
+        else:
+            year, month, step = start_date.year, start_date.month, interval
+        for _ in range(_MAX_STEPS):
+            last = calendar.monthrange(year, month)[1]
+            matching = [d for d in range(1, last + 1) if dt.date(year, month, d).weekday() in days]
+            day = dt.date(year, month, matching[-1] if nth == 4 else matching[nth])
+            if day >= start_date:
+                yield day
+            month += step
+            year += (month - 1) // 12
+            month = (month - 1) % 12 + 1
 
 
 def _wall(day: dt.date, clock: dt.time, zone: dt.tzinfo) -> dt.datetime:

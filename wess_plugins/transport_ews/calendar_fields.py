@@ -12,6 +12,7 @@ from exchangelib import CalendarItem, EWSDate, EWSDateTime, EWSTimeZone
 from exchangelib.errors import UnknownTimeZone
 from exchangelib.fields import CharField
 
+from wess_core.sync.occurrence_slots import UTC_NAMES
 from wess_plugins.transport_ews.patches import END_TIMEZONE, START_TIMEZONE
 
 UTC = EWSTimeZone("UTC")
@@ -27,8 +28,6 @@ UTC = EWSTimeZone("UTC")
 # wall-clock time across DST changes. All-day values are dates; an all-day ``end`` is the
 # last day (inclusive), as exchangelib presents it. The converters never use the machine's
 # local zone: every value is aware, and the end zone is always requested.
-
-UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/GMT", "GMT", "Z"})
 
 
 def zone_to_ews(name: str | None) -> EWSTimeZone:

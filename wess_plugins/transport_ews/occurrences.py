@@ -46,13 +46,13 @@ from exchangelib.items import (
 from exchangelib.properties import ItemId, OccurrenceItemId
 
 from wess_core.strategies import ItemRef, MailboxError, MailboxItem
+from wess_core.sync.occurrence_slots import instance_index, local_time, zone_of
 from wess_plugins.transport_ews.calendar_fields import (
     as_instant,
     when_from_ews,
     when_to_ews,
     zone_to_ews,
 )
-from wess_plugins.transport_ews.occurrence_slots import instance_index, local_time, zone_of
 from wess_plugins.transport_ews.patches import (
     END_TIMEZONE,
     START_TIMEZONE,

@@ -29,8 +29,11 @@ def checklist_steps(account: Any) -> list[str]:
     return [
         f"Microsoft Graph: {graph.get('graph_url') or DEFAULT_GRAPH_URL} (transport graph).",
         auth,
-        f"Permissions: give the app {shown} the application permissions Contacts.ReadWrite, "
-        "Calendars.ReadWrite, Mail.Read and Tasks.ReadWrite.All, with admin consent.",
+        f"Permissions in Entra ID: give the app {shown} the Graph application permissions "
+        "User.Read.All (the check on save looks each mailbox up) and Tasks.ReadWrite.All "
+        "(Microsoft To Do is outside RBAC for Applications), with admin consent. Do not "
+        "consent Contacts, Calendars or Mail permissions there: consented in Entra ID they "
+        "reach every mailbox of the tenant; grant them in the mailbox scope below instead.",
         "Mailbox scope (RBAC for Applications), in Exchange Online PowerShell: "
         f"New-ServicePrincipal -AppId {shown} -ObjectId OBJECT_ID -DisplayName WESS; "
         "New-ManagementScope -Name 'WESS users' -RecipientRestrictionFilter "

@@ -6,7 +6,15 @@ Importing the package registers every resource module's routes in ``router.ROUTE
 
 from __future__ import annotations
 
-from . import batch, contacts, messages, tasks, translate, users  # noqa: F401 - registers routes
+from . import (  # noqa: F401 - register their routes
+    batch,
+    contacts,
+    event_routes,
+    messages,
+    tasks,
+    translate,
+    users,
+)
 from .controls import GraphControls
 from .router import PREFIX, ROUTES, GraphError, GraphRequest, handle, route
 

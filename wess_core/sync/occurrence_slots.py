@@ -1,5 +1,6 @@
 """A recurring series' slots, expanded on the client: EWS names an occurrence by its
-instance index (an OccurrenceItemId), and the CRM by its original start."""
+instance index (an OccurrenceItemId), the CRM by its original start, and the Graph
+transport finds deleted occurrences as slots missing from a series' instances."""
 
 from __future__ import annotations
 
@@ -9,11 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from wess_plugins.transport_ews.calendar_fields import UTC_NAMES
-
 __all__ = ["instance_index", "local_time", "slots", "zone_of"]
 
 _MAX_STEPS = 20000
+UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/GMT", "GMT", "Z"})
 _DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 _MONTHS = list(calendar.month_name)[1:]
 _WEEK_NUMBERS = ["First", "Second", "Third", "Fourth", "Last"]
