@@ -18,7 +18,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import hypothesis.strategies as st
@@ -105,72 +105,82 @@ CONTACTS = Things(
     item_edits={"job_title": _same, "surname": _same},
 )
 
-#: A weekly series on Mondays, five meetings; exceptions name their original start.
-_SERIES_START = datetime(2024, 5, 6, 9, tzinfo=UTC)
-_WEEKLY = {
-    "pattern": {"type": "weekly", "interval": 1, "weekdays": ["Monday"]},
-    "boundary": {"type": "numbered", "start": "2024-05-06", "number": 5},
-}
-
-
-def _occurrence(n: int, hours: int = 0) -> str:
-    return (_SERIES_START + timedelta(weeks=n, hours=hours)).isoformat()
-
-
-def _meeting(key: str, value: Value, recurring: bool = True) -> dict[str, Any]:
-    return {
-        "subject": key,
-        "start": _occurrence(0),
-        "end": _occurrence(0, 1),
-        "location": value,
-        "recurrence": dict(_WEEKLY) if recurring else None,
-    }
-
-
-_DELETED = {
-    None: None,
-    "a": [_occurrence(1)],
-    "b": [_occurrence(1), _occurrence(2)],
-    "c": [_occurrence(3)],
-}
 _REMINDER = {None: None, "a": 5, "b": 15, "c": 30}
 
 
-def _moved(value: Value) -> list[dict[str, Any]] | None:
-    """The fourth meeting of the series moved by an hour (renamed ``value``)."""
-    if value is None:
-        return None
-    return [
-        {
-            "original_start": _occurrence(4),
-            "start": _occurrence(4, 1),
-            "end": _occurrence(4, 2),
-            "subject": f"moved {value}",
+def meetings(first: datetime) -> Things:
+    """Meetings in a weekly series on Mondays from ``first`` (a Monday), five meetings;
+    exceptions name their original start."""
+    weekly = {
+        "pattern": {"type": "weekly", "interval": 1, "weekdays": ["Monday"]},
+        "boundary": {"type": "numbered", "start": first.date().isoformat(), "number": 5},
+    }
+
+    def occurrence(n: int, hours: int = 0) -> str:
+        return (first + timedelta(weeks=n, hours=hours)).isoformat()
+
+    def meeting(key: str, value: Value, recurring: bool = True) -> dict[str, Any]:
+        return {
+            "subject": key,
+            "start": occurrence(0),
+            "end": occurrence(0, 1),
+            "location": value,
+            "recurrence": dict(weekly) if recurring else None,
         }
-    ]
+
+    deleted = {
+        None: None,
+        "a": [occurrence(1)],
+        "b": [occurrence(1), occurrence(2)],
+        "c": [occurrence(3)],
+    }
+
+    def moved(value: Value) -> list[dict[str, Any]] | None:
+        """The fourth meeting of the series moved by an hour (renamed ``value``)."""
+        if value is None:
+            return None
+        return [
+            {
+                "original_start": occurrence(4),
+                "start": occurrence(4, 1),
+                "end": occurrence(4, 2),
+                "subject": f"moved {value}",
+            }
+        ]
+
+    return Things(
+        CalendarType,
+        key=("subject", "subject"),
+        crm_new=lambda k, v: meeting(k, v, recurring=v != "c"),
+        item_new=lambda k, v: meeting(k, v, recurring=v != "c"),
+        both_new=lambda k: (meeting(k, None), meeting(k, None)),
+        crm_edits={
+            "location": _same,
+            "description": _same,
+            "deleted_occurrences": deleted.get,
+            "modified_occurrences": moved,
+            "reminder_minutes": _REMINDER.get,
+        },
+        item_edits={
+            "location": _same,
+            "body": _same,
+            "deleted_occurrences": deleted.get,
+            "modified_occurrences": moved,
+            "reminder_minutes_before_start": _REMINDER.get,
+        },
+    )
 
 
-MEETINGS = Things(
-    CalendarType,
-    key=("subject", "subject"),
-    crm_new=lambda k, v: _meeting(k, v, recurring=v != "c"),
-    item_new=lambda k, v: _meeting(k, v, recurring=v != "c"),
-    both_new=lambda k: (_meeting(k, None), _meeting(k, None)),
-    crm_edits={
-        "location": _same,
-        "description": _same,
-        "deleted_occurrences": _DELETED.get,
-        "modified_occurrences": _moved,
-        "reminder_minutes": _REMINDER.get,
-    },
-    item_edits={
-        "location": _same,
-        "body": _same,
-        "deleted_occurrences": _DELETED.get,
-        "modified_occurrences": _moved,
-        "reminder_minutes_before_start": _REMINDER.get,
-    },
-)
+MEETINGS = meetings(datetime(2024, 5, 6, 9, tzinfo=UTC))
+
+
+def upcoming_meetings(today: date | None = None) -> Things:
+    """``meetings`` of a series beginning five to six weeks ahead: inside the Graph
+    calendar's window (90 days back, a year ahead), which a fixed date leaves."""
+    today = today or date.today()
+    first = today + timedelta(days=35 + (7 - today.weekday()) % 7)
+    return meetings(datetime.combine(first, time(9), tzinfo=UTC))
+
 
 _STATUS = {None: None, "a": "in_progress", "b": "completed", "c": "waiting"}
 _ITEM_STATUS = {None: None, "a": "InProgress", "b": "Completed", "c": "WaitingOnOthers"}

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.sync_machines import CONTACTS, TASKS, _settings
+from tests.support.sync_machines import CONTACTS, TASKS, _settings, upcoming_meetings
 from tests.support.transport_machines import FaultyGraph, module_emulator, transport_machine_for
 
 pytestmark = pytest.mark.slow
@@ -23,11 +23,15 @@ GraphContactsMachine = transport_machine_for(CONTACTS, FaultyGraph, "Graph")
 GraphContactsMachine.TestCase.settings = _settings(12, 15)
 TestGraphContactsConverge = GraphContactsMachine.TestCase
 
+GraphMeetingsMachine = transport_machine_for(upcoming_meetings(), FaultyGraph, "Graph")
+GraphMeetingsMachine.TestCase.settings = _settings(8, 12)
+TestGraphMeetingsConverge = GraphMeetingsMachine.TestCase
+
 GraphTasksMachine = transport_machine_for(TASKS, FaultyGraph, "Graph")
 GraphTasksMachine.TestCase.settings = _settings(8, 12)
 TestGraphTasksConverge = GraphTasksMachine.TestCase
 
-MACHINES = (GraphContactsMachine, GraphTasksMachine)
+MACHINES = (GraphContactsMachine, GraphMeetingsMachine, GraphTasksMachine)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -41,3 +45,14 @@ def emulator(ews_ca: Any) -> Iterator[Any]:
         finally:
             for machine in MACHINES:
                 machine.server = None
+
+
+# -- failures found over Graph, pinned as their steps (see test_state_machine_regressions) --
+
+
+def test_a_meeting_made_on_both_sides_after_a_first_sync_is_linked_once() -> None:
+    state = GraphMeetingsMachine()
+    state.setup(policy="crm-wins", page_size=1, batch=1)
+    state.sync(fault=None)
+    state.both_create()
+    state.teardown()
