@@ -52,6 +52,11 @@ class Site:
             return {k: v for k, v in self.requests().items() if k.endswith(verbs)}
         return {k: v for k, v in self.requests().items() if k in EWS_WRITES}
 
+    def created(self) -> int:
+        """How many items were created in the mailbox since the last reset."""
+        writes = self.writes()
+        return sum(v for k, v in writes.items() if k == "CreateItem" or k.endswith(".create"))
+
     def lose_sync_state(self) -> None:
         """The server forgets the sync state of the next read (EWS
         ErrorInvalidSyncStateData; Graph 410 syncStateNotFound on every token)."""
