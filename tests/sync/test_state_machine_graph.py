@@ -20,15 +20,15 @@ from tests.support.transport_machines import FaultyGraph, module_emulator, trans
 pytestmark = pytest.mark.slow
 
 GraphContactsMachine = transport_machine_for(CONTACTS, FaultyGraph, "Graph")
-GraphContactsMachine.TestCase.settings = _settings(12, 15)
+GraphContactsMachine.TestCase.settings = _settings(25, 15)
 TestGraphContactsConverge = GraphContactsMachine.TestCase
 
 GraphMeetingsMachine = transport_machine_for(upcoming_meetings(), FaultyGraph, "Graph")
-GraphMeetingsMachine.TestCase.settings = _settings(8, 12)
+GraphMeetingsMachine.TestCase.settings = _settings(12, 12)
 TestGraphMeetingsConverge = GraphMeetingsMachine.TestCase
 
 GraphTasksMachine = transport_machine_for(TASKS, FaultyGraph, "Graph")
-GraphTasksMachine.TestCase.settings = _settings(8, 12)
+GraphTasksMachine.TestCase.settings = _settings(15, 12)
 TestGraphTasksConverge = GraphTasksMachine.TestCase
 
 MACHINES = (GraphContactsMachine, GraphMeetingsMachine, GraphTasksMachine)
