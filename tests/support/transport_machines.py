@@ -54,6 +54,19 @@ def module_emulator(ews_ca: Any) -> Iterator[Any]:
     assert not server.errors, "emulator errors:\n" + "\n".join(server.errors)
 
 
+@contextmanager
+def machines_on_one_emulator(ews_ca: Any, machines: Sequence[Any]) -> Iterator[Any]:
+    """``module_emulator`` with ``machines`` (``transport_machine_for``) pointed at it."""
+    with module_emulator(ews_ca) as server:
+        for machine in machines:
+            machine.server = server
+        try:
+            yield server
+        finally:
+            for machine in machines:
+                machine.server = None
+
+
 class FaultyTransport:
     """A real transport (``self.real``) with the fakes' fault rules, and a person using
     Outlook on the same mailbox. Subclasses open the transport and lose sync states."""

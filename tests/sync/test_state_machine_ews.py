@@ -16,7 +16,11 @@ import pytest
 
 from tests.support.sync_machines import CONTACTS, MEETINGS, TASKS, _settings
 from tests.support.sync_world import Draws
-from tests.support.transport_machines import FaultyEws, module_emulator, transport_machine_for
+from tests.support.transport_machines import (
+    FaultyEws,
+    machines_on_one_emulator,
+    transport_machine_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -38,14 +42,8 @@ MACHINES = (EwsContactsMachine, EwsMeetingsMachine, EwsTasksMachine)
 @pytest.fixture(scope="module", autouse=True)
 def emulator(ews_ca: Any) -> Iterator[Any]:
     """One emulator for the module; every example gets a new user (a fresh mailbox)."""
-    with module_emulator(ews_ca) as server:
-        for machine in MACHINES:
-            machine.server = server
-        try:
-            yield server
-        finally:
-            for machine in MACHINES:
-                machine.server = None
+    with machines_on_one_emulator(ews_ca, MACHINES) as server:
+        yield server
 
 
 # -- failures found over EWS, pinned as their steps (see test_state_machine_regressions) ----

@@ -15,7 +15,11 @@ from typing import Any
 import pytest
 
 from tests.support.sync_machines import CONTACTS, TASKS, _settings, upcoming_meetings
-from tests.support.transport_machines import FaultyGraph, module_emulator, transport_machine_for
+from tests.support.transport_machines import (
+    FaultyGraph,
+    machines_on_one_emulator,
+    transport_machine_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -37,14 +41,8 @@ MACHINES = (GraphContactsMachine, GraphMeetingsMachine, GraphTasksMachine)
 @pytest.fixture(scope="module", autouse=True)
 def emulator(ews_ca: Any) -> Iterator[Any]:
     """One emulator for the module; every example gets a new user (a fresh mailbox)."""
-    with module_emulator(ews_ca) as server:
-        for machine in MACHINES:
-            machine.server = server
-        try:
-            yield server
-        finally:
-            for machine in MACHINES:
-                machine.server = None
+    with machines_on_one_emulator(ews_ca, MACHINES) as server:
+        yield server
 
 
 # -- failures found over Graph, pinned as their steps (see test_state_machine_regressions) --
