@@ -93,20 +93,31 @@ def test_invalid_sync_state_resyncs_without_duplicates(site, crm):
     assert sorted(p["fields"]["first_name"] for p in crm.list("people")) == ["Ann", "Bob"]
 
 
-def test_initial_sync_uses_requests_in_proportion_to_batches(synced_home, ews_server, home):
+def test_initial_sync_uses_requests_in_proportion_to_batches(site, home):
     from wess_plugins.crm_local import local
 
     people = [{"first_name": f"P{i}", "email": f"p{i}@example.com"} for i in range(250)]
     local.import_records(home, "main", "people", people)
-    ews_server.reset_counts()
-    sync_ok(synced_home)
-    assert ews_server.counts["CreateItem"] == 3  # 250 items, batches of 100
-    assert ews_server.counts["SyncFolderItems"] == 5  # one page per folder
-    assert ews_server.counts.get("GetItem", 0) == 0
+    site.server.reset_counts()
+    sync_ok(site.wess)
+    counts = site.requests()
+    if site.transport == "ews":
+        assert counts["CreateItem"] == 3  # 250 items, batches of 100
+        assert counts["SyncFolderItems"] == 5  # one page per folder
+        assert counts.get("GetItem", 0) == 0
+    else:
+        assert counts["graph:contacts.create"] == 250
+        assert counts["graph:batch"] == 13  # $batch holds 20 requests
+        assert not {k for k in counts if k.endswith(".get")}
+        assert {k: counts[k] for k in site.idle} == site.idle  # one delta page per folder
     # the next run reads back our own 250 creates: recognised as echoes, no extra request
-    ews_server.reset_counts()
-    echo = sync_ok(synced_home)
-    assert dict(ews_server.counts) == {"SyncFolderItems": 5}
+    site.server.reset_counts()
+    echo = sync_ok(site.wess)
+    assert set(site.requests()) == set(site.idle)  # change lists only: no read, no write
+    if site.transport == "ews":
+        assert site.requests() == site.idle
+    else:  # the 250 echoes fill a second delta page (200 a page)
+        assert site.requests() == {**site.idle, "graph:contacts.delta": 2}
     assert echo["folders"]["contacts"]["to_crm"] == {"created": 0, "updated": 0, "deleted": 0}
 
 
