@@ -4,8 +4,9 @@ Exchange sends an all-day event's start and end as instants: local midnights in 
 event's zone. Some answers carry no usable StartTimeZone (older request shapes, a
 "Customized Time Zone" id exchangelib cannot map, only the legacy ``TimeZone`` name);
 exchangelib then reads the dates in the process's local zone. Each case here is synced
-for real (exchangelib over HTTPS to the emulator) with the process's zone set to zones on
-both sides of UTC, as a machine in that zone would have it.
+for real (over HTTPS to the emulator, over EWS and over Graph: ``site``) with the
+process's zone set to zones on both sides of UTC, as a machine in that zone would have
+it.
 """
 
 from __future__ import annotations
