@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis.stateful import initialize
 
 from tests.support import CLIENT_SECRET, listing
@@ -65,6 +66,18 @@ def machines_on_one_emulator(ews_ca: Any, machines: Sequence[Any]) -> Iterator[A
         finally:
             for machine in machines:
                 machine.server = None
+
+
+def emulator_fixture(machines: Sequence[Any]) -> Any:
+    """A module's autouse fixture: one emulator for ``machines``; every example gets a
+    new user (a fresh mailbox). Assign it in the test module (``emulator = ...``)."""
+
+    @pytest.fixture(scope="module", autouse=True)
+    def emulator(ews_ca: Any) -> Iterator[Any]:
+        with machines_on_one_emulator(ews_ca, machines) as server:
+            yield server
+
+    return emulator
 
 
 class FaultyTransport:

@@ -9,16 +9,13 @@ item-only ``categories`` edit plays as a new changekey without new content.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 
 from tests.support.sync_machines import CONTACTS, MEETINGS, TASKS, _settings
 from tests.support.sync_world import Draws
 from tests.support.transport_machines import (
     FaultyEws,
-    machines_on_one_emulator,
+    emulator_fixture,
     transport_machine_for,
 )
 
@@ -39,11 +36,7 @@ TestEwsTasksConverge = EwsTasksMachine.TestCase
 MACHINES = (EwsContactsMachine, EwsMeetingsMachine, EwsTasksMachine)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def emulator(ews_ca: Any) -> Iterator[Any]:
-    """One emulator for the module; every example gets a new user (a fresh mailbox)."""
-    with machines_on_one_emulator(ews_ca, MACHINES) as server:
-        yield server
+emulator = emulator_fixture(MACHINES)
 
 
 # -- failures found over EWS, pinned as their steps (see test_state_machine_regressions) ----

@@ -9,15 +9,12 @@ emulator's: every delta token issued so far answers 410 ``syncStateNotFound``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 
 from tests.support.sync_machines import CONTACTS, TASKS, _settings, upcoming_meetings
 from tests.support.transport_machines import (
     FaultyGraph,
-    machines_on_one_emulator,
+    emulator_fixture,
     transport_machine_for,
 )
 
@@ -38,11 +35,7 @@ TestGraphTasksConverge = GraphTasksMachine.TestCase
 MACHINES = (GraphContactsMachine, GraphMeetingsMachine, GraphTasksMachine)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def emulator(ews_ca: Any) -> Iterator[Any]:
-    """One emulator for the module; every example gets a new user (a fresh mailbox)."""
-    with machines_on_one_emulator(ews_ca, MACHINES) as server:
-        yield server
+emulator = emulator_fixture(MACHINES)
 
 
 # -- failures found over Graph, pinned as their steps (see test_state_machine_regressions) --
