@@ -33,13 +33,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from wess_emulator.bench import (
-    PASSWORD,
-    EmulatorProcess,
-    email_of,
-    forget_protocols,
-    make_home,
-)
+from wess_emulator.bench.processes import EmulatorProcess
+from wess_emulator.bench.sizes import PASSWORD
+from wess_emulator.bench.wess_side import email_of, forget_protocols, make_home
 
 WORKERS = 8  # sync.THREADS_PER_PROCESS: every worker in this process, so toggles apply
 

@@ -195,6 +195,31 @@ def wess_register_commands(cli):
 
 
 @hookspec
+def wess_register_web_login_methods(register):
+    """Register ways to log into ``wess serve`` besides WESS's own web passwords, e.g. a
+    CRM's single sign-on.
+
+    ``register(name, method)`` with a callable ``method(credentials) -> str | None``.
+    ``credentials`` is a ``wess_core.strategies.WebCredentials``: the ``login`` and
+    ``password`` posted to ``POST /api/session`` (either may be None), the request's
+    ``headers`` (lower-case names) and the ``client`` address. Return the login of an
+    existing WESS user to log them in (with a user's rights, never an admin's), or None
+    to leave the request to the next method; WESS's own password check comes last. A
+    method that raises counts as None (and is logged without the credentials).
+
+    Example, a CRM that vouches for its users with a signed header::
+
+        @hookimpl
+        def wess_register_web_login_methods(register):
+            def crm_sso(credentials):
+                token = credentials.headers.get("x-crm-session")
+                return my_crm.login_for_session(token) if token else None
+
+            register("crm_sso", crm_sso)
+    """
+
+
+@hookspec
 def wess_home_initialised(home):
     """Prepare what a plugin needs in a new (or existing) WESS home; ``wess init`` calls it.
 

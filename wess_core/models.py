@@ -87,6 +87,7 @@ class UserProfile(Record):
     ews_url: str | None = None  # per-user "Connection" override
     discovered_ews_url: str | None = None  # cache filled by discovery
     paused_reason: str | None = None  # credential problem: scheduler skips until fixed
+    web_password_hash: str | None = None  # argon2 hash of the web login password
     created: str | None = None
     #: Provenance: connection fields (``exchange_email``, ``ews_url``) the user set
     #: themselves and no admin has set since. Service credentials are never used with

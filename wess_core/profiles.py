@@ -58,6 +58,12 @@ class Profiles:
             self._next_id += 1
         self._docs[doc_id] = doc
 
+    def delete(self, key: Any) -> None:
+        """Remove the document with ``key`` (nothing if there is none)."""
+        doc_id = self._ids.pop(key, None)
+        if doc_id is not None:
+            del self._docs[doc_id]
+
 
 class ProfileStore:
     """One table of a TinyDB store file, documents keyed by ``key`` (None: one document)."""

@@ -362,3 +362,15 @@ class ItemType(Protocol):
     def to_record(self, item: Mapping[str, Any]) -> dict[str, Any]:
         """Neutral item fields → CRM record fields."""
         ...
+
+
+@dataclass(frozen=True)
+class WebCredentials:
+    """What a ``wess_register_web_login_methods`` method gets: the ``login`` and
+    ``password`` posted to ``POST /api/session`` (either may be None), the request's
+    ``headers`` (lower-case names) and the ``client`` address (after trusted proxies)."""
+
+    login: str | None
+    password: str | None = field(default=None, repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    client: str | None = None

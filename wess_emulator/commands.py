@@ -21,14 +21,21 @@ from wess_emulator.cli import emulator
     show_default=True,
     help="People per CRM database (other item types scale with it).",
 )
-def demo_command(size: int) -> None:
+@click.option(
+    "--transport",
+    type=click.Choice(["ews", "graph"]),
+    default="ews",
+    show_default=True,
+    help="Sync over Exchange Web Services or Microsoft Graph (OAuth app).",
+)
+def demo_command(size: int, transport: str) -> None:
     """Watch a real two-way sync: emulated Exchange + the built-in CRM, two users.
 
     Runs in a throw-away home; exit 0 only if both sides end up identical.
     """
     from wess_emulator.demo import Demo
 
-    ok = Demo(click.echo, size=size).run()
+    ok = Demo(click.echo, size=size, transport=transport).run()
     sys.exit(0 if ok else 1)
 
 

@@ -26,6 +26,8 @@ from wess_core.service.users import get_profile
 from wess_plugins.crm_local import local
 
 PASSWORDS = {"alice": "Alice-Demo-1", "bob": "Bob-Demo-1", "svc": "Service-Demo-1"}
+#: The app registration of ``--transport graph`` (OAuth client credentials).
+DEMO_APP = ("wess-demo", "Demo-App-Secret-1", "contoso")
 FIRST = ["Ann", "Ben", "Cleo", "Dev", "Eva", "Finn", "Gus", "Hana", "Ivo", "Jade", "Kai", "Lena"]
 LAST = ["Lee", "Moss", "Novak", "Ortiz", "Patel", "Quinn", "Ruiz", "Shah", "Tanaka", "Ueda"]
 COMPANIES = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark"]
@@ -64,9 +66,16 @@ def _task(rng: random.Random, n: int, day: dt.date) -> dict[str, Any]:
 class Demo:
     """One demo run; ``run()`` returns True when both sides ended identical."""
 
-    def __init__(self, out: Callable[[str], None], home: Path | None = None, size: int = 120):
+    def __init__(
+        self,
+        out: Callable[[str], None],
+        home: Path | None = None,
+        size: int = 120,
+        transport: str = "ews",
+    ):
         self.out = out
         self.size = size
+        self.transport = transport
         self.rng = random.Random(7)
         self._tmp = None if home else tempfile.TemporaryDirectory(prefix="wess-demo-")
         self.home = Path(home) if home else Path(self._tmp.name)  # type: ignore[union-attr]
@@ -81,6 +90,8 @@ class Demo:
         server.add_user("alice@example.com", PASSWORDS["alice"], display_name="Alice")
         server.add_user("bob@example.com", PASSWORDS["bob"], display_name="Bob")
         server.add_user("svc-wess@example.com", PASSWORDS["svc"], impersonator=True)
+        client_id, secret, tenant = DEMO_APP
+        server.add_app(client_id, secret, tenant)
         server.start()
         return server
 
@@ -93,8 +104,11 @@ class Demo:
             users.add_user(ctx, login, f"{login}@example.com")
             users.allocate(ctx, login)
             users.set_sync_enabled(ctx, login, True)
-        users.update_user(ctx, "bob", database="sales", auth="impersonation", verify=False)
         local.create_database(self.home, "sales")
+        if self.transport == "graph":
+            self._set_up_graph(server)
+            return
+        users.update_user(ctx, "bob", database="sales", auth="impersonation", verify=False)
         accounts.set_connection(
             ctx,
             ews_url=server.ews_url,
@@ -107,13 +121,34 @@ class Demo:
         users.update_user(ctx, "alice", password=PASSWORDS["alice"], auth="direct")
         users.update_user(ctx, "bob", discovery="manual")
 
-    def mailbox(self, login: str) -> Any:
-        """The user's mailbox through the same transport the sync uses."""
+    def _set_up_graph(self, server: Any) -> None:
+        """Both users through the app's OAuth token over Microsoft Graph."""
+        client_id, secret, tenant = DEMO_APP
+        ctx = self.ctx
+        users.update_user(ctx, "bob", database="sales", verify=False)
+        accounts.set_connection(
+            ctx,
+            transport="graph",
+            auth="oauth",
+            ca_bundle=server.ca_cert,
+            ews_url=server.ews_url,  # the demo's mail arrives over EWS
+            options=[
+                ("tenant", tenant),
+                ("client_id", client_id),
+                ("authority", server.authority(tenant)),
+                ("graph_url", server.graph_url),
+            ],
+            secret_options=[("client_secret", secret)],
+        )  # checked for real: a token from the emulated tenant, then the mailbox
+
+    def mailbox(self, login: str, transport: str | None = None) -> Any:
+        """The user's mailbox through the same transport the sync uses (or ``transport``:
+        mail arrives over EWS, the same app's token, when the sync reads it over Graph)."""
         ctx = self.ctx
         connection = resolve(
             accounts.load_account(ctx), get_profile(ctx, login), ctx.secrets.decrypt, ctx.home
         )
-        return plugins.transports().get("ews")(connection)
+        return plugins.transports().get(transport or self.transport)(connection)
 
     def seed(self, login: str, database: str) -> None:
         from wess_core.strategies import NewItem
@@ -147,7 +182,9 @@ class Demo:
         ]
         seeded = {"contacts": contacts, "calendar": meetings, "tasks": tasks, "inbox": mails}
         for folder, items in seeded.items():
-            refs = mailbox.create(folder, [NewItem(fields=f, crm_id="") for f in items])
+            # WESS never writes mail over Graph: the demo's mail arrives over EWS
+            target = self.mailbox(login, "ews") if folder == "inbox" else mailbox
+            refs = target.create(folder, [NewItem(fields=f, crm_id="") for f in items])
             failed = [r for r in refs if isinstance(r, Exception)]
             if failed:
                 raise RuntimeError(f"seeding {folder} failed: {failed[0]}")
@@ -233,7 +270,11 @@ class Demo:
             self.out(f"Emulated Exchange at {server.ews_url}")
             self.out(f"WESS home {self.home}")
             self.set_up_account(server)
-            self.out("Account: module active, 2 licences; alice (direct), bob (impersonation)")
+            if self.transport == "graph":
+                self.out(f"Emulated Microsoft Graph at {server.graph_url}")
+                self.out("Account: module active, 2 licences; alice and bob over Graph (OAuth app)")
+            else:
+                self.out("Account: module active, 2 licences; alice (direct), bob (impersonation)")
             dbs = {"alice": "main", "bob": "sales"}
             for login, database in dbs.items():
                 self.seed(login, database)
@@ -258,7 +299,7 @@ class Demo:
             self.out(
                 f"\nBoth sides identical for alice and bob: contacts, calendar, tasks; "
                 "every inbox message filed in the CRM against its people "
-                f"({seconds:.1f} s, {sum(server.counts.values())} EWS requests)."
+                f"({seconds:.1f} s, {_requests(server, self.transport)})."
             )
             return True
         finally:
@@ -299,3 +340,13 @@ def _last_sync(ctx: Context, login: str) -> dict[str, Any] | None:
         if entry and "result" in entry:
             return entry
     return None
+
+
+def _requests(server: Any, transport: str) -> str:
+    """How much the sync asked of the server (over Graph, each of a $batch's requests
+    counts as an operation)."""
+    if transport == "graph":
+        calls = sum(n for op, n in server.counts.items() if op.startswith("graph:"))
+        inner = server.counts.get("graph:batch", 0)
+        return f"{calls} Graph operations, the writes among them in {inner} $batch requests"
+    return f"{sum(server.counts.values())} EWS requests"

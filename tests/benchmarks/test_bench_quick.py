@@ -43,7 +43,7 @@ def test_every_case_ran_with_the_common_fields(doc):
 
 
 def test_baselines_are_measured_in_the_same_run(doc):
-    for name in ("import", "export"):
+    for name in ("import", "export", "graph_import", "graph_export"):
         c = case(doc, name)
         assert c["baseline"]["wall_s"] > 0 and c["ratio"] == pytest.approx(
             c["wall_s"] / c["baseline"]["wall_s"], rel=0.01
@@ -83,6 +83,75 @@ def test_incremental_requests_are_proportional_to_the_changes(doc):
     assert c["met"] is True
 
 
+def test_graph_import_reads_every_contact_in_delta_pages(doc):
+    c = case(doc, "graph_import")
+    contacts, folders = c["sizes"]["contacts"], c["sizes"]["folders"]
+    pages = -(-contacts // c["sizes"]["page_size"])
+    assert c["requests"]["graph:contacts.delta"] == pages
+    assert c["baseline"]["requests"] == {"graph:contacts.delta": pages}
+    assert c["requests_total"] <= c["baseline"]["requests_total"] + 2 * folders
+    assert c["batch_subrequests"] == {}  # reading needs no $batch
+    assert c["authority_requests"]["<token>"] == 1  # a cold start: one token
+    assert c["baseline"]["wall_s"] > 0 and c["ratio"] == pytest.approx(
+        c["wall_s"] / c["baseline"]["wall_s"], rel=0.01
+    )
+    assert c["vs_ews"] == pytest.approx(c["wall_s"] / c["ews"]["wall_s"], rel=0.01)
+    assert c["ews"]["requests"]["SyncFolderItems"] >= -(-contacts // 512)
+
+
+def test_graph_export_creates_every_item_in_batches_of_twenty(doc):
+    c = case(doc, "graph_export")
+    people = c["sizes"]["people"]
+    batches = -(-people // 20)
+    assert c["batch_subrequests"] == {"graph:contacts.create": people}
+    assert c["requests"]["graph:batch"] == batches
+    assert c["requests_total"] < people  # far fewer requests than items
+    assert c["baseline"]["requests"] == {"graph:batch": batches}
+    assert c["baseline"]["batch_subrequests"] == {"graph:contacts.create": people}
+    assert c["ratio"] == pytest.approx(c["wall_s"] / c["baseline"]["wall_s"], rel=0.01)
+    assert c["ews"]["requests"]["CreateItem"] == -(-people // 100)
+
+
+def test_graph_idle_is_one_delta_request_per_synced_folder(doc):
+    c = case(doc, "graph_idle")
+    users, folders = c["sizes"]["users"], c["sizes"]["folders_per_user"]
+    assert folders == len(c["sizes"]["folders"]) == 5
+    assert (
+        c["requests"]
+        == c["expected_requests"]
+        == {
+            "graph:contacts.delta": users,
+            "graph:events.delta": users,
+            "graph:messages.delta": 2 * users,  # the inbox and sent items
+            "graph:tasks.delta": users,
+        }
+    )
+    assert c["requests_total"] == users * folders and c["requests_per_user"] == folders
+    assert c["batch_subrequests"] == {}
+    # nothing asked of the authority: the token is cached and so is MSAL's app (its
+    # metadata), and the users share the Graph service's connections
+    assert c["authority_requests"] == {} and c["authority_requests_per_user"] == 0
+    assert c["tls_handshakes"] == 0
+    assert c["synced"] == users and c["met"] is True
+    assert c["ews"]["requests"] == {"SyncFolderItems": users * 5}
+    assert c["ms_per_user"] > 0 and c["vs_ews"] > 0
+
+
+def test_graph_incremental_requests_are_proportional_to_the_changes(doc):
+    c = case(doc, "graph_incremental")
+    sizes = c["sizes"]
+    on_crm = sizes["changed_in_crm"]
+    assert c["requests"] == c["expected_requests"]
+    assert c["requests"]["graph:batch"] == -(-on_crm // 20)
+    assert c["requests"]["graph:contacts.delta"] == 1 + max(
+        0, -(-sizes["changed_in_exchange"] // 200) - 1
+    )
+    assert c["requests_total"] == sizes["folders"] + c["requests"]["graph:batch"]
+    assert c["batch_subrequests"] == {"graph:contacts.update": on_crm}
+    assert c["moved"] == {"to_crm": sizes["changed_in_exchange"], "to_exchange": on_crm}
+    assert c["met"] is True
+
+
 def test_scheduler_store_and_memory_report_their_figures(doc):
     sched = case(doc, "scheduler")
     assert sched["synced"] == sched["sizes"]["users"] and sched["failed"] == 0
@@ -111,11 +180,12 @@ def test_the_command_is_wired():
     assert result.exit_code == 0 and "--quick" in result.output
     bad = CliRunner().invoke(cli, ["bench", "--case", "nope"])
     assert bad.exit_code == 2
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--help"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0 and "--case" in proc.stdout
+    for module, option in (("benchmarks", "--case"), ("benchmarks.http_patches", "--patch")):
+        proc = subprocess.run(
+            [sys.executable, "-m", module, "--help"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0 and option in proc.stdout, (module, proc.stderr)

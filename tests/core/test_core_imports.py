@@ -55,3 +55,16 @@ def test_listing_the_commands_opens_no_database_engine():
     loaded = json.loads(out.stdout)
     assert "wess_plugins.crm_local.commands" in loaded  # the plugins' commands are there
     assert [name for name in loaded if name.split(".")[0] == "sqlalchemy"] == []
+
+
+#: The web front end's libraries: only ``wess serve`` (and a log-in) imports them.
+WEB_LIBRARIES = ("fastapi", "starlette", "uvicorn", "pydantic", "argon2", "itsdangerous")
+
+
+def test_listing_the_commands_imports_no_web_framework():
+    out = subprocess.run(
+        [sys.executable, "-c", HELP], capture_output=True, text=True, check=True, timeout=120
+    )
+    loaded = json.loads(out.stdout)
+    assert "wess_web.commands" in loaded  # ``serve`` is listed
+    assert [name for name in loaded if name.split(".")[0] in WEB_LIBRARIES] == []

@@ -176,6 +176,7 @@ def test_openid_configuration(ews_server):
     ).json()
     assert doc["token_endpoint"] == ews_server.token_url("t1")
     assert doc["authorization_endpoint"].startswith(ews_server.base_url)
+    assert ews_server.counts["<openid-configuration>"] == 1  # counted, like "<token>"
 
 
 # --------------------------------------------------------------------------- autodiscover

@@ -38,6 +38,10 @@ def test_batch_answers_every_request_by_id_in_another_order(graph_http, ews_serv
     assert sorted(c.given_name for c in ews_account.contacts.all()) == ["B0", "B1", "B2"]
     assert ews_server.counts["graph:batch"] == 1
     assert ews_server.counts["graph:contacts.create"] == 3
+    assert ews_server.batched == {"graph:contacts.create": 3}  # none of them on the wire
+    graph_http.post(f"{ALICE}/contactFolders/contacts/contacts", json={"givenName": "Solo"})
+    assert ews_server.counts["graph:contacts.create"] == 4
+    assert ews_server.batched == {"graph:contacts.create": 3}
 
     first = by_id["0"]["body"]
     changes = [

@@ -9,7 +9,12 @@ emulator's ``emulator``, ``bench`` and ``demo``).
 
 from __future__ import annotations
 
-from wess_core.cli import account, runs, users  # noqa: F401  (they register their commands)
+from wess_core.cli import (  # noqa: F401  (they register their commands)
+    account,
+    admins,
+    runs,
+    users,
+)
 from wess_core.cli.options import json_option, pass_ctx
 from wess_core.cli.output import emit, emit_list, say, table
 from wess_core.cli.root import WessGroup, cli

@@ -23,7 +23,7 @@ from wess_core.cli.output import (
     table,
 )
 from wess_core.cli.root import cli
-from wess_core.service import Context, accounts, user_import, users
+from wess_core.service import Context, accounts, logins, user_import, users
 
 # -- users --------------------------------------------------------------------
 
@@ -148,6 +148,11 @@ def users_disable(ctx: Context, login: str) -> None:
 @click.option("--database", help="The user's CRM database (admin).")
 @click.option("--state", type=click.Choice(["active", "not_activated", "disabled"]))
 @click.option("--email", help="New login e-mail: pending until 'users confirm-email'.")
+@click.option(
+    "--web-password-stdin",
+    is_flag=True,
+    help="Read LOGIN's web login password from stdin (after the Exchange password).",
+)
 @strategy_options
 @skip_check_options
 @json_option
@@ -157,6 +162,7 @@ def users_set(
     login: str,
     password_stdin: bool,
     password_prompt: bool,
+    web_password_stdin: bool,
     option: tuple[str, ...],
     secret_stdin: tuple[str, ...],
     skip_check: bool,
@@ -167,16 +173,23 @@ def users_set(
     """Change LOGIN's profile. Credentials are checked with Exchange before saving."""
     skip = skip_check or no_verify
     password = read_secret(password_stdin, password_prompt)
-    data = users.update_user(
-        ctx,
-        login,
-        password=password,
-        options=parse_options(option),
-        secret_options=read_secret_options(secret_stdin),
-        verify=not skip,
-        **fields,
-    )
-    emit(data, as_json, f"Profile of {login} saved.")
+    web_password = read_secret(web_password_stdin, False, "Web password")
+    options = parse_options(option)
+    secret_options = read_secret_options(secret_stdin)
+    changes_profile = password is not None or options or secret_options
+    if web_password is None or changes_profile or any(v is not None for v in fields.values()):
+        users.update_user(
+            ctx,
+            login,
+            password=password,
+            options=options,
+            secret_options=secret_options,
+            verify=not skip,
+            **fields,
+        )
+    if web_password is not None:
+        logins.set_web_password(ctx, login, web_password)
+    emit(users.show_user(ctx, login), as_json, f"Profile of {login} saved.")
 
 
 @users_group.command("confirm-email")

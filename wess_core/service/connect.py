@@ -132,3 +132,18 @@ def test_connection(ctx: Context, login: str) -> dict[str, Any]:
     if url and not connection.ews_url and url != connection.discovered_ews_url:
         _cache_url(ctx, login, url)
     return {**_summary(connection, url), "ok": True}
+
+
+def discovery_state(ctx: Context, login: str) -> dict[str, Any]:
+    """Background discovery of ``login``: running or not, and the last discovery's entry in
+    the history (its result or its named error)."""
+    from wess_core.service.users import show_user
+
+    profile = show_user(ctx, login)  # the role check, and NotFound for an unknown login
+    running = [job for job in running_jobs(ctx, login) if job.get("kind") == "discovery"]
+    return {
+        "login": login,
+        "state": "running" if running else "idle",
+        "last": history.last_entry(ctx, login, "discovery"),
+        "ews_url": profile.get("ews_url") or profile.get("discovered_ews_url"),
+    }

@@ -51,6 +51,7 @@ def describe(ctx: Context, profile: UserProfile, account: Account | None = None)
     """A profile as shown to people and ``--json``: secrets redacted, eligibility spelled out."""
     account = account or load_account(ctx)
     data = redact(profile.to_dict(), SECRET_FIELDS_USER)
+    data["has_web_password"] = bool(data.pop("web_password_hash", None))
     data["exchange_email"] = profile.effective_exchange_email
     data["auth"] = profile.auth or account.auth
     data["discovery"] = profile.discovery or account.discovery

@@ -1,8 +1,10 @@
-"""Benchmarks: WESS's cost against bare exchangelib and the round-trip floor.
+"""Benchmarks: WESS's cost against bare exchangelib (or a bare Graph client) and the
+round-trip floor.
 
-``wess bench`` (or ``python -m benchmarks`` in a checkout) runs each case against the EWS
-emulator on 127.0.0.1 and prints one JSON object per case: sizes, wall time, EWS requests by
-operation, peak memory and the ratio against a baseline measured in the same run.
+``wess bench`` (or ``python -m benchmarks`` in a checkout) runs each case against the
+emulator on 127.0.0.1 (EWS, and Microsoft Graph for the ``graph_*`` cases) and prints one
+JSON object per case: sizes, wall time, requests by operation, peak memory and the ratio
+against a baseline measured in the same run.
 
 The emulator runs in its own process (a ``multiprocessing`` child driven over a pipe), so its
 CPU and its in-memory mailboxes are not counted as WESS's: the benchmark process holds only the
@@ -16,6 +18,14 @@ Cases (``--case NAME``, repeatable; default all):
 ``export``       10,000 CRM people → Exchange; baseline: exchangelib ``bulk_create`` (100).
 ``idle``         100 users, nothing changed: one SyncFolderItems per folder, nothing else.
 ``incremental``  1% of 10,000 items changed (half in Exchange, half in the CRM).
+``graph_import``  the import over Graph; baseline: a bare Graph client's delta round.
+``graph_export``  the export over Graph; baseline: bare ``$batch`` requests of 20 creates.
+``graph_idle``    the idle pass over Graph: one delta request per synced folder.
+``graph_incremental``  the 1% incremental sync over Graph (PATCHes in ``$batch``).
+                 Graph requests are those on the wire by operation (``graph:batch``
+                 once per ``$batch``), the sub-requests apart (``batch_subrequests``);
+                 each graph case also measures WESS over EWS doing the same work
+                 (``ews``, ``vs_ews``), except the incremental one.
 ``scheduler``    500 users, 20 ms emulator latency, 16 workers; users/s against the ideal
                  (the median of 3 passes; CPU and requests are over all of them).
 ``store``        10,000 profiles; list, read, write; a state write with 100 vs 10,000
@@ -26,7 +36,8 @@ Cases (``--case NAME``, repeatable; default all):
 ``--quick`` scales every size down (1,000 items, 20 users) so a test can run it in seconds.
 
 Modules: ``sizes`` (case names and sizes), ``measure`` (time, memory, CPU),
-``processes`` (the emulator process), ``wess_side`` (homes and clients),
+``processes`` (the emulator process), ``wess_side`` (homes and clients), ``graph_side``
+(the Graph account, bare client and request counts),
 one module per group of cases, ``runner`` and ``command`` (``wess bench``).
 """
 

@@ -24,7 +24,8 @@ from .sizes import CASES
 )
 @click.option("--output", type=click.Path(dir_okay=False), help="Also write the JSON here.")
 def bench_command(as_json: bool, quick: bool, cases: tuple[str, ...], output: str | None) -> None:
-    """Benchmarks against the EWS emulator on 127.0.0.1: WESS vs bare exchangelib."""
+    """Benchmarks against the emulator on 127.0.0.1: WESS vs bare exchangelib, and
+    over Microsoft Graph (the graph_* cases) vs a bare Graph client and vs EWS."""
     from .runner import run
 
     log = (lambda line: click.echo(line, err=True)) if as_json else click.echo

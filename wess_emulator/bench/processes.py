@@ -1,4 +1,4 @@
-"""The benchmark's other processes: the EWS emulator driven over a pipe, so its CPU and
+"""The benchmark's other processes: the emulator (EWS and Graph) driven over a pipe, so its CPU and
 its in-memory mailboxes are not counted as WESS's, and a fresh process for a step whose
 memory must start from nothing."""
 
@@ -35,11 +35,19 @@ class _Control:
         self.server.start()
 
     def info(self) -> dict[str, str]:
-        return {"ews_url": self.server.ews_url, "ca_cert": self.server.ca_cert}
+        return {
+            "ews_url": self.server.ews_url,
+            "graph_url": self.server.graph_url,
+            "base_url": self.server.base_url,
+            "ca_cert": self.server.ca_cert,
+        }
 
     def add_users(self, emails: list[str], password: str) -> None:
         for email in emails:
             self.server.add_user(email, password)
+
+    def add_app(self, client_id: str, secret: str, tenant: str) -> None:
+        self.server.add_app(client_id, secret, tenant)
 
     def seed_contacts(self, email: str, start: int, count: int) -> int:
         mailbox = self.server.mailbox(email)
@@ -54,6 +62,9 @@ class _Control:
 
     def counts(self) -> dict[str, int]:
         return dict(self.server.counts)
+
+    def batched(self) -> dict[str, int]:
+        return dict(self.server.batched)
 
     def reset_counts(self) -> None:
         self.server.reset_counts()
@@ -90,7 +101,8 @@ def _emulator_main(conn: Any) -> None:
 
 
 class EmulatorProcess:
-    """The EWS emulator in a child process on 127.0.0.1 (``with EmulatorProcess() as emu``)."""
+    """The emulator in a child process on 127.0.0.1 (``with EmulatorProcess() as emu``):
+    EWS at ``ews_url``, Graph at ``graph_url`` for the apps ``add_app`` registers."""
 
     def __init__(self) -> None:
         import multiprocessing  # here: every `wess` command loads the bench command
@@ -105,8 +117,17 @@ class EmulatorProcess:
             raise RuntimeError("the emulator process did not start within 60 s")
         status, info = self._conn.recv()
         self.ews_url: str = info["ews_url"]
+        self.graph_url: str = info["graph_url"]
+        self.base_url: str = info["base_url"]
         self.ca_cert: str = info["ca_cert"]
         self.pid: int | None = self._proc.pid
+
+    def authority(self, tenant: str) -> str:
+        """The OAuth authority of ``tenant`` on this emulator (``--oauth-authority``)."""
+        return f"{self.base_url}/{tenant}"
+
+    def token_url(self, tenant: str) -> str:
+        return f"{self.authority(tenant)}/oauth2/v2.0/token"
 
     def call(self, method: str, *args: Any, timeout: float = 600) -> Any:
         self._conn.send((method, args))
@@ -119,6 +140,10 @@ class EmulatorProcess:
 
     def counts(self) -> dict[str, int]:
         return {k: v for k, v in sorted(self.call("counts").items()) if v}
+
+    def batched(self) -> dict[str, int]:
+        """Of ``counts``, the Graph requests sent inside ``$batch`` requests."""
+        return {k: v for k, v in sorted(self.call("batched").items()) if v}
 
     def stop(self) -> None:
         if self._proc.is_alive():

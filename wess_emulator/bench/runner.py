@@ -12,6 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .graph_cases import (
+    case_graph_export,
+    case_graph_idle,
+    case_graph_import,
+    case_graph_incremental,
+)
 from .local_cases import case_memory, case_store
 from .scheduler_case import case_scheduler
 from .sizes import CASES, FULL, QUICK
@@ -24,6 +30,10 @@ CASE_FUNCTIONS: dict[str, Callable[[Workspace], dict[str, Any]]] = {
     "export": case_export,
     "idle": case_idle,
     "incremental": case_incremental,
+    "graph_import": case_graph_import,
+    "graph_export": case_graph_export,
+    "graph_idle": case_graph_idle,
+    "graph_incremental": case_graph_incremental,
     "scheduler": case_scheduler,
     "store": case_store,
     "memory": case_memory,

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CASES = ("import", "export", "idle", "incremental", "scheduler", "store", "memory")
+CASES = (
+    "import",
+    "export",
+    "idle",
+    "incremental",
+    "graph_import",
+    "graph_export",
+    "graph_idle",
+    "graph_incremental",
+    "scheduler",
+    "store",
+    "memory",
+)
 PASSWORD = "Bench-Pass-1"
 MIB = 1024 * 1024
 

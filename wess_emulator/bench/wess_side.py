@@ -1,5 +1,6 @@
 """The client side of the cases: WESS homes whose users sync against the emulator
-process, bare exchangelib accounts for the baselines, and one measured step."""
+process (over EWS or Graph), bare exchangelib accounts for the baselines, and one
+measured step."""
 
 from __future__ import annotations
 
@@ -38,9 +39,12 @@ def make_home(
     *,
     own_databases: bool = True,
     password: str | None = PASSWORD,
+    transport: str = "ews",
 ) -> Any:
-    """A WESS home with ``logins`` eligible to sync against ``emu`` (bulk-written profiles:
-    thousands of ``users add`` would measure the set-up, not the case)."""
+    """A WESS home with ``logins`` eligible to sync against ``emu`` over ``transport``
+    (bulk-written profiles: thousands of ``users add`` would measure the set-up, not the
+    case). Over ``graph`` the account signs in as the emulator's OAuth app
+    (``graph_side.connect_graph``) and the users have no password."""
     from wess_core.models import UserProfile
     from wess_core.service import Context, accounts
     from wess_core.service.users import user_profiles
@@ -50,9 +54,14 @@ def make_home(
     accounts.init(ctx)
     accounts.set_module(ctx, True)
     accounts.add_licences(ctx, max(1, len(logins)))
-    if emu is not None:
+    over_ews = transport == "ews"
+    if emu is not None and over_ews:
         accounts.set_connection(ctx, ews_url=emu.ews_url, ca_bundle=emu.ca_cert, verify=False)
-    secret = ctx.secrets.encrypt(password) if password else None
+    elif emu is not None:
+        from .graph_side import connect_graph
+
+        connect_graph(ctx, emu)
+    secret = ctx.secrets.encrypt(password) if password and over_ews else None
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     rows = []
     for login in logins:
@@ -65,7 +74,7 @@ def make_home(
                 sync_enabled=True,
                 database=database,
                 password=secret,
-                auth="direct",
+                auth="direct" if over_ews else None,
                 created=now,
             ).to_dict()
         )
@@ -136,6 +145,13 @@ def folder_count() -> int:
     return len({t.folder for _, t in plugins.item_types().items()})
 
 
+def item_type_names() -> list[str]:
+    """The item types every user syncs (one mailbox folder each)."""
+    from wess_core import plugins
+
+    return sorted(plugins.item_types().names())
+
+
 def sync_user(ctx: Any, login: str) -> dict[str, Any]:
     """One user's sync through WESS; raises if any folder failed."""
     from wess_core.service import sync
@@ -156,7 +172,7 @@ def moved(data: dict[str, Any], side: str) -> int:
 
 
 def transport(ctx: Any, login: str) -> Any:
-    """The EWS transport for ``login``, as the engine makes it (to edit the mailbox)."""
+    """The transport of ``login``, as the engine makes it (to edit the mailbox)."""
     from wess_core import plugins
     from wess_core.connection import resolve
     from wess_core.service import accounts
@@ -165,10 +181,81 @@ def transport(ctx: Any, login: str) -> Any:
     connection = resolve(
         accounts.load_account(ctx), get_profile(ctx, login), ctx.secrets.decrypt, ctx.home
     )
-    return plugins.transports().get("ews")(connection)
+    return plugins.transports().get(connection.transport)(connection)
 
 
 def list_items(mailbox: Any, folder: str) -> list[Any]:
     from wess_emulator.demo import _list_items as listing
 
     return listing(mailbox, folder)
+
+
+def change_both_sides(ctx: Any, login: str, on_exchange: int, on_crm: int) -> None:
+    """The incremental cases' edits: ``on_exchange`` contacts changed in the mailbox
+    through the user's own transport (as another client would), ``on_crm`` other
+    people changed in the CRM, both spread over the folder."""
+    from wess_core.strategies import ItemUpdate
+    from wess_plugins.crm_local import local
+
+    mailbox = transport(ctx, login)
+    listing = list_items(mailbox, "contacts")
+    chosen = listing[:: max(1, len(listing) // on_exchange)][:on_exchange]
+    changes = [
+        ItemUpdate(
+            item_id=item.item_id,
+            fields={"job_title": "Changed in Outlook"},
+            changekey=item.changekey,
+        )
+        for item in chosen
+    ]
+    refs = mailbox.update("contacts", changes)
+    assert not [r for r in refs if isinstance(r, Exception)], refs
+    database = f"db-{login}"
+    records = local.list_records(ctx.home, database, "people")
+    picked = {c.item_id for c in chosen}  # imported records carry their item id
+    others = [r for r in records if r["exchange_id"] not in picked]
+    for record in others[:: max(1, len(others) // on_crm)][:on_crm]:
+        local.update_record(
+            ctx.home, database, "people", record["id"], {"job_title": "Changed in CRM"}
+        )
+
+
+def seeded_users(emu: EmulatorProcess, count: int, per_user: int) -> list[str]:
+    """The idle cases' users: ``count`` mailboxes with ``per_user`` contacts each."""
+    users = [f"idle{i:04d}" for i in range(count)]
+    emu.call("add_users", [email_of(u) for u in users], PASSWORD)
+    for u in users:
+        emu.call("seed_contacts", email_of(u), 0, per_user)
+    return users
+
+
+def home_after_first_pass(
+    home: Path, emu: EmulatorProcess, users: list[str], transport: str = "ews"
+) -> Any:
+    """A home whose ``users`` have had their first (importing) scheduler pass, so the
+    next pass is idle; raises if a user failed it."""
+    from wess_core.service import scheduler
+
+    ctx = make_home(home, emu, users, transport=transport)
+    first = scheduler.run_once(ctx, workers=4)
+    if first["failed"]:
+        raise RuntimeError(f"first pass failed: {first['failed']}")
+    return ctx
+
+
+def idle_pass(ctx: Any, users: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One measured scheduler pass with one worker over ``users`` of ``ctx``:
+    (the idle cases' figures, peak memory)."""
+    from wess_core.service import scheduler
+
+    cpu = time.process_time()
+    with peak_memory() as memory:
+        wall, outcome = timed(lambda: scheduler.run_once(ctx, workers=1))
+    cpu = time.process_time() - cpu
+    figures = {
+        "wall_s": round(wall, 3),
+        "ms_per_user": round(1000 * wall / len(users), 2),
+        "client_cpu_ms_per_user": round(1000 * cpu / len(users), 2),
+        "synced": len(outcome["synced"]),
+    }
+    return figures, memory

@@ -19,6 +19,7 @@ _JSON = {"Content-Type": "application/json"}
 
 def openid_configuration(server: EmulatorServer, tenant: str):
     """``GET /{tenant}/v2.0/.well-known/openid-configuration``."""
+    server.count_request("<openid-configuration>")
     base = server.authority(tenant)
     doc = {
         "issuer": f"{base}/v2.0",

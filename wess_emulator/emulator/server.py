@@ -75,6 +75,9 @@ class EmulatorServer(Directory):
         self.graph = graph.GraphControls(self)
         self.latency = self.faults.latency
         self.counts: collections.Counter = collections.Counter()
+        #: The part of ``counts`` sent inside Graph ``$batch`` requests, by operation
+        #: (the requests on the wire are ``counts`` minus these).
+        self.batched: collections.Counter = collections.Counter()
         self._counts_lock = threading.Lock()
         #: TLS handshakes completed (new connections), since start or ``reset_counts``.
         self.handshakes = 0
@@ -236,6 +239,7 @@ class EmulatorServer(Directory):
     def reset_counts(self) -> None:
         with self._counts_lock:
             self.counts.clear()
+            self.batched.clear()
             self.handshakes = 0
 
     def count_handshake(self) -> None:
@@ -245,6 +249,11 @@ class EmulatorServer(Directory):
     def count_request(self, name: str) -> None:
         with self._counts_lock:
             self.counts[name] += 1
+
+    def count_batched(self, name: str) -> None:
+        """Mark one counted request as a sub-request of a Graph ``$batch``."""
+        with self._counts_lock:
+            self.batched[name] += 1
 
     def record_schema_errors(self, direction: str, op: str, errs: list[str]) -> None:
         with self._lock:

@@ -19,6 +19,8 @@ authority.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
+from typing import Any
 
 from wess_core import hookimpl, validation
 from wess_core.errors import CredentialsRejected, UsageError
@@ -159,8 +161,6 @@ class MsalTokens:
 
     def token(self, scope: str, *, fresh: bool = False) -> AccessToken:
         """An app-only access token for ``scope`` (MSAL's cache first unless ``fresh``)."""
-        import msal
-
         connection, method = self.connection, self.method
         method.validate(connection)
         scrub_library_logs()
@@ -174,20 +174,10 @@ class MsalTokens:
         storage = connection.storage(STORAGE)
         key = method.cache_key(connection)
         with _lock:
-            cache = msal.SerializableTokenCache()
-            blob = None if fresh else storage.get(key)  # fresh: MSAL refuses force_refresh
-            if blob:
-                cache.deserialize(blob.decode("utf-8"))
             try:
-                app = msal.ConfidentialClientApplication(
-                    connection.settings.get("client_id"),
-                    client_credential=connection.settings.get("client_secret"),
-                    authority=authority,
-                    validate_authority=not custom,
-                    instance_discovery=False if custom else None,
-                    token_cache=cache,
-                    http_client=http.session(),
-                )
+                app, cache = _msal_app(connection, authority, custom)
+                blob = None if fresh else storage.get(key)  # fresh: MSAL refuses force_refresh
+                cache.deserialize(blob.decode("utf-8") if blob else None)  # the stored one
                 result = app.acquire_token_for_client(scopes=[scope])
             except ValueError as exc:  # MSAL: authority unreachable or malformed
                 raise CredentialsRejected(
@@ -210,6 +200,48 @@ class MsalTokens:
             token_type=result.get("token_type", "Bearer"),
             expires_in=int(result.get("expires_in", 3600)),
         )
+
+
+#: MSAL apps by (authority, client id, secret, home), most recent last: an app asks the
+#: authority for its metadata once and keeps its HTTPS connections, so a run over many
+#: users (or a scheduler's every round) does not pay both per token. Bounded: tests and
+#: long-running schedulers see few apps, never many.
+_APPS: OrderedDict[tuple, tuple[Any, Any]] = OrderedDict()
+_APPS_KEPT = 16
+
+
+def _msal_app(connection, authority: str, custom: bool) -> tuple[Any, Any]:
+    """The app (and its token cache) for this connection's app registration; call under
+    ``_lock``. The cache's content is replaced from storage before each use."""
+    import msal
+
+    from wess_core import http
+
+    settings = connection.settings
+    ident = (
+        authority,
+        settings.get("client_id"),
+        settings.get("client_secret"),
+        str(connection.home),
+    )
+    found = _APPS.get(ident)
+    if found is not None:
+        _APPS.move_to_end(ident)
+        return found
+    cache = msal.SerializableTokenCache()
+    app = msal.ConfidentialClientApplication(
+        settings.get("client_id"),
+        client_credential=settings.get("client_secret"),
+        authority=authority,
+        validate_authority=not custom,
+        instance_discovery=False if custom else None,
+        token_cache=cache,
+        http_client=http.session(),
+    )
+    _APPS[ident] = (app, cache)
+    while len(_APPS) > _APPS_KEPT:
+        _APPS.popitem(last=False)
+    return app, cache
 
 
 def _drop_legacy_cache(connection) -> None:

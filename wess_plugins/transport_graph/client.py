@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -62,6 +63,23 @@ def mailbox_slots(base_url: str, mailbox: str) -> threading.BoundedSemaphore:
         if key not in _slots:
             _slots[key] = threading.BoundedSemaphore(MAX_CONCURRENT)
         return _slots[key]
+
+
+_sessions: dict[str, requests.Session] = {}
+
+
+def shared_session(base_url: str) -> requests.Session:
+    """One HTTPS session per Graph service in this process: the mailboxes of a run (and
+    every round of a scheduler) reuse its connections instead of a TLS handshake each.
+    It keeps no cookies: nothing one mailbox's answer sets may ride along to another's."""
+    parts = urlsplit(base_url)
+    key = f"{parts.scheme}://{(parts.netloc or '').lower()}"
+    with _slots_guard:
+        if key not in _sessions:
+            session = http.session(timeout=READ_TIMEOUT)
+            session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+            _sessions[key] = session
+        return _sessions[key]
 
 
 def query_string(params: Mapping[str, Any] | None) -> str:
@@ -116,7 +134,7 @@ class GraphClient:
         self.provider = provider
         self.scope = scope
         self.unauthorized_reason = unauthorized_reason
-        self.session = http.session(timeout=READ_TIMEOUT)
+        self.session = shared_session(self.base_url)
         self._slots = mailbox_slots(self.base_url, mailbox)
         self._token: AccessToken | None = None
         #: The token in use came past the provider's cache and nothing accepted it yet:

@@ -76,7 +76,10 @@ def _one(ctx: GraphRequest, sub: dict) -> Answer:
         body=body,
     )
     sub_ctx.principal = ctx.principal
-    return run(sub_ctx, limit_concurrency=False)
+    answer = run(sub_ctx, limit_concurrency=False)
+    if sub_ctx.operation:
+        ctx.server.count_batched(sub_ctx.operation)
+    return answer
 
 
 @route("POST", r"/\$batch", "batch")
