@@ -33,15 +33,33 @@ def forbidden(emu) -> list[str]:
     return values
 
 
-def test_no_secret_anywhere(admin_home, emu, home, caplog, monkeypatch):
-    caplog.set_level(logging.DEBUG)
-    wess = admin_home
-    outputs = []
+def recording(wess):
+    """``wess`` that keeps every output: ``(run, outputs)``."""
+    outputs: list[str] = []
 
     def run(*args, **kw):
         r = wess(*args, **kw)
         outputs.append(r.stdout + r.stderr)
         return r
+
+    return run, outputs
+
+
+def assert_nowhere(secrets, outputs, caplog, home) -> None:
+    """None of ``secrets`` in an output, a captured log record or a file under ``home``."""
+    logs = "\n".join(r.getMessage() for r in caplog.records)
+    files = {p: p.read_bytes() for p in home.rglob("*") if p.is_file()}
+    for secret in secrets:
+        for text in outputs:
+            assert secret not in text
+        assert secret not in logs, f"secret in log: {secret[:4]}..."
+        for path, data in files.items():
+            assert secret.encode() not in data, f"secret in {path}"
+
+
+def test_no_secret_anywhere(admin_home, emu, home, caplog, monkeypatch):
+    caplog.set_level(logging.DEBUG)
+    run, outputs = recording(admin_home)
 
     trust = ("--ca-bundle", emu.ca_cert, "--skip-check")
     run("connection", "set", "--autodiscover-url", emu.autodiscover_url, *trust)
@@ -77,14 +95,37 @@ def test_no_secret_anywhere(admin_home, emu, home, caplog, monkeypatch):
     assert any("Authorization" in r.getMessage() for r in caplog.records), (
         "exchangelib's DEBUG request log was not captured; the test would prove nothing"
     )
-    logs = "\n".join(r.getMessage() for r in caplog.records)
-    files = {p: p.read_bytes() for p in home.rglob("*") if p.is_file()}
-    for secret in forbidden(emu):
-        for text in outputs:
-            assert secret not in text
-        assert secret not in logs, f"secret in log: {secret[:4]}..."
-        for path, data in files.items():
-            assert secret.encode() not in data, f"secret in {path}"
+    assert_nowhere(forbidden(emu), outputs, caplog, home)
+
+
+def test_no_graph_token_anywhere(admin_home, emu, home, caplog, monkeypatch):
+    """The same over Microsoft Graph: the client secret and every app token the emulator
+    issued (fresh, refreshed after expiry, refused) stay out of outputs, logs and files."""
+    caplog.set_level(logging.DEBUG)
+    run, outputs = recording(admin_home)
+
+    graph = ("--transport", "graph", "--option", f"graph_url={emu.graph_url}")
+    oauth = (*oauth_args(emu.authority("contoso")), *graph, "--ca-bundle", emu.ca_cert)
+    assert run(*oauth, input=CLIENT_SECRET + "\n").exit_code == 0
+    run("users", "enable", "alice")
+    assert run("test-connection", "alice", "--json").exit_code == 0
+    run("crm", "add", "people", "first_name=Ann", "email=ann@example.com")
+    assert run("sync", "alice", "--json").exit_code == 0
+    run("ledger", "alice", "--json")
+    emu.expire_tokens()
+    assert run("sync", "alice", "--json").exit_code == 0  # a fresh token, asked once more
+    issue_dead_tokens(monkeypatch, emu)
+    emu.expire_tokens()
+    assert run("sync", "alice", "--json").exit_code == 1  # refused even fresh: paused
+    for argv in (("history", "alice"), ("status",), ("users", "show", "alice")):
+        run(*argv, "--json")
+    run("connection", "show", "--json")
+
+    assert len(emu._tokens) >= 3, "the OAuth flow issued too few tokens to prove anything"
+    assert any("/graph/v1.0/" in r.getMessage() for r in caplog.records), (
+        "no Graph request was logged at DEBUG; the test would prove nothing"
+    )
+    assert_nowhere([CLIENT_SECRET, *emu._tokens], outputs, caplog, home)
 
 
 def test_library_loggers_made_later_or_stripped_get_the_scrubber_again():

@@ -90,7 +90,22 @@ def oauth(site, emu):
     assert r.exit_code == 0, r.stderr
 
 
-SERVICE_AUTH = {"impersonation": lambda site, emu: impersonation(site), "oauth": oauth}
+def graph_oauth(site, emu):
+    """OAuth over Microsoft Graph: the app's token opens any mailbox in its RBAC scope."""
+    graph = ("--transport", "graph", "--option", f"graph_url={emu.graph_url}")
+    trust = ("--ca-bundle", emu.ca_cert)
+    r = site(*oauth_args(emu.authority("contoso")), *graph, *trust, input=CLIENT_SECRET + "\n")
+    assert r.exit_code == 0, r.stderr
+
+
+#: The service credentials a user must never borrow, over each transport. Impersonation
+#: is EWS only: Exchange Online has no ApplicationImpersonation, and Graph takes no
+#: password (its app-only tokens are scoped with RBAC for Applications instead).
+SERVICE_AUTH = {
+    "impersonation": lambda site, emu: impersonation(site),
+    "oauth": oauth,
+    "oauth-graph": graph_oauth,
+}
 
 
 def snapshot(emu, email: str) -> dict[str, tuple[int, bytes]]:
@@ -173,6 +188,29 @@ def test_user_set_url_never_receives_service_credentials(site, emu, home, hostil
     line = one_line(r.stderr)
     assert f"ask an admin to run: wess users set alice --ews-url {hostile.url}" in line
     assert users_bytes(home) == users_before
+
+
+def test_user_set_graph_url_never_receives_the_app_token(site, emu, home, hostile):
+    """Over Graph the URL a token goes to is the ``graph_url`` setting: a user cannot set
+    it (strategy settings are the admin's), so no token reaches their own host."""
+    graph_oauth(site, emu)
+    host, port = hostile.server.server_address[:2]
+    url = f"https://{host}:{port}/v1.0"
+    users_before = users_bytes(home)
+
+    r = site("users", "set", "alice", "--option", f"graph_url={url}", as_="alice")
+    for argv in (("test-connection", "alice"), ("sync", "alice")):
+        site(*argv, as_="alice")
+
+    assert r.exit_code == 1, r.stdout
+    assert one_line(r.stderr).startswith("wess: permission denied")
+    assert users_bytes(home) == users_before
+    assert hostile.requests == 0 and hostile.authorizations == []
+    assert site("sync", "alice", "--json").exit_code == 0  # still syncs over the admin's URL
+
+
+# Autodiscover, a user's own password and full access to another mailbox are EWS only
+# (Graph has no Autodiscover and takes app tokens only): the tests below stay on EWS.
 
 
 def test_value_set_under_own_credentials_is_not_used_by_the_service_account(site, emu, home, crm):

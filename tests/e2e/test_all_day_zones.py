@@ -4,8 +4,9 @@ Exchange sends an all-day event's start and end as instants: local midnights in 
 event's zone. Some answers carry no usable StartTimeZone (older request shapes, a
 "Customized Time Zone" id exchangelib cannot map, only the legacy ``TimeZone`` name);
 exchangelib then reads the dates in the process's local zone. Each case here is synced
-for real (exchangelib over HTTPS to the emulator) with the process's zone set to zones on
-both sides of UTC, as a machine in that zone would have it.
+for real (over HTTPS to the emulator, over EWS and over Graph: ``site``) with the
+process's zone set to zones on both sides of UTC, as a machine in that zone would have
+it.
 """
 
 from __future__ import annotations
@@ -91,10 +92,10 @@ CASES = ["start-time-zone", "legacy-name-only", "customized-zone", "customized-z
 @pytest.mark.parametrize("where", list(EVENT_ZONES))
 @pytest.mark.parametrize("case", CASES)
 def test_an_all_day_event_keeps_its_days_whatever_the_machine_zone(
-    synced_home, ews_mailbox, crm, machine_zone, case, where
+    site, ews_mailbox, crm, machine_zone, case, where
 ):
     ews_mailbox.add_items("calendar", [_case(case, where)])
-    sync_ok(synced_home)
+    sync_ok(site.wess)
     (meeting,) = crm.list("meetings")
     fields = meeting["fields"]
     days = (fields["start"], fields["end"], fields["all_day"])
@@ -102,18 +103,18 @@ def test_an_all_day_event_keeps_its_days_whatever_the_machine_zone(
 
 
 def test_an_all_day_event_without_any_zone_is_read_in_the_mailbox_zone(
-    synced_home, ews_mailbox, crm, machine_zone
+    site, ews_mailbox, crm, machine_zone
 ):
     """No zone at all: the mailbox's zone from the account (WESS opens it in UTC)."""
     ews_mailbox.add_items(
         "calendar", [_event("no zone", "2026-12-07T00:00:00Z", "2026-12-09T00:00:00Z")]
     )
-    sync_ok(synced_home)
+    sync_ok(site.wess)
     (meeting,) = crm.list("meetings")
     assert (meeting["fields"]["start"], meeting["fields"]["end"]) == ("2026-12-07", "2026-12-08")
 
 
-def test_an_all_day_event_written_from_the_crm_comes_back_the_same(synced_home, crm, machine_zone):
+def test_an_all_day_event_written_from_the_crm_comes_back_the_same(site, crm, machine_zone):
     crm.add(
         "meetings",
         subject="Offsite",
@@ -122,8 +123,8 @@ def test_an_all_day_event_written_from_the_crm_comes_back_the_same(synced_home, 
         all_day=True,
         timezone="America/Los_Angeles",
     )
-    sync_ok(synced_home)
-    again = sync_ok(synced_home)
+    sync_ok(site.wess)
+    again = sync_ok(site.wess)
     assert again["folders"]["calendar"]["to_crm"]["updated"] == 0
     (meeting,) = crm.list("meetings")
     assert (meeting["fields"]["start"], meeting["fields"]["end"]) == ("2026-12-07", "2026-12-08")

@@ -1,5 +1,6 @@
-"""One malformed record or item fails alone in a real sync (exchangelib over HTTPS to the
-emulator): the rest of its batch and folder syncs, and it is retried next run."""
+"""One malformed record or item fails alone in a real sync (over HTTPS to the emulator; a
+CRM record's over EWS and over Graph): the rest of its batch and folder syncs, and it is
+retried next run."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def test_a_mail_whose_body_has_no_body_type_fails_alone(synced_home, ews_mailbox
     assert data["folders"]["email-inbox"]["to_crm"]["created"] == 0
 
 
-def test_a_contact_with_a_numeric_first_name_fails_alone(synced_home, mailbox, crm):
+def test_a_contact_with_a_numeric_first_name_fails_alone(site, crm):
+    synced_home, mailbox = site.wess, site.mailbox
     for n in range(9):
         crm.add("people", first_name=f"Ann{n}", last_name="Lee", email=f"ann{n}@example.com")
     result = synced_home("crm", "add", "people", "first_name:=42", "last_name=Lee")
@@ -54,7 +56,8 @@ def test_a_contact_with_a_numeric_first_name_fails_alone(synced_home, mailbox, c
     assert any(e["crm_id"] == error["crm_id"] and e["error"] for e in ledger)
 
 
-def test_a_meeting_with_an_unreadable_start_fails_alone(synced_home, mailbox, crm):
+def test_a_meeting_with_an_unreadable_start_fails_alone(site, crm):
+    synced_home, mailbox = site.wess, site.mailbox
     for n in range(3):
         crm.add(
             "meetings",
@@ -70,7 +73,8 @@ def test_a_meeting_with_an_unreadable_start_fails_alone(synced_home, mailbox, cr
     assert sorted(i.fields["subject"] for i in listing(mailbox, "calendar")) == ["M0", "M1", "M2"]
 
 
-def test_a_task_with_an_unreadable_percentage_fails_alone(synced_home, mailbox, crm):
+def test_a_task_with_an_unreadable_percentage_fails_alone(site, crm):
+    synced_home, mailbox = site.wess, site.mailbox
     for n in range(3):
         crm.add("tasks", subject=f"T{n}", due_date="2026-12-10")
     bad = crm.add("tasks", subject="bad", percent_complete="most of it")

@@ -81,49 +81,61 @@ def test_run_stops_cleanly_on_sigterm(synced_home, home):
     assert "Traceback" not in proc.stderr.read()
 
 
-def test_invalid_sync_state_resyncs_without_duplicates(synced_home, ews_server, mailbox, crm):
+def test_invalid_sync_state_resyncs_without_duplicates(site, crm):
+    synced_home, mailbox = site.wess, site.mailbox
     crm.add("people", first_name="Ann", email="ann@example.com")
     mailbox.create("contacts", [NewItem({"given_name": "Bob"}, crm_id="")])
     sync_ok(synced_home)
-    ews_server.inject("invalid_sync_state", operation="SyncFolderItems", times=1)
+    site.lose_sync_state()
     sync_ok(synced_home)
     sync_ok(synced_home)
     assert sorted(c.fields["given_name"] for c in listing(mailbox, "contacts")) == ["Ann", "Bob"]
     assert sorted(p["fields"]["first_name"] for p in crm.list("people")) == ["Ann", "Bob"]
 
 
-def test_initial_sync_uses_requests_in_proportion_to_batches(synced_home, ews_server, home):
+def test_initial_sync_uses_requests_in_proportion_to_batches(site, home):
     from wess_plugins.crm_local import local
 
     people = [{"first_name": f"P{i}", "email": f"p{i}@example.com"} for i in range(250)]
     local.import_records(home, "main", "people", people)
-    ews_server.reset_counts()
-    sync_ok(synced_home)
-    assert ews_server.counts["CreateItem"] == 3  # 250 items, batches of 100
-    assert ews_server.counts["SyncFolderItems"] == 5  # one page per folder
-    assert ews_server.counts.get("GetItem", 0) == 0
+    site.server.reset_counts()
+    sync_ok(site.wess)
+    counts = site.requests()
+    if site.transport == "ews":
+        assert counts["CreateItem"] == 3  # 250 items, batches of 100
+        assert counts["SyncFolderItems"] == 5  # one page per folder
+        assert counts.get("GetItem", 0) == 0
+    else:
+        assert counts["graph:contacts.create"] == 250
+        assert counts["graph:batch"] == 13  # $batch holds 20 requests
+        assert not {k for k in counts if k.endswith(".get")}
+        assert {k: counts[k] for k in site.idle} == site.idle  # one delta page per folder
     # the next run reads back our own 250 creates: recognised as echoes, no extra request
-    ews_server.reset_counts()
-    echo = sync_ok(synced_home)
-    assert dict(ews_server.counts) == {"SyncFolderItems": 5}
+    site.server.reset_counts()
+    echo = sync_ok(site.wess)
+    assert set(site.requests()) == set(site.idle)  # change lists only: no read, no write
+    if site.transport == "ews":
+        assert site.requests() == site.idle
+    else:  # the 250 echoes fill a second delta page (200 a page)
+        assert site.requests() == {**site.idle, "graph:contacts.delta": 2}
     assert echo["folders"]["contacts"]["to_crm"] == {"created": 0, "updated": 0, "deleted": 0}
 
 
-def test_dry_run_writes_nothing(synced_home, ews_server, crm, home):
+def test_dry_run_writes_nothing(site, crm, home):
     crm.add("people", first_name="Ann", email="ann@example.com")
     before = {p: p.read_bytes() for p in home.rglob("*.json") if "history" not in p.parts}
-    ews_server.reset_counts()
-    result = synced_home("sync", "alice", "--dry-run", "--json")
+    site.server.reset_counts()
+    result = site.wess("sync", "alice", "--dry-run", "--json")
     assert result.exit_code == 0, result.stderr
     assert result.json["dry_run"] is True
     assert result.json["folders"]["contacts"]["to_exchange"]["created"] == 1
-    assert set(ews_server.counts) <= {"SyncFolderItems", "GetItem"}
+    assert site.requests() and site.writes() == {}
     after = {p: p.read_bytes() for p in home.rglob("*.json") if "history" not in p.parts}
     assert after == before
 
 
-def test_conflict_follows_policy_and_is_recorded_with_both_versions(synced_home, mailbox, crm):
-    wess = synced_home
+def test_conflict_follows_policy_and_is_recorded_with_both_versions(site, crm):
+    wess, mailbox = site.wess, site.mailbox
     record_id = crm.add("people", first_name="Ann", job_title="CTO")
     sync_ok(wess)
     (item,) = listing(mailbox, "contacts")
@@ -190,8 +202,9 @@ def test_changed_ews_url_takes_effect_on_the_next_sync(synced_home, ews_server, 
     time.sleep(0)
 
 
-def test_ledger_records_both_ids_of_a_create(synced_home, mailbox, crm):
+def test_ledger_records_both_ids_of_a_create(site, crm):
     """A create's ledger entry names the CRM id and the new Exchange item's id (and back)."""
+    synced_home, mailbox = site.wess, site.mailbox
     record_id = crm.add("people", first_name="Ann")
     mailbox.create("contacts", [NewItem({"given_name": "Bob"}, crm_id="")])
     sync_ok(synced_home)

@@ -1,6 +1,7 @@
-"""Trustworthy sync end to end (CLI + emulator + exchangelib): matching on first sync,
-ambiguous matches and mass deletes held for review, a poisoned item in the ledger while
-the rest syncs, ledger queries and retention, retry and ignore."""
+"""Trustworthy sync end to end (CLI + emulator, over EWS and over Graph: ``site``):
+matching on first sync, ambiguous matches and mass deletes held for review, a poisoned
+item in the ledger while the rest syncs, ledger queries and retention, retry and
+ignore."""
 
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ from wess_core.strategies import NewItem
 from wess_core.sync.ledger import StoreLedger
 from wess_plugins.crm_local import local
 
+#: Midnight UTC five to six weeks ahead: meetings inside the Graph calendar's window.
+_SOON = datetime.combine(
+    datetime.now(UTC).date() + timedelta(days=35), datetime.min.time(), tzinfo=UTC
+) + timedelta(hours=9)
+
 
 def _types():
     return {t.record_type: t for _, t in plugins.item_types().items()}
@@ -24,7 +30,8 @@ def _seed_mailbox(mailbox, folder, items):
         assert not [r for r in refs if isinstance(r, Exception)], refs
 
 
-def test_first_sync_links_what_both_sides_already_share(synced_home, ews_server, mailbox, home):
+def test_first_sync_links_what_both_sides_already_share(site, home):
+    synced_home, mailbox = site.wess, site.mailbox
     types = _types()
     people = [
         {"first_name": f"P{i}", "last_name": "Lee", "email": f"p{i}@example.com", "company": "Acme"}
@@ -33,8 +40,8 @@ def test_first_sync_links_what_both_sides_already_share(synced_home, ews_server,
     meetings = [
         {
             "subject": f"Meeting {i}",
-            "start": (datetime(2026, 12, 7, 9, tzinfo=UTC) + timedelta(days=i)).isoformat(),
-            "end": (datetime(2026, 12, 7, 10, tzinfo=UTC) + timedelta(days=i)).isoformat(),
+            "start": (_SOON + timedelta(days=i)).isoformat(),
+            "end": (_SOON + timedelta(days=i, hours=1)).isoformat(),
         }
         for i in range(50)
     ]
@@ -54,11 +61,11 @@ def test_first_sync_links_what_both_sides_already_share(synced_home, ews_server,
     _seed_mailbox(mailbox, "contacts", contacts)
     _seed_mailbox(mailbox, "calendar", events)
     _seed_mailbox(mailbox, "tasks", [NewItem(types["tasks"].to_item(t), "") for t in tasks])
-    ews_server.reset_counts()
+    site.server.reset_counts()
 
     data = sync_ok(synced_home)
 
-    assert ews_server.counts.get("CreateItem", 0) == 0  # nothing shared was created again
+    assert site.created() == 0  # nothing shared was created again
     for name in ("contacts", "calendar", "tasks"):
         folder = data["folders"][name]
         assert folder["to_crm"]["created"] == folder["to_exchange"]["created"] == 0, name
@@ -69,12 +76,13 @@ def test_first_sync_links_what_both_sides_already_share(synced_home, ews_server,
         assert len(local.list_records(home, "main", record_type)) == count
     links = synced_home("ledger", "alice", "--json").json
     assert sum(1 for e in links if e["op"] in ("link", "update")) >= 570
-    ews_server.reset_counts()
+    site.server.reset_counts()
     sync_ok(synced_home)  # and nothing moves afterwards
-    assert ews_server.counts.get("CreateItem", 0) == 0
+    assert site.created() == 0
 
 
-def test_an_ambiguous_match_is_held_shown_and_decided(synced_home, mailbox, crm):
+def test_an_ambiguous_match_is_held_shown_and_decided(site, crm):
+    synced_home, mailbox = site.wess, site.mailbox
     types = _types()
     ann = crm.add("people", first_name="Ann", last_name="Lee", email="ann@example.com")
     annie = crm.add("people", first_name="Annie", last_name="Lee", email="ann@example.com")
@@ -114,7 +122,8 @@ def _twenty_people(wess, crm):
     return ids
 
 
-def test_mass_crm_deletes_are_held_until_approved(synced_home, mailbox, crm):
+def test_mass_crm_deletes_are_held_until_approved(site, crm):
+    synced_home, mailbox = site.wess, site.mailbox
     ids = _twenty_people(synced_home, crm)
     for rid in ids[:12]:  # 60 %
         crm.delete("people", rid)
@@ -143,7 +152,8 @@ def test_mass_crm_deletes_are_held_until_approved(synced_home, mailbox, crm):
     assert synced_home("review", "alice", "--json").json == []
 
 
-def test_mass_mailbox_deletes_rejected_are_restored(synced_home, mailbox, crm):
+def test_mass_mailbox_deletes_rejected_are_restored(site, crm):
+    synced_home, mailbox = site.wess, site.mailbox
     _twenty_people(synced_home, crm)
     items = listing(mailbox, "contacts")
     assert mailbox.delete("contacts", [i.ref for i in items[:12]]) == [None] * 12
@@ -160,14 +170,15 @@ def test_mass_mailbox_deletes_rejected_are_restored(synced_home, mailbox, crm):
     assert sync_ok(synced_home)["total_changes"] == 0
 
 
-def test_a_poisoned_item_is_in_the_ledger_while_the_rest_syncs(synced_home, ews_server, crm):
+def test_a_poisoned_item_is_in_the_ledger_while_the_rest_syncs(site, crm):
+    synced_home = site.wess
     tasks = [crm.add("tasks", subject=f"Task {i}", status="not_started") for i in range(5)]
     sync_ok(synced_home)
     for i, rid in enumerate(tasks):  # a value Exchange refuses (schema: TaskStatusType)
         crm.update("tasks", rid, percent_complete=50, status="bogus" if i == 2 else "in_progress")
     new = crm.add("tasks", subject="New task", status="bogus")
     crm.add("tasks", subject="Fine task")
-    ews_server.reset_counts()
+    site.server.reset_counts()
     result = synced_home("sync", "alice", "--json")
     assert result.exit_code == 1, result.stderr  # the rest synced, but items are in error
     assert result.json["items_in_error"] == 2
@@ -237,7 +248,8 @@ def test_ledger_since_and_retention(synced_home, crm, home):
     assert denied.exit_code == 1 and "permission denied" in denied.stderr
 
 
-def test_a_removed_licence_or_disabled_sync_never_deletes(synced_home, mailbox, crm):
+def test_a_removed_licence_or_disabled_sync_never_deletes(site, crm):
+    synced_home, mailbox = site.wess, site.mailbox
     for i in range(3):
         crm.add("people", first_name=f"P{i}", email=f"p{i}@example.com")
     sync_ok(synced_home)
@@ -253,9 +265,10 @@ def test_a_removed_licence_or_disabled_sync_never_deletes(synced_home, mailbox, 
     assert len(listing(mailbox, "contacts")) == 3 and len(crm.list("people")) == 3
 
 
-def test_a_user_cannot_approve_mass_deletes_of_shared_crm_records(synced_home, mailbox, crm):
+def test_a_user_cannot_approve_mass_deletes_of_shared_crm_records(site, crm):
     """Issue 13: the CRM database is shared; alice's wiped mailbox must not take everyone's
     contacts with it on her say-so. She may approve what touches only her own mailbox."""
+    synced_home, mailbox = site.wess, site.mailbox
     _twenty_people(synced_home, crm)
     items = listing(mailbox, "contacts")
     assert mailbox.delete("contacts", [i.ref for i in items[:12]]) == [None] * 12

@@ -6,17 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import CLIENT_SECRET, oauth_args
+from tests.support.sites import graph_home
 
 
 @pytest.fixture
 def graph_site(admin_home, emu):
     """A home whose account reaches ``emu`` over Graph with the OAuth app (the check on
     save reads alice's mailbox once); alice syncs."""
-    wess = admin_home
-    graph = ("--transport", "graph", "--option", f"graph_url={emu.graph_url}")
-    trust = ("--ca-bundle", emu.ca_cert)
-    r = wess(*oauth_args(emu.authority("contoso")), *graph, *trust, input=CLIENT_SECRET + "\n")
-    assert r.exit_code == 0, r.stderr
-    assert wess("users", "enable", "alice").exit_code == 0
-    return wess
+    return graph_home(admin_home, emu)

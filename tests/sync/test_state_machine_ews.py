@@ -1,6 +1,7 @@
 """The state machines over the EWS transport and the emulator (real HTTPS, real
 exchangelib, schema-checked), not only the in-memory fakes: fewer examples, the same
-weather and invariant (``test_state_machine.py``).
+weather and invariant (``tests/support/sync_machines.py``); the same machines run over
+Graph in ``test_state_machine_graph.py``.
 
 A person's Outlook edits go through the transport too (creates carry no CRM id); the
 item-only ``categories`` edit plays as a new changekey without new content.
@@ -8,196 +9,34 @@ item-only ``categories`` edit plays as a new changekey without new content.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator, Sequence
-from typing import Any
-
-import hypothesis.strategies as st
 import pytest
-from hypothesis.stateful import initialize
 
-from tests.support.sync_world import Draws, World
-from wess_core.strategies import ChangesPage, InvalidSyncState, ItemRef, ItemUpdate, NewItem
-from wess_core.sync.memory import Faults, MemoryCrm, merge_fields
-from wess_core.sync.plan import POLICIES
-from wess_emulator.pytest_plugin import EWS_PASSWORD
-
-from .test_state_machine import CONTACTS, MEETINGS, TASKS, Things, _settings, machine_for
+from tests.support.sync_machines import CONTACTS, MEETINGS, TASKS, _settings
+from tests.support.sync_world import Draws
+from tests.support.transport_machines import (
+    FaultyEws,
+    emulator_fixture,
+    transport_machine_for,
+)
 
 pytestmark = pytest.mark.slow
 
-_server: Any = None
-_users = itertools.count(1)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def emulator(ews_ca: Any) -> Iterator[Any]:
-    """One emulator for the module; every example gets a new user (a fresh mailbox)."""
-    global _server
-    from exchangelib.protocol import BaseProtocol, close_connections
-
-    from wess_emulator.emulator import EmulatorServer
-    from wess_emulator.tls import ca_bundle_adapter
-
-    server = EmulatorServer(validate=True, ca=ews_ca).start()
-    previous = BaseProtocol.HTTP_ADAPTER_CLS
-    BaseProtocol.HTTP_ADAPTER_CLS = ca_bundle_adapter(server.ca_cert)
-    _server = server
-    try:
-        yield server
-    finally:
-        _server = None
-        close_connections()
-        BaseProtocol.HTTP_ADAPTER_CLS = previous
-        server.stop()
-    assert not server.schema_errors, "EWS schema violations:\n" + "\n".join(server.schema_errors)
-    assert not server.errors, "EWS emulator errors:\n" + "\n".join(server.errors)
-
-
-class FaultyEws:
-    """An ``EwsTransport`` with the fakes' fault rules, and a person using Outlook."""
-
-    def __init__(self, server: Any, page_size: int) -> None:
-        from exchangelib import BASIC, DELEGATE, Account, Configuration, Credentials
-
-        from wess_plugins.transport_ews.transport import EwsTransport
-
-        self.server = server
-        self.email = f"user{next(_users)}@example.com"
-        self.store = server.add_user(self.email, EWS_PASSWORD)
-        config = Configuration(
-            service_endpoint=server.ews_url,
-            auth_type=BASIC,
-            credentials=Credentials(self.email, EWS_PASSWORD),
-        )
-        self.account = Account(self.email, config=config, autodiscover=False, access_type=DELEGATE)
-        self.real = EwsTransport(connection=None, account=self.account, page_size=page_size)
-        self.faults = Faults()
-        self._epoch = 0  # sync states carry it: older ones are refused
-
-    @property
-    def calls(self) -> Any:
-        return self.faults.calls
-
-    @property
-    def max_batch(self) -> int:
-        return self.real.max_batch
-
-    def close(self) -> None:
-        self.account.protocol.close()
-
-    # -- Transport, under the fault rules ------------------------------------------------
-
-    def changes(self, folder: str, token: str | None) -> Any:
-        self.faults.enter("changes")
-        if token is not None:
-            epoch, _, token = token.partition("|")
-            if epoch != str(self._epoch):
-                raise InvalidSyncState("sync state refused (injected)")
-        page = self.real.changes(folder, token)
-        answer = ChangesPage(page.changes, f"{self._epoch}|{page.token}", page.done)
-        self.faults.leave("changes")
-        return answer
-
-    def _bulk(self, method: str, folder: str, inputs: Sequence[Any]) -> list[Any]:
-        self.faults.enter(method)
-        errors = [self.faults.item_error(method, value) for value in inputs]
-        todo = [value for value, err in zip(inputs, errors, strict=True) if err is None]
-        done = iter(getattr(self.real, method)(folder, todo) if todo else [])
-        answer = [err if err is not None else next(done) for err in errors]
-        self.faults.leave(method)
-        return answer
-
-    def get(self, folder: str, ids: Sequence[str]) -> list[Any]:
-        return self._bulk("get", folder, ids)
-
-    def create(self, folder: str, items: Sequence[NewItem]) -> list[Any]:
-        return self._bulk("create", folder, items)
-
-    def update(self, folder: str, updates: Sequence[ItemUpdate]) -> list[Any]:
-        return self._bulk("update", folder, updates)
-
-    def delete(self, folder: str, refs: Sequence[ItemRef]) -> list[Any]:
-        return self._bulk("delete", folder, refs)
-
-    # -- a person using Outlook ------------------------------------------------------------
-
-    def _ok(self, answers: list[Any]) -> Any:
-        (answer,) = answers
-        assert not isinstance(answer, Exception), answer
-        return answer
-
-    def add(self, folder: str, fields: dict[str, Any]) -> str:
-        return self._ok(self.real.create(folder, [NewItem(fields, None)])).item_id
-
-    def edit(self, folder: str, item_id: str, fields: dict[str, Any]) -> None:
-        if "categories" in fields:  # not a synced field: only the changekey moves
-            self.touch(folder, item_id)
-            return
-        if folder == "calendar":  # Outlook saves the whole series, exceptions included
-            (current,) = self.real.get(folder, [item_id])
-            fields = merge_fields(current.fields, fields)
-        self._ok(self.real.update(folder, [ItemUpdate(item_id, fields, None)]))
-
-    def touch(self, folder: str, item_id: str) -> None:
-        self.store.update_item(self.store.get_item(item_id))
-
-    def remove(self, folder: str, item_id: str) -> None:
-        self._ok(self.real.delete(folder, [ItemRef(item_id, None)]))
-
-    def items(self, folder: str) -> dict[str, Any]:
-        """Every item in the folder now (ids from the store, content over EWS)."""
-        ids = sorted(self.store.folder(folder).items)
-        return {i.item_id: i for i in self.real.get(folder, ids)}
-
-    def invalidate_sync_state(self) -> None:
-        """Every sync state handed out so far is refused (ErrorInvalidSyncStateData), as
-        the fake's ``invalidate_sync_state``."""
-        self._epoch += 1
-
-
-def ews_machine_for(things: Things) -> type:
-    """``machine_for(things)`` with the mailbox over EWS."""
-
-    class EwsMachine(machine_for(things)):  # type: ignore[misc]
-        @initialize(
-            policy=st.sampled_from(POLICIES),
-            page_size=st.integers(1, 4),
-            batch=st.integers(1, 3),
-        )
-        def setup(self, policy: str, page_size: int, batch: int) -> None:  # type: ignore[override]
-            assert _server is not None, "the module's emulator fixture runs first"
-            mailbox = FaultyEws(_server, page_size)
-            self.w = World(
-                things.item_type(),
-                crm=MemoryCrm(),
-                mailbox=mailbox,  # type: ignore[arg-type]
-                policy=policy,
-                batch_size=batch,
-            )
-
-        def teardown(self) -> None:
-            try:
-                super().teardown()
-            finally:
-                if hasattr(self, "w"):
-                    self.w.mb.close()
-
-    EwsMachine.__name__ = EwsMachine.__qualname__ = f"Ews{things.item_type.__name__}Machine"
-    return EwsMachine
-
-
-EwsContactsMachine = ews_machine_for(CONTACTS)
+EwsContactsMachine = transport_machine_for(CONTACTS, FaultyEws, "Ews")
 EwsContactsMachine.TestCase.settings = _settings(12, 15)
 TestEwsContactsConverge = EwsContactsMachine.TestCase
 
-EwsMeetingsMachine = ews_machine_for(MEETINGS)
+EwsMeetingsMachine = transport_machine_for(MEETINGS, FaultyEws, "Ews")
 EwsMeetingsMachine.TestCase.settings = _settings(8, 12)
 TestEwsMeetingsConverge = EwsMeetingsMachine.TestCase
 
-EwsTasksMachine = ews_machine_for(TASKS)
+EwsTasksMachine = transport_machine_for(TASKS, FaultyEws, "Ews")
 EwsTasksMachine.TestCase.settings = _settings(8, 12)
 TestEwsTasksConverge = EwsTasksMachine.TestCase
+
+MACHINES = (EwsContactsMachine, EwsMeetingsMachine, EwsTasksMachine)
+
+
+emulator = emulator_fixture(MACHINES)
 
 
 # -- failures found over EWS, pinned as their steps (see test_state_machine_regressions) ----

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.sync_machines import LocalSyncMachine, SyncMachine
 from tests.support.sync_world import Draws
-
-from .test_state_machine import LocalSyncMachine, SyncMachine
 
 
 @pytest.fixture(params=[SyncMachine, LocalSyncMachine], ids=["memory", "local"])

@@ -17,6 +17,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import functools
+import re
 from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -135,11 +136,48 @@ def utc_text(value: Any, label: str) -> str:
     return now_text(parsed)
 
 
+_OFFSET_NAME = re.compile(r"^\((?:UTC|GMT)\s*(?:([+-])(\d{1,2}):?(\d{2})?)?\)")
+
+
+def _zone_named(name: str | None) -> dt.tzinfo | None:
+    """A zone from what an item may call it: an IANA name, a Windows id, or a display
+    name starting "(UTC+09:00)" (its standard offset)."""
+    if not name:
+        return None
+    iana = _iana(name)
+    if iana:
+        return _tz(iana)
+    match = _OFFSET_NAME.match(name.strip())
+    if not match:
+        return None
+    sign, hours, minutes = match.groups()
+    offset = dt.timedelta(hours=int(hours or 0), minutes=int(minutes or 0))
+    return dt.timezone(-offset if sign == "-" else offset)
+
+
+def all_day_zone(elem) -> dt.tzinfo:
+    """The zone whose midnights an all-day item's stored instants are, as Exchange knows
+    it: StartTimeZone's Id or Name, else the legacy ``t:TimeZone`` (items made by older
+    clients, or in a "Customized Time Zone"); UTC when nothing names one."""
+    hints: list[str | None] = []
+    for tag in ("StartTimeZone", "EndTimeZone"):
+        node = elem.find(tq(tag))
+        if node is not None:
+            hints += [node.get("Id"), node.get("Name")]
+    hints.append(elem.findtext(tq("TimeZone")))
+    return next((z for z in map(_zone_named, hints) if z is not None), dt.UTC)
+
+
 def _time_json(elem, name: str) -> dict | None:
     text = elem.findtext(tq(name))
     if not text:
         return None
     label = zone_label(elem, "End" if name == "End" else "Start")
+    if elem.findtext(tq("IsAllDayEvent")) == "true":
+        # Graph shows an all-day event's days as midnights, whatever zone it names; the
+        # nearest midnight, so a zone known only by its standard offset gives the day
+        local_time = parse_dt(text).astimezone(all_day_zone(elem)) + dt.timedelta(hours=12)
+        return {"dateTime": f"{local_time.date().isoformat()}T00:00:00.0000000", "timeZone": label}
     return {"dateTime": local_text(text, label), "timeZone": label}
 
 
