@@ -58,15 +58,27 @@ def clear(ctx: Context, login: str, started: str | None) -> None:
 
 def running_jobs(ctx: Context, login: str) -> list[dict[str, Any]]:
     """Background jobs of ``login`` still marked running (a dead process shows as stale)."""
+    return jobs_by_login(ctx, _mine(login)).get(login, [])
+
+
+def jobs_by_login(
+    ctx: Context, where: sa.ColumnElement[bool] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Every user's job markers (or those ``where`` selects), by login, in one query."""
+    query = sa.select(jobs.c.login, jobs.c.kind, jobs.c.state, jobs.c.started, jobs.c.pid)
+    if where is not None:
+        query = query.where(where)
+    found: dict[str, list[dict[str, Any]]] = {}
     with core_tables(ctx.home).read() as conn:
-        query = sa.select(jobs.c.kind, jobs.c.state, jobs.c.started, jobs.c.pid)
-        rows = [dict(r) for r in conn.execute(query.where(_mine(login))).mappings()]
-    for row in rows:
-        if row["pid"] is None:
-            del row["pid"]
-        elif not _alive(row["pid"]):
-            row["state"] = "stale"
-    return rows
+        for row in conn.execute(query).mappings():
+            marker = dict(row)
+            login = marker.pop("login")
+            if marker["pid"] is None:
+                del marker["pid"]
+            elif not _alive(marker["pid"]):
+                marker["state"] = "stale"
+            found.setdefault(login, []).append(marker)
+    return found
 
 
 def is_running(row: Any) -> bool:

@@ -333,7 +333,7 @@ def _held_count(entry: dict[str, Any] | None) -> int:
 
 def status(ctx: Context) -> list[dict[str, Any]]:
     """Per user: eligibility, last run, last error. A user sees only their own line."""
-    from wess_core.service.connect import running_jobs
+    from wess_core.service.jobs import jobs_by_login
     from wess_core.service.queue import read_board
 
     account = load_account(ctx)
@@ -344,11 +344,13 @@ def status(ctx: Context) -> list[dict[str, Any]]:
     running = set(board.get("running", [])) if board.get("active") else set()
     waiting = set(board.get("waiting", [])) if board.get("active") else set()
     rows = []
+    newest = history.newest_by_kind(ctx, [p.login for p in profiles])
+    markers = jobs_by_login(ctx)
     for p in profiles:
         reasons = eligibility(account, p)
-        last = history.last_entry(ctx, p.login)
-        last_sync = history.last_entry(ctx, p.login, "sync")
-        last_error = history.last_entry(ctx, p.login, "error")
+        kinds = newest.get(p.login, {})
+        last = max(kinds.values(), key=lambda e: e["_id"], default=None)
+        last_sync, last_error = kinds.get("sync"), kinds.get("error")
         rows.append(
             {
                 "login": p.login,
@@ -361,7 +363,7 @@ def status(ctx: Context) -> list[dict[str, Any]]:
                 else ("waiting" if p.login in waiting else None),
                 "jobs": [
                     f"{job.get('kind', 'discovery')} {job.get('state', 'running')}"
-                    for job in running_jobs(ctx, p.login)
+                    for job in markers.get(p.login, [])
                 ],
                 "held": _held_count(
                     max(
