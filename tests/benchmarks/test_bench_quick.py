@@ -189,3 +189,14 @@ def test_the_command_is_wired():
             timeout=60,
         )
         assert proc.returncode == 0 and option in proc.stdout, (module, proc.stderr)
+
+
+def test_the_web_case_answers_every_concurrent_read_over_http(doc):
+    c = case(doc, "web")
+    sizes = c["sizes"]
+    assert sum(c["requests"].values()) == sizes["reads"] == bench.QUICK.web_reads
+    assert c["requests"]["GET /api/status"] == sizes["status_reads"] > 0
+    assert sizes["clients"] == bench.QUICK.web_clients and sizes["users"] == bench.QUICK.web_users
+    assert c["server_exit"] == 0  # wess serve stopped cleanly on SIGTERM
+    assert 0 < c["p50_ms"] <= c["p95_ms"] and c["requests_per_s"] > 0
+    assert c["ratio"] == pytest.approx(c["wall_s"] / c["baseline"]["wall_s"], rel=0.01)

@@ -23,6 +23,7 @@ from .scheduler_case import case_scheduler
 from .sizes import CASES, FULL, QUICK
 from .sync_cases import case_idle, case_incremental
 from .transfer_cases import case_export, case_import
+from .web_case import case_web
 from .workspace import Workspace
 
 CASE_FUNCTIONS: dict[str, Callable[[Workspace], dict[str, Any]]] = {
@@ -37,6 +38,7 @@ CASE_FUNCTIONS: dict[str, Callable[[Workspace], dict[str, Any]]] = {
     "scheduler": case_scheduler,
     "store": case_store,
     "memory": case_memory,
+    "web": case_web,
 }
 assert tuple(CASE_FUNCTIONS) == CASES
 

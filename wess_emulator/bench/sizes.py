@@ -16,6 +16,7 @@ CASES = (
     "scheduler",
     "store",
     "memory",
+    "web",
 )
 PASSWORD = "Bench-Pass-1"
 MIB = 1024 * 1024
@@ -34,6 +35,9 @@ class Sizes:
     store_few_states: int = 100
     memory_sizes: tuple[int, ...] = (10_000, 100_000)
     seed_per_user: int = 10
+    web_users: int = 500
+    web_clients: int = 100
+    web_reads: int = 1_000
 
 
 FULL = Sizes()
@@ -46,4 +50,7 @@ QUICK = Sizes(
     store_few_states=100,
     memory_sizes=(1_000, 5_000),
     seed_per_user=3,
+    web_users=50,
+    web_clients=20,
+    web_reads=100,
 )
