@@ -59,4 +59,8 @@ def submit(driver, element, click: bool = False, keys: str = "") -> None:
         element.click()
     else:
         element.submit()
-    WebDriverWait(driver, 60).until(expected_conditions.staleness_of(page))
+    # chromium may answer "node does not belong to the document" while it swaps pages
+    from selenium.common.exceptions import WebDriverException
+
+    wait = WebDriverWait(driver, 60, ignored_exceptions=(WebDriverException,))
+    wait.until(expected_conditions.staleness_of(page))

@@ -4,6 +4,7 @@ Exchange password against the EWS emulator, clicks Sync Now and sees the counts.
 from __future__ import annotations
 
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from tests.support import ALICE_PW
 from tests.support.browser import screenshot, submit
@@ -70,6 +71,14 @@ def test_unknown_user_is_404_for_the_admin_and_log_out_ends_the_session(serve, b
     from tests.support.web import ADMIN_WEB_PW
 
     server = serve()
+    browser.get(server.url)
+    assert browser.current_url.endswith("/login")  # nobody logged in yet
+    screenshot(browser, "login")
+    # the first Tab reaches the skip link; every field on the page has its label
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    assert browser.switch_to.active_element.get_attribute("href").endswith("#main")
+    for field in browser.find_elements(By.CSS_SELECTOR, "input:not([type=hidden])"):
+        assert browser.find_elements(By.CSS_SELECTOR, f"label[for='{field.get_attribute('id')}']")
     log_in(server.url, "root", ADMIN_WEB_PW)
     browser.get(server.url + "admin/users/nobody")
     assert "(404)" in browser.find_element(By.TAG_NAME, "h1").text
