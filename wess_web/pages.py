@@ -175,12 +175,20 @@ def save_profile(ctx: Context, login: str, form: dict[str, str], admin: bool) ->
     except errors.CredentialsRejected as exc:
         return {"password": str(exc)}
     except errors.UsageError as exc:
-        text = str(exc)
-        where = next((f for f in fields if f.replace("_", " ") in text or f in text), "form")
-        return {where: text}
+        return {field_named(str(exc), list(fields)): str(exc)}
     if enabled != current["sync_enabled"]:
         users.set_sync_enabled(ctx, login, enabled)
     return {}
+
+
+def field_named(message: str, changed: list[str]) -> str:
+    """The field a service error is about: the only one changed, or the one it names."""
+    if len(changed) == 1:
+        return changed[0]
+    for name in changed:
+        if any(n in message for n in (name, name.replace("_", " "), name.replace("_", "-"))):
+            return name
+    return "form"
 
 
 async def pane_post(request: Request, login: str, action: str, page: str) -> Response:

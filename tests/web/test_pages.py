@@ -1,0 +1,79 @@
+"""The pages without a browser: log-in by form, redirects, CSRF on every form, role rules,
+escaping, and no secret in any page."""
+
+from __future__ import annotations
+
+import re
+
+from tests.support import ALICE_PW
+from tests.support.web import ALICE_WEB_PW, BOB_WEB_PW, WEB_SECRETS
+
+
+def form_login(server, login: str, password: str):
+    client = server.client()
+    r = client.post("/login", data={"login": login, "password": password})
+    return client, r
+
+
+def csrf_of(page: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def test_pages_need_a_login_and_a_wrong_password_is_shown(serve):
+    server = serve()
+    with server.client() as anonymous:
+        for path in ("/", "/preferences", "/admin", "/admin/users/alice"):
+            r = anonymous.get(path)
+            assert r.status_code == 303 and r.headers["location"] == "/login", path
+    client, r = form_login(server, "alice", "wrong-" + ALICE_WEB_PW)
+    assert r.status_code == 401
+    assert 'aria-invalid="true"' in r.text and "Wrong login or password." in r.text
+    assert "wrong-" + ALICE_WEB_PW not in r.text
+    client, r = form_login(server, "alice", ALICE_WEB_PW)
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    assert client.get("/").headers["location"] == "/preferences"
+
+
+def test_every_form_needs_the_sessions_csrf_token(serve, home):
+    server = serve()
+    client, _ = form_login(server, "alice", ALICE_WEB_PW)
+    page = client.get("/preferences").text
+    before = (home / "users.json").read_bytes()
+    for action in ("save", "sync", "review"):
+        r = client.post(f"/preferences/{action}", data={"exchange_email": "x@example.com"})
+        assert r.status_code == 403, action
+        r = client.post(f"/preferences/{action}", data={"csrf_token": "forged"})
+        assert r.status_code == 403, action
+    assert (home / "users.json").read_bytes() == before
+    # with the token, the form works
+    token = csrf_of(page)
+    r = client.post("/preferences/save", data={"csrf_token": token, "ews_url": "not a url"})
+    assert r.status_code == 422 and 'id="ews_url-error"' in r.text
+
+
+def test_role_rules_on_pages(serve):
+    server = serve()
+    bob, _ = form_login(server, "bob", BOB_WEB_PW)
+    token = csrf_of(bob.get("/preferences").text)
+    assert bob.get("/admin").status_code == 403
+    assert bob.get("/admin/users/alice").status_code == 403
+    for path in ("/admin/users/alice/sync", "/admin/users/bob/licence", "/admin/licences"):
+        assert bob.post(path, data={"csrf_token": token, "licence": "allocate"}).status_code == 403
+    assert "not enabled" in bob.get("/preferences").text.lower()
+
+
+def test_pages_escape_what_they_show_and_hold_no_secret(serve, web_home):
+    r = web_home("users", "set", "alice", "--password-stdin", "--skip-check", input=ALICE_PW)
+    assert r.exit_code == 0, r.stderr
+    server = serve()
+    client, _ = form_login(server, "alice", ALICE_WEB_PW)
+    token = csrf_of(client.get("/preferences").text)
+    r = client.post(
+        "/preferences/save",
+        data={"csrf_token": token, "exchange_username": "<script>alert(1)</script>"},
+    )
+    assert r.status_code in (200, 422)
+    assert "<script>alert(1)</script>" not in r.text
+    seen = "\n".join(server.responses)
+    for secret in (ALICE_PW, *WEB_SECRETS):
+        assert secret not in seen
