@@ -220,9 +220,11 @@ def pane_action(
         elif action == "sync":
             extra = {"result": counts(sync.sync_user(ctx, login))}
         elif action == "review":
-            ids = [v for k, v in form.items() if k.startswith("id_")]
-            done = review.decide(ctx, login, ids, form.get("action") == "approve", False)
-            extra = {"notice": f"{form.get('action', '').capitalize()}d: {done}"}
+            ids = [v for k, v in form.items() if k.startswith("id_") and v]
+            approve = form.get("action") == "approve"
+            done = review.decide(ctx, login, ids, approve, False)
+            verb = "Approved" if approve else "Rejected"
+            extra = {"notice": f"{verb} {len(done['decided'])}; they apply at the next sync."}
         elif action == "licence" and admin:
             change = users.allocate if form.get("licence") == "allocate" else users.deallocate
             change(ctx, login)
