@@ -4,9 +4,10 @@ escaping, and no secret in any page."""
 from __future__ import annotations
 
 import re
+import time
 
 from tests.support import ALICE_PW
-from tests.support.web import ALICE_WEB_PW, BOB_WEB_PW, WEB_SECRETS
+from tests.support.web import ADMIN_WEB_PW, ALICE_WEB_PW, BOB_WEB_PW, WEB_SECRETS
 
 
 def form_login(server, login: str, password: str):
@@ -77,3 +78,31 @@ def test_pages_escape_what_they_show_and_hold_no_secret(serve, web_home):
     seen = "\n".join(server.responses)
     for secret in (ALICE_PW, *WEB_SECRETS):
         assert secret not in seen
+
+
+def discovery_cells(page: str) -> dict[str, str]:
+    rows = re.findall(r'<tr id="user-(\w+)">.*?<td class="discovery">(.*?)</td>', page, re.S)
+    return dict(rows)
+
+
+def test_admin_runs_autodiscover_in_the_background_and_sees_its_result(serve, web_home, emu):
+    trust = ("--ca-bundle", emu.ca_cert, "--skip-check")
+    r = web_home("connection", "set", "--autodiscover-url", emu.autodiscover_url, *trust)
+    assert r.exit_code == 0, r.stderr
+    r = web_home("connection", "set", "--discovery", "autodiscover", "--skip-check")
+    assert r.exit_code == 0, r.stderr
+    r = web_home("users", "set", "alice", "--password-stdin", "--skip-check", input=ALICE_PW)
+    assert r.exit_code == 0, r.stderr
+    server = serve()
+    admin, _ = form_login(server, "root", ADMIN_WEB_PW)
+    token = csrf_of(admin.get("/admin").text)
+    for login in ("alice", "bob"):
+        r = admin.post("/admin/discover", data={"csrf_token": token, "login": login})
+        assert r.status_code == 200 and f"Autodiscover started for {login}" in r.text
+    deadline = time.monotonic() + 60
+    cells = discovery_cells(admin.get("/admin").text)
+    while any(c.startswith("running") for c in cells.values()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        cells = discovery_cells(admin.get("/admin").text)
+    assert emu.ews_url in cells["alice"]
+    assert cells["bob"].startswith("idle: ") and "password" in cells["bob"].lower()
