@@ -76,10 +76,16 @@ def home(request: Request) -> Response:
     return RedirectResponse("/admin" if session.identity.role == "admin" else "/preferences", 303)
 
 
-@router.get("/static/wess.css")
-def stylesheet() -> Response:
-    css = resources.files("wess_web").joinpath("static/wess.css").read_text()
-    return Response(css, media_type="text/css")
+STATIC = {"wess.css": "text/css", "wess.js": "text/javascript"}
+
+
+@router.get("/static/{name}")
+def static(name: str) -> Response:
+    """The stylesheet and the small script, from the package (no CDN, no build step)."""
+    if name not in STATIC:
+        return Response("not found", status_code=404, media_type="text/plain")
+    text = resources.files("wess_web").joinpath("static", name).read_text()
+    return Response(text, media_type=STATIC[name])
 
 
 @router.get("/login")

@@ -106,3 +106,15 @@ def test_admin_runs_autodiscover_in_the_background_and_sees_its_result(serve, we
         cells = discovery_cells(admin.get("/admin").text)
     assert emu.ews_url in cells["alice"]
     assert cells["bob"].startswith("idle: ") and "password" in cells["bob"].lower()
+
+
+def test_the_assets_are_served_by_the_app_and_nothing_else(serve):
+    server = serve()
+    client, _ = form_login(server, "alice", ALICE_WEB_PW)
+    page = client.get("/preferences").text
+    assets = re.findall(r'(?:href|src)="(/static/[^"]+)"', page)
+    assert sorted(assets) == ["/static/wess.css", "/static/wess.js"]
+    assert "http://" not in page.split("<body>")[0] and "https://" not in page
+    for path in assets:
+        assert client.get(path).status_code == 200, path
+    assert client.get("/static/..%2Fpages.py").status_code == 404
