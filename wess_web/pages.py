@@ -164,16 +164,12 @@ def save_profile(ctx: Context, login: str, form: dict[str, str], admin: bool) ->
 
     allowed = PROFILE_FIELDS + (ADMIN_FIELDS if admin else ())
     current = users.show_user(ctx, login)
+    # an empty password keeps the stored one; other fields: only what was changed
     fields = {}
     for name in allowed:
         value = form.get(name, "").strip()
-        if name == "password":
-            if value:
-                fields[name] = value
-        elif value != (current.get(name) or ""):
-            if value or name in ("ews_url", "exchange_username"):
-                fields[name] = value or None
-    fields = {k: v for k, v in fields.items() if v is not None}
+        if value and (name == "password" or value != (current.get(name) or "")):
+            fields[name] = value
     enabled = form.get("sync_enabled") == "on"
     try:
         if fields:
@@ -208,6 +204,7 @@ async def pane_post(request: Request, login: str, action: str, page: str) -> Res
 def pane_action(
     request: Request, session: Session, form: dict[str, str], login: str, action: str, page: str
 ) -> Response:
+    """One pane form's effect, then the pane again with its notice or its errors."""
     from wess_core.service import review, sync, users
 
     ctx = _ctx(request, session)
@@ -232,12 +229,9 @@ def pane_action(
             verb = "Approved" if approve else "Rejected"
             extra = {"notice": f"{verb} {len(done['decided'])}; they apply at the next sync."}
         elif action == "licence" and admin:
-            change = users.allocate if form.get("licence") == "allocate" else users.deallocate
-            change(ctx, login)
-            extra = {
-                "notice": "Licence "
-                + ("allocated." if form.get("licence") == "allocate" else "released.")
-            }
+            allocate = form.get("licence") == "allocate"
+            (users.allocate if allocate else users.deallocate)(ctx, login)
+            extra = {"notice": "Licence allocated." if allocate else "Licence released."}
         else:
             raise errors.NotFound("no such form")
         return render(page, status, **_pane_page(ctx, session, login, **extra))
@@ -324,6 +318,7 @@ async def admin_post(request: Request, action: str) -> Response:
 
 
 def admin_action(request: Request, session: Session, form: dict[str, str], action: str) -> Response:
+    """One admin form's effect, then the admin page with its notice or its errors."""
     from wess_core.service import accounts, connect
 
     ctx = _ctx(request, session)
@@ -344,7 +339,7 @@ def admin_action(request: Request, session: Session, form: dict[str, str], actio
             change = {"discovery": form.get("discovery") or None}
             change["ews_url"] = form.get("ews_url") or None
             accounts.set_connection(ctx, verify=False, **{k: v for k, v in change.items() if v})
-            extra["notice"] = "Connection saved."
+            extra["notice"] = "Connection saved. Test connection checks it with Exchange."
         elif action == "test":
             extra["tested"] = connect.test_connection(ctx, form.get("login", ""))
         elif action == "discover":
