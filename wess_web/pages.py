@@ -164,12 +164,15 @@ def save_profile(ctx: Context, login: str, form: dict[str, str], admin: bool) ->
 
     allowed = PROFILE_FIELDS + (ADMIN_FIELDS if admin else ())
     current = users.show_user(ctx, login)
-    # an empty password keeps the stored one; other fields: only what was changed
+    # an empty password keeps the stored one; other fields: only what was changed; an
+    # emptied Connection URL goes back to autodiscover
     fields = {}
     for name in allowed:
         value = form.get(name, "").strip()
         if value and (name == "password" or value != (current.get(name) or "")):
             fields[name] = value
+        elif name == "ews_url" and not value and current.get("ews_url"):
+            fields[name] = ""
     enabled = form.get("sync_enabled") == "on"
     try:
         if fields:

@@ -118,3 +118,23 @@ def test_the_assets_are_served_by_the_app_and_nothing_else(serve):
     for path in assets:
         assert client.get(path).status_code == 200, path
     assert client.get("/static/..%2Fpages.py").status_code == 404
+
+
+def test_emptying_the_connection_url_goes_back_to_autodiscover(serve, web_home, emu):
+    r = web_home("users", "set", "alice", "--password-stdin", "--skip-check", input=ALICE_PW)
+    assert r.exit_code == 0, r.stderr
+    r = web_home("users", "set", "alice", "--ews-url", emu.ews_url, "--skip-check")
+    assert r.exit_code == 0, r.stderr
+    server = serve()
+    client, _ = form_login(server, "alice", ALICE_WEB_PW)
+    page = client.get("/preferences").text
+    assert f'value="{emu.ews_url}"' in page
+    form = {
+        "csrf_token": csrf_of(page),
+        "sync_enabled": "on",
+        "exchange_email": "alice@example.com",
+    }
+    r = client.post("/preferences/save", data={**form, "ews_url": ""})
+    assert r.status_code == 200, r.text
+    assert "Saved." in r.text and f'value="{emu.ews_url}"' not in r.text
+    assert web_home("users", "show", "alice", "--json").json["ews_url"] is None
