@@ -285,6 +285,8 @@ def _admin_page(ctx: Context, session: Session, **extra: Any) -> dict[str, Any]:
 
     account = accounts.show_account(ctx)
     rows = sync.status(ctx)
+    show = extra.pop("show", "all")
+    shown = [row for row in rows if FILTERS.get(show, FILTERS["all"])[1](row)]
     discovery = {row["login"]: connect.discovery_state(ctx, row["login"]) for row in rows}
     return {
         "session": session,
@@ -292,6 +294,9 @@ def _admin_page(ctx: Context, session: Session, **extra: Any) -> dict[str, Any]:
         "impersonation": account.get("strategy_settings", {}).get("impersonation", {}).get("user"),
         "licences": accounts.licence_summary(ctx),
         "rows": rows,
+        "shown": shown,
+        "show": show,
+        "filters": {name: label for name, (label, _) in FILTERS.items()},
         "discovery": discovery,
         "errors": {},
         "notice": None,
@@ -301,13 +306,21 @@ def _admin_page(ctx: Context, session: Session, **extra: Any) -> dict[str, Any]:
     }
 
 
+#: The users table's filters: name -> (label, which status rows to show).
+FILTERS = {
+    "all": ("All users", lambda row: True),
+    "not-eligible": ("Not eligible", lambda row: not row["eligible"]),
+    "errors": ("With an error", lambda row: bool(row["last_error"])),
+}
+
+
 @router.get("/admin")
-def admin(request: Request) -> Response:
+def admin(request: Request, show: str = "all") -> Response:
     session = _session(request)
     ctx = _ctx(request, session)
     try:
         ctx.require_admin()
-        return render("admin.html", **_admin_page(ctx, session))
+        return render("admin.html", **_admin_page(ctx, session, show=show))
     except errors.WessError as exc:
         return error_page(session, exc)
 

@@ -138,3 +138,18 @@ def test_emptying_the_connection_url_goes_back_to_autodiscover(serve, web_home, 
     assert r.status_code == 200, r.text
     assert "Saved." in r.text and f'value="{emu.ews_url}"' not in r.text
     assert web_home("users", "show", "alice", "--json").json["ews_url"] is None
+
+
+def test_the_users_table_filters(serve, web_home):
+    r = web_home("users", "set", "alice", "--password-stdin", "--skip-check", input="wrong-pw")
+    assert r.exit_code == 0, r.stderr
+    assert web_home("sync", "alice").exit_code != 0  # an error entry for alice
+    server = serve()
+    admin, _ = form_login(server, "root", ADMIN_WEB_PW)
+
+    def listed(show: str) -> list[str]:
+        return re.findall(r'<tr id="user-(\w+)">', admin.get("/admin", params={"show": show}).text)
+
+    assert listed("all") == ["alice", "bob"]
+    assert listed("not-eligible") == ["bob"]  # no licence
+    assert listed("errors") == ["alice"]
