@@ -21,8 +21,10 @@ def test_user_enables_sync_fixes_password_and_syncs(serve, web_home, browser, lo
     screenshot(browser, "preferences-not-enabled")
 
     # tick the box and save: enabled, the notice gone
-    browser.find_element(By.CSS_SELECTOR, "label[for=sync_enabled]").click()
-    submit(browser, browser.find_element(By.ID, "sync_enabled"))
+    # by keyboard: Space ticks the box, Enter on Save submits
+    browser.find_element(By.ID, "sync_enabled").send_keys(Keys.SPACE)
+    save = browser.find_element(By.XPATH, "//button[text()='Save']")
+    submit(browser, save, keys=Keys.ENTER)
     assert browser.find_element(By.ID, "sync_enabled").is_selected()
     assert not browser.find_elements(By.ID, "not-enabled")
 
@@ -48,7 +50,7 @@ def test_user_enables_sync_fixes_password_and_syncs(serve, web_home, browser, lo
 
     crm.add("people", first_name="Ada", last_name="Lovelace", email="ada@example.com")
     crm.add("people", first_name="Alan", last_name="Turing", email="alan@example.com")
-    submit(browser, browser.find_element(By.ID, "sync-now"), click=True)
+    submit(browser, browser.find_element(By.ID, "sync-now"), keys=Keys.ENTER)
     cells = browser.find_elements(By.CSS_SELECTOR, "#sync-result td[data-created]")
     assert sum(int(c.get_attribute("data-created")) for c in cells) == 2
     contacts = browser.find_element(By.XPATH, "//*[@id='sync-result']//tr[th='contacts']")
