@@ -7,7 +7,13 @@ import re
 import time
 
 from tests.support import ALICE_PW
-from tests.support.web import ADMIN_WEB_PW, ALICE_WEB_PW, BOB_WEB_PW, WEB_SECRETS
+from tests.support.web import (
+    ADMIN_WEB_PW,
+    ALICE_WEB_PW,
+    BOB_WEB_PW,
+    WEB_SECRETS,
+    autodiscover_on_emulator,
+)
 
 
 def form_login(server, login: str, password: str):
@@ -86,13 +92,7 @@ def discovery_cells(page: str) -> dict[str, str]:
 
 
 def test_admin_runs_autodiscover_in_the_background_and_sees_its_result(serve, web_home, emu):
-    trust = ("--ca-bundle", emu.ca_cert, "--skip-check")
-    r = web_home("connection", "set", "--autodiscover-url", emu.autodiscover_url, *trust)
-    assert r.exit_code == 0, r.stderr
-    r = web_home("connection", "set", "--discovery", "autodiscover", "--skip-check")
-    assert r.exit_code == 0, r.stderr
-    r = web_home("users", "set", "alice", "--password-stdin", "--skip-check", input=ALICE_PW)
-    assert r.exit_code == 0, r.stderr
+    autodiscover_on_emulator(web_home, emu, ALICE_PW)
     server = serve()
     admin, _ = form_login(server, "root", ADMIN_WEB_PW)
     token = csrf_of(admin.get("/admin").text)
