@@ -1,7 +1,7 @@
 """The ASGI application: sessions, CSRF, error mapping; routes live in ``wess_web.api``.
 
-Pages (a later part) add their routers on the same ``WebState`` and session machinery:
-``session_of(request)`` and ``require_csrf`` work for forms as for the API.
+The pages (``wess_web.pages``) use the same ``WebState`` and session machinery; their
+forms carry the CSRF token in a hidden field.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wess_core import errors
@@ -71,7 +71,7 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
 
 
 def create_app(home: Path, session_seconds: float, secure_cookies: bool) -> FastAPI:
-    from wess_web import api
+    from wess_web import api, pages
 
     app = FastAPI(
         title="WESS",
@@ -108,5 +108,10 @@ def create_app(home: Path, session_seconds: float, secure_cookies: bool) -> Fast
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response
 
+    @app.exception_handler(pages.NeedLogin)
+    async def need_login(request: Request, exc: pages.NeedLogin) -> RedirectResponse:
+        return RedirectResponse("/login", 303)
+
     app.include_router(api.router)
+    app.include_router(pages.router)
     return app

@@ -95,3 +95,15 @@ class ThreadServer:
         self._server.should_exit = True
         self._thread.join(timeout=30)
         self._sock.close()
+
+
+def autodiscover_on_emulator(wess, emu, alice_password: str) -> None:
+    """The account discovers by autodiscover at the emulator; alice's Exchange password is
+    stored unchecked (the discovery is what the test checks)."""
+    trust = ("--ca-bundle", emu.ca_cert, "--skip-check")
+    r = wess("connection", "set", "--autodiscover-url", emu.autodiscover_url, *trust)
+    assert r.exit_code == 0, r.stderr
+    r = wess("connection", "set", "--discovery", "autodiscover", "--skip-check")
+    assert r.exit_code == 0, r.stderr
+    r = wess("users", "set", "alice", "--password-stdin", "--skip-check", input=alice_password)
+    assert r.exit_code == 0, r.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from tests.support import ALICE_PW
-from tests.support.web import ADMIN_WEB_PW, ALICE_WEB_PW
+from tests.support.web import ADMIN_WEB_PW, ALICE_WEB_PW, autodiscover_on_emulator
 
 
 def test_the_admin_runs_the_account(serve, emu):
@@ -47,13 +47,7 @@ def test_the_admin_runs_the_account(serve, emu):
 
 
 def test_a_user_starts_discovery_in_the_background_and_reads_its_state(serve, web_home, emu):
-    trust = ("--ca-bundle", emu.ca_cert, "--skip-check")
-    r = web_home("connection", "set", "--autodiscover-url", emu.autodiscover_url, *trust)
-    assert r.exit_code == 0, r.stderr
-    r = web_home("connection", "set", "--discovery", "autodiscover", "--skip-check")
-    assert r.exit_code == 0, r.stderr
-    r = web_home("users", "set", "alice", "--password-stdin", "--skip-check", input=ALICE_PW)
-    assert r.exit_code == 0, r.stderr
+    autodiscover_on_emulator(web_home, emu, ALICE_PW)
     server = serve()
     client, session = server.login("alice", ALICE_WEB_PW)
     csrf = {"X-CSRF-Token": session["csrf_token"]}
