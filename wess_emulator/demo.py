@@ -80,6 +80,8 @@ class Demo:
         self._tmp = None if home else tempfile.TemporaryDirectory(prefix="wess-demo-")
         self.home = Path(home) if home else Path(self._tmp.name)  # type: ignore[union-attr]
         self.ctx = Context(home=self.home)
+        #: The people each CRM database was seeded with (the CRM side edits these).
+        self.crm_made: dict[str, list[str]] = {}
 
     # -- set-up ------------------------------------------------------------
 
@@ -158,6 +160,7 @@ class Demo:
         people = local.import_records(
             self.home, database, "people", [_person(rng, i) for i in range(n)]
         )
+        self.crm_made[database] = [p["id"] for p in people]
         people = [p["fields"] for p in people]
         local.import_records(
             self.home, database, "meetings", [_meeting(rng, i, day) for i in range(n // 6)]
@@ -193,7 +196,10 @@ class Demo:
         from wess_core.strategies import ItemUpdate, NewItem
 
         rng = self.rng
-        people = local.list_records(self.home, database, "people")
+        # the CRM edits its own people, the mailbox its own contacts: no pair is edited
+        # on both sides (a conflict would make the counts depend on the draw)
+        made = set(self.crm_made[database])
+        people = [r for r in local.list_records(self.home, database, "people") if r["id"] in made]
         for record in rng.sample(people, 5):
             local.update_record(self.home, database, "people", record["id"], {"job_title": "VP"})
         for record in rng.sample(people, 2):
@@ -201,7 +207,10 @@ class Demo:
         for i in range(3):
             local.add_record(self.home, database, "people", _person(rng, 5000 + i))
         mailbox = self.mailbox(login)
-        listing = _list_items(mailbox, "contacts")
+        # typed into Outlook (no CRM id), in a stable order (ids differ between runs over
+        # Graph): the same edits every run
+        typed = [i for i in _list_items(mailbox, "contacts") if not i.crm_id]
+        listing = sorted(typed, key=lambda i: _canon(i.fields))
         chosen = rng.sample(listing, 6)
         mailbox.update(
             "contacts",
