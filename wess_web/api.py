@@ -201,9 +201,21 @@ class SyncRequest(Strict):
 @router.post("/users/{login}/sync")
 def sync_now(login: str, body: SyncRequest | None = None, ctx: Context = Acting) -> dict:
     """Sync Now: the same document as ``wess sync --json``."""
-    from wess_core.service import sync
+    from wess_web import progress
 
-    return sync.sync_user(ctx, login, dry_run=bool(body and body.dry_run))
+    return progress.run(ctx, login, dry_run=bool(body and body.dry_run))
+
+
+@router.get("/users/{login}/sync")
+def sync_progress(login: str, ctx: Context = Acting) -> dict[str, Any]:
+    """Where a Sync Now of ``login`` started on this server is: ``running``, the folder it
+    is at, how many of the folders are done (what the page shows while it waits)."""
+    from wess_core.service import users
+    from wess_web import progress
+
+    ctx.require_self_or_admin(login)
+    users.get_profile(ctx, login)  # unknown: 404
+    return progress.of(login)
 
 
 @router.post("/users/{login}/discover", status_code=202)

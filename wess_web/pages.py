@@ -208,7 +208,8 @@ def pane_action(
     request: Request, session: Session, form: dict[str, str], login: str, action: str, page: str
 ) -> Response:
     """One pane form's effect, then the pane again with its notice or its errors."""
-    from wess_core.service import review, sync, users
+    from wess_core.service import review, users
+    from wess_web import progress
 
     ctx = _ctx(request, session)
     admin = session.identity.role == "admin"
@@ -224,7 +225,7 @@ def pane_action(
             else:
                 extra = {"notice": "Saved."}
         elif action == "sync":
-            extra = {"result": counts(sync.sync_user(ctx, login))}
+            extra = {"result": counts(progress.run(ctx, login))}
         elif action == "review":
             ids = [v for k, v in form.items() if k.startswith("id_") and v]
             approve = form.get("action") == "approve"

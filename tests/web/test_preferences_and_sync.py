@@ -8,7 +8,7 @@ import threading
 import time
 
 from tests.support import ALICE_PW, SECRETS
-from tests.support.web import ADMIN_WEB_PW, ALICE_WEB_PW, WEB_SECRETS
+from tests.support.web import ADMIN_WEB_PW, ALICE_WEB_PW, BOB_WEB_PW, WEB_SECRETS
 
 
 def test_wrong_then_right_exchange_password_then_sync_now(serve, crm, home):
@@ -98,3 +98,41 @@ def test_a_running_sync_does_not_block_the_server(serve, web_home, emu):
         emu.set_latency(0, "SyncFolderItems")
         running.join(timeout=120)
     assert results and results[0].status_code == 200, results
+
+
+def test_sync_now_reports_its_progress_folder_by_folder(serve, web_home, emu):
+    """While a Sync Now runs, ``GET /api/users/LOGIN/sync`` says which folder it is at
+    (the page shows it); another user may not ask, and it is not running afterwards."""
+    r = web_home("users", "set", "alice", "--password-stdin", "--skip-check", input=ALICE_PW)
+    assert r.exit_code == 0, r.stderr
+    server = serve()
+    client, session = server.login("alice", ALICE_WEB_PW)
+    csrf = {"X-CSRF-Token": session["csrf_token"]}
+    assert client.get("/api/users/alice/sync").json() == {"running": False}
+    emu.set_latency(0.5, "SyncFolderItems")  # each folder's sync takes a moment
+    results: list = []
+    running = threading.Thread(
+        target=lambda: results.append(client.post("/api/users/alice/sync", headers=csrf))
+    )
+    running.start()
+    seen: list[tuple[str, int]] = []
+    try:
+        with server.client() as watcher:
+            watcher.cookies.update(dict(client.cookies))
+            deadline = time.monotonic() + 120
+            while running.is_alive() and time.monotonic() < deadline:
+                state = watcher.get("/api/users/alice/sync").json()
+                if state["running"] and state["folder"]:
+                    assert state["folders_total"] == 5  # contacts, calendar, tasks, inbox, sent
+                    if (state["folder"], state["folders_done"]) not in seen:
+                        seen.append((state["folder"], state["folders_done"]))
+                time.sleep(0.1)
+    finally:
+        emu.set_latency(0, "SyncFolderItems")
+        running.join(timeout=120)
+    assert results and results[0].status_code == 200, results
+    assert len(seen) >= 2, seen  # the folder changed while we watched
+    assert [done for _, done in seen] == sorted(done for _, done in seen)
+    assert client.get("/api/users/alice/sync").json() == {"running": False}
+    bob, _ = server.login("bob", BOB_WEB_PW)
+    assert bob.get("/api/users/alice/sync").status_code == 403

@@ -1,0 +1,63 @@
+"""Sync Now's progress, for the page that waits on it: which folder a user's running
+sync is at, kept in this server process (a sync started here reports here).
+
+``run(ctx, login, ...)`` wraps ``sync_user`` with the ``progress`` callback the service
+already offers; ``of(login)`` is what ``GET /api/users/{login}/sync`` answers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+_lock = threading.Lock()
+_running: dict[str, dict[str, Any]] = {}
+
+
+def _folders() -> list[str]:
+    """The mailbox folders a sync walks, in its order (one progress step each)."""
+    from wess_core import plugins
+
+    seen: list[str] = []
+    for _name, item_type in plugins.item_types().items():
+        if item_type.folder not in seen:
+            seen.append(item_type.folder)
+    return seen
+
+
+def run(ctx: Any, login: str, **options: Any) -> dict[str, Any]:
+    """``sync_user`` for ``login``, its progress visible through ``of(login)`` meanwhile."""
+    from wess_core.service import sync
+
+    state = {"folder": None, "done": 0, "total": len(_folders()), "started": time.time()}
+
+    def step(folder: str) -> None:
+        with _lock:
+            if state["folder"] is not None:
+                state["done"] += 1
+            state["folder"] = folder
+
+    with _lock:
+        _running[login] = state
+    try:
+        return sync.sync_user(ctx, login, progress=step, **options)
+    finally:
+        with _lock:
+            if _running.get(login) is state:
+                del _running[login]
+
+
+def of(login: str) -> dict[str, Any]:
+    """``{"running": False}``, or the folder the sync is at and how many are done."""
+    with _lock:
+        state = _running.get(login)
+        if state is None:
+            return {"running": False}
+        return {
+            "running": True,
+            "folder": state["folder"],
+            "folders_done": state["done"],
+            "folders_total": state["total"],
+            "seconds": round(time.time() - state["started"], 1),
+        }
