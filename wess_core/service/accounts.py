@@ -222,8 +222,9 @@ def set_connection(
     if verified:
         _resume_everyone(ctx)
     data = {**show_account(ctx), "checked_with": checked_with}
-    if transport is None and data.get("transport", "ews") == "ews" and _on_exchange_online(ctx):
-        data["suggestion"] = GRAPH_SUGGESTION
+    if transport is None and data.get("transport", "ews") == "ews":
+        if _on_exchange_online(ctx, data.get("ews_url")):
+            data["suggestion"] = GRAPH_SUGGESTION
     return data
 
 
@@ -235,9 +236,9 @@ GRAPH_SUGGESTION = (
 )
 
 
-def _on_exchange_online(ctx: Context) -> bool:
+def _on_exchange_online(ctx: Context, account_url: str | None) -> bool:
     """The account's URL, or a URL Autodiscover found for a user, is Exchange Online's."""
-    if validation.is_exchange_online(load_account(ctx).ews_url):
+    if validation.is_exchange_online(account_url):
         return True
     return any(validation.is_exchange_online(p.discovered_ews_url) for p in list_profiles(ctx))
 
