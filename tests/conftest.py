@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, settings
 
-from tests.support import populate
+from tests.support import serving_populated
 from wess_core.cli import cli
 from wess_core.service import Context
 from wess_emulator.emulator import EmulatorServer
@@ -116,13 +116,7 @@ def emu(ews_ca) -> Iterator[EmulatorServer]:
     """A started emulator with alice, bob, a service account with and one without the
     impersonation role, a redirected address and an OAuth app (``support.populate``),
     serving EWS and Graph."""
-    server = populate(EmulatorServer(validate=True, ca=ews_ca)).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-    assert not server.schema_errors, server.schema_errors
-    assert not server.errors, server.errors
+    yield from serving_populated(ews_ca)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import populate
+from tests.support import serving_populated
 from wess_emulator.emulator import EmulatorServer
 
 
@@ -23,12 +23,7 @@ def _no_public_dns(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def emu2(ews_ca) -> Iterator[EmulatorServer]:
     """A second, independent emulator (same test CA) to move users to."""
-    server = populate(EmulatorServer(validate=True, ca=ews_ca)).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-    assert not server.schema_errors, server.schema_errors
+    yield from serving_populated(ews_ca)
 
 
 @pytest.fixture

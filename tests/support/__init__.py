@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 
 from wess_core.service import Context, accounts, users
 from wess_emulator.emulator import EmulatorServer
@@ -86,6 +87,18 @@ def populate(server: EmulatorServer) -> EmulatorServer:
     server.add_user("old.alice@example.com", "x-unused-1", redirect_to="alice@example.com")
     server.add_app("wess-app", CLIENT_SECRET, tenant="contoso")
     return server
+
+
+def serving_populated(ca) -> Iterator[EmulatorServer]:
+    """A started emulator (``populate``d, EWS and Graph) for a fixture to yield from; it
+    stops afterwards and fails the test on schema violations or emulator errors."""
+    server = populate(EmulatorServer(validate=True, ca=ca)).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+    assert not server.schema_errors, server.schema_errors
+    assert not server.errors, server.errors
 
 
 # -- the scheduler queue ------------------------------------------------------------
