@@ -156,6 +156,8 @@ def counts(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 PROFILE_FIELDS = ("exchange_email", "exchange_username", "password", "ews_url")
 ADMIN_FIELDS = ("email", "database")
+#: Pane fields whose emptied box clears the stored value (the others keep it).
+CLEARABLE_FIELDS = ("ews_url", "exchange_username")
 
 
 def save_profile(ctx: Context, login: str, form: dict[str, str], admin: bool) -> dict[str, str]:
@@ -165,13 +167,13 @@ def save_profile(ctx: Context, login: str, form: dict[str, str], admin: bool) ->
     allowed = PROFILE_FIELDS + (ADMIN_FIELDS if admin else ())
     current = users.show_user(ctx, login)
     # an empty password keeps the stored one; other fields: only what was changed; an
-    # emptied Connection URL goes back to autodiscover
+    # emptied Connection URL goes back to autodiscover, an emptied username to the e-mail
     fields = {}
     for name in allowed:
         value = form.get(name, "").strip()
         if value and (name == "password" or value != (current.get(name) or "")):
             fields[name] = value
-        elif name == "ews_url" and not value and current.get("ews_url"):
+        elif name in CLEARABLE_FIELDS and not value and current.get(name):
             fields[name] = ""
     enabled = form.get("sync_enabled") == "on"
     try:
@@ -282,6 +284,7 @@ async def preferences_post(request: Request, action: str) -> Response:
 
 
 def _admin_page(ctx: Context, session: Session, **extra: Any) -> dict[str, Any]:
+    from wess_core import plugins
     from wess_core.service import accounts, connect, sync
 
     account = accounts.show_account(ctx)
@@ -299,7 +302,9 @@ def _admin_page(ctx: Context, session: Session, **extra: Any) -> dict[str, Any]:
         "show": show,
         "filters": {name: label for name, (label, _) in FILTERS.items()},
         "discovery": discovery,
+        "discovery_methods": plugins.discovery_methods().names(),
         "errors": {},
+        "values": {},
         "notice": None,
         "failure": None,
         "tested": None,
@@ -353,10 +358,7 @@ def admin_action(request: Request, session: Session, form: dict[str, str], actio
             accounts.add_licences(ctx, int(form.get("add_licences") or 0))
             extra["notice"] = "Licences added."
         elif action == "connection":
-            change = {"discovery": form.get("discovery") or None}
-            change["ews_url"] = form.get("ews_url") or None
-            accounts.set_connection(ctx, verify=False, **{k: v for k, v in change.items() if v})
-            extra["notice"] = "Connection saved. Test connection checks it with Exchange."
+            extra = save_connection(ctx, form)
         elif action == "test":
             extra["tested"] = connect.test_connection(ctx, form.get("login", ""))
         elif action == "discover":
@@ -369,10 +371,31 @@ def admin_action(request: Request, session: Session, form: dict[str, str], actio
     except errors.WessError as exc:
         if isinstance(exc, (errors.PermissionDenied, errors.NotFound)) and action != "test":
             return error_page(session, exc)
-        field = {"licences": "add_licences", "connection": "ews_url"}.get(action)
+        field = {"licences": "add_licences"}.get(action)
         extra = {"errors": {field: str(exc)}} if field else {"failure": str(exc)}
     status = 422 if extra.get("errors") or extra.get("failure") else 200
     return render("admin.html", status, **_admin_page(ctx, session, **extra))
+
+
+def save_connection(ctx: Context, form: dict[str, str]) -> dict[str, Any]:
+    """The connection form, checked with Exchange before it is stored (as ``wess
+    connection set``) unless the admin ticked "save without checking": a refusal is
+    shown next to the fields, with what was typed kept, and nothing is stored."""
+    from wess_core.service import accounts
+
+    change = {k: (form.get(k) or "").strip() or None for k in ("discovery", "ews_url")}
+    skipped = form.get("skip_check") == "on"
+    try:
+        data = accounts.set_connection(
+            ctx, verify=not skipped, **{k: v for k, v in change.items() if v}
+        )
+    except (errors.ConnectionFailed, errors.UsageError) as exc:
+        field = "discovery" if "discovery" in str(exc) else "ews_url"
+        return {"errors": {field: str(exc)}, "values": form}
+    text = accounts.connection_saved_text(
+        data, skipped="save without checking" if skipped else None
+    )
+    return {"notice": text.replace("wess test-connection LOGIN", "Test connection below")}
 
 
 @router.get("/admin/users/{login}")

@@ -153,3 +153,61 @@ def test_the_users_table_filters(serve, web_home):
     assert listed("all") == ["alice", "bob"]
     assert listed("not-eligible") == ["bob"]  # no licence
     assert listed("errors") == ["alice"]
+
+
+def test_saving_the_connection_is_checked_and_a_refusal_shows_by_the_field(serve, web_home, emu):
+    """As ``wess connection set``: Exchange checks the settings before they are stored;
+    a refusal is shown next to the fields with what was typed, and nothing is stored."""
+    r = web_home("connection", "set", "--discovery", "autodiscover", "--skip-check")
+    assert r.exit_code == 0, r.stderr
+    r = web_home("users", "set", "alice", "--password-stdin", "--skip-check", input="wrong-pw")
+    assert r.exit_code == 0, r.stderr
+    server = serve()
+    admin, _ = form_login(server, "root", ADMIN_WEB_PW)
+    form = {"csrf_token": csrf_of(admin.get("/admin").text), "discovery": "manual"}
+    form["ews_url"] = emu.ews_url
+
+    r = admin.post("/admin/connection", data=form)
+    assert r.status_code == 422
+    error = re.search(r'<p class="error" id="ews_url-error">(.*?)</p>', r.text).group(1)
+    assert "rejected" in error and "wrong-pw" not in r.text
+    assert 'aria-describedby="ews_url-hint ews_url-error"' in r.text
+    assert re.search(r'<option value="manual" selected>', r.text)  # what was typed stays
+    assert web_home("connection", "show", "--json").json["discovery"] == "autodiscover"
+
+    r = web_home("users", "set", "alice", "--password-stdin", "--skip-check", input=ALICE_PW)
+    assert r.exit_code == 0, r.stderr
+    r = admin.post("/admin/connection", data=form)
+    assert r.status_code == 200, r.text
+    assert "Exchange accepted them (checked as alice)" in r.text
+    assert web_home("connection", "show", "--json").json["discovery"] == "manual"
+
+    r = web_home("users", "set", "alice", "--password-stdin", "--skip-check", input="wrong-pw")
+    back = {**form, "discovery": "autodiscover", "skip_check": "on"}
+    r = admin.post("/admin/connection", data=back)
+    assert r.status_code == 200 and "saved without a check" in r.text
+    assert web_home("connection", "show", "--json").json["discovery"] == "autodiscover"
+
+
+def test_the_discovery_choices_are_the_installed_methods(serve):
+    server = serve()
+    admin, _ = form_login(server, "root", ADMIN_WEB_PW)
+    page = admin.get("/admin").text
+    select = re.search(r'<select id="discovery".*?</select>', page, re.S).group(0)
+    assert re.findall(r'<option value="(\w+)"', select) == ["autodiscover", "manual"]
+
+
+def test_emptying_the_exchange_username_logs_in_with_the_email_again(serve, web_home):
+    r = web_home("users", "set", "alice", "--password-stdin", "--skip-check", input=ALICE_PW)
+    assert r.exit_code == 0, r.stderr
+    r = web_home("users", "set", "alice", "--exchange-username", "EXAMPLE\\alice", "--skip-check")
+    assert r.exit_code == 0, r.stderr
+    server = serve()
+    client, _ = form_login(server, "alice", ALICE_WEB_PW)
+    page = client.get("/preferences").text
+    assert 'value="EXAMPLE\\alice"' in page
+    form = {"csrf_token": csrf_of(page), "sync_enabled": "on"}
+    form["exchange_email"] = "alice@example.com"
+    r = client.post("/preferences/save", data={**form, "exchange_username": ""})
+    assert r.status_code == 200 and "Saved." in r.text, r.text
+    assert web_home("users", "show", "alice", "--json").json["exchange_username"] is None

@@ -126,16 +126,9 @@ def connection_set(
         verify=not (skip_check or no_verify),
         **options,
     )
-    if data.get("checked_with"):
-        who = data["checked_with"]
-        text = f"Connection settings saved; Exchange accepted them (checked as {who})."
-    elif skip_check or no_verify:
-        text = "Connection settings saved without a check (--skip-check)."
-    else:
-        text = (
-            "Connection settings saved; not checked yet: no user has complete credentials. "
-            "Check later with: wess test-connection LOGIN"
-        )
+    text = accounts.connection_saved_text(
+        data, skipped="--skip-check" if skip_check or no_verify else None
+    )
     if data.get("suggestion"):
         text += "\n" + data["suggestion"]
     emit(data, as_json, text)

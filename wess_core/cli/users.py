@@ -138,7 +138,10 @@ def users_disable(ctx: Context, login: str) -> None:
 @users_group.command("set")
 @click.argument("login")
 @click.option("--exchange-email", help="The mailbox to sync.")
-@click.option("--exchange-username", help="user@domain or DOMAIN\\user.")
+@click.option(
+    "--exchange-username",
+    help="user@domain or DOMAIN\\user; '' logs in with the Exchange e-mail again.",
+)
 @click.option("--password-stdin", is_flag=True, help="Read the Exchange password from stdin.")
 @click.option("--password-prompt", is_flag=True, help="Ask for the Exchange password.")
 @click.option("--auth", help="Authentication method (see 'wess plugins').")

@@ -228,6 +228,20 @@ def set_connection(
     return data
 
 
+def connection_saved_text(data: dict[str, Any], *, skipped: str | None) -> str:
+    """What ``connection set`` (and the admin page) says of a save: checked with whom,
+    skipped on purpose (``skipped`` names how: ``--skip-check``), or not checkable yet."""
+    if data.get("checked_with"):
+        who = data["checked_with"]
+        return f"Connection settings saved; Exchange accepted them (checked as {who})."
+    if skipped:
+        return f"Connection settings saved without a check ({skipped})."
+    return (
+        "Connection settings saved; not checked yet: no user has complete credentials. "
+        "Check later with: wess test-connection LOGIN"
+    )
+
+
 #: What ``connection set`` adds when the account's EWS URL is Exchange Online's.
 GRAPH_SUGGESTION = (
     "This is Exchange Online, where EWS is blocked from October 2026 (switched off in "

@@ -189,7 +189,9 @@ def update_user(
     if exchange_email is not None:
         updates["exchange_email"] = validation.email(exchange_email, "Exchange e-mail")
     if exchange_username is not None:
-        updates["exchange_username"] = validation.exchange_username(exchange_username)
+        updates["exchange_username"] = (  # empty: log in with the Exchange e-mail again
+            validation.exchange_username(exchange_username) if exchange_username.strip() else None
+        )
     if auth is not None:
         plugins.auth_methods().get(auth)
         updates["auth"] = auth

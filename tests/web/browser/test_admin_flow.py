@@ -1,5 +1,6 @@
-"""An admin in a real browser: sees a user's last error in plain words, switches
-discovery to manual, runs Test connection, allocates a licence."""
+"""An admin in a real browser: sees a user's last error in plain words, runs Test
+connection, switches discovery to manual (checked on save: a refusal shown by the
+field, nothing stored), allocates a licence."""
 
 from __future__ import annotations
 
@@ -26,19 +27,33 @@ def test_admin_sees_error_tests_connection_and_allocates(serve, web_home, browse
     assert "password" in last_error.lower() and "Traceback" not in last_error
     assert "1 used, 2 remaining of 3" in browser.find_element(By.ID, "licences").text
 
-    # discovery: manual, on the EWS URL already set
-    Select(browser.find_element(By.ID, "discovery")).select_by_value("manual")
-    submit(browser, browser.find_element(By.ID, "discovery"))
-    assert "Connection saved." in browser.find_element(By.CSS_SELECTOR, ".notice").text
-    chosen = Select(browser.find_element(By.ID, "discovery")).first_selected_option
-    assert chosen.get_attribute("value") == "manual"
-    assert web_home("connection", "show").stdout.count("manual") >= 1
-
-    # Test connection: the wrong password is named, then (fixed) it works
+    # Test connection: the wrong password is named
     Select(browser.find_element(By.ID, "test-login")).select_by_value("alice")
     submit(browser, browser.find_element(By.ID, "test-connection"), click=True)
     assert "rejected" in browser.find_element(By.CSS_SELECTOR, ".failure").text
+
+    # discovery: manual — saving checks it with Exchange: refused next to the field,
+    # nothing stored; with alice's password fixed it is accepted
+    r = web_home("connection", "set", "--discovery", "autodiscover", "--skip-check")
+    assert r.exit_code == 0, r.stderr
+    browser.get(server.url + "admin")
+    Select(browser.find_element(By.ID, "discovery")).select_by_value("manual")
+    submit(browser, browser.find_element(By.ID, "discovery"))
+    error = browser.find_element(By.ID, "ews_url-error").text
+    assert "rejected" in error
+    described = browser.find_element(By.ID, "ews_url").get_attribute("aria-describedby")
+    assert "ews_url-error" in described.split()
+    assert web_home("connection", "show", "--json").json["discovery"] == "autodiscover"
     set_alice_password(web_home, ALICE_PW)
+    Select(browser.find_element(By.ID, "discovery")).select_by_value("manual")
+    submit(browser, browser.find_element(By.ID, "discovery"))
+    notice = browser.find_element(By.CSS_SELECTOR, ".notice").text
+    assert "Exchange accepted them (checked as alice)" in notice
+    chosen = Select(browser.find_element(By.ID, "discovery")).first_selected_option
+    assert chosen.get_attribute("value") == "manual"
+    assert web_home("connection", "show", "--json").json["discovery"] == "manual"
+
+    # Test connection works now
     Select(browser.find_element(By.ID, "test-login")).select_by_value("alice")
     submit(browser, browser.find_element(By.ID, "test-connection"), click=True)
     assert "Connection works for alice" in browser.find_element(By.ID, "test-result").text
