@@ -34,6 +34,8 @@ from exchangelib.properties import (
 )
 from exchangelib.recurrence import Recurrence, WeeklyPattern
 
+from tests.support import service_account_for_bob
+
 HOUR = dt.timedelta(hours=1)
 EVENTS = ["CreatedEvent", "DeletedEvent", "ModifiedEvent", "MovedEvent", "CopiedEvent"]
 
@@ -186,14 +188,7 @@ def test_unsubscribe_forgets_the_subscription(ews_account):
 
 
 def test_impersonated_subscription_watches_that_mailbox(ews_server, ews_account_factory):
-    ews_server.add_user("bob@example.com", "Bob-pw-1")
-    ews_server.add_user("svc@example.com", "Svc-pw-1", impersonator=True)
-    svc = ews_account_factory(
-        "svc@example.com",
-        "Svc-pw-1",
-        primary_smtp_address="bob@example.com",
-        access_type=IMPERSONATION,
-    )
+    svc = service_account_for_bob(ews_server, ews_account_factory)
     sub_id, watermark = pull(svc, svc.contacts)
     ews_server.mailbox("bob@example.com").add_items("contacts", [{"DisplayName": "B"}])
     ews_server.mailbox("alice@example.com").add_items("contacts", [{"DisplayName": "A"}])

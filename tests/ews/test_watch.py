@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from exchangelib import IMPERSONATION
 
+from tests.support import service_account_for_bob
 from wess_core.strategies import ItemRef, MailboxError, NewItem
 from wess_plugins.transport_ews.transport import EwsTransport
 
@@ -95,14 +95,7 @@ def test_other_folders_or_garbled_state_subscribe_again(transport, ews_server):
 
 
 def test_impersonated_transport_watches_the_users_mailbox(ews_server, ews_account_factory):
-    ews_server.add_user("bob@example.com", "Bob-pw-1")
-    ews_server.add_user("svc@example.com", "Svc-pw-1", impersonator=True)
-    svc = ews_account_factory(
-        "svc@example.com",
-        "Svc-pw-1",
-        primary_smtp_address="bob@example.com",
-        access_type=IMPERSONATION,
-    )
+    svc = service_account_for_bob(ews_server, ews_account_factory)
     transport = EwsTransport(connection=None, account=svc)
     state = transport.watch(WATCHED, None).state
     ews_server.mailbox("alice@example.com").add_items("contacts", [{"DisplayName": "A"}])
