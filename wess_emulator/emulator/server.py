@@ -137,6 +137,11 @@ class EmulatorServer(Directory):
         self.stop()
 
     @property
+    def serving(self) -> bool:
+        """Whether the server is started and not stopped (long answers end when not)."""
+        return self._httpd is not None
+
+    @property
     def base_url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"https://{host}:{self.port}"

@@ -25,6 +25,8 @@ from .model import b64, now_text, unb64
 MAX_EVENTS_PER_NOTIFICATION = 50
 #: Subscription ids one GetStreamingEvents connection may carry.
 MAX_STREAMING_SUBSCRIPTIONS = 200
+#: Minutes a streaming subscription lives without a connection reading it (Exchange: 30).
+STREAMING_IDLE_MINUTES = 30
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class Subscription:
         self.mailbox = mailbox
         self.folder_ids: frozenset[str] | None = folder_ids  # None: every folder
         self.event_types = event_types
-        self.timeout_minutes: int | None = timeout  # None: streaming
+        self.timeout_minutes = timeout if timeout is not None else STREAMING_IDLE_MINUTES
         self.streaming = streaming
         self.polled = time.monotonic()
         self.expired = False
@@ -60,9 +62,13 @@ class Subscription:
         self._numbers = itertools.count(1)
         self.events: list[tuple[int, Event]] = []
 
+    def timed_out(self) -> bool:
+        return time.monotonic() - self.polled > self.timeout_minutes * 60
+
     def offer(self, event: Event) -> bool:
-        """Queue ``event`` when this subscription watches it; True when queued."""
-        if event.kind not in self.event_types:
+        """Queue ``event`` when this subscription watches it (and is not past its
+        timeout: its next use is refused anyway); True when queued."""
+        if event.kind not in self.event_types or self.timed_out():
             return False
         ids = self.folder_ids
         if ids is not None and event.folder_id not in ids and event.old_folder_id not in ids:
@@ -130,8 +136,7 @@ class Subscriptions:
                 "ErrorSubscriptionAccessDenied",
                 "A subscription can only be used by the account that created it.",
             )
-        timeout = sub.timeout_minutes
-        if not sub.expired and timeout and time.monotonic() - sub.polled > timeout * 60:
+        if not sub.expired and sub.timed_out():
             self.expire_one(sub)
         if sub.expired and live:
             raise EwsError(
@@ -190,6 +195,12 @@ class Subscriptions:
             if page:
                 sub.issued = max(sub.issued, page[-1][0])
             return page, len(sub.events) > len(page)
+
+    def touch(self, subs: list[Subscription]) -> None:
+        """Streaming subscriptions read by an open connection do not time out."""
+        now = time.monotonic()
+        for sub in subs:
+            sub.polled = now
 
     def drain(self, sub: Subscription, limit: int = MAX_EVENTS_PER_NOTIFICATION):
         """A streaming subscription's queued events (delivered = gone); at most ``limit``."""

@@ -232,11 +232,13 @@ class GetStreamingEvents(Operation):
 
     def _stream(self, found: list[Subscription], deadline: float) -> Iterator:
         subs = self.ctx.server.subscriptions
-        while True:
+        server = self.ctx.server
+        while server.serving:
             with subs.changed:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
+                subs.touch(found)
                 if not any(s.events for s in found):
                     subs.changed.wait(min(remaining, _STREAM_TICK))
             batches = [(s, page) for s in found if (page := subs.drain(s))]
