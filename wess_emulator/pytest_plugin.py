@@ -65,6 +65,10 @@ Autodiscover announces; default the server's own), ``add_app(client_id, client_s
 kinds ``server_busy``, ``http_503``, ``connection_reset``, ``slow``, ``invalid_sync_state``,
 ``set_latency(seconds, operation=None)``, ``counts`` (a Counter of operations),
 ``reset_counts()``, ``load_seed(path_or_dict)``.
+Notifications: ``subscriptions`` (Subscribe / GetEvents / GetStreamingEvents /
+Unsubscribe; ``subscriptions.count()`` live ones), ``expire_subscriptions(login=None)``
+(their next use answers ErrorExpiredSubscription), ``streaming_timeout_seconds`` (a cap on
+GetStreamingEvents' ConnectionTimeout, so a test's stream closes in seconds).
 """
 
 from __future__ import annotations

@@ -73,6 +73,21 @@ def issue_dead_tokens(monkeypatch, server: EmulatorServer) -> None:
     monkeypatch.setattr(server, "new_token", dead_token)
 
 
+def service_account_for_bob(server: EmulatorServer, account_factory):
+    """Add bob and a service account with the impersonation role to ``server``; the
+    exchangelib account (from ``ews_account_factory``) that impersonates bob."""
+    from exchangelib import IMPERSONATION
+
+    server.add_user("bob@example.com", "Bob-pw-1")
+    server.add_user("svc@example.com", "Svc-pw-1", impersonator=True)
+    return account_factory(
+        "svc@example.com",
+        "Svc-pw-1",
+        primary_smtp_address="bob@example.com",
+        access_type=IMPERSONATION,
+    )
+
+
 def autodiscover_args(url: str, ca_cert: str) -> tuple[str, ...]:
     """``connection set`` arguments: Autodiscover at ``url``, trusting ``ca_cert``."""
     discovery = ("--discovery", "autodiscover", "--autodiscover-url", url)

@@ -120,7 +120,21 @@ def handle(server: EmulatorServer, handler: Handler, body: bytes):
     headers = dict(XML_HEADERS)
     if op.http_headers:
         headers.update(op.http_headers)
+    stream = getattr(op, "stream", None)
+    if stream is not None:
+        return op.http_status, _streamed(server, op_name, serialize(answer), stream), headers
     return op.http_status, serialize(answer), headers
+
+
+def _streamed(server: EmulatorServer, op_name: str, first: bytes, responses):
+    """A streaming answer's envelopes as bytes, each checked against the schema like any
+    answer (a violation is recorded: the status line has already gone)."""
+    yield first
+    for response in responses:
+        answer = envelope(response)
+        if server.validate and (errs := validate(answer)):
+            server.record_schema_errors("response", op_name, errs)
+        yield serialize(answer)
 
 
 def _unknown_operation(server: EmulatorServer, root, request, op_name: str):

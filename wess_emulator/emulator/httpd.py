@@ -70,6 +70,21 @@ class Handler(BaseHTTPRequestHandler):
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         self.wfile.write(head if head_only else head + body)
 
+    def send_chunked(self, status: int, chunks, headers: dict) -> None:
+        """A streaming answer: each chunk written (and sent) as soon as it is made."""
+        reason = self.responses.get(status, ("",))[0]
+        lines = [f"HTTP/1.1 {status} {reason}", "Server: Microsoft-IIS/10.0"]
+        lines.append(f"Date: {self.date_time_string()}")
+        lines.extend(f"{k}: {v}" for k, v in headers.items())
+        lines.append("Transfer-Encoding: chunked")
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        try:
+            for chunk in chunks:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            self.close_connection = True
+
 
 class HttpServer(ThreadingHTTPServer):
     """TLS on each accepted connection (in its thread), and the open connections kept so

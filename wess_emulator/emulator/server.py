@@ -36,6 +36,7 @@ from .httpd import ConnectionReset, Handler, HttpResponse, HttpServer, read_body
 from .operations.get_user_photo import rest_user_photo
 from .soap import XML_HEADERS, fault_bytes
 from .store import Mailbox
+from .subscriptions import Subscriptions
 from .xmlutil import el, insert_ordered, sub, tq
 
 __all__ = ["App", "EmulatorServer", "HttpResponse", "Token", "User"]
@@ -90,6 +91,10 @@ class EmulatorServer(Directory):
         self.announced_ews_url: str | None = None
         #: The EWS operation the current request thread is answering (for ``timings``).
         self.last_operation: contextvars.ContextVar = contextvars.ContextVar("op", default=None)
+        #: Pull and streaming subscriptions (Subscribe / GetEvents / GetStreamingEvents).
+        self.subscriptions = Subscriptions(self.secret)
+        #: A cap on GetStreamingEvents' ConnectionTimeout, in seconds (tests: short streams).
+        self.streaming_timeout_seconds: float | None = None
         self._httpd: HttpServer | None = None
         self._thread: threading.Thread | None = None
         if seed is not None:
@@ -130,6 +135,11 @@ class EmulatorServer(Directory):
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+    @property
+    def serving(self) -> bool:
+        """Whether the server is started and not stopped (long answers end when not)."""
+        return self._httpd is not None
 
     @property
     def base_url(self) -> str:
@@ -236,6 +246,17 @@ class EmulatorServer(Directory):
     def set_latency(self, seconds: float, operation: str | None = None) -> None:
         self.faults.set_latency(seconds, operation)
 
+    def expire_subscriptions(self, login: str | None = None) -> int:
+        """Age every subscription (of the mailbox of ``login`` only, when given) past its
+        timeout: its next use answers ErrorExpiredSubscription. Returns how many."""
+        mailbox = None
+        if login is not None:
+            user = self.user_by_login(login)
+            if user is None:
+                raise KeyError(login)
+            mailbox = user.mailbox
+        return self.subscriptions.expire(mailbox)
+
     def reset_counts(self) -> None:
         with self._counts_lock:
             self.counts.clear()
@@ -275,6 +296,9 @@ class EmulatorServer(Directory):
                 started = time.perf_counter()
                 status, out, headers = ews_endpoint.handle(self, handler, body)
                 self.timings.append((self.last_operation.get(), time.perf_counter() - started))
+                if not isinstance(out, bytes):
+                    handler.send_chunked(status, out, headers)
+                    return
             elif path == "/ews/exchange.asmx/s/getuserphoto":
                 if method == "POST":
                     raise HttpResponse(405, b"", {"Allow": "GET"})

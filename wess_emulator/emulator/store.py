@@ -46,6 +46,8 @@ class Mailbox:
         self.by_origin: dict[str, str] = {}
         #: Ids that left their folder by a move (not a delete).
         self.moved_out: set[str] = set()
+        #: Callables handed each item change as a ``subscriptions.Event`` (Subscribe).
+        self.watchers: list = []
         for dist, name, cls, kind, parent in DEFAULT_FOLDERS:
             self._add_folder(name, cls, kind, self.distinguished.get(parent), dist)
 
@@ -118,7 +120,7 @@ class Mailbox:
             raise EwsError("ErrorItemNotFound", "The specified object was not found in the store.")
         return item
 
-    def create_item(self, folder: Folder, elem) -> Item:
+    def create_item(self, folder: Folder, elem, notify: bool = True) -> Item:
         """Store a client-sent item element (``t:Contact``...) in ``folder``."""
         kind = local(elem.tag)
         if kind not in ITEM_KINDS:
@@ -131,7 +133,29 @@ class Mailbox:
             folder.items[item.id] = item
             folder.log_change(item.id, seq)
             self.items[item.id] = item
+            if notify and self.watchers:
+                self._notify("CreatedEvent", item, folder)
+                if kind == "Message" and folder.distinguished == "inbox":
+                    self._notify("NewMailEvent", item, folder)
             return item
+
+    def _notify(self, kind: str, item: Item, folder: Folder, old: Item | None = None) -> None:
+        """Hand one change to the subscriptions watching this mailbox."""
+        from .subscriptions import Event
+
+        deleted = kind == "DeletedEvent"
+        event = Event(
+            kind=kind,
+            item_id=item.id,
+            item_change_key=None if deleted else item.change_key,
+            folder_id=folder.id,
+            folder_change_key=folder.change_key,
+            old_item_id=None if old is None else old.id,
+            old_folder_id=None if old is None else old.folder.id,
+            old_folder_change_key=None if old is None else old.folder.change_key,
+        )
+        for watcher in list(self.watchers):
+            watcher(event)
 
     def _prepare_new(self, item: Item) -> None:
         elem = item.elem
@@ -218,8 +242,10 @@ class Mailbox:
             else:
                 item.content_seq = seq
             folder.log_change(item.id, seq)
+            if self.watchers:
+                self._notify("ModifiedEvent", item, folder)
 
-    def delete_item(self, item: Item) -> None:
+    def delete_item(self, item: Item, notify: bool = True) -> None:
         with self.lock:
             self.items.pop(item.id, None)
             for exc in item.exceptions.values():
@@ -235,13 +261,17 @@ class Mailbox:
                 seq = self.next_seq()
                 folder.tombstones[item.id] = seq
                 folder.log_change(item.id, seq)
+                if notify and self.watchers:
+                    self._notify("DeletedEvent", item, folder)
 
     def move_item(self, item: Item, target: Folder) -> Item:
         with self.lock:
             elem = item.elem
-            self.delete_item(item)
+            self.delete_item(item, notify=False)
             self.moved_out.add(item.id)
-            moved = self.create_item(target, elem)
+            moved = self.create_item(target, elem, notify=False)
+            if self.watchers:
+                self._notify("MovedEvent", moved, target, old=item)
             origin = self.origin_of(item.id)
             self.origins[moved.id] = origin
             self.by_origin[origin] = moved.id

@@ -31,6 +31,7 @@ from exchangelib.services import SyncFolderItems
 from wess_core import validation
 from wess_core.strategies import (
     ChangesPage,
+    FolderEvents,
     FolderUnavailable,
     InvalidSyncState,
     ItemRef,
@@ -243,6 +244,23 @@ class EwsTransport(BatchedCalls):
         occurrences.apply(self, folder, jobs, out)
 
     # -- the Transport protocol --------------------------------------------
+
+    def watch(self, folders: Sequence[str], state: str | None) -> FolderEvents:
+        """Pull subscription over ``folders`` (``watch.watch``: one GetEvents per call
+        when nothing changed; Subscribe again, every folder changed, when it was lost)."""
+        from wess_plugins.transport_ews.watch import watch
+
+        try:
+            return watch(self.account, {name: self._folder(name) for name in folders}, state)
+        except MailboxError:
+            raise
+        except Exception as exc:
+            if self._fresh_token(exc):
+                return self.watch(folders, state)
+            error = self._folder_error("the subscription", exc)
+            if error is None:
+                raise
+            raise error from None
 
     def changes(self, folder: str, token: str | None) -> ChangesPage:
         try:
