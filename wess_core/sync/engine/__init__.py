@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from functools import partial
+from typing import TypeVar
 
 from wess_core.strategies import CrmBackend, ItemType, MailboxUnavailable, Transport
 from wess_core.sync.engine import adopt, apply, commit, gather, stream, trust
@@ -75,6 +77,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 assert set(MAILBOX_WRITES) | set(CRM_WRITES) | {Kind.LINK, Kind.UNLINK, Kind.HOLD} == set(Kind)
 
@@ -180,38 +184,33 @@ def sync_all(
     watching: Watch | None = None
     if watch is not None and not dry_run and can_watch(mailbox):
         folders = [t.folder for t in item_types]
-        while True:
-            try:
-                watching = Watch.begin(mailbox, watch, folders)
-            except MailboxUnavailable as exc:
-                fresh = recover(exc) if recover is not None else None
-                if fresh is not None:
-                    mailbox = fresh
-                    continue
-                result.unavailable = exc
-                return _all_failed(result, item_types, exc)
-            except Exception as exc:
-                return _all_failed(result, item_types, exc)
-            break
+        polled, mailbox = _attempt(lambda m: Watch.begin(m, watch, folders), mailbox, recover)
+        if isinstance(polled, Exception):
+            if isinstance(polled, MailboxUnavailable):
+                result.unavailable = polled
+            return _all_failed(result, item_types, polled)
+        watching = polled
     begun: set[str] = set()
     for item_type in item_types:
         if progress is not None and item_type.folder not in begun:
             begun.add(item_type.folder)
             progress(item_type.folder)
-        quiet = watching is not None and watching.quiet(item_type.folder)
-        while result.unavailable is None:
-            try:
-                run = FolderRun(item_type, crm, mailbox, state, options, mailbox_quiet=quiet)
-                result.folders[item_type.name] = run_folder(run)
-            except MailboxUnavailable as exc:
-                fresh = recover(exc) if recover is not None else None
-                if fresh is not None:
-                    mailbox = fresh
-                    continue
-                result.unavailable = exc
-            except Exception as exc:
-                result.folders[item_type.name] = _failed_folder(item_type, exc, dry_run)
-            break
+        if result.unavailable is None:
+            run = partial(
+                _run_one,
+                item_type,
+                crm,
+                state,
+                options,
+                quiet=watching is not None and watching.quiet(item_type.folder),
+            )
+            done, mailbox = _attempt(run, mailbox, recover)
+            if isinstance(done, MailboxUnavailable):
+                result.unavailable = done
+            elif isinstance(done, Exception):
+                result.folders[item_type.name] = _failed_folder(item_type, done, dry_run)
+            else:
+                result.folders[item_type.name] = done
         if result.unavailable is not None:
             failed = _failed_folder(item_type, result.unavailable, dry_run)
             result.folders[item_type.name] = failed
@@ -219,6 +218,36 @@ def sync_all(
             failed_folder = result.folders[item_type.name].failed is not None
             watching.finished(item_type.folder, failed=failed_folder)
     return result
+
+
+def _run_one(
+    item_type: ItemType,
+    crm: CrmBackend,
+    state: SyncState,
+    options: Options,
+    mailbox: Transport,
+    *,
+    quiet: bool,
+) -> FolderResult:
+    return run_folder(FolderRun(item_type, crm, mailbox, state, options, mailbox_quiet=quiet))
+
+
+def _attempt(
+    call: Callable[[Transport], T], mailbox: Transport, recover: Recover | None
+) -> tuple[T | Exception, Transport]:
+    """``call(mailbox)``, and again with the transport ``recover`` gives after a
+    ``MailboxUnavailable``; what it raised is returned (an unrecovered
+    ``MailboxUnavailable`` among them), with the transport in use now."""
+    while True:
+        try:
+            return call(mailbox), mailbox
+        except MailboxUnavailable as exc:
+            fresh = recover(exc) if recover is not None else None
+            if fresh is None:
+                return exc, mailbox
+            mailbox = fresh
+        except Exception as exc:
+            return exc, mailbox
 
 
 def _all_failed(result: SyncResult, item_types: list[ItemType], exc: BaseException) -> SyncResult:
