@@ -41,6 +41,15 @@ def _int_range(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def _switch(value: str) -> bool:
+    text = value.strip().lower()
+    if text in ("on", "true", "yes", "1"):
+        return True
+    if text in ("off", "false", "no", "0"):
+        return False
+    raise ValueError("expected on or off")
+
+
 def _addresses(value: str) -> list[str]:
     out = []
     for part in value.split(","):
@@ -84,6 +93,13 @@ SETTINGS: dict[str, Setting] = {
             "concurrent connections per Exchange server / service account",
         ),
         Setting("sync_interval", 300, _int_range(10, 86400), "seconds between scheduled runs"),
+        Setting(
+            "pull_subscriptions",
+            True,
+            _switch,
+            "on: a run asks the mailbox's subscription which folders changed and reads only "
+            "those (one request for an idle user); off: every folder is read every run",
+        ),
         Setting(
             "request_deadline_seconds",
             120,

@@ -165,6 +165,21 @@ class ItemUpdate:
     changekey: str | None = None
 
 
+@dataclass(frozen=True)
+class FolderEvents:
+    """What one poll of a user's subscription found (``Transport.watch``)."""
+
+    #: Folders (engine folder names, as ``ItemType.folder``) with events since the last
+    #: poll; every watched folder when the subscription was new, lost or expired.
+    changed: frozenset[str]
+    #: Opaque state to store and hand to the next ``watch`` (subscription id, watermark,
+    #: whatever the transport needs, e.g. its folder-id → name map); JSON is fine.
+    state: str
+    #: True when the subscription was (re)created by this call (first run, expired, not
+    #: found, invalid watermark): the caller runs every watched folder.
+    renewed: bool = False
+
+
 @runtime_checkable
 class Transport(Protocol):
     """The mailbox interface: how the engine reads and writes one user's mailbox.
@@ -197,6 +212,26 @@ class Transport(Protocol):
     optional ``adopt_ids(folder, item_ids, from_space) -> dict[old_id, new_id]`` for
     what it can convert, keeps those pairs, and links the rest again by CRM id or match
     keys (``wess_core.sync.engine.adopt``); nothing is created or deleted by a switch.
+
+    Pull subscriptions: a transport may define ``watch(folders, state) -> FolderEvents``
+    (optional, not part of the protocol check). With it, and the account setting
+    ``pull_subscriptions`` on, a run first asks ``watch`` which of the synced folders
+    had events since the last run (one request when nothing changed), and only those
+    folders are read with ``changes``; the others keep their token and still receive
+    the CRM's changes. ``state`` is what the previous ``watch`` returned as
+    ``FolderEvents.state`` (stored by the engine before any folder syncs), or ``None``.
+    ``state`` None, or a state for other folders → subscribe (EWS: one Subscribe with
+    every folder's FolderId, event types Created / Deleted / Modified / Moved / Copied,
+    a Timeout in minutes) and report every folder changed with ``renewed=True``.
+    Otherwise one poll (EWS GetEvents, again while MoreEvents) since the stored
+    watermark → the folders named by the events (ParentFolderId and
+    OldParentFolderId). A subscription the server no longer knows (EWS
+    ErrorSubscriptionNotFound / ErrorExpiredSubscription / ErrorInvalidWatermark) →
+    subscribe again, every folder changed, ``renewed=True``. Other errors (auth,
+    unreachable, throttled) raise as any transport call does; the run then fails and
+    the next one polls again from the old state. The engine's own writes show up as
+    events too (one redundant ``changes`` next run: harmless). A transport without
+    ``watch`` is polled with ``changes`` on every folder, as before.
     """
 
     #: The most inputs the engine may pass to one get / create / update / delete.

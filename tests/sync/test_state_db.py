@@ -121,3 +121,30 @@ def test_every_type_loads_its_own_meta_and_rows_and_a_reload_is_fresh(tmp_path):
     writer.save(FolderState("contacts", token="c2", rows={"p7": _row(7)}))  # the whole table
     again = state.load("contacts")  # not what the first load read
     assert again.token == "c2" and len(again.rows) == 1 and again.by_item("item7") == _row(7)
+
+
+def test_a_database_of_the_first_schema_gains_the_watch_table(tmp_path):
+    """A state database written before pull subscriptions keeps its folders and stores
+    the watch record after the upgrade; loading one writes no file."""
+    import sqlite3
+
+    from wess_core.sync.watch_record import WatchRecord
+
+    state = StoreSyncState(Store(tmp_path), "alice")
+    assert state.load_watch() == WatchRecord() and not state.path.exists()
+    state.save(FolderState("contacts", token="t1", rows={"p1": _row(1)}))
+    state.close()
+    with sqlite3.connect(state.path) as conn:  # as the first schema left it
+        conn.execute("DROP TABLE watch")
+        conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    again = StoreSyncState(Store(tmp_path), "alice")
+    assert again.load("contacts").token == "t1" and again.load_watch() == WatchRecord()
+    again.save_watch(WatchRecord("sub1", frozenset({"contacts"})))
+    third = StoreSyncState(Store(tmp_path), "alice")
+    assert third.load_watch() == WatchRecord("sub1", frozenset({"contacts"}))
+    third.reset()
+    assert third.load_watch() == WatchRecord()
+    with sqlite3.connect(state.path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    conn.close()

@@ -292,17 +292,19 @@ def _run(ctx: Context, login: str, run: _Run) -> Any:
 
     account = run.known[0]
     ledger = StoreLedger(ctx.store, login, int(setting_of(account, "ledger_retention_days")))
+    state = StoreSyncState(ctx.store, login)
     return sync_all(
         run.types,
         run.crm,
         run.factory(connection),
-        StoreSyncState(ctx.store, login),
+        state,
         run.policy,
         dry_run=run.dry_run,
         guard=deletion_guard(ctx, account),
         ledger=ledger,
         progress=run.progress,
         recover=recover,
+        watch=state if setting_of(account, "pull_subscriptions") else None,
     )
 
 

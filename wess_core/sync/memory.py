@@ -13,12 +13,17 @@ killed process does::
     mailbox.faults.fail_items("update", lambda upd: upd.fields.get("surname") == "X",
                               ItemChanged("changed meanwhile"))
     mailbox.invalidate_sync_state()                                  # old tokens refused
+    mailbox.expire_watch()                                           # subscriptions lost
+
+``MemoryMailbox.watch`` is a pull subscription: every add / edit / remove (and so every
+create / update / delete) appends its folder to each live subscription's event log.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
+import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +36,7 @@ from wess_core.strategies import (
     ChangesPage,
     CrmChange,
     CrmRecord,
+    FolderEvents,
     InvalidSyncState,
     ItemChanged,
     ItemNotFound,
@@ -155,6 +161,9 @@ class MemoryMailbox:
         self._seq = 0
         self._epoch = 0
         self._ids = itertools.count(1)
+        #: Live pull subscriptions: id → (watched folders, event log of folder names).
+        self._subscriptions: dict[str, tuple[frozenset[str], list[str]]] = {}
+        self._subscription_ids = itertools.count(1)
 
     @property
     def calls(self) -> Counter[str]:
@@ -165,14 +174,18 @@ class MemoryMailbox:
     def _folder(self, folder: str) -> dict[str, _Stored]:
         return self._folders.setdefault(folder, {})
 
-    def _bump(self) -> int:
+    def _bump(self, folder: str) -> int:
+        """The next change number; an event of ``folder`` for every subscription on it."""
+        for folders, log in self._subscriptions.values():
+            if folder in folders:
+                log.append(folder)
         self._seq += 1
         return self._seq
 
     def add(self, folder: str, fields: dict[str, Any], crm_id: str | None = None) -> str:
         """A person creates an item (``crm_id``: a copy of an item WESS made)."""
         item_id = f"AAMk{next(self._ids):06d}"
-        seq = self._bump()
+        seq = self._bump(folder)
         self._folder(folder)[item_id] = _Stored(
             merge_fields({}, fields), f"CK{seq}", crm_id, fake_now(), seq
         )
@@ -181,7 +194,7 @@ class MemoryMailbox:
     def edit(self, folder: str, item_id: str, fields: dict[str, Any]) -> None:
         """A person edits an item (fields merged; ``None`` clears)."""
         stored = self._live(folder, item_id)
-        seq = self._bump()
+        seq = self._bump(folder)
         stored.fields = merge_fields(stored.fields, fields)
         stored.changekey, stored.seq, stored.modified = f"CK{seq}", seq, fake_now()
 
@@ -191,7 +204,7 @@ class MemoryMailbox:
 
     def remove(self, folder: str, item_id: str) -> None:
         stored = self._live(folder, item_id)
-        stored.exists, stored.seq, stored.fields = False, self._bump(), {}
+        stored.exists, stored.seq, stored.fields = False, self._bump(folder), {}
 
     def items(self, folder: str) -> dict[str, MailboxItem]:
         """Every item in ``folder`` now, by id."""
@@ -200,6 +213,11 @@ class MemoryMailbox:
     def invalidate_sync_state(self) -> None:
         """Every token handed out so far is refused from now on (InvalidSyncState)."""
         self._epoch += 1
+
+    def expire_watch(self) -> None:
+        """Every subscription is dropped (expired, or the server restarted): the next
+        ``watch`` subscribes again and reports every folder."""
+        self._subscriptions.clear()
 
     def _live(self, folder: str, item_id: str) -> _Stored:
         stored = self._folder(folder).get(item_id)
@@ -241,6 +259,28 @@ class MemoryMailbox:
         answer = ChangesPage(changes, f"{self._epoch}:{last}", done)
         self.faults.leave("changes")
         return answer
+
+    def watch(self, folders: Sequence[str], state: str | None) -> FolderEvents:
+        """The folders with events since ``state``'s watermark; a missing, unknown or
+        other folders' subscription → a new one, every folder changed."""
+        self.faults.enter("watch")
+        wanted = frozenset(folders)
+        known = json.loads(state) if state else {}
+        live = self._subscriptions.get(known.get("id", ""))
+        if live is None or live[0] != wanted:
+            sub_id = f"sub{next(self._subscription_ids)}"
+            self._subscriptions[sub_id] = (wanted, [])
+            answer = FolderEvents(wanted, self._watch_state(sub_id, 0), renewed=True)
+        else:
+            log = live[1]
+            changed = frozenset(log[known["watermark"] :])
+            answer = FolderEvents(changed, self._watch_state(known["id"], len(log)))
+        self.faults.leave("watch")
+        return answer
+
+    @staticmethod
+    def _watch_state(sub_id: str, watermark: int) -> str:
+        return json.dumps({"id": sub_id, "watermark": watermark})
 
     def get(self, folder: str, item_ids: Sequence[str]) -> list[Outcome[MailboxItem]]:
         self.faults.enter("get")

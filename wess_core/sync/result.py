@@ -66,6 +66,9 @@ class FolderResult:
     errors: list[ItemError] = field(default_factory=list)
     #: The mailbox token was not accepted (or there was none): every item was listed.
     full_resync: bool = False
+    #: The user's subscription saw no event in the folder: the mailbox was not read
+    #: (the CRM's changes still went to it).
+    mailbox_quiet: bool = False
     dry_run: bool = False
     #: Set when the whole folder failed (nothing after the failure was done).
     failed: str | None = None

@@ -3,7 +3,8 @@
 Table ``folders`` holds each item type's small fields (token, cursor, retry lists, held
 and ignored entries) as JSON; table ``rows`` the status rows, indexed by CRM id and item
 id, so a run looks rows up a batch at a time (``status.SqliteRows``) and never holds the
-table. Why a database and not a TinyDB file: see ``wess_core.sync.status``.
+table; table ``watch`` the user's pull-subscription record (``watch_record``). Why a
+database and not a TinyDB file: see ``wess_core.sync.status``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from wess_core.errors import StoreError
 from wess_core.store import LOCK_TIMEOUT_SECONDS, Store, check_name_part
 from wess_core.sync.legacy_state import legacy_files, read_legacy_state
 from wess_core.sync.status import FolderState, SqliteRows, StatusRow
+from wess_core.sync.watch_record import WatchRecord
 from wess_core.tables import sqlite_error
 
 _COLUMNS = [f.name for f in fields(StatusRow)]
@@ -42,6 +44,15 @@ CREATE INDEX IF NOT EXISTS rows_by_item ON rows (type, item_id);
 PRAGMA user_version = 1;
 """
 
+#: Each schema version's script, applied in order from the database's ``user_version``.
+_MIGRATIONS = [
+    _SCHEMA,
+    """
+CREATE TABLE IF NOT EXISTS watch (id INTEGER PRIMARY KEY CHECK (id = 1), record TEXT NOT NULL);
+PRAGMA user_version = 2;
+""",
+]
+
 
 class StateDb:
     """One connection to a state database; errors become one-line ``StoreError``s."""
@@ -59,8 +70,9 @@ class StateDb:
             raise self.error(exc) from None
         with self.guard():
             self.conn.execute("PRAGMA synchronous = FULL")
-            if self.conn.execute("PRAGMA user_version").fetchone()[0] == 0:
-                self.conn.executescript(_SCHEMA)
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            for script in _MIGRATIONS[version:]:
+                self.conn.executescript(script)
 
     def error(self, exc: sqlite3.Error) -> StoreError:
         return sqlite_error(self.path, exc)
@@ -211,6 +223,22 @@ class StoreSyncState:
         written = ((item_type, *vars(r).values()) for r in pending.values() if r)
         conn.executemany(_INSERT_ROW, written)
 
+    def load_watch(self) -> WatchRecord:
+        """The pull-subscription record (none yet: an empty one; no file is created)."""
+        db = self._open(create=False)
+        if db is None:
+            return WatchRecord()
+        found = db.query("SELECT record FROM watch WHERE id = 1")
+        return WatchRecord.from_json(found[0][0] if found else None)
+
+    def save_watch(self, record: WatchRecord) -> None:
+        db = self._open(create=True)
+        assert db is not None
+        with db.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO watch (id, record) VALUES (1, ?)", (record.to_json(),)
+            )
+
     def item_types(self) -> list[str]:
         """Item types that have state."""
         db = self._open(create=False)
@@ -228,6 +256,7 @@ class StoreSyncState:
             if item_type is None:
                 conn.execute("DELETE FROM rows")
                 conn.execute("DELETE FROM folders")
+                conn.execute("DELETE FROM watch")
             else:
                 conn.execute("DELETE FROM rows WHERE type = ?", (item_type,))
                 conn.execute("DELETE FROM folders WHERE type = ?", (item_type,))

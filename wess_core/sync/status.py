@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Protocol
 
 from wess_core.sync.held import HeldEntry, held_entries
+from wess_core.sync.watch_record import WatchRecord
 
 if TYPE_CHECKING:
     from wess_core.sync.state_db import StateDb
@@ -367,6 +368,8 @@ class MemorySyncState:
     def __init__(self) -> None:
         self.saved: dict[str, dict[str, Any]] = {}
         self.saves = 0
+        #: The pull-subscription record as stored (``WatchRecord.to_json``).
+        self.watch: str | None = None
 
     def load(self, item_type: str) -> FolderState:
         data = self.saved.get(item_type)
@@ -376,3 +379,9 @@ class MemorySyncState:
         self.saved[state.item_type] = copy.deepcopy(state.to_dict())
         state.rows.saved()
         self.saves += 1
+
+    def load_watch(self) -> WatchRecord:
+        return WatchRecord.from_json(self.watch)
+
+    def save_watch(self, record: WatchRecord) -> None:
+        self.watch = record.to_json()

@@ -22,6 +22,11 @@ held for review (``FolderState.held``, ``wess_core.sync.held.HeldEntry``) and th
 the folder syncs; a reviewer's decision is carried out by the next run. Every operation
 goes to the per-item *ledger*, written once per batch like the state.
 
+Pull subscriptions (``watch``): with a transport that has ``watch`` and a ``WatchStore``,
+``sync_all`` polls the subscription first, and a folder with no event runs with no
+mailbox read (gather takes an empty page at the stored token); its CRM changes still
+go to the mailbox.
+
 Crash safety: state is saved only after the writes it describes, so a run killed at any
 point re-reads the same changes next time. Every item the engine creates carries its
 CRM id and every record it creates carries the item id, so those changes re-link
@@ -32,6 +37,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from functools import partial
+from typing import TypeVar
 
 from wess_core.strategies import CrmBackend, ItemType, MailboxUnavailable, Transport
 from wess_core.sync.engine import adopt, apply, commit, gather, stream, trust
@@ -44,6 +51,7 @@ from wess_core.sync.engine.context import (
     message_of,
 )
 from wess_core.sync.engine.gather import MAX_PAGES
+from wess_core.sync.engine.watch import Watch, WatchRecord, WatchStore, can_watch
 from wess_core.sync.plan import (
     CRM_WRITES,
     DEFAULT_POLICY,
@@ -62,11 +70,15 @@ __all__ = [
     "MappingFailed",
     "Options",
     "Recover",
+    "WatchRecord",
+    "WatchStore",
     "sync_all",
     "sync_folder",
 ]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 assert set(MAILBOX_WRITES) | set(CRM_WRITES) | {Kind.LINK, Kind.UNLINK, Kind.HOLD} == set(Kind)
 
@@ -150,6 +162,7 @@ def sync_all(
     ledger: Ledger | None = None,
     progress: Callable[[str], None] | None = None,
     recover: Recover | None = None,
+    watch: WatchStore | None = None,
 ) -> SyncResult:
     """Sync every item type in turn; a folder that fails is reported, the others go on.
 
@@ -159,30 +172,88 @@ def sync_all(
     caller's policy) may return a fresh transport, and the folder that failed is tried
     again with it; otherwise that folder and every one after it fail with the error
     without asking the mailbox again, and ``result.unavailable`` holds it.
+
+    ``watch`` (where the user's ``WatchRecord`` is kept) turns on pull subscriptions
+    when the transport has ``watch``: see ``wess_core.sync.engine.watch``. A dry run
+    does not poll (it reads every folder and leaves the record as it is). A failing
+    poll fails every folder, as a failing read does, and saves nothing.
     """
     options = Options.of(policy, dry_run=dry_run, batch_size=batch_size, guard=guard, ledger=ledger)
     result = SyncResult(dry_run=dry_run)
+    item_types = list(item_types)
+    watching: Watch | None = None
+    if watch is not None and not dry_run and can_watch(mailbox):
+        folders = [t.folder for t in item_types]
+        polled, mailbox = _attempt(lambda m: Watch.begin(m, watch, folders), mailbox, recover)
+        if isinstance(polled, Exception):
+            if isinstance(polled, MailboxUnavailable):
+                result.unavailable = polled
+            return _all_failed(result, item_types, polled)
+        watching = polled
     begun: set[str] = set()
     for item_type in item_types:
         if progress is not None and item_type.folder not in begun:
             begun.add(item_type.folder)
             progress(item_type.folder)
-        while result.unavailable is None:
-            try:
-                run = FolderRun(item_type, crm, mailbox, state, options)
-                result.folders[item_type.name] = run_folder(run)
-            except MailboxUnavailable as exc:
-                fresh = recover(exc) if recover is not None else None
-                if fresh is not None:
-                    mailbox = fresh
-                    continue
-                result.unavailable = exc
-            except Exception as exc:
-                result.folders[item_type.name] = _failed_folder(item_type, exc, dry_run)
-            break
+        if result.unavailable is None:
+            run = partial(
+                _run_one,
+                item_type,
+                crm,
+                state,
+                options,
+                quiet=watching is not None and watching.quiet(item_type.folder),
+            )
+            done, mailbox = _attempt(run, mailbox, recover)
+            if isinstance(done, MailboxUnavailable):
+                result.unavailable = done
+            elif isinstance(done, Exception):
+                result.folders[item_type.name] = _failed_folder(item_type, done, dry_run)
+            else:
+                result.folders[item_type.name] = done
         if result.unavailable is not None:
             failed = _failed_folder(item_type, result.unavailable, dry_run)
             result.folders[item_type.name] = failed
+        if watching is not None:
+            failed_folder = result.folders[item_type.name].failed is not None
+            watching.finished(item_type.folder, failed=failed_folder)
+    return result
+
+
+def _run_one(
+    item_type: ItemType,
+    crm: CrmBackend,
+    state: SyncState,
+    options: Options,
+    mailbox: Transport,
+    *,
+    quiet: bool,
+) -> FolderResult:
+    return run_folder(FolderRun(item_type, crm, mailbox, state, options, mailbox_quiet=quiet))
+
+
+def _attempt(
+    call: Callable[[Transport], T], mailbox: Transport, recover: Recover | None
+) -> tuple[T | Exception, Transport]:
+    """``call(mailbox)``, and again with the transport ``recover`` gives after a
+    ``MailboxUnavailable``; what it raised is returned (an unrecovered
+    ``MailboxUnavailable`` among them), with the transport in use now."""
+    while True:
+        try:
+            return call(mailbox), mailbox
+        except MailboxUnavailable as exc:
+            fresh = recover(exc) if recover is not None else None
+            if fresh is None:
+                return exc, mailbox
+            mailbox = fresh
+        except Exception as exc:
+            return exc, mailbox
+
+
+def _all_failed(result: SyncResult, item_types: list[ItemType], exc: BaseException) -> SyncResult:
+    """Every folder fails with the subscription's failure; nothing was read or written."""
+    for item_type in item_types:
+        result.folders[item_type.name] = _failed_folder(item_type, exc, result.dry_run)
     return result
 
 

@@ -118,6 +118,8 @@ class FolderRun:
         mailbox: Transport,
         state_store: SyncState,
         options: Options,
+        *,
+        mailbox_quiet: bool = False,
     ) -> None:
         self.item_type = item_type
         self.crm = crm
@@ -142,6 +144,11 @@ class FolderRun:
         self.retry_items: dict[str, str] = {}
         self.retry_records: dict[str, str] = {}
         self.linked_before = len(self.state.rows)
+        #: The subscription saw no event in this folder (``engine.watch``): gather takes
+        #: an empty page at the stored token instead of calling ``changes``. A folder
+        #: never listed (no token) is read whatever the subscription says.
+        self.mailbox_quiet = mailbox_quiet and self.state.token is not None
+        self.result.mailbox_quiet = self.mailbox_quiet
         #: Unlinked ids whose content could not be read this run: what they might match
         #: on the other side waits for them (created next run, or matched).
         self.unread_items: set[str] = set()

@@ -6,7 +6,8 @@ token (page after page; an ``InvalidSyncState`` restarts from ``None``, a *full
 resync*), then the ids that failed last run are read again. A full listing's missing
 linked ids count as deleted. Content is fetched with ``get`` only for changes that are
 not our own writes coming back and came without it. An idle folder costs one
-``changes`` call.
+``changes`` call, and none when the user's subscription saw no event in it
+(``FolderRun.mailbox_quiet``: an empty page at the stored token).
 """
 
 from __future__ import annotations
@@ -90,6 +91,9 @@ def read_mailbox(
     """
     folder = run.item_type.folder
     token = run.state.token
+    if run.mailbox_quiet:
+        assert token is not None
+        return {}, token
     full = token is None
     while True:
         changes: dict[str, MailboxChange] = {}
