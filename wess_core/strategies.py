@@ -131,21 +131,6 @@ class ChangesPage:
     done: bool
 
 
-@dataclass(frozen=True)
-class FolderEvents:
-    """What one poll of a user's subscription found."""
-
-    #: folders (engine folder names, as `ItemType.folder`) with events since the last poll;
-    #: every watched folder when the subscription was new, lost or expired.
-    changed: frozenset[str]
-    #: opaque state to store and hand to the next `watch` (subscription id, watermark,
-    #: whatever the transport needs, e.g. its folder-id → name map); a str (JSON is fine).
-    state: str
-    #: True when the subscription was (re)created this call (first run, expired, not found,
-    #: invalid watermark): the caller must run every watched folder.
-    renewed: bool = False
-
-
 @dataclass
 class NewItem:
     """An item to create; the transport stores ``crm_id`` on it in the same request."""
