@@ -147,6 +147,44 @@ def scheduled_home(home, server, logins, *, cap: int, people: int = 3):
     return ctx
 
 
+def impersonated_home(home, server, logins, *, cap: int = 8):
+    """A home whose users ``logins`` sync with ``server`` through one service account
+    (``svc@example.com``, impersonation), each with a CRM database of their own."""
+    ctx = Context(home=home)
+    accounts.init(ctx)
+    accounts.set_module(ctx, True)
+    accounts.add_licences(ctx, len(logins))
+    server.add_user("svc@example.com", SVC_PW, impersonator=True)
+    accounts.set_connection(
+        ctx,
+        auth="impersonation",
+        ews_url=server.ews_url,
+        ca_bundle=server.ca_cert,
+        impersonation_user="svc@example.com",
+        impersonation_password=SVC_PW,
+        verify=False,
+    )
+    accounts.set_setting(ctx, "throttle_cap", str(cap))
+    for login in logins:
+        server.add_user(f"{login}@example.com", "Pw-" + login)
+        users.add_user(ctx, login, f"{login}@example.com")
+        users.allocate(ctx, login)
+        users.set_sync_enabled(ctx, login, True)
+        users.update_user(ctx, login, database=login, verify=False)
+        local.create_database(home, login)
+    return ctx
+
+
+def resolved_connections(ctx, logins) -> list:
+    """Each user's connection as a sync resolves it (the EWS URL known)."""
+    from wess_core.service.accounts import load_account
+    from wess_core.service.sync import connection_for
+    from wess_core.service.users import get_profile
+
+    account = load_account(ctx)
+    return [connection_for(ctx, x, (account, get_profile(ctx, x)), True) for x in logins]
+
+
 # -- processes ----------------------------------------------------------------------
 
 
