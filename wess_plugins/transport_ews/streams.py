@@ -21,6 +21,7 @@ request deadline would cut every stream); ``stop`` cuts the open streams at once
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -32,6 +33,7 @@ from exchangelib.errors import (
     ErrorInvalidSubscription,
     ErrorSubscriptionAccessDenied,
     ErrorSubscriptionNotFound,
+    SessionPoolMaxSizeReached,
 )
 from exchangelib.folders import Root
 from exchangelib.properties import Mailbox, StatusEvent
@@ -251,12 +253,16 @@ class Stream:
 
     def _lend_session(self, protocol: Any) -> None:
         """A stream holds one of its login's HTTP sessions for minutes: the pool gets one
-        more, once per connection, so the syncs of the same login still have theirs."""
+        more, once per connection, so the syncs of the same login still have theirs. The
+        session is made now, not on demand: a sync already waiting for the pool (exchangelib
+        waits without growing it again) gets it."""
         if id(protocol) in self._lent:
             return
         self._lent.add(id(protocol))
         with _POOL_LOCK:
             protocol.max_connections = protocol.max_connections + 1
+            with contextlib.suppress(SessionPoolMaxSizeReached):
+                protocol.increase_poolsize()
 
 
 _POOL_LOCK = threading.Lock()
