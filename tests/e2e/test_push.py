@@ -5,7 +5,6 @@ SIGTERM ends it, streams included, within 10 s with exit 0."""
 from __future__ import annotations
 
 import json
-import os
 import queue
 import signal
 import subprocess
@@ -13,21 +12,10 @@ import sys
 import threading
 import time
 
-from tests.support import assert_no_orphan_workers, scheduled_home
+from tests.support import assert_no_orphan_workers, scheduled_home, spawn_run
 from wess_plugins.crm_local import local
 
 LOGINS = ["w00", "w01", "w02"]
-
-
-def _spawn(home, *argv: str) -> subprocess.Popen:
-    env = {**os.environ, "WESS_HOME": str(home)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "wess_core.cli", "run", *argv, "--json"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 class Lines:
@@ -63,7 +51,7 @@ def _names(home, login: str) -> set[str]:
 
 def test_a_mailbox_change_reaches_the_crm_within_seconds(home, ews_server):
     scheduled_home(home, ews_server, LOGINS, cap=4, people=1)
-    proc = _spawn(home, "--push", "--interval", "300")
+    proc = spawn_run(home, "--push", "--interval", "300")
     lines = Lines(proc)
     try:
         first = lines.next(60)
@@ -93,7 +81,7 @@ def test_a_mailbox_change_reaches_the_crm_within_seconds(home, ews_server):
 
 def test_push_with_once_is_a_usage_error(home, ews_server):
     scheduled_home(home, ews_server, LOGINS[:1], cap=4, people=0)
-    proc = _spawn(home, "--push", "--once")
+    proc = spawn_run(home, "--push", "--once")
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 2, err
     assert len(err.strip().splitlines()) == 1 and "drop --once" in err

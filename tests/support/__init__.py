@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -186,6 +188,18 @@ def resolved_connections(ctx, logins) -> list:
 
 
 # -- processes ----------------------------------------------------------------------
+
+
+def spawn_run(home, *argv: str) -> subprocess.Popen:
+    """``wess run ARGV --json`` as a real process on ``home`` (pipes for its output)."""
+    env = {**os.environ, "WESS_HOME": str(home)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "wess_core.cli", "run", *argv, "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def assert_no_orphan_workers(home) -> None:
