@@ -16,7 +16,9 @@ Cases (``--case NAME``, repeatable; default all):
 
 ``import``       10,000 contacts Exchange → local CRM; baseline: exchangelib ``sync_items``.
 ``export``       10,000 CRM people → Exchange; baseline: exchangelib ``bulk_create`` (100).
-``idle``         100 users, nothing changed: one SyncFolderItems per folder, nothing else.
+``idle``         100 users, nothing changed: one GetEvents per user (the pull
+                 subscription), nothing else; then polling (``pull_subscriptions
+                 off``): one SyncFolderItems per folder (``polling``).
 ``incremental``  1% of 10,000 items changed (half in Exchange, half in the CRM).
 ``graph_import``  the import over Graph; baseline: a bare Graph client's delta round.
 ``graph_export``  the export over Graph; baseline: bare ``$batch`` requests of 20 creates.
