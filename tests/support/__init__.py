@@ -132,6 +132,39 @@ def scheduled_home(home, server, logins, *, cap: int, people: int = 3):
     return ctx
 
 
+SERVICE_ACCOUNT = "svc@example.com"
+
+
+def impersonated_home(home, server, logins, *, cap: int):
+    """A home whose users ``logins`` sync with ``server`` through one impersonation
+    service account (``SERVICE_ACCOUNT``), ``throttle_cap`` ``cap``, each with a CRM
+    database of their own."""
+    ctx = Context(home=home)
+    accounts.init(ctx)
+    accounts.set_module(ctx, True)
+    accounts.add_licences(ctx, len(logins))
+    if server.user_by_login(SERVICE_ACCOUNT) is None:
+        server.add_user(SERVICE_ACCOUNT, SVC_PW, impersonator=True)
+    accounts.set_connection(
+        ctx,
+        auth="impersonation",
+        ews_url=server.ews_url,
+        ca_bundle=server.ca_cert,
+        impersonation_user=SERVICE_ACCOUNT,
+        impersonation_password=SVC_PW,
+        verify=False,
+    )
+    accounts.set_setting(ctx, "throttle_cap", str(cap))
+    for login in logins:
+        server.add_user(f"{login}@example.com", "Pw-" + login)
+        users.add_user(ctx, login, f"{login}@example.com")
+        users.allocate(ctx, login)
+        users.set_sync_enabled(ctx, login, True)
+        users.update_user(ctx, login, database=login, verify=False)
+        local.create_database(home, login)
+    return ctx
+
+
 # -- processes ----------------------------------------------------------------------
 
 
