@@ -112,15 +112,16 @@ class ChildRun:
     peak_rss_mib: float
 
 
-def run_measured(home: Path, args: list[str], *, timeout: float, out_dir: Path) -> ChildRun:
+def run_measured(home: Path, args: list[str], *, timeout: float) -> ChildRun:
     """Run ``wess ARGS`` as its own process and measure it: wall time, CPU (user + sys,
     the ``RUSAGE_CHILDREN`` delta: the child and the worker processes it waited for) and
     peak memory (``ru_maxrss`` of this child alone, from ``wait4``). A child still running
-    after ``timeout`` is killed with its process group and reported as an error."""
+    after ``timeout`` is killed with its process group and reported as an error. Its
+    output is kept beside the home (``HOME-stdout.txt``, ``HOME-stderr.txt``)."""
     import resource
     import time
 
-    stdout_path, stderr_path = out_dir / "stdout.txt", out_dir / "stderr.txt"
+    stdout_path, stderr_path = (home.parent / f"{home.name}-{n}.txt" for n in ("stdout", "stderr"))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
