@@ -88,9 +88,12 @@ SETTINGS: dict[str, Setting] = {
         ),
         Setting(
             "throttle_cap",
-            8,
+            32,
             _int_range(1, 1000),
-            "concurrent connections per Exchange server / service account",
+            "users synced at once (and connections) per Exchange server / service account; "
+            "32 keeps 10,000 users within a 5-minute interval at 100 ms latency, while "
+            "Exchange counts impersonated requests against each mailbox (EWSMaxConcurrency "
+            "27), not against the shared service account",
         ),
         Setting("sync_interval", 300, _int_range(10, 86400), "seconds between scheduled runs"),
         Setting(

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from wess_core import endpoints, plugins, strategy_settings
+from wess_core.account_settings import SETTINGS, setting_of
 from wess_core.errors import (
     CredentialsRejected,
     DiscoveryError,
@@ -61,6 +62,9 @@ class Connection:
     allowed_domains: tuple[str, ...] | None = None
     #: Fields in force that the user set and no admin approved (see ``TRACKED_FIELDS``).
     user_set: tuple[str, ...] = ()
+    #: The ``throttle_cap`` setting: requests a worker process may have in flight to
+    #: one server (the scheduler never runs more users of one server at once).
+    throttle_cap: int = SETTINGS["throttle_cap"].default
     password: str | None = field(default=None, repr=False)
     #: The settings the chosen auth, discovery and transport strategies declared
     #: (``wess_core.strategies.Setting``), the user's over the account's, the auth
@@ -126,6 +130,7 @@ def resolve(
             for name in TRACKED_FIELDS
             if name in (profile.user_set_fields or ()) and getattr(profile, name)
         ),
+        throttle_cap=int(setting_of(account, "throttle_cap")),
         password=clear(profile.password),
         settings=settings,
         secret_settings=secret_settings,

@@ -3,9 +3,12 @@ behind a small interface, so the rest of WESS never touches TinyDB's tables.
 
 A ``ProfileStore`` is one table of one store file (``users.json``, table ``users``,
 documents keyed by ``login``; ``account.json``, table ``account``, one document). Reads
-parse the file at most once per content of the file: every sync reads one profile, and
-comparing the file's bytes with the last parse is ~20x cheaper than parsing it again,
-and can never serve a stale profile. ``transaction`` reads the file once under its lock,
+parse the file at most once per version of the file, and tell versions apart by one
+``lstat``, whatever the number of users: every sync reads one profile. WESS writes a
+store file only by replacing it (a new inode), and the last parsed file is kept open,
+so its inode is never reused while it is remembered: the same inode, size, mtime and
+ctime is the same file, also after another process wrote (a write in place, by hand,
+changes the size or the times). ``transaction`` reads the file once under its lock,
 lets the caller get, put and list documents (in place: a change costs the documents it
 touches, not a copy of the table), and writes the file once, atomically, at the end.
 """
@@ -13,18 +16,46 @@ touches, not a copy of the table), and writes the file once, atomically, at the 
 from __future__ import annotations
 
 import copy
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
+from wess_core import safefile
 from wess_core.store import Store, parse_json_bytes, read_file_bytes
 
 Doc = dict[str, Any]
 
-#: Per store file: its bytes when last parsed, and its documents by key (first wins).
-_PARSED: dict[str, tuple[bytes, dict[Any, Doc]]] = {}
+#: Per store file and table: the version last parsed and its documents by key (first
+#: wins). Bounded: each entry holds its file open.
+_PARSED: dict[str, _Parsed] = {}
 _PARSED_LOCK = threading.Lock()
+_PARSED_MAX = 64
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    stamp: tuple[int, ...]
+    docs: dict[Any, Doc]
+    fd: int  # the parsed file, open: its inode stays its own
+
+
+def _stamp(st: os.stat_result) -> tuple[int, ...]:
+    """What tells two versions of a store file apart (see the module's docstring)."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _remember(cache_key: str, parsed: _Parsed) -> None:
+    with _PARSED_LOCK:
+        old = _PARSED.pop(cache_key, None)
+        _PARSED[cache_key] = parsed
+        dropped = [old] if old is not None else []
+        while len(_PARSED) > _PARSED_MAX:
+            dropped.append(_PARSED.pop(next(iter(_PARSED))))
+    for entry in dropped:
+        os.close(entry.fd)
 
 
 class Profiles:
@@ -76,22 +107,30 @@ class ProfileStore:
 
     def _parsed(self) -> dict[Any, Doc]:
         path = self.store.path(self.name)
-        raw = read_file_bytes(path)
-        if raw is None:
-            return {}
         cache_key = f"{path}\0{self.table}"
         with _PARSED_LOCK:
             cached = _PARSED.get(cache_key)
-        if cached is not None and cached[0] == raw:
-            return cached[1]
-        data = parse_json_bytes(raw, path)
+        if cached is not None:
+            try:
+                if _stamp(os.lstat(path)) == cached.stamp:
+                    return cached.docs
+            except FileNotFoundError:
+                return {}
+        found = safefile.read_held(path)
+        if found is None:
+            return {}
+        raw, st, fd = found
+        try:
+            data = parse_json_bytes(raw, path)
+        except BaseException:
+            os.close(fd)
+            raise
         table = data.get(self.table) if isinstance(data, dict) else None
         docs: dict[Any, Doc] = {}
         for doc in (table or {}).values():
             if isinstance(doc, dict):
                 docs.setdefault(doc.get(self.key) if self.key else None, doc)
-        with _PARSED_LOCK:
-            _PARSED[cache_key] = (raw, docs)
+        _remember(cache_key, _Parsed(_stamp(st), docs, fd))
         return docs
 
     def get(self, key: Any = None) -> Doc | None:

@@ -140,6 +140,18 @@ def open_checked(path: str | Path, flags: int, mode: int = 0o600) -> int:
 def read_with_stat(path: str | Path) -> tuple[bytes, os.stat_result] | None:
     """A home file's bytes and its ``fstat`` (checked, never through a link); ``None``
     when the file does not exist."""
+    found = read_held(path)
+    if found is None:
+        return None
+    raw, st, fd = found
+    os.close(fd)
+    return raw, st
+
+
+def read_held(path: str | Path) -> tuple[bytes, os.stat_result, int] | None:
+    """``read_with_stat`` that leaves the file open: its bytes, its ``fstat`` and the fd
+    (the caller's to close). While the fd is open the file's inode cannot be reused, so
+    a path that still names that inode names the same file."""
     try:
         fd = open_checked(path, os.O_RDONLY | _NONBLOCK)
     except FileNotFoundError:
@@ -153,11 +165,13 @@ def read_with_stat(path: str | Path) -> tuple[bytes, os.stat_result] | None:
         while chunk := os.read(fd, want):
             parts.append(chunk)
             want = 1 << 16
-        return b"".join(parts), st
+        return b"".join(parts), st, fd
     except OSError as exc:
-        raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
-    finally:
         os.close(fd)
+        raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def read_bytes(path: str | Path) -> bytes | None:

@@ -121,7 +121,7 @@ _NO_FLOCK = {errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK}
 
 
 @contextlib.contextmanager
-def file_lock(path: Path, timeout: float) -> Iterator[None]:
+def file_lock(path: Path, timeout: float, *, remove: bool = False) -> Iterator[None]:
     """Hold an exclusive inter-process lock on ``path`` (created if missing, left in place)
     for the block; ``LockTimeout`` when it is still held by another after ``timeout``
     seconds (0: try once). Every call is its own open of the file, so two holders in one
@@ -130,8 +130,13 @@ def file_lock(path: Path, timeout: float) -> Iterator[None]:
     POSIX: ``flock`` on the file, the protocol of filelock's Unix lock (the two
     interoperate), at ~5 µs instead of filelock's ~170 µs: a scheduler pass takes a few
     locks per user. Elsewhere, or on a file system without ``flock``: filelock.
+
+    ``remove``: the file is deleted when the lock is released (a lock per user would
+    otherwise leave a file per user behind). The holder unlinks it before unlocking, and
+    a taker that got the lock on a file no longer at ``path`` opens ``path`` again, so
+    two holders never hold two different files of one path.
     """
-    fd = _flock(path, timeout) if fcntl is not None else None
+    fd = _flock(path, timeout, remove=remove) if fcntl is not None else None
     if fd is None:
         lock = filelock.FileLock(str(path), timeout=timeout, thread_local=False)
         try:
@@ -146,20 +151,45 @@ def file_lock(path: Path, timeout: float) -> Iterator[None]:
     try:
         yield
     finally:
+        if remove:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
         with contextlib.suppress(OSError):
             fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 
 
-def _flock(path: Path, timeout: float) -> int | None:
-    """An fd of ``path`` holding its flock; None when the file system has no flock."""
+def _flock(path: Path, timeout: float, *, remove: bool = False) -> int | None:
+    """An fd of ``path`` holding its flock; None when the file system has no flock.
+    With ``remove``, only the file ``path`` names now: one a holder unlinked while this
+    call waited is let go, and ``path`` opened again."""
+    deadline = time.monotonic() + max(0.0, timeout)
+    for _ in range(1000):
+        fd = _flock_once(path, deadline)
+        if fd is None or not remove or _still_at(fd, path):
+            return fd
+        os.close(fd)  # released and removed by its last holder: not contention
+    raise LockTimeout(str(path))
+
+
+def _still_at(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd``."""
+    try:
+        now = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _flock_once(path: Path, deadline: float) -> int | None:
+    """``_flock`` on the file ``path`` names now, until ``deadline``."""
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | safefile.NOFOLLOW | safefile.CLOEXEC, 0o600)
     except OSError as exc:
         if os.path.islink(path):
             raise safefile.link_error(path) from None
         raise StoreError(f"cannot open the lock file {path}: {exc.strerror or exc}") from None
-    deadline = time.monotonic() + max(0.0, timeout)
     delay = 0.001
     try:
         while True:

@@ -64,6 +64,7 @@ Autodiscover announces; default the server's own), ``add_app(client_id, client_s
 ``inject(kind, operation=None, times=1, back_off_ms=50, delay=0.5, retry_after=1)`` with
 kinds ``server_busy``, ``http_503``, ``connection_reset``, ``slow``, ``invalid_sync_state``,
 ``set_latency(seconds, operation=None)``, ``counts`` (a Counter of operations),
+``peak_in_flight(login)`` (the most EWS requests with one login answered at once),
 ``reset_counts()``, ``load_seed(path_or_dict)``.
 Notifications: ``subscriptions`` (Subscribe / GetEvents / GetStreamingEvents /
 Unsubscribe; ``subscriptions.count()`` live ones), ``expire_subscriptions(login=None)``

@@ -145,6 +145,42 @@ def test_file_lock_excludes_every_other_holder_and_interoperates_with_filelock(t
     assert path.exists()  # left in place: waiters share the inode
 
 
+def test_a_removed_lock_leaves_no_file_and_never_two_holders(tmp_path):
+    """A lock whose file is deleted on release (one per user): a waiter that opened the
+    old file takes the lock on the file the path names now, so a third taker is still
+    refused while it holds."""
+    import threading
+    import time
+
+    from wess_core.store import LockTimeout, file_lock
+
+    path = tmp_path / "run__alice.lock"
+    holding, release = threading.Event(), threading.Event()
+
+    def wait_then_hold() -> None:
+        with file_lock(path, 10, remove=True):
+            holding.set()
+            release.wait(10)
+
+    first = file_lock(path, 0, remove=True)
+    first.__enter__()
+    waiter = threading.Thread(target=wait_then_hold)
+    waiter.start()
+    time.sleep(0.2)  # the waiter has opened the file and polls its flock
+    first.__exit__(None, None, None)
+    assert holding.wait(10)
+    try:
+        with pytest.raises(LockTimeout), file_lock(path, 0, remove=True):
+            pass
+    finally:
+        release.set()
+        waiter.join(10)
+    assert not path.exists()
+    with file_lock(path, 0, remove=True):  # free again
+        assert path.exists()
+    assert not path.exists()
+
+
 def test_paths_are_remembered_and_bad_names_still_refused(tmp_path):
     from wess_core.errors import ValidationError
 

@@ -78,7 +78,7 @@ def watching():
 
 def test_250_users_of_one_server_share_two_anchored_connections(home, ews_server, watching):
     logins = [f"p{i:03d}" for i in range(250)]
-    ctx = impersonated_home(home, ews_server, logins)
+    ctx = impersonated_home(home, ews_server, logins, cap=8)
     watch = watching(resolved_connections(ctx, logins))
     wait_until(lambda: ews_server.streams_open == 2, timeout=120, what="two streams")
     requests = ews_server.stream_requests
@@ -98,7 +98,7 @@ def test_250_users_of_one_server_share_two_anchored_connections(home, ews_server
 
 def test_a_closed_stream_is_opened_again_and_delivers(home, ews_server, watching):
     ews_server.streaming_timeout_seconds = 1
-    ctx = impersonated_home(home, ews_server, ["a", "b"])
+    ctx = impersonated_home(home, ews_server, ["a", "b"], cap=8)
     watch = watching(resolved_connections(ctx, ["a", "b"]))
     wait_until(lambda: len(ews_server.stream_requests) >= 3, what="the stream reopened")
     assert ews_server.counts["Subscribe"] == 2  # the subscriptions outlive the connections
@@ -109,7 +109,7 @@ def test_a_closed_stream_is_opened_again_and_delivers(home, ews_server, watching
 
 def test_an_expired_subscription_is_renewed_and_reported_once(home, ews_server, watching):
     ews_server.streaming_timeout_seconds = 1
-    ctx = impersonated_home(home, ews_server, ["a", "b"])
+    ctx = impersonated_home(home, ews_server, ["a", "b"], cap=8)
     watch = watching(resolved_connections(ctx, ["a", "b"]))
     wait_until(lambda: ews_server.streams_open == 1, what="the stream")
     assert ews_server.expire_subscriptions("a@example.com") == 1
@@ -137,7 +137,7 @@ def test_a_user_whose_login_fails_is_left_out_not_the_others(home, ews_server, w
 
 
 def test_a_server_gone_is_retried_with_back_off_and_stop_still_ends_it(home, ews_server, watching):
-    ctx = impersonated_home(home, ews_server, ["a"])
+    ctx = impersonated_home(home, ews_server, ["a"], cap=8)
     connections = resolved_connections(ctx, ["a"])
     ews_server.stop()
     watch = watching(connections)

@@ -48,8 +48,8 @@ def test_profile_fields_are_stored_losslessly_or_refused(tmp_path_factory, field
     stored = users.show_user(ctx, "alice")
     key = "pending_email" if field == "email" else field
     assert stored[key] == shown[key]
-    if field == "ews_url" and value == "":
-        assert stored[key] is None  # an empty URL clears the user's own override
+    if field in ("ews_url", "exchange_username") and not value.strip():
+        assert stored[key] is None  # empty clears: autodiscover again, log in by e-mail
     else:
         assert stored[key] == value.strip()
 

@@ -131,17 +131,10 @@ def throttled_home(home, server):
 def scheduled_home(home, server, logins, *, cap: int, people: int = 3):
     """A home whose users ``logins`` sync with ``server`` (one server, ``throttle_cap``
     ``cap``), each with ``people`` CRM records of their own database."""
-    ctx = Context(home=home)
-    accounts.init(ctx)
-    accounts.set_module(ctx, True)
-    accounts.add_licences(ctx, len(logins))
+    ctx = _licensed_home(home, len(logins))
     accounts.set_connection(ctx, ews_url=server.ews_url, ca_bundle=server.ca_cert, verify=False)
     accounts.set_setting(ctx, "throttle_cap", str(cap))
-    for login in logins:
-        server.add_user(f"{login}@example.com", "Pw-" + login)
-        users.add_user(ctx, login, f"{login}@example.com")
-        users.allocate(ctx, login)
-        users.set_sync_enabled(ctx, login, True)
+    for login in _enabled_users(ctx, server, logins):
         users.update_user(ctx, login, password="Pw-" + login, database=login, verify=False)
         local.create_database(home, login)
         records = [{"first_name": f"{login}-{i}"} for i in range(people)]
@@ -149,32 +142,50 @@ def scheduled_home(home, server, logins, *, cap: int, people: int = 3):
     return ctx
 
 
-def impersonated_home(home, server, logins, *, cap: int = 8):
-    """A home whose users ``logins`` sync with ``server`` through one service account
-    (``svc@example.com``, impersonation), each with a CRM database of their own."""
-    ctx = Context(home=home)
-    accounts.init(ctx)
-    accounts.set_module(ctx, True)
-    accounts.add_licences(ctx, len(logins))
-    server.add_user("svc@example.com", SVC_PW, impersonator=True)
+SERVICE_ACCOUNT = "svc@example.com"
+
+
+def impersonated_home(home, server, logins, *, cap: int):
+    """A home whose users ``logins`` sync with ``server`` through one impersonation
+    service account (``SERVICE_ACCOUNT``), ``throttle_cap`` ``cap``, each with a CRM
+    database of their own."""
+    ctx = _licensed_home(home, len(logins))
+    if server.user_by_login(SERVICE_ACCOUNT) is None:
+        server.add_user(SERVICE_ACCOUNT, SVC_PW, impersonator=True)
     accounts.set_connection(
         ctx,
         auth="impersonation",
         ews_url=server.ews_url,
         ca_bundle=server.ca_cert,
-        impersonation_user="svc@example.com",
+        impersonation_user=SERVICE_ACCOUNT,
         impersonation_password=SVC_PW,
         verify=False,
     )
     accounts.set_setting(ctx, "throttle_cap", str(cap))
+    for login in _enabled_users(ctx, server, logins):
+        users.update_user(ctx, login, database=login, verify=False)
+        local.create_database(home, login)
+    return ctx
+
+
+def _licensed_home(home, licences: int) -> Context:
+    """A new home with the module on and ``licences`` seats."""
+    ctx = Context(home=home)
+    accounts.init(ctx)
+    accounts.set_module(ctx, True)
+    accounts.add_licences(ctx, licences)
+    return ctx
+
+
+def _enabled_users(ctx: Context, server, logins) -> Iterator[str]:
+    """Each of ``logins`` added to ``server`` (password ``Pw-LOGIN``) and to the home,
+    with a seat and sync enabled; yielded for the caller's own settings."""
     for login in logins:
         server.add_user(f"{login}@example.com", "Pw-" + login)
         users.add_user(ctx, login, f"{login}@example.com")
         users.allocate(ctx, login)
         users.set_sync_enabled(ctx, login, True)
-        users.update_user(ctx, login, database=login, verify=False)
-        local.create_database(home, login)
-    return ctx
+        yield login
 
 
 def resolved_connections(ctx, logins) -> list:

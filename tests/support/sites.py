@@ -20,8 +20,8 @@ from tests.support.graph_sync import IDLE, graph_requests, graph_transport
 ALICE = "alice@example.com"
 TRANSPORTS = ("ews", "graph")
 
-#: The EWS requests of an idle run: one SyncFolderItems per folder.
-EWS_IDLE = {"SyncFolderItems": 5}
+#: The EWS requests of an idle run: one poll of the user's pull subscription.
+EWS_IDLE = {"GetEvents": 1}
 #: The requests that write to a mailbox, by transport (the emulator's counters).
 EWS_WRITES = ("CreateItem", "UpdateItem", "DeleteItem")
 
@@ -44,6 +44,15 @@ class Site:
     def idle(self) -> dict[str, int]:
         """The requests of a run that finds nothing changed."""
         return dict(IDLE) if self.transport == "graph" else dict(EWS_IDLE)
+
+    def after_writes(self, *folders: str, events: int = 1) -> dict[str, int]:
+        """The requests of a run that finds only its previous run's ``events`` writes to
+        ``folders``: over EWS the subscription names those folders (GetEvents answers
+        50 events at most), each read once (the echoes are recognised, nothing more is
+        asked); over Graph every folder's delta, as idle."""
+        if self.transport == "graph":
+            return self.idle
+        return {"GetEvents": -(-events // 50), "SyncFolderItems": len(folders)}
 
     def writes(self) -> dict[str, int]:
         """The write requests counted since the last reset (sub-requests of a batch)."""

@@ -258,7 +258,13 @@ def sync_command(ctx: Context, login: str, dry_run: bool, as_json: bool) -> None
 
 
 @cli.command("run")
-@click.option("--workers", type=click.IntRange(1, 256), default=4, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Users synced at once (default: the throttle_cap setting; more than 8 run in "
+    "worker processes, one per core).",
+)
 @click.option(
     "--interval",
     type=click.FloatRange(0.1),
@@ -275,7 +281,12 @@ def sync_command(ctx: Context, login: str, dry_run: bool, as_json: bool) -> None
 @json_option
 @pass_ctx
 def run_command(
-    ctx: Context, workers: int, interval: float | None, once: bool, push: bool, as_json: bool
+    ctx: Context,
+    workers: int | None,
+    interval: float | None,
+    once: bool,
+    push: bool,
+    as_json: bool,
 ) -> None:
     """The scheduler: sync every eligible user, WORKERS at a time, every INTERVAL seconds.
 
@@ -323,6 +334,10 @@ def run_command(
             for login, why in sorted(outcome["failed"].items()):
                 say(f"  {login}: {why}")
 
+    if workers is None:  # one budget: throttle_cap users at once (no more than are due)
+        workers = int(setting(ctx, "throttle_cap"))
+        if once:
+            workers = max(1, min(workers, len(scheduler.eligible_logins(ctx))))
     if once:
         report(scheduler.run_once(ctx, workers, stop))
     else:

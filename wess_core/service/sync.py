@@ -35,12 +35,13 @@ from wess_core.sync.result import SyncResult
 
 @contextlib.contextmanager
 def user_lock(ctx: Context, login: str) -> Iterator[None]:
-    """The per-user run lock; refuses at once when another process holds it."""
+    """The per-user run lock; refuses at once when another process holds it. Its file
+    is removed when the run ends (a home keeps no file per user for it)."""
     path = ctx.store.lock_path(f"run/{login}")
     safefile.ensure_dir(path.parent)
     with contextlib.ExitStack() as held:
         try:
-            held.enter_context(file_lock(path, 0))
+            held.enter_context(file_lock(path, 0, remove=True))
         except LockTimeout:
             raise SyncLocked(
                 f"a sync of {login} is already running; try again when it ends"

@@ -12,11 +12,13 @@ client side. Requests are counted by the emulator, per operation. Peak memory is
 process's peak resident set size during the measured step (Linux: ``VmHWM``, reset before each
 step through ``/proc/self/clear_refs``; elsewhere the process's lifetime ``ru_maxrss``).
 
-Cases (``--case NAME``, repeatable; default all):
+Cases (``--case NAME``, repeatable; default all but ``scale``):
 
 ``import``       10,000 contacts Exchange → local CRM; baseline: exchangelib ``sync_items``.
 ``export``       10,000 CRM people → Exchange; baseline: exchangelib ``bulk_create`` (100).
-``idle``         100 users, nothing changed: one SyncFolderItems per folder, nothing else.
+``idle``         100 users, nothing changed: one GetEvents per user (the pull
+                 subscription), nothing else; then polling (``pull_subscriptions
+                 off``): one SyncFolderItems per folder (``polling``).
 ``incremental``  1% of 10,000 items changed (half in Exchange, half in the CRM).
 ``graph_import``  the import over Graph; baseline: a bare Graph client's delta round.
 ``graph_export``  the export over Graph; baseline: bare ``$batch`` requests of 20 creates.
@@ -32,17 +34,37 @@ Cases (``--case NAME``, repeatable; default all):
                  other users' state files present.
 ``memory``       peak memory of importing a 10,000- and a 100,000-item folder, each in a
                  fresh process.
+``web``          ``wess serve`` answering concurrent API reads.
+``scale``        opt-in (only with ``--case scale``): the real ``wess run --once``, in its
+                 own process, over 500, 2,000 and 10,000 idle users at 100 ms emulator
+                 latency, impersonation through one service account (home made with
+                 ``wess users import``): users/s, requests, CPU (user + sys of the process
+                 and its workers) and files per user, peak memory; per-user CPU and files
+                 at 10,000 against 500. ``--scale-workers`` (16) and
+                 ``--scale-throttle-cap`` (the account's default) are its options.
 
-``--quick`` scales every size down (1,000 items, 20 users) so a test can run it in seconds.
+``--quick`` scales every size down (1,000 items, 20 users; scale: 50 and 200 users at
+20 ms) so a test can run it in seconds.
 
 Modules: ``sizes`` (case names and sizes), ``measure`` (time, memory, CPU),
 ``processes`` (the emulator process), ``wess_side`` (homes and clients), ``graph_side``
 (the Graph account, bare client and request counts),
+``scale_home`` (the scale case's home, made and measured through the ``wess`` command),
 one module per group of cases, ``runner`` and ``command`` (``wess bench``).
 """
 
 from .command import bench_command
 from .runner import run, summary
-from .sizes import CASES, FULL, MIB, QUICK, Sizes
+from .sizes import CASES, DEFAULT_CASES, FULL, MIB, QUICK, Sizes
 
-__all__ = ["CASES", "FULL", "MIB", "QUICK", "Sizes", "bench_command", "run", "summary"]
+__all__ = [
+    "CASES",
+    "DEFAULT_CASES",
+    "FULL",
+    "MIB",
+    "QUICK",
+    "Sizes",
+    "bench_command",
+    "run",
+    "summary",
+]

@@ -23,13 +23,34 @@ from .sizes import CASES
     help="Run only this case (repeatable).",
 )
 @click.option("--output", type=click.Path(dir_okay=False), help="Also write the JSON here.")
-def bench_command(as_json: bool, quick: bool, cases: tuple[str, ...], output: str | None) -> None:
+@click.option(
+    "--scale-workers",
+    type=click.IntRange(1, 256),
+    help="scale case: the --workers of the measured 'wess run --once' (default 16; 8 quick).",
+)
+@click.option(
+    "--scale-throttle-cap",
+    type=click.IntRange(1, 1000),
+    help="scale case: the account's throttle_cap (default: the account's default).",
+)
+def bench_command(
+    as_json: bool,
+    quick: bool,
+    cases: tuple[str, ...],
+    output: str | None,
+    scale_workers: int | None,
+    scale_throttle_cap: int | None,
+) -> None:
     """Benchmarks against the emulator on 127.0.0.1: WESS vs bare exchangelib, and
-    over Microsoft Graph (the graph_* cases) vs a bare Graph client and vs EWS."""
+    over Microsoft Graph (the graph_* cases) vs a bare Graph client and vs EWS. The
+    scale case (the real 'wess run --once' over up to 10,000 users) runs only when
+    named with --case."""
     from .runner import run
 
     log = (lambda line: click.echo(line, err=True)) if as_json else click.echo
-    doc = run(list(cases) or None, quick=quick, log=log)
+    options = {"scale_workers": scale_workers, "scale_throttle_cap": scale_throttle_cap}
+    overrides = {k: v for k, v in options.items() if v is not None}
+    doc = run(list(cases) or None, quick=quick, log=log, overrides=overrides)
     text = json.dumps(doc, indent=2, sort_keys=False)
     if output:
         Path(output).write_text(text + "\n", encoding="utf-8")

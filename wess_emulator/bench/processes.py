@@ -46,6 +46,10 @@ class _Control:
         for email in emails:
             self.server.add_user(email, password)
 
+    def add_impersonator(self, email: str, password: str) -> None:
+        """A service account with the impersonation role (it may open every mailbox)."""
+        self.server.add_user(email, password, impersonator=True)
+
     def add_app(self, client_id: str, secret: str, tenant: str) -> None:
         self.server.add_app(client_id, secret, tenant)
 

@@ -4,11 +4,12 @@ and gather one JSON document."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import platform
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,9 @@ from .graph_cases import (
     case_graph_incremental,
 )
 from .local_cases import case_memory, case_store
+from .scale_case import case_scale
 from .scheduler_case import case_scheduler
-from .sizes import CASES, FULL, QUICK
+from .sizes import CASES, DEFAULT_CASES, FULL, QUICK
 from .sync_cases import case_idle, case_incremental
 from .transfer_cases import case_export, case_import
 from .web_case import case_web
@@ -39,6 +41,7 @@ CASE_FUNCTIONS: dict[str, Callable[[Workspace], dict[str, Any]]] = {
     "store": case_store,
     "memory": case_memory,
     "web": case_web,
+    "scale": case_scale,
 }
 assert tuple(CASE_FUNCTIONS) == CASES
 
@@ -49,13 +52,16 @@ def run(
     quick: bool = False,
     log: Callable[[str], None] | None = None,
     workdir: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run the benchmark cases; returns the JSON document (one object per case)."""
+    """Run the benchmark cases (default: all but the opt-in ones); returns the JSON
+    document (one object per case). ``overrides``: ``Sizes`` fields a case's options
+    set (``scale_workers``, ``scale_throttle_cap``)."""
     import wess_core
 
     log = log or (lambda line: None)
-    sizes = QUICK if quick else FULL
-    chosen = list(cases or CASES)
+    sizes = dataclasses.replace(QUICK if quick else FULL, **(overrides or {}))
+    chosen = list(cases or DEFAULT_CASES)
     unknown = [c for c in chosen if c not in CASES]
     if unknown:
         raise ValueError(f"unknown case {unknown[0]!r}; choose from {', '.join(CASES)}")

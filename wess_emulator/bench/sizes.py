@@ -17,7 +17,11 @@ CASES = (
     "store",
     "memory",
     "web",
+    "scale",
 )
+#: Cases a run without ``--case`` leaves out: they take long at full size.
+OPT_IN = ("scale",)
+DEFAULT_CASES = tuple(c for c in CASES if c not in OPT_IN)
 PASSWORD = "Bench-Pass-1"
 MIB = 1024 * 1024
 
@@ -38,6 +42,12 @@ class Sizes:
     web_users: int = 500
     web_clients: int = 100
     web_reads: int = 1_000
+    scale_users: tuple[int, ...] = (500, 2_000, 10_000)
+    scale_latency_s: float = 0.100
+    scale_workers: int = 16
+    #: None: the account's default ``throttle_cap``
+    scale_throttle_cap: int | None = None
+    scale_seed_per_user: int = 3
 
 
 FULL = Sizes()
@@ -53,4 +63,8 @@ QUICK = Sizes(
     web_users=50,
     web_clients=20,
     web_reads=100,
+    scale_users=(50, 200),
+    scale_latency_s=0.020,
+    scale_workers=8,
+    scale_seed_per_user=2,
 )

@@ -25,14 +25,23 @@ from .workspace import Workspace
 
 
 def case_idle(space: Workspace) -> dict[str, Any]:
+    """An idle pass as users run it (one GetEvents per user: the pull subscription says
+    nothing changed), then the same pass polling (``pull_subscriptions off``)."""
+    from wess_core.service import accounts
+
     with EmulatorProcess() as emu:
         users = seeded_users(emu, space.sizes.idle_users, space.sizes.seed_per_user)
         ctx = home_after_first_pass(space.home("idle"), emu, users)
         emu.call("reset_counts")
         figures, mem = idle_pass(ctx, users)
         counts = emu.counts()
+        accounts.set_setting(ctx, "pull_subscriptions", "off")
+        emu.call("reset_counts")
+        polled, _ = idle_pass(ctx, users)
+        polled_counts = emu.counts()
     folders = folder_count()
-    expected = {"SyncFolderItems": len(users) * folders}
+    expected = {"GetEvents": len(users)}
+    polled_expected = {"SyncFolderItems": len(users) * folders}
     return {
         "sizes": {
             "users": len(users),
@@ -43,10 +52,13 @@ def case_idle(space: Workspace) -> dict[str, Any]:
         **figures,
         **traffic(counts, mem),
         "expected_requests": expected,
+        "polling": {**polled, "requests": polled_counts, "expected_requests": polled_expected},
         "baseline": None,
         "ratio": None,
-        "target": "exactly 1 SyncFolderItems per folder and user, no other request",
-        "met": counts == expected and figures["synced"] == len(users),
+        "target": "exactly 1 GetEvents per user (1 SyncFolderItems per folder when polling)",
+        "met": counts == expected
+        and polled_counts == polled_expected
+        and figures["synced"] == polled["synced"] == len(users),
     }
 
 
@@ -64,8 +76,9 @@ def case_incremental(space: Workspace) -> dict[str, Any]:
         wall, data, mem, counts = measured(emu, lambda: sync_user(ctx, "inc"))
     folders = folder_count()
     to_crm, to_ex = moved(data, "to_crm"), moved(data, "to_exchange")
-    expected = {
-        "SyncFolderItems": folders + max(0, math.ceil(on_exchange / 512) - 1),
+    expected = {  # the subscription names the one folder edited in Exchange
+        "GetEvents": 1,
+        "SyncFolderItems": math.ceil(on_exchange / 512),
         "UpdateItem": math.ceil(on_crm / 100),
     }
     return {
@@ -82,7 +95,8 @@ def case_incremental(space: Workspace) -> dict[str, Any]:
         "expected_requests": expected,
         "baseline": None,
         "ratio": None,
-        "target": "requests proportional to the changes: one SyncFolderItems page per "
-        "folder (+1 per 512 Exchange changes), one UpdateItem per 100 CRM changes",
+        "target": "requests proportional to the changes: one GetEvents, one "
+        "SyncFolderItems page per 512 Exchange changes (only the folder with events), "
+        "one UpdateItem per 100 CRM changes",
         "met": counts == expected and to_crm == on_exchange and to_ex == on_crm,
     }

@@ -39,6 +39,13 @@ def handle(server: EmulatorServer, handler: Handler, body: bytes):
     principal = server.authenticate(auth_header)
     if principal is None:
         raise server.unauthorized(bearer_error=bool(auth_header and "earer" in auth_header[:7]))
+    login = getattr(principal, "email", None) or getattr(principal, "client_id", "")
+    with server.in_flight(login.lower()):
+        return _answer(server, handler, principal, body)
+
+
+def _answer(server: EmulatorServer, handler: Handler, principal, body: bytes):
+    """``handle`` once the login is known."""
     try:
         root = parse_xml(body)
     except XmlError as e:

@@ -16,6 +16,7 @@ Users, apps and tokens are the :class:`~.directory.Directory` this server extend
 from __future__ import annotations
 
 import collections
+import contextlib
 import contextvars
 import copy
 import json
@@ -26,6 +27,7 @@ import threading
 import time
 import traceback
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..tls import CaBundle, session_ca
@@ -82,6 +84,10 @@ class EmulatorServer(Directory):
         self._counts_lock = threading.Lock()
         #: TLS handshakes completed (new connections), since start or ``reset_counts``.
         self.handshakes = 0
+        #: EWS requests being answered now, and the most at once since start or
+        #: ``reset_counts``, by login (a user's e-mail, an app's client id).
+        self._in_flight: collections.Counter = collections.Counter()
+        self._peak_in_flight: collections.Counter = collections.Counter()
         self.schema_errors: list[str] = []
         # (operation, server-side seconds) per EWS request, newest last (bounded).
         self.timings: collections.deque = collections.deque(maxlen=100_000)
@@ -267,6 +273,27 @@ class EmulatorServer(Directory):
             self.counts.clear()
             self.batched.clear()
             self.handshakes = 0
+            self._peak_in_flight = collections.Counter(self._in_flight)
+
+    @contextlib.contextmanager
+    def in_flight(self, login: str) -> Iterator[None]:
+        """Count one EWS request made with ``login`` while it is answered."""
+        with self._counts_lock:
+            self._in_flight[login] += 1
+            now = self._in_flight[login]
+            self._peak_in_flight[login] = max(self._peak_in_flight[login], now)
+        try:
+            yield
+        finally:
+            with self._counts_lock:
+                self._in_flight[login] -= 1
+
+    def peak_in_flight(self, login: str) -> int:
+        """The most EWS requests made with ``login`` (an e-mail or a client id) that
+        were answered at once, since start or ``reset_counts``: how many connections a
+        client really keeps busy with one login."""
+        with self._counts_lock:
+            return self._peak_in_flight[login.lower()]
 
     def count_handshake(self) -> None:
         with self._counts_lock:

@@ -13,7 +13,10 @@ Nothing is cached between calls that could outlive a changed setting: every call
 resolves the URL, the credentials and the CA from the connection it is given.
 exchangelib shares one ``Protocol`` (session pool) per (EWS URL, credentials), so a
 new URL or password always gets a new one; a cached *failure* for a URL is dropped
-before each use, so a server that comes back is tried again.
+before each use, so a server that comes back is tried again. The pool holds up to
+``throttle_cap`` connections: under impersonation every user of a worker process
+shares the service account's one Protocol, and exchangelib's default pool of one
+would let a process have a single request in flight whatever its worker threads.
 
 Secrets: passwords and tokens live only in exchangelib credential objects and in the
 ``Connection`` (repr-free fields); library logs are scrubbed
@@ -227,15 +230,20 @@ def open_account(
         credentials=login.credentials,
         auth_type=login.auth_type,
         retry_policy=retry_policy or FailFast(),
+        max_connections=connection.throttle_cap,
     )
     forget_cached_failure(config)
-    return Account(
+    account = Account(
         primary_smtp_address=connection.exchange_email,
         access_type=login.access_type,
         config=config,
         autodiscover=False,
         default_timezone=UTC,
     )
+    # the Protocol is cached per (URL, credentials) with the pool size it was made
+    # with: a changed throttle_cap resizes it here
+    account.protocol.max_connections = connection.throttle_cap
+    return account
 
 
 def prepare_endpoint(url: str, connection, limits: endpoints.Boundary | None = None) -> None:

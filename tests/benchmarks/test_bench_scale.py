@@ -1,0 +1,70 @@
+"""``wess bench --case scale --quick``: the real ``wess run --once`` over idle users —
+the JSON shape, every user synced, one SyncFolderItems per folder per user.
+
+Wall times are reported, never asserted (they depend on the machine).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from wess_core.service import Context, history
+from wess_emulator import bench
+from wess_emulator.bench.scale_home import newest_not_synced, scale_logins
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("bench-scale")
+
+
+@pytest.fixture(scope="module")
+def scale(workdir):
+    doc = bench.run(["scale"], quick=True, workdir=workdir)
+    json.dumps(doc)  # one JSON document
+    (case,) = doc["cases"]
+    assert case["name"] == "scale" and "error" not in case, case.get("error")
+    return case
+
+
+def test_every_size_is_one_row_with_every_figure(scale):
+    sizes = scale["sizes"]
+    assert sizes["users"] == list(bench.QUICK.scale_users)
+    assert sizes["latency_ms"] == bench.QUICK.scale_latency_s * 1000
+    assert sizes["workers"] == bench.QUICK.scale_workers
+    assert sizes["throttle_cap"] >= 1 and sizes["modes"] == ["poll"]
+    assert [(r["mode"], r["users"]) for r in scale["rows"]] == [
+        ("poll", n) for n in bench.QUICK.scale_users
+    ]
+    for row in scale["rows"]:
+        assert row["exit_code"] == 0
+        assert row["wall_s"] > 0 and row["users_per_s"] > 0
+        assert row["cpu_ms_per_user"] > 0 and row["peak_rss_mib"] > 0
+        # at least the user's own CRM database and sync state
+        assert row["files_per_user"] >= 1
+    assert {"baseline", "ratio", "files_ratio", "target", "met"} <= set(scale)
+    assert isinstance(scale["met"], bool)
+
+
+def test_every_idle_user_synced_with_one_request_per_folder(scale):
+    folders = scale["sizes"]["folders_per_user"]
+    assert scale["all_synced"] is True
+    for row in scale["rows"]:
+        users = row["users"]
+        assert row["synced"] == users and row["failed"] == 0 and row["not_synced"] == 0
+        assert row["requests"]["SyncFolderItems"] == users * folders
+        assert row["requests_per_user"] < folders + 1
+
+
+def test_a_user_whose_newest_entry_is_an_error_is_not_counted_as_synced(scale, workdir):
+    (home,) = [
+        p for p in workdir.iterdir() if p.name.endswith(f"scale-poll-{scale['rows'][0]['users']}")
+    ]
+    logins = scale_logins(scale["rows"][0]["users"])
+    assert newest_not_synced(home, logins, "2000-01-01") == {}
+    history.record(Context(home=home), logins[1], "error", "sync failed: test")
+    assert list(newest_not_synced(home, logins, "2000-01-01")) == [logins[1]]
+    # a sync entry older than the measured run does not count either
+    assert len(newest_not_synced(home, logins, "9999-01-01")) == len(logins)

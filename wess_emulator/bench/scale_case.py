@@ -1,0 +1,155 @@
+"""The scale case: the real ``wess run --once`` (its own process) over many idle users
+at a real Exchange latency — users/s, requests, CPU and files per user, peak memory —
+at growing sizes, so per-user costs that grow with the number of users show.
+
+Each row names its ``mode`` (how ``wess run`` learns that nothing changed). ``MODES``
+maps a mode to the function that measures one size of it on an idle home; a new mode
+(pull subscriptions, push) is one more entry there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from typing import Any
+
+from .measure import ratio, total
+from .processes import EmulatorProcess
+from .scale_home import (
+    ScaleHome,
+    add_mailboxes,
+    files_in,
+    make_scale_home,
+    newest_not_synced,
+    run_measured,
+    scale_logins,
+)
+from .wess_side import folder_count
+from .workspace import Workspace
+
+#: The issue's goal: 10,000 idle users in one pass of at most 300 s.
+TARGET_USERS_PER_S = 10_000 / 300
+#: "Flat": per-user CPU and files at the largest size within this of the smallest's.
+FLAT_RATIO = 1.25
+
+
+def measure_poll(space: Workspace, emu: EmulatorProcess, home: ScaleHome) -> dict[str, Any]:
+    """One ``wess run --once`` over the idle ``home`` at the case's latency."""
+    s = space.sizes
+    users = len(home.logins)
+    emu.call("set_latency", s.scale_latency_s)
+    emu.call("reset_counts")
+    since = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+    try:
+        child = run_measured(
+            home.path,
+            ["run", "--once", "--workers", str(s.scale_workers), "--json"],
+            # 20 round trips per user one after another: far longer than any pass
+            timeout=300 + users * 20 * s.scale_latency_s,
+        )
+    finally:
+        emu.call("set_latency", 0.0)
+    counts = emu.counts()
+    if child.exit_code != 0:
+        raise RuntimeError(f"wess run --once exited {child.exit_code}: {child.stderr[-500:]}")
+    outcome = json.loads(child.stdout)
+    not_synced = newest_not_synced(home.path, home.logins, since)
+    files = files_in(home.path)
+    return {
+        "mode": "poll",
+        "users": users,
+        "wall_s": round(child.wall_s, 2),
+        "users_per_s": round(users / child.wall_s, 2),
+        "synced": len(outcome.get("synced", [])),
+        "failed": len(outcome.get("failed", {})),
+        "not_synced": len(not_synced),
+        "not_synced_sample": dict(list(not_synced.items())[:3]),
+        "exit_code": child.exit_code,
+        "requests": counts,
+        "requests_total": total(counts),
+        "requests_per_user": round(total(counts) / users, 3),
+        "cpu_s": round(child.cpu_s, 2),
+        "cpu_ms_per_user": round(1000 * child.cpu_s / users, 3),
+        "peak_rss_mib": round(child.peak_rss_mib, 1),
+        "files": files,
+        "files_per_user": round(files / users, 3),
+    }
+
+
+MODES: dict[str, Callable[[Workspace, EmulatorProcess, ScaleHome], dict[str, Any]]] = {
+    "poll": measure_poll,
+}
+
+
+def _line(row: dict[str, Any]) -> str:
+    return (
+        f"scale {row['mode']} {row['users']} users: {row['wall_s']} s, "
+        f"{row['users_per_s']} users/s, {row['requests_per_user']} requests/user, "
+        f"{row['cpu_ms_per_user']} ms CPU/user, {row['peak_rss_mib']} MiB peak, "
+        f"{row['files_per_user']} files/user, {row['synced']} synced, "
+        f"{row['failed'] + row['not_synced']} not"
+    )
+
+
+def _size(space: Workspace, users: int) -> list[dict[str, Any]]:
+    """Every mode's row for one size, each on a fresh emulator and home."""
+    s = space.sizes
+    rows = []
+    for mode, measure in MODES.items():
+        logins = scale_logins(users)
+        with EmulatorProcess() as emu:
+            add_mailboxes(emu, logins, s.scale_seed_per_user)
+            home = make_scale_home(
+                space.home(f"scale-{mode}-{users}"),
+                emu,
+                logins,
+                workers=s.scale_workers,
+                throttle_cap=s.scale_throttle_cap,
+            )
+            row = {**measure(space, emu, home), "throttle_cap": home.throttle_cap}
+        space.log(_line(row))
+        rows.append(row)
+    return rows
+
+
+def case_scale(space: Workspace) -> dict[str, Any]:
+    s = space.sizes
+    rows = [row for users in s.scale_users for row in _size(space, users)]
+    polls = [r for r in rows if r["mode"] == "poll"]
+    small, large = polls[0], polls[-1]
+    cpu_ratio = ratio(large["cpu_ms_per_user"], small["cpu_ms_per_user"])
+    files_ratio = ratio(large["files_per_user"], small["files_per_user"])
+    all_synced = all(r["failed"] == 0 and r["not_synced"] == 0 for r in rows)
+    flat = all(x is not None and x <= FLAT_RATIO for x in (cpu_ratio, files_ratio))
+    return {
+        "sizes": {
+            "users": list(s.scale_users),
+            "modes": list(MODES),
+            "latency_ms": round(s.scale_latency_s * 1000, 1),
+            "workers": s.scale_workers,
+            "throttle_cap": large["throttle_cap"],
+            "throttle_cap_from": "option" if s.scale_throttle_cap else "account default",
+            "seed_per_user": s.scale_seed_per_user,
+            "folders_per_user": folder_count(),
+            "auth": "impersonation (one service account)",
+        },
+        "rows": rows,
+        "wall_s": large["wall_s"],
+        "users_per_s": large["users_per_s"],
+        "requests": large["requests"],
+        "requests_total": large["requests_total"],
+        "all_synced": all_synced,
+        "baseline": {
+            "what": "the smallest size in the same run: per-user CPU and files at the "
+            "largest size against it",
+            "users": small["users"],
+            "cpu_ms_per_user": small["cpu_ms_per_user"],
+            "files_per_user": small["files_per_user"],
+        },
+        "ratio": cpu_ratio,
+        "files_ratio": files_ratio,
+        "target": f"users/s >= {TARGET_USERS_PER_S:.1f} at the largest size (10,000 in "
+        f"300 s); CPU and files per user largest/smallest <= {FLAT_RATIO}; every user synced",
+        "met": bool(all_synced and flat and large["users_per_s"] >= TARGET_USERS_PER_S),
+    }
