@@ -1,6 +1,7 @@
 """The scheduler's side of ``wess run --push``: users whose mailbox changed go to the
 front of the queue, once, and a user under way when their change came syncs once more;
-between passes they get a pass of their own (real syncs against the emulator)."""
+between passes they get a pass of their own (real syncs against the emulator); a
+transport without streaming notifications is polled only."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import threading
 import time
 
 from tests.support import scheduled_home
-from wess_core.service.push import Urgent
+from tests.support.memory_transport import MemoryTransportPlugin, ready_alice
+from wess_core import plugins
+from wess_core.service import Context
+from wess_core.service.push import Urgent, start_streams
 from wess_core.service.scheduler import Scheduler, run_forever
 from wess_plugins.transport_ews.transport import EwsTransport
 
@@ -51,3 +55,13 @@ def test_between_passes_a_pushed_user_gets_a_pass_of_their_own(home, ews_server)
     run_forever(ctx, 2, 300, stop, on_pass=on_pass, urgent=urgent)
     assert [o["synced"] for o in outcomes] == [["r0", "r1"], ["r1"]]
     assert time.monotonic() - started < 60  # not the 300 s interval
+
+
+def test_a_transport_without_streams_is_polled_only(wess, home):
+    plugin = MemoryTransportPlugin()
+    with plugins.registered(plugin):
+        ready_alice(wess, ("users", "set", "alice", "--transport", "memory", "--skip-check"))
+        stop = threading.Event()
+        streams = start_streams(Context(home=home), lambda login: None, stop)
+    assert streams.polled_only == ["memory"] and streams.threads == []
+    assert streams.users == {}
