@@ -22,6 +22,7 @@ from wess_core.service.queue import read_board, write_board
 from wess_core.store import Store
 from wess_core.sync.ledger import StoreLedger
 from wess_core.tables import DB_FILE
+from wess_core.tables.engine import close_databases
 from wess_core.tables.postgresql import parse_url
 from wess_plugins.crm_local import local
 
@@ -120,7 +121,7 @@ def test_a_url_that_is_not_postgresql_is_refused_without_repeating_it(monkeypatc
 
 
 def test_an_unreachable_server_is_one_line_naming_it_without_the_password(
-    admin_home, monkeypatch, postgres_server
+    pg_url, admin_home, monkeypatch, postgres_server
 ):
     wess = admin_home
     port = _free_port()  # nothing listens there: a stopped server
@@ -138,10 +139,9 @@ def test_an_unreachable_server_is_one_line_naming_it_without_the_password(
 
 
 def test_database_url_option_refuses_a_password_and_takes_it_from_the_environment(
-    admin_home, monkeypatch, postgres_server
+    pg_url, admin_home, home, monkeypatch, postgres_server
 ):
-    wess = admin_home
-    url = postgres_server.create_database()
+    wess, url = admin_home, pg_url
     monkeypatch.setenv("WESS_DATABASE_URL", "")  # the option sets it for this process
     result = wess("--database-url", url, "history", "alice")
     assert result.exit_code == 2 and postgres_server.password not in result.stderr
@@ -150,8 +150,7 @@ def test_database_url_option_refuses_a_password_and_takes_it_from_the_environmen
     bare = url.replace(f":{postgres_server.password}@", "@")
     result = wess("--database-url", bare, "history", "alice", "--json")
     assert result.exit_code == 0, result.stderr
-    with psycopg.connect(url) as conn:
-        assert conn.execute("select count(*) from schema_version").fetchone()[0] >= 1
+    assert not (home / DB_FILE).exists()  # the option's database, not the home's file
 
 
 @pytest.fixture
@@ -173,3 +172,19 @@ def test_a_sync_stores_history_and_ledger_in_postgresql_only(pg_url, synced_home
         people = conn.execute("select count(*) from crm_records where type = 'people'").fetchone()
     assert "sync" in kinds and ledger >= 1 and people[0] >= 1
     assert not (home / DB_FILE).exists()
+
+
+def test_a_home_with_its_tables_in_a_file_is_not_left_for_an_empty_database(
+    tmp_path, monkeypatch, postgres_server
+):
+    monkeypatch.delenv("WESS_DATABASE_URL", raising=False)
+    ctx = Context(home=tmp_path)
+    history.record(ctx, "alice", "sync", "kept in the file")
+    close_databases()
+    url = postgres_server.create_database()
+    monkeypatch.setenv("WESS_DATABASE_URL", url)
+    with pytest.raises(StoreError, match="move the file aside") as err:
+        history.record(ctx, "alice", "sync", "would be split off")
+    assert postgres_server.password not in str(err.value) and "***" in str(err.value)
+    monkeypatch.delenv("WESS_DATABASE_URL")
+    assert [e["message"] for e in history._newest(ctx, "alice", None, 10)] == ["kept in the file"]

@@ -163,9 +163,23 @@ def home_database(home: str | Path) -> Database:
         found = _databases.get(key)
         if found is None:
             safefile.check_home(home)  # an older home's files are imported from it
+            _refuse_a_file_left_behind(Path(home), url)
             found = Database(url, postgresql.masked(url), Path(os.path.abspath(home)))
             _databases[key] = found
     return found
+
+
+def _refuse_a_file_left_behind(home: Path, url: URL) -> None:
+    """A home whose tables are in its ``wess.sqlite`` is not silently left for an empty
+    PostgreSQL database (history and ledger would seem lost, then split in two)."""
+    path = home / DB_FILE
+    if os.path.lexists(path):
+        raise StoreError(
+            f"{path} holds this home's tables, but {postgresql.ENV} names "
+            f"{postgresql.masked(url)}; nothing copies them there yet: unset "
+            f"{postgresql.ENV} to keep using the file, or move the file aside to start "
+            "the database empty"
+        )
 
 
 def file_database(home: str | Path) -> Database:
