@@ -6,7 +6,10 @@ PostgreSQL and nothing in the home's ``wess.sqlite``."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -188,3 +191,35 @@ def test_a_home_with_its_tables_in_a_file_is_not_left_for_an_empty_database(
     assert postgres_server.password not in str(err.value) and "***" in str(err.value)
     monkeypatch.delenv("WESS_DATABASE_URL")
     assert [e["message"] for e in history._newest(ctx, "alice", None, 10)] == ["kept in the file"]
+
+
+_FIRST_WRITER = """
+import os, sys, time
+from pathlib import Path
+from wess_core.service import Context, history
+Path(sys.argv[3]).touch()  # imported: ready
+while not os.path.exists(sys.argv[4]):
+    time.sleep(0.005)
+for n in range(5):
+    history.record(Context(home=sys.argv[1]), "alice", "sync", f"{sys.argv[2]} {n}")
+"""
+
+
+@pytest.mark.usefixtures("database")
+def test_processes_opening_a_new_database_at_once_create_it_once(tmp_path):
+    home, go = tmp_path / "home", tmp_path / "go"
+    ready = [tmp_path / f"ready{p}" for p in range(3)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _FIRST_WRITER, str(home), f"p{p}", str(ready[p]), str(go)]
+        )
+        for p in range(3)
+    ]
+    while not all(path.exists() for path in ready):
+        time.sleep(0.01)
+    go.touch()
+    assert [proc.wait(timeout=120) for proc in procs] == [0, 0, 0]
+    found = history._newest(Context(home=home), "alice", None, 100)
+    assert sorted(e["message"] for e in found) == sorted(
+        f"p{p} {n}" for p in range(3) for n in range(5)
+    )
