@@ -16,6 +16,7 @@ the embedded SQLite file, in one place.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -39,6 +40,7 @@ def configured_url() -> URL | None:
     return parse_url(raw) if raw else None
 
 
+@functools.lru_cache(maxsize=8)  # asked on every open of the tables
 def parse_url(raw: str) -> URL:
     """A PostgreSQL URL for SQLAlchemy's psycopg 3 driver; ``StoreError`` (the URL not
     repeated: it may hold a password) when it is not one."""
