@@ -17,7 +17,6 @@ from wess_core.cli.output import (
 )
 from wess_core.errors import WessError
 from wess_core.service import Context, accounts, default_home
-from wess_core.tables import postgresql
 
 
 class WessGroup(click.Group):
@@ -98,6 +97,8 @@ def cli(
 def use_database_url(raw: str) -> None:
     """``--database-url``: this process and the workers it starts use that database (as
     if ``WESS_DATABASE_URL`` named it); the password comes from the environment."""
+    from wess_core.tables import postgresql  # SQLAlchemy: only when a URL is given
+
     try:
         postgresql.refuse_password_in_argv(raw)
     except WessError as exc:
