@@ -7,7 +7,12 @@ import subprocess
 import sys
 import threading
 
+import pytest
+
 from wess_core.service import Context, history
+
+#: Each test on the home's SQLite file and on PostgreSQL (tests/support/postgres.py).
+pytestmark = pytest.mark.usefixtures("database")
 
 
 def test_history_stays_bounded_and_newest_first(tmp_path, monkeypatch):

@@ -21,6 +21,9 @@ from wess_plugins.crm_local.local import LocalCrm
 
 LEGACY = Path(__file__).parent.parent / "data" / "legacy_home"
 
+#: Each test on the home's SQLite file and on PostgreSQL (tests/support/postgres.py).
+pytestmark = pytest.mark.usefixtures("database")
+
 
 @pytest.fixture
 def old_home(home):

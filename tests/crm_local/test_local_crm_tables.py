@@ -18,6 +18,7 @@ def _people(n: int) -> list[NewRecord]:
     return [NewRecord({"first_name": f"P{i}", "email": f"p{i}@x.org"}, None) for i in range(n)]
 
 
+@pytest.mark.usefixtures("database")
 def test_the_change_feed_reads_only_newer_revisions_a_page_at_a_time(tmp_path, monkeypatch):
     monkeypatch.setattr(tables, "CHUNK", 7)
     crm = LocalCrm(tmp_path, "main")
@@ -31,6 +32,7 @@ def test_the_change_feed_reads_only_newer_revisions_a_page_at_a_time(tmp_path, m
     assert len(crm.list("people")) == 50
 
 
+@pytest.mark.usefixtures("database")
 def test_a_feed_overtaken_by_a_writer_leaves_the_new_write_to_the_next_run(tmp_path, monkeypatch):
     monkeypatch.setattr(tables, "CHUNK", 10)
     crm = LocalCrm(tmp_path, "main")
@@ -44,6 +46,7 @@ def test_a_feed_overtaken_by_a_writer_leaves_the_new_write_to_the_next_run(tmp_p
     assert [(c.id, c.revision) for c in again] == [("25", moved.revision)]
 
 
+@pytest.mark.usefixtures("database")
 def test_a_write_that_fails_changes_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(tables, "CHUNK", 5)  # rows are sent before the failure
     crm = LocalCrm(tmp_path, "main")
@@ -59,6 +62,7 @@ def test_a_write_that_fails_changes_nothing(tmp_path, monkeypatch):
     assert local.add_record(tmp_path, "main", "people", {"a": "b"})["revision"] == 12
 
 
+@pytest.mark.usefixtures("database")
 def test_records_created_and_changed_in_one_transaction(tmp_path, monkeypatch):
     monkeypatch.setattr(tables, "CHUNK", 3)
     crm = LocalCrm(tmp_path, "main")

@@ -76,11 +76,34 @@ class WessGroup(click.Group):
     help="WESS home folder (default: $WESS_HOME or the per-user data folder).",
 )
 @click.option("--as", "actor", metavar="LOGIN", help="Act as this user (self-service).")
+@click.option(
+    "--database-url",
+    metavar="URL",
+    help="Keep the tables (history, ledger, jobs, board, built-in CRM) in this "
+    "PostgreSQL database, postgresql://USER@HOST:PORT/DB, no password here (default: "
+    "$WESS_DATABASE_URL, else the home's wess.sqlite).",
+)
 @click.version_option(package_name="wess")
 @click.pass_context
-def cli(click_ctx: click.Context, home: Path | None, actor: str | None) -> None:
+def cli(
+    click_ctx: click.Context, home: Path | None, actor: str | None, database_url: str | None
+) -> None:
     """WESS: keep a CRM and Microsoft Exchange in step, per user."""
+    if database_url is not None:
+        use_database_url(database_url)
     click_ctx.obj = Context(home=home or default_home(), actor=actor)
+
+
+def use_database_url(raw: str) -> None:
+    """``--database-url``: this process and the workers it starts use that database (as
+    if ``WESS_DATABASE_URL`` named it); the password comes from the environment."""
+    from wess_core.tables import postgresql  # SQLAlchemy: only when a URL is given
+
+    try:
+        postgresql.refuse_password_in_argv(raw)
+    except WessError as exc:
+        raise click.UsageError(str(exc)) from None
+    os.environ[postgresql.ENV] = raw
 
 
 @cli.command()

@@ -6,9 +6,10 @@ wait for a writer), a busy timeout (writers queue instead of failing), foreign k
 Every write is a transaction started ``BEGIN IMMEDIATE``: it takes the write lock first,
 so two writers never deadlock upgrading a read, and a crash leaves it whole or absent.
 
-``Database`` takes a URL, so the same tables can later live in another database; the
-home's file is opened only after the home's safety checks (no link, not writable by
-others, created 0600). SQLite errors become one-line ``StoreError``s naming the file.
+``Database`` takes a URL: with ``WESS_DATABASE_URL`` set the same tables live in
+PostgreSQL (``wess_core.tables.postgresql`` holds what differs). The home's file is
+opened only after the home's safety checks (no link, not writable by others, created
+0600). SQLite errors become one-line ``StoreError``s naming the file.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import URL, Connection
 
 from wess_core import safefile
 from wess_core.errors import StoreCorrupt, StoreError
+from wess_core.tables import postgresql
 
 DB_FILE = "wess.sqlite"
 #: How long a writer waits for another's transaction before giving up (seconds).
@@ -52,26 +54,28 @@ def sqlite_error(where: str | Path, exc: BaseException) -> StoreError:
 class Database:
     """An engine and its write/read transactions; ``where`` names it in errors."""
 
-    def __init__(self, url: str, where: str, home: Path | None = None) -> None:
-        self.url = url
+    def __init__(self, url: str | URL, where: str, home: Path | None = None) -> None:
+        self.url = sa.engine.make_url(url)
         self.where = where
         self.home = home
         #: The file's device, inode, mode and owner when checked (see home_database).
         self.identity: tuple[int, ...] | None = None
         self._ready: set[str] = set()
         self._ready_lock = threading.Lock()
-        sqlite = sa.engine.make_url(url).get_backend_name() == "sqlite"
-        connect_args: dict[str, Any] = {}
-        if sqlite:
-            connect_args = {
-                "timeout": BUSY_TIMEOUT_SECONDS,
-                "isolation_level": None,  # transactions are ours (see _begin)
-                "check_same_thread": False,
-            }
-        self.engine = sa.create_engine(url, connect_args=connect_args, pool_size=8, max_overflow=-1)
-        if sqlite:  # another database keeps its driver's transactions and settings
-            event.listen(self.engine, "connect", _on_connect)
-            event.listen(self.engine, "begin", _begin)
+        self.sqlite = self.url.get_backend_name() == "sqlite"
+        if not self.sqlite:  # PostgreSQL keeps its driver's transactions and settings
+            self.engine = postgresql.engine(self.url)
+            return
+        connect_args: dict[str, Any] = {
+            "timeout": BUSY_TIMEOUT_SECONDS,
+            "isolation_level": None,  # transactions are ours (see _begin)
+            "check_same_thread": False,
+        }
+        self.engine = sa.create_engine(
+            self.url, connect_args=connect_args, pool_size=8, max_overflow=-1
+        )
+        event.listen(self.engine, "connect", _on_connect)
+        event.listen(self.engine, "begin", _begin)
 
     @contextlib.contextmanager
     def guard(self) -> Iterator[None]:
@@ -79,14 +83,19 @@ class Database:
         try:
             yield
         except sa.exc.DBAPIError as exc:
-            raise sqlite_error(self.where, exc) from None
+            if self.sqlite:
+                raise sqlite_error(self.where, exc) from None
+            raise postgresql.postgresql_error(self.url, exc) from None
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
-        """One write transaction: all of it, durably, or nothing."""
+        """One write transaction: all of it, durably, or nothing; writers one at a time
+        (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: an advisory lock)."""
         with self.guard(), self.engine.connect() as conn:
             conn.execution_options(wess_write=True)
             with conn.begin():
+                if not self.sqlite:
+                    postgresql.lock_writes(conn)
                 yield conn
 
     @contextlib.contextmanager
@@ -136,13 +145,45 @@ def _identity(path: str) -> tuple[int, ...] | None:
 
 
 def home_url(home: str | Path) -> str:
-    """The URL of a home's database: its SQLite file. (The seam for a shared database,
-    e.g. PostgreSQL through ``WESS_DATABASE_URL``: same tables, another URL.)"""
+    """The URL of a home's own database: its SQLite file."""
     return f"sqlite:///{os.path.join(os.path.abspath(home), DB_FILE)}"
 
 
 def home_database(home: str | Path) -> Database:
-    """The database of ``home``: one engine per process and home file (it pools
+    """The database of ``home``: PostgreSQL when ``WESS_DATABASE_URL`` names one, else
+    the home's SQLite file (see ``file_database``)."""
+    url = postgresql.configured_url()
+    if url is None:
+        return file_database(home)
+    key = f"{url.render_as_string(hide_password=False)} {os.path.abspath(home)}"
+    found = _databases.get(key)
+    if found is not None:
+        return found
+    with _databases_lock:
+        found = _databases.get(key)
+        if found is None:
+            safefile.check_home(home)  # an older home's files are imported from it
+            _refuse_a_file_left_behind(Path(home), url)
+            found = Database(url, postgresql.masked(url), Path(os.path.abspath(home)))
+            _databases[key] = found
+    return found
+
+
+def _refuse_a_file_left_behind(home: Path, url: URL) -> None:
+    """A home whose tables are in its ``wess.sqlite`` is not silently left for an empty
+    PostgreSQL database (history and ledger would seem lost, then split in two)."""
+    path = home / DB_FILE
+    if os.path.lexists(path):
+        raise StoreError(
+            f"{path} holds this home's tables, but {postgresql.ENV} names "
+            f"{postgresql.masked(url)}; nothing copies them there yet: unset "
+            f"{postgresql.ENV} to keep using the file, or move the file aside to start "
+            "the database empty"
+        )
+
+
+def file_database(home: str | Path) -> Database:
+    """The SQLite file of ``home``: one engine per process and home file (it pools
     connections), made again when the file was replaced or removed.
 
     The home's safety checks run before SQLite opens the file by name: a link at the

@@ -10,6 +10,16 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 LOGIN = sa.String(128)
+#: A row id that never runs out: 64-bit in PostgreSQL (BIGSERIAL); SQLite's INTEGER
+#: primary key (the rowid) is 64-bit already and must stay spelled INTEGER.
+ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def foreign_id(length: int) -> sa.types.TypeEngine[str]:
+    """An id another system gave (a CRM's, an item's): unbounded in PostgreSQL, which
+    enforces a length (SQLite never did: nothing it stored may be refused there)."""
+    return sa.String(length).with_variant(sa.Text(), "postgresql")
+
 
 #: Each component's schema version (``wess_core.tables.migrate``).
 schema_version = sa.Table(
@@ -26,7 +36,7 @@ HISTORY_MAX_ENTRIES = 1000
 history = sa.Table(
     "history",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", ROW_ID, primary_key=True, autoincrement=True),
     sa.Column("login", LOGIN, nullable=False),
     sa.Column("kind", sa.String(64), nullable=False),
     sa.Column("entry", sa.JSON, nullable=False),
@@ -38,11 +48,11 @@ history = sa.Table(
 ledger = sa.Table(
     "ledger",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", ROW_ID, primary_key=True, autoincrement=True),
     sa.Column("login", LOGIN, nullable=False),
     sa.Column("at", sa.Float, nullable=False),
-    sa.Column("crm_id", sa.String(255)),
-    sa.Column("item_id", sa.String(1024)),
+    sa.Column("crm_id", foreign_id(255)),
+    sa.Column("item_id", foreign_id(1024)),
     sa.Column("entry", sa.JSON, nullable=False),
     sa.Index("ledger_by_login", "login", "id"),
     sa.Index("ledger_by_time", "login", "at"),

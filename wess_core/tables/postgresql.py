@@ -1,0 +1,129 @@
+"""The tables in PostgreSQL (``WESS_DATABASE_URL=postgresql://...``): what differs from
+the embedded SQLite file, in one place.
+
+- The URL: ``postgresql://`` (or ``postgres://``) means the psycopg 3 driver; it is
+  shown only with its password masked (errors, logs, ``--json``), and a password never
+  comes from the command line (argv is visible to every user of the machine).
+- Writes: SQLite's ``BEGIN IMMEDIATE`` took the database's write lock before a
+  transaction's first read, so a read-then-write (the idle fold of history, a job's
+  claim, the CRM's counter) never raced another writer. Here every write transaction
+  first takes one transaction-scoped advisory lock: writers queue as they did, readers
+  never wait, and each statement (read committed) sees what the writers before it
+  committed.
+- Errors: a failed connection is one line naming the server and database and what to
+  do; any other error names the database, never the password.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection
+
+from wess_core.errors import StoreError
+
+ENV = "WESS_DATABASE_URL"
+#: The advisory lock every write transaction holds until it ends ("WESS" in ASCII).
+WRITE_LOCK_KEY = 0x57455353
+_WRITE_LOCK = sa.select(sa.func.pg_advisory_xact_lock(WRITE_LOCK_KEY))
+_SCHEMES = {"postgresql", "postgres", "postgresql+psycopg"}
+#: Seconds to wait for the server to answer a new connection.
+CONNECT_TIMEOUT_SECONDS = 10
+
+
+def configured_url() -> URL | None:
+    """The database named by ``WESS_DATABASE_URL`` (None: the home's SQLite file)."""
+    raw = os.environ.get(ENV, "").strip()
+    return parse_url(raw) if raw else None
+
+
+@functools.lru_cache(maxsize=8)  # asked on every open of the tables
+def parse_url(raw: str) -> URL:
+    """A PostgreSQL URL for SQLAlchemy's psycopg 3 driver; ``StoreError`` (the URL not
+    repeated: it may hold a password) when it is not one."""
+    try:
+        url = sa.engine.make_url(raw)
+    except (sa.exc.ArgumentError, ValueError):
+        raise StoreError(
+            f"{ENV} is not a database URL; expected postgresql://USER@HOST:PORT/DATABASE"
+        ) from None
+    if url.drivername not in _SCHEMES:
+        raise StoreError(
+            f"{ENV} names a {url.drivername!r} database; WESS keeps its tables in the "
+            "home's SQLite file (leave it unset) or in PostgreSQL (postgresql://...)"
+        )
+    if not url.database:
+        raise StoreError(f"{ENV} ({masked(url)}) names no database; add /DATABASE to it")
+    return url.set(drivername="postgresql+psycopg")
+
+
+def masked(url: URL) -> str:
+    """The URL as shown to people: the password as ``***``."""
+    return url.render_as_string(hide_password=True)
+
+
+def refuse_password_in_argv(raw: str) -> None:
+    """A ``--database-url`` with a password is refused: argv is public on the machine."""
+    if parse_url(raw).password is not None:
+        raise StoreError(
+            "--database-url must not contain a password (the command line is visible to "
+            f"other users); set {ENV} in the environment, or PGPASSWORD, or ~/.pgpass"
+        )
+
+
+def engine(url: URL) -> sa.Engine:
+    """An engine for ``url``: pooled, checked before use (a restarted server's dropped
+    connections are replaced), statement parameters kept out of error texts."""
+    try:
+        return sa.create_engine(
+            url,
+            pool_size=8,
+            max_overflow=-1,
+            pool_pre_ping=True,
+            hide_parameters=True,
+            connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+        )
+    except ModuleNotFoundError:
+        raise StoreError(
+            "PostgreSQL needs the psycopg driver: pip install 'wess[postgresql]'"
+        ) from None
+
+
+def lock_writes(conn: Connection) -> None:
+    """Queue behind every other write transaction (until this one ends)."""
+    conn.execute(_WRITE_LOCK)
+
+
+def postgresql_error(url: URL, exc: BaseException) -> StoreError:
+    """A driver error as one line: the server, the database and what to do; never the
+    password."""
+    orig = getattr(exc, "orig", None) or exc
+    text = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    if url.password:
+        text = text.replace(str(url.password), "***")
+    where = f"the PostgreSQL database {url.database!r} on {_server(url)}"
+    if _connection_failed(exc):
+        return StoreError(
+            f"cannot reach {where} ({text}); check that the server is running and "
+            f"{ENV} (user, password, host, port, database)"
+        )
+    return StoreError(f"{where} failed: {text}; nothing was changed")
+
+
+def _server(url: URL) -> str:
+    host = url.host or url.query.get("host") or "localhost"
+    return f"{host}:{url.port or 5432}"
+
+
+def _connection_failed(exc: BaseException) -> bool:
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    orig: Any = getattr(exc, "orig", None)
+    if orig is None:
+        return False
+    import psycopg
+
+    return isinstance(orig, psycopg.OperationalError)
