@@ -121,6 +121,9 @@ class Limits:
     run_seconds: float | None = None
     run_end: float | None = None
     cut: RequestCut | None = field(default=None, repr=False)
+    #: Set → every request of this scope is cut as by a stop (a background stream's own
+    #: stop, e.g. ``wess run --push`` stopping: its long reads end within a tick).
+    cancel: threading.Event | None = field(default=None, repr=False)
 
 
 _DEFAULT = Limits()
@@ -137,13 +140,16 @@ def scope(
     request_seconds: float | None = None,
     max_response_mib: float | None = None,
     run_seconds: float | None = None,
+    cancel: threading.Event | None = None,
 ) -> Iterator[Limits]:
-    """Apply these limits to every request made in this thread (or task) inside the block."""
+    """Apply these limits to every request made in this thread (or task) inside the block.
+    ``cancel``: once set, the scope's requests in flight are cut and new ones refused."""
     limits = Limits(
         request_seconds=float(request_seconds or DEFAULT_REQUEST_SECONDS),
         max_bytes=int((max_response_mib or DEFAULT_MAX_RESPONSE_MIB) * MIB),
         run_seconds=run_seconds,
         run_end=time.monotonic() + run_seconds if run_seconds else None,
+        cancel=cancel,
     )
     token = _limits.set(limits)
     try:
@@ -217,6 +223,8 @@ def arm(host: str) -> Flight:
     flight = Flight(deadline, host, limits, by_run)
     if _stopping is not None:
         raise flight.error(Stopped(_stopping))
+    if limits.cancel is not None and limits.cancel.is_set():
+        raise flight.error(Stopped("stopped"))
     pending = getattr(_local, "pending", None)
     if pending is not None:  # see pause()
         _local.pending = None
@@ -318,11 +326,15 @@ def _cut_due() -> None:
     now = time.monotonic()
     with _flights_lock:
         due = [f for f in _flights.values() if f.cut is not None or f.deadline <= now]
+        cancelled = [f for f in _flights.values() if f.limits.cancel and f.limits.cancel.is_set()]
         if _stopping is not None:
             due = list(_flights.values())
-        for flight in due:
+        for flight in due + cancelled:
             if flight.cut is None:
-                flight.cut = Stopped(_stopping) if _stopping is not None else flight._expired()
+                if _stopping is not None or flight in cancelled:
+                    flight.cut = Stopped(_stopping or "stopped")
+                else:
+                    flight.cut = flight._expired()
             _shut(flight.conn)
 
 

@@ -42,13 +42,16 @@ float, bool, None, list, dict), so both sides can be hashed and stored.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from wess_core.strategy_connecting import *  # noqa: F403 - part of this contract
 from wess_core.strategy_errors import *  # noqa: F403 - part of this contract
+
+if TYPE_CHECKING:
+    import threading
 
 T = TypeVar("T")
 #: One entry of a bulk call's answer: the result, or the exception for that input.
@@ -217,6 +220,18 @@ class Transport(Protocol):
     the next one polls again from the old state. The engine's own writes show up as
     events too (one redundant ``changes`` next run: harmless). A transport without
     ``watch`` is polled with ``changes`` on every folder, as before.
+
+    Streaming notifications (``wess run --push``): the transport FACTORY (not one
+    user's transport) may offer ``watch_streams(connections, on_change, stop)``
+    (:class:`StreamWatcher`). It keeps a streaming subscription open for every given
+    user's synced folders and calls ``on_change(login)`` as soon as that user's mailbox
+    has an event in one of them; the scheduler then syncs that user at once. It returns
+    within a few seconds of ``stop`` being set, rides out lost connections (reconnects
+    with a bounded back-off) and lost subscriptions (subscribes that user again and calls
+    ``on_change(login)`` once, since events may have been missed), and skips (and logs)
+    a user whose credentials fail without stopping the others. It is per factory because
+    a server shares one streaming connection among many mailboxes (EWS: up to 200 of one
+    server and service account). A factory without it is polled only.
     """
 
     #: The most inputs the engine may pass to one get / create / update / delete.
@@ -246,6 +261,21 @@ class Transport(Protocol):
     def delete(self, folder: str, refs: Sequence[ItemRef]) -> list[Outcome[None]]:
         """Delete each item (to Deleted Items is fine). A missing item counts as deleted:
         return ``None`` for it, not ``ItemNotFound``."""
+        ...
+
+
+class StreamWatcher(Protocol):
+    """What a transport factory offering streaming notifications has (see
+    ``Transport``, "Streaming notifications"; optional, looked up with ``getattr``)."""
+
+    def watch_streams(
+        self,
+        connections: Sequence[Any],
+        on_change: Callable[[str], None],
+        stop: threading.Event,
+    ) -> None:
+        """Stream every connection's (``wess_core.connection.Connection``) synced
+        folders until ``stop``; ``on_change(login)`` per user with events."""
         ...
 
 

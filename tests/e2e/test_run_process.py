@@ -6,15 +6,13 @@ process is left behind."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.support import assert_no_orphan_workers, scheduled_home
+from tests.support import assert_no_orphan_workers, scheduled_home, spawn_run
 from wess_core.service import history
 from wess_plugins.crm_local import local
 
@@ -22,17 +20,6 @@ pytestmark = pytest.mark.slow
 
 LOGINS = [f"w{i:02d}" for i in range(24)]
 MODES = pytest.mark.parametrize("workers", [2, 16, 64], ids=["threads", "p16", "p64"])
-
-
-def _spawn(home, *argv: str) -> subprocess.Popen:
-    env = {**os.environ, "WESS_HOME": str(home)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "wess_core.cli", "run", *argv, "--json"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def _finish(proc: subprocess.Popen, timeout: float) -> tuple[float, str, str]:
@@ -50,7 +37,7 @@ def _finish(proc: subprocess.Popen, timeout: float) -> tuple[float, str, str]:
 @MODES
 def test_run_once_exits_after_its_pass(home, ews_server, workers):
     ctx = scheduled_home(home, ews_server, LOGINS, cap=8)
-    _, out, err = _finish(_spawn(home, "--once", "--workers", str(workers)), 120)
+    _, out, err = _finish(spawn_run(home, "--once", "--workers", str(workers)), 120)
     assert json.loads(out.splitlines()[-1])["synced"] == LOGINS, err
     assert_no_orphan_workers(home)
     for login in LOGINS:
@@ -70,7 +57,7 @@ def _stop_mid_pass(home, ews_server, workers: int, signum: signal.Signals) -> No
     """Signal ``wess run`` while a pass writes to both sides; it must stop within 10 s,
     exit 0, leave no process, and leave every user's state whole."""
     scheduled_home(home, ews_server, LOGINS, cap=8)
-    proc = _spawn(home, "--interval", "0.1", "--workers", str(workers))
+    proc = spawn_run(home, "--interval", "0.1", "--workers", str(workers))
     try:
         first = json.loads(proc.stdout.readline() or "{}")  # one pass done
         assert first.get("synced") == LOGINS, first
@@ -96,7 +83,7 @@ def _stop_mid_pass(home, ews_server, workers: int, signum: signal.Signals) -> No
     # what the stopped run wrote is whole: a clean pass finishes every user without
     # a duplicate on either side
     ews_server.set_latency(0)
-    _, out, err = _finish(_spawn(home, "--once", "--workers", "4"), 120)
+    _, out, err = _finish(spawn_run(home, "--once", "--workers", "4"), 120)
     outcome = json.loads(out.splitlines()[-1])
     assert outcome["synced"] == LOGINS and not outcome["failed"], (outcome, err)
     for login in LOGINS:

@@ -12,7 +12,15 @@ from exchangelib.autodiscover import Autodiscovery
 from exchangelib.folders import Contacts, Root
 from exchangelib.properties import DistinguishedFolderId, Mailbox, OccurrenceItemId
 from exchangelib.protocol import CachingProtocol
-from exchangelib.services import CreateItem, DeleteItem, GetItem, SyncFolderItems, UpdateItem
+from exchangelib.services import (
+    CreateItem,
+    DeleteItem,
+    GetItem,
+    GetStreamingEvents,
+    SubscribeToStreaming,
+    SyncFolderItems,
+    UpdateItem,
+)
 from exchangelib.services.common import EWSAccountService, EWSService
 
 from wess_core.strategies import NewItem
@@ -26,6 +34,8 @@ OURS = [
     (patches.WessUpdateItem, UpdateItem),
     (patches.WessDeleteItem, DeleteItem),
     (patches.BoundedAutodiscovery, Autodiscovery),
+    (patches.GroupSubscribe, SubscribeToStreaming),
+    (patches.GroupStream, GetStreamingEvents),
 ]
 
 
@@ -196,3 +206,10 @@ def test_sync_requests_written_from_templates_are_exchangelibs_bytes(
     # mailbox element before and after it filled in its defaults)
     assert len(templates._BODIES) <= 3 * 2 * 2
     assert all(templates._BODIES.values())
+
+
+def test_a_stream_keeps_its_response_where_group_stream_cuts_it(ews_account):
+    """``GroupStream.cut`` finds the open answer as exchangelib keeps it."""
+    stream = patches.GroupStream(account=ews_account, affinity=patches.Affinity("a@x"))
+    assert hasattr(stream, "_streaming_response") and stream._streaming_response is None
+    stream.cut()  # nothing open: nothing to do

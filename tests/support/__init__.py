@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -186,7 +188,29 @@ def _enabled_users(ctx: Context, server, logins) -> Iterator[str]:
         yield login
 
 
+def resolved_connections(ctx, logins) -> list:
+    """Each user's connection as a sync resolves it (the EWS URL known)."""
+    from wess_core.service.accounts import load_account
+    from wess_core.service.sync import connection_for
+    from wess_core.service.users import get_profile
+
+    account = load_account(ctx)
+    return [connection_for(ctx, x, (account, get_profile(ctx, x)), True) for x in logins]
+
+
 # -- processes ----------------------------------------------------------------------
+
+
+def spawn_run(home, *argv: str) -> subprocess.Popen:
+    """``wess run ARGV --json`` as a real process on ``home`` (pipes for its output)."""
+    env = {**os.environ, "WESS_HOME": str(home)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "wess_core.cli", "run", *argv, "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def assert_no_orphan_workers(home) -> None:

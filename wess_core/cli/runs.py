@@ -272,15 +272,33 @@ def sync_command(ctx: Context, login: str, dry_run: bool, as_json: bool) -> None
     help="Seconds between passes (default: the sync_interval setting).",
 )
 @click.option("--once", is_flag=True, help="One pass over all eligible users, then exit.")
+@click.option(
+    "--push",
+    is_flag=True,
+    help="Also sync a user within seconds of a change in their mailbox (streaming "
+    "notifications), between the passes.",
+)
 @json_option
 @pass_ctx
 def run_command(
-    ctx: Context, workers: int | None, interval: float | None, once: bool, as_json: bool
+    ctx: Context,
+    workers: int | None,
+    interval: float | None,
+    once: bool,
+    push: bool,
+    as_json: bool,
 ) -> None:
     """The scheduler: sync every eligible user, WORKERS at a time, every INTERVAL seconds.
 
+    With --push, a streaming connection to Exchange (EWS: one per 200 users of a server)
+    reports each change in a user's synced folders, and that user is synced at once,
+    before anyone waiting; the passes every INTERVAL still run (they carry CRM-side
+    changes, and anything a lost stream missed). A transport without streaming
+    notifications is polled only.
+
     SIGTERM or Ctrl-C starts no new sync and cuts the requests in flight (what the
-    running syncs applied is saved), then exits 0 within a few seconds.
+    running syncs applied is saved), closes the streams, then exits 0 within a few
+    seconds.
     """
     import signal
     import threading
@@ -288,6 +306,11 @@ def run_command(
     from wess_core import deadlines
     from wess_core.service import scheduler
     from wess_core.service.accounts import setting
+
+    if push and once:
+        raise UsageError(
+            "--push keeps running to sync changes as they come; drop --once (or --push)"
+        )
 
     stop = threading.Event()
     received: list[str] = []
@@ -319,6 +342,23 @@ def run_command(
         report(scheduler.run_once(ctx, workers, stop))
     else:
         wait = interval if interval is not None else float(setting(ctx, "sync_interval"))
-        scheduler.run_forever(ctx, workers, wait, stop, on_pass=report)
+        urgent = streams = None
+        if push:
+            from wess_core.service import push as push_mod
+
+            urgent = push_mod.Urgent()
+            streams = push_mod.start_streams(ctx, urgent.push, stop)
+            for name in streams.polled_only:
+                say(
+                    f"wess run: the {name} transport has no streaming notifications; "
+                    "its users are polled only",
+                    err=True,
+                )
+        try:
+            scheduler.run_forever(ctx, workers, wait, stop, on_pass=report, urgent=urgent)
+        finally:
+            stop.set()
+            if streams is not None:
+                streams.join()
     if received:
         click.echo(f"wess run: stopped on {received[0]}; requests in flight were cut", err=True)

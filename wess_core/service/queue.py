@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,12 +46,19 @@ def server_of(account: Account, profile: UserProfile) -> str:
 class Queue:
     """The board of one scheduler pass: who waits, who runs, on which server."""
 
-    def __init__(self, ctx: Context, cap: int, servers: dict[str, str]) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        cap: int,
+        servers: dict[str, str],
+        waiting: Iterable[str] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.cap = cap
         self.servers = servers  # login -> server key
         self._lock = threading.Lock()
-        self.waiting: set[str] = set(servers)
+        #: Who this pass syncs (default: everyone in ``servers``).
+        self.waiting: set[str] = set(servers if waiting is None else waiting)
         self.running: dict[str, str] = {}
         self.started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         self._last_write = 0.0
@@ -61,6 +69,11 @@ class Queue:
             self.waiting.discard(login)
             self.running[login] = self.servers[login]
         self.publish()
+
+    def requeue(self, login: str) -> None:
+        """``login`` waits again (a change streamed in: one more sync this pass)."""
+        with self._lock:
+            self.waiting.add(login)
 
     def end(self, login: str) -> None:
         with self._lock:

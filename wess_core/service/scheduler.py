@@ -14,7 +14,13 @@ one server only earns ErrorServerBusy.
 A stop (SIGTERM / Ctrl-C in ``wess run``) hands out nothing more, cuts the requests in
 flight and waits for the syncs under way to end (what they applied is saved);
 :class:`Scheduler` closes its worker processes when it is closed, so ``wess run --once``
-exits when its pass is done. Two schedulers on one home never sync one user at once:
+exits when its pass is done.
+
+With ``wess run --push`` (``wess_core.service.push``), users whose mailbox changed are
+handed out before everyone waiting, in a pass under way or in a pass of their own
+between passes; one under way when its change came syncs once more after.
+
+Two schedulers on one home never sync one user at once:
 the per-user run lock (``wess_core.service.sync.user_lock``) skips a user the other
 one holds.
 """
@@ -24,6 +30,7 @@ from __future__ import annotations
 import os
 import queue as queue_module
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +38,7 @@ from typing import Any
 
 from wess_core.service.accounts import load_account, setting
 from wess_core.service.context import Context
+from wess_core.service.push import Urgent
 from wess_core.service.queue import Queue, server_of
 from wess_core.service.sync import sync_one
 from wess_core.service.users import eligibility, list_profiles
@@ -42,6 +50,9 @@ from wess_core.service.workers import ProcessPool, ThreadPool, Workers
 THREADS_PER_PROCESS = 8
 #: How long the dispatcher waits for a report before checking ``stop`` and its lanes.
 POLL_SECONDS = 0.2
+#: Between passes, how long ``run_forever`` waits for a streamed change before it looks
+#: at ``stop`` again (``wess run --push``).
+URGENT_WAIT_SECONDS = 0.5
 
 
 def process_count(workers: int) -> int:
@@ -104,23 +115,32 @@ class Scheduler:
             self._pool = ThreadPool(self.workers, lambda login: sync_one(self.ctx, login, factory))
         return self._pool
 
-    def run_pass(self, stop: threading.Event | None = None) -> dict[str, Any]:
-        """One pass over every eligible user. A failing user does not stop the others;
-        a user another process is syncing is skipped this pass."""
+    def run_pass(
+        self,
+        stop: threading.Event | None = None,
+        *,
+        only: list[str] | None = None,
+        urgent: Urgent | None = None,
+    ) -> dict[str, Any]:
+        """One pass over every eligible user (``only``: over those of them). A failing
+        user does not stop the others; a user another process is syncing is skipped this
+        pass. Users ``urgent`` names meanwhile go first (``wess run --push``)."""
         stop = stop or threading.Event()
         account = load_account(self.ctx)
         profiles = {p.login: p for p in list_profiles(self.ctx)}
-        logins = eligible_logins(self.ctx)
-        servers = {login: server_of(account, profiles[login]) for login in logins}
-        board = Queue(self.ctx, int(setting(self.ctx, "throttle_cap")), servers)
+        eligible = eligible_logins(self.ctx)
+        servers = {login: server_of(account, profiles[login]) for login in eligible}
+        logins = eligible if only is None else [x for x in dict.fromkeys(only) if x in servers]
+        cap = int(setting(self.ctx, "throttle_cap"))
+        board = Queue(self.ctx, cap, servers, waiting=logins)
         outcome = new_outcome()
         board.publish(force=True)
         try:
             if logins:
-                _Dispatch(self._workers(), board, stop, outcome).run(logins)
+                _Dispatch(self._workers(), board, stop, outcome, urgent).run(logins)
         finally:
             board.publish(force=True, active=False)
-        outcome["synced"].sort()
+        outcome["synced"] = sorted(set(outcome["synced"]))  # synced again (--push): once
         return outcome
 
     def close(self) -> None:
@@ -138,6 +158,10 @@ class _Dispatch:
     board: Queue
     stop: threading.Event
     outcome: dict[str, Any]
+    #: Users whose mailbox changed (``wess run --push``): handed out before the others.
+    urgent: Urgent | None = None
+    #: Users under way that changed again meanwhile: one more sync when they end.
+    again: set[str] = field(default_factory=set)
     #: Users of each server under way.
     running: Counter[str] = field(default_factory=Counter)
     #: The lane each user under way was given to.
@@ -158,6 +182,8 @@ class _Dispatch:
             if self.stop.is_set():
                 self.pool.halt()
                 self._drop(range(len(self.free)), "skipped", "stopping")
+            elif self.urgent is not None:
+                self._hurry(self.urgent.take())
             for lane in range(len(self.free)):
                 self._fill(lane)
             if not self.flying:
@@ -187,12 +213,34 @@ class _Dispatch:
             self.board.begin(login)
             self.pool.submit(lane, login)
 
+    def _hurry(self, logins: list[str]) -> None:
+        """``logins`` (oldest change first) to the front of their lanes; one already
+        under way syncs once more when it ends; one waiting is not queued twice."""
+        for login in reversed(logins):
+            server = self.board.servers.get(login)
+            if server is None:  # not eligible (any more)
+                continue
+            if login in self.flying:
+                self.again.add(login)
+                continue
+            lane = self.pool.lane_of(login)
+            waiting = self.pending[lane]
+            queue = waiting.pop(server, None) or deque()
+            if login in queue:
+                queue.remove(login)
+            queue.appendleft(login)
+            self.pending[lane] = {server: queue, **waiting}
+            self.board.requeue(login)
+
     def _ended(self, login: str, status: str, message: str) -> None:
         lane = self.flying.pop(login)
         self.free[lane] += 1
         self.running[self.board.servers[login]] -= 1
         self.board.end(login)
         self._record(login, status, message)
+        if login in self.again and not self.stop.is_set():
+            self.again.discard(login)
+            self._hurry([login])
 
     def _record(self, login: str, status: str, message: str) -> None:
         if status == "synced":
@@ -237,11 +285,21 @@ def run_forever(
     interval: float,
     stop: threading.Event,
     on_pass: Callable[[dict[str, Any]], None] | None = None,
+    urgent: Urgent | None = None,
 ) -> None:
-    """Passes every ``interval`` seconds until ``stop`` is set (SIGTERM / Ctrl-C)."""
+    """Passes every ``interval`` seconds until ``stop`` is set (SIGTERM / Ctrl-C).
+
+    With ``urgent`` (``wess run --push``), users it names are synced as they come: first
+    in a pass under way, in a pass of their own between passes."""
+    report = on_pass or (lambda outcome: None)
     with Scheduler(ctx, workers) as scheduler:
         while not stop.is_set():
-            outcome = scheduler.run_pass(stop)
-            if on_pass:
-                on_pass(outcome)
-            stop.wait(interval)
+            report(scheduler.run_pass(stop, urgent=urgent))
+            if urgent is None:
+                stop.wait(interval)
+                continue
+            due = time.monotonic() + interval
+            while not stop.is_set() and (left := due - time.monotonic()) > 0:
+                changed = urgent.wait(min(left, URGENT_WAIT_SECONDS))
+                if changed and not stop.is_set():
+                    report(scheduler.run_pass(stop, only=changed, urgent=urgent))

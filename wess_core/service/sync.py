@@ -118,6 +118,12 @@ def _connection_for(
     return connection
 
 
+def connection_for(ctx: Context, login: str, known: tuple[Any, Any], needs_url: bool) -> Any:
+    """The user's resolved (and, for ``needs_url``, discovered) connection, with the
+    trust checks of a sync (``wess run --push`` streams with it)."""
+    return _connection_for(ctx, login, False, known, needs_url)
+
+
 def _set_pause(ctx: Context, login: str, reason: str | None) -> bool:
     """Pause (reason) or resume (None) a user; True when that changed anything."""
     changed = []

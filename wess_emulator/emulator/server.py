@@ -101,6 +101,11 @@ class EmulatorServer(Directory):
         self.subscriptions = Subscriptions(self.secret)
         #: A cap on GetStreamingEvents' ConnectionTimeout, in seconds (tests: short streams).
         self.streaming_timeout_seconds: float | None = None
+        #: One record per GetStreamingEvents accepted: its subscription ids and the
+        #: affinity headers it carried (``anchor``, ``affinity``, ``cookie``), in order.
+        self.stream_requests: list[dict] = []
+        #: GetStreamingEvents answers still streaming.
+        self.streams_open = 0
         self._httpd: HttpServer | None = None
         self._thread: threading.Thread | None = None
         if seed is not None:

@@ -9,7 +9,8 @@ request: an idle sync is exactly one SyncFolderItems per folder.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from exchangelib.errors import (
@@ -95,6 +96,18 @@ class EwsTransport(BatchedCalls):
             validate=validation.token_scope,
         ),
     )
+
+    @staticmethod
+    def watch_streams(
+        connections: Sequence[Any],
+        on_change: Callable[[str], None],
+        stop: threading.Event,
+        **options: Any,
+    ) -> None:
+        """Streaming notifications for ``wess run --push`` (``streams.watch_streams``)."""
+        from wess_plugins.transport_ews.streams import watch_streams
+
+        watch_streams(connections, on_change, stop, **options)
 
     @staticmethod
     def check(connection: Any) -> None:

@@ -209,12 +209,25 @@ class GetStreamingEvents(Operation):
             for sub_id in bad:
                 sub(ids_elem, "t:SubscriptionId", sub_id)
             return self.response([self.error(first_error, ids_elem)])
+        self._record(ids)
         seconds = int(minutes) * 60
         cap = self.ctx.server.streaming_timeout_seconds
         if cap is not None:
             seconds = min(seconds, cap)
         self.stream = self._stream(found, time.monotonic() + seconds)
         return self._message([], "OK")
+
+    def _record(self, ids: list[str]) -> None:
+        """What tests check of a client's streaming connections."""
+        headers = {k.lower(): v for k, v in self.ctx.headers.items()}
+        self.ctx.server.stream_requests.append(
+            {
+                "ids": list(ids),
+                "anchor": headers.get("x-anchormailbox"),
+                "affinity": headers.get("x-preferserveraffinity"),
+                "cookie": headers.get("x-backendoverridecookie"),
+            }
+        )
 
     def _message(self, batches, status: str):
         subs = self.ctx.server.subscriptions
@@ -231,6 +244,17 @@ class GetStreamingEvents(Operation):
         return self.response([self.ok(*payload)])
 
     def _stream(self, found: list[Subscription], deadline: float) -> Iterator:
+        subs = self.ctx.server.subscriptions
+        server = self.ctx.server
+        with subs.lock:
+            server.streams_open += 1
+        try:
+            yield from self._events(found, deadline)
+        finally:
+            with subs.lock:
+                server.streams_open -= 1
+
+    def _events(self, found: list[Subscription], deadline: float) -> Iterator:
         subs = self.ctx.server.subscriptions
         server = self.ctx.server
         while server.serving:
