@@ -1,6 +1,7 @@
 """``wess bench --case scale --quick``: the real ``wess run --once`` over idle users —
 the JSON shape, every user synced; with pull subscriptions one GetEvents per idle user,
-polling one SyncFolderItems per folder per user.
+polling one SyncFolderItems per folder per user; with push every change made in
+Exchange reaches the CRM and SIGTERM ends ``wess run --push``.
 
 Wall times are reported, never asserted (they depend on the machine).
 """
@@ -34,14 +35,14 @@ def test_every_size_is_one_row_per_mode_with_every_figure(scale):
     sizes = scale["sizes"]
     assert sizes["users"] == list(bench.QUICK.scale_users)
     assert sizes["latency_ms"] == bench.QUICK.scale_latency_s * 1000
-    assert sizes["modes"] == ["pull", "poll"]
+    assert sizes["modes"] == ["pull", "poll", "push"]
     # no --scale-workers: wess run chooses throttle_cap workers itself
     assert sizes["workers_from"] == "throttle_cap"
     assert sizes["workers"] == sizes["throttle_cap"] >= 1
     assert [(r["mode"], r["users"]) for r in scale["rows"]] == [
-        (mode, n) for n in bench.QUICK.scale_users for mode in ("pull", "poll")
+        (mode, n) for n in bench.QUICK.scale_users for mode in ("pull", "poll", "push")
     ]
-    for row in scale["rows"]:
+    for row in (r for r in scale["rows"] if r["mode"] != "push"):
         assert row["exit_code"] == 0
         assert row["wall_s"] > 0 and row["users_per_s"] > 0
         assert row["cpu_ms_per_user"] > 0 and row["peak_rss_mib"] > 0
@@ -81,6 +82,18 @@ def test_pull_against_poll_at_every_size(scale):
         # about 1 request per user against one per folder
         assert r["requests_per_user"] < 1.5 / folders
         assert r["users_per_s"] > 0
+
+
+def test_push_brings_every_change_to_the_crm_and_stops_on_sigterm(scale):
+    for row in (r for r in scale["rows"] if r["mode"] == "push"):
+        assert row["changes"] == bench.QUICK.scale_push_changes
+        assert row["arrived"] == row["changes"], row["missed_sample"]
+        assert 0 < row["latency_p50_s"] <= row["latency_p95_s"] <= row["latency_max_s"]
+        # watched idle users ask nothing between passes: the streams are already open
+        assert row["idle_requests"] == {}
+        assert row["exit_code"] == 0 and row["stop_s"] <= 10
+    assert scale["push"]["users"] == bench.QUICK.scale_users[-1]
+    assert scale["push_met"] is True
 
 
 def test_a_user_whose_newest_entry_is_an_error_is_not_counted_as_synced(scale, workdir):

@@ -43,7 +43,11 @@ Cases (``--case NAME``, repeatable; default all but ``scale``):
                  at 10,000 against 500. Modes, on one home per size: ``pull`` (pull
                  subscriptions on, the default: one GetEvents per idle user) and ``poll``
                  (``pull_subscriptions off``: every folder's SyncFolderItems), with
-                 pull/poll ratios of users/s and requests/user. ``--scale-workers``
+                 pull/poll ratios of users/s and requests/user; ``push`` (``wess run
+                 --push`` watching every user: 100 contacts created in 100 mailboxes,
+                 each timed until it is in the user's CRM, p50/p95/max; requests of
+                 watched idle users; SIGTERM must end it with exit 0 within 10 s).
+                 ``--scale-workers``
                  (default none: ``wess run`` runs ``throttle_cap`` users at once) and
                  ``--scale-throttle-cap`` (the account's default) are its options.
 

@@ -28,6 +28,7 @@ from .scale_home import (
     wess,
     workers_args,
 )
+from .scale_push import STOP_S, TARGET_P95_S, measure_push
 from .wess_side import folder_count
 from .workspace import Workspace
 
@@ -98,14 +99,23 @@ def measure_poll(space: Workspace, emu: EmulatorProcess, home: ScaleHome) -> dic
 
 
 #: In the order measured on one home per size: pull first, right after the set-up's
-#: pass made every user's subscription.
+#: pass made every user's subscription; push last (it turns pull subscriptions on again).
 MODES: dict[str, Callable[[Workspace, EmulatorProcess, ScaleHome], dict[str, Any]]] = {
     "pull": measure_pull,
     "poll": measure_poll,
+    "push": measure_push,
 }
 
 
 def _line(row: dict[str, Any]) -> str:
+    if row["mode"] == "push":
+        return (
+            f"scale push {row['users']} users: ready in {row['ready_s']} s, "
+            f"{row['arrived']}/{row['changes']} changes in the CRM, p50 "
+            f"{row['latency_p50_s']} s, p95 {row['latency_p95_s']} s, max "
+            f"{row['latency_max_s']} s; idle {row['idle_requests_per_user']} requests/user "
+            f"in {row['idle_window_s']} s; SIGTERM: exit {row['exit_code']} in {row['stop_s']} s"
+        )
     return (
         f"scale {row['mode']} {row['users']} users: {row['wall_s']} s, "
         f"{row['users_per_s']} users/s, {row['requests_per_user']} requests/user, "
@@ -138,7 +148,7 @@ def _size(space: Workspace, users: int) -> list[dict[str, Any]]:
 
 
 def _ratio_of(rows: list[dict[str, Any]], key: str) -> float | None:
-    by_mode = {r["mode"]: r[key] for r in rows}
+    by_mode = {r["mode"]: r[key] for r in rows if r["mode"] in ("pull", "poll")}
     return ratio(by_mode["pull"], by_mode["poll"])
 
 
@@ -168,17 +178,25 @@ def _pull_met(row: dict[str, Any]) -> bool:
     )
 
 
+def _push_summary(row: dict[str, Any]) -> dict[str, Any]:
+    """The push figures at the largest size."""
+    keys = ("users", "changes", "arrived", "latency_p50_s", "latency_p95_s", "latency_max_s")
+    return {k: row[k] for k in (*keys, "idle_requests_per_user", "exit_code", "stop_s")}
+
+
 def case_scale(space: Workspace) -> dict[str, Any]:
     s = space.sizes
     rows = [row for users in s.scale_users for row in _size(space, users)]
     polls = [r for r in rows if r["mode"] == "poll"]
     pulls = [r for r in rows if r["mode"] == "pull"]
+    pushes = [r for r in rows if r["mode"] == "push"]
     small, large = polls[0], polls[-1]
     cpu_ratio = ratio(large["cpu_ms_per_user"], small["cpu_ms_per_user"])
     files_ratio = ratio(large["files_per_user"], small["files_per_user"])
-    all_synced = all(r["failed"] == 0 and r["not_synced"] == 0 for r in rows)
+    all_synced = all(r["failed"] == 0 and r["not_synced"] == 0 for r in polls + pulls)
     flat = all(x is not None and x <= FLAT_RATIO for x in (cpu_ratio, files_ratio))
     pull_met = all(_pull_met(r) for r in pulls)
+    push_met = all(r["met"] for r in pushes)
     return {
         "sizes": {
             "users": list(s.scale_users),
@@ -200,6 +218,7 @@ def case_scale(space: Workspace) -> dict[str, Any]:
         "all_synced": all_synced,
         "pull_vs_poll": _pull_vs_poll(rows, s.scale_users),
         "pull_met": pull_met,
+        **({"push": _push_summary(pushes[-1]), "push_met": push_met} if pushes else {}),
         "baseline": {
             "what": "the smallest size in the same run: per-user CPU and files of the poll "
             "pass at the largest size against it; pull against poll at each size",
@@ -210,9 +229,15 @@ def case_scale(space: Workspace) -> dict[str, Any]:
         "ratio": cpu_ratio,
         "files_ratio": files_ratio,
         "target": f"poll users/s >= {TARGET_USERS_PER_S:.1f} at the largest size (10,000 "
-        f"in 300 s); pull: 1 GetEvents and no SyncFolderItems per idle user; CPU and files "
+        f"in 300 s); pull: 1 GetEvents and no SyncFolderItems per idle user; push: every "
+        f"change in the CRM, p95 <= {TARGET_P95_S:.0f} s, SIGTERM exits 0 within "
+        f"{STOP_S:.0f} s; CPU and files "
         f"per user largest/smallest <= {FLAT_RATIO}; every user synced",
         "met": bool(
-            all_synced and flat and pull_met and large["users_per_s"] >= TARGET_USERS_PER_S
+            all_synced
+            and flat
+            and pull_met
+            and push_met
+            and large["users_per_s"] >= TARGET_USERS_PER_S
         ),
     }

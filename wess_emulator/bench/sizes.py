@@ -49,6 +49,10 @@ class Sizes:
     #: None: the account's default ``throttle_cap``
     scale_throttle_cap: int | None = None
     scale_seed_per_user: int = 3
+    #: push mode: changes made in Exchange (each in another mailbox), and the seconds
+    #: watched idle users are counted for
+    scale_push_changes: int = 100
+    scale_push_idle_s: float = 10.0
 
 
 FULL = Sizes()
@@ -67,4 +71,6 @@ QUICK = Sizes(
     scale_users=(50, 200),
     scale_latency_s=0.020,
     scale_seed_per_user=2,
+    scale_push_changes=10,
+    scale_push_idle_s=2.0,
 )
