@@ -108,6 +108,8 @@ MODES: dict[str, Callable[[Workspace, EmulatorProcess, ScaleHome], dict[str, Any
 
 
 def _line(row: dict[str, Any]) -> str:
+    if "error" in row:
+        return f"scale {row['mode']} {row['users']} users: ERROR {row['error'][-200:]}"
     if row["mode"] == "push":
         return (
             f"scale push {row['users']} users: ready in {row['ready_s']} s, "
@@ -181,7 +183,8 @@ def _pull_met(row: dict[str, Any]) -> bool:
 def _push_summary(row: dict[str, Any]) -> dict[str, Any]:
     """The push figures at the largest size."""
     keys = ("users", "changes", "arrived", "latency_p50_s", "latency_p95_s", "latency_max_s")
-    return {k: row[k] for k in (*keys, "idle_requests_per_user", "exit_code", "stop_s")}
+    keys = (*keys, "idle_requests_per_user", "exit_code", "stop_s", "error")
+    return {k: row[k] for k in keys if k in row}
 
 
 def case_scale(space: Workspace) -> dict[str, Any]:

@@ -156,7 +156,15 @@ def _start(home: Path, args: list[str]) -> Child:
 
 def measure_push(space: Workspace, emu: EmulatorProcess, home: ScaleHome) -> dict[str, Any]:
     """``wess run --push`` over the idle ``home`` (pull subscriptions on; one pass every
-    hour, so only pushed syncs run while measured)."""
+    hour, so only pushed syncs run while measured). A push that fails (never ready, exits)
+    is a row with its ``error``, not the end of the case: the passes' rows stay."""
+    try:
+        return _measure_push(space, emu, home)
+    except RuntimeError as exc:
+        return {"mode": "push", "users": len(home.logins), "error": str(exc)[-500:], "met": False}
+
+
+def _measure_push(space: Workspace, emu: EmulatorProcess, home: ScaleHome) -> dict[str, Any]:
     s = space.sizes
     users = len(home.logins)
     plan = PushPlan(changes=min(users, s.scale_push_changes), idle_s=s.scale_push_idle_s)
