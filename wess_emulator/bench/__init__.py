@@ -40,7 +40,15 @@ Cases (``--case NAME``, repeatable; default all but ``scale``):
                  latency, impersonation through one service account (home made with
                  ``wess users import``): users/s, requests, CPU (user + sys of the process
                  and its workers) and files per user, peak memory; per-user CPU and files
-                 at 10,000 against 500. ``--scale-workers`` (16) and
+                 at 10,000 against 500. Modes, on one home per size: ``pull`` (pull
+                 subscriptions on, the default: one GetEvents per idle user) and ``poll``
+                 (``pull_subscriptions off``: every folder's SyncFolderItems), with
+                 pull/poll ratios of users/s and requests/user; ``push`` (``wess run
+                 --push`` watching every user: 100 contacts created in 100 mailboxes,
+                 each timed until it is in the user's CRM, p50/p95/max; requests of
+                 watched idle users; SIGTERM must end it with exit 0 within 10 s).
+                 ``--scale-workers``
+                 (default none: ``wess run`` runs ``throttle_cap`` users at once) and
                  ``--scale-throttle-cap`` (the account's default) are its options.
 
 ``--quick`` scales every size down (1,000 items, 20 users; scale: 50 and 200 users at

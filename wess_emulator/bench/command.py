@@ -26,7 +26,8 @@ from .sizes import CASES
 @click.option(
     "--scale-workers",
     type=click.IntRange(1, 256),
-    help="scale case: the --workers of the measured 'wess run --once' (default 16; 8 quick).",
+    help="scale case: the --workers of the measured 'wess run --once' "
+    "(default: none, so the account's throttle_cap).",
 )
 @click.option(
     "--scale-throttle-cap",

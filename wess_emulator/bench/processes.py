@@ -61,6 +61,19 @@ class _Control:
             mailbox.add_items("contacts", (contact_record(n) for n in range(low, high)))
         return len(mailbox.folder("contacts").items)
 
+    def add_contact(self, email: str, record: dict[str, Any]) -> float:
+        """One contact created in ``email``'s mailbox; when (``time.time()``)."""
+        import time
+
+        self.server.mailbox(email).add_items("contacts", [record])
+        return time.time()
+
+    def streaming(self) -> dict[str, int]:
+        """Streaming connections open, and subscription ids ever streamed."""
+        server = self.server
+        ids = {sub_id for request in server.stream_requests for sub_id in request["ids"]}
+        return {"open": server.streams_open, "subscriptions": len(ids)}
+
     def folder_size(self, email: str, folder: str) -> int:
         return len(self.server.mailbox(email).folder(folder).items)
 

@@ -1,7 +1,7 @@
 """The scale case's set-up (not measured): a WESS home made the way an admin makes one,
 through the ``wess`` command in its own process — impersonation through one service
 account, every user added in one ``wess users import`` — and brought to idle by a first
-``wess run --once``."""
+``wess run --once`` (pull subscriptions on, the default: it subscribes every user)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,12 @@ def wess_argv(home: Path, *args: str) -> list[str]:
     """The ``wess`` command line for ``home``: this interpreter's ``wess_core.cli``, so
     the measured process runs the installed code, not the bench process's imports."""
     return [sys.executable, "-m", "wess_core.cli", "--home", str(home), *args]
+
+
+def workers_args(workers: int | None) -> list[str]:
+    """``--workers N`` when the case's option names N; none (the account's
+    ``throttle_cap``, as ``wess run`` chooses by default) otherwise."""
+    return [] if workers is None else ["--workers", str(workers)]
 
 
 def wess(home: Path, *args: str, stdin: str | None = None, timeout: float = 3600) -> str:
@@ -72,7 +78,12 @@ def _users_file(path: Path, logins: list[str]) -> Path:
 
 
 def make_scale_home(
-    home: Path, emu: EmulatorProcess, logins: list[str], *, workers: int, throttle_cap: int | None
+    home: Path,
+    emu: EmulatorProcess,
+    logins: list[str],
+    *,
+    workers: int | None,
+    throttle_cap: int | None,
 ) -> ScaleHome:
     """The home of ``logins`` over impersonation, after one idle-making pass at zero
     latency; ``throttle_cap`` None keeps the account's default (read back)."""
@@ -93,7 +104,7 @@ def make_scale_home(
     wess(home, "users", "import", str(users_file), "--allocate", "--enable")
     for login in logins:
         local.create_database(home, f"db-{login}")
-    first = json.loads(wess(home, "run", "--once", "--workers", str(workers), "--json"))
+    first = json.loads(wess(home, "run", "--once", *workers_args(workers), "--json"))
     if first.get("failed"):
         raise RuntimeError(f"first pass failed: {dict(list(first['failed'].items())[:3])}")
     return ScaleHome(path=home, logins=logins, throttle_cap=cap)

@@ -60,9 +60,9 @@ def case_scheduler(space: Workspace) -> dict[str, Any]:
         for u in users:
             emu.call("seed_contacts", email_of(u), 0, s.seed_per_user)
         ctx = make_home(space.home("scheduler"), emu, users)
-        # Every user is on one server: with the default throttle_cap (8) only 8 of the
-        # 16 workers could ever run, and the ideal below (workers / per-user time)
-        # would be out of reach by design. The cap is set to the workers.
+        # Every user is on one server, so throttle_cap bounds the users synced at once:
+        # the cap is set to the workers, whatever the account's default, so the ideal
+        # below (workers / per-user time) is what the cap allows.
         accounts.set_setting(ctx, "throttle_cap", str(s.scheduler_workers))
         # one scheduler for every pass: its worker processes (and their connections)
         # live from one pass to the next, as in `wess run`

@@ -44,10 +44,15 @@ class Sizes:
     web_reads: int = 1_000
     scale_users: tuple[int, ...] = (500, 2_000, 10_000)
     scale_latency_s: float = 0.100
-    scale_workers: int = 16
+    #: None: no ``--workers``, so ``wess run`` runs the account's ``throttle_cap``
+    scale_workers: int | None = None
     #: None: the account's default ``throttle_cap``
     scale_throttle_cap: int | None = None
     scale_seed_per_user: int = 3
+    #: push mode: changes made in Exchange (each in another mailbox), and the seconds
+    #: watched idle users are counted for
+    scale_push_changes: int = 100
+    scale_push_idle_s: float = 10.0
 
 
 FULL = Sizes()
@@ -65,6 +70,7 @@ QUICK = Sizes(
     web_reads=100,
     scale_users=(50, 200),
     scale_latency_s=0.020,
-    scale_workers=8,
     scale_seed_per_user=2,
+    scale_push_changes=10,
+    scale_push_idle_s=2.0,
 )
