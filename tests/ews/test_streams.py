@@ -143,3 +143,26 @@ def test_a_server_gone_is_retried_with_back_off_and_stop_still_ends_it(home, ews
     watch = watching(connections)
     time.sleep(1.5)  # a few refused attempts (back-off 1 s, then 2 s)
     assert watch.close() < 5
+
+
+def test_streams_never_hold_the_syncs_sessions(home, ews_server, watching):
+    """Two streams on one service account (250 users) with throttle_cap 1: the syncs of
+    that account still get their session, also after busy answers shrink the pool
+    (exchangelib's decrease_poolsize waits for a free session: were the streams holding
+    the pool's sessions, the sync would wait forever)."""
+    from wess_core.service.sync import sync_one
+
+    logins = [f"p{i:03d}" for i in range(250)]
+    ctx = impersonated_home(home, ews_server, logins, cap=1)
+    watch = watching(resolved_connections(ctx, logins))
+    wait_until(lambda: ews_server.streams_open == 2, timeout=120, what="two streams")
+    ews_server.inject("server_busy", operation="SyncFolderItems", times=2, back_off_ms=10)
+    outcome: list[tuple[str, str]] = []
+    for _ in range(2):  # busy answers fail their folders (next run); then it syncs
+        syncing = threading.Thread(target=lambda: outcome.append(sync_one(ctx, "p007")))
+        syncing.start()
+        syncing.join(timeout=60)
+        assert not syncing.is_alive(), "the sync never got an HTTP session"
+    assert "busy" in outcome[0][1] and outcome[1][0] == "synced", outcome
+    assert ews_server.streams_open == 2  # the streams carried on meanwhile
+    assert watch.close() < 5

@@ -437,6 +437,44 @@ class GroupSubscribe(SubscribeToStreaming):
         self.affinity.remember(session)
 
 
+class OwnSession:
+    """A protocol whose HTTP session is the caller's own, never one of the shared pool.
+
+    A stream holds its session for up to 30 minutes, and exchangelib shares one session
+    pool among every user of a login (all impersonated users of a service account): 50
+    streams would hold 50 of its sessions, and ``decrease_poolsize`` (on ErrorServerBusy)
+    waits for a free one while holding the pool's lock — the syncs stall. Everything but
+    the session (URL, credentials, retry policy, versions) is the real protocol's.
+    """
+
+    def __init__(self, protocol: Any) -> None:
+        self._protocol = protocol
+        self._session: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._protocol, name)
+
+    def get_session(self) -> Any:
+        session, self._session = self._session, None
+        return session if session is not None else self._protocol.create_session()
+
+    def release_session(self, session: Any) -> None:
+        if self._session is not None and self._session is not session:
+            self._protocol.close_session(self._session)
+        self._session = session
+
+    def retire_session(self, session: Any) -> None:
+        self._protocol.close_session(session)
+
+    def decrease_poolsize(self) -> None:
+        """Not the pool's: a busy answer to a stream leaves the syncs' sessions alone."""
+
+    def close_own(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            self._protocol.close_session(session)
+
+
 class GroupStream(GetStreamingEvents):
     """GetStreamingEvents for a group (called with the anchor mailbox's account); when
     the server refuses some of its subscriptions, ``refused`` names them (exchangelib
@@ -444,8 +482,13 @@ class GroupStream(GetStreamingEvents):
 
     def __init__(self, *args: Any, affinity: Affinity, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.protocol = OwnSession(self.protocol)
         self.affinity = affinity
         self.refused: list[str] = []
+
+    def close(self) -> None:
+        """Close the stream's own HTTP session (after the stream ended)."""
+        self.protocol.close_own()
 
     def _extra_headers(self) -> dict[str, str]:
         return {**super()._extra_headers(), **self.affinity.headers()}

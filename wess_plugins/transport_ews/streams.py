@@ -21,7 +21,6 @@ request deadline would cut every stream); ``stop`` cuts the open streams at once
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -33,7 +32,6 @@ from exchangelib.errors import (
     ErrorInvalidSubscription,
     ErrorSubscriptionAccessDenied,
     ErrorSubscriptionNotFound,
-    SessionPoolMaxSizeReached,
 )
 from exchangelib.folders import Root
 from exchangelib.properties import Mailbox, StatusEvent
@@ -165,7 +163,6 @@ class Stream:
         self.minutes = minutes
         self.affinity = Affinity(members[0].connection.exchange_email)
         self._open: GroupStream | None = None
-        self._lent: set[int] = set()
 
     def run(self) -> None:
         cutter = threading.Thread(target=self._cut_on_stop, daemon=True)
@@ -229,7 +226,6 @@ class Stream:
         """One GetStreamingEvents until the server closes it (or it fails)."""
         by_id = {m.sub_id: m for m in live}
         account = live[0].account
-        self._lend_session(account.protocol)
         stream = GroupStream(account=account, affinity=self.affinity)
         self._open = stream
         seconds = self.minutes * 60 + MARGIN_SECONDS
@@ -250,22 +246,7 @@ class Stream:
                     by_id[sub_id].renewed = True
         finally:
             self._open = None
-
-    def _lend_session(self, protocol: Any) -> None:
-        """A stream holds one of its login's HTTP sessions for minutes: the pool gets one
-        more, once per connection, so the syncs of the same login still have theirs. The
-        session is made now, not on demand: a sync already waiting for the pool (exchangelib
-        waits without growing it again) gets it."""
-        if id(protocol) in self._lent:
-            return
-        self._lent.add(id(protocol))
-        with _POOL_LOCK:
-            protocol.max_connections = protocol.max_connections + 1
-            with contextlib.suppress(SessionPoolMaxSizeReached):
-                protocol.increase_poolsize()
-
-
-_POOL_LOCK = threading.Lock()
+            stream.close()
 
 
 def _has_events(note: Any) -> bool:
