@@ -243,6 +243,12 @@ def item_types() -> Registry:
     return registry("item type")
 
 
+def synced_folders() -> list[str]:
+    """The mailbox folders the registered item types sync, each once, in registration
+    order (the order a sync walks them)."""
+    return list(dict.fromkeys(t.folder for _, t in item_types().items()))
+
+
 def crm_backends() -> Registry:
     return registry("CRM backend")
 

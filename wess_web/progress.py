@@ -15,22 +15,13 @@ _lock = threading.Lock()
 _running: dict[str, dict[str, Any]] = {}
 
 
-def _folders() -> list[str]:
-    """The mailbox folders a sync walks, in its order (one progress step each)."""
-    from wess_core import plugins
-
-    seen: list[str] = []
-    for _name, item_type in plugins.item_types().items():
-        if item_type.folder not in seen:
-            seen.append(item_type.folder)
-    return seen
-
-
 def run(ctx: Any, login: str, **options: Any) -> dict[str, Any]:
     """``sync_user`` for ``login``, its progress visible through ``of(login)`` meanwhile."""
+    from wess_core import plugins
     from wess_core.service import sync
 
-    state = {"folder": None, "done": 0, "total": len(_folders()), "started": time.time()}
+    total = len(plugins.synced_folders())  # one progress step each
+    state = {"folder": None, "done": 0, "total": total, "started": time.time()}
 
     def step(folder: str) -> None:
         with _lock:

@@ -142,7 +142,7 @@ def measured(
 def folder_count() -> int:
     from wess_core import plugins
 
-    return len({t.folder for _, t in plugins.item_types().items()})
+    return len(plugins.synced_folders())
 
 
 def item_type_names() -> list[str]:

@@ -77,13 +77,6 @@ LOST = (
 )
 
 
-def synced_folders() -> list[str]:
-    """The folders every registered item type syncs (what the engine reads)."""
-    from wess_core import plugins
-
-    return sorted({t.folder for _, t in plugins.item_types().items()})
-
-
 @dataclass
 class Member:
     """One user of a streaming connection."""
@@ -133,7 +126,9 @@ def watch_streams(
 ) -> None:
     """Stream every user's ``folders`` (default: the synced ones) until ``stop``; see
     ``wess_core.strategies.StreamWatcher``."""
-    watched = list(folders) if folders is not None else synced_folders()
+    from wess_core import plugins
+
+    watched = list(folders) if folders is not None else plugins.synced_folders()
     threads = []
     for index, members in enumerate(plan(connections)):
         stream = Stream(members, watched, on_change, stop, connection_minutes)
