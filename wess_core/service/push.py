@@ -20,7 +20,7 @@ from typing import Any
 from wess_core import plugins
 from wess_core.service.accounts import load_account
 from wess_core.service.context import Context
-from wess_core.service.users import eligibility, list_profiles
+from wess_core.service.users import list_profiles, scheduled
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def start_streams(
     wanted: dict[str, tuple[Any, list[Any]]] = {}
     streams = Streams()
     for profile in list_profiles(ctx):
-        if eligibility(account, profile) or profile.paused_reason:
+        if not scheduled(account, profile):
             continue
         name = profile.transport or account.transport
         factory = plugins.transports().get(name)

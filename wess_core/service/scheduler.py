@@ -41,7 +41,7 @@ from wess_core.service.context import Context
 from wess_core.service.push import Urgent
 from wess_core.service.queue import Queue, server_of
 from wess_core.service.sync import sync_one
-from wess_core.service.users import eligibility, list_profiles
+from wess_core.service.users import list_profiles, scheduled
 from wess_core.service.workers import ProcessPool, ThreadPool, Workers
 
 #: Scheduler threads per worker process: one Python process runs on one core at a time
@@ -68,9 +68,7 @@ def process_count(workers: int) -> int:
 def eligible_logins(ctx: Context) -> list[str]:
     """Users the scheduler syncs: eligible and not paused for a credential problem."""
     account = load_account(ctx)
-    return [
-        p.login for p in list_profiles(ctx) if not eligibility(account, p) and not p.paused_reason
-    ]
+    return [p.login for p in list_profiles(ctx) if scheduled(account, p)]
 
 
 def new_outcome() -> dict[str, Any]:
@@ -127,10 +125,10 @@ class Scheduler:
         pass. Users ``urgent`` names meanwhile go first (``wess run --push``)."""
         stop = stop or threading.Event()
         account = load_account(self.ctx)
-        profiles = {p.login: p for p in list_profiles(self.ctx)}
-        eligible = eligible_logins(self.ctx)
-        servers = {login: server_of(account, profiles[login]) for login in eligible}
-        logins = eligible if only is None else [x for x in dict.fromkeys(only) if x in servers]
+        # the account and profiles read once (a pushed change runs a pass of its own)
+        eligible = [p for p in list_profiles(self.ctx) if scheduled(account, p)]
+        servers = {p.login: server_of(account, p) for p in eligible}
+        logins = list(servers) if only is None else [x for x in dict.fromkeys(only) if x in servers]
         cap = int(setting(self.ctx, "throttle_cap"))
         board = Queue(self.ctx, cap, servers, waiting=logins)
         outcome = new_outcome()

@@ -47,6 +47,12 @@ def eligibility(account: Account, profile: UserProfile) -> list[str]:
     return reasons
 
 
+def scheduled(account: Account, profile: UserProfile) -> bool:
+    """The scheduler syncs (and ``wess run --push`` streams) this user: eligible and not
+    paused for a credential problem."""
+    return not eligibility(account, profile) and not profile.paused_reason
+
+
 def describe(ctx: Context, profile: UserProfile, account: Account | None = None) -> dict[str, Any]:
     """A profile as shown to people and ``--json``: secrets redacted, eligibility spelled out."""
     account = account or load_account(ctx)
