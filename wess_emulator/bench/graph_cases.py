@@ -21,7 +21,8 @@ from .measure import ratio, total, traffic
 from .processes import EmulatorProcess
 from .sizes import PASSWORD
 from .wess_side import (
-    change_both_sides,
+    Edits,
+    edited_home,
     email_of,
     home_after_first_pass,
     idle_pass,
@@ -229,16 +230,11 @@ def case_graph_idle(space: Workspace) -> dict[str, Any]:
 
 
 def case_graph_incremental(space: Workspace) -> dict[str, Any]:
-    n = space.sizes.items
-    changed = max(2, round(n * space.sizes.changed_percent / 100))
-    on_exchange, on_crm = changed // 2, changed - changed // 2
+    edits = Edits.of(space.sizes)
+    on_exchange, on_crm = edits.on_exchange, edits.on_crm
     with EmulatorProcess() as emu:
-        emu.call("add_users", [email_of("inc")], PASSWORD)
-        emu.call("seed_contacts", email_of("inc"), 0, n)
-        ctx = make_home(space.home("graph-incremental"), emu, ["inc"], transport="graph")
-        sync_user(ctx, "inc")  # the initial import
         # both sides edited, as another Graph client (one $batch) and the CRM would
-        change_both_sides(ctx, "inc", on_exchange, on_crm)
+        ctx = edited_home(space.home("graph-incremental"), emu, edits, transport="graph")
         wall, data, mem, split = graph_measured(emu, lambda: sync_user(ctx, "inc"))
     to_crm, to_ex = moved(data, "to_crm"), moved(data, "to_exchange")
     folders = item_type_names()
@@ -247,13 +243,7 @@ def case_graph_incremental(space: Workspace) -> dict[str, Any]:
     expected["graph:batch"] = math.ceil(on_crm / BATCH_LIMIT)
     expected_batched = {"graph:contacts.update": on_crm}
     return {
-        "sizes": {
-            "items": n,
-            "changed": changed,
-            "changed_in_exchange": on_exchange,
-            "changed_in_crm": on_crm,
-            "folders": len(folders),
-        },
+        "sizes": edits.sizes(len(folders)),
         "wall_s": round(wall, 3),
         "moved": {"to_crm": to_crm, "to_exchange": to_ex},
         **graph_traffic(split, mem),

@@ -8,14 +8,12 @@ from typing import Any
 
 from .measure import traffic
 from .processes import EmulatorProcess
-from .sizes import PASSWORD
 from .wess_side import (
-    change_both_sides,
-    email_of,
+    Edits,
+    edited_home,
     folder_count,
     home_after_first_pass,
     idle_pass,
-    make_home,
     measured,
     moved,
     seeded_users,
@@ -63,16 +61,11 @@ def case_idle(space: Workspace) -> dict[str, Any]:
 
 
 def case_incremental(space: Workspace) -> dict[str, Any]:
-    n = space.sizes.items
-    changed = max(2, round(n * space.sizes.changed_percent / 100))
-    on_exchange, on_crm = changed // 2, changed - changed // 2
+    edits = Edits.of(space.sizes)
+    on_exchange, on_crm = edits.on_exchange, edits.on_crm
     with EmulatorProcess() as emu:
-        emu.call("add_users", [email_of("inc")], PASSWORD)
-        emu.call("seed_contacts", email_of("inc"), 0, n)
-        ctx = make_home(space.home("incremental"), emu, ["inc"])
-        sync_user(ctx, "inc")  # the initial import
         # both sides edited, as Outlook (one UpdateItem) and the CRM would
-        change_both_sides(ctx, "inc", on_exchange, on_crm)
+        ctx = edited_home(space.home("incremental"), emu, edits)
         wall, data, mem, counts = measured(emu, lambda: sync_user(ctx, "inc"))
     folders = folder_count()
     to_crm, to_ex = moved(data, "to_crm"), moved(data, "to_exchange")
@@ -82,13 +75,7 @@ def case_incremental(space: Workspace) -> dict[str, Any]:
         "UpdateItem": math.ceil(on_crm / 100),
     }
     return {
-        "sizes": {
-            "items": n,
-            "changed": changed,
-            "changed_in_exchange": on_exchange,
-            "changed_in_crm": on_crm,
-            "folders": folders,
-        },
+        "sizes": edits.sizes(folders),
         "wall_s": round(wall, 3),
         "moved": {"to_crm": to_crm, "to_exchange": to_ex},
         **traffic(counts, mem),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +189,42 @@ def list_items(mailbox: Any, folder: str) -> list[Any]:
     from wess_emulator.demo import _list_items as listing
 
     return listing(mailbox, folder)
+
+
+@dataclass(frozen=True)
+class Edits:
+    """The incremental cases' sizes: ``items`` contacts, ``changed_percent`` of them
+    edited, half in Exchange and half in the CRM."""
+
+    items: int
+    on_exchange: int
+    on_crm: int
+
+    @classmethod
+    def of(cls, sizes: Any) -> Edits:
+        changed = max(2, round(sizes.items * sizes.changed_percent / 100))
+        return cls(sizes.items, changed // 2, changed - changed // 2)
+
+    def sizes(self, folders: int) -> dict[str, int]:
+        """The case's ``sizes`` in its JSON."""
+        return {
+            "items": self.items,
+            "changed": self.on_exchange + self.on_crm,
+            "changed_in_exchange": self.on_exchange,
+            "changed_in_crm": self.on_crm,
+            "folders": folders,
+        }
+
+
+def edited_home(home: Path, emu: EmulatorProcess, edits: Edits, transport: str = "ews") -> Any:
+    """The incremental cases' set-up: user ``inc`` with ``edits.items`` contacts, their
+    first sync, then both sides edited (``change_both_sides``); the home's context."""
+    emu.call("add_users", [email_of("inc")], PASSWORD)
+    emu.call("seed_contacts", email_of("inc"), 0, edits.items)
+    ctx = make_home(home, emu, ["inc"], transport=transport)
+    sync_user(ctx, "inc")  # the initial import
+    change_both_sides(ctx, "inc", edits.on_exchange, edits.on_crm)
+    return ctx
 
 
 def change_both_sides(ctx: Any, login: str, on_exchange: int, on_crm: int) -> None:
