@@ -40,6 +40,13 @@ from wess_core.sync.review import NO_GUARD
 from wess_core.sync.state_db import StoreSyncState
 
 VALUES = st.sampled_from([None, "a", "b", "c"])
+#: How a machine's run is shaped: the conflict policy and the mailbox's paging/batching.
+RUN_SHAPES = {
+    "policy": st.sampled_from(POLICIES),
+    "inline": st.booleans(),
+    "page_size": st.integers(1, 4),
+    "batch": st.integers(1, 3),
+}
 WRITES = ("create", "update", "delete")
 FAULTS = st.tuples(
     st.sampled_from(["mailbox", "crm"]),
@@ -226,12 +233,7 @@ def machine_for(things: Things) -> type[RuleBasedStateMachine]:
             self.deleted: set[str] = set()  # things a person deleted on some side
             self.made: set[str] = set()
 
-        @initialize(
-            policy=st.sampled_from(POLICIES),
-            inline=st.booleans(),
-            page_size=st.integers(1, 4),
-            batch=st.integers(1, 3),
-        )
+        @initialize(**RUN_SHAPES)
         def setup(self, policy: str, inline: bool, page_size: int, batch: int) -> None:
             mailbox = MemoryMailbox(max_batch=batch, page_size=page_size, inline=inline)
             self.w = World(
@@ -377,12 +379,7 @@ SyncMachine.TestCase.settings = _settings(200, 30)
 class LocalSyncMachine(SyncMachine):  # type: ignore[misc, valid-type]
     """The same weather over the local CRM and the state in a store file."""
 
-    @initialize(
-        policy=st.sampled_from(POLICIES),
-        inline=st.booleans(),
-        page_size=st.integers(1, 4),
-        batch=st.integers(1, 3),
-    )
+    @initialize(**RUN_SHAPES)
     def setup(self, policy: str, inline: bool, page_size: int, batch: int) -> None:
         self.home = tempfile.mkdtemp(prefix="wess-sync-")
         mailbox = MemoryMailbox(max_batch=batch, page_size=page_size, inline=inline)
