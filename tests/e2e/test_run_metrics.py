@@ -1,0 +1,84 @@
+"""``wess run --metrics-port`` as a real process with worker processes: its ``/metrics``
+adds up what every child synced (prometheus-client's multiprocess mode), from a private
+directory that is gone once the scheduler exits."""
+
+from __future__ import annotations
+
+import json
+import signal
+import stat
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support import assert_no_orphan_workers, scheduled_home, spawn_run
+
+LOGINS = [f"m{i:02d}" for i in range(24)]
+
+
+def _metrics_url(proc) -> str:
+    """The URL ``wess run`` prints on stderr before its first pass."""
+    for line in proc.stderr:
+        if line.startswith("{") and "metrics_url" in line:
+            return json.loads(line)["metrics_url"]
+    raise AssertionError(f"wess run exited {proc.wait()} without a metrics URL")
+
+
+def _value(url: str, name: str, **labels: str) -> float:
+    text = httpx.get(url, timeout=30).text
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name and labels.items() <= s.labels.items()
+    )
+
+
+def _private_dir(tmp: Path) -> Path:
+    (found,) = [p for p in tmp.iterdir() if p.name.startswith("wess-metrics-")]
+    return found
+
+
+def test_run_metrics_add_up_every_worker_process(home, ews_server, tmp_path, monkeypatch):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))  # where the private directory goes
+    scheduled_home(home, ews_server, LOGINS, cap=8)
+    proc = spawn_run(home, "--interval", "0.2", "--workers", "16", "--metrics-port", "0")
+    try:
+        url = _metrics_url(proc)
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/metrics")
+        first = json.loads(proc.stdout.readline() or "{}")  # one pass done
+        assert first.get("synced") == LOGINS, first
+        shared = _private_dir(tmp)
+        assert stat.S_IMODE(shared.stat().st_mode) == 0o700
+        writers = {int(p.stem.rpartition("_")[2]) for p in shared.glob("counter_*.db")}
+        assert writers and proc.pid not in writers  # the children synced, not the parent
+        assert _value(url, "wess_syncs_total", outcome="synced") >= len(LOGINS)
+        assert _value(url, "wess_syncs_total", outcome="failed") == 0
+        assert _value(url, "wess_sync_duration_seconds_count") >= len(LOGINS)
+        created = _value(url, "wess_items_changed_total", direction="to_exchange")
+        assert created == 3 * len(LOGINS)  # each user's 3 CRM records, once
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert not shared.exists()  # removed at exit
+    assert_no_orphan_workers(home)
+
+
+def test_run_once_with_metrics_exits_and_cleans_up(home, ews_server, tmp_path, monkeypatch):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    scheduled_home(home, ews_server, LOGINS, cap=8)
+    proc = spawn_run(home, "--once", "--workers", "16", "--metrics-port", "0")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert json.loads(out.splitlines()[-1])["synced"] == LOGINS
+    assert "metrics_url" in err
+    assert list(tmp.iterdir()) == []
