@@ -5,8 +5,10 @@ directory that is gone once the scheduler exits."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import stat
+import time
 from pathlib import Path
 
 import httpx
@@ -82,3 +84,33 @@ def test_run_once_with_metrics_exits_and_cleans_up(home, ews_server, tmp_path, m
     assert json.loads(out.splitlines()[-1])["synced"] == LOGINS
     assert "metrics_url" in err
     assert list(tmp.iterdir()) == []
+
+
+def test_a_killed_worker_leaves_no_running_sync_behind(home, ews_server, tmp_path, monkeypatch):
+    """kill -9 of a worker process mid-sync: once the pass is over, ``wess_syncs_running``
+    is back to 0 (the dead child's "now" numbers are dropped), its totals stay."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    scheduled_home(home, ews_server, LOGINS, cap=16)
+    ews_server.set_latency(0.05)  # a pass takes seconds: the kill comes mid-sync
+    proc = spawn_run(home, "--interval", "600", "--workers", "16", "--metrics-port", "0")
+    try:
+        url = _metrics_url(proc)
+        deadline = time.monotonic() + 60
+        while _value(url, "wess_syncs_running") < 2:
+            assert time.monotonic() < deadline, "no sync ever ran"
+            time.sleep(0.05)
+        victim = next(_private_dir(tmp).glob("gauge_livesum_*.db"))
+        os.kill(int(victim.stem.rpartition("_")[2]), signal.SIGKILL)
+        first = json.loads(proc.stdout.readline() or "{}")  # the pass is over
+        assert first.get("failed"), first  # the killed worker's users
+        assert _value(url, "wess_syncs_running") == 0
+        assert _value(url, "wess_syncs_total") >= len(first["synced"])
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
