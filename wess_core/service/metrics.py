@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
+import logging
 import os
 import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "backoff_refused",
@@ -37,6 +39,9 @@ __all__ = [
     "sync_ended",
     "sync_running",
 ]
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., None])
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: Sync durations, seconds: an idle user takes tens of milliseconds, a first sync minutes,
@@ -141,6 +146,25 @@ def _build() -> _Metrics:
 # -- recording -------------------------------------------------------------------------
 
 
+def _never_fails(record: F) -> F:
+    """Metrics are informative: a sync never fails over them (e.g. a
+    PROMETHEUS_MULTIPROC_DIR an operator set that does not exist); said once in the log."""
+
+    @functools.wraps(record)
+    def guarded(*args: Any, **kwargs: Any) -> None:
+        try:
+            record(*args, **kwargs)
+        except Exception as exc:
+            if not _warned:
+                _warned.append(True)
+                log.warning("metrics not recorded: %s: %s", type(exc).__name__, exc)
+
+    return guarded  # type: ignore[return-value]
+
+
+_warned: list[bool] = []
+
+
 def error_kind(name: str) -> str:
     """A label value for an error class name: the name, or "other" for anything else."""
     return name if _KIND.fullmatch(name) else "other"
@@ -155,6 +179,7 @@ def unavailable_kind(exc: Any) -> str:
     return type(exc).__name__
 
 
+@_never_fails
 def sync_ended(
     outcome: str,
     *,
@@ -192,20 +217,26 @@ def _count_folder(m: _Metrics, folder: dict[str, Any]) -> None:
 @contextlib.contextmanager
 def sync_running() -> Iterator[None]:
     """``wess_syncs_running`` counts this block."""
-    gauge = _metrics().running
-    gauge.inc()
+    _running(1)
     try:
         yield
     finally:
-        gauge.dec()
+        _running(-1)
 
 
+@_never_fails
+def _running(step: int) -> None:
+    _metrics().running.inc(step)
+
+
+@_never_fails
 def backoff_waited(seconds: float) -> None:
     m = _metrics()
     m.backoffs.labels("waited").inc()
     m.backoff_seconds.inc(max(0.0, seconds))
 
 
+@_never_fails
 def backoff_refused() -> None:
     """A back-off that would have ended past the run's deadline: the run ends instead."""
     _metrics().backoffs.labels("past_deadline").inc()
