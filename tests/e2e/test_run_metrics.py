@@ -13,9 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import assert_no_orphan_workers, scheduled_home, spawn_run
+from tests.support.metrics import value
 
 LOGINS = [f"m{i:02d}" for i in range(24)]
 
@@ -29,13 +29,7 @@ def _metrics_url(proc) -> str:
 
 
 def _value(url: str, name: str, **labels: str) -> float:
-    text = httpx.get(url, timeout=30).text
-    return sum(
-        s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name == name and labels.items() <= s.labels.items()
-    )
+    return value(httpx.get(url, timeout=30).text, name, **labels)
 
 
 def _private_dir(tmp: Path) -> Path:

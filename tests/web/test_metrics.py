@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import ALICE_PW, SECRETS
+from tests.support.metrics import samples, value
 from tests.support.web import ADMIN_WEB_PW, WEB_SECRETS
 
 #: A login made to look like exposition syntax and label values (what validation allows).
@@ -28,20 +28,12 @@ FIXED_LABELS = {
 CLASS_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(/[a-z_]+)?")
 
 
-def _samples(server) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def _scrape(server) -> str:
     r = httpx.get(server.url + "metrics", timeout=30)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("text/plain")
     server.responses.append(r.text)
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(r.text)
-        for s in family.samples
-    }
-
-
-def _value(samples, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+    return r.text
 
 
 def _admin(server):
@@ -53,9 +45,9 @@ def test_metrics_count_the_syncs_the_server_ran(serve, web_home, crm):
     r = web_home("users", "set", "alice", "--password-stdin", input=ALICE_PW + "\n")
     assert r.exit_code == 0, r.stderr
     server = serve()
-    before = _samples(server)
-    assert _value(before, "wess_syncs_total", outcome="synced") == 0
-    assert _value(before, "wess_scheduler_active") == 0
+    before = _scrape(server)
+    assert value(before, "wess_syncs_total", outcome="synced") == 0
+    assert value(before, "wess_scheduler_active") == 0
 
     crm.add("people", first_name="Ada", email="ada@example.com")
     crm.add("people", first_name="Alan", email="alan@example.com")
@@ -64,15 +56,15 @@ def test_metrics_count_the_syncs_the_server_ran(serve, web_home, crm):
     assert client.post("/api/users/alice/sync", headers=csrf).status_code == 200
     assert client.post("/api/users/bob/sync", headers=csrf).status_code == 409  # no licence
 
-    after = _samples(server)
-    assert _value(after, "wess_syncs_total", outcome="synced") == 2
-    assert _value(after, "wess_syncs_total", outcome="skipped") == 1
-    assert _value(after, "wess_syncs_total", outcome="failed") == 0
+    after = _scrape(server)
+    assert value(after, "wess_syncs_total", outcome="synced") == 2
+    assert value(after, "wess_syncs_total", outcome="skipped") == 1
+    assert value(after, "wess_syncs_total", outcome="failed") == 0
     changed = {"item_type": "contacts", "direction": "to_exchange", "change": "created"}
-    assert _value(after, "wess_items_changed_total", **changed) == 2
-    assert _value(after, "wess_sync_duration_seconds_count", outcome="synced") == 2
-    assert _value(after, "wess_sync_duration_seconds_sum", outcome="synced") > 0
-    assert _value(after, "wess_syncs_running") == 0
+    assert value(after, "wess_items_changed_total", **changed) == 2
+    assert value(after, "wess_sync_duration_seconds_count", outcome="synced") == 2
+    assert value(after, "wess_sync_duration_seconds_sum", outcome="synced") > 0
+    assert value(after, "wess_syncs_running") == 0
 
 
 def test_a_busy_server_shows_in_the_throttling_counters(serve, web_home, emu):
@@ -84,10 +76,10 @@ def test_a_busy_server_shows_in_the_throttling_counters(serve, web_home, emu):
     r = client.post("/api/users/alice/sync", headers=csrf)
     assert r.status_code == 200, r.text
 
-    samples = _samples(server)
-    assert _value(samples, "wess_throttle_backoffs_total", outcome="waited") >= 2
-    assert _value(samples, "wess_throttle_backoff_seconds_total") >= 0.5
-    assert _value(samples, "wess_syncs_total", outcome="synced") == 1
+    scraped = _scrape(server)
+    assert value(scraped, "wess_throttle_backoffs_total", outcome="waited") >= 2
+    assert value(scraped, "wess_throttle_backoff_seconds_total") >= 0.5
+    assert value(scraped, "wess_syncs_total", outcome="synced") == 1
 
 
 def test_no_login_address_or_secret_in_the_exposition(serve, web_home, emu, crm):
@@ -110,24 +102,23 @@ def test_no_login_address_or_secret_in_the_exposition(serve, web_home, emu, crm)
     assert client.post(f"/api/users/{MALLORY}/sync", headers=csrf).status_code == 200
     assert client.post("/api/users/alice/sync", headers=csrf).status_code == 502  # refused
 
-    samples = _samples(server)
-    assert _value(samples, "wess_syncs_total", outcome="synced") == 1
-    assert _value(samples, "wess_syncs_total", outcome="failed") == 1
-    refused = _value(
-        samples, "wess_sync_errors_total", kind="MailboxUnavailable/credentials", scope="run"
+    scraped = _scrape(server)
+    assert value(scraped, "wess_syncs_total", outcome="synced") == 1
+    assert value(scraped, "wess_syncs_total", outcome="failed") == 1
+    refused = value(
+        scraped, "wess_sync_errors_total", kind="MailboxUnavailable/credentials", scope="run"
     )
     assert refused == 1
-    text = server.responses[-1]
     for secret in (MALLORY, MALLORY_EMAIL, MALLORY_PW, "alice", "example.com", emu.ews_url):
-        assert secret not in text
+        assert secret not in scraped
     for secret in (*SECRETS, *WEB_SECRETS):
-        assert secret not in text
-    for (_name, labels), _v in samples.items():
-        for key, value in labels:
+        assert secret not in scraped
+    for _name, labels, _value in samples(scraped):
+        for key, label in labels.items():
             if key in FIXED_LABELS:
-                assert value in FIXED_LABELS[key], (key, value)
+                assert label in FIXED_LABELS[key], (key, label)
             elif key == "kind":
-                assert CLASS_NAME.fullmatch(value), value
+                assert CLASS_NAME.fullmatch(label), label
             else:
                 assert key in ("item_type", "le"), key
 
