@@ -49,7 +49,8 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
 #: An error kind is a class name; anything else is counted as "other".
 _KIND = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}(/[a-z_]{1,16})?")
-OUTCOMES = ("synced", "failed", "skipped", "locked")
+#: An item type label is a plugin's item type name (``contacts``, ``calendar``, ...).
+_ITEM_TYPE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 
 @dataclass
@@ -200,7 +201,8 @@ def sync_ended(
 
 
 def _count_folder(m: _Metrics, folder: dict[str, Any]) -> None:
-    item_type = str(folder.get("item_type") or "other")
+    item_type = str(folder.get("item_type") or "")
+    item_type = item_type if _ITEM_TYPE.fullmatch(item_type) else "other"
     for direction in ("to_crm", "to_exchange"):
         for change, count in (folder.get(direction) or {}).items():
             if count:
