@@ -51,6 +51,7 @@ DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
 _KIND = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}(/[a-z_]{1,16})?")
 #: An item type label is a plugin's item type name (``contacts``, ``calendar``, ...).
 _ITEM_TYPE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+OUTCOMES = ("synced", "failed", "skipped", "locked")
 
 
 @dataclass
@@ -93,7 +94,7 @@ def _build() -> _Metrics:
 
     values.ValueClass = values.get_value_class()  # the mode may have changed since import
     registry = CollectorRegistry(auto_describe=True)
-    return _Metrics(
+    metrics = _Metrics(
         syncs=Counter(
             "wess_syncs",
             "User syncs ended, by outcome: synced, failed (an error entry in history), "
@@ -142,6 +143,11 @@ def _build() -> _Metrics:
         ),
         registry=registry,
     )
+    for outcome in OUTCOMES:  # every outcome from 0, so a rate has a start
+        metrics.syncs.labels(outcome)
+    for outcome in ("waited", "past_deadline"):
+        metrics.backoffs.labels(outcome)
+    return metrics
 
 
 # -- recording -------------------------------------------------------------------------
@@ -339,6 +345,7 @@ def serve_metrics(port: int = 0, host: str = "127.0.0.1", home: Path | None = No
     from prometheus_client import CollectorRegistry, start_http_server
 
     prepare_multiprocess()
+    _metrics()  # every series from 0, before the first sync
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Exposed(Path(home) if home is not None else None))
     server, _thread = start_http_server(port, addr=host, registry=registry)
