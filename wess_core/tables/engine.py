@@ -88,14 +88,15 @@ class Database:
             raise postgresql.postgresql_error(self.url, exc) from None
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, lock: postgresql.LockKey | None = None) -> Iterator[Connection]:
         """One write transaction: all of it, durably, or nothing; writers one at a time
-        (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: an advisory lock)."""
+        (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: an advisory lock, every writer's, or
+        only those of ``lock``: ``postgresql.lock_key(space, name)``, e.g. one user's)."""
         with self.guard(), self.engine.connect() as conn:
             conn.execution_options(wess_write=True)
             with conn.begin():
                 if not self.sqlite:
-                    postgresql.lock_writes(conn)
+                    postgresql.lock_writes(conn, lock)
                 yield conn
 
     @contextlib.contextmanager

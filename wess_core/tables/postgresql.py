@@ -17,6 +17,7 @@ the embedded SQLite file, in one place.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from typing import Any
 
@@ -92,9 +93,26 @@ def engine(url: URL) -> sa.Engine:
         ) from None
 
 
-def lock_writes(conn: Connection) -> None:
-    """Queue behind every other write transaction (until this one ends)."""
-    conn.execute(_WRITE_LOCK)
+#: A narrower write lock: (space, hash of a name), PostgreSQL's two-key advisory locks
+#: (a key space apart from ``WRITE_LOCK_KEY``'s).
+LockKey = tuple[int, int]
+
+
+def lock_key(space: int, name: str) -> LockKey:
+    """The lock of ``name`` (a login, a store file) in ``space``: a stable 32-bit hash
+    (two names sharing one only wait for each other)."""
+    digest = hashlib.blake2b(name.encode("utf-8"), digest_size=4).digest()
+    return space, int.from_bytes(digest, "big", signed=True)
+
+
+def lock_writes(conn: Connection, key: LockKey | None = None) -> None:
+    """Queue behind every other write transaction (until this one ends); with ``key``,
+    behind those holding that key only."""
+    if key is None:
+        conn.execute(_WRITE_LOCK)
+    else:
+        space, name = (sa.cast(sa.literal(part), sa.Integer) for part in key)
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(space, name)))
 
 
 def postgresql_error(url: URL, exc: BaseException) -> StoreError:
