@@ -136,15 +136,16 @@ class MemoryRows(Mapping[str, StatusRow]):
         self._pending = {}
 
 
-class SqliteRows(Mapping[str, StatusRow]):
-    """Status rows in the state database, with the changes not saved yet on top.
+class StoredRows(Mapping[str, StatusRow]):
+    """Status rows in a database, with the changes not saved yet on top.
 
     Memory holds the pending changes (a batch's worth: a save clears them) and at most
-    ``_LOOKUPS_KEPT`` rows looked up, never the table.
+    ``_LOOKUPS_KEPT`` rows looked up, never the table. Where the rows are stored is a
+    subclass's four queries (``SqliteRows``: the user's state file;
+    ``wess_core.sync.state_tables.DatabaseRows``: a shared database).
     """
 
-    def __init__(self, db: StateDb, item_type: str, count: int | None = None) -> None:
-        self.db = db
+    def __init__(self, item_type: str, count: int | None = None) -> None:
         self.item_type = item_type
         self._pending: dict[str, StatusRow | None] = {}
         self._pending_item: dict[str, str] = {}
@@ -153,18 +154,32 @@ class SqliteRows(Mapping[str, StatusRow]):
         #: Rows stored for the type (None: count them when asked).
         self._count: int | None = count
 
+    # -- the queries --------------------------------------------------------------------
+
+    def _find(self, column: str, value: str) -> list[StatusRow]:
+        """Stored rows whose ``column`` (pair_id, crm_id, item_id) is ``value``."""
+        raise NotImplementedError
+
+    def _count_stored(self) -> int:
+        raise NotImplementedError
+
+    def _existing(self, pids: Sequence[str]) -> set[str]:
+        """Which of ``pids`` (at most 500) are stored."""
+        raise NotImplementedError
+
+    def _stream(self) -> Iterator[StatusRow]:
+        """Every stored row by pair id, a chunk at a time."""
+        raise NotImplementedError
+
+    # -- the rows -----------------------------------------------------------------------
+
     def _stored(self, column: str, value: str) -> list[StatusRow]:
         key = (column, value)
         found = self._looked_up.get(key)
         if found is None:
             if len(self._looked_up) >= _LOOKUPS_KEPT:  # a cache: bounded, not the table
                 self._looked_up.clear()
-            # without statistics SQLite would scan the primary key's (type=?) range instead
-            index = _INDEXES.get(column, "")
-            sql = f"SELECT {_COLUMNS} FROM rows {index} WHERE type = ? AND {column} = ?"
-            found = self._looked_up[key] = [
-                StatusRow(*r) for r in self.db.query(sql, (self.item_type, value))
-            ]
+            found = self._looked_up[key] = self._find(column, value)
         return found
 
     def _visible(self, rows: list[StatusRow]) -> StatusRow | None:
@@ -184,8 +199,7 @@ class SqliteRows(Mapping[str, StatusRow]):
 
     def __len__(self) -> int:
         if self._count is None:
-            sql = "SELECT COUNT(*) FROM rows WHERE type = ?"
-            self._count = int(self.db.query(sql, (self.item_type,))[0][0])
+            self._count = self._count_stored()
         stored = self._stored_pids(list(self._pending))
         count = self._count
         for pid, row in self._pending.items():
@@ -198,10 +212,7 @@ class SqliteRows(Mapping[str, StatusRow]):
     def _stored_pids(self, pids: Sequence[str]) -> set[str]:
         found: set[str] = set()
         for start in range(0, len(pids), 500):
-            chunk = pids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            sql = f"SELECT pair_id FROM rows WHERE type = ? AND pair_id IN ({marks})"
-            found.update(r[0] for r in self.db.query(sql, (self.item_type, *chunk)))
+            found.update(self._existing(pids[start : start + 500]))
         return found
 
     def all(self) -> Iterator[StatusRow]:
@@ -210,10 +221,9 @@ class SqliteRows(Mapping[str, StatusRow]):
         for row in pending.values():
             if row is not None:
                 yield row
-        sql = f"SELECT {_COLUMNS} FROM rows WHERE type = ? ORDER BY pair_id"
-        for values in self.db.stream(sql, (self.item_type,)):
-            if values[0] not in pending:
-                yield StatusRow(*values)
+        for row in self._stream():
+            if row.pair_id not in pending:
+                yield row
 
     def by_crm(self, crm_id: str) -> StatusRow | None:
         row = self._pending.get(self._pending_crm.get(crm_id, ""))
@@ -245,7 +255,35 @@ class SqliteRows(Mapping[str, StatusRow]):
         self._count = None
 
 
-Rows = MemoryRows | SqliteRows
+class SqliteRows(StoredRows):
+    """Status rows in the user's state database (``wess_core.sync.state_db``)."""
+
+    def __init__(self, db: StateDb, item_type: str, count: int | None = None) -> None:
+        super().__init__(item_type, count)
+        self.db = db
+
+    def _find(self, column: str, value: str) -> list[StatusRow]:
+        # without statistics SQLite would scan the primary key's (type=?) range instead
+        index = _INDEXES.get(column, "")
+        sql = f"SELECT {_COLUMNS} FROM rows {index} WHERE type = ? AND {column} = ?"
+        return [StatusRow(*r) for r in self.db.query(sql, (self.item_type, value))]
+
+    def _count_stored(self) -> int:
+        sql = "SELECT COUNT(*) FROM rows WHERE type = ?"
+        return int(self.db.query(sql, (self.item_type,))[0][0])
+
+    def _existing(self, pids: Sequence[str]) -> set[str]:
+        marks = ",".join("?" * len(pids))
+        sql = f"SELECT pair_id FROM rows WHERE type = ? AND pair_id IN ({marks})"
+        return {r[0] for r in self.db.query(sql, (self.item_type, *pids))}
+
+    def _stream(self) -> Iterator[StatusRow]:
+        sql = f"SELECT {_COLUMNS} FROM rows WHERE type = ? ORDER BY pair_id"
+        for values in self.db.stream(sql, (self.item_type,)):
+            yield StatusRow(*values)
+
+
+Rows = MemoryRows | StoredRows
 
 
 @dataclass
@@ -269,7 +307,7 @@ class FolderState:
     id_space: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.rows, MemoryRows | SqliteRows):
+        if not isinstance(self.rows, MemoryRows | StoredRows):
             self.rows = MemoryRows(self.rows)
         self.held = held_entries(self.held)
 
