@@ -92,8 +92,15 @@ class StoreLedger:
         if not entries:
             return
         with core_tables(self.home).write() as conn:
-            conn.execute(sa.insert(table), [ledger_row(self.login, e) for e in entries])
-            self._prune(conn, now)
+            self.write_in(conn, entries, now)
+
+    def write_in(
+        self, conn: sa.Connection, entries: list[dict[str, Any]], now: datetime | None = None
+    ) -> None:
+        """``write`` inside the caller's transaction (a user's state and its ledger
+        entries commit together: ``wess_core.sync.state_tables``)."""
+        conn.execute(sa.insert(table), [ledger_row(self.login, e) for e in entries])
+        self._prune(conn, now)
 
     def prune(self, now: datetime | None = None) -> None:
         """Drop what is past the retention or over the count, now."""

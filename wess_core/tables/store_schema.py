@@ -11,7 +11,6 @@ creates them in its ``wess.sqlite``.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from wess_core.tables.schema import LOGIN, ROW_ID, foreign_id
 
@@ -68,11 +67,3 @@ sync_watch = sa.Table(
     sa.Column("login", LOGIN, primary_key=True),
     sa.Column("record", sa.Text, nullable=False),
 )
-
-
-def create_store_tables(conn: Connection, _home: object) -> None:
-    metadata.create_all(conn)
-
-
-#: The ``stores`` component's migration steps (``wess_core.tables.migrate``).
-STEPS = (create_store_tables,)

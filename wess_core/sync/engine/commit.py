@@ -20,9 +20,7 @@ def commit(run: FolderRun, changes: Changes, acted: bool, held_before: int) -> N
     state.retry_records = run.retry_records
     after = (changes.token, cursor, run.retry_items, run.retry_records)
     changed = after != before or len(state.held) != held_before
-    if acted or changed or run.events:
-        run.store.save(state)
-    run.flush()
+    run.persist(state if acted or changed or run.events else None)
 
 
 def past_own_writes(run: FolderRun, cursor: str | None) -> str | None:

@@ -288,10 +288,20 @@ class FolderRun:
 
     def save(self) -> None:
         if not self.dry_run:
-            self.store.save(self.state)
-            self.flush()
+            self.persist(self.state)
 
-    def flush(self) -> None:
+    def persist(self, state: FolderState | None) -> None:
+        """Save ``state`` (None: unchanged) and write the ledger entries logged since
+        the last save: in one transaction where the state store can
+        (``save_with_ledger``: a shared database), else the state, then the entries."""
+        events: list[dict[str, Any]] = []
         if self.events and self.ledger is not None:
             events, self.events = self.events, []
+        together = getattr(self.store, "save_with_ledger", None)
+        if together is not None:
+            together(state, self.ledger, events)
+            return
+        if state is not None:
+            self.store.save(state)
+        if events:
             self.ledger.write(events)
