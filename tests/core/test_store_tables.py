@@ -172,3 +172,41 @@ def test_a_busy_pool_is_one_line_and_the_pool_is_bounded(tmp_path, postgres_serv
             with db.read():
                 pass
     assert postgres_server.password not in str(err.value)
+
+
+@pytest.mark.parametrize("kind", ["history", "ledger", "jobs"])
+def test_one_users_history_ledger_and_jobs_writers_wait_only_for_that_user(
+    tmp_path, postgres_server, monkeypatch, kind
+):
+    """While alice's writer of ``kind`` is mid-transaction, bob's write of it goes
+    through and alice's own queues; every other writer still shares the one lock."""
+    import threading
+
+    from wess_core.service import history, jobs
+    from wess_core.store import Store
+    from wess_core.sync.ledger import StoreLedger
+    from wess_core.tables.postgresql import HISTORY_SPACE, JOBS_SPACE, SYNC_SPACE, lock_key
+
+    monkeypatch.setenv("WESS_DATABASE_URL", postgres_server.create_database())
+    ctx = Context(home=tmp_path)
+    entry = {"op": "create", "crm_id": "1", "item_id": "i1", "time": "2030-01-01T00:00:00Z"}
+    write, space = {
+        "history": (lambda login: history.record(ctx, login, "sync", "ok"), HISTORY_SPACE),
+        "ledger": (lambda login: StoreLedger(Store(tmp_path), login).write([entry]), SYNC_SPACE),
+        "jobs": (lambda login: jobs.clear(ctx, login, "2030"), JOBS_SPACE),
+    }[kind]
+    write("bob")  # the tables exist
+    db = core_tables(tmp_path)
+    done = threading.Event()
+
+    def alice() -> None:
+        write("alice")
+        done.set()
+
+    with db.write(lock_key(space, "alice")):
+        write("bob")  # not waiting for alice's
+        waiting = threading.Thread(target=alice)
+        waiting.start()
+        assert not done.wait(0.5)
+    waiting.join(10)
+    assert done.is_set()

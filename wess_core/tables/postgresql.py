@@ -6,10 +6,12 @@ the embedded SQLite file, in one place.
   comes from the command line (argv is visible to every user of the machine).
 - Writes: SQLite's ``BEGIN IMMEDIATE`` took the database's write lock before a
   transaction's first read, so a read-then-write (the idle fold of history, a job's
-  claim, the CRM's counter) never raced another writer. Here every write transaction
-  first takes one transaction-scoped advisory lock: writers queue as they did, readers
-  never wait, and each statement (read committed) sees what the writers before it
-  committed.
+  claim, the CRM's counter) never raced another writer. Here a write transaction first
+  takes a transaction-scoped advisory lock: one all writers share (the CRM's counter,
+  the board, plugin storage), or, where everything it reads and writes is one user's
+  (sync state and ledger, history, jobs), that user's (``lock_key(SPACE, login)``), so
+  users' syncs do not queue behind each other. Readers never wait, and each statement
+  (read committed) sees what the writers before it committed.
 - Errors: a failed connection is one line naming the server and database and what to
   do; any other error names the database, never the password.
 """
@@ -126,6 +128,13 @@ def lock_key(space: int, name: str) -> LockKey:
     (two names sharing one only wait for each other)."""
     digest = hashlib.blake2b(name.encode("utf-8"), digest_size=4).digest()
     return space, int.from_bytes(digest, "big", signed=True)
+
+
+#: Key spaces of one user's locks (ASCII): the sync state with its ledger entries, the
+#: history, the background jobs. Each user's writers queue only behind that user's.
+SYNC_SPACE = 0x53594E43
+HISTORY_SPACE = 0x48495354
+JOBS_SPACE = 0x4A4F4253
 
 
 def lock_writes(conn: Connection, key: LockKey | None = None) -> None:
