@@ -103,9 +103,14 @@ class Database:
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
-        """One read transaction: a consistent view while it lasts."""
-        with self.guard(), self.engine.connect() as conn, conn.begin():
-            yield conn
+        """One read transaction: a consistent view while it lasts (SQLite). PostgreSQL
+        reads in autocommit: at read committed each statement has its own snapshot
+        anyway, so a transaction would add only its BEGIN and ROLLBACK round trips."""
+        with self.guard(), self.engine.connect() as conn:
+            if not self.sqlite:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+            with conn.begin():
+                yield conn
 
     def is_ready(self, component: str) -> bool:
         return component in self._ready
