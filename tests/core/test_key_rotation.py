@@ -19,18 +19,20 @@ from wess_core.plugin_storage import HomeStorage
 from wess_core.secrets import KEY_FILE_NAME, SecretBox, load_keys
 from wess_core.service import Context, users
 from wess_core.service.keys import rotate_keys
-from wess_core.store import Store, load_json_file
+from wess_core.store import Store
 
 WESS = [sys.executable, "-m", "wess_core.cli"]
 
 
 def _stored(home):
-    """Every encrypted value under the home: {(store, login or field): token}."""
+    """Every encrypted value of the home (its files, or ``WESS_DATABASE_URL``'s
+    database): {(store, login or field): token}."""
     found = {}
-    for row in load_json_file(home / "users.json")["users"].values():
+    stores = Context(home=home).stores
+    for row in stores.table_documents("users", "users").values():
         if row.get("password"):
             found[("users", row["login"])] = row["password"]
-    account = next(iter(load_json_file(home / "account.json")["account"].values()))
+    account = next(iter(stores.table_documents("account", "account").values()))
     for strategy, tokens in (account.get("strategy_secrets") or {}).items():
         for key, token in tokens.items():  # e.g. the impersonation password
             found[("account", f"{strategy}_{key}")] = token
@@ -75,6 +77,7 @@ def _cache_token(home):
 TOK = base64.b64encode(b"tok").decode()
 
 
+@pytest.mark.usefixtures("database")
 def test_rotation_reencrypts_every_encrypted_store(secrets_home, home):
     _cache_token(home)
     before = _stored(home)
@@ -105,6 +108,7 @@ def test_a_failed_rotation_writes_nothing_and_says_so(secrets_home, home):
     assert str(home / "users.json") in lines[0]
 
 
+@pytest.mark.usefixtures("database")
 def test_two_rotations_at_once_both_succeed(secrets_home, home):
     runs = [
         subprocess.Popen(

@@ -35,6 +35,7 @@ def _pause(ctx: Context, login: str, reason: str | None) -> None:
     edit_profile(ctx, login, change)
 
 
+@pytest.mark.usefixtures("database")  # the users file, or PostgreSQL's documents
 def test_every_change_shows_at_once_even_one_of_the_same_size(admin_home, home):
     ctx = Context(home=home)
     assert get_profile(ctx, "alice").paused_reason is None
@@ -50,6 +51,7 @@ def test_every_change_shows_at_once_even_one_of_the_same_size(admin_home, home):
         get_profile(ctx, "nobody")
 
 
+@pytest.mark.usefixtures("database")
 def test_a_returned_profile_is_the_callers_own(admin_home, home):
     ctx = Context(home=home)
     first = get_profile(ctx, "alice")

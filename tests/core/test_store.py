@@ -25,6 +25,7 @@ ADD_USERS = textwrap.dedent(
 )
 
 
+@pytest.mark.usefixtures("database")  # the users file, or PostgreSQL's documents
 def test_two_processes_adding_users_lose_nothing(admin_home, home):
     procs = [
         subprocess.Popen([sys.executable, "-c", ADD_USERS, str(home), prefix, "40"])

@@ -54,7 +54,7 @@ def _everything(home):
     }
 
 
-def test_an_old_home_is_imported_once_and_loses_nothing(old_home, wess):
+def test_an_old_home_is_imported_once_and_loses_nothing(old_home, wess, database):
     found = _everything(old_home)
     assert found["alice"] == [f"run {n}" for n in range(4, -1, -1)]  # snapshot + journal
     assert found["bob"] == [("error", "bob failed", "ErrorServerBusy")]
@@ -75,7 +75,9 @@ def test_an_old_home_is_imported_once_and_loses_nothing(old_home, wess):
     assert (added["id"], added["revision"]) == ("1101", 1105)
     for gone in ("history", "ledger", "jobs", "crm", "scheduler.json"):
         assert not (old_home / gone).exists(), gone
-    assert (old_home / "users.json").exists() and (old_home / "account.json").exists()
+    # the account and users stay in the home's files, or move into the shared database
+    in_files = database == "sqlite"
+    assert (old_home / "users.json").exists() == (old_home / "account.json").exists() == in_files
     assert wess("history", "alice", "--json").json[0]["message"] == "run 4"
 
 

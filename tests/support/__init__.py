@@ -260,8 +260,17 @@ SOAP_ENVELOPE = """<?xml version="1.0" encoding="utf-8"?>
 
 
 def plugin_storage_rows(home) -> dict[tuple[str, str, str], str | None]:
-    """The plugins' stored values as on disk, read past WESS: {(plugin, owner, key): the
-    secret token, or the plain value}."""
+    """The plugins' stored values as on disk (or in ``WESS_DATABASE_URL``'s database),
+    read past WESS: {(plugin, owner, key): the secret token, or the plain value}."""
+    url = os.environ.get("WESS_DATABASE_URL")
+    if url:
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            rows = conn.execute(
+                "SELECT plugin, owner, key, secret_value, value FROM plugin_storage"
+            ).fetchall()
+        return {(p, o, k): secret or value for p, o, k, secret, value in rows}
     if not (home / "wess.sqlite").exists():
         return {}
     with sqlite3.connect(f"file:{home / 'wess.sqlite'}?mode=ro", uri=True) as conn:

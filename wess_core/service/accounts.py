@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wess_core import validation
 from wess_core.account_settings import SETTINGS, setting_of
@@ -21,7 +21,6 @@ from wess_core.models import (
     Account,
     redact,
 )
-from wess_core.profiles import ProfileStore
 from wess_core.secrets import (
     ensure_key_file,
     load_keys,
@@ -34,6 +33,9 @@ from wess_core.service.profiles import (  # registers the users' secrets
     user_profiles,
 )
 
+if TYPE_CHECKING:
+    from wess_core.home_stores import DocumentStore
+
 ACCOUNT = "account"
 register_encrypted_store(ACCOUNT, "account", SECRET_FIELDS_ACCOUNT)
 
@@ -42,8 +44,8 @@ class NotInitialised(WessError):
     pass
 
 
-def _account(ctx: Context) -> ProfileStore:
-    return ProfileStore(ctx.store, ACCOUNT, "account", None)
+def _account(ctx: Context) -> DocumentStore:
+    return ctx.stores.documents(ACCOUNT, "account", None)
 
 
 def load_account(ctx: Context) -> Account:

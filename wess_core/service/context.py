@@ -9,6 +9,7 @@ from pathlib import Path
 import platformdirs
 
 from wess_core.errors import PermissionDenied
+from wess_core.home_stores import home_stores
 from wess_core.secrets import SecretBox
 from wess_core.store import Store
 
@@ -30,6 +31,8 @@ class Context:
     def __post_init__(self) -> None:
         self.home = Path(self.home)
         self.store = Store(self.home)
+        #: The account's, profiles' and sync state's stores (files, or a shared database).
+        self.stores = home_stores(self.store)
 
     @property
     def is_admin(self) -> bool:

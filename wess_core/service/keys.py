@@ -43,7 +43,6 @@ def rotate_keys(ctx: Context) -> dict[str, Any]:
 
     from wess_core import plugins
     from wess_core.secrets import ENCRYPTED_STORES, ENV_VAR, key_file, secrets_lock
-    from wess_core.store import load_json_file
 
     ctx.require_admin()
     plugins.get_plugin_manager()  # plugins that store secrets register them on import
@@ -55,9 +54,7 @@ def rotate_keys(ctx: Context) -> dict[str, Any]:
         # 1. in memory: {store: {doc id: {field: (old token, new token)}}}
         plan: dict[str, dict[str, dict[str, tuple[Any, Any]]]] = {}
         for name, (table, fields) in sorted(ENCRYPTED_STORES.items()):
-            path = ctx.store.path(name)
-            raw = load_json_file(path)
-            docs = (raw.get(table) or {}) if isinstance(raw, dict) else {}
+            docs = ctx.stores.table_documents(name, table)
             for doc_id, doc in docs.items():
                 for field in fields:
                     token = doc.get(field) if isinstance(doc, dict) else None
@@ -68,8 +65,8 @@ def rotate_keys(ctx: Context) -> dict[str, Any]:
                     except SecretKeyError:
                         raise SecretKeyError(
                             f"cannot decrypt the {field} of {table} document {doc_id} in "
-                            f"{path} with any configured key; nothing was rotated (restore "
-                            f"the key that encrypted it, or set that value again)"
+                            f"{ctx.stores.where(name)} with any configured key; nothing was "
+                            "rotated (restore the key that encrypted it, or set that value again)"
                         ) from None
                     plan.setdefault(name, {}).setdefault(doc_id, {})[field] = (token, new)
         stored = plugin_storage.rotation_plan(ctx.home, box)  # plugins' secrets, in memory
@@ -87,7 +84,7 @@ def rotate_keys(ctx: Context) -> dict[str, Any]:
         for name, changes in plan.items():
             table, _ = ENCRYPTED_STORES[name]
             try:
-                with ctx.store.edit(name, table) as docs:
+                with ctx.stores.edit_table(name, table) as docs:
                     for doc_id, doc in docs.items():
                         for field, (old, new) in changes.get(doc_id, {}).items():
                             if doc.get(field):

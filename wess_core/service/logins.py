@@ -11,14 +11,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wess_core import validation
 from wess_core.errors import NotFound, UsageError, quote
 from wess_core.models import UserProfile
-from wess_core.profiles import Profiles, ProfileStore
+from wess_core.profiles import Profiles
 from wess_core.service.context import Context
 from wess_core.service.profiles import edit_profile, user_profiles
+
+if TYPE_CHECKING:
+    from wess_core.home_stores import DocumentStore
 
 ADMINS = "admins"
 ROLE_ADMIN = "admin"
@@ -79,8 +82,8 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def _admins(ctx: Context) -> ProfileStore:
-    return ProfileStore(ctx.store, ADMINS, "admins", "name")
+def _admins(ctx: Context) -> DocumentStore:
+    return ctx.stores.documents(ADMINS, "admins", "name")
 
 
 def set_web_password(ctx: Context, login: str, password: str) -> dict[str, Any]:

@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from wess_core.errors import NotFound, quote
 from wess_core.models import SECRET_FIELDS_USER, UserProfile
-from wess_core.profiles import Profiles, ProfileStore
+from wess_core.profiles import Profiles
 from wess_core.secrets import register_encrypted_store
 from wess_core.service.context import Context
+
+if TYPE_CHECKING:
+    from wess_core.home_stores import DocumentStore
 
 USERS = "users"
 register_encrypted_store(USERS, "users", SECRET_FIELDS_USER)
 
 
-def user_profiles(ctx: Context) -> ProfileStore:
-    return ProfileStore(ctx.store, USERS, "users", "login")
+def user_profiles(ctx: Context) -> DocumentStore:
+    return ctx.stores.documents(USERS, "users", "login")
 
 
 def list_profiles(ctx: Context) -> list[UserProfile]:

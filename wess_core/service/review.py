@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wess_core.errors import NotFound, PermissionDenied, UsageError, quote
 from wess_core.service.accounts import setting
@@ -30,8 +30,10 @@ from wess_core.service.sync import user_lock
 from wess_core.service.users import get_profile
 from wess_core.sync.held import DELETE, HeldEntry
 from wess_core.sync.ledger import StoreLedger, parse_since
-from wess_core.sync.state_db import StoreSyncState
 from wess_core.sync.status import FolderState
+
+if TYPE_CHECKING:
+    from wess_core.home_stores import UserSyncState
 
 
 def _check(ctx: Context, login: str) -> None:
@@ -39,13 +41,13 @@ def _check(ctx: Context, login: str) -> None:
     get_profile(ctx, login)
 
 
-def _states(ctx: Context, login: str) -> tuple[StoreSyncState, list[FolderState]]:
-    store = StoreSyncState(ctx.store, login)
+def _states(ctx: Context, login: str) -> tuple[UserSyncState, list[FolderState]]:
+    store = ctx.stores.sync_state(login)
     return store, [store.load(t) for t in store.item_types()]
 
 
 @contextlib.contextmanager
-def _editing(ctx: Context, login: str) -> Iterator[tuple[StoreSyncState, list[FolderState]]]:
+def _editing(ctx: Context, login: str) -> Iterator[tuple[UserSyncState, list[FolderState]]]:
     """The user's folder states under the run lock (no sync meanwhile); saved on success."""
     with user_lock(ctx, login):
         store, states = _states(ctx, login)

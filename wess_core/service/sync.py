@@ -349,7 +349,6 @@ def _run(ctx: Context, login: str, run: _Run) -> Any:
     again would only spend the rest of the run on it."""
     from wess_core.sync.engine import sync_all
     from wess_core.sync.ledger import StoreLedger
-    from wess_core.sync.state_db import StoreSyncState
 
     needs_url = bool(getattr(run.factory, "needs_ews_url", False))
     connection = _connection_for(ctx, login, False, run.known, needs_url)
@@ -367,7 +366,7 @@ def _run(ctx: Context, login: str, run: _Run) -> Any:
 
     account = run.known[0]
     ledger = StoreLedger(ctx.store, login, int(setting_of(account, "ledger_retention_days")))
-    state = StoreSyncState(ctx.store, login)
+    state = ctx.stores.sync_state(login)
     return sync_all(
         run.types,
         run.crm,

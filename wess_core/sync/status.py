@@ -9,8 +9,9 @@ content hash. Comparing a side's current version with its row is how the engine 
 ``FolderState`` is the state of one item type: the mailbox sync token, the CRM cursor,
 the rows, and the ids whose last attempt failed (retried on the next run). A
 ``SyncState`` loads and saves folder states: ``StoreSyncState`` keeps them in the user's
-state database ``state/<login>.sqlite`` (``wess_core.sync.state_db``), ``MemorySyncState``
-in memory.
+state database ``state/<login>.sqlite`` (``wess_core.sync.state_db``),
+``DatabaseSyncState`` in a shared database (``wess_core.sync.state_tables``),
+``MemorySyncState`` in memory.
 
 Why a database and not a TinyDB file like the rest of the home: the engine looks rows up
 by item id and by CRM id, a page at a time. A TinyDB file is read whole for any lookup,
@@ -25,7 +26,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -132,19 +133,23 @@ class MemoryRows(Mapping[str, StatusRow]):
     def pending(self) -> dict[str, StatusRow | None]:
         return self._pending
 
+    def prefetch(self, column: str, values: Sequence[str]) -> None:
+        """Nothing to read ahead: every row is in memory."""
+
     def saved(self) -> None:
         self._pending = {}
 
 
-class SqliteRows(Mapping[str, StatusRow]):
-    """Status rows in the state database, with the changes not saved yet on top.
+class StoredRows(Mapping[str, StatusRow]):
+    """Status rows in a database, with the changes not saved yet on top.
 
     Memory holds the pending changes (a batch's worth: a save clears them) and at most
-    ``_LOOKUPS_KEPT`` rows looked up, never the table.
+    ``_LOOKUPS_KEPT`` rows looked up, never the table. Where the rows are stored is a
+    subclass's four queries (``SqliteRows``: the user's state file;
+    ``wess_core.sync.state_tables.DatabaseRows``: a shared database).
     """
 
-    def __init__(self, db: StateDb, item_type: str, count: int | None = None) -> None:
-        self.db = db
+    def __init__(self, item_type: str, count: int | None = None) -> None:
         self.item_type = item_type
         self._pending: dict[str, StatusRow | None] = {}
         self._pending_item: dict[str, str] = {}
@@ -153,19 +158,49 @@ class SqliteRows(Mapping[str, StatusRow]):
         #: Rows stored for the type (None: count them when asked).
         self._count: int | None = count
 
+    # -- the queries --------------------------------------------------------------------
+
+    def _find(self, column: str, value: str) -> list[StatusRow]:
+        """Stored rows whose ``column`` (pair_id, crm_id, item_id) is ``value``."""
+        raise NotImplementedError
+
+    def _count_stored(self) -> int:
+        raise NotImplementedError
+
+    def _existing(self, pids: Sequence[str]) -> set[str]:
+        """Which of ``pids`` (at most 500) are stored."""
+        raise NotImplementedError
+
+    def _stream(self) -> Iterator[StatusRow]:
+        """Every stored row by pair id, a chunk at a time."""
+        raise NotImplementedError
+
+    # -- the rows -----------------------------------------------------------------------
+
     def _stored(self, column: str, value: str) -> list[StatusRow]:
         key = (column, value)
         found = self._looked_up.get(key)
         if found is None:
             if len(self._looked_up) >= _LOOKUPS_KEPT:  # a cache: bounded, not the table
                 self._looked_up.clear()
-            # without statistics SQLite would scan the primary key's (type=?) range instead
-            index = _INDEXES.get(column, "")
-            sql = f"SELECT {_COLUMNS} FROM rows {index} WHERE type = ? AND {column} = ?"
-            found = self._looked_up[key] = [
-                StatusRow(*r) for r in self.db.query(sql, (self.item_type, value))
-            ]
+            found = self._looked_up[key] = self._find(column, value)
         return found
+
+    def prefetch(self, column: str, values: Sequence[str]) -> None:
+        """Look up the rows of a batch of ids (``crm_id``, ``item_id``) ahead: nothing
+        here (a local lookup costs microseconds); a store that pays a round trip per
+        query reads them in one (``remember`` puts them where the lookups read)."""
+
+    def remember(self, column: str, found: Mapping[str, list[StatusRow]]) -> None:
+        """Rows looked up ahead by ``column`` value (an empty list: none), into the
+        bounded cache the single lookups read."""
+        if len(self._looked_up) + len(found) > _LOOKUPS_KEPT:
+            self._looked_up.clear()
+        for value, rows in list(found.items())[:_LOOKUPS_KEPT]:
+            self._looked_up[(column, value)] = rows
+
+    def looked_up(self, column: str, value: str) -> bool:
+        return (column, value) in self._looked_up
 
     def _visible(self, rows: list[StatusRow]) -> StatusRow | None:
         return next((r for r in rows if r.pair_id not in self._pending), None)
@@ -184,8 +219,7 @@ class SqliteRows(Mapping[str, StatusRow]):
 
     def __len__(self) -> int:
         if self._count is None:
-            sql = "SELECT COUNT(*) FROM rows WHERE type = ?"
-            self._count = int(self.db.query(sql, (self.item_type,))[0][0])
+            self._count = self._count_stored()
         stored = self._stored_pids(list(self._pending))
         count = self._count
         for pid, row in self._pending.items():
@@ -198,10 +232,7 @@ class SqliteRows(Mapping[str, StatusRow]):
     def _stored_pids(self, pids: Sequence[str]) -> set[str]:
         found: set[str] = set()
         for start in range(0, len(pids), 500):
-            chunk = pids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            sql = f"SELECT pair_id FROM rows WHERE type = ? AND pair_id IN ({marks})"
-            found.update(r[0] for r in self.db.query(sql, (self.item_type, *chunk)))
+            found.update(self._existing(pids[start : start + 500]))
         return found
 
     def all(self) -> Iterator[StatusRow]:
@@ -210,10 +241,9 @@ class SqliteRows(Mapping[str, StatusRow]):
         for row in pending.values():
             if row is not None:
                 yield row
-        sql = f"SELECT {_COLUMNS} FROM rows WHERE type = ? ORDER BY pair_id"
-        for values in self.db.stream(sql, (self.item_type,)):
-            if values[0] not in pending:
-                yield StatusRow(*values)
+        for row in self._stream():
+            if row.pair_id not in pending:
+                yield row
 
     def by_crm(self, crm_id: str) -> StatusRow | None:
         row = self._pending.get(self._pending_crm.get(crm_id, ""))
@@ -245,7 +275,35 @@ class SqliteRows(Mapping[str, StatusRow]):
         self._count = None
 
 
-Rows = MemoryRows | SqliteRows
+class SqliteRows(StoredRows):
+    """Status rows in the user's state database (``wess_core.sync.state_db``)."""
+
+    def __init__(self, db: StateDb, item_type: str, count: int | None = None) -> None:
+        super().__init__(item_type, count)
+        self.db = db
+
+    def _find(self, column: str, value: str) -> list[StatusRow]:
+        # without statistics SQLite would scan the primary key's (type=?) range instead
+        index = _INDEXES.get(column, "")
+        sql = f"SELECT {_COLUMNS} FROM rows {index} WHERE type = ? AND {column} = ?"
+        return [StatusRow(*r) for r in self.db.query(sql, (self.item_type, value))]
+
+    def _count_stored(self) -> int:
+        sql = "SELECT COUNT(*) FROM rows WHERE type = ?"
+        return int(self.db.query(sql, (self.item_type,))[0][0])
+
+    def _existing(self, pids: Sequence[str]) -> set[str]:
+        marks = ",".join("?" * len(pids))
+        sql = f"SELECT pair_id FROM rows WHERE type = ? AND pair_id IN ({marks})"
+        return {r[0] for r in self.db.query(sql, (self.item_type, *pids))}
+
+    def _stream(self) -> Iterator[StatusRow]:
+        sql = f"SELECT {_COLUMNS} FROM rows WHERE type = ? ORDER BY pair_id"
+        for values in self.db.stream(sql, (self.item_type,)):
+            yield StatusRow(*values)
+
+
+Rows = MemoryRows | StoredRows
 
 
 @dataclass
@@ -269,7 +327,7 @@ class FolderState:
     id_space: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.rows, MemoryRows | SqliteRows):
+        if not isinstance(self.rows, MemoryRows | StoredRows):
             self.rows = MemoryRows(self.rows)
         self.held = held_entries(self.held)
 
@@ -278,6 +336,15 @@ class FolderState:
 
     def by_item(self, item_id: str) -> StatusRow | None:
         return self.rows.by_item(item_id)
+
+    def prefetch(self, item_ids: Iterable[str] = (), crm_ids: Iterable[str] = ()) -> None:
+        """Read ahead the rows a batch of ids will look up (one query per batch where
+        each query is a round trip; nothing in memory)."""
+        items, records = list(item_ids), list(crm_ids)
+        if items:
+            self.rows.prefetch("item_id", items)
+        if records:
+            self.rows.prefetch("crm_id", records)
 
     def put(self, row: StatusRow) -> None:
         """Insert or replace a row (ids may have changed)."""

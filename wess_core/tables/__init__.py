@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from wess_core.tables import migrate, upgrade
+from wess_core.tables import migrate, store_schema, store_upgrade, upgrade
 from wess_core.tables.engine import DB_FILE, Database, home_database, sqlite_error
 from wess_core.tables.migrate import Step
 
@@ -23,12 +23,21 @@ __all__ = [
     "home_database",
     "plugin_tables",
     "sqlite_error",
+    "store_tables",
 ]
 
 
 def core_tables(home: str | Path) -> Database:
     db = home_database(home)
     migrate.ensure(db, "core", upgrade.STEPS)
+    return db
+
+
+def store_tables(home: str | Path) -> Database:
+    """The home's database with the account's, profiles' and sync state's tables (used
+    when that database is shared, ``wess_core.tables.store_schema``)."""
+    db = core_tables(home)
+    migrate.ensure(db, store_schema.COMPONENT, store_upgrade.STEPS)
     return db
 
 

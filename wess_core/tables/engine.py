@@ -86,23 +86,31 @@ class Database:
             if self.sqlite:
                 raise sqlite_error(self.where, exc) from None
             raise postgresql.postgresql_error(self.url, exc) from None
+        except sa.exc.TimeoutError:  # the pool's: every connection stayed busy
+            raise postgresql.pool_exhausted(self.url) from None
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, lock: postgresql.LockKey | None = None) -> Iterator[Connection]:
         """One write transaction: all of it, durably, or nothing; writers one at a time
-        (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: an advisory lock)."""
+        (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: an advisory lock, every writer's, or
+        only those of ``lock``: ``postgresql.lock_key(space, name)``, e.g. one user's)."""
         with self.guard(), self.engine.connect() as conn:
             conn.execution_options(wess_write=True)
             with conn.begin():
                 if not self.sqlite:
-                    postgresql.lock_writes(conn)
+                    postgresql.lock_writes(conn, lock)
                 yield conn
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
-        """One read transaction: a consistent view while it lasts."""
-        with self.guard(), self.engine.connect() as conn, conn.begin():
-            yield conn
+        """One read transaction: a consistent view while it lasts (SQLite). PostgreSQL
+        reads in autocommit: at read committed each statement has its own snapshot
+        anyway, so a transaction would add only its BEGIN and ROLLBACK round trips."""
+        with self.guard(), self.engine.connect() as conn:
+            if not self.sqlite:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+            with conn.begin():
+                yield conn
 
     def is_ready(self, component: str) -> bool:
         return component in self._ready

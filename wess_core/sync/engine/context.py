@@ -9,7 +9,8 @@ a failure, append a ledger entry, save.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -98,6 +99,19 @@ class MappingFailed(WessError):
 def chunks(seq: Sequence[T], size: int) -> Iterable[Sequence[T]]:
     for start in range(0, len(seq), size):
         yield seq[start : start + size]
+
+
+#: CRM records read ahead together (their status rows looked up in one query).
+READ_AHEAD = 500
+
+
+def read_ahead(run: FolderRun, records: Iterable[CrmRecord]) -> Iterator[CrmRecord]:
+    """``records`` as they come (a lazy listing stays lazy), their status rows looked
+    up ``READ_AHEAD`` at a time (``FolderState.prefetch``)."""
+    source = iter(records)
+    while chunk := list(itertools.islice(source, READ_AHEAD)):
+        run.state.prefetch(crm_ids=[record.id for record in chunk])
+        yield from chunk
 
 
 def message_of(exc: BaseException) -> str:
@@ -288,10 +302,21 @@ class FolderRun:
 
     def save(self) -> None:
         if not self.dry_run:
-            self.store.save(self.state)
-            self.flush()
+            self.persist(self.state)
 
-    def flush(self) -> None:
+    def persist(self, state: FolderState | None) -> None:
+        """Save ``state`` (None: unchanged) and write the ledger entries logged since
+        the last save: in one transaction where the state store and the ledger can
+        (``save_with_ledger``, ``write_in``: a shared database), else the state, then
+        the entries."""
+        events: list[dict[str, Any]] = []
         if self.events and self.ledger is not None:
             events, self.events = self.events, []
+        together = getattr(self.store, "save_with_ledger", None)
+        if together is not None and hasattr(self.ledger, "write_in"):
+            together(state, self.ledger, events)
+            return
+        if state is not None:
+            self.store.save(state)
+        if events:
             self.ledger.write(events)
