@@ -13,7 +13,11 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, settings
 
 from tests.support import serving_populated
-from tests.support.postgres import database, postgres_server  # noqa: F401 (fixtures)
+from tests.support.postgres import (  # noqa: F401 (fixtures)
+    database,
+    postgres_server,
+    world_state,
+)
 from wess_core.cli import cli
 from wess_core.service import Context
 from wess_emulator.emulator import EmulatorServer

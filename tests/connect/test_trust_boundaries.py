@@ -26,6 +26,10 @@ from tests.support import (
     impersonation_args,
     oauth_args,
 )
+from wess_core.service import Context
+
+#: Each test with the home's files and with PostgreSQL holding everything (the stores).
+pytestmark = pytest.mark.usefixtures("database")
 
 
 class Hostile:
@@ -136,7 +140,9 @@ def seed_bob(emu) -> None:
 
 
 def users_bytes(home) -> bytes:
-    return (home / "users.json").read_bytes()
+    """The users as stored (the users file, or the shared database's documents)."""
+    docs = Context(home=home).stores.table_documents("users", "users")
+    return json.dumps(docs, sort_keys=True).encode()
 
 
 def one_line(stderr: str) -> str:
@@ -333,7 +339,6 @@ def test_user_set_url_that_stops_answering_reads_the_same_in_sync(site, emu, emu
 def test_one_background_discovery_per_user(admin_home, emu, home):
     import time
 
-    from wess_core.service import Context
     from wess_core.service.connect import running_jobs
 
     r = admin_home(*autodiscover_args(emu.autodiscover_url, emu.ca_cert), "--skip-check")

@@ -139,3 +139,74 @@ def test_a_home_in_files_moves_into_the_shared_database_once(
     assert admin_home("users", "list", "--json").json[0]["login"] == "alice"
     left = {p.name for p in home.iterdir()}
     assert not left & {"users.json", "account.json", "state"}, left
+
+
+def test_too_many_clients_is_one_line_saying_what_to_change(wess, postgres_server, monkeypatch):
+    """A server (here: a role) out of connections: one line naming the pool setting, not
+    'cannot reach'; never the password."""
+    import psycopg
+
+    url = postgres_server.create_database()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE ROLE limited LOGIN PASSWORD 'limited-pw' CONNECTION LIMIT 1")
+        conn.execute("GRANT ALL ON SCHEMA public TO limited")
+    limited = url.replace(f"wess:{postgres_server.password}@", "limited:limited-pw@")
+    monkeypatch.setenv("WESS_DATABASE_URL", limited)
+    with psycopg.connect(limited):  # the role's only connection, taken
+        result = wess("init")
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and "limited-pw" not in result.stderr
+    assert "too many clients" in result.stderr and "WESS_DATABASE_POOL_SIZE" in result.stderr
+
+
+def test_a_busy_pool_is_one_line_and_the_pool_is_bounded(tmp_path, postgres_server, monkeypatch):
+    from wess_core.errors import StoreError
+    from wess_core.tables import postgresql
+
+    monkeypatch.setenv("WESS_DATABASE_URL", postgres_server.create_database())
+    monkeypatch.setenv("WESS_DATABASE_POOL_SIZE", "1")
+    monkeypatch.setattr(postgresql, "POOL_TIMEOUT_SECONDS", 0.2)
+    db = core_tables(tmp_path)
+    with db.read(), db.read():  # the pool's one connection and its one overflow
+        with pytest.raises(StoreError, match="all 2 connections of this process") as err:
+            with db.read():
+                pass
+    assert postgres_server.password not in str(err.value)
+
+
+@pytest.mark.parametrize("kind", ["history", "ledger", "jobs"])
+def test_one_users_history_ledger_and_jobs_writers_wait_only_for_that_user(
+    tmp_path, postgres_server, monkeypatch, kind
+):
+    """While alice's writer of ``kind`` is mid-transaction, bob's write of it goes
+    through and alice's own queues; every other writer still shares the one lock."""
+    import threading
+
+    from wess_core.service import history, jobs
+    from wess_core.store import Store
+    from wess_core.sync.ledger import StoreLedger
+    from wess_core.tables.postgresql import HISTORY_SPACE, JOBS_SPACE, SYNC_SPACE, lock_key
+
+    monkeypatch.setenv("WESS_DATABASE_URL", postgres_server.create_database())
+    ctx = Context(home=tmp_path)
+    entry = {"op": "create", "crm_id": "1", "item_id": "i1", "time": "2030-01-01T00:00:00Z"}
+    write, space = {
+        "history": (lambda login: history.record(ctx, login, "sync", "ok"), HISTORY_SPACE),
+        "ledger": (lambda login: StoreLedger(Store(tmp_path), login).write([entry]), SYNC_SPACE),
+        "jobs": (lambda login: jobs.clear(ctx, login, "2030"), JOBS_SPACE),
+    }[kind]
+    write("bob")  # the tables exist
+    db = core_tables(tmp_path)
+    done = threading.Event()
+
+    def alice() -> None:
+        write("alice")
+        done.set()
+
+    with db.write(lock_key(space, "alice")):
+        write("bob")  # not waiting for alice's
+        waiting = threading.Thread(target=alice)
+        waiting.start()
+        assert not done.wait(0.5)
+    waiting.join(10)
+    assert done.is_set()

@@ -52,6 +52,7 @@ FAULTS = [
 ]
 
 
+@pytest.mark.usefixtures("database")  # the home's files, or PostgreSQL
 @pytest.mark.parametrize(
     ("kind", "operation", "options"), FAULTS, ids=[f"{k}-{o}" for k, o, _ in FAULTS]
 )
@@ -70,6 +71,7 @@ def test_fault_then_repair(synced_home, home, ews_server, mailbox, kind, operati
     _equal(home, mailbox)
 
 
+@pytest.mark.usefixtures("database")  # the home's files, or PostgreSQL
 def test_item_deleted_between_read_and_write(synced_home, home, mailbox, crm):
     """The CRM updates a contact that a person deletes in Outlook at the same time."""
     record_id = crm.add("people", first_name="Ann", email="ann@example.com")
@@ -85,6 +87,7 @@ def test_item_deleted_between_read_and_write(synced_home, home, mailbox, crm):
     assert len(crm.list("people")) == 1
 
 
+@pytest.mark.usefixtures("database")  # the home's files, or PostgreSQL
 def test_changekey_conflict_between_read_and_write(
     synced_home, ews_server, ews_mailbox, mailbox, crm
 ):

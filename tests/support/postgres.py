@@ -10,6 +10,7 @@ tests that need it with the line that installs it (never a skip).
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import pwd
 import secrets
@@ -144,4 +145,22 @@ def database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
         monkeypatch.setenv("WESS_DATABASE_URL", server.create_database())
     else:
         monkeypatch.delenv("WESS_DATABASE_URL", raising=False)
+    return request.param
+
+
+@pytest.fixture(params=["memory", "postgresql"])
+def world_state(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> str:
+    """``World``s keep their state in memory, or in a new PostgreSQL database (each
+    World a user of its own, as the service stores them); the store's name."""
+    if request.param == "postgresql":
+        from tests.support.sync_world import World
+        from wess_core.service import Context
+
+        server = request.getfixturevalue("postgres_server")
+        monkeypatch.setenv("WESS_DATABASE_URL", server.create_database())
+        stores = Context(home=tmp_path / "home").stores
+        logins = (f"user{n}" for n in itertools.count())
+        monkeypatch.setattr(World, "new_state", lambda: stores.sync_state(next(logins)))
     return request.param

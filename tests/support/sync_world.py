@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import settings
@@ -37,7 +38,10 @@ class Draws:
 
 
 class World:
-    """One user's two sides for one item type."""
+    """One user's two sides for one item type; the state, unless given, from
+    ``World.new_state`` (in memory; ``tests.support.postgres.world_state`` swaps it)."""
+
+    new_state: Callable[[], SyncState] = MemorySyncState
 
     def __init__(
         self,
@@ -52,7 +56,7 @@ class World:
         self.t = item_type or ContactsType()
         self.crm: Any = crm if crm is not None else MemoryCrm()
         self.mb = mailbox if mailbox is not None else MemoryMailbox()
-        self.state: Any = state if state is not None else MemorySyncState()
+        self.state: Any = state if state is not None else World.new_state()
         self.policy = policy
         self.batch_size = batch_size
         self.views = Views(self.t)

@@ -15,12 +15,14 @@ class TestMemoryCrm(CrmBackendContract):
         return MemoryCrm()
 
 
+@pytest.mark.usefixtures("database")  # its tables in the home's file, or PostgreSQL
 class TestLocalCrm(CrmBackendContract):
     @pytest.fixture
     def crm(self, tmp_path):
         return LocalCrm(tmp_path / "home", "main")
 
 
+@pytest.mark.usefixtures("database")  # its tables in the home's file, or PostgreSQL
 class TestLocalCrmMeetings(CrmBackendContract):
     record_type = "meetings"
     edit_field, removable_field, kept_field = "location", "email", "subject"

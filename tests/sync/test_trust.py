@@ -3,9 +3,14 @@ ignored ids, the ledger."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.sync_world import World, contact, person
 from wess_core.sync.itemtypes import CalendarType, EmailType, TasksType
 from wess_core.sync.review import NO_GUARD, DeletionGuard, match
+
+#: Each test with the state in memory and in PostgreSQL (the service's shared store).
+pytestmark = pytest.mark.usefixtures("world_state")
 
 
 class ListLedger:

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from wess_core.service.context import Context
 from wess_core.tables import core_tables
+from wess_core.tables.postgresql import HISTORY_SPACE, lock_key
 from wess_core.tables.schema import HISTORY_MAX_ENTRIES
 from wess_core.tables.schema import history as table
 
@@ -63,7 +64,7 @@ def record(
     """
     now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
     entry = {"time": now, "kind": kind, "message": message, **details}
-    with core_tables(ctx.home).write() as conn:
+    with core_tables(ctx.home).write(lock_key(HISTORY_SPACE, login)) as conn:
         if idle:
             newest = conn.execute(_NEWEST, {"login": login}).first()
             if newest is not None and _is_idle(newest.entry, kind):

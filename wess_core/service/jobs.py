@@ -16,10 +16,16 @@ import sqlalchemy as sa
 from wess_core.errors import JobRunning
 from wess_core.service.context import Context
 from wess_core.tables import core_tables
+from wess_core.tables.postgresql import JOBS_SPACE, LockKey, lock_key
 from wess_core.tables.schema import jobs
 
 #: A marker without a pid older than this is a launch that died half-way.
 LAUNCH_GRACE_SECONDS = 60
+
+
+def _lock(login: str) -> LockKey:
+    """A job marker is one user's: only that user's writers wait."""
+    return lock_key(JOBS_SPACE, login)
 
 
 def _mine(login: str) -> sa.ColumnElement[bool]:
@@ -29,7 +35,7 @@ def _mine(login: str) -> sa.ColumnElement[bool]:
 def claim(ctx: Context, login: str, kind: str, started: str) -> None:
     """Mark a ``kind`` job of ``login`` started at ``started`` as running, replacing
     markers of jobs that ended; ``JobRunning`` (nothing written) while one runs."""
-    with core_tables(ctx.home).write() as conn:
+    with core_tables(ctx.home).write(_lock(login)) as conn:
         for row in conn.execute(sa.select(jobs).where(_mine(login))).mappings():
             if is_running(row):
                 raise JobRunning(
@@ -44,7 +50,7 @@ def claim(ctx: Context, login: str, kind: str, started: str) -> None:
 
 def set_pid(ctx: Context, login: str, started: str, pid: int) -> None:
     """The launched job's process id, on its marker."""
-    with core_tables(ctx.home).write() as conn:
+    with core_tables(ctx.home).write(_lock(login)) as conn:
         conn.execute(sa.update(jobs).where(_mine(login), jobs.c.started == started).values(pid=pid))
 
 
@@ -52,7 +58,7 @@ def clear(ctx: Context, login: str, started: str | None) -> None:
     """Remove the marker of the job started at ``started`` (None: not a job)."""
     if started is None:
         return
-    with core_tables(ctx.home).write() as conn:
+    with core_tables(ctx.home).write(_lock(login)) as conn:
         conn.execute(sa.delete(jobs).where(_mine(login), jobs.c.started == started))
 
 

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from wess_core.errors import UsageError, quote
 from wess_core.store import Store, check_name_part
 from wess_core.tables import core_tables
+from wess_core.tables.postgresql import SYNC_SPACE, LockKey, lock_key
 from wess_core.tables.rows import ledger_row, parse_time
 from wess_core.tables.schema import ledger as table
 
@@ -69,6 +70,11 @@ class StoreLedger:
         self.retention = timedelta(days=retention_days)
         self.max_entries = max_entries
 
+    def _lock(self) -> LockKey:
+        """Only this user's writers wait (their sync state's lock: the two commit
+        together, ``wess_core.sync.state_tables``)."""
+        return lock_key(SYNC_SPACE, self.login)
+
     def _cutoff(self, now: datetime | None) -> float:
         return ((now or datetime.now(UTC)) - self.retention).timestamp()
 
@@ -91,7 +97,7 @@ class StoreLedger:
         """Add ``entries`` (oldest first) and prune, in one transaction."""
         if not entries:
             return
-        with core_tables(self.home).write() as conn:
+        with core_tables(self.home).write(self._lock()) as conn:
             self.write_in(conn, entries, now)
 
     def write_in(
@@ -104,7 +110,7 @@ class StoreLedger:
 
     def prune(self, now: datetime | None = None) -> None:
         """Drop what is past the retention or over the count, now."""
-        with core_tables(self.home).write() as conn:
+        with core_tables(self.home).write(self._lock()) as conn:
             self._prune(conn, now)
 
     def entries(

@@ -24,14 +24,12 @@ from wess_core.store import check_name_part
 from wess_core.sync.status import FolderState, StatusRow, StoredRows
 from wess_core.sync.watch_record import WatchRecord
 from wess_core.tables.engine import Database
-from wess_core.tables.postgresql import LockKey, lock_key
+from wess_core.tables.postgresql import SYNC_SPACE, LockKey, lock_key
 from wess_core.tables.store_schema import sync_folders, sync_rows, sync_watch
 
 if TYPE_CHECKING:
     from wess_core.sync.ledger import StoreLedger
 
-#: The advisory lock space of users' sync state ("SYNC" in ASCII).
-LOCK_SPACE = 0x53594E43
 _FIELDS = [f.name for f in fields(StatusRow)]
 _ROW_COLUMNS = [sync_rows.c[name] for name in _FIELDS]
 #: Rows read per round trip when streaming a type's rows.
@@ -40,7 +38,7 @@ STREAM_CHUNK = 1000
 
 def user_lock(login: str) -> LockKey:
     """The lock a user's state writers (and its ledger writes) hold."""
-    return lock_key(LOCK_SPACE, login)
+    return lock_key(SYNC_SPACE, login)
 
 
 class DatabaseRows(StoredRows):

@@ -86,6 +86,8 @@ class Database:
             if self.sqlite:
                 raise sqlite_error(self.where, exc) from None
             raise postgresql.postgresql_error(self.url, exc) from None
+        except sa.exc.TimeoutError:  # the pool's: every connection stayed busy
+            raise postgresql.pool_exhausted(self.url) from None
 
     @contextlib.contextmanager
     def write(self, lock: postgresql.LockKey | None = None) -> Iterator[Connection]:

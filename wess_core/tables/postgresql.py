@@ -6,10 +6,12 @@ the embedded SQLite file, in one place.
   comes from the command line (argv is visible to every user of the machine).
 - Writes: SQLite's ``BEGIN IMMEDIATE`` took the database's write lock before a
   transaction's first read, so a read-then-write (the idle fold of history, a job's
-  claim, the CRM's counter) never raced another writer. Here every write transaction
-  first takes one transaction-scoped advisory lock: writers queue as they did, readers
-  never wait, and each statement (read committed) sees what the writers before it
-  committed.
+  claim, the CRM's counter) never raced another writer. Here a write transaction first
+  takes a transaction-scoped advisory lock: one all writers share (the CRM's counter,
+  the board, plugin storage), or, where everything it reads and writes is one user's
+  (sync state and ledger, history, jobs), that user's (``lock_key(SPACE, login)``), so
+  users' syncs do not queue behind each other. Readers never wait, and each statement
+  (read committed) sees what the writers before it committed.
 - Errors: a failed connection is one line naming the server and database and what to
   do; any other error names the database, never the password.
 """
@@ -33,6 +35,16 @@ _WRITE_LOCK = sa.select(sa.func.pg_advisory_xact_lock(WRITE_LOCK_KEY))
 _SCHEMES = {"postgresql", "postgres", "postgresql+psycopg"}
 #: Seconds to wait for the server to answer a new connection.
 CONNECT_TIMEOUT_SECONDS = 10
+#: Connections a process keeps open (``pool_size``) and may add when all are busy
+#: (``max_overflow``, as many again): at most twice this many per process. Every process
+#: (each ``wess worker``, ``wess run``, ``wess serve``) has its own pool, so keep
+#: processes x 2 x this under the server's ``max_connections`` (100 by default).
+POOL_SIZE_ENV = "WESS_DATABASE_POOL_SIZE"
+DEFAULT_POOL_SIZE = 5
+#: Seconds a thread waits for a connection of its process's pool before giving up.
+POOL_TIMEOUT_SECONDS = 30
+#: PostgreSQL's SQLSTATE for "too many connections" (server-wide, per role or database).
+TOO_MANY_CONNECTIONS = "53300"
 
 
 def configured_url() -> URL | None:
@@ -75,14 +87,27 @@ def refuse_password_in_argv(raw: str) -> None:
         )
 
 
+def pool_size() -> int:
+    """The connections a process keeps (``WESS_DATABASE_POOL_SIZE``, default 5)."""
+    raw = os.environ.get(POOL_SIZE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_POOL_SIZE
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        raise StoreError(f"{POOL_SIZE_ENV} must be a number from 1 to 1000, not {raw!r}")
+    return int(raw)
+
+
 def engine(url: URL) -> sa.Engine:
-    """An engine for ``url``: pooled, checked before use (a restarted server's dropped
-    connections are replaced), statement parameters kept out of error texts."""
+    """An engine for ``url``: pooled (``pool_size``, as many again when busy: a bounded
+    number per process), checked before use (a restarted server's dropped connections
+    are replaced), statement parameters kept out of error texts."""
+    size = pool_size()
     try:
         return sa.create_engine(
             url,
-            pool_size=8,
-            max_overflow=-1,
+            pool_size=size,
+            max_overflow=size,
+            pool_timeout=POOL_TIMEOUT_SECONDS,
             pool_pre_ping=True,
             hide_parameters=True,
             connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
@@ -105,6 +130,13 @@ def lock_key(space: int, name: str) -> LockKey:
     return space, int.from_bytes(digest, "big", signed=True)
 
 
+#: Key spaces of one user's locks (ASCII): the sync state with its ledger entries, the
+#: history, the background jobs. Each user's writers queue only behind that user's.
+SYNC_SPACE = 0x53594E43
+HISTORY_SPACE = 0x48495354
+JOBS_SPACE = 0x4A4F4253
+
+
 def lock_writes(conn: Connection, key: LockKey | None = None) -> None:
     """Queue behind every other write transaction (until this one ends); with ``key``,
     behind those holding that key only."""
@@ -123,12 +155,37 @@ def postgresql_error(url: URL, exc: BaseException) -> StoreError:
     if url.password:
         text = text.replace(str(url.password), "***")
     where = f"the PostgreSQL database {url.database!r} on {_server(url)}"
+    if _too_many_connections(exc, text):
+        return StoreError(
+            f"{where} has too many clients ({text}); each WESS process opens up to "
+            f"{2 * pool_size()} connections: lower {POOL_SIZE_ENV} or the number of "
+            "workers, or raise the server's max_connections"
+        )
     if _connection_failed(exc):
         return StoreError(
             f"cannot reach {where} ({text}); check that the server is running and "
             f"{ENV} (user, password, host, port, database)"
         )
     return StoreError(f"{where} failed: {text}; nothing was changed")
+
+
+def pool_exhausted(url: URL) -> StoreError:
+    """Every connection of this process's pool stayed busy for ``POOL_TIMEOUT_SECONDS``."""
+    return StoreError(
+        f"all {2 * pool_size()} connections of this process to the PostgreSQL database "
+        f"{url.database!r} on {_server(url)} stayed busy for {POOL_TIMEOUT_SECONDS} s; "
+        f"raise {POOL_SIZE_ENV} or run fewer threads per process"
+    )
+
+
+def _too_many_connections(exc: BaseException, text: str) -> bool:
+    """SQLSTATE 53300; a refused new connection carries no SQLSTATE in psycopg (libpq
+    gives only the server's text then): its words, as the server sends them in English
+    ("sorry, too many clients already", "too many connections for role ...")."""
+    orig: Any = getattr(exc, "orig", None) or exc
+    if getattr(orig, "sqlstate", None) == TOO_MANY_CONNECTIONS:
+        return True
+    return "too many clients" in text or "too many connections" in text
 
 
 def _server(url: URL) -> str:

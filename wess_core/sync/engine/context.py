@@ -292,13 +292,14 @@ class FolderRun:
 
     def persist(self, state: FolderState | None) -> None:
         """Save ``state`` (None: unchanged) and write the ledger entries logged since
-        the last save: in one transaction where the state store can
-        (``save_with_ledger``: a shared database), else the state, then the entries."""
+        the last save: in one transaction where the state store and the ledger can
+        (``save_with_ledger``, ``write_in``: a shared database), else the state, then
+        the entries."""
         events: list[dict[str, Any]] = []
         if self.events and self.ledger is not None:
             events, self.events = self.events, []
         together = getattr(self.store, "save_with_ledger", None)
-        if together is not None:
+        if together is not None and hasattr(self.ledger, "write_in"):
             together(state, self.ledger, events)
             return
         if state is not None:
