@@ -6,12 +6,29 @@ without the URL once migrated (and the un-migrated home refused with it)."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
 import psycopg
 import pytest
+import sqlalchemy as sa
 
 from tests.support import sync_ok
 from tests.support.postgres import _free_port
-from wess_core.tables.engine import close_databases
+from wess_core.store import Store
+from wess_core.sync.state_db import StoreSyncState
+from wess_core.sync.state_tables import DatabaseSyncState
+from wess_core.sync.status import StatusRow
+from wess_core.tables import core_tables, schema
+from wess_core.tables.engine import Database, close_databases
+from wess_core.tables.rows import ledger_row
 
 #: Every kind ``wess migrate`` counts.
 KINDS = {
@@ -132,3 +149,135 @@ def test_a_password_in_to_is_refused_and_an_unreachable_server_is_one_masked_lin
     assert len(failed.stderr.strip().splitlines()) == 2, failed.stderr  # progress + error
     assert "cannot reach" in failed.stderr and "Hidden-pw-1" not in failed.stderr
     assert not (home / "migrated.json").exists()
+
+
+#: Users of the round trip (besides alice and bob, whom ``synced_home`` adds).
+MANY = 1000
+#: History and ledger entries seeded per copied user.
+HISTORY_EACH, LEDGER_EACH = 3, 5
+
+
+def _many_users_home(wess, home: Path, crm) -> list[str]:
+    """alice synced through the emulator (a CRM record made a contact); ``MANY`` more
+    users imported in one ``wess users import``, each given a copy of alice's state and
+    some history and ledger entries; and one user's state in the older TinyDB file."""
+    crm.add("people", first_name="Ada", last_name="Lovelace", email="ada@example.com")
+    sync_ok(wess)
+    logins = [f"u{n:04d}" for n in range(MANY)]
+    users_file = home.parent / "users.json"
+    users_file.write_text(json.dumps([{"login": u, "email": f"{u}@example.com"} for u in logins]))
+    imported = wess("users", "import", str(users_file))
+    assert imported.exit_code == 0, imported.stderr
+    state = home / "state"
+    for login in logins:
+        shutil.copyfile(state / "alice.sqlite", state / f"{login}.sqlite")
+        os.chmod(state / f"{login}.sqlite", 0o600)
+    now = datetime.now(UTC).isoformat()
+    history = [
+        {"login": u, "kind": "sync", "entry": {"kind": "sync", "message": f"run {n}", "time": now}}
+        for u in logins
+        for n in range(HISTORY_EACH)
+    ]
+    ledger = [
+        ledger_row(u, {"op": "create", "crm_id": str(n), "item_id": f"{u}-{n}", "time": now})
+        for u in logins
+        for n in range(LEDGER_EACH)
+    ]
+    with core_tables(home).write() as conn:
+        conn.execute(sa.insert(schema.history), history)
+        conn.execute(sa.insert(schema.ledger), ledger)
+    row = StatusRow(
+        pair_id="p1",
+        crm_id="7",
+        crm_rev=3,
+        crm_hash="h",
+        item_id="i1",
+        changekey="ck",
+        item_hash="ih",
+    )
+    folder = {"type": "contacts", "version": 1, "token": "t", "rows": {"p1": vars(row)}}
+    legacy = {"folders": {"1": folder}}
+    (state / "oldtimer.json").write_text(json.dumps(legacy))
+    close_databases()
+    return logins
+
+
+def _reads_back_the_same(home: Path, url: str, logins: list[str]) -> None:
+    """Each user's state from the database as from the file: meta and every row."""
+    target = Database(url, "test")
+    try:
+        for login in logins:
+            source = StoreSyncState(Store(home), login)
+            stored = DatabaseSyncState(lambda: target, login)
+            assert stored.item_types() == source.item_types(), login
+            for item_type in source.item_types():
+                a, b = source.load(item_type), stored.load(item_type)
+                assert a.meta() == b.meta(), (login, item_type)
+                assert sorted(map(vars, a.rows.all()), key=str) == sorted(
+                    map(vars, b.rows.all()), key=str
+                ), (login, item_type)
+            assert stored.load_watch() == source.load_watch(), login
+            source.close()
+    finally:
+        target.dispose()
+
+
+@pytest.mark.slow
+def test_a_home_of_a_thousand_users_migrates_whole_and_a_second_run_adds_nothing(
+    synced_home, home, crm, pg_url, monkeypatch
+):
+    wess = synced_home
+    logins = _many_users_home(wess, home, crm)
+    monkeypatch.setenv("WESS_DATABASE_URL", pg_url)
+    started = time.perf_counter()
+    result = wess("migrate", "--json")
+    took = time.perf_counter() - started
+    assert result.exit_code == 0, result.stderr
+    counts = _agreeing(result.json)
+    assert counts["users"] == MANY + 2
+    assert counts["states"] == MANY + 2  # alice, the copies, the older file's user
+    assert counts["history"] >= MANY * HISTORY_EACH and counts["ledger"] >= MANY * LEDGER_EACH
+    assert "sync state: " in result.stderr  # progress, on stderr
+    print(f"migrated {MANY + 2} users in {took:.1f} s")
+    _reads_back_the_same(home, pg_url, ["alice", "oldtimer", logins[0], logins[-1]])
+
+    before = _database_counts(pg_url)
+    second = wess("migrate", "--json")
+    assert second.exit_code == 0 and second.json["already"]
+    assert _database_counts(pg_url) == before
+
+    again = sync_ok(wess)  # alice, the sample with a mailbox: nothing to do
+    for name, folder in again["folders"].items():
+        for side in ("to_exchange", "to_crm"):
+            assert not any(folder[side].values()), (name, side, folder[side])
+    assert _database_counts(pg_url)["ledger"] == before["ledger"]
+
+
+@pytest.mark.slow
+def test_a_migration_killed_mid_way_finishes_when_run_again(
+    synced_home, home, crm, pg_url, monkeypatch, postgres_server
+):
+    wess = synced_home
+    _many_users_home(wess, home, crm)
+    env = {**os.environ, "WESS_DATABASE_URL": pg_url}
+    argv = [sys.executable, "-m", "wess_core.cli", "--home", str(home), "migrate"]
+    proc = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in proc.stderr:  # killed once a few users' states are in the database
+        seen.append(line)
+        if line.startswith("sync state: "):
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "".join(seen)
+    assert not (home / "migrated.json").exists()
+    half = _database_counts(pg_url)
+    assert 0 < half["sync_folders"] and half["history"] == 0  # stopped in the states
+
+    monkeypatch.setenv("WESS_DATABASE_URL", pg_url)
+    result = wess("migrate", "--json")
+    assert result.exit_code == 0, result.stderr
+    counts = _agreeing(result.json)
+    assert counts["users"] == MANY + 2 and counts["states"] == MANY + 2
+    assert (home / "migrated.json").exists()
+    assert postgres_server.password not in (home / "migrated.json").read_text()
