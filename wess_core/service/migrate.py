@@ -196,7 +196,7 @@ class Migration:
             self.say(f"{name}: {len(docs)} documents")
 
     def _copy_states(self) -> None:
-        """Each user's sync state: replaced whole, one user after the other."""
+        """Each user's sync state: replaced whole, a transaction per user."""
         logins = _state_logins(self.home / "state")
         totals = {"states": 0, "folder states": 0, "status rows": 0, "watch records": 0}
         step = max(1, len(logins) // 10)
@@ -205,11 +205,8 @@ class Migration:
             item_types = source.item_types()  # an older TinyDB state is moved in here
             folders, rows, watch = _state_counts(source.path)
             target = DatabaseSyncState(lambda: self.target, login)
-            target.reset()
-            for item_type in item_types:
-                target.save(source.load(item_type))
-            if watch:
-                target.save_watch(source.load_watch())
+            states = (source.load(item_type) for item_type in item_types)
+            target.replace(states, source.load_watch() if watch else None)
             source.close()
             totals["states"] += 1 if folders else 0
             totals["folder states"] += folders
