@@ -266,7 +266,14 @@ class DatabaseSyncState:
             conn.execute(sa.delete(sync_rows).where(sync_rows.c.login == self.login))
             conn.execute(sa.delete(sync_folders).where(self._folders()))
             conn.execute(sa.delete(sync_watch).where(sync_watch.c.login == self.login))
+            states = list(states)  # their rows are read as they are written
+            if states:
+                folders = [
+                    {"login": self.login, "item_type": s.item_type, "meta": s.meta()}
+                    for s in states
+                ]
+                conn.execute(sa.insert(sync_folders), folders)
             for state in states:
-                self._write(conn, state, whole=True)
+                self._insert_rows(conn, state.item_type, state.rows.all())
             if watch is not None:
                 conn.execute(sa.insert(sync_watch).values(login=self.login, record=watch.to_json()))
