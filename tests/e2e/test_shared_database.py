@@ -67,6 +67,7 @@ def test_the_home_keeps_no_store_file_and_another_process_sees_changes(
     files = {str(p.relative_to(home)) for p in home.rglob("*") if p.is_file()}
     kept = {"users.json", "account.json", "admins.json", "wess.sqlite"}
     assert not files & kept and not any(f.startswith("state/") for f in files), files
+    assert {f for f in files if not f.startswith(".locks/")} == {"secret.key"}, files
     assert _one(pg_url, "select doc->>'exchange_email' from documents where key = 'alice'")
     assert _one(pg_url, "select count(*) from documents where store = 'account'") == 1
     rows, ledger, folders = _stored(pg_url)
