@@ -19,9 +19,11 @@ from pathlib import Path
 import psycopg
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
 from tests.support import sync_ok
 from tests.support.postgres import _free_port
+from wess_core.cli import cli
 from wess_core.store import Store
 from wess_core.sync.state_db import StoreSyncState
 from wess_core.sync.state_tables import DatabaseSyncState
@@ -149,6 +151,18 @@ def test_a_password_in_to_is_refused_and_an_unreachable_server_is_one_masked_lin
     assert len(failed.stderr.strip().splitlines()) == 2, failed.stderr  # progress + error
     assert "cannot reach" in failed.stderr and "Hidden-pw-1" not in failed.stderr
     assert not (home / "migrated.json").exists()
+
+
+def test_a_database_holding_another_deployment_is_not_copied_over(
+    admin_home, home, tmp_path, pg_url, monkeypatch
+):
+    monkeypatch.setenv("WESS_DATABASE_URL", pg_url)
+    other = CliRunner().invoke(cli, ["--home", str(tmp_path / "other"), "init"])
+    assert other.exit_code == 0, other.stderr  # a home started on the database
+    before = _database_counts(pg_url)
+    refused = admin_home("migrate")
+    assert refused.exit_code == 1 and "already holds a WESS deployment" in refused.stderr
+    assert _database_counts(pg_url) == before and not (home / "migrated.json").exists()
 
 
 #: Users of the round trip (besides alice and bob, whom ``synced_home`` adds).

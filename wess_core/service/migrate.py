@@ -121,6 +121,7 @@ class Migration:
         started = time.monotonic()
         source = self._open_source()
         self._open_target()
+        self._claim_target()
         self._copy_documents()
         self._copy_states()
         for component in self.components:
@@ -136,8 +137,8 @@ class Migration:
             "seconds": round(time.monotonic() - started, 3),
         }
         if not differ:
-            at = datetime.now(UTC).isoformat(timespec="seconds")
-            self._record(at, result["counts"])
+            at = _now()
+            self._record({"state": "migrated", "at": at, "counts": result["counts"]})
             write_marker(self.home, self.url, at)
             result["migrated_at"] = at
         self.target.dispose()
@@ -173,6 +174,30 @@ class Migration:
             *self.components[1:],
         ]:
             migrate.ensure(self.target, component.name, component.steps)
+
+    def _claim_target(self) -> None:
+        """Copy only into an empty database, or one this home's interrupted copy began
+        (the copy replaces what it holds: another deployment's users would be lost)."""
+        if self._record_of_this_home() is None:
+            with self.target.read() as conn:
+                used = any(
+                    conn.scalar(sa.select(sa.literal(1)).where(where).limit(1))
+                    for where in (
+                        documents.c.store != RECORD[0],
+                        sa.exists(sa.select(sync_folders.c.login)),
+                        sa.exists(sa.select(schema.history.c.id)),
+                    )
+                )
+            if used:
+                raise StoreError(
+                    f"{database_name(self.url)} already holds a WESS deployment's data; "
+                    "wess migrate copies a home into an empty database (createdb a new one)"
+                )
+        self._record({"state": "copying", "started": _now()})
+
+    def _record_of_this_home(self) -> dict[str, Any] | None:
+        name, table, key = RECORD
+        return DatabaseProfileStore(lambda: self.target, name, table, key).get(str(self.home))
 
     # -- copying ------------------------------------------------------------------
 
@@ -260,12 +285,16 @@ class Migration:
                         sa.select(sa.func.count()).select_from(table)
                     )
 
-    def _record(self, at: str, counts: dict[str, Any]) -> None:
-        """The database's own note of the home migrated into it."""
+    def _record(self, doc: dict[str, Any]) -> None:
+        """The database's own note of this home's copy (begun, or done with counts)."""
         name, table, key = RECORD
         store = DatabaseProfileStore(lambda: self.target, name, table, key)
         with store.transaction() as stored:
-            stored.put({"home": str(self.home), "at": at, "counts": counts})
+            stored.put({**doc, key: str(self.home)})
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _state_logins(folder: Path) -> list[str]:
