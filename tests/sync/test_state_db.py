@@ -190,3 +190,35 @@ def test_watch_record_item_types_and_reset_per_user(tmp_path):
     alice.reset()
     assert _state(tmp_path).item_types() == [] and _state(tmp_path).load_watch() == WatchRecord()
     assert _state(tmp_path, "bob").load("contacts").by_item("item1") == _row(1)
+
+
+def test_on_postgresql_a_run_looks_rows_up_a_batch_per_query(
+    tmp_path, postgres_server, monkeypatch
+):
+    """Each lookup there is a round trip: a run of 300 linked contacts that all changed
+    reads their rows in a few queries, not one (or three) per contact."""
+    from sqlalchemy import event
+
+    monkeypatch.setenv("WESS_DATABASE_URL", postgres_server.create_database())
+    state = _state(tmp_path)
+    w = World(mailbox=MemoryMailbox(page_size=100), state=state, batch_size=100)
+    for i in range(300):
+        w.mb.add("contacts", contact(i))
+    w.sync()
+    for item_id in list(w.items()):
+        w.mb.edit("contacts", item_id, {"job_title": "changed"})
+    selects: list[str] = []
+    engine = state.db.engine
+
+    def count(conn, cursor, statement, *rest):
+        if statement.lstrip().upper().startswith("SELECT") and "sync_rows" in statement:
+            selects.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        result = w.sync()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert result.to_crm.updated == 300
+    assert len(selects) <= 30, len(selects)
+    w.assert_converged()

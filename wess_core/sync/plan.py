@@ -353,6 +353,7 @@ def plan_folder(
     thing; ids in ``no_match`` are never matched by keys (a reviewer said "different").
     """
     planner = Planner(item_type, state, policy)
+    state.prefetch(item_ids=item_changes, crm_ids=record_changes)
     groups: dict[str, tuple[StatusRow, MailboxChange | None, CrmRecord | None]] = {}
     loose_items: dict[str, MailboxChange] = {}
     loose_records: dict[str, CrmRecord] = {}

@@ -55,6 +55,19 @@ class DatabaseRows(StoredRows):
         with self.db.read() as conn:
             return [StatusRow(*r) for r in conn.execute(query)]
 
+    def prefetch(self, column: str, values: Sequence[str]) -> None:
+        """The rows of a batch of ids in one query per 500 (a lookup is a round trip)."""
+        todo = [v for v in dict.fromkeys(values) if not self.looked_up(column, v)]
+        for start in range(0, len(todo), 500):
+            chunk = todo[start : start + 500]
+            found: dict[str, list[StatusRow]] = {value: [] for value in chunk}
+            query = sa.select(*_ROW_COLUMNS).where(self._mine, sync_rows.c[column].in_(chunk))
+            with self.db.read() as conn:
+                for stored in conn.execute(query):
+                    row = StatusRow(*stored)
+                    found.setdefault(getattr(row, column), []).append(row)
+            self.remember(column, found)
+
     def _count_stored(self) -> int:
         query = sa.select(sa.func.count()).select_from(sync_rows).where(self._mine)
         with self.db.read() as conn:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -132,6 +132,9 @@ class MemoryRows(Mapping[str, StatusRow]):
     def pending(self) -> dict[str, StatusRow | None]:
         return self._pending
 
+    def prefetch(self, column: str, values: Sequence[str]) -> None:
+        """Nothing to read ahead: every row is in memory."""
+
     def saved(self) -> None:
         self._pending = {}
 
@@ -181,6 +184,22 @@ class StoredRows(Mapping[str, StatusRow]):
                 self._looked_up.clear()
             found = self._looked_up[key] = self._find(column, value)
         return found
+
+    def prefetch(self, column: str, values: Sequence[str]) -> None:
+        """Look up the rows of a batch of ids (``crm_id``, ``item_id``) ahead: nothing
+        here (a local lookup costs microseconds); a store that pays a round trip per
+        query reads them in one (``remember`` puts them where the lookups read)."""
+
+    def remember(self, column: str, found: Mapping[str, list[StatusRow]]) -> None:
+        """Rows looked up ahead by ``column`` value (an empty list: none), into the
+        bounded cache the single lookups read."""
+        if len(self._looked_up) + len(found) > _LOOKUPS_KEPT:
+            self._looked_up.clear()
+        for value, rows in list(found.items())[:_LOOKUPS_KEPT]:
+            self._looked_up[(column, value)] = rows
+
+    def looked_up(self, column: str, value: str) -> bool:
+        return (column, value) in self._looked_up
 
     def _visible(self, rows: list[StatusRow]) -> StatusRow | None:
         return next((r for r in rows if r.pair_id not in self._pending), None)
@@ -316,6 +335,15 @@ class FolderState:
 
     def by_item(self, item_id: str) -> StatusRow | None:
         return self.rows.by_item(item_id)
+
+    def prefetch(self, item_ids: Iterable[str] = (), crm_ids: Iterable[str] = ()) -> None:
+        """Read ahead the rows a batch of ids will look up (one query per batch where
+        each query is a round trip; nothing in memory)."""
+        items, records = list(item_ids), list(crm_ids)
+        if items:
+            self.rows.prefetch("item_id", items)
+        if records:
+            self.rows.prefetch("crm_id", records)
 
     def put(self, row: StatusRow) -> None:
         """Insert or replace a row (ids may have changed)."""

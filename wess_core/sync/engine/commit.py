@@ -4,7 +4,7 @@ the ids to retry. An idle run writes no file."""
 
 from __future__ import annotations
 
-from wess_core.sync.engine.context import FolderRun
+from wess_core.sync.engine.context import FolderRun, read_ahead
 from wess_core.sync.engine.gather import Changes
 
 
@@ -31,7 +31,7 @@ def past_own_writes(run: FolderRun, cursor: str | None) -> str | None:
     if cursor is None or not run.result.to_crm.total:
         return cursor
     records, head = run.crm.changes(run.item_type.record_type, cursor)
-    for record in records:
+    for record in read_ahead(run, records):
         row = run.state.by_crm(record.id)
         if row is None or record.deleted or record.revision != row.crm_rev:
             return cursor

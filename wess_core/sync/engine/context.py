@@ -9,7 +9,8 @@ a failure, append a ledger entry, save.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -98,6 +99,19 @@ class MappingFailed(WessError):
 def chunks(seq: Sequence[T], size: int) -> Iterable[Sequence[T]]:
     for start in range(0, len(seq), size):
         yield seq[start : start + size]
+
+
+#: CRM records read ahead together (their status rows looked up in one query).
+READ_AHEAD = 500
+
+
+def read_ahead(run: FolderRun, records: Iterable[CrmRecord]) -> Iterator[CrmRecord]:
+    """``records`` as they come (a lazy listing stays lazy), their status rows looked
+    up ``READ_AHEAD`` at a time (``FolderState.prefetch``)."""
+    source = iter(records)
+    while chunk := list(itertools.islice(source, READ_AHEAD)):
+        run.state.prefetch(crm_ids=[record.id for record in chunk])
+        yield from chunk
 
 
 def message_of(exc: BaseException) -> str:

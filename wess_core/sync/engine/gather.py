@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from wess_core.errors import WessError
 from wess_core.strategies import CrmRecord, InvalidSyncState, MailboxChange, MailboxItem
-from wess_core.sync.engine.context import FolderRun
+from wess_core.sync.engine.context import FolderRun, read_ahead
 from wess_core.sync.status import StatusRow
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def read_crm(run: FolderRun) -> tuple[dict[str, CrmRecord], str | None]:
     full = state.cursor is None and run.linked_before
     changes: dict[str, CrmRecord] = {}
     listed: set[str] = set()  # a full listing's ids, to tell which linked ones are gone
-    for record in listing:  # may be read lazily: keep only what is not our own echo
+    for record in read_ahead(run, listing):  # may be lazy: keep what is not our own echo
         if full:
             listed.add(record.id)
         row = state.by_crm(record.id)

@@ -44,6 +44,7 @@ class Streamer:
         run = self.run
         batch = {i: items[i] for i in dict.fromkeys(ids) if self._may_stream(i, items[i])}
         fetch_content(run, batch, items)
+        run.state.prefetch(item_ids=batch)
         plain = {
             item_id: change
             for item_id, change in batch.items()
