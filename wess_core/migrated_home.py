@@ -38,9 +38,13 @@ def read_marker(home: str | Path) -> dict[str, Any] | None:
 
 
 def database_name(url: URL) -> str:
-    """The database as the marker names it: the URL without any password (one given
-    through PGPASSWORD or ~/.pgpass names the same database)."""
-    return url.set(password=None).render_as_string(hide_password=True)
+    """The database as the marker and messages name it: ``postgresql://USER@HOST:PORT/DB``
+    without any password (one from PGPASSWORD or ~/.pgpass names the same database),
+    as ``--to`` takes it."""
+    from sqlalchemy.engine import URL
+
+    bare = URL.create("postgresql", url.username, None, url.host, url.port, url.database)
+    return bare.set(query=url.query).render_as_string(hide_password=True)
 
 
 def write_marker(home: str | Path, url: URL, at: str) -> None:

@@ -97,8 +97,10 @@ def test_a_synced_home_migrates_and_the_next_sync_changes_nothing(
     assert refused.exit_code == 1 and "wess migrate --to" in refused.stderr
     assert postgres_server.password not in refused.stderr
 
-    result = wess("migrate", "--json")
+    bare = pg_url.replace(f":{postgres_server.password}@", "@")  # the password: from the env
+    result = wess("migrate", "--to", bare, "--json")
     assert result.exit_code == 0, result.stderr
+    assert result.json["to"] == bare
     counts = _agreeing(result.json)
     assert counts["users"] == 2 and counts["admins"] == 1 and counts["states"] == 1
     assert counts["status rows"] >= 1 and counts["history"] >= 1 and counts["ledger"] >= 1

@@ -176,7 +176,7 @@ def _refuse_a_file_left_behind(home: Path, url: URL) -> None:
     """A home whose tables are in its ``wess.sqlite`` is not silently left for an empty
     PostgreSQL database (history and ledger would seem lost, then split in two), unless
     ``wess migrate`` copied it there (``wess_core.migrated_home``)."""
-    from wess_core.migrated_home import migrated_to
+    from wess_core.migrated_home import database_name, migrated_to
 
     path = home / DB_FILE
     if migrated_to(home, url):
@@ -185,7 +185,8 @@ def _refuse_a_file_left_behind(home: Path, url: URL) -> None:
         raise StoreError(
             f"{path} holds this home's tables, but {postgresql.ENV} names "
             f"{postgresql.masked(url)}; copy the home there first: wess migrate --to "
-            f"{postgresql.masked(url)} (or unset {postgresql.ENV} to keep using the file)"
+            f"{database_name(url)} (the password from {postgresql.ENV}), or unset "
+            f"{postgresql.ENV} to keep using the file"
         )
 
 
