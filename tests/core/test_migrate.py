@@ -31,6 +31,7 @@ from wess_core.sync.status import StatusRow
 from wess_core.tables import core_tables, schema
 from wess_core.tables.engine import Database, close_databases
 from wess_core.tables.rows import ledger_row
+from wess_emulator.pytest_plugin import EWS_PASSWORD
 
 #: Every kind ``wess migrate`` counts.
 KINDS = {
@@ -107,6 +108,14 @@ def test_a_synced_home_migrates_and_the_next_sync_changes_nothing(
     assert counts["crm_records"] >= 1
     assert postgres_server.password not in result.stdout + result.stderr
     assert "S3cret" not in result.stdout + result.stderr
+    assert EWS_PASSWORD not in result.stdout + result.stderr
+    # the documents as the files hold them: secrets still the same ciphertexts
+    with psycopg.connect(pg_url) as conn:
+        stored = dict(conn.execute("select key, doc from documents where store = 'users'"))
+    users_file = json.loads((home / "users.json").read_text())
+    in_file = {d["login"]: d for d in users_file["users"].values()}
+    assert stored == in_file and in_file["alice"]["password"]  # a Fernet token, as in the file
+    assert EWS_PASSWORD not in json.dumps(stored)
 
     # with the URL: the database, whose next sync is idle (nothing to write either side)
     ledger_before = _database_counts(pg_url)["ledger"]
