@@ -9,8 +9,9 @@ content hash. Comparing a side's current version with its row is how the engine 
 ``FolderState`` is the state of one item type: the mailbox sync token, the CRM cursor,
 the rows, and the ids whose last attempt failed (retried on the next run). A
 ``SyncState`` loads and saves folder states: ``StoreSyncState`` keeps them in the user's
-state database ``state/<login>.sqlite`` (``wess_core.sync.state_db``), ``MemorySyncState``
-in memory.
+state database ``state/<login>.sqlite`` (``wess_core.sync.state_db``),
+``DatabaseSyncState`` in a shared database (``wess_core.sync.state_tables``),
+``MemorySyncState`` in memory.
 
 Why a database and not a TinyDB file like the rest of the home: the engine looks rows up
 by item id and by CRM id, a page at a time. A TinyDB file is read whole for any lookup,

@@ -131,10 +131,11 @@ def sync_folder(
 ) -> FolderResult:
     """Bring one item type's folder and CRM record type in step; return what was done.
 
-    ``state`` loads and saves this folder's ``FolderState`` (``StoreSyncState(store,
-    login)`` in production). Per-item failures are in ``result.errors`` and are retried
-    next run. A failure of a whole read (``changes``) raises: nothing after it was done,
-    and state saved so far is consistent (an empty side is no longer refused: the guard
+    ``state`` loads and saves this folder's ``FolderState`` (in production
+    ``Context.stores.sync_state(login)``: the user's state file or a shared
+    database). Per-item failures are in ``result.errors`` and are retried next run. A
+    failure of a whole read (``changes``) raises: nothing after it was done, and state
+    saved so far is consistent (an empty side is no longer refused: the guard
     holds the deletes it implies, see ``wess_core.sync.review``). ``dry_run`` reads both
     sides and plans, but writes nothing anywhere.
     ``guard`` (default ``DeletionGuard()``) decides when deletes are held for review;
