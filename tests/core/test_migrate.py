@@ -136,6 +136,14 @@ def test_a_synced_home_migrates_and_the_next_sync_changes_nothing(
     assert postgres_server.password not in alone.stderr
     assert f"127.0.0.1:{postgres_server.port}/" in alone.stderr
 
+    # with a URL naming another database: refused too, naming both; nothing copied there
+    monkeypatch.setenv("WESS_DATABASE_URL", postgres_server.create_database())
+    elsewhere = wess("users", "list")
+    assert elsewhere.exit_code == 1 and "but WESS_DATABASE_URL names" in elsewhere.stderr
+    moved = wess("migrate")
+    assert moved.exit_code == 1 and "migrated to" in moved.stderr and "out of date" in moved.stderr
+    assert postgres_server.password not in elsewhere.stderr + moved.stderr
+
     # a second run copies nothing: the same database
     monkeypatch.setenv("WESS_DATABASE_URL", pg_url)
     before = _database_counts(pg_url)
