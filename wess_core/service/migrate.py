@@ -118,6 +118,12 @@ class Migration:
         self.counts: dict[str, list[int]] = {}
 
     def run(self) -> dict[str, Any]:
+        try:
+            return self._run()
+        finally:
+            self.target.dispose()
+
+    def _run(self) -> dict[str, Any]:
         started = time.monotonic()
         source = self._open_source()
         self._open_target()
@@ -141,7 +147,6 @@ class Migration:
             self._record({"state": "migrated", "at": at, "counts": result["counts"]})
             write_marker(self.home, self.url, at)
             result["migrated_at"] = at
-        self.target.dispose()
         return result
 
     # -- opening ------------------------------------------------------------------
