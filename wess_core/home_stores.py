@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wess_core.migrated_home import refuse_files_of_a_migrated_home
 from wess_core.profiles import ProfileStore
 from wess_core.store import Store, load_json_file
 
@@ -105,5 +106,6 @@ def home_stores(store: Store) -> FileStores | DatabaseStores:
     """The stores of ``store``'s home, chosen by ``WESS_DATABASE_URL`` (its URL is
     checked when the database is first opened: ``wess_core.tables.postgresql``)."""
     if not os.environ.get(DATABASE_URL_ENV, "").strip():
+        refuse_files_of_a_migrated_home(store.home)
         return FileStores(store)
     return DatabaseStores(store.home)

@@ -232,3 +232,23 @@ def wess_home_initialised(home):
         def wess_home_initialised(home):
             create_database(home, "main")
     """
+
+
+@hookspec
+def wess_register_tables(register):
+    """Declare the tables a plugin keeps in the home's database (``wess_core.tables
+    .plugin_tables``), so ``wess migrate`` copies them into a shared database with the
+    plugin's own definitions.
+
+    ``register(component, metadata, steps)``: the component's name, its
+    ``sqlalchemy.MetaData`` and its migration steps (the same ones ``plugin_tables``
+    runs). Rows are copied as they are, primary keys kept.
+
+    Example::
+
+        @hookimpl
+        def wess_register_tables(register):
+            from my_plugin.tables import STEPS, metadata
+
+            register("my_plugin", metadata, STEPS)
+    """

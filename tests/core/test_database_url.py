@@ -186,7 +186,7 @@ def test_a_home_with_its_tables_in_a_file_is_not_left_for_an_empty_database(
     close_databases()
     url = postgres_server.create_database()
     monkeypatch.setenv("WESS_DATABASE_URL", url)
-    with pytest.raises(StoreError, match="move the file aside") as err:
+    with pytest.raises(StoreError, match="wess migrate --to") as err:
         history.record(ctx, "alice", "sync", "would be split off")
     assert postgres_server.password not in str(err.value) and "***" in str(err.value)
     monkeypatch.delenv("WESS_DATABASE_URL")

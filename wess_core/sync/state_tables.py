@@ -12,7 +12,7 @@ Rows are looked up a batch at a time (``DatabaseRows``), never the whole table.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
@@ -270,3 +270,23 @@ class DatabaseSyncState:
             conn.execute(sa.delete(sync_folders).where(folders))
             if item_type is None:
                 conn.execute(sa.delete(sync_watch).where(sync_watch.c.login == self.login))
+
+    def replace(self, states: Iterable[FolderState], watch: WatchRecord | None) -> None:
+        """The whole state, in one transaction: these folder states (rows and all) and
+        watch record, nothing else (``wess migrate`` copying a user's file: a copy
+        killed mid-way leaves the user as before or as the file, never half)."""
+        with self.db.write(user_lock(self.login)) as conn:
+            conn.execute(sa.delete(sync_rows).where(sync_rows.c.login == self.login))
+            conn.execute(sa.delete(sync_folders).where(self._folders()))
+            conn.execute(sa.delete(sync_watch).where(sync_watch.c.login == self.login))
+            states = list(states)  # their rows are read as they are written
+            if states:
+                folders = [
+                    {"login": self.login, "item_type": s.item_type, "meta": s.meta()}
+                    for s in states
+                ]
+                conn.execute(sa.insert(sync_folders), folders)
+            for state in states:
+                self._insert_rows(conn, state.item_type, state.rows.all())
+            if watch is not None:
+                conn.execute(sa.insert(sync_watch).values(login=self.login, record=watch.to_json()))

@@ -179,14 +179,19 @@ def home_database(home: str | Path) -> Database:
 
 def _refuse_a_file_left_behind(home: Path, url: URL) -> None:
     """A home whose tables are in its ``wess.sqlite`` is not silently left for an empty
-    PostgreSQL database (history and ledger would seem lost, then split in two)."""
+    PostgreSQL database (history and ledger would seem lost, then split in two), unless
+    ``wess migrate`` copied it there (``wess_core.migrated_home``)."""
+    from wess_core.migrated_home import database_name, migrated_to
+
     path = home / DB_FILE
+    if migrated_to(home, url):
+        return
     if os.path.lexists(path):
         raise StoreError(
             f"{path} holds this home's tables, but {postgresql.ENV} names "
-            f"{postgresql.masked(url)}; nothing copies them there yet: unset "
-            f"{postgresql.ENV} to keep using the file, or move the file aside to start "
-            "the database empty"
+            f"{postgresql.masked(url)}; copy the home there first: wess migrate --to "
+            f"{database_name(url)} (the password from {postgresql.ENV}), or unset "
+            f"{postgresql.ENV} to keep using the file"
         )
 
 

@@ -30,3 +30,11 @@ def wess_home_initialised(home):
     from wess_plugins.crm_local.local import create_database
 
     create_database(home, "main")
+
+
+@hookimpl
+def wess_register_tables(register):
+    """The CRM's databases and records (``wess migrate`` copies them)."""
+    from wess_plugins.crm_local.tables import STEPS, metadata
+
+    register("crm_local", metadata, STEPS)
