@@ -70,3 +70,11 @@ def skip_check_options(command: Any) -> Any:
         is_flag=True,
         help="Save without the credential check with Exchange (admin only).",
     )(command)
+
+
+broker_option = click.option(
+    "--broker",
+    metavar="URL",
+    help="The Redis broker of a distributed deployment, redis://HOST:PORT/N, no password "
+    "here (default: $WESS_BROKER_URL).",
+)
