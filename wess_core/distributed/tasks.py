@@ -108,7 +108,12 @@ def _register(app: Any, home: Path) -> None:
         return redis_holder[0]
 
     @app.task(
-        name=TASK, bind=True, acks_late=True, reject_on_worker_lost=True, Request=_request_class()
+        name=TASK,
+        bind=True,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        max_retries=None,  # waits for a lock, a slot or a busy server are not failures
+        Request=_request_class(),
     )
     def sync(
         task: Any,
@@ -118,8 +123,16 @@ def _register(app: Any, home: Path) -> None:
         reply: bool = False,
         dry_run: bool = False,
     ) -> None:
+        from celery.exceptions import Retry
+
         job = _Job(task, redis_of(), home, login, marker, pass_id, reply, dry_run)
-        job.run()
+        try:
+            job.run()
+        except Retry:
+            raise
+        except Exception as exc:  # a bug of ours: the user fails, the pass still ends
+            log.exception("wess: the task syncing %s failed", login)
+            job.finish(_failed(exc), account=None, busy=None)
 
 
 class _Job:
@@ -183,9 +196,8 @@ class _Job:
 
         global active
         seen: list[Any] = []
-        beat = _MessageHeartbeat(
-            self.r, self.login, server, holder, self.marker, getattr(self.task.request, "wess_delivery_tag", None)
-        )
+        tag = getattr(self.task.request, "wess_delivery_tag", None)
+        beat = _MessageHeartbeat(self.r, self.login, server, holder, self.marker, tag)
         with _active_lock:
             active += 1
         try:
