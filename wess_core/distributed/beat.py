@@ -136,9 +136,18 @@ class Beat:
 
 def run_once(ctx: Any, broker_url: str, stop: threading.Event) -> dict[str, Any]:
     """``wess run --executor celery --once``: one pass, waited for."""
+    import redis
+    from kombu.exceptions import OperationalError
+
+    from wess_core.distributed.broker import unavailable
+
     beat = Beat(ctx, broker_url)
     try:
-        return beat.wait(beat.enqueue_pass(hold_failing=False), stop)
+        run = beat.enqueue_pass(hold_failing=False)
+    except (redis.RedisError, OperationalError) as exc:
+        raise unavailable(broker_url, exc) from None
+    try:
+        return beat.wait(run, stop)
     finally:
         beat.close()
 
@@ -155,7 +164,7 @@ def run_forever(
     import redis
     from kombu.exceptions import OperationalError
 
-    from wess_core.distributed.broker import masked
+    from wess_core.distributed.broker import unavailable
 
     beat = Beat(ctx, broker_url)
     try:
@@ -164,7 +173,7 @@ def run_forever(
                 run = beat.enqueue_pass(hold_failing=True)
                 on_pass({"queued": sorted(run.queued), "skipped": run.skipped})
             except (redis.RedisError, OperationalError) as exc:
-                on_pass({"error": f"broker {masked(broker_url)}: {type(exc).__name__}"})
+                on_pass({"error": str(unavailable(broker_url, exc))})
             stop.wait(interval)
     finally:
         beat.close()
