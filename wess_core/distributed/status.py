@@ -12,6 +12,17 @@ from typing import Any
 from wess_core.distributed import budgets, keys
 
 
+def configured_overview(ctx: Any) -> dict[str, Any] | None:
+    """For front ends without a ``--broker`` (the web): :func:`overview` of the broker
+    ``WESS_BROKER_URL`` names, for an admin; None on the embedded default or for a user."""
+    from wess_core.distributed.broker import configured
+
+    url = configured(None)
+    if url is None or not ctx.is_admin:
+        return None
+    return overview(ctx, url)
+
+
 def overview(ctx: Any, broker_url: str) -> dict[str, Any]:
     """The distributed part of ``wess status --json`` (``broker``: the masked URL)."""
     import redis
