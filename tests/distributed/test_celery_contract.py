@@ -4,6 +4,7 @@ the beat's tasks and --no-wait, and ``wess status`` with a broker."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 
@@ -13,7 +14,8 @@ from tests.support import scheduled_home
 from tests.support.distributed import sync_entries
 from wess_core.distributed import keys
 from wess_core.distributed.beat import ALREADY_QUEUED, Beat
-from wess_core.service import Context, accounts, users
+from wess_core.distributed.budgets import BUSY_DEFAULT_SECONDS
+from wess_core.service import Context, accounts, history, users
 from wess_emulator.redis_server import free_port
 
 SECRET = "Br0ker-s3cret"
@@ -152,3 +154,24 @@ def test_sync_now_goes_ahead_of_the_beat_and_prints_what_wess_sync_prints(
     assert sync_entries(local.home, "u3")[-1]["time"] >= firsts["u3"]
     text = cluster.wess("sync", "u3")
     assert text.returncode == 0 and "Synced u3 in" in text.stdout
+
+
+def test_a_busy_server_holds_its_users_on_every_worker(home, ews_server, cluster):
+    logins = ["u0", "u1", "u2"]
+    ctx = scheduled_home(home, ews_server, logins, cap=4)
+    ews_server.inject(
+        "response_code", operation="SyncFolderItems", code="ErrorMailboxStoreUnavailable"
+    )
+    cluster.start_worker(concurrency=1)
+    outcome = cluster.run_once()
+    (busy,) = outcome["failed"]
+    assert "Exchange is busy (ErrorMailboxStoreUnavailable)" in outcome["failed"][busy]
+    assert sorted(outcome["synced"]) == sorted(set(logins) - {busy})
+    refused = history.entries(ctx, busy, None)[0]
+    at = dt.datetime.fromisoformat(refused["time"]).timestamp()
+    for login in outcome["synced"]:  # held for the back-off, though a worker was free
+        synced = dt.datetime.fromisoformat(sync_entries(home, login)[0]["time"]).timestamp()
+        assert synced - at >= BUSY_DEFAULT_SECONDS - 1, login
+    view = json.loads(cluster.wess("status", "--json").stdout)["distributed"]
+    assert view["dead_letter"] == {}  # a busy server is nobody's failure
+    assert cluster.redis().hget(keys.FAILURES, busy) is None

@@ -21,9 +21,6 @@ from typing import Any
 
 from wess_core.distributed import budgets, keys, tasks
 
-#: How long a queued marker lives without its task's heartbeat: a queue that takes
-#: longer than this to reach a user lets the beat queue the user again.
-MARKER_SECONDS = 6 * 3600
 #: How often a waiting ``--once`` reads the outcomes.
 POLL_SECONDS = 0.25
 #: How often it looks for tasks lost with the broker's memory.
@@ -75,7 +72,7 @@ class Beat:
 
     def _enqueue(self, login: str, run: Pass) -> bool:
         marker = uuid.uuid4().hex
-        if not self.r.set(keys.queued(login), marker, nx=True, ex=MARKER_SECONDS):
+        if not self.r.set(keys.queued(login), marker, nx=True, ex=keys.MARKER_SECONDS):
             return False
         self.app.send_task(
             tasks.TASK,

@@ -230,7 +230,9 @@ class _Job:
     def _record(self, outcome: Any, account: Any, busy: Any) -> None:
         from wess_core.account_settings import setting_of
 
-        if account is not None and not self.dry_run:
+        server_busy = busy is not None and busy[1] is not None
+        if account is not None and not self.dry_run and not server_busy:
+            # a busy server is nobody's failure: it never dead-letters a user
             budgets.record(
                 self.r,
                 self.login,
@@ -239,7 +241,7 @@ class _Job:
                 interval=float(setting_of(account, "sync_interval")),
                 limit=int(setting_of(account, "dead_letter_after")),
             )
-        if busy is not None and busy[1] is not None:
+        if server_busy:
             budgets.hold_server(self.r, busy[0], busy[1].retry_after)
         doc = json.dumps({"status": outcome.status, "message": outcome.message})
         self.r.eval(
