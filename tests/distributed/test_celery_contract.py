@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import signal
 import time
 
 import pytest
@@ -175,3 +176,21 @@ def test_a_busy_server_holds_its_users_on_every_worker(home, ews_server, cluster
     view = json.loads(cluster.wess("status", "--json").stdout)["distributed"]
     assert view["dead_letter"] == {}  # a busy server is nobody's failure
     assert cluster.redis().hget(keys.FAILURES, busy) is None
+
+
+def test_the_running_beat_queues_a_user_once_until_its_task_ends(home, ews_server, cluster):
+    logins = ["u0", "u1"]
+    scheduled_home(home, ews_server, logins, cap=4)
+    beat = cluster.spawn("run", "--executor", "celery", "--interval", "0.5", "--json")
+    first, second = json.loads(beat.stdout.readline()), json.loads(beat.stdout.readline())
+    assert first == {"queued": logins, "skipped": {}}
+    assert second == {"queued": [], "skipped": dict.fromkeys(logins, ALREADY_QUEUED)}
+    cluster.start_worker(concurrency=2)
+    deadline = time.monotonic() + 60
+    while any(len(sync_entries(home, x)) < 1 for x in logins) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    beat.send_signal(signal.SIGTERM)
+    out, err = beat.communicate(timeout=30)
+    assert beat.returncode == 0, err
+    later = [json.loads(line) for line in out.splitlines()]
+    assert any(doc["queued"] == logins for doc in later)  # queued again once they ended
