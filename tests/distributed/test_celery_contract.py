@@ -187,10 +187,14 @@ def test_the_running_beat_queues_a_user_once_until_its_task_ends(home, ews_serve
     assert second == {"queued": [], "skipped": dict.fromkeys(logins, ALREADY_QUEUED)}
     cluster.start_worker(concurrency=2)
     deadline = time.monotonic() + 60
-    while any(len(sync_entries(home, x)) < 1 for x in logins) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    again = None
+    while again is None and time.monotonic() < deadline:  # a pass line every 0.5 s
+        doc = json.loads(beat.stdout.readline())
+        if doc["queued"]:
+            again = doc
+    # queued again only once their tasks ended (synced by the worker)
+    assert again == {"queued": logins, "skipped": {}}
+    assert all(sync_entries(home, x) for x in logins)
     beat.send_signal(signal.SIGTERM)
-    out, err = beat.communicate(timeout=30)
+    _, err = beat.communicate(timeout=30)
     assert beat.returncode == 0, err
-    later = [json.loads(line) for line in out.splitlines()]
-    assert any(doc["queued"] == logins for doc in later)  # queued again once they ended
