@@ -79,6 +79,7 @@ def test_the_beat_never_queues_a_second_task_for_a_queued_user(home, ews_server,
     assert view["queue"]["waiting"] == 5 and view["queue"]["sync_now"] == 0
 
 
+@pytest.mark.slow  # real worker processes
 def test_status_shows_the_broker_masked_the_queue_and_the_workers(
     home, ews_server, cluster, monkeypatch
 ):
@@ -97,6 +98,7 @@ def test_status_shows_the_broker_masked_the_queue_and_the_workers(
     assert "Workers alive: 1" in text.stdout
 
 
+@pytest.mark.slow  # real worker processes
 def test_a_user_failing_n_times_is_dead_lettered_until_a_sync_succeeds(home, ews_server, cluster):
     logins = ["u0", "u1"]
     ctx = scheduled_home(home, ews_server, logins, cap=4)
@@ -119,6 +121,7 @@ def test_a_user_failing_n_times_is_dead_lettered_until_a_sync_succeeds(home, ews
     assert cluster.run_once()["synced"] == ["u0", "u1"]
 
 
+@pytest.mark.slow  # real worker processes
 def test_sync_now_goes_ahead_of_the_beat_and_prints_what_wess_sync_prints(
     home, ews_server, cluster
 ):
@@ -157,6 +160,7 @@ def test_sync_now_goes_ahead_of_the_beat_and_prints_what_wess_sync_prints(
     assert text.returncode == 0 and "Synced u3 in" in text.stdout
 
 
+@pytest.mark.slow  # real worker processes
 def test_a_busy_server_holds_its_users_on_every_worker(home, ews_server, cluster):
     logins = ["u0", "u1", "u2"]
     ctx = scheduled_home(home, ews_server, logins, cap=4)
@@ -178,6 +182,7 @@ def test_a_busy_server_holds_its_users_on_every_worker(home, ews_server, cluster
     assert cluster.redis().hget(keys.FAILURES, busy) is None
 
 
+@pytest.mark.slow  # real worker processes
 def test_the_running_beat_queues_a_user_once_until_its_task_ends(home, ews_server, cluster):
     logins = ["u0", "u1"]
     scheduled_home(home, ews_server, logins, cap=4)

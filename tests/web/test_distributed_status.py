@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from tests.support import ALICE_PW
 from tests.support.web import ADMIN_WEB_PW, ALICE_WEB_PW
 from wess_core.distributed import budgets, keys
@@ -36,6 +38,7 @@ def test_without_a_broker_there_is_no_distributed_status(serve, monkeypatch):
     assert "Workers and queue" not in admin.get("/admin").text
 
 
+@pytest.mark.slow  # a real worker process
 def test_sync_now_on_the_web_goes_through_a_worker(serve, web_home, monkeypatch, cluster):
     r = web_home("users", "set", "alice", "--password-stdin", "--skip-check", input=ALICE_PW)
     assert r.exit_code == 0, r.stderr
