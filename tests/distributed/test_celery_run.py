@@ -91,3 +91,21 @@ def test_a_redis_restart_mid_run_completes_the_run(home, ews_server, cluster, re
     ews_server.set_latency(0.03)
     # its memory is gone: queued tasks, markers, outcomes
     _pass_with_a_blow_mid_run(home, ews_server, cluster, logins, redis_server.restart)
+
+
+def test_sigterm_lets_the_syncs_under_way_end_then_exits_0(home, ews_server, cluster):
+    logins = ["u0", "u1"]
+    scheduled_home(home, ews_server, logins, cap=32, people=PEOPLE)
+    ews_server.set_latency(0.1)  # a sync takes a couple of seconds
+    worker = cluster.start_worker(concurrency=2)
+    beat = cluster.spawn("run", "--executor", "celery", "--once", "--json")
+    deadline = time.monotonic() + 60
+    while ews_server.counts.get("SyncFolderItems", 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    worker.send_signal(signal.SIGTERM)  # both syncs are under way
+    assert worker.wait(timeout=120) == 0, cluster.worker_log()
+    out, err = beat.communicate(timeout=60)
+    assert beat.returncode == 0, err
+    assert json.loads(out)["synced"] == logins  # finished, not cut
+    ews_server.set_latency(0)
+    assert_converged(home, ews_server, logins, PEOPLE)
