@@ -13,8 +13,9 @@ import pytest
 
 from tests.support import scheduled_home
 from tests.support.distributed import sync_entries
-from wess_core.distributed import keys
+from wess_core.distributed import budgets, keys
 from wess_core.distributed.beat import ALREADY_QUEUED, Beat
+from wess_core.distributed.broker import redis_client
 from wess_core.distributed.budgets import BUSY_DEFAULT_SECONDS
 from wess_core.service import Context, accounts, history, users
 from wess_emulator.redis_server import free_port
@@ -203,3 +204,20 @@ def test_the_running_beat_queues_a_user_once_until_its_task_ends(home, ews_serve
     beat.send_signal(signal.SIGTERM)
     _, err = beat.communicate(timeout=30)
     assert beat.returncode == 0, err
+
+
+def test_the_running_beat_holds_a_failing_user_back_and_once_does_not(
+    home, ews_server, redis_server
+):
+    ctx = scheduled_home(home, ews_server, ["u0", "u1"], cap=4)
+    r = redis_client(redis_server.url)
+    budgets.record(r, "u1", "failed", "boom", interval=300, limit=5)
+    beat = Beat(ctx, redis_server.url)
+    try:
+        held = beat.enqueue_pass(hold_failing=True)
+        assert list(held.queued) == ["u0"] and "held back" in held.skipped["u1"]
+        r.delete(keys.queued("u0"))
+        once = beat.enqueue_pass(hold_failing=False)  # --once: every user not dead-lettered
+        assert sorted(once.queued) == ["u0", "u1"]
+    finally:
+        beat.close()
