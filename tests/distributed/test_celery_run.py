@@ -109,3 +109,17 @@ def test_sigterm_lets_the_syncs_under_way_end_then_exits_0(home, ews_server, clu
     assert json.loads(out)["synced"] == logins  # finished, not cut
     ews_server.set_latency(0)
     assert_converged(home, ews_server, logins, PEOPLE)
+
+
+def test_a_worker_serves_its_syncs_as_prometheus_metrics(home, ews_server, cluster):
+    import re
+
+    import httpx
+
+    logins = ["u0", "u1", "u2"]
+    scheduled_home(home, ews_server, logins, cap=32, people=PEOPLE)
+    cluster.start_worker(2, "threads", "--metrics-port", "0")
+    url = json.loads(re.search(r'\{"metrics_url".*\}', cluster.worker_log()).group(0))
+    assert cluster.run_once()["synced"] == logins
+    text = httpx.get(url["metrics_url"], timeout=10).text
+    assert re.search(r'^wess_syncs_total\{outcome="synced"\} 3\.0$', text, re.M), text

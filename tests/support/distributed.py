@@ -38,11 +38,14 @@ class Cluster:
     def env(self) -> dict[str, str]:
         return {**os.environ, "WESS_HOME": str(self.home), "WESS_BROKER_URL": self.broker_url}
 
-    def start_worker(self, concurrency: int = 8, pool: str = "threads") -> subprocess.Popen[str]:
-        """A ``wess worker`` process; waits until its heartbeat is in Redis."""
+    def start_worker(
+        self, concurrency: int = 8, pool: str = "threads", *more: str
+    ) -> subprocess.Popen[str]:
+        """A ``wess worker`` process (``more``: further options); waits until its
+        heartbeat is in Redis."""
         log = self.home.parent / f"worker-{len(self.workers)}.log"
         self.logs.append(log)
-        argv = ["worker", "--concurrency", str(concurrency), "--pool", pool]
+        argv = ["worker", "--concurrency", str(concurrency), "--pool", pool, *more]
         with log.open("w") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "wess_core.cli", *argv],

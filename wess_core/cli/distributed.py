@@ -30,8 +30,28 @@ from wess_core.service import Context
     show_default=True,
     help="Celery's pool: threads (syncs mostly wait for Exchange), or processes.",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics (0: a free port, printed "
+    "on stderr): this worker's syncs, errors, durations, back-offs.",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the metrics listen on.",
+)
 @pass_ctx
-def worker_command(ctx: Context, broker: str | None, concurrency: int, pool: str) -> None:
+def worker_command(
+    ctx: Context,
+    broker: str | None,
+    concurrency: int,
+    pool: str,
+    metrics_port: int | None,
+    metrics_host: str,
+) -> None:
     """A Celery worker: syncs the users the beat (wess run --executor celery) and Sync Now
     queue, CONCURRENCY at a time. SIGTERM: takes no new task, finishes the syncs under
     way, exits 0. A worker killed mid-sync loses nothing: after worker_lost_seconds its
@@ -40,6 +60,10 @@ def worker_command(ctx: Context, broker: str | None, concurrency: int, pool: str
     from wess_core.distributed.worker import run_worker
 
     url = broker_mod.required(broker, "wess worker")
+    if metrics_port is not None:  # before a prefork pool's children start
+        from wess_core.cli.runs import serve_metrics_for
+
+        serve_metrics_for(ctx, metrics_port, metrics_host)
     sys.exit(run_worker(ctx, url, concurrency=concurrency, pool=pool))
 
 

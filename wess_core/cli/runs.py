@@ -391,7 +391,7 @@ def run_command(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     if metrics_port is not None:  # before any worker process starts
-        _serve_metrics(ctx, metrics_port, metrics_host)
+        serve_metrics_for(ctx, metrics_port, metrics_host)
 
     def report(outcome: dict[str, Any]) -> None:
         if as_json:
@@ -494,8 +494,9 @@ def _run_celery(ctx: Context, options: _CeleryRun, stop: Any, report: Any) -> No
     beat.run_forever(ctx, url, wait, stop, queued)
 
 
-def _serve_metrics(ctx: Context, port: int, host: str) -> None:
-    """Start ``/metrics`` for ``wess run``; its URL goes to stderr (stdout: the passes)."""
+def serve_metrics_for(ctx: Context, port: int, host: str) -> None:
+    """Start ``/metrics`` for a long-running command (``wess run``, ``wess worker``); its
+    URL goes to stderr (stdout: the passes)."""
     from wess_core.service.metrics import serve_metrics
 
     try:
