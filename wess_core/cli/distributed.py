@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from wess_core.cli.options import broker_option, json_option, pass_ctx
+from wess_core.cli.options import broker_option, json_option, metrics_options, pass_ctx
 from wess_core.cli.output import emit, table
 from wess_core.cli.root import cli
 from wess_core.service import Context
@@ -30,19 +30,7 @@ from wess_core.service import Context
     show_default=True,
     help="Celery's pool: threads (syncs mostly wait for Exchange), or processes.",
 )
-@click.option(
-    "--metrics-port",
-    type=click.IntRange(0, 65535),
-    default=None,
-    help="Serve Prometheus metrics at http://HOST:PORT/metrics (0: a free port, printed "
-    "on stderr): this worker's syncs, errors, durations, back-offs.",
-)
-@click.option(
-    "--metrics-host",
-    default="127.0.0.1",
-    show_default=True,
-    help="Address the metrics listen on.",
-)
+@metrics_options("this worker's syncs, errors, durations, back-offs")
 @pass_ctx
 def worker_command(
     ctx: Context,

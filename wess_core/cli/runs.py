@@ -12,6 +12,7 @@ import click
 from wess_core.cli.options import (
     broker_option,
     json_option,
+    metrics_options,
     pass_ctx,
 )
 from wess_core.cli.output import (
@@ -326,19 +327,7 @@ def sync_command(
     help="Also sync a user within seconds of a change in their mailbox (streaming "
     "notifications), between the passes.",
 )
-@click.option(
-    "--metrics-port",
-    type=click.IntRange(0, 65535),
-    default=None,
-    help="Serve Prometheus metrics at http://HOST:PORT/metrics (0: a free port, printed "
-    "on stderr): syncs, errors, durations, back-offs, the queue, for every worker process.",
-)
-@click.option(
-    "--metrics-host",
-    default="127.0.0.1",
-    show_default=True,
-    help="Address the metrics listen on.",
-)
+@metrics_options("syncs, errors, durations, back-offs, the queue, for every worker process")
 @json_option
 @pass_ctx
 def run_command(
