@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, settings
 
 from tests.support import serving_populated
+from tests.support.distributed import cluster  # noqa: F401 (fixture)
 from tests.support.postgres import (  # noqa: F401 (fixtures)
     database,
     postgres_server,

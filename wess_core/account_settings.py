@@ -116,6 +116,20 @@ SETTINGS: dict[str, Setting] = {
             "the longest one user's sync run may take; then it is cut off",
         ),
         Setting(
+            "worker_lost_seconds",
+            60,
+            _int_range(3, 86400),
+            "distributed (wess worker): a sync whose worker stopped answering (killed, cut "
+            "off) is handed to another worker after this many seconds",
+        ),
+        Setting(
+            "dead_letter_after",
+            5,
+            _int_range(1, 1000),
+            "distributed (wess worker): a user whose syncs failed this many times in a row "
+            "goes to the dead-letter list; the beat skips it until a sync succeeds",
+        ),
+        Setting(
             "max_response_mib",
             64,
             _int_range(1, 4096),

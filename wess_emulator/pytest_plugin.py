@@ -66,6 +66,11 @@ kinds ``server_busy``, ``http_503``, ``connection_reset``, ``slow``, ``invalid_s
 ``set_latency(seconds, operation=None)``, ``counts`` (a Counter of operations),
 ``peak_in_flight(login)`` (the most EWS requests with one login answered at once),
 ``reset_counts()``, ``load_seed(path_or_dict)``.
+
+``redis_server`` -> :class:`wess_emulator.redis_server.RedisServer`
+    A real redis-server on a free 127.0.0.1 port, in a temporary folder, without
+    persistence (``url``; ``restart()`` on the same port; stopped at teardown). Without
+    redis-server installed the test fails with the line that installs it.
 Notifications: ``subscriptions`` (Subscribe / GetEvents / GetStreamingEvents /
 Unsubscribe; ``subscriptions.count()`` live ones), ``expire_subscriptions(login=None)``
 (their next use answers ErrorExpiredSubscription), ``streaming_timeout_seconds`` (a cap on
@@ -195,3 +200,17 @@ def graph_http(ews_server, graph_token):
         yield client
     finally:
         client.close()
+
+
+@pytest.fixture
+def redis_server():
+    from wess_emulator.redis_server import RedisMissing, RedisServer
+
+    try:
+        server = RedisServer()
+    except RedisMissing as exc:
+        pytest.fail(str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()

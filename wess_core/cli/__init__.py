@@ -12,6 +12,7 @@ from __future__ import annotations
 from wess_core.cli import (  # noqa: F401  (they register their commands)
     account,
     admins,
+    distributed,
     migrate,
     runs,
     users,

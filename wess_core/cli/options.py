@@ -70,3 +70,33 @@ def skip_check_options(command: Any) -> Any:
         is_flag=True,
         help="Save without the credential check with Exchange (admin only).",
     )(command)
+
+
+broker_option = click.option(
+    "--broker",
+    metavar="URL",
+    help="The Redis broker of a distributed deployment, redis://HOST:PORT/N, no password "
+    "here (default: $WESS_BROKER_URL).",
+)
+
+
+def metrics_options(what: str) -> Any:
+    """``--metrics-port`` and ``--metrics-host`` of a long-running command (``wess run``,
+    ``wess worker``); ``what``: what its metrics count, for the help."""
+
+    def add(command: Any) -> Any:
+        command = click.option(
+            "--metrics-host",
+            default="127.0.0.1",
+            show_default=True,
+            help="Address the metrics listen on.",
+        )(command)
+        return click.option(
+            "--metrics-port",
+            type=click.IntRange(0, 65535),
+            default=None,
+            help="Serve Prometheus metrics at http://HOST:PORT/metrics (0: a free port, "
+            f"printed on stderr): {what}.",
+        )(command)
+
+    return add

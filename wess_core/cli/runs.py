@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import click
 
 from wess_core.cli.options import (
+    broker_option,
     json_option,
+    metrics_options,
     pass_ctx,
 )
 from wess_core.cli.output import (
@@ -173,15 +176,30 @@ def ignore_command(ctx: Context, login: str, item: str, undo: bool, as_json: boo
 
 
 @cli.command("status")
+@broker_option
 @json_option
 @pass_ctx
-def status_command(ctx: Context, as_json: bool) -> None:
-    """Every user's sync state: eligible, last run, last error (a user: their own line)."""
+def status_command(ctx: Context, broker: str | None, as_json: bool) -> None:
+    """Every user's sync state: eligible, last run, last error (a user: their own line).
+
+    With a broker (--broker or WESS_BROKER_URL; admin): also the queue, the workers
+    alive, each server's budget and the dead-letter list; --json then prints
+    {"users": [...], "distributed": {...}}."""
+    from wess_core.distributed import broker as broker_mod
     from wess_core.service import sync
 
     rows = sync.status(ctx)
     columns = "login sync_enabled eligible paused queue held jobs last_run last_result".split()
-    emit(rows, as_json, table(rows, columns) if rows else "No users yet.")
+    text = table(rows, columns) if rows else ["No users yet."]
+    url = broker_mod.configured(broker)
+    if url is None or not ctx.is_admin:
+        emit(rows, as_json, text)
+        return
+    from wess_core.distributed import status as distributed_status
+
+    view = distributed_status.overview(ctx, url)
+    text = [*([text] if isinstance(text, str) else text), *distributed_status.lines(view)]
+    emit({"users": rows, "distributed": view}, as_json, text)
 
 
 def _sync_text(data: dict[str, Any]) -> list[str]:
@@ -240,13 +258,35 @@ def _sync_with_progress_bar(ctx: Context, login: str, dry_run: bool) -> dict[str
 @cli.command("sync")
 @click.argument("login")
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@broker_option
+@click.option(
+    "--no-wait",
+    is_flag=True,
+    help="With a broker: queue the sync and return at once (--json: its task id).",
+)
 @json_option
 @pass_ctx
-def sync_command(ctx: Context, login: str, dry_run: bool, as_json: bool) -> None:
-    """Sync Now: bring LOGIN's CRM records and mailbox in step."""
+def sync_command(
+    ctx: Context, login: str, dry_run: bool, broker: str | None, no_wait: bool, as_json: bool
+) -> None:
+    """Sync Now: bring LOGIN's CRM records and mailbox in step.
+
+    With a broker (--broker or WESS_BROKER_URL), a worker syncs LOGIN ahead of every
+    scheduled sync and this command waits for it (--no-wait: returns at once)."""
+    from wess_core.distributed import broker as broker_mod
     from wess_core.service import sync
 
-    if not as_json and sys.stderr.isatty():
+    url = broker_mod.configured(broker)
+    if url is None and no_wait:
+        raise UsageError("--no-wait needs a broker (--broker or WESS_BROKER_URL)")
+    if url is not None:
+        from wess_core.distributed.now import sync_now
+
+        data = sync_now(ctx, url, login, wait=not no_wait, dry_run=dry_run)
+        if no_wait:
+            emit(data, as_json, f"Sync of {login} queued (task {data['task_id']}).")
+            return
+    elif not as_json and sys.stderr.isatty():
         data = _sync_with_progress_bar(ctx, login, dry_run)
     else:
         data = sync.sync_user(ctx, login, dry_run=dry_run)
@@ -273,24 +313,21 @@ def sync_command(ctx: Context, login: str, dry_run: bool, as_json: bool) -> None
 )
 @click.option("--once", is_flag=True, help="One pass over all eligible users, then exit.")
 @click.option(
+    "--executor",
+    type=click.Choice(["local", "celery"]),
+    default="local",
+    show_default=True,
+    help="local: this process syncs (threads, worker processes); celery: queue the "
+    "syncs for 'wess worker' processes on the broker (--broker or WESS_BROKER_URL).",
+)
+@broker_option
+@click.option(
     "--push",
     is_flag=True,
     help="Also sync a user within seconds of a change in their mailbox (streaming "
     "notifications), between the passes.",
 )
-@click.option(
-    "--metrics-port",
-    type=click.IntRange(0, 65535),
-    default=None,
-    help="Serve Prometheus metrics at http://HOST:PORT/metrics (0: a free port, printed "
-    "on stderr): syncs, errors, durations, back-offs, the queue, for every worker process.",
-)
-@click.option(
-    "--metrics-host",
-    default="127.0.0.1",
-    show_default=True,
-    help="Address the metrics listen on.",
-)
+@metrics_options("syncs, errors, durations, back-offs, the queue, for every worker process")
 @json_option
 @pass_ctx
 def run_command(
@@ -298,6 +335,8 @@ def run_command(
     workers: int | None,
     interval: float | None,
     once: bool,
+    executor: str,
+    broker: str | None,
     push: bool,
     metrics_port: int | None,
     metrics_host: str,
@@ -314,13 +353,16 @@ def run_command(
     SIGTERM or Ctrl-C starts no new sync and cuts the requests in flight (what the
     running syncs applied is saved), closes the streams, then exits 0 within a few
     seconds.
+
+    With --executor celery this is the beat: every INTERVAL it queues one sync per
+    eligible user for the 'wess worker' processes (never a second one for a user whose
+    sync is queued or running; dead-lettered users are skipped); with --once it queues
+    one pass and waits until every sync of it has ended.
     """
     import signal
     import threading
 
     from wess_core import deadlines
-    from wess_core.service import scheduler
-    from wess_core.service.accounts import setting
 
     if push and once:
         raise UsageError(
@@ -338,7 +380,7 @@ def run_command(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     if metrics_port is not None:  # before any worker process starts
-        _serve_metrics(ctx, metrics_port, metrics_host)
+        serve_metrics_for(ctx, metrics_port, metrics_host)
 
     def report(outcome: dict[str, Any]) -> None:
         if as_json:
@@ -350,6 +392,28 @@ def run_command(
             )
             for login, why in sorted(outcome["failed"].items()):
                 say(f"  {login}: {why}")
+
+    if executor == "celery":
+        options = _CeleryRun(broker, once, interval, push, workers, as_json)
+        _run_celery(ctx, options, stop, report)
+    else:
+        _run_local(ctx, workers, interval, once, push, stop, report)
+    if received:
+        click.echo(f"wess run: stopped on {received[0]}; requests in flight were cut", err=True)
+
+
+def _run_local(
+    ctx: Context,
+    workers: int | None,
+    interval: float | None,
+    once: bool,
+    push: bool,
+    stop: Any,
+    report: Any,
+) -> None:
+    """``wess run`` with the local executor: this process's threads and processes."""
+    from wess_core.service import scheduler
+    from wess_core.service.accounts import setting
 
     if workers is None:  # one budget: throttle_cap users at once (no more than are due)
         workers = int(setting(ctx, "throttle_cap"))
@@ -377,12 +441,51 @@ def run_command(
             stop.set()
             if streams is not None:
                 streams.join()
-    if received:
-        click.echo(f"wess run: stopped on {received[0]}; requests in flight were cut", err=True)
 
 
-def _serve_metrics(ctx: Context, port: int, host: str) -> None:
-    """Start ``/metrics`` for ``wess run``; its URL goes to stderr (stdout: the passes)."""
+@dataclass(frozen=True)
+class _CeleryRun:
+    """The options of ``wess run --executor celery``."""
+
+    broker: str | None
+    once: bool
+    interval: float | None
+    push: bool
+    workers: int | None
+    as_json: bool
+
+
+def _run_celery(ctx: Context, options: _CeleryRun, stop: Any, report: Any) -> None:
+    """``wess run --executor celery``: the beat (the workers are ``wess worker``)."""
+    from wess_core.distributed import beat
+    from wess_core.distributed import broker as broker_mod
+    from wess_core.service.accounts import setting
+
+    if options.push:
+        raise UsageError("--push runs with the local executor only")
+    if options.workers is not None:
+        raise UsageError("--workers is for the local executor; give 'wess worker' --concurrency")
+    url = broker_mod.required(options.broker, "wess run --executor celery")
+    if options.once:
+        report(beat.run_once(ctx, url, stop))
+        return
+    interval = options.interval
+    wait = interval if interval is not None else float(setting(ctx, "sync_interval"))
+
+    def queued(doc: dict[str, Any]) -> None:
+        if "error" in doc:
+            say(f"wess run: pass not queued: {doc['error']}", err=True)
+        elif options.as_json:
+            _write(json.dumps(doc, sort_keys=True))
+        else:
+            say(f"queued {len(doc['queued'])}, skipped {len(doc['skipped'])}")
+
+    beat.run_forever(ctx, url, wait, stop, queued)
+
+
+def serve_metrics_for(ctx: Context, port: int, host: str) -> None:
+    """Start ``/metrics`` for a long-running command (``wess run``, ``wess worker``); its
+    URL goes to stderr (stdout: the passes)."""
     from wess_core.service.metrics import serve_metrics
 
     try:

@@ -145,6 +145,8 @@ class _Seen:
     limits: Any = None
     result: Any = None
     folders: dict[str, Any] | None = None
+    #: Called with the engine's result when the run ends (``sync_user``'s ``observe``).
+    observe: Callable[[SyncResult], None] | None = None
 
 
 def sync_user(
@@ -154,18 +156,21 @@ def sync_user(
     dry_run: bool = False,
     transport_factory: Callable[[Any], Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    observe: Callable[[SyncResult], None] | None = None,
 ) -> dict[str, Any]:
     """Sync Now for one user. Ineligible: NotEligible (recorded in history).
 
-    ``progress(folder)`` is called as each folder's sync begins (a progress bar's hook).
-    Every run that ends here is counted in the metrics, whoever started it (a dry run,
-    which history does not record either, is not).
+    ``progress(folder)`` is called as each folder's sync begins (a progress bar's hook);
+    ``observe(result)`` with the engine's result when the run ends (a worker reads what
+    the document leaves out, e.g. a server's request to back off). Every run that ends
+    here is counted in the metrics, whoever started it (a dry run, which history does
+    not record either, is not).
     """
     if dry_run:
-        return _sync_user(ctx, login, _Seen(), dry_run, transport_factory, progress)
+        return _sync_user(ctx, login, _Seen(observe=observe), dry_run, transport_factory, progress)
     from wess_core.service import metrics
 
-    seen = _Seen()
+    seen = _Seen(observe=observe)
     with metrics.sync_running():
         try:
             data = _sync_user(ctx, login, seen, dry_run, transport_factory, progress)
@@ -259,6 +264,8 @@ def _sync_user(
         seen.folders = result_dict["folders"]
         data = {"login": login, "seconds": seconds, **result_dict}
         pm.hook.wess_sync_finished(user=profile, result=result)
+        if seen.observe is not None:
+            seen.observe(result)
         if fatal is not None and fatal.credentials and not dry_run:
             reason = str(fatal)
             if _set_pause(ctx, login, reason):  # one history entry per new problem
@@ -382,23 +389,49 @@ def _run(ctx: Context, login: str, run: _Run) -> Any:
     )
 
 
+@dataclass
+class Attempt:
+    """One sync's outcome as a scheduler counts it; ``data`` the ``sync_user`` document
+    when the run got that far, ``exit_code`` what ``wess sync`` would exit with."""
+
+    status: str  # "synced" | "skipped" | "failed"
+    message: str
+    data: dict[str, Any] | None = None
+    exit_code: int = 0
+
+
+def attempt(
+    ctx: Context,
+    login: str,
+    *,
+    dry_run: bool = False,
+    transport_factory: Callable[[Any], Any] | None = None,
+    observe: Callable[[SyncResult], None] | None = None,
+) -> Attempt:
+    """A user's sync that never raises: one user's failure (or bug) never stops others."""
+    try:
+        data = sync_user(
+            ctx, login, dry_run=dry_run, transport_factory=transport_factory, observe=observe
+        )
+        trouble = problems(data)
+        if trouble:
+            return Attempt("failed", trouble, data, 1)
+        return Attempt("synced", "", data)
+    except SyncLocked as exc:
+        return Attempt("skipped", str(exc), exit_code=exc.exit_code)
+    except WessError as exc:
+        return Attempt("failed", str(exc), exit_code=exc.exit_code)
+    except Exception as exc:  # one user's bug must not stop the others
+        history.record(ctx, login, "error", f"sync failed: {type(exc).__name__}: {exc}")
+        return Attempt("failed", f"{type(exc).__name__}: {exc}", exit_code=1)
+
+
 def sync_one(
     ctx: Context, login: str, transport_factory: Callable[[Any], Any] | None = None
 ) -> tuple[str, str]:
     """One scheduled user's sync: ("synced" | "skipped" | "failed", message)."""
-    try:
-        data = sync_user(ctx, login, transport_factory=transport_factory)
-        trouble = problems(data)
-        if trouble:
-            return "failed", trouble
-        return "synced", ""
-    except SyncLocked as exc:
-        return "skipped", str(exc)
-    except WessError as exc:
-        return "failed", str(exc)
-    except Exception as exc:  # one user's bug must not stop the others
-        history.record(ctx, login, "error", f"sync failed: {type(exc).__name__}: {exc}")
-        return "failed", f"{type(exc).__name__}: {exc}"
+    done = attempt(ctx, login, transport_factory=transport_factory)
+    return done.status, done.message
 
 
 def _held_count(entry: dict[str, Any] | None) -> int:

@@ -109,6 +109,9 @@ class SyncResult:
     #: The whole-mailbox failure that ended the run (``MailboxUnavailable``), if one did;
     #: not in ``to_dict``: the failed folders say it, the caller acts on its meanings.
     unavailable: Any = None
+    #: A folder the server refused with "busy, back off" (``MailboxBusy``; the longest
+    #: wait asked for): a distributed worker holds the server's users that long.
+    busy: Any = None
 
     @property
     def total_changes(self) -> int:

@@ -40,7 +40,13 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import TypeVar
 
-from wess_core.strategies import CrmBackend, ItemType, MailboxUnavailable, Transport
+from wess_core.strategies import (
+    CrmBackend,
+    ItemType,
+    MailboxBusy,
+    MailboxUnavailable,
+    Transport,
+)
 from wess_core.sync.engine import adopt, apply, commit, gather, stream, trust
 from wess_core.sync.engine.context import (
     DEFAULT_BATCH_SIZE,
@@ -210,6 +216,8 @@ def sync_all(
                 result.unavailable = done
             elif isinstance(done, Exception):
                 result.folders[item_type.name] = _failed_folder(item_type, done, dry_run)
+                if isinstance(done, MailboxBusy):
+                    result.busy = _longer_wait(result.busy, done)
             else:
                 result.folders[item_type.name] = done
         if result.unavailable is not None:
@@ -249,6 +257,13 @@ def _attempt(
             mailbox = fresh
         except Exception as exc:
             return exc, mailbox
+
+
+def _longer_wait(known: MailboxBusy | None, new: MailboxBusy) -> MailboxBusy:
+    """Of two busy answers, the one asking for the longer wait (unknown counts as none)."""
+    if known is None or (new.retry_after or 0) > (known.retry_after or 0):
+        return new
+    return known
 
 
 def _all_failed(result: SyncResult, item_types: list[ItemType], exc: BaseException) -> SyncResult:
