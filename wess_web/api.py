@@ -356,6 +356,17 @@ def status(ctx: Context = Acting) -> list[dict]:
     return sync.status(ctx)
 
 
+@router.get("/status/distributed")
+def distributed_status(ctx: Context = Acting) -> dict[str, Any]:
+    """Admin: the distributed deployment's queue, workers, server budgets and dead-letter
+    list (``distributed`` of ``wess status --json``); ``{"distributed": null}`` without
+    ``WESS_BROKER_URL``."""
+    from wess_core.distributed.status import configured_overview
+
+    ctx.require_admin()
+    return {"distributed": configured_overview(ctx)}
+
+
 @router.get("/checklist")
 def checklist(ctx: Context = Acting) -> dict[str, Any]:
     from wess_core.service import checklist

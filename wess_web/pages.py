@@ -303,6 +303,7 @@ def _admin_page(ctx: Context, session: Session, **extra: Any) -> dict[str, Any]:
         "filters": {name: label for name, (label, _) in FILTERS.items()},
         "discovery": discovery,
         "discovery_methods": plugins.discovery_methods().names(),
+        "distributed": _distributed_lines(ctx),
         "errors": {},
         "values": {},
         "notice": None,
@@ -310,6 +311,18 @@ def _admin_page(ctx: Context, session: Session, **extra: Any) -> dict[str, Any]:
         "tested": None,
         **extra,
     }
+
+
+def _distributed_lines(ctx: Context) -> list[str] | None:
+    """The distributed deployment's status lines (``wess status``), or None without a
+    broker; a broker that does not answer is one line saying so."""
+    from wess_core.distributed import status
+
+    try:
+        view = status.configured_overview(ctx)
+    except errors.WessError as exc:
+        return [str(exc)]
+    return None if view is None else status.lines(view)
 
 
 #: The users table's filters: name -> (label, which status rows to show).

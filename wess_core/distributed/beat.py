@@ -21,9 +21,6 @@ from typing import Any
 
 from wess_core.distributed import budgets, keys, tasks
 
-#: How long a queued marker lives without its task's heartbeat: a queue that takes
-#: longer than this to reach a user lets the beat queue the user again.
-MARKER_SECONDS = 6 * 3600
 #: How often a waiting ``--once`` reads the outcomes.
 POLL_SECONDS = 0.25
 #: How often it looks for tasks lost with the broker's memory.
@@ -75,7 +72,7 @@ class Beat:
 
     def _enqueue(self, login: str, run: Pass) -> bool:
         marker = uuid.uuid4().hex
-        if not self.r.set(keys.queued(login), marker, nx=True, ex=MARKER_SECONDS):
+        if not self.r.set(keys.queued(login), marker, nx=True, ex=keys.MARKER_SECONDS):
             return False
         self.app.send_task(
             tasks.TASK,
@@ -136,9 +133,18 @@ class Beat:
 
 def run_once(ctx: Any, broker_url: str, stop: threading.Event) -> dict[str, Any]:
     """``wess run --executor celery --once``: one pass, waited for."""
+    import redis
+    from kombu.exceptions import OperationalError
+
+    from wess_core.distributed.broker import unavailable
+
     beat = Beat(ctx, broker_url)
     try:
-        return beat.wait(beat.enqueue_pass(hold_failing=False), stop)
+        run = beat.enqueue_pass(hold_failing=False)
+    except (redis.RedisError, OperationalError) as exc:
+        raise unavailable(broker_url, exc) from None
+    try:
+        return beat.wait(run, stop)
     finally:
         beat.close()
 
@@ -155,7 +161,7 @@ def run_forever(
     import redis
     from kombu.exceptions import OperationalError
 
-    from wess_core.distributed.broker import masked
+    from wess_core.distributed.broker import unavailable
 
     beat = Beat(ctx, broker_url)
     try:
@@ -164,7 +170,7 @@ def run_forever(
                 run = beat.enqueue_pass(hold_failing=True)
                 on_pass({"queued": sorted(run.queued), "skipped": run.skipped})
             except (redis.RedisError, OperationalError) as exc:
-                on_pass({"error": f"broker {masked(broker_url)}: {type(exc).__name__}"})
+                on_pass({"error": str(unavailable(broker_url, exc))})
             stop.wait(interval)
     finally:
         beat.close()

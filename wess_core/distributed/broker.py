@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit, urlunsplit
 
-from wess_core.errors import UsageError
+from wess_core.errors import UsageError, WessError
 
 ENV = "WESS_BROKER_URL"
 _SCHEMES = {"redis", "rediss"}
@@ -87,4 +87,17 @@ def redis_client(url: str):  # -> redis.Redis (imported here: the embedded defau
         socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
         health_check_interval=10,
         decode_responses=True,
+    )
+
+
+class BrokerUnavailable(WessError):
+    """The broker's Redis did not answer (the URL shown masked)."""
+
+
+def unavailable(url: str, exc: BaseException) -> BrokerUnavailable:
+    """The one line for a broker that did not answer: the URL masked, the error's kind
+    (its text may repeat the URL)."""
+    return BrokerUnavailable(
+        f"the broker {masked(url)} did not answer ({type(exc).__name__}); is redis-server "
+        "running there?"
     )

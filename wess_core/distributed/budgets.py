@@ -14,7 +14,7 @@ from wess_core.distributed import keys
 #: most this long.
 RETRY_MAX_SECONDS = 6 * 3600
 #: A server busy without saying for how long is left alone this long.
-BUSY_DEFAULT_SECONDS = 30.0
+BUSY_DEFAULT_SECONDS = 10.0
 
 
 def busy_for(r: Any, server: str) -> float:

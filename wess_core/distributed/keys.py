@@ -33,6 +33,10 @@ PRIORITY_STEPS = [NOW_PRIORITY, BEAT_PRIORITY]
 #: kombu's separator between a queue's name and its priority step.
 PRIORITY_SEP = ":"
 
+#: How long a queued marker lives without its task's heartbeat: a queue that takes
+#: longer than this to reach a user lets the beat queue the user again.
+MARKER_SECONDS = 6 * 3600
+
 FAILURES = PREFIX + "failures"
 RETRY_AT = PREFIX + "retry_at"
 DEAD = PREFIX + "dead"

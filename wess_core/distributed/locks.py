@@ -110,9 +110,8 @@ class Heartbeat:
             expiry = now[0] + now[1] / 1e6 + HOLD_SECONDS
             self.r.zadd(keys.slots(self.server), {self.holder: expiry})
         if self.marker is not None:
-            from wess_core.distributed.beat import MARKER_SECONDS
-
-            self.r.eval(_EXTEND, 1, keys.queued(self.login), self.marker, MARKER_SECONDS * 1000)
+            hold_marker = keys.MARKER_SECONDS * 1000
+            self.r.eval(_EXTEND, 1, keys.queued(self.login), self.marker, hold_marker)
 
     def _run(self) -> None:
         import redis

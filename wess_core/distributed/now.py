@@ -31,7 +31,7 @@ def sync_now(
     """Queue ``login``'s sync first in line; its ``wess sync`` document when ``wait``,
     else ``{"login", "queued", "task_id"}``."""
     from wess_core.account_settings import setting_of
-    from wess_core.distributed.broker import masked, redis_client
+    from wess_core.distributed.broker import masked, redis_client, unavailable
     from wess_core.service.accounts import load_account
     from wess_core.service.users import get_profile
 
@@ -51,9 +51,7 @@ def sync_now(
                 task_id=task_id,
             )
         except Exception as exc:
-            raise WessError(
-                f"could not queue the sync on the broker {masked(broker_url)}: {type(exc).__name__}"
-            ) from None
+            raise unavailable(broker_url, exc) from None
         if not wait:
             return {"login": login, "queued": True, "task_id": task_id}
         limit = (

@@ -12,49 +12,70 @@ from typing import Any
 from wess_core.distributed import budgets, keys
 
 
+def configured_overview(ctx: Any) -> dict[str, Any] | None:
+    """For front ends without a ``--broker`` (the web): :func:`overview` of the broker
+    ``WESS_BROKER_URL`` names, for an admin; None on the embedded default or for a user."""
+    from wess_core.distributed.broker import configured
+
+    url = configured(None)
+    if url is None or not ctx.is_admin:
+        return None
+    return overview(ctx, url)
+
+
 def overview(ctx: Any, broker_url: str) -> dict[str, Any]:
     """The distributed part of ``wess status --json`` (``broker``: the masked URL)."""
+    import redis
+
     from wess_core.account_settings import setting_of
-    from wess_core.distributed import locks
-    from wess_core.distributed.broker import masked, redis_client
+    from wess_core.distributed.broker import redis_client, unavailable
     from wess_core.service.accounts import load_account
 
     cap = int(setting_of(load_account(ctx), "throttle_cap"))
     r = redis_client(broker_url)
     try:
-        now_list, beat_list = keys.queue_lists()
-        queue = {
-            "waiting": int(r.llen(now_list)) + int(r.llen(beat_list)),
-            "sync_now": int(r.llen(now_list)),
-            "held_by_workers": int(r.hlen(keys.UNACKED)),
-        }
-        workers = []
-        for name in r.scan_iter(match=keys.worker("*"), count=500):
-            doc = r.get(name)
-            if doc:
-                workers.append(json.loads(doc))
-        servers: dict[str, dict[str, Any]] = {}
-        for name in r.scan_iter(match=keys.slots("*"), count=500):
-            server = name[len(keys.slots("")) :]
-            servers[server] = {"in_use": locks.slots_in_use(r, server), "cap": cap}
-        for name in r.scan_iter(match=keys.busy("*"), count=500):
-            server = name[len(keys.busy("")) :]
-            wait = budgets.busy_for(r, server)
-            entry = servers.setdefault(server, {"in_use": 0, "cap": cap})
-            entry["busy_until"] = _iso(time.time() + wait) if wait > 0 else None
-        for entry in servers.values():
-            entry.setdefault("busy_until", None)
-        held = {login: _iso(until) for login, until in budgets.held_until(r).items()}
-        return {
-            "broker": masked(broker_url),
-            "queue": queue,
-            "workers": sorted(workers, key=lambda w: w["name"]),
-            "servers": dict(sorted(servers.items())),
-            "held_after_failures": held,
-            "dead_letter": budgets.dead_letters(r),
-        }
+        return _overview(r, broker_url, cap)
+    except redis.RedisError as exc:
+        raise unavailable(broker_url, exc) from None
     finally:
         r.close()
+
+
+def _overview(r: Any, broker_url: str, cap: int) -> dict[str, Any]:
+    from wess_core.distributed import locks
+    from wess_core.distributed.broker import masked
+
+    now_list, beat_list = keys.queue_lists()
+    queue = {
+        "waiting": int(r.llen(now_list)) + int(r.llen(beat_list)),
+        "sync_now": int(r.llen(now_list)),
+        "held_by_workers": int(r.hlen(keys.UNACKED)),
+    }
+    workers = []
+    for name in r.scan_iter(match=keys.worker("*"), count=500):
+        doc = r.get(name)
+        if doc:
+            workers.append(json.loads(doc))
+    servers: dict[str, dict[str, Any]] = {}
+    for name in r.scan_iter(match=keys.slots("*"), count=500):
+        server = name[len(keys.slots("")) :]
+        servers[server] = {"in_use": locks.slots_in_use(r, server), "cap": cap}
+    for name in r.scan_iter(match=keys.busy("*"), count=500):
+        server = name[len(keys.busy("")) :]
+        wait = budgets.busy_for(r, server)
+        entry = servers.setdefault(server, {"in_use": 0, "cap": cap})
+        entry["busy_until"] = _iso(time.time() + wait) if wait > 0 else None
+    for entry in servers.values():
+        entry.setdefault("busy_until", None)
+    held = {login: _iso(until) for login, until in budgets.held_until(r).items()}
+    return {
+        "broker": masked(broker_url),
+        "queue": queue,
+        "workers": sorted(workers, key=lambda w: w["name"]),
+        "servers": dict(sorted(servers.items())),
+        "held_after_failures": held,
+        "dead_letter": budgets.dead_letters(r),
+    }
 
 
 def lines(view: dict[str, Any]) -> list[str]:

@@ -108,7 +108,12 @@ def _register(app: Any, home: Path) -> None:
         return redis_holder[0]
 
     @app.task(
-        name=TASK, bind=True, acks_late=True, reject_on_worker_lost=True, Request=_request_class()
+        name=TASK,
+        bind=True,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        max_retries=None,  # waits for a lock, a slot or a busy server are not failures
+        Request=_request_class(),
     )
     def sync(
         task: Any,
@@ -118,8 +123,16 @@ def _register(app: Any, home: Path) -> None:
         reply: bool = False,
         dry_run: bool = False,
     ) -> None:
+        from celery.exceptions import Retry
+
         job = _Job(task, redis_of(), home, login, marker, pass_id, reply, dry_run)
-        job.run()
+        try:
+            job.run()
+        except Retry:
+            raise
+        except Exception as exc:  # a bug of ours: the user fails, the pass still ends
+            log.exception("wess: the task syncing %s failed", login)
+            job.finish(_failed(exc), account=None, busy=None)
 
 
 class _Job:
@@ -183,9 +196,8 @@ class _Job:
 
         global active
         seen: list[Any] = []
-        beat = _MessageHeartbeat(
-            self.r, self.login, server, holder, self.marker, getattr(self.task.request, "wess_delivery_tag", None)
-        )
+        tag = getattr(self.task.request, "wess_delivery_tag", None)
+        beat = _MessageHeartbeat(self.r, self.login, server, holder, self.marker, tag)
         with _active_lock:
             active += 1
         try:
@@ -218,7 +230,9 @@ class _Job:
     def _record(self, outcome: Any, account: Any, busy: Any) -> None:
         from wess_core.account_settings import setting_of
 
-        if account is not None and not self.dry_run:
+        server_busy = busy is not None and busy[1] is not None
+        if account is not None and not self.dry_run and not server_busy:
+            # a busy server is nobody's failure: it never dead-letters a user
             budgets.record(
                 self.r,
                 self.login,
@@ -227,7 +241,7 @@ class _Job:
                 interval=float(setting_of(account, "sync_interval")),
                 limit=int(setting_of(account, "dead_letter_after")),
             )
-        if busy is not None and busy[1] is not None:
+        if server_busy:
             budgets.hold_server(self.r, busy[0], busy[1].retry_after)
         doc = json.dumps({"status": outcome.status, "message": outcome.message})
         self.r.eval(

@@ -1,0 +1,1 @@
+from tests.support.distributed import cluster  # noqa: F401 (fixture)

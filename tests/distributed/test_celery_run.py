@@ -1,0 +1,98 @@
+"""The distributed executor end to end: ``wess worker`` processes and the beat
+(``wess run --executor celery``) on a real redis-server, syncing users of the EWS
+emulator; a worker killed mid-run and Redis restarted mid-run lose nobody and sync
+nobody twice at once."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import pytest
+
+from tests.support import scheduled_home
+from tests.support.distributed import assert_converged, sync_entries
+from wess_core.service import accounts
+
+pytestmark = pytest.mark.slow
+
+PEOPLE = 3
+
+
+def _overlaps(entries) -> bool:
+    """Two syncs of one user whose [start, end] intervals overlap."""
+    import datetime as dt
+
+    spans = sorted(
+        (
+            dt.datetime.fromisoformat(e["time"]).timestamp() - float(e.get("seconds") or 0),
+            dt.datetime.fromisoformat(e["time"]).timestamp(),
+        )
+        for e in entries
+    )
+    return any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:], strict=False))
+
+
+def test_two_workers_sync_200_users_once_each(home, ews_server, cluster):
+    logins = [f"u{i}" for i in range(200)]
+    scheduled_home(home, ews_server, logins, cap=32, people=PEOPLE)
+    cluster.start_worker()
+    cluster.start_worker()
+    started = time.monotonic()
+    outcome = cluster.run_once()
+    seconds = time.monotonic() - started
+    assert outcome["synced"] == sorted(logins), (outcome, cluster.worker_log())
+    assert outcome["failed"] == {} and outcome["skipped"] == {}
+    assert_converged(home, ews_server, logins, PEOPLE)
+    for login in logins:
+        assert len(sync_entries(home, login)) == 1, login  # one sync per user, no more
+        assert ews_server.peak_in_flight(f"{login}@example.com") == 1, login
+    print(f"200 users, 2 workers x 8 threads: {seconds:.1f} s, {200 / seconds:.1f} users/s")
+
+
+def test_a_worker_killed_mid_run_loses_nobody(home, ews_server, cluster):
+    logins = [f"u{i}" for i in range(40)]
+    ctx = scheduled_home(home, ews_server, logins, cap=32, people=PEOPLE)
+    accounts.set_setting(ctx, "worker_lost_seconds", "4")
+    ews_server.set_latency(0.05)  # a sync takes about a second: the kill lands mid-sync
+    doomed = cluster.start_worker(concurrency=4)
+    cluster.start_worker(concurrency=4)
+    beat = cluster.spawn("run", "--executor", "celery", "--once", "--json")
+    deadline = time.monotonic() + 60
+    while not ews_server.counts.get("SyncFolderItems") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.5)
+    doomed.send_signal(signal.SIGKILL)
+    out, err = beat.communicate(timeout=240)
+    assert beat.returncode == 0, err
+    outcome = json.loads(out)
+    assert outcome["synced"] == sorted(logins), (outcome, cluster.worker_log())
+    ews_server.set_latency(0)
+    assert_converged(home, ews_server, logins, PEOPLE)
+    for login in logins:
+        assert ews_server.peak_in_flight(f"{login}@example.com") == 1, login
+        assert not _overlaps(sync_entries(home, login)), login
+
+
+def test_a_redis_restart_mid_run_completes_the_run(home, ews_server, cluster, redis_server):
+    logins = [f"u{i}" for i in range(40)]
+    scheduled_home(home, ews_server, logins, cap=32, people=PEOPLE)
+    ews_server.set_latency(0.03)
+    cluster.start_worker(concurrency=4)
+    cluster.start_worker(concurrency=4)
+    beat = cluster.spawn("run", "--executor", "celery", "--once", "--json")
+    deadline = time.monotonic() + 60
+    while not ews_server.counts.get("SyncFolderItems") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)
+    redis_server.restart()  # its memory is gone: queued tasks, markers, outcomes
+    out, err = beat.communicate(timeout=240)
+    assert beat.returncode == 0, err
+    outcome = json.loads(out)
+    assert outcome["synced"] == sorted(logins), (outcome, cluster.worker_log())
+    ews_server.set_latency(0)
+    assert_converged(home, ews_server, logins, PEOPLE)
+    for login in logins:
+        assert ews_server.peak_in_flight(f"{login}@example.com") == 1, login
+        assert not _overlaps(sync_entries(home, login)), login
