@@ -12,6 +12,7 @@ GetEvents per user, whichever process sends it.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from .measure import ratio
@@ -78,18 +79,19 @@ def _line(row: dict[str, Any]) -> str:
         f"distributed {row['mode']} {row['users']} users: {row['wall_s']} s, "
         f"{row['users_per_s']} users/s, {row['requests_per_user']} requests/user, "
         f"{row['cpu_ms_per_user']} ms CPU/user, {row['synced']} synced, "
-        f"{row['failed'] + row['not_synced']} not"
+        f"{row['failed'] + row['not_synced']} not (load {row['load_1m']})"
     )
 
 
 def _ratios(rows: dict[str, dict[str, Any]], workers: tuple[int, ...]) -> dict[str, Any]:
-    """users/s of each worker count over 1 worker's (or the first count's) and over the
-    embedded default's."""
+    """users/s of each further worker count over 1 worker's (the first count's), and of
+    every count over the embedded default's."""
     first = rows[mode_name(workers[0])]["users_per_s"]
     embedded = rows[EMBEDDED]["users_per_s"]
     return {
         "vs_first": {
-            f"{n}w/{workers[0]}w": ratio(rows[mode_name(n)]["users_per_s"], first) for n in workers
+            f"{n}w/{workers[0]}w": ratio(rows[mode_name(n)]["users_per_s"], first)
+            for n in workers[1:]
         },
         "vs_embedded": {
             f"{n}w/embedded": ratio(rows[mode_name(n)]["users_per_s"], embedded) for n in workers
@@ -125,7 +127,7 @@ def case_distributed(space: Workspace) -> dict[str, Any]:
             (lambda n=n: measure_celery(space, emu, home, n)) for n in s.distributed_workers
         ]
         for measure in measures:
-            row = measure()
+            row = {**measure(), "load_1m": round(os.getloadavg()[0], 2)}
             space.log(_line(row))
             rows[row["mode"]] = row
     all_synced = all(
@@ -134,7 +136,8 @@ def case_distributed(space: Workspace) -> dict[str, Any]:
     )
     ratios = _ratios(rows, s.distributed_workers)
     largest = rows[mode_name(s.distributed_workers[-1])]
-    scaling = ratios["vs_first"][f"{s.distributed_workers[-1]}w/{s.distributed_workers[0]}w"]
+    first = rows[mode_name(s.distributed_workers[0])]
+    scaling = ratio(largest["users_per_s"], first["users_per_s"])
     return {
         "sizes": {
             "users": len(logins),
@@ -162,7 +165,7 @@ def case_distributed(space: Workspace) -> dict[str, Any]:
         "baseline": {
             "what": f"{s.distributed_workers[0]} worker(s) for the scaling ratios; the "
             "embedded default's pass over the same home in the same run for vs_embedded",
-            "users_per_s": rows[mode_name(s.distributed_workers[0])]["users_per_s"],
+            "users_per_s": first["users_per_s"],
             "embedded_users_per_s": rows[EMBEDDED]["users_per_s"],
         },
         "ratio": scaling,
