@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, settings
 
 from tests.support import serving_populated
+from tests.support.distributed import cluster  # noqa: F401 (fixture)
 from tests.support.postgres import database, postgres_server  # noqa: F401 (fixtures)
 from wess_core.cli import cli
 from wess_core.service import Context

@@ -284,18 +284,26 @@ def reset() -> None:
 def pause(seconds: float) -> None:
     """Wait ``seconds`` (a server's back-off) before this thread's next request, unless
     the service stops meanwhile or the wait would end past the run's deadline (then not
-    at all: waiting could not help). Never raises: the next request fails in :func:`arm`
-    instead (where exchangelib expects failures and hands its session back)."""
+    at all: waiting could not help); the metrics count the wait (``wess_throttle_*``).
+    Never raises: the next request fails in :func:`arm` instead (where exchangelib
+    expects failures and hands its session back)."""
     if seconds <= 0:
         return
+    from wess_core.service import metrics
+
     limits = _limits.get()
     if limits.run_end is not None and time.monotonic() + seconds >= limits.run_end:
         _local.pending = RunDeadlineExceeded(
             f"Exchange asked to back off {seconds:.0f} s, past the run's deadline of "
             f"{limits.run_seconds:g} s (run_deadline_seconds)"
         )
+        metrics.backoff_refused()
         return
-    _stop_event.wait(seconds)
+    began = time.monotonic()
+    try:
+        _stop_event.wait(seconds)
+    finally:
+        metrics.backoff_waited(time.monotonic() - began)
 
 
 def _noted(limits: Limits, cut: RequestCut) -> RequestCut:

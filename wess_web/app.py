@@ -71,7 +71,7 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
 
 
 def create_app(home: Path, session_seconds: float, secure_cookies: bool) -> FastAPI:
-    from wess_web import api, pages
+    from wess_web import api, metrics, pages
 
     app = FastAPI(
         title="WESS",
@@ -114,4 +114,5 @@ def create_app(home: Path, session_seconds: float, secure_cookies: bool) -> Fast
 
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(metrics.router)
     return app

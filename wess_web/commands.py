@@ -37,6 +37,11 @@ def serve_command(
     """Serve the JSON API under /api until SIGINT or SIGTERM.
 
     The first line printed is {"url": "http://HOST:PORT/"}.
+
+    GET /metrics is the Prometheus exposition (syncs, errors, durations, back-offs, the
+    scheduler's queue): aggregate numbers only, never a login, an address or a secret,
+    so it needs no session. Set WESS_METRICS_TOKEN in the environment to require
+    "Authorization: Bearer <token>" on it.
     """
     from wess_web.server import ServeOptions, serve
 

@@ -16,9 +16,19 @@ _running: dict[str, dict[str, Any]] = {}
 
 
 def run(ctx: Any, login: str, **options: Any) -> dict[str, Any]:
-    """``sync_user`` for ``login``, its progress visible through ``of(login)`` meanwhile."""
+    """``sync_user`` for ``login``, its progress visible through ``of(login)`` meanwhile.
+
+    With ``WESS_BROKER_URL`` set a worker syncs (Sync Now, ahead of the beat's tasks, as
+    ``wess sync`` does there) and the page waits for its answer."""
     from wess_core import plugins
+    from wess_core.distributed.broker import configured
     from wess_core.service import sync
+
+    broker_url = configured(None)
+    if broker_url is not None:
+        from wess_core.distributed.now import sync_now
+
+        return sync_now(ctx, broker_url, login, dry_run=bool(options.get("dry_run")))
 
     total = len(plugins.synced_folders())  # one progress step each
     state = {"folder": None, "done": 0, "total": total, "started": time.time()}

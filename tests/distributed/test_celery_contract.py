@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import signal
 import time
 
 import pytest
 
 from tests.support import scheduled_home
 from tests.support.distributed import sync_entries
-from wess_core.distributed import keys
+from wess_core.distributed import budgets, keys
 from wess_core.distributed.beat import ALREADY_QUEUED, Beat
+from wess_core.distributed.broker import redis_client
 from wess_core.distributed.budgets import BUSY_DEFAULT_SECONDS
 from wess_core.service import Context, accounts, history, users
 from wess_emulator.redis_server import free_port
@@ -78,6 +80,7 @@ def test_the_beat_never_queues_a_second_task_for_a_queued_user(home, ews_server,
     assert view["queue"]["waiting"] == 5 and view["queue"]["sync_now"] == 0
 
 
+@pytest.mark.slow  # real worker processes
 def test_status_shows_the_broker_masked_the_queue_and_the_workers(
     home, ews_server, cluster, monkeypatch
 ):
@@ -96,6 +99,7 @@ def test_status_shows_the_broker_masked_the_queue_and_the_workers(
     assert "Workers alive: 1" in text.stdout
 
 
+@pytest.mark.slow  # real worker processes
 def test_a_user_failing_n_times_is_dead_lettered_until_a_sync_succeeds(home, ews_server, cluster):
     logins = ["u0", "u1"]
     ctx = scheduled_home(home, ews_server, logins, cap=4)
@@ -118,6 +122,7 @@ def test_a_user_failing_n_times_is_dead_lettered_until_a_sync_succeeds(home, ews
     assert cluster.run_once()["synced"] == ["u0", "u1"]
 
 
+@pytest.mark.slow  # real worker processes
 def test_sync_now_goes_ahead_of_the_beat_and_prints_what_wess_sync_prints(
     home, ews_server, cluster
 ):
@@ -156,6 +161,7 @@ def test_sync_now_goes_ahead_of_the_beat_and_prints_what_wess_sync_prints(
     assert text.returncode == 0 and "Synced u3 in" in text.stdout
 
 
+@pytest.mark.slow  # real worker processes
 def test_a_busy_server_holds_its_users_on_every_worker(home, ews_server, cluster):
     logins = ["u0", "u1", "u2"]
     ctx = scheduled_home(home, ews_server, logins, cap=4)
@@ -175,3 +181,43 @@ def test_a_busy_server_holds_its_users_on_every_worker(home, ews_server, cluster
     view = json.loads(cluster.wess("status", "--json").stdout)["distributed"]
     assert view["dead_letter"] == {}  # a busy server is nobody's failure
     assert cluster.redis().hget(keys.FAILURES, busy) is None
+
+
+@pytest.mark.slow  # real worker processes
+def test_the_running_beat_queues_a_user_once_until_its_task_ends(home, ews_server, cluster):
+    logins = ["u0", "u1"]
+    scheduled_home(home, ews_server, logins, cap=4)
+    beat = cluster.spawn("run", "--executor", "celery", "--interval", "0.5", "--json")
+    first, second = json.loads(beat.stdout.readline()), json.loads(beat.stdout.readline())
+    assert first == {"queued": logins, "skipped": {}}
+    assert second == {"queued": [], "skipped": dict.fromkeys(logins, ALREADY_QUEUED)}
+    cluster.start_worker(concurrency=2)
+    deadline = time.monotonic() + 60
+    again = None
+    while again is None and time.monotonic() < deadline:  # a pass line every 0.5 s
+        doc = json.loads(beat.stdout.readline())
+        if doc["queued"]:
+            again = doc
+    # queued again only once their tasks ended (synced by the worker)
+    assert again == {"queued": logins, "skipped": {}}
+    assert all(sync_entries(home, x) for x in logins)
+    beat.send_signal(signal.SIGTERM)
+    _, err = beat.communicate(timeout=30)
+    assert beat.returncode == 0, err
+
+
+def test_the_running_beat_holds_a_failing_user_back_and_once_does_not(
+    home, ews_server, redis_server
+):
+    ctx = scheduled_home(home, ews_server, ["u0", "u1"], cap=4)
+    r = redis_client(redis_server.url)
+    budgets.record(r, "u1", "failed", "boom", interval=300, limit=5)
+    beat = Beat(ctx, redis_server.url)
+    try:
+        held = beat.enqueue_pass(hold_failing=True)
+        assert list(held.queued) == ["u0"] and "held back" in held.skipped["u1"]
+        r.delete(keys.queued("u0"))
+        once = beat.enqueue_pass(hold_failing=False)  # --once: every user not dead-lettered
+        assert sorted(once.queued) == ["u0", "u1"]
+    finally:
+        beat.close()

@@ -22,7 +22,7 @@ from wess_core.cli.output import (
     table,
 )
 from wess_core.cli.root import cli
-from wess_core.errors import UsageError
+from wess_core.errors import UsageError, WessError
 from wess_core.service import Context, checklist
 
 # -- plugins, checklist, history, status -------------------------------------
@@ -326,6 +326,19 @@ def sync_command(
     help="Also sync a user within seconds of a change in their mailbox (streaming "
     "notifications), between the passes.",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics (0: a free port, printed "
+    "on stderr): syncs, errors, durations, back-offs, the queue, for every worker process.",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the metrics listen on.",
+)
 @json_option
 @pass_ctx
 def run_command(
@@ -336,6 +349,8 @@ def run_command(
     executor: str,
     broker: str | None,
     push: bool,
+    metrics_port: int | None,
+    metrics_host: str,
     as_json: bool,
 ) -> None:
     """The scheduler: sync every eligible user, WORKERS at a time, every INTERVAL seconds.
@@ -375,6 +390,8 @@ def run_command(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if metrics_port is not None:  # before any worker process starts
+        _serve_metrics(ctx, metrics_port, metrics_host)
 
     def report(outcome: dict[str, Any]) -> None:
         if as_json:
@@ -475,3 +492,14 @@ def _run_celery(ctx: Context, options: _CeleryRun, stop: Any, report: Any) -> No
             say(f"queued {len(doc['queued'])}, skipped {len(doc['skipped'])}")
 
     beat.run_forever(ctx, url, wait, stop, queued)
+
+
+def _serve_metrics(ctx: Context, port: int, host: str) -> None:
+    """Start ``/metrics`` for ``wess run``; its URL goes to stderr (stdout: the passes)."""
+    from wess_core.service.metrics import serve_metrics
+
+    try:
+        url = serve_metrics(port, host, home=ctx.home)
+    except OSError as exc:
+        raise WessError(f"cannot serve metrics on {host} port {port}: {exc.strerror}") from None
+    click.echo(json.dumps({"metrics_url": url}), err=True)

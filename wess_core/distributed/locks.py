@@ -81,13 +81,11 @@ class Heartbeat:
     again at the next beat; the sync is never cut for it."""
 
     def __init__(self, r: Any, login: str, server: str, holder: str, marker: str | None):
-        self.r, self.login, self.server, self.holder, self.marker = (
-            r,
-            login,
-            server,
-            holder,
-            marker,
-        )
+        self.r = r
+        self.login = login
+        self.server = server
+        self.holder = holder
+        self.marker = marker
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="wess-heartbeat")
 

@@ -137,6 +137,18 @@ def _set_pause(ctx: Context, login: str, reason: str | None) -> bool:
     return bool(changed)
 
 
+@dataclass
+class _Seen:
+    """How far a run got, for its metrics (``wess_core.service.metrics``)."""
+
+    started: float | None = None
+    limits: Any = None
+    result: Any = None
+    folders: dict[str, Any] | None = None
+    #: Called with the engine's result when the run ends (``sync_user``'s ``observe``).
+    observe: Callable[[SyncResult], None] | None = None
+
+
 def sync_user(
     ctx: Context,
     login: str,
@@ -150,8 +162,64 @@ def sync_user(
 
     ``progress(folder)`` is called as each folder's sync begins (a progress bar's hook);
     ``observe(result)`` with the engine's result when the run ends (a worker reads what
-    the document leaves out, e.g. a server's request to back off).
+    the document leaves out, e.g. a server's request to back off). Every run that ends
+    here is counted in the metrics, whoever started it (a dry run, which history does
+    not record either, is not).
     """
+    if dry_run:
+        return _sync_user(ctx, login, _Seen(observe=observe), dry_run, transport_factory, progress)
+    from wess_core.service import metrics
+
+    seen = _Seen(observe=observe)
+    with metrics.sync_running():
+        try:
+            data = _sync_user(ctx, login, seen, dry_run, transport_factory, progress)
+        except NotEligible:
+            metrics.sync_ended("skipped")
+            raise
+        except SyncLocked:
+            metrics.sync_ended("locked")
+            raise
+        except BaseException as exc:
+            if seen.started is not None:
+                _count_run(seen, exc)
+            raise
+    _count_run(seen, None, failed=problems(data) is not None)
+    return data
+
+
+def _count_run(seen: _Seen, exc: BaseException | None, failed: bool = True) -> None:
+    """One run that got past its lock, in the metrics: its outcome, duration, changes and
+    errors (what ended the run, when something did: a cut request, an unusable mailbox,
+    any other exception)."""
+    from wess_core import deadlines
+    from wess_core.service import metrics
+
+    seconds = time.monotonic() - seen.started if seen.started is not None else None
+    result = seen.result
+    ended: list[str] = []
+    if result is not None and result.unavailable is not None:
+        ended.append(metrics.unavailable_kind(result.unavailable))
+    cut = deadlines.cut_in(exc) or (seen.limits.cut if seen.limits is not None else None)
+    if cut is not None:
+        ended.append(type(cut).__name__)
+    elif exc is not None and not ended:
+        ended.append(type(exc).__name__)
+    folders = seen.folders
+    if folders is None and result is not None:
+        folders = result.to_dict()["folders"]
+    outcome = "failed" if failed or ended else "synced"
+    metrics.sync_ended(outcome, seconds=seconds, folders=folders, run_errors=ended)
+
+
+def _sync_user(
+    ctx: Context,
+    login: str,
+    seen: _Seen,
+    dry_run: bool,
+    transport_factory: Callable[[Any], Any] | None,
+    progress: Callable[[str], None] | None,
+) -> dict[str, Any]:
     ctx.require_self_or_admin(login)
     account = load_account(ctx)
     profile = get_profile(ctx, login)
@@ -163,7 +231,8 @@ def sync_user(
 
     pm = plugins.get_plugin_manager()
     with user_lock(ctx, login), deadlines.account_scope(account, run=True) as limits:
-        started = time.monotonic()
+        started = seen.started = time.monotonic()
+        seen.limits = limits
         types = [t for _, t in plugins.item_types().items()]
         crm = plugins.crm_backends().get(profile.crm_backend)(ctx.home, profile.database)
         factory = transport_factory or plugins.transports().get(
@@ -173,7 +242,7 @@ def sync_user(
         pm.hook.wess_sync_started(user=profile, item_types=[t.name for t in types])
         try:
             run = _Run(types, crm, factory, policy, dry_run, (account, profile), limits, progress)
-            result = _run(ctx, login, run)
+            result = seen.result = _run(ctx, login, run)
         except UntrustedSetting as exc:
             # service credentials with a user-set address: paused (the scheduler skips
             # the user, one history entry) until an admin sets or approves the value
@@ -192,10 +261,11 @@ def sync_user(
         fatal = result.unavailable
         seconds = round(time.monotonic() - started, 3)
         result_dict = result.to_dict()
+        seen.folders = result_dict["folders"]
         data = {"login": login, "seconds": seconds, **result_dict}
         pm.hook.wess_sync_finished(user=profile, result=result)
-        if observe is not None:
-            observe(result)
+        if seen.observe is not None:
+            seen.observe(result)
         if fatal is not None and fatal.credentials and not dry_run:
             reason = str(fatal)
             if _set_pause(ctx, login, reason):  # one history entry per new problem

@@ -17,7 +17,9 @@ where and when; a lane never waits for anything but its own syncs.
   connections), ignore SIGTERM / Ctrl-C (the parent decides when to stop) and die with
   the parent (Linux ``PR_SET_PDEATHSIG``), so a killed scheduler leaves no orphan
   syncing on. ``halt`` cuts the requests in flight in every child; ``close`` ends them
-  and waits, so nothing depends on the order of exit hooks.
+  and waits, so nothing depends on the order of exit hooks. A child's metrics reach
+  the parent's ``/metrics`` through the multiprocess directory
+  (``wess_core.service.metrics``) when the parent prepared one before starting it.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from wess_core import deadlines
+from wess_core.service import metrics
 from wess_core.service.context import Context
 from wess_core.service.sync import sync_one
 
@@ -124,6 +127,8 @@ class ProcessPool:
         self._halt = mp.Event()
         self._pipes: list[Any] = []
         self.children: list[Any] = []
+        #: Lanes whose dead child's metrics were marked dead.
+        self._buried: set[int] = set()
         for index in range(processes):
             mine, theirs = mp.Pipe()
             spec = ChildSpec(
@@ -164,7 +169,11 @@ class ProcessPool:
         self._halt.set()
 
     def dead_lanes(self) -> set[int]:
-        return {i for i, child in enumerate(self.children) if not child.is_alive()}
+        dead = {i for i, child in enumerate(self.children) if not child.is_alive()}
+        for lane in dead - self._buried:
+            self._buried.add(lane)
+            metrics.process_ended(self.children[lane].pid)
+        return dead
 
     def close(self) -> None:
         """End the children: ask, drain their reports meanwhile (a child whose report
@@ -179,6 +188,7 @@ class ProcessPool:
             if child.is_alive():
                 child.kill()
             child.join(timeout=CLOSE_SECONDS)
+            metrics.process_ended(child.pid)
         for pipe in self._pipes:
             pipe.close()
         self.reports.close()

@@ -1,1 +1,0 @@
-from tests.support.distributed import cluster  # noqa: F401 (fixture)
