@@ -83,7 +83,7 @@ def machine_busy_s() -> float:
     return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
 
 
-def _proc_cpu_s(pid: int) -> float | None:
+def proc_cpu_s(pid: int) -> float | None:
     """CPU seconds (user + system, all threads) process ``pid`` has used so far (Linux
     ``/proc/PID/stat``), or None where that is not readable."""
     try:
@@ -125,8 +125,8 @@ class ProcessCpu:
         # this process's own CPU is read on the inside of the scan of /proc (~20 ms)
         own = None if at_start else time.process_time()
         children = [p for p in _children_of(os.getpid()) if p != self.emulator_pid]
-        kids = sum(filter(None, (_proc_cpu_s(p) for p in children)))
-        emulator = _proc_cpu_s(self.emulator_pid) if self.emulator_pid else None
+        kids = sum(filter(None, (proc_cpu_s(p) for p in children)))
+        emulator = proc_cpu_s(self.emulator_pid) if self.emulator_pid else None
         return {
             "self": time.process_time() if own is None else own,
             "children": kids,

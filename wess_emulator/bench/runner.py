@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .distributed_case import case_distributed
 from .graph_cases import (
     case_graph_export,
     case_graph_idle,
@@ -42,6 +43,7 @@ CASE_FUNCTIONS: dict[str, Callable[[Workspace], dict[str, Any]]] = {
     "memory": case_memory,
     "web": case_web,
     "scale": case_scale,
+    "distributed": case_distributed,
 }
 assert tuple(CASE_FUNCTIONS) == CASES
 
@@ -56,7 +58,7 @@ def run(
 ) -> dict[str, Any]:
     """Run the benchmark cases (default: all but the opt-in ones); returns the JSON
     document (one object per case). ``overrides``: ``Sizes`` fields a case's options
-    set (``scale_workers``, ``scale_throttle_cap``)."""
+    set (``scale_workers``, ``scale_throttle_cap``, ``distributed_users``, ...)."""
     import wess_core
 
     log = log or (lambda line: None)

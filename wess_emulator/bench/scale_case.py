@@ -42,22 +42,33 @@ def measure_pass(space: Workspace, emu: EmulatorProcess, home: ScaleHome) -> dic
     """One ``wess run --once`` over the idle ``home`` at the case's latency; ``--workers``
     only when the case's option names it (else the account's ``throttle_cap``)."""
     s = space.sizes
+    args = ["run", "--once", *workers_args(s.scale_workers), "--json"]
+    return measure_run(emu, home, args, latency_s=s.scale_latency_s)
+
+
+def measure_run(
+    emu: EmulatorProcess, home: ScaleHome, args: list[str], *, latency_s: float
+) -> dict[str, Any]:
+    """``wess ARGS`` (a ``wess run --once --json``: its own process) over the idle
+    ``home`` at ``latency_s`` per request: its figures, the emulator's counts, and the
+    users whose newest history entry is not a sync of this pass."""
     users = len(home.logins)
-    emu.call("set_latency", s.scale_latency_s)
+    emu.call("set_latency", latency_s)
     emu.call("reset_counts")
     since = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
     try:
         child = run_measured(
             home.path,
-            ["run", "--once", *workers_args(s.scale_workers), "--json"],
+            args,
             # 20 round trips per user one after another: far longer than any pass
-            timeout=300 + users * 20 * s.scale_latency_s,
+            timeout=300 + users * 20 * latency_s,
         )
     finally:
         emu.call("set_latency", 0.0)
     counts = emu.counts()
     if child.exit_code != 0:
-        raise RuntimeError(f"wess run --once exited {child.exit_code}: {child.stderr[-500:]}")
+        command = " ".join(args[:3])
+        raise RuntimeError(f"wess {command} exited {child.exit_code}: {child.stderr[-500:]}")
     outcome = json.loads(child.stdout)
     not_synced = newest_not_synced(home.path, home.logins, since)
     files = files_in(home.path)

@@ -18,9 +18,11 @@ CASES = (
     "memory",
     "web",
     "scale",
+    "distributed",
 )
-#: Cases a run without ``--case`` leaves out: they take long at full size.
-OPT_IN = ("scale",)
+#: Cases a run without ``--case`` leaves out: they take long at full size (and
+#: ``distributed`` needs redis-server).
+OPT_IN = ("scale", "distributed")
 DEFAULT_CASES = tuple(c for c in CASES if c not in OPT_IN)
 PASSWORD = "Bench-Pass-1"
 MIB = 1024 * 1024
@@ -53,6 +55,14 @@ class Sizes:
     #: watched idle users are counted for
     scale_push_changes: int = 100
     scale_push_idle_s: float = 10.0
+    distributed_users: int = 2_000
+    distributed_latency_s: float = 0.100
+    #: the ``wess worker`` processes of each distributed pass, one pass per entry
+    distributed_workers: tuple[int, ...] = (1, 2, 4)
+    #: each worker's ``--concurrency``: 8 (``wess worker``'s default), so 4 workers sync
+    #: 32 users at once, the account's default ``throttle_cap`` the embedded pass runs
+    distributed_concurrency: int = 8
+    distributed_seed_per_user: int = 3
 
 
 FULL = Sizes()
@@ -73,4 +83,7 @@ QUICK = Sizes(
     scale_seed_per_user=2,
     scale_push_changes=10,
     scale_push_idle_s=2.0,
+    distributed_users=60,
+    distributed_latency_s=0.020,
+    distributed_seed_per_user=2,
 )
