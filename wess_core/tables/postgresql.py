@@ -18,9 +18,11 @@ the embedded SQLite file, in one place.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -135,6 +137,8 @@ def lock_key(space: int, name: str) -> LockKey:
 SYNC_SPACE = 0x53594E43
 HISTORY_SPACE = 0x48495354
 JOBS_SPACE = 0x4A4F4253
+#: The key space of the users' run locks (``run_lock``), "RUNS".
+RUN_SPACE = 0x52554E53
 
 
 def lock_writes(conn: Connection, key: LockKey | None = None) -> None:
@@ -145,6 +149,29 @@ def lock_writes(conn: Connection, key: LockKey | None = None) -> None:
     else:
         space, name = (sa.cast(sa.literal(part), sa.Integer) for part in key)
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(space, name)))
+
+
+@contextlib.contextmanager
+def run_lock(url: URL, login: str) -> Iterator[bool]:
+    """``login``'s run lock, seen by every machine on the database: a session advisory
+    lock on a connection of its own (outside the pool, whose connections a sync needs),
+    held while the body runs; yields False when another session holds it. The server
+    releases it when that connection closes, also when the process is killed."""
+    import psycopg
+
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    space, name = lock_key(RUN_SPACE, login)
+    try:
+        conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+    except psycopg.Error as exc:
+        raise postgresql_error(url, exc) from None
+    with conn:
+        try:
+            taken = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (space, name))
+            row = taken.fetchone()
+        except psycopg.Error as exc:
+            raise postgresql_error(url, exc) from None
+        yield bool(row and row[0])
 
 
 def postgresql_error(url: URL, exc: BaseException) -> StoreError:
