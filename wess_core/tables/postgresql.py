@@ -39,8 +39,9 @@ _SCHEMES = {"postgresql", "postgres", "postgresql+psycopg"}
 CONNECT_TIMEOUT_SECONDS = 10
 #: Connections a process keeps open (``pool_size``) and may add when all are busy
 #: (``max_overflow``, as many again): at most twice this many per process. Every process
-#: (each ``wess worker``, ``wess run``, ``wess serve``) has its own pool, so keep
-#: processes x 2 x this under the server's ``max_connections`` (100 by default).
+#: (each ``wess worker``, ``wess run``, ``wess serve``) has its own pool, and each sync
+#: under way holds one more (its ``run_lock``), so keep processes x (2 x this + syncs at
+#: once) under the server's ``max_connections`` (100 by default).
 POOL_SIZE_ENV = "WESS_DATABASE_POOL_SIZE"
 DEFAULT_POOL_SIZE = 5
 #: Seconds a thread waits for a connection of its process's pool before giving up.
