@@ -71,3 +71,14 @@ def test_a_killed_holder_releases_the_user(machines):
         if holder.poll() is None:
             holder.kill()
             holder.wait()
+
+
+def test_the_run_lock_works_again_after_the_database_restarts(machines, postgres_server):
+    a, b = machines
+    with user_lock(a, "alice"):  # leaves its connection idle for the next lock
+        pass
+    postgres_server.stop()
+    postgres_server.start()
+    with user_lock(a, "alice"):
+        with pytest.raises(SyncLocked), user_lock(b, "alice"):
+            pass
