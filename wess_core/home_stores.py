@@ -3,12 +3,15 @@ place that decides. ``WESS_DATABASE_URL`` unset: the home's files (TinyDB store 
 ``state/<login>.sqlite``), as always; ``postgresql://...``: the shared database's tables
 (``wess_core.tables.store_schema``), so several machines can serve one deployment with
 no shared disk. Both give the same interfaces: ``documents(...)`` a ``ProfileStore``,
-``sync_state(login)`` a ``SyncState`` (with ``load_watch``, ``item_types``, ``reset``).
+``sync_state(login)`` a ``SyncState`` (with ``load_watch``, ``item_types``, ``reset``),
+``run_lock(login)`` the user's run lock (Sync Now, the scheduler and review never overlap).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,6 +66,23 @@ class FileStores:
 
         return StoreSyncState(self.store, login)
 
+    @contextlib.contextmanager
+    def run_lock(self, login: str) -> Iterator[bool]:
+        """``login``'s run lock: a file lock in the home (removed when the run ends);
+        yields False at once when another process holds it."""
+        from wess_core import safefile
+        from wess_core.store import LockTimeout, file_lock
+
+        path = self.store.lock_path(f"run/{login}")
+        safefile.ensure_dir(path.parent)
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(file_lock(path, 0, remove=True))
+            except LockTimeout:
+                yield False
+                return
+            yield True
+
 
 class DatabaseStores:
     """A shared database (``WESS_DATABASE_URL``): nothing of this kind in the home."""
@@ -100,6 +120,13 @@ class DatabaseStores:
         from wess_core.sync.state_tables import DatabaseSyncState
 
         return DatabaseSyncState(self.database, login)
+
+    def run_lock(self, login: str) -> AbstractContextManager[bool]:
+        """``login``'s run lock in the database: a file in one machine's home would let
+        another machine sync the user at the same time."""
+        from wess_core.tables.postgresql import run_lock
+
+        return run_lock(self.database().url, login)
 
 
 def home_stores(store: Store) -> FileStores | DatabaseStores:

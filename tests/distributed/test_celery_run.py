@@ -12,26 +12,12 @@ import time
 import pytest
 
 from tests.support import scheduled_home
-from tests.support.distributed import assert_converged, sync_entries
+from tests.support.distributed import assert_converged, overlapping, sync_entries
 from wess_core.service import accounts
 
 pytestmark = pytest.mark.slow
 
 PEOPLE = 3
-
-
-def _overlaps(entries) -> bool:
-    """Two syncs of one user whose [start, end] intervals overlap."""
-    import datetime as dt
-
-    spans = sorted(
-        (
-            dt.datetime.fromisoformat(e["time"]).timestamp() - float(e.get("seconds") or 0),
-            dt.datetime.fromisoformat(e["time"]).timestamp(),
-        )
-        for e in entries
-    )
-    return any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:], strict=False))
 
 
 def test_two_workers_sync_200_users_once_each(home, ews_server, cluster):
@@ -70,7 +56,7 @@ def _pass_with_a_blow_mid_run(home, ews_server, cluster, logins, blow) -> None:
     assert_converged(home, ews_server, logins, PEOPLE)
     for login in logins:
         assert ews_server.peak_in_flight(f"{login}@example.com") == 1, login
-        assert not _overlaps(sync_entries(home, login)), login
+        assert not overlapping(sync_entries(home, login)), login
 
 
 def test_a_worker_killed_mid_run_loses_nobody(home, ews_server, cluster):

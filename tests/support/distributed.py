@@ -36,20 +36,24 @@ class Cluster:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "WESS_HOME": str(self.home), "WESS_BROKER_URL": self.broker_url}
+        return self.env_of(self.home)
+
+    def env_of(self, home: Path) -> dict[str, str]:
+        """The environment of a process on the machine whose WESS home is ``home``."""
+        return {**os.environ, "WESS_HOME": str(home), "WESS_BROKER_URL": self.broker_url}
 
     def start_worker(
-        self, concurrency: int = 8, pool: str = "threads", *more: str
+        self, concurrency: int = 8, pool: str = "threads", *more: str, home: Path | None = None
     ) -> subprocess.Popen[str]:
-        """A ``wess worker`` process (``more``: further options); waits until its
-        heartbeat is in Redis."""
+        """A ``wess worker`` process (``more``: further options; ``home``: its machine's
+        own home, else the cluster's); waits until its heartbeat is in Redis."""
         log = self.home.parent / f"worker-{len(self.workers)}.log"
         self.logs.append(log)
         argv = ["worker", "--concurrency", str(concurrency), "--pool", pool, *more]
         with log.open("w") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "wess_core.cli", *argv],
-                env=self.env,
+                env=self.env_of(home or self.home),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 text=True,
@@ -73,10 +77,10 @@ class Cluster:
             timeout=COMMAND_SECONDS,
         )
 
-    def spawn(self, *argv: str) -> subprocess.Popen[str]:
+    def spawn(self, *argv: str, home: Path | None = None) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "wess_core.cli", *argv],
-            env=self.env,
+            env=self.env_of(home or self.home),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -131,3 +135,17 @@ def assert_converged(home: Path, server, logins: list[str], people: int) -> None
         items = mailbox.folder("contacts").items.values()
         given = sorted(i.field_text("GivenName") for i in items)
         assert given == names, (login, given)
+
+
+def overlapping(entries: list[dict[str, Any]]) -> bool:
+    """Two syncs of one user whose [start, end] intervals overlap."""
+    import datetime as dt
+
+    spans = sorted(
+        (
+            dt.datetime.fromisoformat(e["time"]).timestamp() - float(e.get("seconds") or 0),
+            dt.datetime.fromisoformat(e["time"]).timestamp(),
+        )
+        for e in entries
+    )
+    return any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:], strict=False))

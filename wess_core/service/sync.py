@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from wess_core import plugins, safefile
+from wess_core import plugins
 from wess_core.connection import require_trusted, resolve, user_url_failure
 from wess_core.errors import (
     ConnectionFailed,
@@ -28,24 +28,17 @@ from wess_core.service import history
 from wess_core.service.accounts import load_account, setting_of
 from wess_core.service.context import Context
 from wess_core.service.users import edit_profile, eligibility, get_profile, list_profiles
-from wess_core.store import LockTimeout, file_lock
 from wess_core.strategies import MailboxUnavailable
 from wess_core.sync.result import SyncResult
 
 
 @contextlib.contextmanager
 def user_lock(ctx: Context, login: str) -> Iterator[None]:
-    """The per-user run lock; refuses at once when another process holds it. Its file
-    is removed when the run ends (a home keeps no file per user for it)."""
-    path = ctx.store.lock_path(f"run/{login}")
-    safefile.ensure_dir(path.parent)
-    with contextlib.ExitStack() as held:
-        try:
-            held.enter_context(file_lock(path, 0, remove=True))
-        except LockTimeout:
-            raise SyncLocked(
-                f"a sync of {login} is already running; try again when it ends"
-            ) from None
+    """The per-user run lock (``ctx.stores.run_lock``: a file in the home, or an advisory
+    lock of the shared database); refuses at once when another process holds it."""
+    with ctx.stores.run_lock(login) as taken:
+        if not taken:
+            raise SyncLocked(f"a sync of {login} is already running; try again when it ends")
         yield
 
 

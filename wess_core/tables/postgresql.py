@@ -18,9 +18,12 @@ the embedded SQLite file, in one place.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,8 +40,9 @@ _SCHEMES = {"postgresql", "postgres", "postgresql+psycopg"}
 CONNECT_TIMEOUT_SECONDS = 10
 #: Connections a process keeps open (``pool_size``) and may add when all are busy
 #: (``max_overflow``, as many again): at most twice this many per process. Every process
-#: (each ``wess worker``, ``wess run``, ``wess serve``) has its own pool, so keep
-#: processes x 2 x this under the server's ``max_connections`` (100 by default).
+#: (each ``wess worker``, ``wess run``, ``wess serve``) has its own pool, and each sync
+#: under way holds one more (its ``run_lock``), so keep processes x (2 x this + syncs at
+#: once) under the server's ``max_connections`` (100 by default).
 POOL_SIZE_ENV = "WESS_DATABASE_POOL_SIZE"
 DEFAULT_POOL_SIZE = 5
 #: Seconds a thread waits for a connection of its process's pool before giving up.
@@ -135,6 +139,8 @@ def lock_key(space: int, name: str) -> LockKey:
 SYNC_SPACE = 0x53594E43
 HISTORY_SPACE = 0x48495354
 JOBS_SPACE = 0x4A4F4253
+#: The key space of the users' run locks (``run_lock``), "RUNS".
+RUN_SPACE = 0x52554E53
 
 
 def lock_writes(conn: Connection, key: LockKey | None = None) -> None:
@@ -145,6 +151,78 @@ def lock_writes(conn: Connection, key: LockKey | None = None) -> None:
     else:
         space, name = (sa.cast(sa.literal(part), sa.Integer) for part in key)
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(space, name)))
+
+
+@contextlib.contextmanager
+def run_lock(url: URL, login: str) -> Iterator[bool]:
+    """``login``'s run lock, seen by every machine on the database: a session advisory
+    lock on a connection of its own (outside the engine's pool, whose connections a sync
+    needs), held while the body runs; yields False when another session holds it. The
+    server releases it when that connection closes, also when the process is killed."""
+    import psycopg
+
+    space, name = lock_key(RUN_SPACE, login)
+    lock = "SELECT pg_try_advisory_lock(%s, %s)"
+    try:
+        conn = _lock_connections.take(url)
+        try:
+            taken = conn.execute(lock, (space, name)).fetchone()
+        except psycopg.OperationalError:  # a kept connection the server dropped (restart)
+            conn.close()
+            conn = _lock_connections.connect(url)
+            taken = conn.execute(lock, (space, name)).fetchone()
+    except psycopg.Error as exc:
+        raise postgresql_error(url, exc) from None
+    held = bool(taken and taken[0])
+    try:
+        yield held
+    finally:
+        _lock_connections.give_back(url, conn, (space, name) if held else None)
+
+
+class _LockConnections:
+    """Idle connections of the run locks, per process and database (a new connection
+    costs its authentication on every sync otherwise); at most ``pool_size`` kept."""
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[int, str], list[Any]] = {}
+        self._guard = threading.Lock()
+
+    def take(self, url: URL) -> Any:
+        with self._guard:
+            idle = self._idle.get((os.getpid(), str(url)), [])
+            conn = idle.pop() if idle else None
+        if conn is not None and not conn.closed:
+            return conn
+        return self.connect(url)
+
+    def connect(self, url: URL) -> Any:
+        """A new connection, in autocommit (a session lock outlives no transaction)."""
+        import psycopg
+
+        conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return psycopg.connect(conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+
+    def give_back(self, url: URL, conn: Any, key: LockKey | None) -> None:
+        """Release ``key`` and keep ``conn`` for the next lock; a connection that could
+        not release it is closed (which releases it)."""
+        import psycopg
+
+        try:
+            if key is not None:
+                conn.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+        except psycopg.Error:
+            conn.close()
+            return
+        with self._guard:
+            idle = self._idle.setdefault((os.getpid(), str(url)), [])
+            if len(idle) < pool_size():
+                idle.append(conn)
+                return
+        conn.close()
+
+
+_lock_connections = _LockConnections()
 
 
 def postgresql_error(url: URL, exc: BaseException) -> StoreError:
