@@ -30,12 +30,24 @@ def _authorized(request: Request) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), token.encode())
 
 
+def _broker_url() -> str | None:
+    """``WESS_BROKER_URL`` (read per scrape, as the web's status does); a malformed one
+    is left out here (``wess status`` says what is wrong with it)."""
+    from wess_core.distributed.broker import configured
+    from wess_core.errors import UsageError
+
+    try:
+        return configured(None)
+    except UsageError:
+        return None
+
+
 @router.get("/metrics", include_in_schema=False)
 def metrics_route(request: Request) -> Response:
     """Plain ``def``: reading the scheduler's board is a database read (a worker thread)."""
     if not _authorized(request):
         return error_response(401, "a bearer token is required", {"WWW-Authenticate": "Bearer"})
     body, content_type = metrics.exposition(
-        request.app.state.web.home, request.headers.get("accept")
+        request.app.state.web.home, request.headers.get("accept"), _broker_url()
     )
     return Response(body, media_type=content_type)
