@@ -15,6 +15,7 @@ import os
 from fastapi import APIRouter, Request, Response
 
 from wess_core.service import metrics
+from wess_core.service.broker_metrics import BrokerCollector
 from wess_web.app import error_response
 
 TOKEN_ENV = "WESS_METRICS_TOKEN"
@@ -30,16 +31,17 @@ def _authorized(request: Request) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), token.encode())
 
 
-def _broker_url() -> str | None:
-    """``WESS_BROKER_URL`` (read per scrape, as the web's status does); a malformed one
-    is left out here (``wess status`` says what is wrong with it)."""
+def _broker(request: Request) -> list[BrokerCollector]:
+    """The gauges of ``WESS_BROKER_URL``'s broker (read per scrape, as the web's status
+    does); a malformed URL is left out here (``wess status`` says what is wrong)."""
     from wess_core.distributed.broker import configured
     from wess_core.errors import UsageError
 
     try:
-        return configured(None)
+        url = configured(None)
     except UsageError:
-        return None
+        return []
+    return [BrokerCollector(url, request.app.state.web.home)] if url else []
 
 
 @router.get("/metrics", include_in_schema=False)
@@ -48,6 +50,6 @@ def metrics_route(request: Request) -> Response:
     if not _authorized(request):
         return error_response(401, "a bearer token is required", {"WWW-Authenticate": "Bearer"})
     body, content_type = metrics.exposition(
-        request.app.state.web.home, request.headers.get("accept"), _broker_url()
+        request.app.state.web.home, request.headers.get("accept"), _broker(request)
     )
     return Response(body, media_type=content_type)

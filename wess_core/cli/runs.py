@@ -489,10 +489,12 @@ def _run_celery(ctx: Context, options: _CeleryRun, stop: Any, report: Any) -> No
 def serve_metrics_for(ctx: Context, port: int, host: str, *, broker_url: str | None = None) -> None:
     """Start ``/metrics`` for a long-running command (``wess run``, ``wess worker``); its
     URL goes to stderr (stdout: the passes). ``broker_url``: also the broker's gauges."""
+    from wess_core.service.broker_metrics import BrokerCollector
     from wess_core.service.metrics import serve_metrics
 
     try:
-        url = serve_metrics(port, host, home=ctx.home, broker_url=broker_url)
+        more = [BrokerCollector(broker_url, ctx.home)] if broker_url else []
+        url = serve_metrics(port, host, home=ctx.home, more=more)
     except OSError as exc:
         raise WessError(f"cannot serve metrics on {host} port {port}: {exc.strerror}") from None
     click.echo(json.dumps({"metrics_url": url}), err=True)

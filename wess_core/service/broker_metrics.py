@@ -35,6 +35,18 @@ def server_label(budget_key: str) -> str:
     return host if _SERVER.fullmatch(host) else "other"
 
 
+class BrokerCollector:
+    """A prometheus-client collector of the broker's gauges (``metrics.serve_metrics``'
+    and ``metrics.exposition``'s ``more``)."""
+
+    def __init__(self, broker_url: str, home: Path | None) -> None:
+        self.broker_url = broker_url
+        self.home = home
+
+    def collect(self) -> Iterator[Any]:
+        return broker_metrics(self.broker_url, self.home)
+
+
 def broker_metrics(broker_url: str, home: Path | None) -> Iterator[Any]:
     """The broker's gauges and ``wess_broker_up``; never raises (a scrape must answer)."""
     from prometheus_client.core import GaugeMetricFamily
