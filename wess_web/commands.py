@@ -39,7 +39,8 @@ def serve_command(
     The first line printed is {"url": "http://HOST:PORT/"}.
 
     GET /metrics is the Prometheus exposition (syncs, errors, durations, back-offs, the
-    scheduler's queue): aggregate numbers only, never a login, an address or a secret,
+    scheduler's queue; with WESS_BROKER_URL the broker's queue, workers and server
+    slots): aggregate numbers only, never a login, an address or a secret,
     so it needs no session. Set WESS_METRICS_TOKEN in the environment to require
     "Authorization: Bearer <token>" on it.
     """

@@ -30,7 +30,7 @@ from wess_core.service import Context
     show_default=True,
     help="Celery's pool: threads (syncs mostly wait for Exchange), or processes.",
 )
-@metrics_options("this worker's syncs, errors, durations, back-offs")
+@metrics_options("this worker's syncs, errors, durations, back-offs; the broker's queue")
 @pass_ctx
 def worker_command(
     ctx: Context,
@@ -51,7 +51,7 @@ def worker_command(
     if metrics_port is not None:  # before a prefork pool's children start
         from wess_core.cli.runs import serve_metrics_for
 
-        serve_metrics_for(ctx, metrics_port, metrics_host)
+        serve_metrics_for(ctx, metrics_port, metrics_host, broker_url=url)
     sys.exit(run_worker(ctx, url, concurrency=concurrency, pool=pool))
 
 

@@ -380,7 +380,10 @@ def run_command(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     if metrics_port is not None:  # before any worker process starts
-        serve_metrics_for(ctx, metrics_port, metrics_host)
+        from wess_core.distributed.broker import configured
+
+        url = configured(broker) if executor == "celery" else None
+        serve_metrics_for(ctx, metrics_port, metrics_host, broker_url=url)
 
     def report(outcome: dict[str, Any]) -> None:
         if as_json:
@@ -483,13 +486,15 @@ def _run_celery(ctx: Context, options: _CeleryRun, stop: Any, report: Any) -> No
     beat.run_forever(ctx, url, wait, stop, queued)
 
 
-def serve_metrics_for(ctx: Context, port: int, host: str) -> None:
+def serve_metrics_for(ctx: Context, port: int, host: str, *, broker_url: str | None = None) -> None:
     """Start ``/metrics`` for a long-running command (``wess run``, ``wess worker``); its
-    URL goes to stderr (stdout: the passes)."""
+    URL goes to stderr (stdout: the passes). ``broker_url``: also the broker's gauges."""
+    from wess_core.service.broker_metrics import BrokerCollector
     from wess_core.service.metrics import serve_metrics
 
     try:
-        url = serve_metrics(port, host, home=ctx.home)
+        more = [BrokerCollector(broker_url, ctx.home)] if broker_url else []
+        url = serve_metrics(port, host, home=ctx.home, more=more)
     except OSError as exc:
         raise WessError(f"cannot serve metrics on {host} port {port}: {exc.strerror}") from None
     click.echo(json.dumps({"metrics_url": url}), err=True)

@@ -76,15 +76,16 @@ def _has_password(url: str) -> bool:
 REDIS_TIMEOUT_SECONDS = 5.0
 
 
-def redis_client(url: str):  # -> redis.Redis (imported here: the embedded default lacks it)
-    """A Redis client for WESS's own keys on the broker's server; commands that fail
-    raise ``redis.RedisError`` within ``REDIS_TIMEOUT_SECONDS``."""
+def redis_client(url: str, timeout: float = REDIS_TIMEOUT_SECONDS):  # -> redis.Redis
+    """A Redis client for WESS's own keys on the broker's server (redis is imported here:
+    the embedded default lacks it); commands that fail raise ``redis.RedisError`` within
+    ``timeout`` seconds."""
     import redis
 
     return redis.Redis.from_url(
         url,
-        socket_timeout=REDIS_TIMEOUT_SECONDS,
-        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
         health_check_interval=10,
         decode_responses=True,
     )

@@ -42,20 +42,45 @@ def overview(ctx: Any, broker_url: str) -> dict[str, Any]:
 
 
 def _overview(r: Any, broker_url: str, cap: int) -> dict[str, Any]:
-    from wess_core.distributed import locks
     from wess_core.distributed.broker import masked
 
+    held = {login: _iso(until) for login, until in budgets.held_until(r).items()}
+    return {
+        "broker": masked(broker_url),
+        "queue": queue_depth(r),
+        "workers": workers_alive(r),
+        "servers": server_budgets(r, cap),
+        "held_after_failures": held,
+        "dead_letter": budgets.dead_letters(r),
+    }
+
+
+def queue_depth(r: Any) -> dict[str, int]:
+    """Tasks waiting (all, and of them Sync Now's priority) and held by workers."""
     now_list, beat_list = keys.queue_lists()
-    queue = {
-        "waiting": int(r.llen(now_list)) + int(r.llen(beat_list)),
-        "sync_now": int(r.llen(now_list)),
+    sync_now = int(r.llen(now_list))
+    return {
+        "waiting": sync_now + int(r.llen(beat_list)),
+        "sync_now": sync_now,
         "held_by_workers": int(r.hlen(keys.UNACKED)),
     }
+
+
+def workers_alive(r: Any) -> list[dict[str, Any]]:
+    """The heartbeats of the workers alive, by name."""
     workers = []
     for name in r.scan_iter(match=keys.worker("*"), count=500):
         doc = r.get(name)
         if doc:
             workers.append(json.loads(doc))
+    return sorted(workers, key=lambda w: w["name"])
+
+
+def server_budgets(r: Any, cap: int) -> dict[str, dict[str, Any]]:
+    """Each server's budget (the key ``server_of`` gives): ``in_use`` of ``cap`` slots,
+    ``busy_seconds`` still to leave it alone, ``busy_until`` (ISO time, or None)."""
+    from wess_core.distributed import locks
+
     servers: dict[str, dict[str, Any]] = {}
     for name in r.scan_iter(match=keys.slots("*"), count=500):
         server = name[len(keys.slots("")) :]
@@ -65,17 +90,11 @@ def _overview(r: Any, broker_url: str, cap: int) -> dict[str, Any]:
         wait = budgets.busy_for(r, server)
         entry = servers.setdefault(server, {"in_use": 0, "cap": cap})
         entry["busy_until"] = _iso(time.time() + wait) if wait > 0 else None
+        entry["busy_seconds"] = wait
     for entry in servers.values():
         entry.setdefault("busy_until", None)
-    held = {login: _iso(until) for login, until in budgets.held_until(r).items()}
-    return {
-        "broker": masked(broker_url),
-        "queue": queue,
-        "workers": sorted(workers, key=lambda w: w["name"]),
-        "servers": dict(sorted(servers.items())),
-        "held_after_failures": held,
-        "dead_letter": budgets.dead_letters(r),
-    }
+        entry.setdefault("busy_seconds", 0.0)
+    return dict(sorted(servers.items()))
 
 
 def lines(view: dict[str, Any]) -> list[str]:

@@ -284,10 +284,12 @@ def process_ended(pid: int) -> None:
 
 class _Exposed:
     """What a scrape reads: this process's metrics (or every process's, in multiprocess
-    mode) and, with a home, the scheduler's board."""
+    mode), with a home the scheduler's board, and what ``more`` collectors give (the
+    broker's gauges: ``broker_metrics.BrokerCollector``)."""
 
-    def __init__(self, home: Path | None) -> None:
+    def __init__(self, home: Path | None, more: Iterable[Any] = ()) -> None:
         self.home = home
+        self.more = tuple(more)
 
     def collect(self) -> Iterator[Any]:
         path = _multiproc_dir()
@@ -299,6 +301,8 @@ class _Exposed:
             yield from _metrics().registry.collect()
         if self.home is not None:
             yield from _board_metrics(self.home)
+        for collector in self.more:
+            yield from collector.collect()
 
 
 def _board_metrics(home: Path) -> Iterator[Any]:
@@ -327,27 +331,34 @@ def _board_metrics(home: Path) -> Iterator[Any]:
     )
 
 
-def exposition(home: Path | None = None, accept: str | None = None) -> tuple[bytes, str]:
+def exposition(
+    home: Path | None = None, accept: str | None = None, more: Iterable[Any] = ()
+) -> tuple[bytes, str]:
     """The metrics in the text exposition format: (body, content type)."""
     from prometheus_client import CollectorRegistry
     from prometheus_client.exposition import choose_encoder
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Exposed(home))
+    registry.register(_Exposed(home, more))
     encoder, content_type = choose_encoder(accept or "")
     return encoder(registry), content_type
 
 
-def serve_metrics(port: int = 0, host: str = "127.0.0.1", home: Path | None = None) -> str:
+def serve_metrics(
+    port: int = 0,
+    host: str = "127.0.0.1",
+    home: Path | None = None,
+    more: Iterable[Any] = (),
+) -> str:
     """Serve ``/metrics`` on ``host``:``port`` (0: a free port) from a background thread,
     for this process and every child it starts after this call; returns the URL.
-    ``home``: also report that home's scheduler board."""
+    ``home``: also report that home's scheduler board; ``more``: further collectors."""
     from prometheus_client import CollectorRegistry, start_http_server
 
     prepare_multiprocess()
     _metrics()  # every series from 0, before the first sync
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Exposed(Path(home) if home is not None else None))
+    registry.register(_Exposed(Path(home) if home is not None else None, more))
     server, _thread = start_http_server(port, addr=host, registry=registry)
     bound_host, bound_port = server.server_address[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
