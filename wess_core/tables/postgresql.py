@@ -236,8 +236,9 @@ def postgresql_error(url: URL, exc: BaseException) -> StoreError:
     if _too_many_connections(exc, text):
         return StoreError(
             f"{where} has too many clients ({text}); each WESS process opens up to "
-            f"{2 * pool_size()} connections: lower {POOL_SIZE_ENV} or the number of "
-            "workers, or raise the server's max_connections"
+            f"{2 * pool_size()} connections, and one more per sync under way: lower "
+            f"{POOL_SIZE_ENV} or the number of workers, or raise the server's "
+            "max_connections"
         )
     if _connection_failed(exc):
         return StoreError(
