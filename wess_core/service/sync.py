@@ -198,11 +198,8 @@ def _count_run(seen: _Seen, exc: BaseException | None, failed: bool = True) -> N
         ended.append(type(cut).__name__)
     elif exc is not None and not ended:
         ended.append(type(exc).__name__)
-    folders = seen.folders
-    if folders is None and result is not None:
-        folders = result.to_dict()["folders"]
     outcome = "failed" if failed or ended else "synced"
-    metrics.sync_ended(outcome, seconds=seconds, folders=folders, run_errors=ended)
+    metrics.sync_ended(outcome, seconds=seconds, folders=seen.folders, run_errors=ended)
 
 
 def _sync_user(
