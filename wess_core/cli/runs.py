@@ -198,7 +198,7 @@ def status_command(ctx: Context, broker: str | None, as_json: bool) -> None:
     from wess_core.distributed import status as distributed_status
 
     view = distributed_status.overview(ctx, url)
-    text = [*([text] if isinstance(text, str) else text), *distributed_status.lines(view)]
+    text = [*text, *distributed_status.lines(view)]
     emit({"users": rows, "distributed": view}, as_json, text)
 
 
@@ -425,7 +425,7 @@ def _run_local(
     if once:
         report(scheduler.run_once(ctx, workers, stop))
     else:
-        wait = interval if interval is not None else float(setting(ctx, "sync_interval"))
+        wait = _interval(ctx, interval)
         urgent = streams = None
         if push:
             from wess_core.service import push as push_mod
@@ -446,6 +446,13 @@ def _run_local(
                 streams.join()
 
 
+def _interval(ctx: Context, interval: float | None) -> float:
+    """Seconds between passes: ``--interval``, else the account's ``sync_interval``."""
+    from wess_core.service.accounts import setting
+
+    return interval if interval is not None else float(setting(ctx, "sync_interval"))
+
+
 @dataclass(frozen=True)
 class _CeleryRun:
     """The options of ``wess run --executor celery``."""
@@ -462,7 +469,6 @@ def _run_celery(ctx: Context, options: _CeleryRun, stop: Any, report: Any) -> No
     """``wess run --executor celery``: the beat (the workers are ``wess worker``)."""
     from wess_core.distributed import beat
     from wess_core.distributed import broker as broker_mod
-    from wess_core.service.accounts import setting
 
     if options.push:
         raise UsageError("--push runs with the local executor only")
@@ -473,7 +479,7 @@ def _run_celery(ctx: Context, options: _CeleryRun, stop: Any, report: Any) -> No
         report(beat.run_once(ctx, url, stop))
         return
     interval = options.interval
-    wait = interval if interval is not None else float(setting(ctx, "sync_interval"))
+    wait = _interval(ctx, interval)
 
     def queued(doc: dict[str, Any]) -> None:
         if "error" in doc:
