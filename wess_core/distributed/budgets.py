@@ -38,9 +38,7 @@ def record(r: Any, login: str, status: str, message: str, *, interval: float, li
     """Count a user's sync: success clears the failures (and the dead letter), a failure
     adds one and holds the user back (exponentially), ``limit`` in a row dead-letter it."""
     if status == "synced":
-        r.pipeline().hdel(keys.FAILURES, login).hdel(keys.RETRY_AT, login).hdel(
-            keys.DEAD, login
-        ).execute()
+        _clear(r, login)
         return
     if status != "failed":
         return
@@ -65,9 +63,19 @@ def dead_letters(r: Any) -> dict[str, dict[str, Any]]:
 
 def release(r: Any, login: str) -> bool:
     """Take ``login`` off the dead-letter list (an admin's decision); True if it was on."""
-    found = r.hdel(keys.DEAD, login)
-    r.pipeline().hdel(keys.FAILURES, login).hdel(keys.RETRY_AT, login).execute()
-    return bool(found)
+    return bool(_clear(r, login)[0])
+
+
+def _clear(r: Any, login: str) -> list[Any]:
+    """Forget a user's dead letter, failures and hold in one step (what each ``hdel``
+    removed, dead letter first)."""
+    return (
+        r.pipeline()
+        .hdel(keys.DEAD, login)
+        .hdel(keys.FAILURES, login)
+        .hdel(keys.RETRY_AT, login)
+        .execute()
+    )
 
 
 def _now_iso() -> str:
