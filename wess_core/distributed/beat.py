@@ -140,10 +140,10 @@ def run_once(ctx: Any, broker_url: str, stop: threading.Event) -> dict[str, Any]
 
     beat = Beat(ctx, broker_url)
     try:
-        run = beat.enqueue_pass(hold_failing=False)
-    except (redis.RedisError, OperationalError) as exc:
-        raise unavailable(broker_url, exc) from None
-    try:
+        try:
+            run = beat.enqueue_pass(hold_failing=False)
+        except (redis.RedisError, OperationalError) as exc:
+            raise unavailable(broker_url, exc) from None
         return beat.wait(run, stop)
     finally:
         beat.close()
