@@ -21,7 +21,6 @@ from wess_core.distributed import keys, tasks
 #: How often a worker writes its heartbeat, and how long it lives without one.
 HEARTBEAT_SECONDS = 5.0
 HEARTBEAT_TTL_SECONDS = 3 * HEARTBEAT_SECONDS
-POOLS = ("threads", "prefork", "solo")
 
 
 def run_worker(ctx: Any, broker_url: str, *, concurrency: int, pool: str = "threads") -> int:
