@@ -74,17 +74,11 @@ def start_streams(
     ctx: Context,
     on_change: Callable[[str], None],
     stop: threading.Event,
-    connection_of: Callable[[str, Any, Any, bool], Any] | None = None,
 ) -> Streams:
     """One thread per transport factory with ``watch_streams``, over its eligible users
     (not paused); a user whose connection cannot be resolved is logged and polled only."""
     from wess_core.service.sync import connection_for
 
-    connection_of = connection_of or (
-        lambda login, account, profile, needs_url: connection_for(
-            ctx, login, (account, profile), needs_url
-        )
-    )
     account = load_account(ctx)
     wanted: dict[str, tuple[Any, list[Any]]] = {}
     streams = Streams()
@@ -99,7 +93,7 @@ def start_streams(
             continue
         needs_url = bool(getattr(factory, "needs_ews_url", False))
         try:
-            connection = connection_of(profile.login, account, profile, needs_url)
+            connection = connection_for(ctx, profile.login, (account, profile), needs_url)
         except Exception as exc:  # noqa: BLE001 - that user is polled only
             log.warning("--push: %s is polled only: %s", profile.login, exc)
             continue
