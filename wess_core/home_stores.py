@@ -38,8 +38,6 @@ DATABASE_URL_ENV = "WESS_DATABASE_URL"
 class FileStores:
     """The embedded default: everything in the home's files."""
 
-    shared = False
-
     def __init__(self, store: Store) -> None:
         self.store = store
 
@@ -86,8 +84,6 @@ class FileStores:
 
 class DatabaseStores:
     """A shared database (``WESS_DATABASE_URL``): nothing of this kind in the home."""
-
-    shared = True
 
     def __init__(self, home: Path) -> None:
         self.home = home

@@ -81,8 +81,8 @@ def test_writers_of_different_users_state_do_not_wait_for_each_other(
     through while it is open; the same user's waits."""
     import threading
 
-    from wess_core.sync.state_tables import user_lock
     from wess_core.sync.status import FolderState
+    from wess_core.tables.postgresql import sync_state_lock
 
     monkeypatch.setenv("WESS_DATABASE_URL", postgres_server.create_database())
     stores = Context(home=tmp_path).stores
@@ -94,7 +94,7 @@ def test_writers_of_different_users_state_do_not_wait_for_each_other(
         stores.sync_state("alice").save(FolderState("contacts", token="a1"))
         saved.set()
 
-    with db.write(user_lock("alice")):  # alice's writer, mid-transaction
+    with db.write(sync_state_lock("alice")):  # alice's writer, mid-transaction
         stores.sync_state("bob").save(FolderState("contacts", token="b1"))
         waiting = threading.Thread(target=save_alice)
         waiting.start()

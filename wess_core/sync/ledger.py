@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from wess_core.errors import UsageError, quote
 from wess_core.store import Store, check_name_part
 from wess_core.tables import core_tables
-from wess_core.tables.postgresql import SYNC_SPACE, LockKey, lock_key
+from wess_core.tables.postgresql import LockKey, sync_state_lock
 from wess_core.tables.rows import ledger_row, parse_time
 from wess_core.tables.schema import ledger as table
 
@@ -73,7 +73,7 @@ class StoreLedger:
     def _lock(self) -> LockKey:
         """Only this user's writers wait (their sync state's lock: the two commit
         together, ``wess_core.sync.state_tables``)."""
-        return lock_key(SYNC_SPACE, self.login)
+        return sync_state_lock(self.login)
 
     def _cutoff(self, now: datetime | None) -> float:
         return ((now or datetime.now(UTC)) - self.retention).timestamp()

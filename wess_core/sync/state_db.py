@@ -14,7 +14,6 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +21,13 @@ from wess_core import safefile
 from wess_core.errors import StoreError
 from wess_core.store import LOCK_TIMEOUT_SECONDS, Store, check_name_part
 from wess_core.sync.legacy_state import legacy_files, read_legacy_state
-from wess_core.sync.status import FolderState, SqliteRows, StatusRow
+from wess_core.sync.status import ROW_FIELDS, FolderState, SqliteRows, StatusRow
 from wess_core.sync.watch_record import WatchRecord
 from wess_core.tables import sqlite_error
 
-_COLUMNS = [f.name for f in fields(StatusRow)]
 _INSERT_ROW = (
-    f"INSERT OR REPLACE INTO rows (type, {', '.join(_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * (1 + len(_COLUMNS)))})"
+    f"INSERT OR REPLACE INTO rows (type, {', '.join(ROW_FIELDS)}) "
+    f"VALUES ({', '.join('?' * (1 + len(ROW_FIELDS)))})"
 )
 
 _SCHEMA = """

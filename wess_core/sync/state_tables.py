@@ -13,7 +13,6 @@ Rows are looked up a batch at a time (``DatabaseRows``), never the whole table.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -21,24 +20,18 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
 from wess_core.store import check_name_part
-from wess_core.sync.status import FolderState, StatusRow, StoredRows
+from wess_core.sync.status import ROW_FIELDS, FolderState, StatusRow, StoredRows
 from wess_core.sync.watch_record import WatchRecord
 from wess_core.tables.engine import Database
-from wess_core.tables.postgresql import SYNC_SPACE, LockKey, lock_key
+from wess_core.tables.postgresql import sync_state_lock
 from wess_core.tables.store_schema import sync_folders, sync_rows, sync_watch
 
 if TYPE_CHECKING:
     from wess_core.sync.ledger import StoreLedger
 
-_FIELDS = [f.name for f in fields(StatusRow)]
-_ROW_COLUMNS = [sync_rows.c[name] for name in _FIELDS]
+_ROW_COLUMNS = [sync_rows.c[name] for name in ROW_FIELDS]
 #: Rows read per round trip when streaming a type's rows.
 STREAM_CHUNK = 1000
-
-
-def user_lock(login: str) -> LockKey:
-    """The lock a user's state writers (and its ledger writes) hold."""
-    return lock_key(SYNC_SPACE, login)
 
 
 class DatabaseRows(StoredRows):
@@ -174,7 +167,7 @@ class DatabaseSyncState:
             and state.rows.db is self.db
             and state.rows.login == self.login
         )
-        with self.db.write(user_lock(self.login)) as conn:
+        with self.db.write(sync_state_lock(self.login)) as conn:
             if state is not None:
                 self._write(conn, state, whole=not bound)
             if ledger is not None and entries:
@@ -223,7 +216,7 @@ class DatabaseSyncState:
     @staticmethod
     def _upsert(conn: Connection, chunk: list[dict[str, Any]]) -> None:
         upsert = pg_insert(sync_rows)
-        replaced = {name: upsert.excluded[name] for name in _FIELDS if name != "pair_id"}
+        replaced = {name: upsert.excluded[name] for name in ROW_FIELDS if name != "pair_id"}
         conn.execute(
             upsert.on_conflict_do_update(
                 index_elements=[sync_rows.c.login, sync_rows.c.item_type, sync_rows.c.pair_id],
@@ -240,7 +233,7 @@ class DatabaseSyncState:
 
     def save_watch(self, record: WatchRecord) -> None:
         upsert = pg_insert(sync_watch).values(login=self.login, record=record.to_json())
-        with self.db.write(user_lock(self.login)) as conn:
+        with self.db.write(sync_state_lock(self.login)) as conn:
             conn.execute(
                 upsert.on_conflict_do_update(
                     index_elements=[sync_watch.c.login], set_={"record": upsert.excluded.record}
@@ -265,7 +258,7 @@ class DatabaseSyncState:
         if item_type is not None:
             rows = sa.and_(rows, sync_rows.c.item_type == item_type)
             folders = sa.and_(folders, sync_folders.c.item_type == item_type)
-        with self.db.write(user_lock(self.login)) as conn:
+        with self.db.write(sync_state_lock(self.login)) as conn:
             conn.execute(sa.delete(sync_rows).where(rows))
             conn.execute(sa.delete(sync_folders).where(folders))
             if item_type is None:
@@ -275,7 +268,7 @@ class DatabaseSyncState:
         """The whole state, in one transaction: these folder states (rows and all) and
         watch record, nothing else (``wess migrate`` copying a user's file: a copy
         killed mid-way leaves the user as before or as the file, never half)."""
-        with self.db.write(user_lock(self.login)) as conn:
+        with self.db.write(sync_state_lock(self.login)) as conn:
             conn.execute(sa.delete(sync_rows).where(sync_rows.c.login == self.login))
             conn.execute(sa.delete(sync_folders).where(self._folders()))
             conn.execute(sa.delete(sync_watch).where(sync_watch.c.login == self.login))

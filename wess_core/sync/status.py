@@ -73,8 +73,9 @@ class StatusRow:
 
 
 #: The rows table's columns are StatusRow's fields, in order (``StatusRow(*values)``).
-_FIELDS = [f.name for f in fields(StatusRow)]
-_COLUMNS = ", ".join(_FIELDS)
+#: The status row's columns, as every stored form names them.
+ROW_FIELDS = [f.name for f in fields(StatusRow)]
+_COLUMNS = ", ".join(ROW_FIELDS)
 #: Rows looked up and kept until the next save (a cache, so memory stays a batch's worth).
 _LOOKUPS_KEPT = 4096
 _INDEXES = {"crm_id": "INDEXED BY rows_by_crm", "item_id": "INDEXED BY rows_by_item"}

@@ -143,6 +143,12 @@ JOBS_SPACE = 0x4A4F4253
 RUN_SPACE = 0x52554E53
 
 
+def sync_state_lock(login: str) -> LockKey:
+    """The lock a user's sync state writers hold, and its ledger writes with them (the
+    two commit together)."""
+    return lock_key(SYNC_SPACE, login)
+
+
 def lock_writes(conn: Connection, key: LockKey | None = None) -> None:
     """Queue behind every other write transaction (until this one ends); with ``key``,
     behind those holding that key only."""
