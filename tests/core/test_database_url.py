@@ -17,7 +17,6 @@ import pytest
 from cryptography.fernet import Fernet
 
 from tests.support import sync_ok
-from tests.support.postgres import _free_port
 from wess_core.errors import JobRunning, StoreError
 from wess_core.plugin_storage import HomeStorage
 from wess_core.service import Context, history, jobs
@@ -27,6 +26,7 @@ from wess_core.sync.ledger import StoreLedger
 from wess_core.tables import DB_FILE
 from wess_core.tables.engine import close_databases
 from wess_core.tables.postgresql import parse_url
+from wess_emulator.redis_server import free_port
 from wess_plugins.crm_local import local
 
 
@@ -127,7 +127,7 @@ def test_an_unreachable_server_is_one_line_naming_it_without_the_password(
     pg_url, admin_home, monkeypatch, postgres_server
 ):
     wess = admin_home
-    port = _free_port()  # nothing listens there: a stopped server
+    port = free_port()  # nothing listens there: a stopped server
     monkeypatch.setenv("WESS_DATABASE_URL", f"postgresql://wess:sekret-pw@127.0.0.1:{port}/wessdb")
     result = wess("history", "alice", "--json")
     assert result.exit_code != 0

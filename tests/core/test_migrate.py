@@ -22,7 +22,6 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from tests.support import sync_ok
-from tests.support.postgres import _free_port
 from wess_core.cli import cli
 from wess_core.service import Context, history
 from wess_core.store import Store
@@ -35,6 +34,7 @@ from wess_core.tables.rows import ledger_row
 from wess_emulator.bench.processes import contact_record
 from wess_emulator.emulator import EmulatorServer
 from wess_emulator.pytest_plugin import EWS_PASSWORD
+from wess_emulator.redis_server import free_port
 from wess_plugins.crm_local import local
 
 #: Every kind ``wess migrate`` counts.
@@ -167,7 +167,7 @@ def test_a_password_in_to_is_refused_and_an_unreachable_server_is_one_masked_lin
     assert "must not contain a password" in refused.stderr
     assert postgres_server.password not in refused.stderr + refused.stdout
 
-    dead = f"postgresql://wess:Hidden-pw-1@127.0.0.1:{_free_port()}/nowhere"
+    dead = f"postgresql://wess:Hidden-pw-1@127.0.0.1:{free_port()}/nowhere"
     monkeypatch.setenv("WESS_DATABASE_URL", dead)
     failed = wess("migrate")
     assert failed.exit_code == 1

@@ -61,9 +61,9 @@ class Cluster:
         self.workers.append(proc)
         r = self.redis()
         deadline = time.monotonic() + 60
-        while not r.exists(keys.worker(f"*.{proc.pid}")) and time.monotonic() < deadline:
-            if any(k.endswith(f".{proc.pid}") for k in r.scan_iter(keys.worker("*"))):
-                break
+        while time.monotonic() < deadline and not any(
+            k.endswith(f".{proc.pid}") for k in r.scan_iter(keys.worker("*"))
+        ):
             assert proc.poll() is None, self.worker_log()
             time.sleep(0.05)
         return proc

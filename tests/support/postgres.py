@@ -15,13 +15,14 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from wess_emulator.redis_server import free_port
 
 INSTALL = "apt-get install postgresql (Debian/Ubuntu; .ci/run does it when missing)"
 #: The superuser the tests connect as, with a password (URLs carry it, as in production).
@@ -37,12 +38,6 @@ def _bin_dir() -> Path:
             if (found / "pg_ctl").exists():
                 return found
     pytest.fail(f"PostgreSQL is not installed (no initdb/pg_ctl found): {INSTALL}")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _run_as() -> tuple[list[str], int | None]:
@@ -66,7 +61,7 @@ class PostgresServer:
         self.prefix, owner = _run_as()
         self.root = Path(tempfile.mkdtemp(prefix="wess-pg-"))
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.password = "pw-" + secrets.token_hex(8)
         self._count = 0
         pwfile = self.root / "pw"
